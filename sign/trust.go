@@ -1,0 +1,272 @@
+package sign
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore-go/pkg/verify"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/signature"
+)
+
+// TrustMediaType identifies a trust file and its version.
+const TrustMediaType = "application/vnd.exhibit.trust+json;version=1"
+
+// TrustFile lists the keys a verifier accepts. It is kept by the verifier
+// (never read from the archive it checks) and is specified in docs/formats.md.
+type TrustFile struct {
+	MediaType string       `json:"mediaType"`
+	Keys      []TrustedKey `json:"keys"`
+}
+
+// TrustedKey is one accepted signing key.
+type TrustedKey struct {
+	// Fingerprint is "sha256:<hex>" of the PKIX DER; it must match PublicKey.
+	Fingerprint string `json:"fingerprint"`
+	// PublicKey is the PKIX public key in PEM form.
+	PublicKey string `json:"publicKey"`
+	// Operator names who holds the key (informational).
+	Operator string `json:"operator,omitempty"`
+	// Ref is where the private key lives (file name or KMS URI; informational).
+	Ref string `json:"ref,omitempty"`
+	// AddedAt is when the key was trusted (informational).
+	AddedAt time.Time `json:"addedAt"`
+}
+
+// NewTrustFile returns a trust file holding the given signer's key.
+func NewTrustFile(s *Signer, operator string, now time.Time) (*TrustFile, error) {
+	t := &TrustFile{MediaType: TrustMediaType}
+	return t, t.Add(s, operator, now)
+}
+
+// Add trusts the signer's public key (idempotent).
+func (t *TrustFile) Add(s *Signer, operator string, now time.Time) error {
+	for _, k := range t.Keys {
+		if k.Fingerprint == s.fingerprint {
+			return nil
+		}
+	}
+	pemBytes, err := s.PublicKeyPEM()
+	if err != nil {
+		return err
+	}
+	ref := s.ref
+	if !IsKMSRef(ref) {
+		ref = ""
+	}
+	t.Keys = append(t.Keys, TrustedKey{Fingerprint: s.fingerprint, PublicKey: string(pemBytes),
+		Operator: operator, Ref: ref, AddedAt: now.UTC()})
+	return nil
+}
+
+// Marshal encodes the trust file as indented JSON.
+func (t *TrustFile) Marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(t, "", "  ")
+	return append(b, '\n'), err
+}
+
+// ReadTrustFile loads and checks a trust file.
+func ReadTrustFile(path string) (*TrustFile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("sign: read trust file: %w", err)
+	}
+	return ParseTrustFile(data)
+}
+
+// ParseTrustFile decodes a trust file and checks that every fingerprint
+// matches its key.
+func ParseTrustFile(data []byte) (*TrustFile, error) {
+	var t TrustFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		return nil, fmt.Errorf("sign: trust file: %w", err)
+	}
+	if t.MediaType != TrustMediaType {
+		return nil, fmt.Errorf("sign: trust file: media type %q, want %q", t.MediaType, TrustMediaType)
+	}
+	if len(t.Keys) == 0 {
+		return nil, errors.New("sign: trust file lists no keys")
+	}
+	for i, k := range t.Keys {
+		pub, err := cryptoutils.UnmarshalPEMToPublicKey([]byte(k.PublicKey))
+		if err != nil {
+			return nil, fmt.Errorf("sign: trust file key %d: %w", i, err)
+		}
+		fp, _, err := KeyID(pub)
+		if err != nil {
+			return nil, err
+		}
+		if fp != k.Fingerprint {
+			return nil, fmt.Errorf("sign: trust file key %d: fingerprint %s does not match its public key (%s)", i, k.Fingerprint, fp)
+		}
+	}
+	return &t, nil
+}
+
+// CosignTrustedRoot is a sigstore trusted root with no authorities, which
+// cosign needs (--trusted-root) to verify key-signed bundles offline.
+const CosignTrustedRoot = `{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}` + "\n"
+
+// Verifier checks bundles against the keys of a trust file. Safe for
+// concurrent use.
+type Verifier struct {
+	keys     map[string]trusted // by bundle hint
+	material root.TrustedMaterial
+}
+
+type trusted struct {
+	fingerprint string
+	verifier    signature.Verifier
+}
+
+// NewVerifier builds a verifier that accepts exactly the keys of t.
+func NewVerifier(t *TrustFile) (*Verifier, error) {
+	v := &Verifier{keys: map[string]trusted{}}
+	for _, k := range t.Keys {
+		pub, err := cryptoutils.UnmarshalPEMToPublicKey([]byte(k.PublicKey))
+		if err != nil {
+			return nil, fmt.Errorf("sign: trusted key %s: %w", k.Fingerprint, err)
+		}
+		sv, err := signature.LoadVerifier(pub, crypto.SHA256)
+		if err != nil {
+			return nil, fmt.Errorf("sign: trusted key %s: %w", k.Fingerprint, err)
+		}
+		_, hint, err := KeyID(pub)
+		if err != nil {
+			return nil, err
+		}
+		v.keys[string(hint)] = trusted{fingerprint: k.Fingerprint, verifier: sv}
+	}
+	v.material = root.NewTrustedPublicKeyMaterial(func(hint string) (root.TimeConstrainedVerifier, error) {
+		k, ok := v.keys[hint]
+		if !ok {
+			return nil, &UntrustedKeyError{Hint: hint}
+		}
+		return root.NewExpiringKey(k.verifier, time.Time{}, time.Time{}), nil
+	})
+	return v, nil
+}
+
+// UntrustedKeyError: a bundle names a key the trust file does not hold.
+type UntrustedKeyError struct{ Hint string }
+
+func (e *UntrustedKeyError) Error() string {
+	fp := "unknown"
+	if sum, err := base64.StdEncoding.DecodeString(e.Hint); err == nil && len(sum) == sha256.Size {
+		fp = "sha256:" + hex.EncodeToString(sum)
+	}
+	return fmt.Sprintf("signed by a key that is not in the trust file (key %s)", fp)
+}
+
+// SignatureError: a bundle is well formed and names a trusted key, but its
+// signature or its subject does not verify.
+type SignatureError struct{ Err error }
+
+func (e *SignatureError) Error() string { return "signature does not verify: " + e.Err.Error() }
+func (e *SignatureError) Unwrap() error { return e.Err }
+
+// FormatError: the bundle cannot be parsed or is not of the expected kind.
+type FormatError struct{ Err error }
+
+func (e *FormatError) Error() string { return "malformed bundle: " + e.Err.Error() }
+func (e *FormatError) Unwrap() error { return e.Err }
+
+// Verified is what a bundle proved.
+type Verified struct {
+	// KeyFingerprint names the trusted key that signed.
+	KeyFingerprint string
+	// Payload is the DSSE payload (the in-toto statement) of a statement bundle.
+	Payload []byte
+}
+
+func (v *Verifier) load(data []byte) (*bundle.Bundle, trusted, error) {
+	var b bundle.Bundle
+	if err := b.UnmarshalJSON(data); err != nil {
+		return nil, trusted{}, &FormatError{err}
+	}
+	if b.GetMediaType() != BundleMediaType {
+		return nil, trusted{}, &FormatError{fmt.Errorf("media type %q, want %q", b.GetMediaType(), BundleMediaType)}
+	}
+	pk := b.GetVerificationMaterial().GetPublicKey()
+	if pk == nil {
+		return nil, trusted{}, &FormatError{errors.New("no public key hint in the verification material")}
+	}
+	k, ok := v.keys[pk.GetHint()]
+	if !ok {
+		return nil, trusted{}, &UntrustedKeyError{Hint: pk.GetHint()}
+	}
+	return &b, k, nil
+}
+
+func (v *Verifier) verifier() (*verify.Verifier, error) {
+	// Key-signed bundles without timestamps: the time of signing is not
+	// asserted by this check; RFC 3161 timestamps are verified separately.
+	return verify.NewVerifier(v.material, verify.WithNoObserverTimestamps())
+}
+
+// VerifyStatement checks a DSSE statement bundle. When sha256Sum is given the
+// statement must name it among its subjects.
+func (v *Verifier) VerifyStatement(data []byte, sha256Sum []byte) (*Verified, error) {
+	b, k, err := v.load(data)
+	if err != nil {
+		return nil, err
+	}
+	env := b.GetDsseEnvelope()
+	if env == nil {
+		return nil, &FormatError{errors.New("not a DSSE bundle")}
+	}
+	if env.GetPayloadType() != InTotoPayloadType {
+		return nil, &FormatError{fmt.Errorf("payload type %q, want %q", env.GetPayloadType(), InTotoPayloadType)}
+	}
+	vf, err := v.verifier()
+	if err != nil {
+		return nil, err
+	}
+	art := verify.WithoutArtifactUnsafe()
+	if sha256Sum != nil {
+		art = verify.WithArtifactDigest("sha256", sha256Sum)
+	}
+	if _, err := vf.Verify(b, verify.NewPolicy(art, verify.WithKey())); err != nil {
+		return nil, &SignatureError{cleanErr(err)}
+	}
+	return &Verified{KeyFingerprint: k.fingerprint, Payload: env.GetPayload()}, nil
+}
+
+// VerifyDigest checks a message-signature bundle over the artifact whose
+// SHA-256 is sha256Sum.
+func (v *Verifier) VerifyDigest(data []byte, sha256Sum []byte) (*Verified, error) {
+	b, k, err := v.load(data)
+	if err != nil {
+		return nil, err
+	}
+	if b.GetMessageSignature() == nil {
+		return nil, &FormatError{errors.New("not a message-signature bundle")}
+	}
+	vf, err := v.verifier()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := vf.Verify(b, verify.NewPolicy(verify.WithArtifactDigest("sha256", sha256Sum), verify.WithKey())); err != nil {
+		return nil, &SignatureError{cleanErr(err)}
+	}
+	return &Verified{KeyFingerprint: k.fingerprint}, nil
+}
+
+// cleanErr keeps sigstore-go's message but drops its capitalized prefixes.
+func cleanErr(err error) error {
+	msg := err.Error()
+	return errors.New(strings.TrimSpace(msg))
+}

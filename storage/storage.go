@@ -1,0 +1,154 @@
+// Package storage defines the Store interface through which every byte of
+// an archive is written and read, and the errors its implementations share.
+//
+// Implementations live in sub-packages: storage/local (a folder, the embedded
+// default) and storage/s3 (any S3-compatible server, through minio-go).
+// storage/storagetest is the conformance suite every implementation runs.
+// Cross-cutting behaviour (retries, dry runs) wraps a Store; it is not built
+// into an implementation.
+//
+// This package must not import anything else from this module.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them, so test with errors.Is.
+var (
+	// ErrNotFound: the key does not exist.
+	ErrNotFound = errors.New("object not found")
+	// ErrExists: Put or Commit found the key already written; nothing was changed.
+	ErrExists = errors.New("object already exists")
+	// ErrUnavailable: the store could not be reached (network, server down, timeout).
+	ErrUnavailable = errors.New("store unavailable")
+	// ErrDenied: the store refused the request (credentials, permissions, WORM protection).
+	ErrDenied = errors.New("store refused the request")
+	// ErrFull: the store has no space left.
+	ErrFull = errors.New("store is full")
+	// ErrIntegrity: what the store holds after a write is not what was sent
+	// (size or checksum differ). The bad object has been removed when possible.
+	ErrIntegrity = errors.New("stored object does not match what was written")
+)
+
+// RetentionMode is an S3 Object Lock mode.
+type RetentionMode string
+
+const (
+	Governance RetentionMode = "GOVERNANCE"
+	Compliance RetentionMode = "COMPLIANCE"
+)
+
+// Retention is how long an object must stay immutable. The zero value means none.
+type Retention struct {
+	Mode  RetentionMode `json:"mode"`
+	Until time.Time     `json:"until"`
+}
+
+// IsZero reports whether no retention is set.
+func (r Retention) IsZero() bool { return r.Mode == "" }
+
+// PutOptions describe how an object is written.
+type PutOptions struct {
+	// Size is the exact length of the content, or -1 when unknown.
+	Size int64
+	// SHA256 is the expected SHA-256 of the content, when the caller knows it.
+	// A store that receives different bytes fails with ErrIntegrity and leaves
+	// nothing at the key.
+	SHA256 []byte
+	// ContentType is recorded where the store supports it.
+	ContentType string
+	// Retention and LegalHold apply S3 Object Lock when the store has it. A
+	// store without object locking records nothing and reports so in Object.
+	Retention Retention
+	LegalHold bool
+}
+
+// Object describes one stored object.
+type Object struct {
+	Key       string    `json:"key"`
+	Size      int64     `json:"size"`
+	ModTime   time.Time `json:"modTime"`
+	VersionID string    `json:"versionId,omitempty"`
+	// Retention and LegalHold are what the store enforces, as far as it reports them.
+	Retention Retention `json:"retention"`
+	LegalHold bool      `json:"legalHold,omitempty"`
+}
+
+// Store is a flat namespace of write-once objects under slash-separated keys
+// ("objects/sha256/ab/abcd…"). All methods may be called concurrently.
+//
+// Keys are relative to the store's root (a folder or a bucket prefix). They
+// are non-empty, use "/" separators, and contain no "." or ".." elements.
+type Store interface {
+	// Location is a URL naming the store: file:///abs/path or s3://bucket/prefix.
+	Location() string
+
+	// Put writes the content of r at key. If key already exists it returns an
+	// error wrapping ErrExists and changes nothing. Put is atomic: after any
+	// failure or cancellation, key holds either nothing or a complete object.
+	Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (Object, error)
+
+	// Stage writes the content of r to a temporary object whose final key the
+	// caller learns only after reading it (content addressing). The caller must
+	// Commit or Discard it.
+	Stage(ctx context.Context, r io.Reader, size int64) (Staged, error)
+
+	// Get opens the object at key. Errors wrap ErrNotFound when it is missing.
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+
+	// Stat describes the object at key. Errors wrap ErrNotFound when it is missing.
+	Stat(ctx context.Context, key string) (Object, error)
+
+	// List calls fn for every object whose key starts with prefix, in
+	// lexical key order. Temporary objects are not listed. An error from fn
+	// stops the listing and is returned.
+	List(ctx context.Context, prefix string, fn func(Object) error) error
+
+	// Capabilities reports what the store enforces.
+	Capabilities(ctx context.Context) (Capabilities, error)
+}
+
+// Staged is content written by Store.Stage and not yet visible under a key.
+type Staged interface {
+	// Size is the number of bytes staged.
+	Size() int64
+	// Commit makes the staged content visible at key with opts, like Put.
+	// If key already exists it returns an error wrapping ErrExists and the
+	// staged content is discarded. After Commit the Staged is spent.
+	Commit(ctx context.Context, key string, opts PutOptions) (Object, error)
+	// Discard removes the staged content. It is safe to call after Commit.
+	Discard(ctx context.Context) error
+}
+
+// Capabilities says which preservation features a store enforces.
+type Capabilities struct {
+	// ObjectLock: retention and legal hold are enforced by the store.
+	ObjectLock bool `json:"objectLock"`
+	// Versioning: the store keeps object versions.
+	Versioning bool `json:"versioning"`
+}
+
+// ValidKey reports an error when key is not a clean relative key.
+func ValidKey(key string) error {
+	if key == "" || key[0] == '/' || key[len(key)-1] == '/' {
+		return fmt.Errorf("storage: invalid key %q", key)
+	}
+	start := 0
+	for i := 0; i <= len(key); i++ {
+		if i == len(key) || key[i] == '/' {
+			el := key[start:i]
+			if el == "" || el == "." || el == ".." {
+				return fmt.Errorf("storage: invalid key %q", key)
+			}
+			start = i + 1
+		} else if key[i] == '\\' || key[i] == 0 {
+			return fmt.Errorf("storage: invalid key %q", key)
+		}
+	}
+	return nil
+}
