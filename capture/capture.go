@@ -1,0 +1,110 @@
+// Package capture reads what can be learned from an original's bytes: basic
+// facts for every file (size, sniffed media type, name, file times) and,
+// through Readers that later format packages register, format metadata and
+// derivatives such as stripped working copies.
+//
+// A Reader never modifies the original and never logs metadata values.
+// capture must not import storage, sign, ingest or cli.
+package capture
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+)
+
+// Source is the original as a Reader sees it: random access to the bytes
+// that were hashed, plus what is known about them.
+type Source interface {
+	io.ReaderAt
+	// Size is the length of the original.
+	Size() int64
+	// Name is the base name as given (may be empty).
+	Name() string
+	// MediaType is the sniffed media type.
+	MediaType() string
+}
+
+// Reader extracts metadata and derivatives from one family of formats.
+// Implementations must be safe for concurrent use, must bound the memory
+// they use whatever the input claims, and must return an error (never
+// panic) on malformed input.
+type Reader interface {
+	// ID names the reader and its output version, e.g. "photo/1".
+	ID() string
+	// Accepts reports whether the reader handles this media type and name.
+	Accepts(mediaType, name string) bool
+	// Read extracts metadata (a JSON-encodable value) and derivatives.
+	Read(ctx context.Context, src Source) (*Result, error)
+}
+
+// Result is what a Reader found.
+type Result struct {
+	// Metadata is stored under the reader's ID in the metadata document.
+	Metadata any
+	// Derivatives are files made from the original.
+	Derivatives []Derivative
+}
+
+// Derivative is a file a Reader makes from the original.
+type Derivative struct {
+	Name      string
+	Kind      string
+	MediaType string
+	Transform Transform
+	// Write writes the derivative's bytes to w. It may be called once.
+	Write func(ctx context.Context, w io.Writer) error
+}
+
+// Transform names what made a derivative.
+type Transform struct {
+	Name    string
+	Version string
+	Profile string
+	Params  map[string]string
+}
+
+// ErrUnsupported is returned by a Reader that accepted a file it then
+// finds it cannot handle; it is not recorded as a failure.
+var ErrUnsupported = errors.New("format not supported by this reader")
+
+// SniffLen is how many leading bytes Sniff looks at.
+const SniffLen = 512
+
+// Sniff returns the media type of content starting with head, using the
+// bytes first and the name's extension only to refine a generic answer.
+func Sniff(head []byte, name string) string {
+	mt := http.DetectContentType(head)
+	if mt != "application/octet-stream" && !strings.HasPrefix(mt, "text/plain") {
+		return mt
+	}
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".heic", ".heif":
+		if isFtyp(head, "heic", "heix", "mif1", "msf1", "heif") {
+			return "image/heic"
+		}
+	case ".tif", ".tiff", ".dng":
+		if len(head) >= 4 && (string(head[:4]) == "II*\x00" || string(head[:4]) == "MM\x00*") {
+			return "image/tiff"
+		}
+	}
+	if len(head) >= 4 && (string(head[:4]) == "II+\x00" || string(head[:4]) == "MM\x00+") {
+		return "image/tiff" // BigTIFF
+	}
+	return mt
+}
+
+func isFtyp(head []byte, brands ...string) bool {
+	if len(head) < 12 || string(head[4:8]) != "ftyp" {
+		return false
+	}
+	for _, b := range brands {
+		if string(head[8:12]) == b {
+			return true
+		}
+	}
+	return false
+}

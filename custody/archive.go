@@ -1,0 +1,43 @@
+package custody
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// ArchiveKey is the key of the archive descriptor, written once by init.
+const ArchiveKey = "exhibit-archive.json"
+
+// ArchiveMediaType identifies the descriptor and the layout version.
+const ArchiveMediaType = "application/vnd.exhibit.archive+json;version=1"
+
+// Archive is the descriptor at the root of every archive.
+type Archive struct {
+	MediaType string    `json:"mediaType"`
+	CreatedAt time.Time `json:"createdAt"`
+	// Retention is the default Object Lock retention of the archive's
+	// objects, when the store enforces one ("" mode means none).
+	RetentionMode string `json:"retentionMode,omitempty"`
+	RetentionDays int    `json:"retentionDays,omitempty"`
+	// Keys lists the fingerprints of keys published under keys/ (informational:
+	// verifiers trust their own trust file, not the archive).
+	Keys []string `json:"keys"`
+}
+
+// PublicKeyKey is where a public key is published in the archive.
+func PublicKeyKey(fingerprint string) string {
+	return "keys/" + fingerprint[len("sha256:"):] + ".pub"
+}
+
+// ParseArchive decodes a descriptor.
+func ParseArchive(data []byte) (*Archive, error) {
+	var a Archive
+	if err := json.Unmarshal(data, &a); err != nil {
+		return nil, fmt.Errorf("custody: archive descriptor: %w", err)
+	}
+	if a.MediaType != ArchiveMediaType {
+		return nil, fmt.Errorf("custody: archive descriptor: media type %q, want %q", a.MediaType, ArchiveMediaType)
+	}
+	return &a, nil
+}

@@ -1,0 +1,296 @@
+// Package custody owns the custody record, the signed statement that says
+// what an item is, where it came from, who took it in, what was derived
+// from it and where it is kept. (The custody log of events will live here
+// too.) The record is an in-toto Statement v1 whose predicate is specified
+// in docs/formats.md and pinned by testdata/record.golden.json.
+//
+// custody is pure data and its checks: it does no I/O and must not import
+// storage, capture, ingest or cli.
+package custody
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/openexhibit/exhibit/hashing"
+)
+
+// Type URIs.
+const (
+	// StatementType is the in-toto Statement v1 type.
+	StatementType = "https://in-toto.io/Statement/v1"
+	// RecordPredicateType names version 1 of the custody record predicate.
+	// A change that old verifiers would misread gets a new version.
+	RecordPredicateType = "https://github.com/openexhibit/exhibit/custody-record/v1"
+	// MetadataMediaType is the media type of the metadata document.
+	MetadataMediaType = "application/vnd.exhibit.metadata+json;version=1"
+	// OriginalSubject is the subject name of the original bytes.
+	OriginalSubject = "original"
+	// DerivativeSubjectPrefix precedes a derivative's name in its subject name.
+	DerivativeSubjectPrefix = "derivative/"
+)
+
+// Statement is an in-toto Statement v1 carrying a custody record.
+type Statement struct {
+	Type          string    `json:"_type"`
+	Subject       []Subject `json:"subject"`
+	PredicateType string    `json:"predicateType"`
+	Predicate     Record    `json:"predicate"`
+}
+
+// Subject is one artifact the statement is about.
+type Subject struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
+}
+
+// Record is the custody record predicate, version 1.
+type Record struct {
+	// Item is the item ID, "sha256:<hex>" of the original.
+	Item string `json:"item"`
+	// Case groups items of one investigation; may be empty.
+	Case string `json:"case,omitempty"`
+	// Original is where the original bytes are stored and what they are.
+	Original Object `json:"original"`
+	// Source says where the item came from and when it was acquired.
+	Source Source `json:"source"`
+	// Operator names who ingested it and with which key.
+	Operator Operator `json:"operator"`
+	// Host and Tool describe the machine and the program that ingested it.
+	Host Host `json:"host"`
+	Tool Tool `json:"tool"`
+	// Metadata points to the metadata document extracted at ingest.
+	Metadata *Metadata `json:"metadata"`
+	// Derivatives are files made from the original (stripped copies, …).
+	Derivatives []Derivative `json:"derivatives"`
+	// Storage says where the objects were written and how they are retained.
+	Storage Storage `json:"storage"`
+}
+
+// Object is one stored byte stream.
+type Object struct {
+	// Key is the object's key in the archive (objects/sha256/ab/<hex>).
+	Key string `json:"key"`
+	// Digest holds sha256 (always) and sha512 (originals and derivatives), hex.
+	Digest map[string]string `json:"digest"`
+	// Size is the length in bytes.
+	Size int64 `json:"size"`
+	// MediaType is sniffed from the bytes (originals) or set by the writer.
+	MediaType string `json:"mediaType"`
+	// VersionID is the store's object version, when it keeps versions.
+	VersionID string `json:"versionId,omitempty"`
+}
+
+// Source describes the acquisition.
+type Source struct {
+	// Kind is "file" for files ingested from a file system.
+	Kind string `json:"kind"`
+	// Path is the path exactly as the operator gave it (or as found when
+	// walking a folder given by the operator).
+	Path string `json:"path"`
+	// Name is the file's base name.
+	Name string `json:"name"`
+	// AcquiredAt is when ingest began reading the item (the ingesting
+	// machine's clock; trusted time comes from RFC 3161 timestamps).
+	AcquiredAt time.Time `json:"acquiredAt"`
+	// FileTimes are the file system's times for the file, as read at ingest.
+	FileTimes FileTimes `json:"fileTimes"`
+}
+
+// FileTimes are file system timestamps; absent ones are omitted.
+type FileTimes struct {
+	Modified *time.Time `json:"modified,omitempty"`
+	Accessed *time.Time `json:"accessed,omitempty"`
+	Changed  *time.Time `json:"changed,omitempty"`
+	Birth    *time.Time `json:"birth,omitempty"`
+}
+
+// Operator identifies who ingested the item.
+type Operator struct {
+	Name string `json:"name,omitempty"`
+	// KeyFingerprint is "sha256:<hex>" of the signing key's PKIX DER.
+	KeyFingerprint string `json:"keyFingerprint"`
+	// KeyRef is the KMS URI when the key is held by a KMS.
+	KeyRef string `json:"keyRef,omitempty"`
+}
+
+// Host describes the ingesting machine.
+type Host struct {
+	Name string `json:"name"`
+	OS   string `json:"os"`
+	Arch string `json:"arch"`
+}
+
+// Tool names the ingesting program.
+type Tool struct {
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	GoVersion string `json:"goVersion"`
+}
+
+// Metadata points to the metadata document.
+type Metadata struct {
+	Object
+	// Readers lists the capture readers that contributed ("basic/1", …).
+	Readers []string `json:"readers"`
+	// Errors lists readers that failed to parse the original. The item is
+	// archived, hashed and signed all the same.
+	Errors []ReaderError `json:"errors,omitempty"`
+}
+
+// ReaderError records a metadata reader's failure without any metadata
+// values in it.
+type ReaderError struct {
+	Reader string `json:"reader"`
+	Error  string `json:"error"`
+}
+
+// Derivative is a file made from the original.
+type Derivative struct {
+	Object
+	// Name is unique within the record ("stripped.jpg").
+	Name string `json:"name"`
+	// Kind is what the derivative is: "stripped", "screenshot", "thumbnail", …
+	Kind string `json:"kind"`
+	// Transform says what made it from the original.
+	Transform Transform `json:"transform"`
+}
+
+// Transform names the program and settings that made a derivative.
+type Transform struct {
+	Name    string            `json:"name"`
+	Version string            `json:"version"`
+	Profile string            `json:"profile,omitempty"`
+	Params  map[string]string `json:"params,omitempty"`
+}
+
+// Storage records where the item's objects were written.
+type Storage struct {
+	// Location is the store's URL at ingest (file:///…, s3://bucket/prefix).
+	Location string `json:"location"`
+	// ObjectLock is true when the store enforces retention.
+	ObjectLock bool `json:"objectLock"`
+	// Retention applied to every object of the item, if any.
+	Retention *Retention `json:"retention,omitempty"`
+	// LegalHold is true when a legal hold was placed on the objects.
+	LegalHold bool `json:"legalHold,omitempty"`
+}
+
+// Retention is an Object Lock retention.
+type Retention struct {
+	Mode  string    `json:"mode"`
+	Until time.Time `json:"until"`
+}
+
+// Statement builds the in-toto statement for r: the original is the first
+// subject and every derivative follows.
+func (r *Record) Statement() *Statement {
+	s := &Statement{Type: StatementType, PredicateType: RecordPredicateType, Predicate: *r}
+	s.Subject = append(s.Subject, Subject{Name: OriginalSubject, Digest: r.Original.Digest})
+	for _, d := range r.Derivatives {
+		s.Subject = append(s.Subject, Subject{Name: DerivativeSubjectPrefix + d.Name, Digest: d.Digest})
+	}
+	return s
+}
+
+// Marshal encodes the statement as the exact bytes that are signed.
+func (s *Statement) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
+		return nil, fmt.Errorf("custody: encode statement: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// ParseStatement decodes signed statement bytes and checks that they form a
+// coherent custody record: known types, well-formed digests, subjects that
+// match the predicate one to one.
+func ParseStatement(data []byte) (*Statement, error) {
+	var s Statement
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("custody: decode statement: %w", err)
+	}
+	if s.Type != StatementType {
+		return nil, fmt.Errorf("custody: statement type %q, want %q", s.Type, StatementType)
+	}
+	if s.PredicateType != RecordPredicateType {
+		return nil, fmt.Errorf("custody: predicate type %q, want %q", s.PredicateType, RecordPredicateType)
+	}
+	if err := s.check(); err != nil {
+		return nil, fmt.Errorf("custody: %w", err)
+	}
+	return &s, nil
+}
+
+func (s *Statement) check() error {
+	r := &s.Predicate
+	orig, err := hashing.SetFromMap(r.Original.Digest)
+	if err != nil {
+		return fmt.Errorf("original: %w", err)
+	}
+	if orig.SHA512.IsZero() {
+		return errors.New("original: digest set has no sha512")
+	}
+	if r.Item != orig.SHA256.String() {
+		return fmt.Errorf("item %q is not the original's sha256 %s", r.Item, orig.SHA256)
+	}
+	want := r.Statement().Subject
+	if len(s.Subject) != len(want) {
+		return fmt.Errorf("statement has %d subjects, the record describes %d", len(s.Subject), len(want))
+	}
+	for i := range want {
+		if s.Subject[i].Name != want[i].Name || !sameDigests(s.Subject[i].Digest, want[i].Digest) {
+			return fmt.Errorf("subject %d (%s) does not match the record", i, s.Subject[i].Name)
+		}
+	}
+	names := map[string]bool{}
+	for _, d := range r.Derivatives {
+		if d.Name == "" || names[d.Name] {
+			return fmt.Errorf("derivative name %q is empty or repeated", d.Name)
+		}
+		names[d.Name] = true
+		if _, err := hashing.SetFromMap(d.Digest); err != nil {
+			return fmt.Errorf("derivative %s: %w", d.Name, err)
+		}
+	}
+	if r.Metadata != nil {
+		if _, err := hashing.SetFromMap(r.Metadata.Digest); err != nil {
+			return fmt.Errorf("metadata: %w", err)
+		}
+	}
+	return nil
+}
+
+func sameDigests(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ObjectKey is the content-addressed key of bytes whose SHA-256 is d.
+func ObjectKey(d hashing.Digest) string {
+	h := d.Hex()
+	return "objects/" + d.Algorithm + "/" + h[:2] + "/" + h
+}
+
+// Keys of an item's files, relative to the archive root.
+func ItemPrefix(id hashing.Digest) string     { return "items/" + id.Hex() + "/" }
+func RecordKey(id hashing.Digest) string       { return ItemPrefix(id) + "record.json" }
+func RecordBundleKey(id hashing.Digest) string { return ItemPrefix(id) + "record.sigstore.json" }
+func OriginalBundleKey(id hashing.Digest) string {
+	return ItemPrefix(id) + "original.sigstore.json"
+}

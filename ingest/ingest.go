@@ -1,0 +1,631 @@
+// Package ingest takes items into an archive, one item end to end: read the
+// original once while hashing it and streaming it to the store, extract its
+// metadata and derivatives, sign a custody record, and write everything
+// write-once. An item counts as archived when its record bundle exists; it
+// is written after everything it refers to, so an interrupted run leaves no
+// half-written item, and rerunning completes it.
+//
+// ingest is composed by cli; it must not import cli or verify.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/openexhibit/exhibit/capture"
+	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/sign"
+	"github.com/openexhibit/exhibit/storage"
+)
+
+// Status is the outcome for one path.
+type Status string
+
+const (
+	// Archived: the item was new and is now in the archive.
+	Archived Status = "archived"
+	// Exists: the same bytes were already archived; no object was written.
+	Exists Status = "exists"
+	// Repaired: the item was archived, but files missing after an
+	// interrupted run were written now.
+	Repaired Status = "repaired"
+	// Skipped: the path is not a regular file (symlink, device, socket…)
+	// and was not followed or read.
+	Skipped Status = "skipped"
+	// Failed: the item could not be archived; Err says why.
+	Failed Status = "failed"
+)
+
+// Result is the outcome for one path.
+type Result struct {
+	Path   string
+	Status Status
+	Item   string // "sha256:<hex>", empty when not read
+	Size   int64
+	// Reason explains Skipped.
+	Reason string
+	Err    error
+}
+
+// Observer receives progress. Calls may come from several goroutines at once.
+type Observer interface {
+	// Planned is called once with the number of files and bytes to read.
+	Planned(files int, bytes int64)
+	// Read reports n more bytes read.
+	Read(n int64)
+	// Done reports one path's outcome.
+	Done(Result)
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Planned(int, int64) {}
+func (nopObserver) Read(int64)         {}
+func (nopObserver) Done(Result)        {}
+
+// Retention asks for Object Lock retention of every object written.
+type Retention struct {
+	Mode   storage.RetentionMode
+	Period time.Duration
+}
+
+// Options configure an Ingester.
+type Options struct {
+	Store    storage.Store
+	Signer   *sign.Signer
+	Verifier *sign.Verifier // checks each bundle right after signing
+	Case     string
+	Operator string
+	Host     custody.Host
+	Tool     custody.Tool
+	// Retention and LegalHold apply Object Lock; the store must enforce it.
+	Retention *Retention
+	LegalHold bool
+	// Readers extract format metadata and derivatives.
+	Readers []capture.Reader
+	// Jobs is how many files are ingested at once (default: number of CPUs).
+	Jobs     int
+	Observer Observer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Ingester archives files. It is safe for concurrent use.
+type Ingester struct {
+	o       Options
+	storage custody.Storage
+}
+
+// New checks the options against the store and returns an Ingester.
+func New(ctx context.Context, o Options) (*Ingester, error) {
+	if o.Store == nil || o.Signer == nil || o.Verifier == nil {
+		return nil, errors.New("ingest: store, signer and verifier are required")
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Jobs <= 0 {
+		o.Jobs = runtime.GOMAXPROCS(0)
+	}
+	caps, err := o.Store.Capabilities(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	if (o.Retention != nil || o.LegalHold) && !caps.ObjectLock {
+		return nil, fmt.Errorf("ingest: retention or legal hold requested but %s does not enforce object lock "+
+			"(use a bucket made by `exhibit init --object-lock`, or remove retention from the configuration): %w",
+			o.Store.Location(), storage.ErrDenied)
+	}
+	return &Ingester{o: o, storage: custody.Storage{Location: o.Store.Location(), ObjectLock: caps.ObjectLock, LegalHold: o.LegalHold}}, nil
+}
+
+// entry is one path found while walking the arguments.
+type entry struct {
+	path   string
+	size   int64
+	reason string // non-empty: skip with this reason
+	err    error  // non-nil: failed before reading
+}
+
+// Paths ingests files and folders (recursively, in lexical order). Symlinks
+// and special files are reported as Skipped, never followed. It returns one
+// Result per path found; a cancelled ctx stops it between and within items.
+func (in *Ingester) Paths(ctx context.Context, paths []string) []Result {
+	var entries []entry
+	var total int64
+	for _, p := range paths {
+		entries = append(entries, walk(p)...)
+	}
+	files := 0
+	for _, e := range entries {
+		if e.reason == "" && e.err == nil {
+			total += e.size
+			files++
+		}
+	}
+	in.o.Observer.Planned(files, total)
+
+	results := make([]Result, len(entries))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < in.o.Jobs; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				e := entries[i]
+				var r Result
+				switch {
+				case e.err != nil:
+					r = Result{Path: e.path, Status: Failed, Err: e.err}
+				case e.reason != "":
+					r = Result{Path: e.path, Status: Skipped, Reason: e.reason}
+				case ctx.Err() != nil:
+					r = Result{Path: e.path, Status: Failed, Err: ctx.Err()}
+				default:
+					r = in.File(ctx, e.path)
+				}
+				results[i] = r
+				in.o.Observer.Done(r)
+			}
+		}()
+	}
+	for i := range entries {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return results
+}
+
+// walk lists p, or everything under it when it is a folder.
+func walk(p string) []entry {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return []entry{{path: p, err: inputError(p, err)}}
+	}
+	if !fi.IsDir() {
+		return []entry{classify(p, fi)}
+	}
+	var out []entry
+	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			out = append(out, entry{path: path, err: inputError(path, err)})
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			out = append(out, entry{path: path, err: inputError(path, err)})
+			return nil
+		}
+		out = append(out, classify(path, fi))
+		return nil
+	})
+	if err != nil {
+		out = append(out, entry{path: p, err: inputError(p, err)})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].path < out[j].path })
+	return out
+}
+
+func classify(path string, fi fs.FileInfo) entry {
+	m := fi.Mode()
+	switch {
+	case m.IsRegular():
+		return entry{path: path, size: fi.Size()}
+	case m&fs.ModeSymlink != 0:
+		return entry{path: path, reason: "symbolic link, not followed (ingest its target instead)"}
+	case m&fs.ModeNamedPipe != 0:
+		return entry{path: path, reason: "named pipe, not read"}
+	case m&fs.ModeSocket != 0:
+		return entry{path: path, reason: "socket, not read"}
+	case m&fs.ModeDevice != 0:
+		return entry{path: path, reason: "device file, not read (image the device to a file first)"}
+	default:
+		return entry{path: path, reason: "not a regular file (" + m.Type().String() + ")"}
+	}
+}
+
+// InputError says that an input path could not be read.
+type InputError struct {
+	Path string
+	Err  error
+}
+
+func (e *InputError) Error() string {
+	hint := ""
+	switch {
+	case errors.Is(e.Err, fs.ErrNotExist):
+		hint = " (check the path)"
+	case errors.Is(e.Err, fs.ErrPermission):
+		hint = " (check its permissions, or run as a user who can read it)"
+	}
+	return fmt.Sprintf("cannot read %s: %v%s", e.Path, unwrapPath(e.Err), hint)
+}
+func (e *InputError) Unwrap() error { return e.Err }
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func inputError(p string, err error) error { return &InputError{Path: p, Err: err} }
+
+// ChangedError says that a file changed while it was being read, so the
+// bytes hashed may not be the file's bytes.
+type ChangedError struct{ Path, What string }
+
+func (e *ChangedError) Error() string {
+	return fmt.Sprintf("%s changed while it was being read (%s); nothing was archived: ingest it again once nothing writes to it", e.Path, e.What)
+}
+
+// File ingests one regular file.
+func (in *Ingester) File(ctx context.Context, path string) Result {
+	r := Result{Path: path, Status: Failed}
+	item, size, status, err := in.file(ctx, path)
+	r.Item, r.Size = item, size
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	r.Status = status
+	return r
+}
+
+func (in *Ingester) file(ctx context.Context, path string) (string, int64, Status, error) {
+	before, err := os.Lstat(path)
+	if err != nil {
+		return "", 0, Failed, inputError(path, err)
+	}
+	if !before.Mode().IsRegular() {
+		return "", 0, Failed, inputError(path, errors.New("not a regular file"))
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return "", 0, Failed, inputError(path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", 0, Failed, inputError(path, err)
+	}
+	if !os.SameFile(before, st) {
+		return "", 0, Failed, &ChangedError{Path: path, What: "it was replaced between listing and opening"}
+	}
+	acquired := in.o.Now().UTC()
+	times := fileTimes(f)
+
+	// The one streaming read: hash, sniff and stage in the same pass.
+	h := hashing.New()
+	head := &headBuffer{max: capture.SniffLen}
+	src := io.TeeReader(f, io.MultiWriter(h, head, progress{in.o.Observer}))
+	staged, err := in.o.Store.Stage(ctx, src, st.Size())
+	if err != nil {
+		var ie *InputError
+		if errors.As(err, &ie) || isReadErr(err) {
+			return "", 0, Failed, inputError(path, err)
+		}
+		return "", 0, Failed, fmt.Errorf("ingest %s: %w", path, err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			staged.Discard(context.WithoutCancel(ctx))
+		}
+	}()
+	sum := h.Sum()
+	after, err := f.Stat()
+	if err != nil {
+		return "", 0, Failed, inputError(path, err)
+	}
+	if sum.Size != st.Size() || after.Size() != st.Size() || !after.ModTime().Equal(st.ModTime()) {
+		return "", 0, Failed, &ChangedError{Path: path, What: fmt.Sprintf("size %d at open, %d read, %d now", st.Size(), sum.Size, after.Size())}
+	}
+	id := sum.SHA256
+	item := id.String()
+
+	// Same bytes already archived: write nothing new, repair what an
+	// interrupted run may have left out.
+	if _, err := in.o.Store.Stat(ctx, custody.RecordBundleKey(id)); err == nil {
+		repaired, err := in.repair(ctx, id)
+		if err != nil {
+			return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
+		}
+		if repaired {
+			return item, sum.Size, Repaired, nil
+		}
+		return item, sum.Size, Exists, nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
+	}
+
+	mediaType := capture.Sniff(head.buf, filepath.Base(path))
+	put := in.putOptions(acquired)
+	popts := put
+	popts.Size, popts.SHA256, popts.ContentType = sum.Size, id.Sum, mediaType
+	obj, err := staged.Commit(ctx, custody.ObjectKey(id), popts)
+	committed = true
+	if errors.Is(err, storage.ErrExists) {
+		// Left by an interrupted run or a concurrent one: same key, same bytes
+		// (the store checked size and digest when it was written).
+		obj, err = in.existing(ctx, custody.ObjectKey(id), sum.Size)
+	}
+	if err != nil {
+		return item, sum.Size, Failed, fmt.Errorf("ingest %s: store original: %w", path, err)
+	}
+
+	rec := custody.Record{
+		Item: item,
+		Case: in.o.Case,
+		Original: custody.Object{Key: obj.Key, Digest: sum.Map(), Size: sum.Size, MediaType: mediaType,
+			VersionID: obj.VersionID},
+		Source: custody.Source{Kind: "file", Path: path, Name: filepath.Base(path), AcquiredAt: acquired,
+			FileTimes: times},
+		Operator:    custody.Operator{Name: in.o.Operator, KeyFingerprint: in.o.Signer.Fingerprint()},
+		Host:        in.o.Host,
+		Tool:        in.o.Tool,
+		Derivatives: []custody.Derivative{},
+		Storage:     in.storage,
+	}
+	if sign.IsKMSRef(in.o.Signer.Ref()) {
+		rec.Operator.KeyRef = in.o.Signer.Ref()
+	}
+	if put.Retention.Mode != "" {
+		rec.Storage.Retention = &custody.Retention{Mode: string(put.Retention.Mode), Until: put.Retention.Until}
+	}
+
+	source := &fileSource{f: f, size: sum.Size, name: filepath.Base(path), mediaType: mediaType}
+	meta, derivs := in.extract(ctx, source, item, times)
+	for _, d := range derivs {
+		o, err := in.storeDerivative(ctx, d, put)
+		if err != nil {
+			return item, sum.Size, Failed, fmt.Errorf("ingest %s: derivative %s: %w", path, d.Name, err)
+		}
+		rec.Derivatives = append(rec.Derivatives, o)
+	}
+	if rec.Metadata, err = in.storeMetadata(ctx, meta, put); err != nil {
+		return item, sum.Size, Failed, fmt.Errorf("ingest %s: metadata: %w", path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return item, sum.Size, Failed, err
+	}
+
+	status, err := in.commitItem(ctx, id, &rec)
+	if err != nil {
+		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
+	}
+	return item, sum.Size, status, nil
+}
+
+// commitItem signs and writes the bundles and the record. The record bundle
+// is the commit point: once it exists the item is archived.
+func (in *Ingester) commitItem(ctx context.Context, id hashing.Digest, rec *custody.Record) (Status, error) {
+	stmt, err := rec.Statement().Marshal()
+	if err != nil {
+		return Failed, err
+	}
+	if err := in.putOriginalBundle(ctx, id); err != nil {
+		return Failed, err
+	}
+	rb, err := in.o.Signer.SignStatement(ctx, stmt, in.o.Verifier)
+	if err != nil {
+		return Failed, err
+	}
+	if _, err := in.putSmall(ctx, custody.RecordBundleKey(id), rb, "application/json", storage.PutOptions{}); err != nil {
+		if errors.Is(err, storage.ErrExists) {
+			// A concurrent ingest of the same bytes committed first.
+			return Exists, nil
+		}
+		return Failed, fmt.Errorf("write record bundle: %w", err)
+	}
+	if _, err := in.putSmall(ctx, custody.RecordKey(id), stmt, "application/json", storage.PutOptions{}); err != nil && !errors.Is(err, storage.ErrExists) {
+		return Failed, fmt.Errorf("write record (the item is archived; run ingest again to complete it): %w", err)
+	}
+	return Archived, nil
+}
+
+func (in *Ingester) putOriginalBundle(ctx context.Context, id hashing.Digest) error {
+	ob, err := in.o.Signer.SignDigestBundle(ctx, id.Sum, in.o.Verifier)
+	if err != nil {
+		return err
+	}
+	if _, err := in.putSmall(ctx, custody.OriginalBundleKey(id), ob, "application/json", storage.PutOptions{}); err != nil && !errors.Is(err, storage.ErrExists) {
+		return fmt.Errorf("write original bundle: %w", err)
+	}
+	return nil
+}
+
+// repair writes the record and original bundle of an archived item when an
+// interrupted run left them out. It reports whether it wrote anything.
+func (in *Ingester) repair(ctx context.Context, id hashing.Digest) (bool, error) {
+	repaired := false
+	if _, err := in.o.Store.Stat(ctx, custody.OriginalBundleKey(id)); errors.Is(err, storage.ErrNotFound) {
+		if err := in.putOriginalBundle(ctx, id); err != nil {
+			return false, err
+		}
+		repaired = true
+	} else if err != nil {
+		return false, err
+	}
+	if _, err := in.o.Store.Stat(ctx, custody.RecordKey(id)); errors.Is(err, storage.ErrNotFound) {
+		data, err := readAll(ctx, in.o.Store, custody.RecordBundleKey(id), 16<<20)
+		if err != nil {
+			return false, err
+		}
+		v, err := in.o.Verifier.VerifyStatement(data, id.Sum)
+		if err != nil {
+			return false, fmt.Errorf("the archived record bundle does not verify, not repairing (run exhibit verify %s): %w", id, err)
+		}
+		if _, err := in.putSmall(ctx, custody.RecordKey(id), v.Payload, "application/json", storage.PutOptions{}); err != nil && !errors.Is(err, storage.ErrExists) {
+			return false, err
+		}
+		repaired = true
+	} else if err != nil {
+		return false, err
+	}
+	return repaired, nil
+}
+
+func (in *Ingester) putOptions(now time.Time) storage.PutOptions {
+	p := storage.PutOptions{Size: -1, LegalHold: in.o.LegalHold}
+	if in.o.Retention != nil {
+		p.Retention = storage.Retention{Mode: in.o.Retention.Mode, Until: now.Add(in.o.Retention.Period).UTC().Truncate(time.Second)}
+	}
+	return p
+}
+
+// putSmall writes an in-memory object with its digest checked by the store.
+func (in *Ingester) putSmall(ctx context.Context, key string, data []byte, ct string, base storage.PutOptions) (storage.Object, error) {
+	o := base
+	o.Size, o.ContentType = int64(len(data)), ct
+	o.SHA256 = hashing.Bytes(data).SHA256.Sum
+	return in.o.Store.Put(ctx, key, bytes.NewReader(data), o)
+}
+
+func (in *Ingester) existing(ctx context.Context, key string, size int64) (storage.Object, error) {
+	o, err := in.o.Store.Stat(ctx, key)
+	if err != nil {
+		return o, err
+	}
+	if o.Size != size {
+		return o, fmt.Errorf("%s exists with %d bytes, want %d (run exhibit verify --all): %w", key, o.Size, size, storage.ErrIntegrity)
+	}
+	return o, nil
+}
+
+// storeContent writes derived bytes content-addressed and returns their record.
+func (in *Ingester) storeContent(ctx context.Context, data []byte, mediaType string, base storage.PutOptions) (custody.Object, error) {
+	sum := hashing.Bytes(data)
+	key := custody.ObjectKey(sum.SHA256)
+	obj, err := in.putSmall(ctx, key, data, mediaType, base)
+	if errors.Is(err, storage.ErrExists) {
+		obj, err = in.existing(ctx, key, sum.Size)
+	}
+	if err != nil {
+		return custody.Object{}, err
+	}
+	return custody.Object{Key: key, Digest: sum.Map(), Size: sum.Size, MediaType: mediaType, VersionID: obj.VersionID}, nil
+}
+
+// maxMetadata bounds the metadata document kept in memory.
+const maxMetadata = 64 << 20
+
+func (in *Ingester) storeMetadata(ctx context.Context, doc *metadataDoc, put storage.PutOptions) (*custody.Metadata, error) {
+	data, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxMetadata {
+		return nil, fmt.Errorf("metadata document is %d bytes, over the %d limit", len(data), maxMetadata)
+	}
+	o, err := in.storeContent(ctx, append(data, '\n'), custody.MetadataMediaType, put)
+	if err != nil {
+		return nil, err
+	}
+	m := &custody.Metadata{Object: o, Readers: doc.readerIDs(), Errors: doc.Errors}
+	return m, nil
+}
+
+func (in *Ingester) storeDerivative(ctx context.Context, d capture.Derivative, put storage.PutOptions) (custody.Derivative, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(d.Write(ctx, pw)) }()
+	h := hashing.New()
+	staged, err := in.o.Store.Stage(ctx, io.TeeReader(pr, h), -1)
+	pr.CloseWithError(errors.New("derivative reader closed"))
+	if err != nil {
+		return custody.Derivative{}, err
+	}
+	sum := h.Sum()
+	key := custody.ObjectKey(sum.SHA256)
+	o := put
+	o.Size, o.SHA256, o.ContentType = sum.Size, sum.SHA256.Sum, d.MediaType
+	obj, err := staged.Commit(ctx, key, o)
+	if errors.Is(err, storage.ErrExists) {
+		obj, err = in.existing(ctx, key, sum.Size)
+	}
+	if err != nil {
+		staged.Discard(context.WithoutCancel(ctx))
+		return custody.Derivative{}, err
+	}
+	return custody.Derivative{
+		Object: custody.Object{Key: key, Digest: sum.Map(), Size: sum.Size, MediaType: d.MediaType, VersionID: obj.VersionID},
+		Name:   d.Name, Kind: d.Kind,
+		Transform: custody.Transform{Name: d.Transform.Name, Version: d.Transform.Version, Profile: d.Transform.Profile, Params: d.Transform.Params},
+	}, nil
+}
+
+func readAll(ctx context.Context, s storage.Store, key string, limit int64) ([]byte, error) {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", key, limit)
+	}
+	return data, nil
+}
+
+// isReadErr reports whether a staging error came from reading the input
+// rather than from the store.
+func isReadErr(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && (pe.Op == "read" || pe.Op == "readat")
+}
+
+// headBuffer keeps the first max bytes written to it.
+type headBuffer struct {
+	buf []byte
+	max int
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	if n := h.max - len(h.buf); n > 0 {
+		h.buf = append(h.buf, p[:min(n, len(p))]...)
+	}
+	return len(p), nil
+}
+
+type progress struct{ o Observer }
+
+func (p progress) Write(b []byte) (int, error) { p.o.Read(int64(len(b))); return len(b), nil }
+
+type fileSource struct {
+	f               *os.File
+	size            int64
+	name, mediaType string
+}
+
+func (s *fileSource) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, off) }
+func (s *fileSource) Size() int64                              { return s.size }
+func (s *fileSource) Name() string                             { return s.name }
+func (s *fileSource) MediaType() string                        { return s.mediaType }

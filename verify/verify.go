@@ -1,0 +1,407 @@
+// Package verify proves, from the archive alone plus the verifier's own
+// trust file, that an item is intact: it re-hashes every stored object,
+// checks both sigstore bundles against trusted keys, checks that the record's
+// subjects are the bytes in the store, and checks every derivative and the
+// recorded retention. It fails closed: an item passes only when every check
+// passes, and each failure names the check, the object, and what was
+// expected versus found.
+//
+// verify must stay small enough to audit: it imports hashing, custody, sign
+// and storage, and never capture, ingest, worker or cli.
+package verify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/sign"
+	"github.com/openexhibit/exhibit/storage"
+)
+
+// Status of one check.
+type Status string
+
+const (
+	Pass Status = "pass"
+	// Fail: the archive does not hold what was signed (tampered or unverifiable).
+	Fail Status = "fail"
+	// Warn: the check passed with a caveat the reader must know (e.g. no
+	// trusted timestamps); it does not fail the item.
+	Warn Status = "warn"
+	// NotFound: the item is not in the archive.
+	NotFound Status = "not-found"
+	// Error: the store could not be read; nothing was proven either way.
+	Error Status = "error"
+)
+
+// Check is one verification step.
+type Check struct {
+	Name     string `json:"check"`
+	Object   string `json:"object,omitempty"`
+	Status   Status `json:"status"`
+	Expected string `json:"expected,omitempty"`
+	Found    string `json:"found,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+}
+
+// ItemReport is the outcome for one item.
+type ItemReport struct {
+	Item string `json:"item"`
+	// File is set when the item was looked up from a local file.
+	File   string  `json:"file,omitempty"`
+	Status Status  `json:"status"`
+	Checks []Check `json:"checks"`
+	// Case and Name come from the verified record (empty when it did not verify).
+	Case string `json:"case,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+// Report is the outcome for a set of items.
+type Report struct {
+	Archive string       `json:"archive"`
+	Status  Status       `json:"status"`
+	Items   []ItemReport `json:"items"`
+	// Checked is when the verification ran (the verifier's clock).
+	Checked time.Time `json:"checked"`
+}
+
+// worse orders outcomes: a failure outranks a store error, which outranks
+// not-found, which outranks a warning.
+func worse(a, b Status) Status {
+	rank := map[Status]int{Pass: 0, Warn: 1, NotFound: 2, Error: 3, Fail: 4}
+	if rank[b] > rank[a] {
+		return b
+	}
+	return a
+}
+
+// Add appends an item report and updates the overall status.
+func (r *Report) Add(ir ItemReport) {
+	r.Items = append(r.Items, ir)
+	if len(r.Items) == 1 {
+		r.Status = ir.Status
+	} else {
+		r.Status = worse(r.Status, ir.Status)
+	}
+}
+
+// Verifier checks items in one store against one trust file.
+type Verifier struct {
+	Store storage.Store
+	Trust *sign.Verifier
+}
+
+// maxSmall bounds records, bundles and metadata documents read into memory.
+const maxSmall = 64 << 20
+
+type itemCheck struct {
+	r *ItemReport
+}
+
+func (c itemCheck) add(ch Check) Check {
+	c.r.Checks = append(c.r.Checks, ch)
+	c.r.Status = worse(c.r.Status, ch.Status)
+	return ch
+}
+
+// storeErr turns a read error into a check: missing objects fail (something
+// the archive must hold is gone), other errors are store errors.
+func storeErr(name, key string, err error) Check {
+	if errors.Is(err, storage.ErrNotFound) {
+		return Check{Name: name, Object: key, Status: Fail, Expected: "object present", Found: "object missing"}
+	}
+	return Check{Name: name, Object: key, Status: Error, Detail: err.Error()}
+}
+
+// Item verifies one item.
+func (v *Verifier) Item(ctx context.Context, id hashing.Digest) ItemReport {
+	ir := ItemReport{Item: id.String(), Status: Pass}
+	c := itemCheck{&ir}
+
+	bundleKey := custody.RecordBundleKey(id)
+	rb, err := v.read(ctx, bundleKey)
+	if errors.Is(err, storage.ErrNotFound) {
+		// Distinguish "never archived" from "record deleted".
+		if left := v.leftovers(ctx, id); left != "" {
+			c.add(Check{Name: "record bundle", Object: bundleKey, Status: Fail, Expected: "object present",
+				Found: "object missing while " + left + " exists (deleted, or an interrupted ingest: run ingest again)"})
+			return ir
+		}
+		c.add(Check{Name: "item", Object: bundleKey, Status: NotFound, Detail: "no such item in the archive"})
+		return ir
+	}
+	if err != nil {
+		c.add(storeErr("record bundle", bundleKey, err))
+		return ir
+	}
+
+	// 1. The record is signed by a trusted key.
+	verified, err := v.Trust.VerifyStatement(rb, nil)
+	if err != nil {
+		c.add(Check{Name: "record signature", Object: bundleKey, Status: Fail, Detail: err.Error()})
+		return ir
+	}
+	c.add(Check{Name: "record signature", Object: bundleKey, Status: Pass, Detail: "signed by trusted key " + verified.KeyFingerprint})
+
+	stmt, err := custody.ParseStatement(verified.Payload)
+	if err != nil {
+		c.add(Check{Name: "record format", Object: bundleKey, Status: Fail, Detail: err.Error()})
+		return ir
+	}
+	rec := &stmt.Predicate
+	ir.Case, ir.Name = rec.Case, rec.Source.Name
+	if rec.Item != id.String() {
+		c.add(Check{Name: "record item", Object: bundleKey, Status: Fail, Expected: id.String(), Found: rec.Item})
+		return ir
+	}
+	c.add(Check{Name: "record format", Object: bundleKey, Status: Pass, Detail: custody.RecordPredicateType})
+	if rec.Operator.KeyFingerprint != verified.KeyFingerprint {
+		c.add(Check{Name: "record key", Object: bundleKey, Status: Fail, Expected: rec.Operator.KeyFingerprint, Found: verified.KeyFingerprint,
+			Detail: "the record names another key than the one that signed it"})
+	}
+
+	// 2. The plain copy of the record is the signed payload.
+	recordKey := custody.RecordKey(id)
+	if data, err := v.read(ctx, recordKey); err != nil {
+		c.add(storeErr("record copy", recordKey, err))
+	} else if !bytes.Equal(data, verified.Payload) {
+		c.add(Check{Name: "record copy", Object: recordKey, Status: Fail, Expected: "the signed statement",
+			Found: "different bytes (" + hashing.Bytes(data).SHA256.String() + ")"})
+	} else {
+		c.add(Check{Name: "record copy", Object: recordKey, Status: Pass})
+	}
+
+	// 3. The original: re-hash every byte and compare with the signed subject.
+	want, _ := hashing.SetFromMap(rec.Original.Digest)
+	want.Size = rec.Original.Size
+	origKey := rec.Original.Key
+	if origKey != custody.ObjectKey(id) {
+		c.add(Check{Name: "original key", Object: origKey, Status: Fail, Expected: custody.ObjectKey(id), Found: origKey})
+		origKey = custody.ObjectKey(id)
+	}
+	got, err := v.hash(ctx, origKey)
+	origOK := false
+	if err != nil {
+		c.add(storeErr("original digests", origKey, err))
+	} else {
+		origOK = c.compare("original digests", origKey, want, got, true).Status == Pass
+	}
+	if origOK {
+		// sigstore's own subject check, against the recomputed digest.
+		if _, err := v.Trust.VerifyStatement(rb, got.SHA256.Sum); err != nil {
+			c.add(Check{Name: "record subject", Object: bundleKey, Status: Fail, Detail: err.Error()})
+		} else {
+			c.add(Check{Name: "record subject", Object: bundleKey, Status: Pass, Detail: "the signed statement names the stored bytes"})
+		}
+	}
+
+	// 4. The original's message-signature bundle.
+	obKey := custody.OriginalBundleKey(id)
+	if ob, err := v.read(ctx, obKey); err != nil {
+		c.add(storeErr("original signature", obKey, err))
+	} else if ov, err := v.Trust.VerifyDigest(ob, id.Sum); err != nil {
+		c.add(Check{Name: "original signature", Object: obKey, Status: Fail, Detail: err.Error()})
+	} else {
+		c.add(Check{Name: "original signature", Object: obKey, Status: Pass, Detail: "signed by trusted key " + ov.KeyFingerprint})
+	}
+
+	// 5. Metadata document.
+	if rec.Metadata == nil {
+		c.add(Check{Name: "metadata", Status: Fail, Detail: "the record names no metadata document"})
+	} else {
+		v.checkMetadata(ctx, c, id, rec.Metadata)
+	}
+
+	// 6. Derivatives.
+	for _, d := range rec.Derivatives {
+		name := "derivative " + d.Name
+		dw, _ := hashing.SetFromMap(d.Digest)
+		if d.Key != custody.ObjectKey(dw.SHA256) {
+			c.add(Check{Name: name, Object: d.Key, Status: Fail, Expected: custody.ObjectKey(dw.SHA256), Found: d.Key})
+			continue
+		}
+		dg, err := v.hash(ctx, d.Key)
+		if err != nil {
+			c.add(storeErr(name, d.Key, err))
+			continue
+		}
+		dw.Size = d.Size
+		c.compare(name, d.Key, dw, dg, !dw.SHA512.IsZero())
+	}
+
+	// 7. Retention recorded at ingest must still be in force.
+	if rec.Storage.Retention != nil || rec.Storage.LegalHold {
+		v.checkRetention(ctx, c, origKey, rec.Storage)
+	}
+
+	// 8. Time: without RFC 3161 timestamps there is no trusted time.
+	c.add(timestampCheck(rb))
+	return ir
+}
+
+func (c itemCheck) compare(name, key string, want, got hashing.Set, sha512 bool) Check {
+	if want.Size != got.Size {
+		return c.add(Check{Name: name, Object: key, Status: Fail, Expected: fmt.Sprintf("%d bytes", want.Size), Found: fmt.Sprintf("%d bytes", got.Size)})
+	}
+	if !want.SHA256.Equal(got.SHA256) {
+		return c.add(Check{Name: name, Object: key, Status: Fail, Expected: want.SHA256.String(), Found: got.SHA256.String()})
+	}
+	if sha512 && !want.SHA512.Equal(got.SHA512) {
+		return c.add(Check{Name: name, Object: key, Status: Fail, Expected: want.SHA512.String(), Found: got.SHA512.String()})
+	}
+	detail := "sha256"
+	if sha512 {
+		detail += " and sha512"
+	}
+	return c.add(Check{Name: name, Object: key, Status: Pass, Detail: detail + " match the record"})
+}
+
+func (v *Verifier) checkMetadata(ctx context.Context, c itemCheck, id hashing.Digest, m *custody.Metadata) {
+	want, _ := hashing.SetFromMap(m.Digest)
+	want.Size = m.Size
+	if m.Key != custody.ObjectKey(want.SHA256) {
+		c.add(Check{Name: "metadata", Object: m.Key, Status: Fail, Expected: custody.ObjectKey(want.SHA256), Found: m.Key})
+		return
+	}
+	data, err := v.read(ctx, m.Key)
+	if err != nil {
+		c.add(storeErr("metadata", m.Key, err))
+		return
+	}
+	got := hashing.Bytes(data)
+	if c.compare("metadata", m.Key, want, got, !want.SHA512.IsZero()).Status != Pass {
+		return
+	}
+	var doc struct {
+		Item string `json:"item"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil || doc.Item != id.String() {
+		c.add(Check{Name: "metadata item", Object: m.Key, Status: Fail, Expected: id.String(), Found: doc.Item})
+	}
+}
+
+func (v *Verifier) checkRetention(ctx context.Context, c itemCheck, key string, st custody.Storage) {
+	o, err := v.Store.Stat(ctx, key)
+	if err != nil {
+		c.add(storeErr("retention", key, err))
+		return
+	}
+	if r := st.Retention; r != nil {
+		if string(o.Retention.Mode) != r.Mode || o.Retention.Until.Before(r.Until) {
+			found := "none"
+			if !o.Retention.IsZero() {
+				found = fmt.Sprintf("%s until %s", o.Retention.Mode, o.Retention.Until.Format(time.RFC3339))
+			}
+			c.add(Check{Name: "retention", Object: key, Status: Fail,
+				Expected: fmt.Sprintf("%s until %s or later", r.Mode, r.Until.Format(time.RFC3339)), Found: found})
+			return
+		}
+	}
+	if st.LegalHold && !o.LegalHold {
+		c.add(Check{Name: "legal hold", Object: key, Status: Fail, Expected: "legal hold on", Found: "legal hold off"})
+		return
+	}
+	c.add(Check{Name: "retention", Object: key, Status: Pass, Detail: "object lock as recorded"})
+}
+
+func timestampCheck(bundleJSON []byte) Check {
+	var b struct {
+		VerificationMaterial struct {
+			TimestampVerificationData struct {
+				RFC3161Timestamps []json.RawMessage `json:"rfc3161Timestamps"`
+			} `json:"timestampVerificationData"`
+		} `json:"verificationMaterial"`
+	}
+	_ = json.Unmarshal(bundleJSON, &b)
+	if n := len(b.VerificationMaterial.TimestampVerificationData.RFC3161Timestamps); n > 0 {
+		return Check{Name: "timestamps", Status: Warn,
+			Detail: fmt.Sprintf("%d RFC 3161 timestamps present but not checked by this version", n)}
+	}
+	return Check{Name: "timestamps", Status: Warn,
+		Detail: "none: no timestamp authority was configured, so no trusted time is proven; acquisition times are the ingesting machine's clock"}
+}
+
+// leftovers names an object of the item that exists although its record
+// bundle does not.
+func (v *Verifier) leftovers(ctx context.Context, id hashing.Digest) string {
+	found := ""
+	_ = v.Store.List(ctx, custody.ItemPrefix(id), func(o storage.Object) error {
+		found = o.Key
+		return io.EOF
+	})
+	return found
+}
+
+func (v *Verifier) read(ctx context.Context, key string) ([]byte, error) {
+	rc, err := v.Store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, maxSmall+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxSmall {
+		return nil, fmt.Errorf("%s is larger than %d bytes", key, maxSmall)
+	}
+	return data, nil
+}
+
+func (v *Verifier) hash(ctx context.Context, key string) (hashing.Set, error) {
+	rc, err := v.Store.Get(ctx, key)
+	if err != nil {
+		return hashing.Set{}, err
+	}
+	defer rc.Close()
+	return hashing.Reader(rc)
+}
+
+// Items lists the IDs of every item in the archive, including items whose
+// record bundle is missing (so that a deleted record is reported, not
+// silently skipped).
+func (v *Verifier) Items(ctx context.Context) ([]hashing.Digest, error) {
+	var ids []hashing.Digest
+	seen := map[string]bool{}
+	err := v.Store.List(ctx, "items/", func(o storage.Object) error {
+		rest := strings.TrimPrefix(o.Key, "items/")
+		h, _, ok := strings.Cut(rest, "/")
+		if !ok || seen[h] {
+			return nil
+		}
+		seen[h] = true
+		d, err := hashing.FromHex(hashing.SHA256, h)
+		if err != nil {
+			return nil // not an item folder; ignored
+		}
+		ids = append(ids, d)
+		return nil
+	})
+	return ids, err
+}
+
+// CaseOf returns the case named by an item's verified record, or an error
+// when the record is missing or does not verify.
+func (v *Verifier) CaseOf(ctx context.Context, id hashing.Digest) (string, error) {
+	rb, err := v.read(ctx, custody.RecordBundleKey(id))
+	if err != nil {
+		return "", err
+	}
+	vf, err := v.Trust.VerifyStatement(rb, nil)
+	if err != nil {
+		return "", err
+	}
+	st, err := custody.ParseStatement(vf.Payload)
+	if err != nil {
+		return "", err
+	}
+	return st.Predicate.Case, nil
+}
