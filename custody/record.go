@@ -288,7 +288,7 @@ func ObjectKey(d hashing.Digest) string {
 }
 
 // Keys of an item's files, relative to the archive root.
-func ItemPrefix(id hashing.Digest) string     { return "items/" + id.Hex() + "/" }
+func ItemPrefix(id hashing.Digest) string      { return "items/" + id.Hex() + "/" }
 func RecordKey(id hashing.Digest) string       { return ItemPrefix(id) + "record.json" }
 func RecordBundleKey(id hashing.Digest) string { return ItemPrefix(id) + "record.sigstore.json" }
 func OriginalBundleKey(id hashing.Digest) string {

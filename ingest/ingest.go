@@ -323,11 +323,15 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 	// The one streaming read: hash, sniff and stage in the same pass.
 	h := hashing.New()
 	head := &headBuffer{max: capture.SniffLen}
-	src := io.TeeReader(f, io.MultiWriter(h, head, progress{in.o.Observer}))
+	guarded := &sizeGuard{r: f, left: st.Size(), path: path}
+	src := io.TeeReader(guarded, io.MultiWriter(h, head, progress{in.o.Observer}))
 	staged, err := in.o.Store.Stage(ctx, src, st.Size())
 	if err != nil {
-		var ie *InputError
-		if errors.As(err, &ie) || isReadErr(err) {
+		var ce *ChangedError
+		if errors.As(err, &ce) {
+			return "", 0, Failed, ce
+		}
+		if isReadErr(err) {
 			return "", 0, Failed, inputError(path, err)
 		}
 		return "", 0, Failed, fmt.Errorf("ingest %s: %w", path, err)
@@ -602,6 +606,35 @@ func isReadErr(err error) bool {
 	return errors.As(err, &pe) && (pe.Op == "read" || pe.Op == "readat")
 }
 
+// sizeGuard fails with a ChangedError when a file yields more bytes than it
+// had when it was opened (someone is appending to it).
+type sizeGuard struct {
+	r    io.Reader
+	left int64
+	path string
+}
+
+func (g *sizeGuard) Read(p []byte) (int, error) {
+	if g.left <= 0 {
+		// Probe for growth: a regular file at its size returns EOF.
+		var one [1]byte
+		n, err := g.r.Read(one[:])
+		if n > 0 {
+			return 0, &ChangedError{Path: g.path, What: "it grew while being read"}
+		}
+		return 0, err
+	}
+	if int64(len(p)) > g.left {
+		p = p[:g.left]
+	}
+	n, err := g.r.Read(p)
+	g.left -= int64(n)
+	if err == io.EOF && g.left > 0 {
+		return n, &ChangedError{Path: g.path, What: "it shrank while being read"}
+	}
+	return n, err
+}
+
 // headBuffer keeps the first max bytes written to it.
 type headBuffer struct {
 	buf []byte
@@ -626,6 +659,6 @@ type fileSource struct {
 }
 
 func (s *fileSource) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, off) }
-func (s *fileSource) Size() int64                              { return s.size }
-func (s *fileSource) Name() string                             { return s.name }
-func (s *fileSource) MediaType() string                        { return s.mediaType }
+func (s *fileSource) Size() int64                             { return s.size }
+func (s *fileSource) Name() string                            { return s.name }
+func (s *fileSource) MediaType() string                       { return s.mediaType }

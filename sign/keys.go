@@ -215,8 +215,8 @@ func (k keypair) GetHashAlgorithm() protocommon.HashAlgorithm {
 func (k keypair) GetSigningAlgorithm() protocommon.PublicKeyDetails {
 	return protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256
 }
-func (k keypair) GetHint() []byte              { return k.s.hint }
-func (k keypair) GetKeyAlgorithm() string      { return "ECDSA" }
+func (k keypair) GetHint() []byte                { return k.s.hint }
+func (k keypair) GetKeyAlgorithm() string        { return "ECDSA" }
 func (k keypair) GetPublicKey() crypto.PublicKey { return k.s.pub }
 func (k keypair) GetPublicKeyPem() (string, error) {
 	p, err := k.s.PublicKeyPEM()

@@ -62,8 +62,12 @@ type PutOptions struct {
 	SHA256 []byte
 	// ContentType is recorded where the store supports it.
 	ContentType string
-	// Retention and LegalHold apply S3 Object Lock when the store has it. A
-	// store without object locking records nothing and reports so in Object.
+	// Retention and LegalHold apply S3 Object Lock when the store has it.
+	// What a store without object locking does differs: a folder (which can
+	// never lock) records nothing and reports a zero Retention in Object; an
+	// S3 bucket created without Object Lock refuses the write, since the
+	// caller asked for a protection that bucket cannot give. Check
+	// Capabilities first.
 	Retention Retention
 	LegalHold bool
 }
@@ -83,7 +87,9 @@ type Object struct {
 // ("objects/sha256/ab/abcd…"). All methods may be called concurrently.
 //
 // Keys are relative to the store's root (a folder or a bucket prefix). They
-// are non-empty, use "/" separators, and contain no "." or ".." elements.
+// are non-empty, use "/" separators, and contain no "." or ".." elements
+// (see ValidKey). Keys whose first element is ".tmp" are reserved for the
+// stores' temporary objects and are refused.
 type Store interface {
 	// Location is a URL naming the store: file:///abs/path or s3://bucket/prefix.
 	Location() string
@@ -119,7 +125,8 @@ type Staged interface {
 	Size() int64
 	// Commit makes the staged content visible at key with opts, like Put.
 	// If key already exists it returns an error wrapping ErrExists and the
-	// staged content is discarded. After Commit the Staged is spent.
+	// staged content is discarded. After Commit, whatever its outcome, the
+	// Staged is spent: a second Commit fails.
 	Commit(ctx context.Context, key string, opts PutOptions) (Object, error)
 	// Discard removes the staged content. It is safe to call after Commit.
 	Discard(ctx context.Context) error

@@ -1,0 +1,141 @@
+// Package cli is Exhibit's command-line interface and its only composition
+// root: it reads the configuration (file, then EXHIBIT_* environment, then
+// flags), picks the store, the signer and the trust file, runs one command,
+// renders its result as text or JSON, and maps errors to exit codes. Commands
+// are thin: they parse, call one function of ingest or verify, and print.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Version is the program version, set at build time with
+// -ldflags "-X github.com/openexhibit/exhibit/cli.Version=…".
+var Version = "0.1.0-dev"
+
+func version() string {
+	if Version != "0.1.0-dev" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return Version
+}
+
+// env is what a command writes to and reads from.
+type env struct {
+	stdout, stderr io.Writer
+	stdin          io.Reader
+	json           bool
+	// tty is true when stderr is a terminal (progress bars).
+	tty bool
+}
+
+const exitCodesHelp = `EXIT CODES:
+   0    success (verify: every check passed)
+   1    verification failed: tampered or unverifiable
+   2    usage or configuration error
+   3    item not found in the archive
+   4    storage or file system error (unreachable, refused, full)
+   5    signing key missing, unreadable, or wrong passphrase
+   6    some inputs could not be ingested (the others were)
+   130  interrupted (nothing half-written was kept; rerun to complete)
+`
+
+// Run runs the exhibit command line with args (args[0] is the program name)
+// and returns the process exit code.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr, stdin: stdin}
+	if f, ok := stderr.(*os.File); ok {
+		e.tty = isTerminal(f)
+	}
+	app := newApp(e)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return ExitOK
+	}
+	code, hint := classify(err)
+	if ctx.Err() != nil && code != ExitUsage {
+		code, hint = classify(context.Canceled)
+	}
+	if e.json {
+		writeJSON(stdout, map[string]any{"event": "error", "error": err.Error(), "hint": hint, "exitCode": code})
+	} else {
+		fmt.Fprintf(stderr, "exhibit: %v\n", err)
+		if hint != "" {
+			fmt.Fprintf(stderr, "exhibit: %s\n", hint)
+		}
+	}
+	return code
+}
+
+func newApp(e *env) *cli.App {
+	app := &cli.App{
+		Name:    "exhibit",
+		Usage:   "preserve digital evidence so that its integrity and provenance hold up in court",
+		Version: version() + " (" + runtime.Version() + ")",
+		Description: "Exhibit ingests files into an archive (a local folder or an S3 bucket): it hashes each\n" +
+			"original in one pass (SHA-256 and SHA-512), stores it write-once, signs a custody record\n" +
+			"(an in-toto statement in a sigstore bundle) and lets anyone verify all of it later.\n\n" +
+			"Start with: exhibit init --archive ./archive   then: exhibit ingest --case NAME FILES...\n\n" +
+			"Configuration: $EXHIBIT_HOME/config.yaml, overridden by EXHIBIT_* variables, overridden by flags.\n\n" +
+			exitCodesHelp,
+		Writer:          e.stdout,
+		ErrWriter:       e.stderr,
+		Reader:          e.stdin,
+		HideHelpCommand: true,
+		ExitErrHandler:  func(*cli.Context, error) {},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return usageErr("%v (see exhibit --help)", err)
+		},
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(e.stderr, "exhibit: unknown command %q (see exhibit --help)\n", name)
+		},
+		Commands: []*cli.Command{initCommand(e), ingestCommand(e), verifyCommand(e), showCommand(e), lsCommand(e)},
+	}
+	for _, c := range app.Commands {
+		c.OnUsageError = app.OnUsageError
+		c.Flags = append(c.Flags, commonFlags()...)
+	}
+	return app
+}
+
+// commonFlags are accepted by every command (after its name).
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "home", EnvVars: []string{"EXHIBIT_HOME"}, Usage: "configuration folder (keys, trust file, config.yaml); default: the user's config folder + /exhibit"},
+		&cli.StringFlag{Name: "archive", Usage: "archive: a folder or s3://BUCKET/PREFIX (env EXHIBIT_ARCHIVE)"},
+		&cli.StringFlag{Name: "key", Usage: "signing key file or KMS URI such as hashivault://NAME (env EXHIBIT_KEY)"},
+		&cli.StringFlag{Name: "trust", Usage: "trust file listing the keys verify accepts (env EXHIBIT_TRUST)"},
+		&cli.StringFlag{Name: "operator", Usage: "name of the person ingesting, recorded in each record (env EXHIBIT_OPERATOR)"},
+		&cli.BoolFlag{Name: "json", Usage: "write JSON (JSON lines for ingest progress) instead of text"},
+	}
+}
+
+func wantJSON(c *cli.Context, e *env) bool {
+	if c.Bool("json") {
+		e.json = true
+	}
+	return e.json
+}
+
+func needArgs(c *cli.Context, what string) error {
+	if c.NArg() == 0 {
+		return usageErr("%s: missing %s (see exhibit %s --help)", c.Command.Name, what, c.Command.Name)
+	}
+	for _, a := range c.Args().Slice() {
+		if strings.HasPrefix(a, "-") && len(a) > 1 {
+			return usageErr("%s: flag %s must come before the arguments", c.Command.Name, a)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,193 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/openexhibit/exhibit/cli"
+	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/internal/testenv"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// The scripts in testdata run the exhibit command as a user would: each
+// "exec exhibit …" starts this test binary as the exhibit program.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"exhibit": func() { os.Exit(cli.Run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+func params(dir string, setup func(*testscript.Env) error) testscript.Params {
+	return testscript.Params{
+		Dir:                 dir,
+		RequireExplicitExec: true,
+		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") != "",
+		Setup: func(e *testscript.Env) error {
+			e.Setenv("EXHIBIT_HOME", filepath.Join(e.WorkDir, "exhibit"))
+			e.Setenv("HOME", filepath.Join(e.WorkDir, "home"))
+			if setup != nil {
+				return setup(e)
+			}
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"code":       cmdCode,
+			"flip":       cmdFlip,
+			"itemid":     cmdItemID,
+			"countfiles": cmdCountFiles,
+			"s3":         cmdS3,
+		},
+	}
+}
+
+// TestScripts runs the scripts that need nothing but the exhibit program.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, params("testdata/script", nil))
+}
+
+// TestScriptsS3 runs the scripts that use a real MinIO.
+func TestScriptsS3(t *testing.T) {
+	env := testenv.MinIO(t)
+	testscript.Run(t, params("testdata/s3", func(e *testscript.Env) error {
+		e.Setenv("EXHIBIT_S3_ENDPOINT", env.Endpoint)
+		e.Setenv("EXHIBIT_S3_ACCESS_KEY", env.AccessKey)
+		e.Setenv("EXHIBIT_S3_SECRET_KEY", env.SecretKey)
+		e.Setenv("EXHIBIT_S3_INSECURE_HTTP", "true")
+		// One bucket per script, so scripts cannot see each other's objects.
+		e.Setenv("BUCKET", fmt.Sprintf("script-%d-%x", os.Getpid(), rand.Uint64()))
+		return nil
+	}))
+}
+
+// TestScriptsCosign runs the scripts that check our bundles with the real
+// cosign binary.
+func TestScriptsCosign(t *testing.T) {
+	cosign := testenv.Cosign(t)
+	testscript.Run(t, params("testdata/cosign", func(e *testscript.Env) error {
+		e.Setenv("COSIGN", cosign)
+		return nil
+	}))
+}
+
+// code N PROGRAM ARGS... runs a program and checks its exit code.
+func cmdCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: code N program [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("code: %v", err)
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		got = ee.ExitCode()
+	} else if err != nil {
+		ts.Fatalf("code: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("exit code %d, want %d", got, want)
+	}
+}
+
+// flip FILE OFFSET flips the lowest bit of one byte (negative: from the end).
+func cmdFlip(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: flip file offset")
+	}
+	p := ts.MkAbs(args[0])
+	off, _ := strconv.Atoi(args[1])
+	os.Chmod(p, 0o644)
+	data, err := os.ReadFile(p)
+	ts.Check(err)
+	if off < 0 {
+		off += len(data)
+	}
+	data[off] ^= 1
+	ts.Check(os.WriteFile(p, data, 0o644))
+}
+
+// itemid FILE VAR sets VAR to the file's item ID and VAR_HEX to its hex.
+func cmdItemID(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: itemid file var")
+	}
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	d := hashing.Bytes(data).SHA256
+	ts.Setenv(args[1], d.String())
+	ts.Setenv(args[1]+"_HEX", d.Hex())
+}
+
+// countfiles DIR N checks the number of regular files under DIR.
+func cmdCountFiles(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: countfiles dir n")
+	}
+	n := 0
+	filepath.WalkDir(ts.MkAbs(args[0]), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			n++
+		}
+		return nil
+	})
+	want, _ := strconv.Atoi(args[1])
+	if (n == want) == neg {
+		ts.Fatalf("%s holds %d files, want %s%d", args[0], n, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// s3 get KEY FILE | put KEY FILE | rm KEY | flip KEY OFFSET, on $BUCKET,
+// with raw S3 access (what an attacker with the store's credentials has).
+func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: s3 get|put|rm|flip key [file|offset]")
+	}
+	c, err := minio.New(ts.Getenv("EXHIBIT_S3_ENDPOINT"), &minio.Options{
+		Creds: credentials.NewStaticV4(ts.Getenv("EXHIBIT_S3_ACCESS_KEY"), ts.Getenv("EXHIBIT_S3_SECRET_KEY"), "")})
+	ts.Check(err)
+	ctx, bucket, key := context.Background(), ts.Getenv("BUCKET"), args[1]
+	get := func() []byte {
+		o, err := c.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+		ts.Check(err)
+		defer o.Close()
+		var buf bytes.Buffer
+		_, err = buf.ReadFrom(o)
+		ts.Check(err)
+		return buf.Bytes()
+	}
+	put := func(data []byte) {
+		_, err := c.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
+		ts.Check(err)
+	}
+	switch args[0] {
+	case "get":
+		ts.Check(os.WriteFile(ts.MkAbs(args[2]), get(), 0o644))
+	case "put":
+		data, err := os.ReadFile(ts.MkAbs(args[2]))
+		ts.Check(err)
+		put(data)
+	case "rm":
+		ts.Check(c.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{}))
+	case "flip":
+		data := get()
+		off, _ := strconv.Atoi(args[2])
+		data[off] ^= 1
+		put(data)
+	default:
+		ts.Fatalf("s3: unknown verb %s", args[0])
+	}
+}

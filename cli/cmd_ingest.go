@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/ingest"
+	"github.com/openexhibit/exhibit/storage"
+	"github.com/urfave/cli/v2"
+)
+
+func ingestCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "ingest",
+		Usage:     "archive files and folders: hash, store write-once, sign a custody record",
+		ArgsUsage: "PATH...",
+		Description: "Folders are walked recursively; symbolic links and special files are reported, not followed.\n" +
+			"Re-ingesting bytes that are already archived writes nothing and says so. An interrupted run\n" +
+			"leaves no half-written item: run the same command again to complete it.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "case", Usage: "case (investigation) the items belong to"},
+			&cli.BoolFlag{Name: "legal-hold", Usage: "place an S3 Object Lock legal hold on every object written"},
+			&cli.IntFlag{Name: "jobs", Usage: "files read at once (default: number of CPUs)"},
+		},
+		Action: func(c *cli.Context) error {
+			wantJSON(c, e)
+			if err := needArgs(c, "PATH"); err != nil {
+				return err
+			}
+			home, err := homeDir(c)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(c, home, false)
+			if err != nil {
+				return err
+			}
+			if c.IsSet("legal-hold") {
+				cfg.LegalHold = c.Bool("legal-hold")
+			}
+			if c.IsSet("jobs") {
+				cfg.Jobs = c.Int("jobs")
+			}
+			return runIngest(c.Context, e, home, cfg, c.String("case"), c.Args().Slice())
+		},
+	}
+}
+
+func runIngest(ctx context.Context, e *env, home string, cfg *Config, caseName string, paths []string) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	signer, err := loadSigner(ctx, home, cfg)
+	if err != nil {
+		return err
+	}
+	verifier, tf, err := loadVerifier(home, cfg)
+	if err != nil {
+		return err
+	}
+	trusted := false
+	for _, k := range tf.Keys {
+		trusted = trusted || k.Fingerprint == signer.Fingerprint()
+	}
+	if !trusted {
+		return withCode(ExitKey, fmt.Errorf("the signing key %s is not in the trust file", signer.Fingerprint()),
+			"add the key to the trust file, or use the key that init made")
+	}
+	hostname, _ := os.Hostname()
+	opts := ingest.Options{
+		Store: st, Signer: signer, Verifier: verifier,
+		Case: caseName, Operator: cfg.Operator,
+		Host:      custody.Host{Name: hostname, OS: runtime.GOOS, Arch: runtime.GOARCH},
+		Tool:      custody.Tool{Name: "exhibit", Version: version(), GoVersion: runtime.Version()},
+		LegalHold: cfg.LegalHold,
+		Jobs:      cfg.Jobs,
+	}
+	if r := cfg.Retention; r != nil {
+		mode := storage.Compliance
+		if r.Mode == "governance" {
+			mode = storage.Governance
+		}
+		opts.Retention = &ingest.Retention{Mode: mode, Period: time.Duration(r.Days) * 24 * time.Hour}
+	}
+	p := newProgress(e)
+	opts.Observer = p
+	in, err := ingest.New(ctx, opts)
+	if err != nil {
+		return err
+	}
+	results := in.Paths(ctx, paths)
+	p.mu.Lock()
+	p.clear()
+	p.mu.Unlock()
+
+	counts := map[ingest.Status]int{}
+	var firstStoreErr, firstInputErr error
+	for _, r := range results {
+		counts[r.Status]++
+		if r.Status != ingest.Failed {
+			continue
+		}
+		var ie *ingest.InputError
+		var ce *ingest.ChangedError
+		switch {
+		case errors.As(r.Err, &ie) || errors.As(r.Err, &ce):
+			if firstInputErr == nil {
+				firstInputErr = r.Err
+			}
+		case firstStoreErr == nil:
+			firstStoreErr = r.Err
+		}
+	}
+	summary := map[string]any{"event": "summary", "archived": counts[ingest.Archived], "exists": counts[ingest.Exists],
+		"repaired": counts[ingest.Repaired], "skipped": counts[ingest.Skipped], "failed": counts[ingest.Failed],
+		"archive": st.Location()}
+	if e.json {
+		writeJSON(e.stdout, summary)
+	} else {
+		fmt.Fprintf(e.stdout, "%d archived, %d already archived, %d repaired, %d skipped, %d failed  (%s)\n",
+			counts[ingest.Archived], counts[ingest.Exists], counts[ingest.Repaired], counts[ingest.Skipped], counts[ingest.Failed], st.Location())
+	}
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case firstStoreErr != nil:
+		return fmt.Errorf("%d of %d items failed; first: %w", counts[ingest.Failed], len(results), firstStoreErr)
+	case firstInputErr != nil:
+		return withCode(ExitInput, fmt.Errorf("%d inputs could not be ingested; first: %w", counts[ingest.Failed], firstInputErr),
+			"fix the paths listed above and run ingest again; the other items are archived")
+	}
+	return nil
+}

@@ -1,0 +1,270 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/sign"
+	"github.com/openexhibit/exhibit/storage"
+	"github.com/openexhibit/exhibit/storage/local"
+	"github.com/openexhibit/exhibit/storage/s3"
+	"github.com/urfave/cli/v2"
+)
+
+type initOptions struct {
+	home, archive, key, operator string
+	objectLock                   string
+	insecureNoPassword           bool
+}
+
+// Names of the files init writes into the home folder.
+const (
+	keyFile         = "cosign.key"
+	pubFile         = "cosign.pub"
+	trustFile       = "trust.json"
+	trustedRootFile = "trusted_root.json"
+)
+
+func initCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "init",
+		Usage:     "create a signing key, a trust file and an archive (a folder or an S3 bucket)",
+		ArgsUsage: " ",
+		Description: "init writes into the home folder (--home, EXHIBIT_HOME): cosign.key (ECDSA P-256, encrypted with\n" +
+			"the passphrase from EXHIBIT_PASSWORD or a prompt), cosign.pub, trust.json (the keys verify\n" +
+			"accepts), trusted_root.json (for cosign) and config.yaml; and creates the archive. With --key\n" +
+			"hashivault://NAME (or another sigstore KMS URI, or an existing key file) no key is generated.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "object-lock", Usage: "S3 only: create the bucket with Object Lock and retain every object, e.g. compliance:365d or governance:30d"},
+			&cli.BoolFlag{Name: "insecure-no-password", Usage: "write the private key unencrypted (anyone who can read it can sign as you)"},
+		},
+		Action: func(c *cli.Context) error {
+			wantJSON(c, e)
+			home, err := homeDir(c)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(c, home, true)
+			if err != nil {
+				return err
+			}
+			o := initOptions{home: home, archive: cfg.Archive, key: cfg.Key, operator: cfg.Operator,
+				objectLock: c.String("object-lock"), insecureNoPassword: c.Bool("insecure-no-password")}
+			res, err := runInit(c.Context, o, cfg)
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return writeJSON(e.stdout, res)
+			}
+			fmt.Fprintf(e.stdout, "archive      %s\nkey          %s (%s)\ntrust file   %s\nconfig       %s\n\n",
+				res.Archive, res.KeyFingerprint, res.Key, res.Trust, res.Config)
+			fmt.Fprintf(e.stdout, "Next: exhibit ingest --case NAME FILE_OR_FOLDER...\n")
+			return nil
+		},
+	}
+}
+
+type initResult struct {
+	Archive        string `json:"archive"`
+	Key            string `json:"key"`
+	KeyFingerprint string `json:"keyFingerprint"`
+	Trust          string `json:"trust"`
+	Config         string `json:"config"`
+	ObjectLock     string `json:"objectLock,omitempty"`
+}
+
+func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, error) {
+	a, err := parseArchive(o.archive)
+	if err != nil {
+		return nil, err
+	}
+	var ret *RetentionConfig
+	if o.objectLock != "" {
+		if !a.isS3() {
+			return nil, usageErr("--object-lock needs an S3 archive: a local folder cannot enforce retention")
+		}
+		if ret, err = parseRetention(o.objectLock); err != nil {
+			return nil, usageErr("%v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(o.home, configName)); err == nil {
+		return nil, usageErr("%s is already set up (%s exists): use another --home, or edit its config.yaml", o.home, configName)
+	}
+	if err := os.MkdirAll(o.home, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", o.home, err)
+	}
+
+	// The key: a KMS URI or existing file as given, or a new cosign key.
+	keyRef := o.key
+	if keyRef == "" {
+		keyRef = keyFile
+		if err := newKeyFile(o.home, o.insecureNoPassword); err != nil {
+			return nil, err
+		}
+	}
+	signer, err := sign.LoadSigner(ctx, inHome(o.home, keyRef), passphrase)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := signer.PublicKeyPEM()
+	if err != nil {
+		return nil, err
+	}
+
+	// The archive.
+	var st storage.Store
+	if a.isS3() {
+		opts, err := s3Options(cfg, a)
+		if err != nil {
+			return nil, err
+		}
+		if err := s3.CreateBucket(ctx, opts, ret != nil); err != nil {
+			return nil, fmt.Errorf("create bucket %s: %w", a.bucket, err)
+		}
+		if st, err = s3.Open(ctx, opts); err != nil {
+			return nil, err
+		}
+	} else {
+		if st, err = local.Create(a.dir); err != nil {
+			return nil, fmt.Errorf("create archive %s: %w", a.dir, err)
+		}
+	}
+	desc := custody.Archive{MediaType: custody.ArchiveMediaType, CreatedAt: time.Now().UTC(), Keys: []string{signer.Fingerprint()}}
+	if ret != nil {
+		desc.RetentionMode, desc.RetentionDays = ret.Mode, ret.Days
+	}
+	if err := putDescriptor(ctx, st, &desc); err != nil {
+		return nil, err
+	}
+	if err := putIfAbsent(ctx, st, custody.PublicKeyKey(signer.Fingerprint()), pub); err != nil {
+		return nil, err
+	}
+
+	// The verifier's files and the configuration, written last so a failed
+	// init can simply be run again.
+	tf, err := sign.NewTrustFile(signer, o.operator, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	tdata, err := tf.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	for name, data := range map[string][]byte{trustFile: tdata, pubFile: pub, trustedRootFile: []byte(sign.CosignTrustedRoot)} {
+		if err := replaceFile(filepath.Join(o.home, name), data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	out := Config{Archive: o.archive, Key: keyRef, Trust: trustFile, Operator: o.operator, S3: cfg.S3,
+		Retention: ret, LegalHold: cfg.LegalHold, Jobs: cfg.Jobs}
+	if a.isS3() {
+		// Credentials stay in the environment, not in a file.
+		out.S3.AccessKey, out.S3.SecretKey = "", ""
+	} else {
+		out.Archive = a.dir
+	}
+	if err := writeConfig(o.home, &out); err != nil {
+		return nil, fmt.Errorf("write configuration: %w", err)
+	}
+	res := &initResult{Archive: st.Location(), Key: inHome(o.home, keyRef), KeyFingerprint: signer.Fingerprint(),
+		Trust: filepath.Join(o.home, trustFile), Config: filepath.Join(o.home, configName)}
+	if ret != nil {
+		res.ObjectLock = fmt.Sprintf("%s:%dd", ret.Mode, ret.Days)
+	}
+	return res, nil
+}
+
+func newKeyFile(home string, insecure bool) error {
+	path := filepath.Join(home, keyFile)
+	if _, err := os.Stat(path); err == nil {
+		return nil // reuse the key of an earlier, interrupted init
+	}
+	var pass []byte
+	if !insecure {
+		p, err := passphrase(true)
+		if err != nil {
+			return fmt.Errorf("%w: %w", sign.ErrPassphrase, err)
+		}
+		if len(p) == 0 {
+			return usageErr("empty passphrase: choose one (or use --insecure-no-password to store the key unencrypted)")
+		}
+		pass = p
+	}
+	priv, _, err := sign.GenerateKey(pass)
+	if err != nil {
+		return err
+	}
+	if err := writeFileExcl(path, priv, 0o600); err != nil {
+		return fmt.Errorf("write key: %w", err)
+	}
+	return nil
+}
+
+func putDescriptor(ctx context.Context, st storage.Store, d *custody.Archive) error {
+	data, err := jsonIndent(d)
+	if err != nil {
+		return err
+	}
+	err = putIfAbsent(ctx, st, custody.ArchiveKey, data)
+	if !errors.Is(err, errDiffers) {
+		return err
+	}
+	// An existing archive: joining it is fine if it is one.
+	rc, err := st.Get(ctx, custody.ArchiveKey)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	old, err := readLimited(rc, 1<<20)
+	if err != nil {
+		return err
+	}
+	if _, err := custody.ParseArchive(old); err != nil {
+		return usageErr("%s holds something that is not an Exhibit archive: %v", st.Location(), err)
+	}
+	return nil
+}
+
+var errDiffers = errors.New("exists with other content")
+
+// putIfAbsent writes a small object; an existing object with the same
+// bytes is fine, other bytes give errDiffers.
+func putIfAbsent(ctx context.Context, st storage.Store, key string, data []byte) error {
+	sum := hashing.Bytes(data)
+	_, err := st.Put(ctx, key, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data)), SHA256: sum.SHA256.Sum, ContentType: "application/json"})
+	if errors.Is(err, storage.ErrExists) {
+		rc, gerr := st.Get(ctx, key)
+		if gerr != nil {
+			return gerr
+		}
+		defer rc.Close()
+		old, gerr := readLimited(rc, 1<<20)
+		if gerr != nil {
+			return gerr
+		}
+		if bytes.Equal(old, data) {
+			return nil
+		}
+		return fmt.Errorf("%s: %w", key, errDiffers)
+	}
+	return err
+}
+
+// replaceFile writes a file atomically (temp + fsync + rename).
+func replaceFile(path string, data []byte, perm fs.FileMode) error {
+	tmp := path + ".tmp"
+	os.Remove(tmp)
+	if err := writeFileExcl(tmp, data, perm); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

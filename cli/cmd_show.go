@@ -1,0 +1,199 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/storage"
+	"github.com/openexhibit/exhibit/verify"
+	"github.com/urfave/cli/v2"
+)
+
+func showCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "show",
+		Usage:     "show an item's custody record (its signature is checked; use verify to check the bytes)",
+		ArgsUsage: "ITEM_ID",
+
+		Action: func(c *cli.Context) error {
+			wantJSON(c, e)
+			if c.NArg() != 1 {
+				return usageErr("show: give exactly one ITEM_ID")
+			}
+			id, err := hashing.ParseDigest(c.Args().First())
+			if err != nil || id.Algorithm != hashing.SHA256 {
+				return usageErr("show: %q is not an item ID (sha256:<64 hex>)", c.Args().First())
+			}
+			home, err := homeDir(c)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(c, home, false)
+			if err != nil {
+				return err
+			}
+			return runShow(c.Context, e, home, cfg, id)
+		},
+	}
+}
+
+func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.Digest) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	trust, _, err := loadVerifier(home, cfg)
+	if err != nil {
+		return err
+	}
+	rc, err := st.Get(ctx, custody.RecordBundleKey(id))
+	if errors.Is(err, storage.ErrNotFound) {
+		return withCode(ExitNotFound, fmt.Errorf("%s is not in the archive", id), "check the item ID (exhibit ls lists them)")
+	}
+	if err != nil {
+		return err
+	}
+	data, err := readLimited(rc, 64<<20)
+	rc.Close()
+	if err != nil {
+		return err
+	}
+	vf, err := trust.VerifyStatement(data, nil)
+	if err != nil {
+		return withCode(ExitVerifyFail, fmt.Errorf("the record of %s does not verify: %w", id, err), "run exhibit verify "+id.String())
+	}
+	stmt, err := custody.ParseStatement(vf.Payload)
+	if err != nil {
+		return withCode(ExitVerifyFail, err, "run exhibit verify "+id.String())
+	}
+	if e.json {
+		return writeJSON(e.stdout, map[string]any{"item": id.String(), "signedBy": vf.KeyFingerprint, "statement": stmt})
+	}
+	r := &stmt.Predicate
+	w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(w, "%s\t%s\n", k, v)
+		}
+	}
+	row("item", r.Item)
+	row("sha512", r.Original.Digest[hashing.SHA512])
+	row("case", r.Case)
+	row("name", r.Source.Name)
+	row("path", r.Source.Path)
+	row("size", fmt.Sprintf("%d bytes (%s)", r.Original.Size, humanBytes(r.Original.Size)))
+	row("media type", r.Original.MediaType)
+	row("acquired", r.Source.AcquiredAt.Format(time.RFC3339)+" (ingesting machine's clock)")
+	if t := r.Source.FileTimes.Modified; t != nil {
+		row("modified", t.Format(time.RFC3339Nano))
+	}
+	row("operator", r.Operator.Name)
+	row("signed by", vf.KeyFingerprint+" (record signature verified)")
+	row("host", fmt.Sprintf("%s (%s/%s)", r.Host.Name, r.Host.OS, r.Host.Arch))
+	row("tool", fmt.Sprintf("%s %s (%s)", r.Tool.Name, r.Tool.Version, r.Tool.GoVersion))
+	row("stored at", r.Storage.Location+"/"+r.Original.Key)
+	if r.Storage.Retention != nil {
+		row("retention", fmt.Sprintf("%s until %s", r.Storage.Retention.Mode, r.Storage.Retention.Until.Format(time.RFC3339)))
+	}
+	if r.Storage.LegalHold {
+		row("legal hold", "on")
+	}
+	if m := r.Metadata; m != nil {
+		row("metadata", fmt.Sprintf("%s (readers: %s)", m.Key, strings.Join(m.Readers, ", ")))
+		for _, re := range m.Errors {
+			row("metadata error", re.Reader+": "+re.Error)
+		}
+	}
+	for _, d := range r.Derivatives {
+		row("derivative", fmt.Sprintf("%s (%s, %s, %d bytes) %s", d.Name, d.Kind, d.MediaType, d.Size, d.Key))
+	}
+	return w.Flush()
+}
+
+func lsCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "ls",
+		Usage: "list archived items (from their records; use verify to prove them)",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "case", Usage: "only items of this case"}},
+		Action: func(c *cli.Context) error {
+			wantJSON(c, e)
+			home, err := homeDir(c)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(c, home, false)
+			if err != nil {
+				return err
+			}
+			return runLs(c.Context, e, cfg, c.String("case"))
+		},
+	}
+}
+
+type lsEntry struct {
+	Item       string    `json:"item"`
+	Case       string    `json:"case,omitempty"`
+	Name       string    `json:"name"`
+	Size       int64     `json:"size"`
+	MediaType  string    `json:"mediaType"`
+	AcquiredAt time.Time `json:"acquiredAt"`
+	// Problem is set when the item's record could not be read.
+	Problem string `json:"problem,omitempty"`
+}
+
+func runLs(ctx context.Context, e *env, cfg *Config, caseName string) error {
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	ids, err := (&verify.Verifier{Store: st}).Items(ctx)
+	if err != nil {
+		return fmt.Errorf("list items: %w", err)
+	}
+	entries := []lsEntry{}
+	for _, id := range ids {
+		en := lsEntry{Item: id.String()}
+		rc, err := st.Get(ctx, custody.RecordKey(id))
+		if err == nil {
+			var data []byte
+			data, err = readLimited(rc, 64<<20)
+			rc.Close()
+			if err == nil {
+				var s custody.Statement
+				if err = json.Unmarshal(data, &s); err == nil {
+					r := s.Predicate
+					en.Case, en.Name, en.Size, en.MediaType, en.AcquiredAt = r.Case, r.Source.Name, r.Original.Size, r.Original.MediaType, r.Source.AcquiredAt
+				}
+			}
+		}
+		if err != nil {
+			en.Problem = "record unreadable (" + err.Error() + "): run exhibit verify " + id.String()
+		}
+		if caseName != "" && en.Case != caseName && en.Problem == "" {
+			continue
+		}
+		entries = append(entries, en)
+	}
+	sort.SliceStable(entries, func(i, j int) bool { return entries[i].AcquiredAt.Before(entries[j].AcquiredAt) })
+	if e.json {
+		return writeJSON(e.stdout, entries)
+	}
+	w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "ITEM\tACQUIRED\tSIZE\tTYPE\tCASE\tNAME")
+	for _, en := range entries {
+		if en.Problem != "" {
+			fmt.Fprintf(w, "%s\t-\t-\t-\t-\t%s\n", en.Item, en.Problem)
+			continue
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", en.Item, en.AcquiredAt.Format(time.RFC3339), humanBytes(en.Size), en.MediaType, en.Case, en.Name)
+	}
+	return w.Flush()
+}

@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the file $EXHIBIT_HOME/config.yaml. Every field can be overridden
+// by an EXHIBIT_* environment variable, which a flag overrides in turn.
+type Config struct {
+	// Archive is a folder path or s3://bucket/prefix.
+	Archive string `yaml:"archive"`
+	// Key is the private key file (relative to the home folder) or a KMS URI.
+	Key string `yaml:"key"`
+	// Trust is the trust file (relative to the home folder).
+	Trust    string `yaml:"trust"`
+	Operator string `yaml:"operator,omitempty"`
+	S3       S3     `yaml:"s3,omitempty"`
+	// Retention applies S3 Object Lock to every object ingested.
+	Retention *RetentionConfig `yaml:"retention,omitempty"`
+	LegalHold bool             `yaml:"legal_hold,omitempty"`
+	// Jobs is how many files ingest reads at once (0: number of CPUs).
+	Jobs int `yaml:"jobs,omitempty"`
+}
+
+// S3 configures an S3-compatible endpoint.
+type S3 struct {
+	Endpoint string `yaml:"endpoint,omitempty"` // host:port
+	Region   string `yaml:"region,omitempty"`
+	// InsecureHTTP sends requests (and credentials) without TLS. Allowed for
+	// loopback endpoints without it.
+	InsecureHTTP bool   `yaml:"insecure_http,omitempty"`
+	AccessKey    string `yaml:"access_key,omitempty"`
+	SecretKey    string `yaml:"secret_key,omitempty"`
+}
+
+// RetentionConfig is an Object Lock retention: mode and period in days.
+type RetentionConfig struct {
+	Mode string `yaml:"mode"`
+	Days int    `yaml:"days"`
+}
+
+const configName = "config.yaml"
+
+// env is one setting's environment variable.
+type envSetting struct {
+	name string
+	set  func(c *Config, v string) error
+}
+
+var envSettings = []envSetting{
+	{"EXHIBIT_ARCHIVE", func(c *Config, v string) error { c.Archive = v; return nil }},
+	{"EXHIBIT_KEY", func(c *Config, v string) error { c.Key = v; return nil }},
+	{"EXHIBIT_TRUST", func(c *Config, v string) error { c.Trust = v; return nil }},
+	{"EXHIBIT_OPERATOR", func(c *Config, v string) error { c.Operator = v; return nil }},
+	{"EXHIBIT_S3_ENDPOINT", func(c *Config, v string) error { c.S3.Endpoint = v; return nil }},
+	{"EXHIBIT_S3_REGION", func(c *Config, v string) error { c.S3.Region = v; return nil }},
+	{"EXHIBIT_S3_ACCESS_KEY", func(c *Config, v string) error { c.S3.AccessKey = v; return nil }},
+	{"EXHIBIT_S3_SECRET_KEY", func(c *Config, v string) error { c.S3.SecretKey = v; return nil }},
+	{"EXHIBIT_S3_INSECURE_HTTP", func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		c.S3.InsecureHTTP = b
+		return err
+	}},
+}
+
+// homeDir returns the configuration folder: --home, EXHIBIT_HOME, or the
+// user's configuration folder + /exhibit.
+func homeDir(c *cli.Context) (string, error) {
+	if h := c.String("home"); h != "" {
+		return filepath.Abs(h)
+	}
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return "", usageErr("no home folder: set EXHIBIT_HOME or --home")
+	}
+	return filepath.Join(d, "exhibit"), nil
+}
+
+// loadConfig reads the configuration file, then applies the environment and
+// the global flags. A missing file is not an error when allowMissing is set.
+func loadConfig(c *cli.Context, home string, allowMissing bool) (*Config, error) {
+	cfg := &Config{}
+	path := filepath.Join(home, configName)
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if !allowMissing {
+			return nil, usageErr("no configuration at %s: run `exhibit init --archive DIR` first (or set EXHIBIT_HOME)", path)
+		}
+	case err != nil:
+		return nil, usageErr("read configuration: %v", err)
+	default:
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+			return nil, usageErr("configuration %s: %v", path, err)
+		}
+	}
+	for _, s := range envSettings {
+		if v, ok := os.LookupEnv(s.name); ok {
+			if err := s.set(cfg, v); err != nil {
+				return nil, usageErr("%s=%q: %v", s.name, v, err)
+			}
+		}
+	}
+	// Flags (their EXHIBIT_* variables were applied above).
+	for name, dst := range map[string]*string{"archive": &cfg.Archive, "key": &cfg.Key, "trust": &cfg.Trust, "operator": &cfg.Operator} {
+		if c.IsSet(name) {
+			*dst = c.String(name)
+		}
+	}
+	if cfg.S3.AccessKey == "" {
+		cfg.S3.AccessKey = os.Getenv("AWS_ACCESS_KEY_ID")
+	}
+	if cfg.S3.SecretKey == "" {
+		cfg.S3.SecretKey = os.Getenv("AWS_SECRET_ACCESS_KEY")
+	}
+	if cfg.Trust == "" {
+		cfg.Trust = "trust.json"
+	}
+	return cfg, nil
+}
+
+// inHome resolves a path relative to the home folder; KMS URIs and absolute
+// paths are returned as they are.
+func inHome(home, p string) string {
+	if p == "" || filepath.IsAbs(p) || strings.Contains(p, "://") {
+		return p
+	}
+	return filepath.Join(home, p)
+}
+
+func writeConfig(home string, cfg *Config) error {
+	var buf bytes.Buffer
+	buf.WriteString("# Exhibit configuration. Environment variables (EXHIBIT_*) override it,\n# and flags override those. See docs/operations.md.\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(cfg); err != nil {
+		return err
+	}
+	return writeFileExcl(filepath.Join(home, configName), buf.Bytes(), 0o600)
+}
+
+// writeFileExcl writes a new file; it refuses to replace an existing one.
+func writeFileExcl(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
+
+// parseRetention parses "compliance:365d", "governance:30d" or "compliance:7y".
+func parseRetention(s string) (*RetentionConfig, error) {
+	mode, period, ok := strings.Cut(strings.ToLower(s), ":")
+	if !ok || (mode != "compliance" && mode != "governance") {
+		return nil, fmt.Errorf("object lock %q: want MODE:PERIOD, MODE compliance or governance, PERIOD like 365d or 7y", s)
+	}
+	if len(period) < 2 {
+		return nil, fmt.Errorf("object lock %q: missing period (e.g. 365d)", s)
+	}
+	n, err := strconv.Atoi(period[:len(period)-1])
+	if err != nil || n <= 0 || n > 100*366 {
+		return nil, fmt.Errorf("object lock %q: period must be a positive number of days (d) or years (y)", s)
+	}
+	switch period[len(period)-1] {
+	case 'd':
+	case 'y':
+		n *= 365
+	default:
+		return nil, fmt.Errorf("object lock %q: period unit must be d (days) or y (years)", s)
+	}
+	return &RetentionConfig{Mode: mode, Days: n}, nil
+}

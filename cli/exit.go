@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/openexhibit/exhibit/sign"
+	"github.com/openexhibit/exhibit/storage"
+)
+
+// Exit codes. They are part of the command-line interface (docs/operations.md)
+// and never change meaning.
+const (
+	ExitOK          = 0
+	ExitVerifyFail  = 1 // tampered or unverifiable
+	ExitUsage       = 2 // bad arguments or configuration
+	ExitNotFound    = 3 // item not in the archive
+	ExitIO          = 4 // store or file system error (unreachable, refused, full)
+	ExitKey         = 5 // signing key missing, unreadable or wrong passphrase
+	ExitInput       = 6 // some inputs could not be ingested (the rest were)
+	ExitInterrupted = 130
+)
+
+// exitError carries an exit code and a hint saying what to do next.
+type exitError struct {
+	code int
+	err  error
+	hint string
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, a ...any) error {
+	return &exitError{code: ExitUsage, err: fmt.Errorf(format, a...)}
+}
+
+func withCode(code int, err error, hint string) error {
+	return &exitError{code: code, err: err, hint: hint}
+}
+
+// classify maps an error to an exit code and a hint.
+func classify(err error) (int, string) {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.hint != "" {
+			return ee.code, ee.hint
+		}
+		_, hint := classify(ee.err)
+		return ee.code, hint
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupted, "interrupted: nothing half-written was kept; run the same command again to complete it"
+	case errors.Is(err, sign.ErrPassphrase):
+		return ExitKey, "check the passphrase (EXHIBIT_PASSWORD or the prompt) for the key named in the configuration"
+	case errors.Is(err, sign.ErrKey):
+		return ExitKey, "check the key path or KMS URI (--key, EXHIBIT_KEY or key: in the configuration)"
+	case errors.Is(err, storage.ErrUnavailable):
+		return ExitIO, "check that the store is running and the endpoint is right, then run the command again"
+	case errors.Is(err, storage.ErrDenied):
+		return ExitIO, "check the store's credentials and permissions"
+	case errors.Is(err, storage.ErrFull):
+		return ExitIO, "free space in the store (nothing half-written was kept), then run the command again"
+	case errors.Is(err, storage.ErrIntegrity):
+		return ExitIO, "the store did not keep what was sent; run exhibit verify --all and check the store's health"
+	}
+	return ExitIO, ""
+}

@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openexhibit/exhibit/ingest"
+	"golang.org/x/term"
+)
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+func jsonIndent(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	err := enc.Encode(v)
+	return buf.Bytes(), err
+}
+
+// writeJSON writes v as one line of JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// progress renders ingest progress: a bar on a terminal, JSON lines with
+// --json, and one line per file otherwise.
+type progress struct {
+	e     *env
+	mu    sync.Mutex
+	files int
+	total int64
+	done  int
+	read  int64
+	start time.Time
+	last  time.Time
+	drawn bool
+}
+
+func newProgress(e *env) *progress {
+	now := time.Now()
+	return &progress{e: e, start: now, last: now}
+}
+
+func (p *progress) Planned(files int, total int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.files, p.total = files, total
+	if p.e.json {
+		writeJSON(p.e.stdout, map[string]any{"event": "planned", "files": files, "bytes": total})
+	}
+}
+
+func (p *progress) Read(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.read += n
+	now := time.Now()
+	switch {
+	case p.e.json && now.Sub(p.last) >= time.Second:
+		// Progress of long files, at most once a second.
+		p.last = now
+		writeJSON(p.e.stdout, map[string]any{"event": "progress", "filesDone": p.done, "files": p.files, "bytesRead": p.read, "bytes": p.total})
+	case !p.e.json && p.e.tty && now.Sub(p.last) >= 100*time.Millisecond:
+		p.last = now
+		p.draw()
+	}
+}
+
+func (p *progress) draw() {
+	const width = 30
+	frac := 1.0
+	if p.total > 0 {
+		frac = float64(p.read) / float64(p.total)
+	}
+	if frac > 1 {
+		frac = 1
+	}
+	n := int(frac * width)
+	rate := float64(p.read) / max(time.Since(p.start).Seconds(), 0.001)
+	fmt.Fprintf(p.e.stderr, "\r[%s%s] %d/%d files  %s/%s  %s/s \x1b[K",
+		strings.Repeat("=", n), strings.Repeat(" ", width-n), p.done, p.files,
+		humanBytes(p.read), humanBytes(p.total), humanBytes(int64(rate)))
+	p.drawn = true
+}
+
+func (p *progress) clear() {
+	if p.drawn {
+		fmt.Fprint(p.e.stderr, "\r\x1b[K")
+		p.drawn = false
+	}
+}
+
+func (p *progress) Done(r ingest.Result) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r.Status != ingest.Skipped && (r.Status != ingest.Failed || r.Item != "") {
+		p.done++
+	}
+	if p.e.json {
+		m := map[string]any{"event": "item", "path": r.Path, "status": r.Status}
+		if r.Item != "" {
+			m["item"] = r.Item
+			m["size"] = r.Size
+		}
+		if r.Reason != "" {
+			m["reason"] = r.Reason
+		}
+		if r.Err != nil {
+			m["error"] = r.Err.Error()
+		}
+		writeJSON(p.e.stdout, m)
+		return
+	}
+	p.clear()
+	switch r.Status {
+	case ingest.Failed:
+		fmt.Fprintf(p.e.stderr, "failed    %s: %v\n", r.Path, r.Err)
+	case ingest.Skipped:
+		fmt.Fprintf(p.e.stderr, "skipped   %s: %s\n", r.Path, r.Reason)
+	case ingest.Exists:
+		fmt.Fprintf(p.e.stdout, "exists    %s  %s  (already archived: nothing written)\n", r.Item, r.Path)
+	default:
+		fmt.Fprintf(p.e.stdout, "%-9s %s  %s  %s\n", r.Status, r.Item, r.Path, humanBytes(r.Size))
+	}
+	if p.e.tty {
+		p.draw()
+	}
+}

@@ -1,0 +1,354 @@
+package ingest_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/openexhibit/exhibit/capture"
+	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/ingest"
+	"github.com/openexhibit/exhibit/sign"
+	"github.com/openexhibit/exhibit/storage"
+	"github.com/openexhibit/exhibit/storage/local"
+	"github.com/openexhibit/exhibit/verify"
+)
+
+// faulty wraps a store and fails chosen operations, standing in for a full
+// disk, a dropped connection or a crash at a precise step.
+type faulty struct {
+	storage.Store
+	// failPut fails Put of keys with this suffix.
+	failPut string
+	err     error
+	// hook runs on each read of staged content, with the bytes read so far.
+	hook func(n int64)
+}
+
+func (f *faulty) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Object, error) {
+	if f.failPut != "" && strings.HasSuffix(key, f.failPut) {
+		return storage.Object{}, f.err
+	}
+	return f.Store.Put(ctx, key, r, o)
+}
+
+func (f *faulty) Stage(ctx context.Context, r io.Reader, size int64) (storage.Staged, error) {
+	if f.hook != nil {
+		r = &hookReader{r: r, hook: f.hook}
+	}
+	return f.Store.Stage(ctx, r, size)
+}
+
+type hookReader struct {
+	r    io.Reader
+	n    int64
+	hook func(int64)
+}
+
+func (h *hookReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	h.n += int64(n)
+	h.hook(h.n)
+	return n, err
+}
+
+type env struct {
+	dir    string
+	store  storage.Store
+	signer *sign.Signer
+	trust  *sign.Verifier
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := local.Create(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, err := sign.NewSigner(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf, _ := sign.NewTrustFile(s, "t", time.Now())
+	v, _ := sign.NewVerifier(tf)
+	return &env{dir: dir, store: st, signer: s, trust: v}
+}
+
+func (e *env) ingester(t *testing.T, st storage.Store, readers ...capture.Reader) *ingest.Ingester {
+	t.Helper()
+	in, err := ingest.New(context.Background(), ingest.Options{Store: st, Signer: e.signer, Verifier: e.trust, Readers: readers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func (e *env) verify(t *testing.T, item string) verify.ItemReport {
+	t.Helper()
+	id, err := hashing.ParseDigest(item)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return (&verify.Verifier{Store: e.store, Trust: e.trust}).Item(context.Background(), id)
+}
+
+func writeFile(t *testing.T, size int) (string, hashing.Digest) {
+	t.Helper()
+	data := make([]byte, size)
+	rand.Read(data)
+	p := filepath.Join(t.TempDir(), "item.bin")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p, hashing.Bytes(data).SHA256
+}
+
+func exists(t *testing.T, st storage.Store, key string) bool {
+	t.Helper()
+	_, err := st.Stat(context.Background(), key)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+func TestInterruptedDuringRead(t *testing.T) {
+	e := newEnv(t)
+	path, id := writeFile(t, 8<<20)
+	ctx, cancel := context.WithCancel(context.Background())
+	st := &faulty{Store: e.store, hook: func(n int64) {
+		if n > 1<<20 {
+			cancel()
+		}
+	}}
+	res := e.ingester(t, st).File(ctx, path)
+	if res.Status != ingest.Failed || !errors.Is(res.Err, context.Canceled) {
+		t.Fatalf("interrupted ingest: %+v", res)
+	}
+	for _, k := range []string{custody.ObjectKey(id), custody.RecordBundleKey(id), custody.RecordKey(id)} {
+		if exists(t, e.store, k) {
+			t.Errorf("%s written by an interrupted run", k)
+		}
+	}
+	if n := countFiles(t, filepath.Join(e.dir, ".tmp")); n != 0 {
+		t.Errorf("%d temporary files left behind", n)
+	}
+	// The rerun completes.
+	res = e.ingester(t, e.store).File(context.Background(), path)
+	if res.Status != ingest.Archived {
+		t.Fatalf("rerun: %+v", res)
+	}
+	if ir := e.verify(t, res.Item); ir.Status != verify.Warn {
+		t.Fatalf("verify after rerun: %s %+v", ir.Status, ir.Checks)
+	}
+}
+
+func countFiles(t *testing.T, dir string) int {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
+// A store failing at each step of the commit sequence leaves no item
+// (no record bundle), and the rerun completes it.
+func TestStoreFailsAtEachStep(t *testing.T) {
+	for _, step := range []string{"metadata", "original.sigstore.json", "record.sigstore.json"} {
+		t.Run(step, func(t *testing.T) {
+			e := newEnv(t)
+			path, id := writeFile(t, 4096)
+			st := &faulty{Store: e.store, failPut: step, err: storage.ErrFull}
+			if step == "metadata" {
+				// Metadata is content-addressed: fail every object put instead.
+				st.failPut = ""
+				st.Store = &failObjects{Store: e.store}
+			}
+			res := e.ingester(t, st).File(context.Background(), path)
+			if res.Status != ingest.Failed || !errors.Is(res.Err, storage.ErrFull) {
+				t.Fatalf("ingest on a full store: %+v", res)
+			}
+			if exists(t, e.store, custody.RecordBundleKey(id)) {
+				t.Fatal("record bundle written although the item was not complete")
+			}
+			ir := e.verify(t, id.String())
+			if ir.Status == verify.Pass || ir.Status == verify.Warn {
+				t.Fatal("a half-written item verified")
+			}
+			res = e.ingester(t, e.store).File(context.Background(), path)
+			if res.Status != ingest.Archived {
+				t.Fatalf("rerun: %+v", res)
+			}
+			if ir := e.verify(t, res.Item); ir.Status != verify.Warn {
+				t.Fatalf("verify after rerun: %s %+v", ir.Status, ir.Checks)
+			}
+		})
+	}
+}
+
+// failObjects fails small Puts under objects/ (the metadata document).
+type failObjects struct{ storage.Store }
+
+func (f *failObjects) Put(ctx context.Context, key string, r io.Reader, o storage.PutOptions) (storage.Object, error) {
+	if strings.HasPrefix(key, "objects/") {
+		return storage.Object{}, storage.ErrFull
+	}
+	return f.Store.Put(ctx, key, r, o)
+}
+
+// A crash after the commit point but before record.json: the rerun repairs.
+func TestRepairAfterCrash(t *testing.T) {
+	e := newEnv(t)
+	path, id := writeFile(t, 1000)
+	st := &faulty{Store: e.store, failPut: "record.json", err: errors.New("power cut")}
+	res := e.ingester(t, st).File(context.Background(), path)
+	if res.Status != ingest.Failed {
+		t.Fatalf("want failure, got %+v", res)
+	}
+	if ir := e.verify(t, id.String()); ir.Status != verify.Fail {
+		t.Fatalf("item without record copy: verify %s", ir.Status)
+	}
+	res = e.ingester(t, e.store).File(context.Background(), path)
+	if res.Status != ingest.Repaired {
+		t.Fatalf("rerun: %+v", res)
+	}
+	if ir := e.verify(t, res.Item); ir.Status != verify.Warn {
+		t.Fatalf("verify after repair: %s %+v", ir.Status, ir.Checks)
+	}
+	res = e.ingester(t, e.store).File(context.Background(), path)
+	if res.Status != ingest.Exists {
+		t.Fatalf("third run: %+v", res)
+	}
+}
+
+func TestFileChangesWhileRead(t *testing.T) {
+	e := newEnv(t)
+	path, id := writeFile(t, 4<<20)
+	var once sync.Once
+	st := &faulty{Store: e.store, hook: func(n int64) {
+		once.Do(func() {
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			f.Write([]byte("appended while reading"))
+			f.Close()
+		})
+	}}
+	res := e.ingester(t, st).File(context.Background(), path)
+	var ce *ingest.ChangedError
+	if !errors.As(res.Err, &ce) {
+		t.Fatalf("want ChangedError, got %+v", res)
+	}
+	if exists(t, e.store, custody.ObjectKey(id)) || exists(t, e.store, custody.RecordBundleKey(id)) {
+		t.Fatal("something was archived from a file that changed while it was read")
+	}
+}
+
+// crashing is a reader that panics, as a parser might on hostile input.
+type crashing struct{}
+
+func (crashing) ID() string                  { return "crash/1" }
+func (crashing) Accepts(string, string) bool { return true }
+func (crashing) Read(context.Context, capture.Source) (*capture.Result, error) {
+	var m map[string]int
+	m["boom"]++ // nil map write: panics
+	return nil, nil
+}
+
+func TestReaderPanicIsRecorded(t *testing.T) {
+	e := newEnv(t)
+	path, _ := writeFile(t, 100)
+	res := e.ingester(t, e.store, crashing{}).File(context.Background(), path)
+	if res.Status != ingest.Archived {
+		t.Fatalf("%+v", res)
+	}
+	id, _ := hashing.ParseDigest(res.Item)
+	rc, err := e.store.Get(context.Background(), custody.RecordKey(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(rc)
+	rc.Close()
+	st, err := custody.ParseStatement(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := st.Predicate.Metadata.Errors
+	if len(errs) != 1 || errs[0].Reader != "crash/1" {
+		t.Fatalf("metadata errors: %+v", errs)
+	}
+	if ir := e.verify(t, res.Item); ir.Status != verify.Warn {
+		t.Fatalf("verify: %s", ir.Status)
+	}
+}
+
+// Concurrent ingests of the same bytes: one archives, the others find it.
+func TestConcurrentSameBytes(t *testing.T) {
+	e := newEnv(t)
+	path, _ := writeFile(t, 256<<10)
+	in := e.ingester(t, e.store)
+	var archived, existed atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch r := in.File(context.Background(), path); r.Status {
+			case ingest.Archived:
+				archived.Add(1)
+			case ingest.Exists, ingest.Repaired:
+				existed.Add(1)
+			default:
+				t.Errorf("%+v", r)
+			}
+		}()
+	}
+	wg.Wait()
+	if archived.Load() != 1 || existed.Load() != 5 {
+		t.Fatalf("archived %d, existed %d; want 1 and 5", archived.Load(), existed.Load())
+	}
+}
+
+func TestPathsWalk(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755)
+	os.WriteFile(filepath.Join(dir, "a", "b", "one"), []byte("1"), 0o644)
+	os.WriteFile(filepath.Join(dir, "two"), []byte("2"), 0o644)
+	os.Symlink(filepath.Join(dir, "two"), filepath.Join(dir, "link"))
+	results := e.ingester(t, e.store).Paths(context.Background(), []string{dir, filepath.Join(dir, "missing")})
+	got := map[string]ingest.Status{}
+	for _, r := range results {
+		got[filepath.Base(r.Path)] = r.Status
+	}
+	want := map[string]ingest.Status{"one": ingest.Archived, "two": ingest.Archived, "link": ingest.Skipped, "missing": ingest.Failed}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %s, want %s", k, got[k], v)
+		}
+	}
+	var ie *ingest.InputError
+	for _, r := range results {
+		if r.Status == ingest.Failed && !errors.As(r.Err, &ie) {
+			t.Errorf("missing path: error %v is not an InputError", r.Err)
+		}
+	}
+}

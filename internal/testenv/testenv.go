@@ -1,0 +1,190 @@
+// Package testenv gives tests the outside services they need: a MinIO server
+// and the cosign binary. It owns nothing else and is imported only by tests.
+//
+// Services are found through environment variables that `make test` sets
+// (scripts/test.sh starts a throwaway MinIO and points them at it):
+//
+//	EXHIBIT_TEST_MINIO_ENDPOINT    host:port of a MinIO server (plain HTTP)
+//	EXHIBIT_TEST_MINIO_ACCESS_KEY  its root user
+//	EXHIBIT_TEST_MINIO_SECRET_KEY  its root password
+//	EXHIBIT_TEST_COSIGN            path to a cosign binary
+//
+// The rule, applied by [Required]: when a variable is missing, the test is
+// skipped with a message that names `make test`, so a plain `go test ./...`
+// still works on a bare machine. When CI=true, a missing variable fails the
+// test instead: in CI, nothing that needs MinIO or cosign may skip silently.
+//
+// This package must not import anything else from this module.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// Environment variables read by this package.
+const (
+	EnvMinIOEndpoint  = "EXHIBIT_TEST_MINIO_ENDPOINT"
+	EnvMinIOAccessKey = "EXHIBIT_TEST_MINIO_ACCESS_KEY"
+	EnvMinIOSecretKey = "EXHIBIT_TEST_MINIO_SECRET_KEY"
+	EnvCosign         = "EXHIBIT_TEST_COSIGN"
+)
+
+// InCI reports whether the tests run in CI (CI=true), where a missing service
+// is a failure rather than a reason to skip.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Required returns the value of the environment variable name, which the
+// test needs for purpose (a few words, such as "a MinIO server").
+//
+// When the variable is unset or empty, Required stops the test: with
+// t.Skip normally, so `go test ./...` works without the services, and with
+// t.Fatal when CI=true, so CI never passes by skipping. Either way the
+// message says to run the tests through `make test`, which provides them.
+func Required(t testing.TB, name, purpose string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v != "" {
+		return v
+	}
+	msg := "this test needs " + purpose + " but " + name + " is not set; run the tests with `make test`, which provides it"
+	if InCI() {
+		t.Fatal(msg + " (CI=true: tests needing outside services must not skip)")
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// S3Env is where a test MinIO server listens and how to log in to it.
+type S3Env struct {
+	// Endpoint is host:port, spoken to over plain HTTP.
+	Endpoint  string
+	AccessKey string
+	SecretKey string
+}
+
+// MinIO returns the test MinIO server from the environment, following the
+// skip-or-fail rule of [Required].
+func MinIO(t testing.TB) S3Env {
+	t.Helper()
+	const purpose = "a MinIO server"
+	return S3Env{
+		Endpoint:  Required(t, EnvMinIOEndpoint, purpose),
+		AccessKey: Required(t, EnvMinIOAccessKey, purpose),
+		SecretKey: Required(t, EnvMinIOSecretKey, purpose),
+	}
+}
+
+// Client returns a minio-go client for env, for tests that need to look at
+// or tamper with a bucket behind a store's back.
+func Client(t testing.TB, env S3Env) *minio.Client {
+	t.Helper()
+	c, err := minio.New(env.Endpoint, &minio.Options{
+		Creds:      credentials.NewStaticV4(env.AccessKey, env.SecretKey, ""),
+		MaxRetries: 2,
+	})
+	if err != nil {
+		t.Fatalf("testenv: minio client for %s: %v", env.Endpoint, err)
+	}
+	return c
+}
+
+// NewBucket creates a bucket with a fresh unique name on env, with S3
+// Object Lock when objectLock is true, and returns its name.
+//
+// At cleanup it removes every object version and then the bucket, best
+// effort: objects under COMPLIANCE retention cannot be removed, by design.
+// That is harmless, because the test MinIO keeps its data in a temporary
+// folder that scripts/minio.sh deletes.
+func NewBucket(t testing.TB, env S3Env, objectLock bool) string {
+	t.Helper()
+	c := Client(t, env)
+	name := bucketName(t.Name())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.MakeBucket(ctx, name, minio.MakeBucketOptions{ObjectLocking: objectLock}); err != nil {
+		t.Fatalf("testenv: create bucket %s on %s: %v", name, env.Endpoint, err)
+	}
+	t.Cleanup(func() { removeBucket(t, c, name) })
+	return name
+}
+
+// bucketName makes a valid, unique S3 bucket name that hints at the test.
+func bucketName(testName string) string {
+	var b strings.Builder
+	b.WriteString("t-")
+	dash := false
+	for _, r := range strings.ToLower(testName) {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9'
+		switch {
+		case ok:
+			b.WriteRune(r)
+			dash = false
+		case !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+		if b.Len() >= 40 {
+			break
+		}
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails
+	name := strings.TrimRight(b.String(), "-")
+	if len(name) > 40 {
+		name = strings.TrimRight(name[:40], "-")
+	}
+	return name + "-" + hex.EncodeToString(rnd[:])
+}
+
+func removeBucket(t testing.TB, c *minio.Client, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for up := range c.ListIncompleteUploads(ctx, name, "", true) {
+		if up.Err == nil {
+			_ = c.RemoveIncompleteUpload(ctx, name, up.Key)
+		}
+	}
+	kept := 0
+	for obj := range c.ListObjects(ctx, name, minio.ListObjectsOptions{Recursive: true, WithVersions: true}) {
+		if obj.Err != nil {
+			t.Logf("testenv: list bucket %s for cleanup: %v", name, obj.Err)
+			return
+		}
+		err := c.RemoveObject(ctx, name, obj.Key, minio.RemoveObjectOptions{VersionID: obj.VersionID, GovernanceBypass: true})
+		if err != nil {
+			kept++
+		}
+	}
+	if kept > 0 {
+		// Retained objects (COMPLIANCE mode or legal hold) stay, by design.
+		return
+	}
+	if err := c.RemoveBucket(ctx, name); err != nil {
+		t.Logf("testenv: remove bucket %s: %v", name, err)
+	}
+}
+
+// Cosign returns the path of the cosign binary from EXHIBIT_TEST_COSIGN,
+// following the skip-or-fail rule of [Required]. It fails the test when the
+// path does not name an executable file.
+func Cosign(t testing.TB) string {
+	t.Helper()
+	p := Required(t, EnvCosign, "the cosign binary")
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatalf("testenv: %s=%s: %v; run `make tools` to install cosign", EnvCosign, p, err)
+	}
+	if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		t.Fatalf("testenv: %s=%s is not an executable file; run `make tools` to install cosign", EnvCosign, p)
+	}
+	return p
+}

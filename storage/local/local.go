@@ -1,0 +1,622 @@
+// Package local is the storage.Store kept in a folder on a local or mounted
+// file system: the embedded default, with no server to run.
+//
+// It owns the folder's layout: the object at key "a/b/c" is the file
+// <dir>/a/b/c, and <dir>/.tmp holds content being written (keys whose first
+// element is ".tmp" are therefore refused).
+//
+// Guarantees:
+//   - Write-once. Content is written to a temporary file, fsynced, made
+//     read-only (0444) and hard-linked to its final name. link(2) fails when
+//     the name exists, so of two concurrent writers exactly one wins, and an
+//     existing object is never replaced. The parent folder is fsynced before
+//     Put or Commit returns.
+//   - Atomic. After any failure or cancellation the key holds nothing or the
+//     complete object; partial content lives only under .tmp, and temporary
+//     files older than 24 hours are removed by Open.
+//   - Checked. A wrong PutOptions.Size or PutOptions.SHA256 fails with
+//     storage.ErrIntegrity before anything appears at the key.
+//   - Errors name the path and the cause. A full disk or quota wraps
+//     storage.ErrFull; a permission or read-only error wraps storage.ErrDenied.
+//
+// A plain folder cannot enforce retention: Capabilities reports no object
+// lock, PutOptions.Retention and LegalHold are not recorded, and Object
+// reports a zero Retention. Anyone with write access to the folder can still
+// delete files; use storage/s3 with Object Lock where that matters.
+//
+// This package must not import anything from this module but storage.
+package local
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/openexhibit/exhibit/storage"
+)
+
+const (
+	// tmpName is the folder under the store root that holds content being
+	// written. It is never listed and keys may not start with it.
+	tmpName = ".tmp"
+	// staleAfter is the age after which Open removes a temporary file: no
+	// write takes that long, so its writer has died.
+	staleAfter = 24 * time.Hour
+	// copyBufferSize is the size of the buffer content is copied through.
+	copyBufferSize = 1 << 20
+)
+
+// tempFile is the part of *os.File the store writes through. Tests replace
+// Store.newTemp to inject disk errors (ENOSPC, EROFS) that cannot be caused
+// for real without privileges.
+type tempFile interface {
+	io.Writer
+	Name() string
+	Chmod(fs.FileMode) error
+	Sync() error
+	Close() error
+}
+
+// Store is a storage.Store in a folder. Create one with Open or Create.
+// All methods may be called concurrently, also from several processes.
+type Store struct {
+	dir string // absolute, clean
+	tmp string // dir/.tmp
+
+	newTemp func(dir, pattern string) (tempFile, error)
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Create makes the folder dir (and any missing parents) with mode 0700 if it
+// does not exist yet, then opens it like Open. Calling it on an existing
+// store is harmless.
+func Create(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("storage/local: create %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("storage/local: create %s: %w", abs, mapOSError(err))
+	}
+	return Open(abs)
+}
+
+// Open opens the store in the existing folder dir. It fails when dir does not
+// exist (run `exhibit init` or use Create), makes the temporary area if
+// missing, and removes temporary files older than 24 hours.
+func Open(dir string) (*Store, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("storage/local: open %s: %w", dir, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("storage/local: open %s: %w: %w (run `exhibit init` to create the store)", abs, storage.ErrNotFound, err)
+		}
+		return nil, fmt.Errorf("storage/local: open %s: %w", abs, mapOSError(err))
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("storage/local: open %s: not a folder", abs)
+	}
+	s := &Store{dir: abs, tmp: filepath.Join(abs, tmpName), newTemp: osCreateTemp}
+	if err := os.Mkdir(s.tmp, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("storage/local: open %s: %w", abs, mapOSError(err))
+	}
+	if err := s.removeStale(time.Now().Add(-staleAfter)); err != nil {
+		return nil, fmt.Errorf("storage/local: open %s: remove stale temporary files: %w", abs, err)
+	}
+	return s, nil
+}
+
+func osCreateTemp(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+
+// removeStale removes temporary files last modified before cutoff.
+func (s *Store) removeStale(cutoff time.Time) error {
+	entries, err := os.ReadDir(s.tmp)
+	if err != nil {
+		return mapOSError(err)
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // removed meanwhile by its writer
+			}
+			return mapOSError(err)
+		}
+		if info.ModTime().Before(cutoff) {
+			if err := os.RemoveAll(filepath.Join(s.tmp, e.Name())); err != nil {
+				return mapOSError(err)
+			}
+		}
+	}
+	return nil
+}
+
+// Dir returns the absolute path of the store's folder.
+func (s *Store) Dir() string { return s.dir }
+
+// Location returns the store's folder as a file:// URL.
+func (s *Store) Location() string {
+	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(s.dir)}).String()
+}
+
+// Capabilities reports that a folder enforces neither retention nor versions.
+func (s *Store) Capabilities(ctx context.Context) (storage.Capabilities, error) {
+	return storage.Capabilities{}, nil
+}
+
+// checkKey validates key and returns its path in the store.
+func (s *Store) checkKey(op, key string) (string, error) {
+	if err := storage.ValidKey(key); err != nil {
+		return "", fmt.Errorf("storage/local: %s: %w", op, err)
+	}
+	if key == tmpName || strings.HasPrefix(key, tmpName+"/") {
+		return "", fmt.Errorf("storage/local: %s: invalid key %q: keys under %s/ are reserved for temporary files", op, key, tmpName)
+	}
+	return filepath.Join(s.dir, filepath.FromSlash(key)), nil
+}
+
+// Put writes r at key, once. See the package documentation for guarantees.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Object, error) {
+	path, err := s.checkKey("put", key)
+	if err != nil {
+		return storage.Object{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.Object{}, fmt.Errorf("storage/local: put %s: %w", key, err)
+	}
+	// The common case of content already stored reads and writes nothing.
+	if err := s.absent(key, path); err != nil {
+		return storage.Object{}, fmt.Errorf("storage/local: put %s: %w", key, err)
+	}
+	tmp, _, sum, err := s.writeTemp(ctx, r, opts.Size, len(opts.SHA256) > 0)
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("storage/local: put %s: %w", key, err)
+	}
+	defer os.Remove(tmp)
+	if err := checkSHA256(opts.SHA256, sum); err != nil {
+		return storage.Object{}, fmt.Errorf("storage/local: put %s: %w", key, err)
+	}
+	obj, err := s.link(ctx, tmp, key, path)
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("storage/local: put %s: %w", key, err)
+	}
+	return obj, nil
+}
+
+// absent returns an error wrapping storage.ErrExists when path exists.
+func (s *Store) absent(key, path string) error {
+	_, err := os.Lstat(path)
+	switch {
+	case err == nil:
+		return storage.ErrExists
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		// ENOTDIR: a parent is a file; link reports the conflict.
+		return nil
+	default:
+		return mapOSError(err)
+	}
+}
+
+// writeTemp copies r into a new read-only, fsynced temporary file and returns
+// its path. It checks the length against size when size >= 0 and returns the
+// SHA-256 of the content when withSHA256 is set. On error nothing is left
+// behind.
+func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64, withSHA256 bool) (path string, n int64, sum []byte, err error) {
+	f, err := s.newTemp(s.tmp, "w-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		// Someone removed the temporary area; make it again.
+		if mkErr := os.Mkdir(s.tmp, 0o700); mkErr == nil || errors.Is(mkErr, fs.ErrExist) {
+			f, err = s.newTemp(s.tmp, "w-*")
+		}
+	}
+	if err != nil {
+		return "", 0, nil, mapOSError(err)
+	}
+	name := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(name)
+		}
+	}()
+
+	var h hash.Hash
+	w := io.Writer(f)
+	if withSHA256 {
+		h = sha256.New()
+		w = io.MultiWriter(f, h)
+	}
+	src := r
+	if size >= 0 {
+		// Read one byte more than announced, to notice content that is too long.
+		src = io.LimitReader(r, size+1)
+	}
+	n, err = copyContext(ctx, w, src)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	if size >= 0 && n != size {
+		if n > size {
+			return "", 0, nil, fmt.Errorf("%w: content is longer than the announced %d bytes", storage.ErrIntegrity, size)
+		}
+		return "", 0, nil, fmt.Errorf("%w: content is %d bytes, announced %d", storage.ErrIntegrity, n, size)
+	}
+	if err = f.Chmod(0o444); err != nil {
+		return "", 0, nil, mapOSError(err)
+	}
+	if err = f.Sync(); err != nil {
+		return "", 0, nil, mapOSError(err)
+	}
+	if err = f.Close(); err != nil {
+		return "", 0, nil, mapOSError(err)
+	}
+	if h != nil {
+		sum = h.Sum(nil)
+	}
+	return name, n, sum, nil
+}
+
+// copyContext copies src to dst until EOF, stopping when ctx is done. Errors
+// from src are returned as they are, so callers can test for them; errors
+// from dst are mapped to storage sentinels.
+func copyContext(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
+	buf := make([]byte, copyBufferSize)
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			if err := ctx.Err(); err != nil {
+				return n, err
+			}
+			nw, werr := dst.Write(buf[:nr])
+			n += int64(nw)
+			if werr != nil {
+				return n, mapOSError(werr)
+			}
+			if nw != nr {
+				return n, io.ErrShortWrite
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, fmt.Errorf("read content: %w", rerr)
+		}
+	}
+}
+
+func checkSHA256(want, got []byte) error {
+	if len(want) == 0 {
+		return nil
+	}
+	if subtle.ConstantTimeCompare(want, got) != 1 {
+		return fmt.Errorf("%w: sha256 is %x, expected %x", storage.ErrIntegrity, got, want)
+	}
+	return nil
+}
+
+// link makes the finished temporary file tmp visible at key. It is the one
+// step that decides a race: link(2) never replaces an existing name.
+func (s *Store) link(ctx context.Context, tmp, key, path string) (storage.Object, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.Object{}, err
+	}
+	parent := filepath.Dir(path)
+	if err := s.mkdirs(key, parent); err != nil {
+		return storage.Object{}, err
+	}
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			if fi, statErr := os.Lstat(path); statErr == nil && fi.IsDir() {
+				return storage.Object{}, fmt.Errorf("%s is a folder holding other objects, not an object", path)
+			}
+			return storage.Object{}, storage.ErrExists
+		}
+		return storage.Object{}, mapOSError(err)
+	}
+	if err := syncDir(parent); err != nil {
+		// Without a durable directory entry the write did not happen: take
+		// it back so that the failure leaves nothing at the key.
+		_ = os.Remove(path)
+		return storage.Object{}, err
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return storage.Object{}, mapOSError(err)
+	}
+	return objectOf(key, fi), nil
+}
+
+// mkdirs makes the folders between the store root and parent, fsyncing each
+// folder that gains an entry so the new path survives a crash.
+func (s *Store) mkdirs(key, parent string) error {
+	rel, err := filepath.Rel(s.dir, parent)
+	if err != nil || rel == "." {
+		return err
+	}
+	cur := s.dir
+	for _, el := range strings.Split(rel, string(filepath.Separator)) {
+		next := filepath.Join(cur, el)
+		err := os.Mkdir(next, 0o700)
+		switch {
+		case err == nil:
+			if err := syncDir(cur); err != nil {
+				return err
+			}
+		case errors.Is(err, fs.ErrExist):
+			fi, statErr := os.Stat(next)
+			if statErr != nil {
+				return mapOSError(statErr)
+			}
+			if !fi.IsDir() {
+				conflict, _ := filepath.Rel(s.dir, next)
+				return fmt.Errorf("key %q cannot be stored: %q is an object, not a folder", key, filepath.ToSlash(conflict))
+			}
+		default:
+			return mapOSError(err)
+		}
+		cur = next
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return mapOSError(err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return mapOSError(err)
+	}
+	return nil
+}
+
+// Stage writes r to a temporary file, to be committed under a key the caller
+// learns by reading the content.
+func (s *Store) Stage(ctx context.Context, r io.Reader, size int64) (storage.Staged, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("storage/local: stage: %w", err)
+	}
+	tmp, n, sum, err := s.writeTemp(ctx, r, size, true)
+	if err != nil {
+		return nil, fmt.Errorf("storage/local: stage: %w", err)
+	}
+	return &staged{s: s, path: tmp, size: n, sha256: sum}, nil
+}
+
+type staged struct {
+	s      *Store
+	size   int64
+	sha256 []byte
+
+	mu   sync.Mutex
+	path string // "" once spent
+}
+
+func (st *staged) Size() int64 { return st.size }
+
+// Commit links the staged file at key. The staged content is spent whatever
+// the outcome.
+func (st *staged) Commit(ctx context.Context, key string, opts storage.PutOptions) (storage.Object, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.path == "" {
+		return storage.Object{}, fmt.Errorf("storage/local: commit %s: staged content was already committed or discarded", key)
+	}
+	tmp := st.path
+	st.path = ""
+	defer os.Remove(tmp)
+
+	path, err := st.s.checkKey("commit", key)
+	if err != nil {
+		return storage.Object{}, err
+	}
+	if opts.Size >= 0 && opts.Size != st.size {
+		return storage.Object{}, fmt.Errorf("storage/local: commit %s: %w: staged %d bytes, expected %d", key, storage.ErrIntegrity, st.size, opts.Size)
+	}
+	if err := checkSHA256(opts.SHA256, st.sha256); err != nil {
+		return storage.Object{}, fmt.Errorf("storage/local: commit %s: %w", key, err)
+	}
+	obj, err := st.s.link(ctx, tmp, key, path)
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("storage/local: commit %s: %w", key, err)
+	}
+	return obj, nil
+}
+
+// Discard removes the staged file. It is safe to call more than once and
+// after Commit.
+func (st *staged) Discard(ctx context.Context) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.path == "" {
+		return nil
+	}
+	err := os.Remove(st.path)
+	st.path = ""
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("storage/local: discard: %w", mapOSError(err))
+	}
+	return nil
+}
+
+// Get opens the object at key for reading.
+func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	path, err := s.checkKey("get", key)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("storage/local: get %s: %w", key, err)
+	}
+	// Objects are regular files; a symbolic link is not followed out of the store.
+	if fi, err := os.Lstat(path); err != nil {
+		return nil, fmt.Errorf("storage/local: get %s: %w", key, mapLookupError(err))
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("storage/local: get %s: %w", key, storage.ErrNotFound)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("storage/local: get %s: %w", key, mapLookupError(err))
+	}
+	return f, nil
+}
+
+// Stat describes the object at key.
+func (s *Store) Stat(ctx context.Context, key string) (storage.Object, error) {
+	path, err := s.checkKey("stat", key)
+	if err != nil {
+		return storage.Object{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return storage.Object{}, fmt.Errorf("storage/local: stat %s: %w", key, err)
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return storage.Object{}, fmt.Errorf("storage/local: stat %s: %w", key, mapLookupError(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return storage.Object{}, fmt.Errorf("storage/local: stat %s: %w", key, storage.ErrNotFound)
+	}
+	return objectOf(key, fi), nil
+}
+
+func objectOf(key string, fi fs.FileInfo) storage.Object {
+	return storage.Object{Key: key, Size: fi.Size(), ModTime: fi.ModTime().UTC()}
+}
+
+// List calls fn for each object whose key starts with prefix, in lexical key
+// order. It reads one folder at a time, so memory grows with the widest
+// folder, not with the store.
+func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Object) error) error {
+	dirPart, namePrefix := "", prefix
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		dirPart, namePrefix = prefix[:i], prefix[i+1:]
+		if err := storage.ValidKey(dirPart); err != nil {
+			return fmt.Errorf("storage/local: list %q: invalid prefix", prefix)
+		}
+		if dirPart == tmpName || strings.HasPrefix(dirPart, tmpName+"/") {
+			return nil
+		}
+	}
+	start := s.dir
+	if dirPart != "" {
+		start = filepath.Join(s.dir, filepath.FromSlash(dirPart))
+	}
+	err := s.walk(ctx, start, dirPart, namePrefix, fn)
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+var errStop = errors.New("stop")
+
+// walk lists the folder dir, whose key is dirKey ("" for the root), visiting
+// only names starting with namePrefix.
+func (s *Store) walk(ctx context.Context, dir, dirKey, namePrefix string, fn func(storage.Object) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("storage/local: list: %w", err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil // nothing under this prefix
+		}
+		return fmt.Errorf("storage/local: list %s: %w", dir, mapOSError(err))
+	}
+	// A folder "a" holds keys "a/…", so it sorts as "a/": with that, a
+	// depth-first walk visits keys in lexical order ("a-b" < "a/c" < "ab").
+	sortName := func(e fs.DirEntry) string {
+		if e.IsDir() {
+			return e.Name() + "/"
+		}
+		return e.Name()
+	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(sortName(a), sortName(b)) })
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, namePrefix) {
+			continue
+		}
+		if dirKey == "" && name == tmpName {
+			continue
+		}
+		key := name
+		if dirKey != "" {
+			key = dirKey + "/" + name
+		}
+		switch {
+		case e.IsDir():
+			if err := s.walk(ctx, filepath.Join(dir, name), key, "", fn); err != nil {
+				return err
+			}
+		case e.Type().IsRegular():
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("storage/local: list: %w", err)
+			}
+			fi, err := e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("storage/local: list %s: %w", key, mapOSError(err))
+			}
+			if err := fn(objectOf(key, fi)); err != nil {
+				return err
+			}
+		default:
+			// Symbolic links and other special files are not objects.
+		}
+	}
+	return nil
+}
+
+// mapLookupError maps the error of opening an object's path: a missing path,
+// or a path through a file, is ErrNotFound.
+func mapLookupError(err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("%w: %w", storage.ErrNotFound, err)
+	}
+	return mapOSError(err)
+}
+
+// mapOSError wraps err with the storage sentinel its cause belongs to,
+// keeping err (and the path it names) in the chain and the message.
+func mapOSError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: %w", storage.ErrFull, err)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("%w: %w", storage.ErrDenied, err)
+	default:
+		return err
+	}
+}
