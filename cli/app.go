@@ -38,6 +38,8 @@ type env struct {
 	json           bool
 	// tty is true when stderr is a terminal (progress bars).
 	tty bool
+	// unknownCommand is set when the command name was not recognized.
+	unknownCommand bool
 }
 
 const exitCodesHelp = `EXIT CODES:
@@ -61,6 +63,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	app := newApp(e)
 	err := app.RunContext(ctx, args)
 	if err == nil {
+		if e.unknownCommand {
+			return ExitUsage
+		}
 		return ExitOK
 	}
 	code, hint := classify(err)
@@ -98,6 +103,7 @@ func newApp(e *env) *cli.App {
 			return usageErr("%v (see exhibit --help)", err)
 		},
 		CommandNotFound: func(c *cli.Context, name string) {
+			e.unknownCommand = true
 			fmt.Fprintf(e.stderr, "exhibit: unknown command %q (see exhibit --help)\n", name)
 		},
 		Commands: []*cli.Command{initCommand(e), ingestCommand(e), verifyCommand(e), showCommand(e), lsCommand(e)},

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -48,6 +49,7 @@ func params(dir string, setup func(*testscript.Env) error) testscript.Params {
 			"itemid":     cmdItemID,
 			"countfiles": cmdCountFiles,
 			"s3":         cmdS3,
+			"mkfile":     cmdMkfile,
 		},
 	}
 }
@@ -120,7 +122,8 @@ func cmdFlip(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(p, data, 0o644))
 }
 
-// itemid FILE VAR sets VAR to the file's item ID and VAR_HEX to its hex.
+// itemid FILE VAR sets VAR to the file's item ID, VAR_HEX to its hex and
+// VAR_OBJ to the key of its archived original.
 func cmdItemID(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: itemid file var")
@@ -130,6 +133,7 @@ func cmdItemID(ts *testscript.TestScript, neg bool, args []string) {
 	d := hashing.Bytes(data).SHA256
 	ts.Setenv(args[1], d.String())
 	ts.Setenv(args[1]+"_HEX", d.Hex())
+	ts.Setenv(args[1]+"_OBJ", "objects/sha256/"+d.Hex()[:2]+"/"+d.Hex())
 }
 
 // countfiles DIR N checks the number of regular files under DIR.
@@ -148,6 +152,29 @@ func cmdCountFiles(ts *testscript.TestScript, neg bool, args []string) {
 	if (n == want) == neg {
 		ts.Fatalf("%s holds %d files, want %s%d", args[0], n, map[bool]string{true: "not ", false: ""}[neg], want)
 	}
+}
+
+// mkfile FILE SIZE writes SIZE pseudo-random bytes (suffix k, m for KiB, MiB).
+func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: mkfile file size")
+	}
+	mult := 1
+	n := args[1]
+	switch {
+	case strings.HasSuffix(n, "k"):
+		mult, n = 1<<10, strings.TrimSuffix(n, "k")
+	case strings.HasSuffix(n, "m"):
+		mult, n = 1<<20, strings.TrimSuffix(n, "m")
+	}
+	size, err := strconv.Atoi(n)
+	ts.Check(err)
+	data := make([]byte, size*mult)
+	r := rand.New(rand.NewPCG(uint64(size), 7))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), data, 0o644))
 }
 
 // s3 get KEY FILE | put KEY FILE | rm KEY | flip KEY OFFSET, on $BUCKET,

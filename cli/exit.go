@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
 )
@@ -50,7 +51,10 @@ func classify(err error) (int, string) {
 		_, hint := classify(ee.err)
 		return ee.code, hint
 	}
+	var ce *ingest.ConflictError
 	switch {
+	case errors.As(err, &ce):
+		return ExitVerifyFail, "inspect the item with exhibit verify; ingest will not sign over an altered archive"
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted, "interrupted: nothing half-written was kept; run the same command again to complete it"
 	case errors.Is(err, sign.ErrPassphrase):

@@ -284,6 +284,15 @@ func (e *ChangedError) Error() string {
 	return fmt.Sprintf("%s changed while it was being read (%s); nothing was archived: ingest it again once nothing writes to it", e.Path, e.What)
 }
 
+// ConflictError says that the archive holds part of an item that ingest
+// never leaves behind on its own (a record copy without its signed bundle):
+// the archive was altered, and ingest refuses to sign over it.
+type ConflictError struct{ Item, Key string }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s exists but its record bundle does not: the archive was altered; not re-signing over it (run exhibit verify %s)", e.Key, e.Item)
+}
+
 // File ingests one regular file.
 func (in *Ingester) File(ctx context.Context, path string) Result {
 	r := Result{Path: path, Status: Failed}
@@ -364,6 +373,13 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 			return item, sum.Size, Repaired, nil
 		}
 		return item, sum.Size, Exists, nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
+	}
+	// The record copy is written after the record bundle, so a copy without
+	// its bundle means the bundle was removed: never sign over that.
+	if _, err := in.o.Store.Stat(ctx, custody.RecordKey(id)); err == nil {
+		return item, sum.Size, Failed, &ConflictError{Item: item, Key: custody.RecordKey(id)}
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
 	}

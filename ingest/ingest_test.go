@@ -352,3 +352,24 @@ func TestPathsWalk(t *testing.T) {
 		}
 	}
 }
+
+// A record copy whose bundle was removed: ingest must not sign over it.
+func TestRefusesToSignOverAlteredItem(t *testing.T) {
+	e := newEnv(t)
+	path, id := writeFile(t, 100)
+	if r := e.ingester(t, e.store).File(context.Background(), path); r.Status != ingest.Archived {
+		t.Fatalf("%+v", r)
+	}
+	p := filepath.Join(e.dir, filepath.FromSlash(custody.RecordBundleKey(id)))
+	if err := os.Remove(p); err != nil {
+		t.Fatal(err)
+	}
+	r := e.ingester(t, e.store).File(context.Background(), path)
+	var ce *ingest.ConflictError
+	if !errors.As(r.Err, &ce) {
+		t.Fatalf("want ConflictError, got %+v", r)
+	}
+	if exists(t, e.store, custody.RecordBundleKey(id)) {
+		t.Fatal("a new record bundle was signed over the altered item")
+	}
+}
