@@ -13,13 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/openexhibit/exhibit/capture"
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/ingest"
+	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
 	"github.com/openexhibit/exhibit/storage/local"
+	"github.com/openexhibit/exhibit/storage/s3"
 	"github.com/openexhibit/exhibit/verify"
 )
 
@@ -290,3 +293,33 @@ func runTamperMatrix(t *testing.T, newBackend func(t *testing.T) backend) {
 }
 
 func TestTamperLocal(t *testing.T) { runTamperMatrix(t, localBackend) }
+
+// TestTamperS3 runs the same matrix on a real MinIO, tampering through the
+// S3 API with the store's own credentials.
+func TestTamperS3(t *testing.T) {
+	env := testenv.MinIO(t)
+	runTamperMatrix(t, func(t *testing.T) backend {
+		bucket := testenv.NewBucket(t, env, false)
+		st, err := s3.Open(context.Background(), s3.Options{Endpoint: env.Endpoint, AccessKey: env.AccessKey,
+			SecretKey: env.SecretKey, Bucket: bucket, Prefix: "archive"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := testenv.Client(t, env)
+		return backend{
+			name:  "s3",
+			store: st,
+			rewrite: func(t *testing.T, key string, data []byte) {
+				_, err := c.PutObject(context.Background(), bucket, "archive/"+key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+			},
+			remove: func(t *testing.T, key string) {
+				if err := c.RemoveObject(context.Background(), bucket, "archive/"+key, minio.RemoveObjectOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			},
+		}
+	})
+}
