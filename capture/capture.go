@@ -12,8 +12,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"path/filepath"
-	"strings"
 )
 
 // Source is the original as a Reader sees it: random access to the bytes
@@ -74,27 +72,22 @@ var ErrUnsupported = errors.New("format not supported by this reader")
 // SniffLen is how many leading bytes Sniff looks at.
 const SniffLen = 512
 
-// Sniff returns the media type of content starting with head, using the
-// bytes first and the name's extension only to refine a generic answer.
-func Sniff(head []byte, name string) string {
-	mt := http.DetectContentType(head)
-	if mt != "application/octet-stream" && !strings.HasPrefix(mt, "text/plain") {
-		return mt
-	}
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".heic", ".heif":
-		if isFtyp(head, "heic", "heix", "mif1", "msf1", "heif") {
-			return "image/heic"
-		}
-	case ".tif", ".tiff", ".dng":
-		if len(head) >= 4 && (string(head[:4]) == "II*\x00" || string(head[:4]) == "MM\x00*") {
-			return "image/tiff"
-		}
-	}
-	if len(head) >= 4 && (string(head[:4]) == "II+\x00" || string(head[:4]) == "MM\x00+") {
+// Sniff returns the media type of content starting with head. It goes by
+// the bytes only: a name's extension can lie, and evidence is often renamed.
+func Sniff(head []byte, _ string) string {
+	switch {
+	case len(head) >= 4 && (string(head[:4]) == "II*\x00" || string(head[:4]) == "MM\x00*"):
+		return "image/tiff" // also DNG and most camera raw formats
+	case len(head) >= 4 && (string(head[:4]) == "II+\x00" || string(head[:4]) == "MM\x00+"):
 		return "image/tiff" // BigTIFF
+	case isFtyp(head, "heic", "heix", "heim", "heis", "hevc", "hevx"):
+		return "image/heic"
+	case isFtyp(head, "mif1", "msf1", "heif"):
+		return "image/heif"
+	case isFtyp(head, "avif", "avis"):
+		return "image/avif"
 	}
-	return mt
+	return http.DetectContentType(head)
 }
 
 func isFtyp(head []byte, brands ...string) bool {

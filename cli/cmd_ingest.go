@@ -88,6 +88,14 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, caseName s
 		}
 		opts.Retention = &ingest.Retention{Mode: mode, Period: time.Duration(r.Days) * 24 * time.Hour}
 	}
+	if c, ok := st.(interface {
+		CleanupStale(context.Context, time.Duration) error
+	}); ok {
+		// Best effort: what an interrupted run left behind a day ago.
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		_ = c.CleanupStale(cctx, 24*time.Hour)
+		cancel()
+	}
 	p := newProgress(e)
 	opts.Observer = p
 	in, err := ingest.New(ctx, opts)

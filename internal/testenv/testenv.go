@@ -58,6 +58,7 @@ func Required(t testing.TB, name, purpose string) string {
 	msg := "this test needs " + purpose + " but " + name + " is not set; run the tests with `make test`, which provides it"
 	if InCI() {
 		t.Fatal(msg + " (CI=true: tests needing outside services must not skip)")
+		return ""
 	}
 	t.Skip(msg)
 	return ""
@@ -119,30 +120,27 @@ func NewBucket(t testing.TB, env S3Env, objectLock bool) string {
 
 // bucketName makes a valid, unique S3 bucket name that hints at the test.
 func bucketName(testName string) string {
+	// "t-" + up to 38 characters of the test name + "-" + 16 hex digits:
+	// at most 57 of the 63 characters S3 allows.
 	var b strings.Builder
 	b.WriteString("t-")
-	dash := false
+	dash := true
 	for _, r := range strings.ToLower(testName) {
-		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9'
+		if b.Len() >= 40 {
+			break
+		}
 		switch {
-		case ok:
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
 			b.WriteRune(r)
 			dash = false
 		case !dash:
 			b.WriteByte('-')
 			dash = true
 		}
-		if b.Len() >= 40 {
-			break
-		}
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails
-	name := strings.TrimRight(b.String(), "-")
-	if len(name) > 40 {
-		name = strings.TrimRight(name[:40], "-")
-	}
-	return name + "-" + hex.EncodeToString(rnd[:])
+	return strings.TrimRight(b.String(), "-") + "-" + hex.EncodeToString(rnd[:])
 }
 
 func removeBucket(t testing.TB, c *minio.Client, name string) {
@@ -182,9 +180,11 @@ func Cosign(t testing.TB) string {
 	fi, err := os.Stat(p)
 	if err != nil {
 		t.Fatalf("testenv: %s=%s: %v; run `make tools` to install cosign", EnvCosign, p, err)
+		return ""
 	}
 	if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
 		t.Fatalf("testenv: %s=%s is not an executable file; run `make tools` to install cosign", EnvCosign, p)
+		return ""
 	}
 	return p
 }

@@ -182,7 +182,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 		return storage.Object{}, fmt.Errorf("storage/local: put %s: %w", key, err)
 	}
 	// The common case of content already stored reads and writes nothing.
-	if err := s.absent(key, path); err != nil {
+	if err := s.absent(path); err != nil {
 		return storage.Object{}, fmt.Errorf("storage/local: put %s: %w", key, err)
 	}
 	tmp, _, sum, err := s.writeTemp(ctx, r, opts.Size, len(opts.SHA256) > 0)
@@ -201,9 +201,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 }
 
 // absent returns an error wrapping storage.ErrExists when path exists.
-func (s *Store) absent(key, path string) error {
-	_, err := os.Lstat(path)
+func (s *Store) absent(path string) error {
+	fi, err := os.Lstat(path)
 	switch {
+	case err == nil && fi.IsDir():
+		return errFolder(path)
 	case err == nil:
 		return storage.ErrExists
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
@@ -329,7 +331,7 @@ func (s *Store) link(ctx context.Context, tmp, key, path string) (storage.Object
 	if err := os.Link(tmp, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			if fi, statErr := os.Lstat(path); statErr == nil && fi.IsDir() {
-				return storage.Object{}, fmt.Errorf("%s is a folder holding other objects, not an object", path)
+				return storage.Object{}, errFolder(path)
 			}
 			return storage.Object{}, storage.ErrExists
 		}
@@ -379,6 +381,10 @@ func (s *Store) mkdirs(key, parent string) error {
 		cur = next
 	}
 	return nil
+}
+
+func errFolder(path string) error {
+	return fmt.Errorf("%s is a folder holding other objects, not an object", path)
 }
 
 func syncDir(dir string) error {

@@ -140,6 +140,9 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Object)
 // when older than olderThan. Choose olderThan longer than any write can
 // take (a day is safe): younger ones may belong to writes in progress.
 // Objects under retention cannot be removed and are reported in the error.
+//
+// MinIO lists only the uploads begun since it last started; it also aborts
+// uploads older than a day by itself (its api stale_uploads_expiry).
 func (s *Store) CleanupStale(ctx context.Context, olderThan time.Duration) error {
 	cutoff := time.Now().Add(-olderThan)
 	bucket := s.opts.Bucket
@@ -155,11 +158,13 @@ func (s *Store) CleanupStale(ctx context.Context, olderThan time.Duration) error
 			errs = append(errs, wrapErr("cleanup: remove", oi.Key, err))
 		}
 	}
-	for up := range s.client.ListIncompleteUploads(ctx, bucket, s.prefix, true) {
+	// Listed without a prefix and filtered here: MinIO takes a non-empty
+	// prefix for an exact object name.
+	for up := range s.client.ListIncompleteUploads(ctx, bucket, "", true) {
 		if up.Err != nil {
 			return errors.Join(append(errs, wrapErr("cleanup", s.Location(), up.Err))...)
 		}
-		if !up.Initiated.Before(cutoff) {
+		if !strings.HasPrefix(up.Key, s.prefix) || !up.Initiated.Before(cutoff) {
 			continue
 		}
 		if err := s.core.AbortMultipartUpload(ctx, bucket, up.Key, up.UploadID); err != nil && classify(err) != storage.ErrNotFound {

@@ -11,7 +11,9 @@
 //     is never replaced; a HEAD first makes the common "already stored" case
 //     cost nothing. A refused condition (412) is reported as storage.ErrExists.
 //     MinIO checks the condition under its namespace lock; servers that ignore
-//     If-None-Match would silently lose this guarantee.
+//     If-None-Match would silently lose this guarantee. A write whose reply
+//     was lost and whose retry then met its own object reports ErrExists;
+//     the object at the key is complete either way.
 //   - Atomic. Content appears at its key only when a single PUT or a
 //     CompleteMultipartUpload succeeds; failed and canceled multipart uploads
 //     are aborted (CleanupStale removes any that a crash left behind).
@@ -20,8 +22,10 @@
 //     compares the size and checksum the server reports with its own. A
 //     mismatch removes the new object and returns storage.ErrIntegrity, as do
 //     a wrong PutOptions.Size or PutOptions.SHA256 (checked before the object
-//     becomes visible). Get verifies the stored full-object checksum, when the
-//     object has one, at the end of the read.
+//     becomes visible). A large staged object is copied on the server at
+//     Commit; MinIO keeps no checksum for such a copy, so Commit reads it back
+//     to check it. Get verifies the stored full-object checksum, when the
+//     object has one, and the length, at the end of the read.
 //   - Memory stays bounded: streaming uses one part buffer (Options.PartSize);
 //     Stage holds content up to Options.SmallObjectMax in memory.
 //   - Retention. PutOptions.Retention and LegalHold become S3 Object Lock

@@ -396,6 +396,36 @@ func TestLargeStage(t *testing.T) {
 	}
 }
 
+// TestStagedObjectChanged checks that a temporary object replaced behind the
+// store's back is not committed, and that the refusal is not mistaken for
+// "key exists" (both are 412 answers from the server).
+func TestStagedObjectChanged(t *testing.T) {
+	s, env := openTest(t, false, func(o *Options) {
+		o.PartSize = MinPartSize
+		o.SmallObjectMax = 1 << 10
+	})
+	raw := testenv.Client(t, env)
+	ctx := testCtx(t)
+	st, err := s.Stage(ctx, storagetest.Content(1, 8<<10), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := st.(*tmpStaged)
+	if _, err := raw.PutObject(ctx, s.opts.Bucket, tmp.name, strings.NewReader("forged"), 6, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Commit(ctx, "k", storage.PutOptions{Size: -1})
+	if !errors.Is(err, storage.ErrIntegrity) || errors.Is(err, storage.ErrExists) {
+		t.Fatalf("Commit of a replaced temporary object: error = %v, want ErrIntegrity", err)
+	}
+	if _, err := s.Stat(ctx, "k"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("after refused Commit, Stat = %v, want ErrNotFound", err)
+	}
+	if names := rawKeys(t, raw, s.opts.Bucket); len(names) != 0 {
+		t.Fatalf("after refused Commit, bucket holds %q, want nothing", names)
+	}
+}
+
 func TestCleanupStale(t *testing.T) {
 	s, env := openTest(t, false, func(o *Options) {
 		o.PartSize = MinPartSize

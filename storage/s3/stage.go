@@ -16,7 +16,13 @@ import (
 // Stage writes r where no key sees it. Content up to Options.SmallObjectMax
 // stays in memory and Commit sends it straight to its key. Larger content is
 // uploaded to a temporary object under .tmp/, and Commit copies it on the
-// server to its key, then removes it.
+// server to its key, reads the copy back to check it, then removes the
+// temporary object.
+//
+// In a bucket whose Object Lock configuration sets a default retention,
+// temporary objects get that retention too and cannot be removed before it
+// ends; keep SmallObjectMax above the usual content size there, or give
+// such buckets no default retention (Put and Commit set retention per object).
 func (s *Store) Stage(ctx context.Context, r io.Reader, size int64) (storage.Staged, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("storage/s3: stage: %w", err)
@@ -39,10 +45,10 @@ func (s *Store) Stage(ctx context.Context, r io.Reader, size int64) (storage.Sta
 		if err := expectation(size, n, nil, nil); err != nil {
 			return nil, fmt.Errorf("storage/s3: stage: %w", err)
 		}
-		return &memStaged{s: s, data: buf}, nil
+		return &memStaged{s: s, size: n, data: buf}, nil
 	}
 	if n <= small {
-		return &memStaged{s: s, data: buf}, nil
+		return &memStaged{s: s, size: n, data: buf}, nil
 	}
 	// Unknown size, and more than fits in memory: stream the rest.
 	return s.stageLarge(ctx, io.MultiReader(bytes.NewReader(buf), r), -1)
@@ -51,21 +57,14 @@ func (s *Store) Stage(ctx context.Context, r io.Reader, size int64) (storage.Sta
 // memStaged is content held in memory until Commit.
 type memStaged struct {
 	s    *Store
-	size int64
+	size int64 // fixed at Stage
 
 	mu    sync.Mutex
 	data  []byte
 	spent bool
 }
 
-func (m *memStaged) Size() int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.spent {
-		return m.size
-	}
-	return int64(len(m.data))
-}
+func (m *memStaged) Size() int64 { return m.size }
 
 // Commit writes the content at key, conditionally, like Put.
 func (m *memStaged) Commit(ctx context.Context, key string, opts storage.PutOptions) (storage.Object, error) {
@@ -75,7 +74,7 @@ func (m *memStaged) Commit(ctx context.Context, key string, opts storage.PutOpti
 		return storage.Object{}, fmt.Errorf("storage/s3: commit %s: %w", key, errSpent)
 	}
 	data := m.data
-	m.size, m.data, m.spent = int64(len(data)), nil, true
+	m.data, m.spent = nil, true
 	m.mu.Unlock()
 
 	if opts.Size >= 0 && opts.Size != int64(len(data)) {
@@ -88,9 +87,7 @@ func (m *memStaged) Commit(ctx context.Context, key string, opts storage.PutOpti
 func (m *memStaged) Discard(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.spent {
-		m.size, m.data, m.spent = int64(len(m.data)), nil, true
-	}
+	m.data, m.spent = nil, true
 	return nil
 }
 
@@ -223,6 +220,11 @@ func (s *Store) copyOnce(ctx context.Context, src, etag, dst string, size int64,
 		p, err := s.core.CopyObjectPart(ctx, bucket, src, bucket, dst, uploadID, int(i+1), start, length,
 			map[string]string{"x-amz-copy-source-if-match": `"` + etag + `"`})
 		if err != nil {
+			if isPreconditionFailed(err) {
+				// The source is not what was staged. %v, not %w: this 412
+				// must not read as "destination exists".
+				return info, fmt.Errorf("%w: temporary object %s changed after it was staged (%v)", storage.ErrIntegrity, src, err)
+			}
 			return info, err
 		}
 		parts = append(parts, p)

@@ -174,8 +174,11 @@ func (s *Store) upload(ctx context.Context, name string, r io.Reader, size int64
 	if err := expectation(size, w.size, wantSHA, w.sha256); err != nil {
 		return written{}, err
 	}
+	// The checksum goes ahead of the body in a header, so the server refuses
+	// the PUT if the bytes it receives differ. (minio-go's Checksum option
+	// sends it as a trailer instead, and sends none for an empty body.)
 	po := popts
-	po.Checksum = minio.ChecksumCRC64NVME
+	po.UserMetadata = map[string]string{hdrChecksumCRC64: w.crc}
 	po.DisableMultipart = true
 	if conditional {
 		po.SetMatchETagExcept("*")

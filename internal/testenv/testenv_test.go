@@ -1,0 +1,87 @@
+package testenv
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+)
+
+// recorder is a testing.TB that records Skip and Fatal instead of stopping.
+type recorder struct {
+	testing.TB
+	skipped, fatal string
+}
+
+func (r *recorder) Helper()                   {}
+func (r *recorder) Skip(args ...any)          { r.skipped = fmt.Sprint(args...) }
+func (r *recorder) Fatal(args ...any)         { r.fatal = fmt.Sprint(args...) }
+func (r *recorder) Fatalf(f string, a ...any) { r.fatal = fmt.Sprintf(f, a...) }
+
+func TestRequired(t *testing.T) {
+	const name = "EXHIBIT_TEST_TESTENV_PROBE"
+	cases := []struct {
+		ci, value          string
+		wantSkip, wantFail bool
+	}{
+		{ci: "", value: "x"},
+		{ci: "true", value: "x"},
+		{ci: "", value: "", wantSkip: true},
+		{ci: "false", value: "", wantSkip: true},
+		{ci: "true", value: "", wantFail: true},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("CI=%q,value=%q", c.ci, c.value), func(t *testing.T) {
+			t.Setenv("CI", c.ci)
+			t.Setenv(name, c.value)
+			r := &recorder{TB: t}
+			got := Required(r, name, "a probe")
+			if got != c.value {
+				t.Errorf("Required() = %q, want %q", got, c.value)
+			}
+			if (r.skipped != "") != c.wantSkip || (r.fatal != "") != c.wantFail {
+				t.Fatalf("skipped %q, failed %q; want skip %v, fail %v", r.skipped, r.fatal, c.wantSkip, c.wantFail)
+			}
+			for _, msg := range []string{r.skipped, r.fatal} {
+				if msg != "" && (!strings.Contains(msg, "make test") || !strings.Contains(msg, name)) {
+					t.Errorf("message %q should name %s and `make test`", msg, name)
+				}
+			}
+		})
+	}
+}
+
+func TestCosignNotExecutable(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(EnvCosign, dir)
+	r := &recorder{TB: t}
+	Cosign(r)
+	if r.fatal == "" {
+		t.Fatalf("Cosign accepted a folder")
+	}
+}
+
+func TestBucketName(t *testing.T) {
+	seen := map[string]bool{}
+	for _, name := range []string{
+		"TestX",
+		"TestConformance/RoundTrip/large-unknown-size",
+		"Test" + strings.Repeat("VeryLongName", 20),
+		"Test/../../weird name ÄÖ\x00",
+		"---",
+		"",
+	} {
+		b := bucketName(name)
+		if err := s3utils.CheckValidBucketNameStrict(b); err != nil {
+			t.Errorf("bucketName(%q) = %q: %v", name, b, err)
+		}
+		if seen[b] {
+			t.Errorf("bucketName(%q) = %q repeats", name, b)
+		}
+		seen[b] = true
+		if again := bucketName(name); again == b {
+			t.Errorf("bucketName(%q) gave %q twice", name, b)
+		}
+	}
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Starts and stops a throwaway MinIO server for the tests.
+#
+# Usage: scripts/minio.sh start   start one, print where, write the env file
+#        scripts/minio.sh stop    stop it and delete its data
+#
+# The server listens on 127.0.0.1 only, on free ports, keeps its data in a
+# fresh temporary folder and gets random root credentials. `start` writes
+# minio.env into the run folder (.tools/run, or $MINIO_RUN_DIR), to be
+# `source`d before running tests by hand:
+#   EXHIBIT_TEST_MINIO_ENDPOINT, EXHIBIT_TEST_MINIO_ACCESS_KEY, EXHIBIT_TEST_MINIO_SECRET_KEY
+# Its log stays there after `stop`, for post-mortems.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+minio="$root/.tools/bin/minio"
+run="${MINIO_RUN_DIR:-$root/.tools/run}"
+pidfile="$run/minio.pid"
+datafile="$run/minio.data"
+envfile="$run/minio.env"
+logfile="$run/minio.log"
+timeout="${MINIO_START_TIMEOUT:-60}"
+
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+random_secret() {
+	python3 -c 'import secrets; print(secrets.token_hex('"$1"'))'
+}
+
+running() {
+	[[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+start() {
+	if [[ ! -x "$minio" ]]; then
+		echo "minio.sh: $minio is missing; run scripts/tools.sh (or make tools) first" >&2
+		exit 1
+	fi
+	if running; then
+		echo "minio.sh: MinIO is already running (pid $(cat "$pidfile")); run scripts/minio.sh stop first" >&2
+		exit 1
+	fi
+	mkdir -p "$run"
+	local data port console user password pid
+	data="$(mktemp -d "${TMPDIR:-/tmp}/exhibit-minio.XXXXXX")"
+	echo "$data" >"$datafile"
+	port="$(free_port)"
+	console="$(free_port)"
+	while [[ "$console" == "$port" ]]; do console="$(free_port)"; done
+	user="exhibit-$(random_secret 4)"
+	password="$(random_secret 20)"
+
+	echo "minio.sh: starting MinIO on 127.0.0.1:$port (console 127.0.0.1:$console), data in $data"
+	MINIO_ROOT_USER="$user" MINIO_ROOT_PASSWORD="$password" \
+		MINIO_UPDATE=off MINIO_CI_CD=1 \
+		nohup "$minio" server "$data" --address "127.0.0.1:$port" --console-address "127.0.0.1:$console" \
+		>"$logfile" 2>&1 </dev/null &
+	pid=$!
+	echo "$pid" >"$pidfile"
+
+	local url="http://127.0.0.1:$port/minio/health/live" deadline=$((SECONDS + timeout))
+	until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)" == "200" ]]; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "minio.sh: MinIO exited while starting; last lines of $logfile:" >&2
+			tail -n 20 "$logfile" >&2
+			rm -f "$pidfile"
+			rm -rf "$data" "$datafile"
+			exit 1
+		fi
+		if ((SECONDS >= deadline)); then
+			echo "minio.sh: MinIO did not answer $url within ${timeout}s; last lines of $logfile:" >&2
+			tail -n 20 "$logfile" >&2
+			stop
+			exit 1
+		fi
+		sleep 0.2
+	done
+
+	umask 077
+	cat >"$envfile" <<ENV
+export EXHIBIT_TEST_MINIO_ENDPOINT=127.0.0.1:$port
+export EXHIBIT_TEST_MINIO_ACCESS_KEY=$user
+export EXHIBIT_TEST_MINIO_SECRET_KEY=$password
+ENV
+	echo "minio.sh: MinIO is up (pid $pid); environment in $envfile"
+}
+
+stop() {
+	if [[ -f "$pidfile" ]]; then
+		local pid
+		pid="$(cat "$pidfile")"
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "minio.sh: stopping MinIO (pid $pid)"
+			kill "$pid" 2>/dev/null || true
+			for _ in $(seq 50); do
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.1
+			done
+			if kill -0 "$pid" 2>/dev/null; then
+				kill -9 "$pid" 2>/dev/null || true
+			fi
+		fi
+		rm -f "$pidfile"
+	fi
+	if [[ -f "$datafile" ]]; then
+		local data
+		data="$(cat "$datafile")"
+		# Only ever delete a folder this script made.
+		case "$data" in
+		*/exhibit-minio.*) rm -rf "$data" ;;
+		esac
+		rm -f "$datafile"
+	fi
+	rm -f "$envfile"
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+*)
+	echo "usage: $0 start|stop" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs the pinned tools the tests need (MinIO, cosign) into .tools/bin,
+# a git-ignored folder at the root of the repository. A tool is built only
+# when it is missing or its pin changed: .tools/versions/<name> records the
+# version installed, so an unchanged pin costs nothing.
+#
+# Usage: scripts/tools.sh            install what is missing
+#        FORCE=1 scripts/tools.sh    rebuild everything
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools="$root/.tools"
+bin="$tools/bin"
+versions="$tools/versions"
+
+# name|package|version. Changing a version here reinstalls that tool.
+pins=(
+	"minio|github.com/minio/minio|v0.0.0-20260212201848-7aac2a2c5b7c"
+	"cosign|github.com/sigstore/cosign/v2/cmd/cosign|v2.6.5"
+)
+
+# The module that holds a package, as `go version -m` reports it.
+module_of() {
+	case "$1" in
+	github.com/sigstore/cosign/v2/*) echo github.com/sigstore/cosign/v2 ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# Programs the test scripts use that a minimal machine may lack; Debian's
+# packages provide them.
+missing=()
+for cmd in curl python3; do
+	command -v "$cmd" >/dev/null || missing+=("$cmd")
+done
+if ((${#missing[@]})); then
+	if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then
+		echo "tools: please install ${missing[*]} (e.g. apt-get install ${missing[*]})" >&2
+		exit 1
+	fi
+	echo "tools: installing ${missing[*]} with apt-get"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+mkdir -p "$bin" "$versions"
+export GOTOOLCHAIN=local
+for pin in "${pins[@]}"; do
+	IFS='|' read -r name pkg version <<<"$pin"
+	exe="$bin/$name"
+	record="$versions/$name"
+	if [[ -z "${FORCE:-}" && -x "$exe" ]]; then
+		if [[ -f "$record" && "$(cat "$record")" == "$version" ]]; then
+			echo "tools: $name $version already installed"
+			continue
+		fi
+		# A binary without a record (built by hand, or by an older script):
+		# trust it only if it says it was built from the pinned version.
+		if go version -m "$exe" 2>/dev/null | awk -v m="$(module_of "$pkg")" -v v="$version" '$1 == "mod" && $2 == m && $3 == v { found = 1 } END { exit !found }'; then
+			echo "$version" >"$record"
+			echo "tools: $name $version already installed (recorded)"
+			continue
+		fi
+	fi
+	echo "tools: installing $name $version into $bin (this takes several minutes the first time)"
+	GOBIN="$bin" go install "$pkg@$version"
+	echo "$version" >"$record"
+	echo "tools: installed $name $version"
+done

@@ -1,0 +1,83 @@
+package sign
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"testing"
+	"time"
+)
+
+func fuzzSigner(f *testing.F) (*Signer, *Verifier) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s, err := NewSigner(k)
+	if err != nil {
+		f.Fatal(err)
+	}
+	tf, _ := NewTrustFile(s, "fuzz", time.Now())
+	v, err := NewVerifier(tf)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return s, v
+}
+
+// FuzzVerifyBundle: arbitrary bytes given as a bundle never panic and never
+// verify unless they are a bundle the trusted key made for that digest.
+func FuzzVerifyBundle(f *testing.F) {
+	s, v := fuzzSigner(f)
+	sum := sha256.Sum256([]byte("fuzz"))
+	sb, err := s.SignStatement(context.Background(), statement(sum[:]), v)
+	if err != nil {
+		f.Fatal(err)
+	}
+	db, err := s.SignDigestBundle(context.Background(), sum[:], v)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sb)
+	f.Add(db)
+	f.Add([]byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		other := sha256.Sum256(data)
+		if _, err := v.VerifyDigest(data, other[:]); err == nil {
+			t.Fatal("a bundle verified against a digest nobody signed")
+		}
+		v.VerifyStatement(data, sum[:])
+		v.VerifyDigest(data, sum[:])
+	})
+}
+
+func FuzzParseTrustFile(f *testing.F) {
+	s, _ := fuzzSigner(f)
+	tf, _ := NewTrustFile(s, "fuzz", time.Now())
+	good, _ := tf.Marshal()
+	f.Add(good)
+	f.Add([]byte(`{"mediaType":"` + TrustMediaType + `","keys":[{}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tf, err := ParseTrustFile(data)
+		if err != nil {
+			return
+		}
+		if _, err := NewVerifier(tf); err != nil {
+			t.Fatalf("a trust file that parsed makes no verifier: %v", err)
+		}
+	})
+}
+
+// FuzzKeyFile: arbitrary key files fail with ErrKey or ErrPassphrase.
+func FuzzKeyFile(f *testing.F) {
+	priv, _, err := GenerateKey([]byte("pw"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(priv)
+	f.Add([]byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		// The real passphrase: a mutated file must never decrypt to a key
+		// other than a valid P-256 one.
+		parsePrivateKey(data, func(bool) ([]byte, error) { return []byte("pw"), nil })
+	})
+}
