@@ -3,6 +3,9 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,6 +23,7 @@ import (
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/sigstore/sigstore/pkg/cryptoutils"
 )
 
 // The scripts in testdata run the exhibit command as a user would: each
@@ -50,6 +54,7 @@ func params(dir string, setup func(*testscript.Env) error) testscript.Params {
 			"countfiles": cmdCountFiles,
 			"s3":         cmdS3,
 			"mkfile":     cmdMkfile,
+			"kmskey":     cmdKMSKey,
 		},
 	}
 }
@@ -74,13 +79,28 @@ func TestScriptsS3(t *testing.T) {
 }
 
 // TestScriptsCosign runs the scripts that check our bundles with the real
-// cosign binary.
+// cosign binary, including bundles signed through a KMS plugin.
 func TestScriptsCosign(t *testing.T) {
 	cosign := testenv.Cosign(t)
+	plugins := buildKMSPlugin(t)
 	testscript.Run(t, params("testdata/cosign", func(e *testscript.Env) error {
 		e.Setenv("COSIGN", cosign)
+		e.Setenv("PATH", plugins+string(os.PathListSeparator)+e.Getenv("PATH"))
 		return nil
 	}))
+}
+
+// buildKMSPlugin builds the test KMS plugin (sigstore-kms-exhibittest) and
+// returns the folder that holds it.
+func buildKMSPlugin(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "sigstore-kms-exhibittest"),
+		"github.com/openexhibit/exhibit/internal/cmd/sigstore-kms-exhibittest")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build KMS plugin: %v\n%s", err, out)
+	}
+	return dir
 }
 
 // code N PROGRAM ARGS... runs a program and checks its exit code.
@@ -152,6 +172,18 @@ func cmdCountFiles(ts *testscript.TestScript, neg bool, args []string) {
 	if (n == want) == neg {
 		ts.Fatalf("%s holds %d files, want %s%d", args[0], n, map[bool]string{true: "not ", false: ""}[neg], want)
 	}
+}
+
+// kmskey FILE writes an unencrypted ECDSA P-256 key for the test KMS plugin.
+func cmdKMSKey(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: kmskey file")
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	ts.Check(err)
+	pemBytes, err := cryptoutils.MarshalPrivateKeyToPEM(k)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), pemBytes, 0o600))
 }
 
 // mkfile FILE SIZE writes SIZE pseudo-random bytes (suffix k, m for KiB, MiB).

@@ -82,11 +82,11 @@ func LoadSigner(ctx context.Context, ref string, pass PassFunc) (*Signer, error)
 	if IsKMSRef(ref) {
 		sv, err := kms.Get(ctx, ref, crypto.SHA256)
 		if err != nil {
-			return nil, fmt.Errorf("sign: open KMS key %s: %w: %w", ref, ErrKey, err)
+			return nil, fmt.Errorf("sign: KMS key %s: open: %w: %w", ref, ErrKey, err)
 		}
 		pub, err := sv.PublicKey(options.WithContext(ctx))
 		if err != nil {
-			return nil, fmt.Errorf("sign: public key of %s: %w: %w", ref, ErrKey, err)
+			return nil, fmt.Errorf("sign: KMS key %s: public key: %w: %w", ref, ErrKey, err)
 		}
 		return newSigner(sv, pub, ref)
 	}
