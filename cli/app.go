@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 )
@@ -52,6 +54,15 @@ const exitCodesHelp = `EXIT CODES:
    6    some inputs could not be ingested (the others were)
    130  interrupted (nothing half-written was kept; rerun to complete)
 `
+
+// Main runs the exhibit command line as a program: SIGINT and SIGTERM cancel
+// the run (which then stops cleanly and exits 130), and it returns the exit
+// code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+}
 
 // Run runs the exhibit command line with args (args[0] is the program name)
 // and returns the process exit code.

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -30,7 +32,7 @@ import (
 // "exec exhibit …" starts this test binary as the exhibit program.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"exhibit": func() { os.Exit(cli.Run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr)) },
+		"exhibit": func() { os.Exit(cli.Main()) },
 	})
 }
 
@@ -55,6 +57,7 @@ func params(dir string, setup func(*testscript.Env) error) testscript.Params {
 			"s3":         cmdS3,
 			"mkfile":     cmdMkfile,
 			"kmskey":     cmdKMSKey,
+			"waitgrow":   cmdWaitGrow,
 		},
 	}
 }
@@ -174,6 +177,33 @@ func cmdCountFiles(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+// waitgrow DIR BYTES waits (up to a minute) until a file under DIR holds at
+// least BYTES bytes: an ingest is then in the middle of staging.
+func cmdWaitGrow(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitgrow dir bytes")
+	}
+	want, err := strconv.ParseInt(args[1], 10, 64)
+	ts.Check(err)
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		found := false
+		filepath.WalkDir(ts.MkAbs(args[0]), func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				if fi, err := d.Info(); err == nil && fi.Size() >= want {
+					found = true
+				}
+			}
+			return nil
+		})
+		if found {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ts.Fatalf("no file under %s reached %d bytes within a minute", args[0], want)
+}
+
 // kmskey FILE writes an unencrypted ECDSA P-256 key for the test KMS plugin.
 func cmdKMSKey(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
@@ -201,11 +231,12 @@ func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	size, err := strconv.Atoi(n)
 	ts.Check(err)
-	data := make([]byte, size*mult)
+	data := make([]byte, (size*mult+7)/8*8)
 	r := rand.New(rand.NewPCG(uint64(size), 7))
-	for i := range data {
-		data[i] = byte(r.Uint32())
+	for i := 0; i < len(data); i += 8 {
+		binary.LittleEndian.PutUint64(data[i:], r.Uint64())
 	}
+	data = data[:size*mult]
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), data, 0o644))
 }
 
