@@ -138,6 +138,18 @@ func commonFlags() []cli.Flag {
 	}
 }
 
+// config applies --json and reads the home folder and the configuration
+// that every command but init needs.
+func (e *env) config(c *cli.Context) (string, *Config, error) {
+	wantJSON(c, e)
+	home, err := homeDir(c)
+	if err != nil {
+		return "", nil, err
+	}
+	cfg, err := loadConfig(c, home, false)
+	return home, cfg, err
+}
+
 func wantJSON(c *cli.Context, e *env) bool {
 	if c.Bool("json") {
 		e.json = true

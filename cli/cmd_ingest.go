@@ -28,15 +28,10 @@ func ingestCommand(e *env) *cli.Command {
 			&cli.IntFlag{Name: "jobs", Usage: "files read at once (default: number of CPUs)"},
 		},
 		Action: func(c *cli.Context) error {
-			wantJSON(c, e)
 			if err := needArgs(c, "PATH"); err != nil {
 				return err
 			}
-			home, err := homeDir(c)
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(c, home, false)
+			home, cfg, err := e.config(c)
 			if err != nil {
 				return err
 			}

@@ -219,12 +219,7 @@ func putDescriptor(ctx context.Context, st storage.Store, d *custody.Archive) er
 		return err
 	}
 	// An existing archive: joining it is fine if it is one.
-	rc, err := st.Get(ctx, custody.ArchiveKey)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	old, err := readLimited(rc, 1<<20)
+	old, err := storage.ReadAll(ctx, st, custody.ArchiveKey, 1<<20)
 	if err != nil {
 		return err
 	}
@@ -242,12 +237,7 @@ func putIfAbsent(ctx context.Context, st storage.Store, key string, data []byte)
 	sum := hashing.Bytes(data)
 	_, err := st.Put(ctx, key, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data)), SHA256: sum.SHA256.Sum, ContentType: "application/json"})
 	if errors.Is(err, storage.ErrExists) {
-		rc, gerr := st.Get(ctx, key)
-		if gerr != nil {
-			return gerr
-		}
-		defer rc.Close()
-		old, gerr := readLimited(rc, 1<<20)
+		old, gerr := storage.ReadAll(ctx, st, key, 1<<20)
 		if gerr != nil {
 			return gerr
 		}

@@ -24,7 +24,6 @@ func showCommand(e *env) *cli.Command {
 		ArgsUsage: "ITEM_ID",
 
 		Action: func(c *cli.Context) error {
-			wantJSON(c, e)
 			if c.NArg() != 1 {
 				return usageErr("show: give exactly one ITEM_ID")
 			}
@@ -32,11 +31,7 @@ func showCommand(e *env) *cli.Command {
 			if err != nil || id.Algorithm != hashing.SHA256 {
 				return usageErr("show: %q is not an item ID (sha256:<64 hex>)", c.Args().First())
 			}
-			home, err := homeDir(c)
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(c, home, false)
+			home, cfg, err := e.config(c)
 			if err != nil {
 				return err
 			}
@@ -54,15 +49,10 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 	if err != nil {
 		return err
 	}
-	rc, err := st.Get(ctx, custody.RecordBundleKey(id))
+	data, err := storage.ReadAll(ctx, st, custody.RecordBundleKey(id), 64<<20)
 	if errors.Is(err, storage.ErrNotFound) {
 		return withCode(ExitNotFound, fmt.Errorf("%s is not in the archive", id), "check the item ID (exhibit ls lists them)")
 	}
-	if err != nil {
-		return err
-	}
-	data, err := readLimited(rc, 64<<20)
-	rc.Close()
 	if err != nil {
 		return err
 	}
@@ -124,12 +114,7 @@ func lsCommand(e *env) *cli.Command {
 		Usage: "list archived items (from their records; use verify to prove them)",
 		Flags: []cli.Flag{&cli.StringFlag{Name: "case", Usage: "only items of this case"}},
 		Action: func(c *cli.Context) error {
-			wantJSON(c, e)
-			home, err := homeDir(c)
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(c, home, false)
+			_, cfg, err := e.config(c)
 			if err != nil {
 				return err
 			}
@@ -161,17 +146,12 @@ func runLs(ctx context.Context, e *env, cfg *Config, caseName string) error {
 	entries := []lsEntry{}
 	for _, id := range ids {
 		en := lsEntry{Item: id.String()}
-		rc, err := st.Get(ctx, custody.RecordKey(id))
+		data, err := storage.ReadAll(ctx, st, custody.RecordKey(id), 64<<20)
 		if err == nil {
-			var data []byte
-			data, err = readLimited(rc, 64<<20)
-			rc.Close()
-			if err == nil {
-				var s custody.Statement
-				if err = json.Unmarshal(data, &s); err == nil {
-					r := s.Predicate
-					en.Case, en.Name, en.Size, en.MediaType, en.AcquiredAt = r.Case, r.Source.Name, r.Original.Size, r.Original.MediaType, r.Source.AcquiredAt
-				}
+			var s custody.Statement
+			if err = json.Unmarshal(data, &s); err == nil {
+				r := s.Predicate
+				en.Case, en.Name, en.Size, en.MediaType, en.AcquiredAt = r.Case, r.Source.Name, r.Original.Size, r.Original.MediaType, r.Source.AcquiredAt
 			}
 		}
 		if err != nil {

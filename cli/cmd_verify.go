@@ -29,7 +29,6 @@ func verifyCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "all", Usage: "verify every item in the archive"},
 		},
 		Action: func(c *cli.Context) error {
-			wantJSON(c, e)
 			n := 0
 			for _, b := range []bool{c.NArg() > 0, c.IsSet("case"), c.Bool("all")} {
 				if b {
@@ -39,11 +38,7 @@ func verifyCommand(e *env) *cli.Command {
 			if n != 1 {
 				return usageErr("verify: give item IDs or files, or --case NAME, or --all (exactly one of them)")
 			}
-			home, err := homeDir(c)
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(c, home, false)
+			home, cfg, err := e.config(c)
 			if err != nil {
 				return err
 			}

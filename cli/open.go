@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -88,15 +87,10 @@ func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
 		}
 		st = s
 	}
-	rc, err := st.Get(ctx, custody.ArchiveKey)
+	data, err := storage.ReadAll(ctx, st, custody.ArchiveKey, 1<<20)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, usageErr("%s is not an Exhibit archive (no %s): run exhibit init", st.Location(), custody.ArchiveKey)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("archive %s: %w", st.Location(), err)
-	}
-	defer rc.Close()
-	data, err := readLimited(rc, 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("archive %s: %w", st.Location(), err)
 	}
@@ -154,15 +148,4 @@ func loadVerifier(home string, cfg *Config) (*sign.Verifier, *sign.TrustFile, er
 		return nil, nil, usageErr("trust file %s: %v", path, err)
 	}
 	return v, tf, nil
-}
-
-func readLimited(r io.Reader, limit int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("object larger than %d bytes", limit)
-	}
-	return data, nil
 }

@@ -493,7 +493,7 @@ func (in *Ingester) repair(ctx context.Context, id hashing.Digest) (bool, error)
 		return false, err
 	}
 	if _, err := in.o.Store.Stat(ctx, custody.RecordKey(id)); errors.Is(err, storage.ErrNotFound) {
-		data, err := readAll(ctx, in.o.Store, custody.RecordBundleKey(id), 16<<20)
+		data, err := storage.ReadAll(ctx, in.o.Store, custody.RecordBundleKey(id), 16<<20)
 		if err != nil {
 			return false, err
 		}
@@ -597,22 +597,6 @@ func (in *Ingester) storeDerivative(ctx context.Context, d capture.Derivative, p
 		Name:   d.Name, Kind: d.Kind,
 		Transform: custody.Transform{Name: d.Transform.Name, Version: d.Transform.Version, Profile: d.Transform.Profile, Params: d.Transform.Params},
 	}, nil
-}
-
-func readAll(ctx context.Context, s storage.Store, key string, limit int64) ([]byte, error) {
-	rc, err := s.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", key, limit)
-	}
-	return data, nil
 }
 
 // isReadErr reports whether a staging error came from reading the input

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
@@ -240,7 +239,7 @@ func (v *Verifier) VerifyStatement(data []byte, sha256Sum []byte) (*Verified, er
 		art = verify.WithArtifactDigest("sha256", sha256Sum)
 	}
 	if _, err := vf.Verify(b, verify.NewPolicy(art, verify.WithKey())); err != nil {
-		return nil, &SignatureError{cleanErr(err)}
+		return nil, &SignatureError{err}
 	}
 	return &Verified{KeyFingerprint: k.fingerprint, Payload: env.GetPayload()}, nil
 }
@@ -260,13 +259,7 @@ func (v *Verifier) VerifyDigest(data []byte, sha256Sum []byte) (*Verified, error
 		return nil, err
 	}
 	if _, err := vf.Verify(b, verify.NewPolicy(verify.WithArtifactDigest("sha256", sha256Sum), verify.WithKey())); err != nil {
-		return nil, &SignatureError{cleanErr(err)}
+		return nil, &SignatureError{err}
 	}
 	return &Verified{KeyFingerprint: k.fingerprint}, nil
-}
-
-// cleanErr keeps sigstore-go's message but drops its capitalized prefixes.
-func cleanErr(err error) error {
-	msg := err.Error()
-	return errors.New(strings.TrimSpace(msg))
 }

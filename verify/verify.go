@@ -341,19 +341,7 @@ func (v *Verifier) leftovers(ctx context.Context, id hashing.Digest) string {
 }
 
 func (v *Verifier) read(ctx context.Context, key string) ([]byte, error) {
-	rc, err := v.Store.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxSmall+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxSmall {
-		return nil, fmt.Errorf("%s is larger than %d bytes", key, maxSmall)
-	}
-	return data, nil
+	return storage.ReadAll(ctx, v.Store, key, maxSmall)
 }
 
 func (v *Verifier) hash(ctx context.Context, key string) (hashing.Set, error) {

@@ -1,0 +1,26 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"io"
+)
+
+// ReadAll reads the whole object at key, which must hold at most limit
+// bytes: records, bundles and documents that are read into memory. Errors
+// wrap ErrNotFound when the key is missing.
+func ReadAll(ctx context.Context, s Store, key string, limit int64) ([]byte, error) {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("storage: read %s: %w", key, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("storage: %s is larger than %d bytes", key, limit)
+	}
+	return data, nil
+}
