@@ -1,0 +1,162 @@
+package custody
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/openexhibit/exhibit/hashing"
+)
+
+// EventType names what happened to an item (or to the archive).
+type EventType string
+
+// The event types, specified in docs/formats.md.
+const (
+	EventIngested         EventType = "ingested"          // an item was acquired and its record signed
+	EventDerived          EventType = "derived"           // a derivative was made from an item
+	EventArchived         EventType = "archived"          // an object of an item was written to a store
+	EventAccessed         EventType = "accessed"          // an item was read (show, get, export)
+	EventVerified         EventType = "verified"          // an item was verified (with the result)
+	EventFixityChecked    EventType = "fixity-checked"    // a scheduled audit re-hashed an item
+	EventRetentionChanged EventType = "retention-changed" // retention or legal hold changed
+	EventKeyAdded         EventType = "key-added"         // a signing key was added or rotated in
+)
+
+var eventTypes = map[EventType]bool{
+	EventIngested: true, EventDerived: true, EventArchived: true, EventAccessed: true,
+	EventVerified: true, EventFixityChecked: true, EventRetentionChanged: true, EventKeyAdded: true,
+}
+
+// EventVersion is the version of the event encoding.
+const EventVersion = 1
+
+// Event is one leaf of the custody log. Its encoding (Marshal) is the leaf:
+// the log stores those exact bytes, and the Merkle leaf hash is computed over
+// them, so verifiers never re-encode an event.
+type Event struct {
+	V    int       `json:"v"`
+	Type EventType `json:"type"`
+	// Item is the item ID ("sha256:<hex>"); empty for archive-wide events.
+	Item string `json:"item,omitempty"`
+	// Time is when the actor says the event happened (its clock, UTC).
+	// Trusted time comes from the timestamps on the log's checkpoints.
+	Time  time.Time `json:"time"`
+	Actor Actor     `json:"actor"`
+	// Record is the SHA-256 ("sha256:<hex>") of the signed record bundle the
+	// event refers to, when there is one.
+	Record string `json:"record,omitempty"`
+	// Object describes the stored object of an archived event.
+	Object *EventObject `json:"object,omitempty"`
+	// Command names the command of an accessed event (show, get, export).
+	Command string `json:"command,omitempty"`
+	// Result is the outcome of a verified or fixity-checked event: "pass",
+	// "fail", "not-found" or "error".
+	Result string `json:"result,omitempty"`
+	// Retention is the new retention of a retention-changed event.
+	Retention *Retention `json:"retention,omitempty"`
+	LegalHold *bool      `json:"legalHold,omitempty"`
+	// Key is the fingerprint of a key-added event's key.
+	Key string `json:"key,omitempty"`
+}
+
+// Actor is who caused an event.
+type Actor struct {
+	KeyFingerprint string `json:"keyFingerprint"`
+	Operator       string `json:"operator,omitempty"`
+	Host           string `json:"host,omitempty"`
+}
+
+// EventObject is where an archived event's bytes went.
+type EventObject struct {
+	Store     string     `json:"store"`
+	Key       string     `json:"key"`
+	VersionID string     `json:"versionId,omitempty"`
+	Retention *Retention `json:"retention,omitempty"`
+}
+
+// maxEvent bounds one encoded event.
+const maxEvent = 64 << 10
+
+// Marshal encodes the event in its one canonical form: compact JSON, fields
+// in declaration order, absent optional fields omitted, times in UTC with
+// nanoseconds trimmed of trailing zeros, no HTML escaping, no trailing newline.
+func (e *Event) Marshal() ([]byte, error) {
+	if err := e.check(); err != nil {
+		return nil, err
+	}
+	c := *e
+	c.Time = c.Time.UTC()
+	if c.Retention != nil {
+		r := *c.Retention
+		r.Until = r.Until.UTC()
+		c.Retention = &r
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(&c); err != nil {
+		return nil, fmt.Errorf("custody: encode event: %w", err)
+	}
+	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	if len(out) > maxEvent {
+		return nil, fmt.Errorf("custody: event is %d bytes, over the %d limit", len(out), maxEvent)
+	}
+	return out, nil
+}
+
+// ParseEvent decodes a log entry. It accepts only the canonical encoding:
+// re-encoding the parsed event must give the same bytes, so an entry has
+// exactly one meaning.
+func ParseEvent(data []byte) (*Event, error) {
+	if len(data) > maxEvent {
+		return nil, fmt.Errorf("custody: event is %d bytes, over the %d limit", len(data), maxEvent)
+	}
+	var e Event
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return nil, fmt.Errorf("custody: decode event: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("custody: event: trailing data")
+	}
+	again, err := e.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(again, data) {
+		return nil, errors.New("custody: event is not in canonical form")
+	}
+	return &e, nil
+}
+
+func (e *Event) check() error {
+	if e.V != EventVersion {
+		return fmt.Errorf("custody: event version %d, want %d", e.V, EventVersion)
+	}
+	if !eventTypes[e.Type] {
+		return fmt.Errorf("custody: unknown event type %q", e.Type)
+	}
+	if e.Time.IsZero() {
+		return errors.New("custody: event has no time")
+	}
+	if e.Actor.KeyFingerprint == "" {
+		return errors.New("custody: event has no actor key")
+	}
+	if e.Item != "" {
+		if d, err := hashing.ParseDigest(e.Item); err != nil || d.Algorithm != hashing.SHA256 || d.String() != e.Item {
+			return fmt.Errorf("custody: event item %q is not an item ID", e.Item)
+		}
+	} else if e.Type != EventKeyAdded {
+		return fmt.Errorf("custody: %s event names no item", e.Type)
+	}
+	if e.Record != "" {
+		if d, err := hashing.ParseDigest(e.Record); err != nil || d.String() != e.Record {
+			return fmt.Errorf("custody: event record %q is not a digest", e.Record)
+		}
+	}
+	return nil
+}
