@@ -78,7 +78,7 @@ type EventObject struct {
 }
 
 // maxEvent bounds one encoded event.
-const maxEvent = 64 << 10
+const maxEvent = 1<<16 - 1 // entries are length-prefixed with 16 bits in entry tiles
 
 // Marshal encodes the event in its one canonical form: compact JSON, fields
 // in declaration order, absent optional fields omitted, times in UTC with
