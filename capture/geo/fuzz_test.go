@@ -1,0 +1,62 @@
+package geo
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzGeoKeys decodes GeoKey directories built from the input: the first
+// half as SHORTs, the rest as doubles and text.
+func FuzzGeoKeys(f *testing.F) {
+	le := binary.LittleEndian
+	dir := []uint16{1, 1, 0, 3, 1024, 0, 1, 1, 1026, 34737, 6, 0, 3092, 34736, 1, 0}
+	var seed []byte
+	for _, v := range dir {
+		seed = le.AppendUint16(seed, v)
+	}
+	f.Add(seed, le.AppendUint64(nil, 0x3FEFFD60E94EE393), "WGS 84|")
+	f.Fuzz(func(t *testing.T, shorts, dbl []byte, ascii string) {
+		var d []uint64
+		for i := 0; i+2 <= len(shorts); i += 2 {
+			d = append(d, uint64(le.Uint16(shorts[i:])))
+		}
+		var fl []float64
+		for i := 0; i+8 <= len(dbl); i += 8 {
+			fl = append(fl, math.Float64frombits(le.Uint64(dbl[i:])))
+		}
+		keys, _ := DecodeKeys(d, fl, ascii)
+		if len(keys) > maxKeys {
+			t.Fatalf("%d keys", len(keys))
+		}
+		if _, err := json.Marshal(keys); err != nil {
+			t.Fatalf("keys do not encode: %v", err)
+		}
+	})
+}
+
+// FuzzGeoTIFF runs whole files: GeoTIFF, COG and BigTIFF seeds.
+func FuzzGeoTIFF(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.tif")
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Extract(context.Background(), bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		if _, err := json.Marshal(m); err != nil {
+			t.Fatalf("output does not encode: %v", err)
+		}
+	})
+}
