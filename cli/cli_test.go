@@ -44,6 +44,12 @@ func params(dir string, setup func(*testscript.Env) error) testscript.Params {
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("EXHIBIT_HOME", filepath.Join(e.WorkDir, "exhibit"))
 			e.Setenv("HOME", filepath.Join(e.WorkDir, "home"))
+			// Real image fixtures of the capture packages.
+			fixtures, err := filepath.Abs(filepath.Join("..", "capture"))
+			if err != nil {
+				return err
+			}
+			e.Setenv("FIXTURES", fixtures)
 			if setup != nil {
 				return setup(e)
 			}

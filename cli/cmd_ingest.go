@@ -8,6 +8,9 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/openexhibit/exhibit/capture"
+	"github.com/openexhibit/exhibit/capture/geo"
+	"github.com/openexhibit/exhibit/capture/photo"
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/storage"
@@ -75,6 +78,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, caseName s
 		Tool:      custody.Tool{Name: "exhibit", Version: version(), GoVersion: runtime.Version()},
 		LegalHold: cfg.LegalHold,
 		Jobs:      cfg.Jobs,
+		Readers:   []capture.Reader{photo.New(), geo.New()},
 	}
 	if r := cfg.Retention; r != nil {
 		mode := storage.Compliance

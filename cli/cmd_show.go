@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/openexhibit/exhibit/capture/geo"
+	"github.com/openexhibit/exhibit/capture/photo"
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/storage"
@@ -64,8 +66,13 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 	if err != nil {
 		return withCode(ExitVerifyFail, err, "run exhibit verify "+id.String())
 	}
+	sum, sumErr := formatSummary(ctx, st, stmt.Predicate.Metadata)
 	if e.json {
-		return writeJSON(e.stdout, map[string]any{"item": id.String(), "signedBy": vf.KeyFingerprint, "statement": stmt})
+		out := map[string]any{"item": id.String(), "signedBy": vf.KeyFingerprint, "statement": stmt}
+		if sum != nil {
+			out["summary"] = sum
+		}
+		return writeJSON(e.stdout, out)
 	}
 	r := &stmt.Predicate
 	w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
@@ -102,10 +109,82 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 			row("metadata error", re.Reader+": "+re.Error)
 		}
 	}
+	if sumErr != nil {
+		row("summary", "unavailable: "+sumErr.Error())
+	}
+	if p := sum.photo(); p != nil {
+		row("captured", p.CaptureTime+" ("+p.CaptureTimeSource+", the camera's clock)")
+		row("camera", strings.TrimSpace(p.Make+" "+p.Model))
+		row("lens", p.Lens)
+		if p.Latitude != nil && p.Longitude != nil {
+			row("gps", fmt.Sprintf("%.6f, %.6f", *p.Latitude, *p.Longitude))
+		}
+		var ids []string
+		for name, on := range map[string]bool{"body serial": p.BodySerial, "lens serial": p.LensSerial, "owner/artist": p.Owner, "XMP": p.XMP, "IPTC": p.IPTC} {
+			if on {
+				ids = append(ids, name)
+			}
+		}
+		sort.Strings(ids)
+		row("identifying", strings.Join(ids, ", "))
+	}
+	if g := sum.geo(); g != nil {
+		if g.CRS != nil && g.CRS.EPSG != 0 {
+			row("crs", fmt.Sprintf("EPSG:%d %s", g.CRS.EPSG, g.CRS.Name))
+		}
+		if d := g.Degrees; d != nil {
+			row("extent", fmt.Sprintf("W %.6f S %.6f E %.6f N %.6f (degrees)", d.West, d.South, d.East, d.North))
+		}
+		row("tiff date", g.DateTime)
+	}
 	for _, d := range r.Derivatives {
 		row("derivative", fmt.Sprintf("%s (%s, %s, %d bytes) %s", d.Name, d.Kind, d.MediaType, d.Size, d.Key))
 	}
 	return w.Flush()
+}
+
+// summary is what show prints of the format readers' output.
+type summary struct {
+	Photo *struct {
+		Summary photo.Summary `json:"summary"`
+	} `json:"photo/1,omitempty"`
+	Geo *geo.Metadata `json:"geo/1,omitempty"`
+}
+
+func (s *summary) photo() *photo.Summary {
+	if s == nil || s.Photo == nil {
+		return nil
+	}
+	return &s.Photo.Summary
+}
+
+func (s *summary) geo() *geo.Metadata {
+	if s == nil {
+		return nil
+	}
+	return s.Geo
+}
+
+// formatSummary reads the metadata document named by a verified record and
+// checks its digest before using it.
+func formatSummary(ctx context.Context, st storage.Store, m *custody.Metadata) (*summary, error) {
+	if m == nil || len(m.Readers) < 2 {
+		return nil, nil
+	}
+	data, err := storage.ReadAll(ctx, st, m.Key, 64<<20)
+	if err != nil {
+		return nil, err
+	}
+	if hashing.Bytes(data).SHA256.Hex() != m.Digest[hashing.SHA256] {
+		return nil, errors.New("the metadata document does not match the record (run exhibit verify)")
+	}
+	var doc struct {
+		Formats summary `json:"formats"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("metadata document: %w", err)
+	}
+	return &doc.Formats, nil
 }
 
 func lsCommand(e *env) *cli.Command {
