@@ -52,7 +52,8 @@ func TestFullDisk(t *testing.T) {
 	write(small, 1<<20)
 	bigID := write(big, 5<<20)
 
-	code, stdout, stderr := run(t, "ingest", small, big)
+	// One job: the small file is complete before the big one fills the disk.
+	code, stdout, stderr := run(t, "ingest", "--jobs", "1", small, big)
 	if code != cli.ExitIO {
 		t.Fatalf("exit %d, want %d\n%s%s", code, cli.ExitIO, stdout, stderr)
 	}
