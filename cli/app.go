@@ -59,6 +59,12 @@ const exitCodesHelp = `EXIT CODES:
 // the run (which then stops cleanly and exits 130), and it returns the exit
 // code.
 func Main() int {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Decrypting the key (scrypt) leaves 64 MiB of garbage that would let
+		// the heap grow past it before the next collection; a soft limit keeps
+		// ingest of any file size under about 100 MB resident.
+		debug.SetMemoryLimit(64 << 20)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return Run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)

@@ -111,24 +111,43 @@ func SetFromMap(m map[string]string) (Set, error) {
 type Hasher struct {
 	s256, s512 hash.Hash
 	n          int64
+
+	// SHA-512, the slower of the two, may run behind the caller on a
+	// goroutine of its own, over a copy of the last write (behind, of at
+	// most aheadMax bytes) while spare waits for the next one.
+	behind, spare []byte
+	done          chan struct{} // closed when behind is hashed; nil when nothing is
 }
 
 // New returns a Hasher for SHA-256 and SHA-512.
 func New() *Hasher { return &Hasher{s256: sha256.New(), s512: sha512.New()} }
 
-// parallelMin is the write size from which SHA-512 runs on a second
-// goroutine while SHA-256 runs on the caller's: below it the hand-off costs
-// more than it saves.
-const parallelMin = 64 << 10
+const (
+	// parallelMin is the write size from which SHA-512 runs on a second
+	// goroutine while SHA-256 runs on the caller's: below it the hand-off
+	// costs more than it saves.
+	parallelMin = 64 << 10
+	// aheadMax is the largest write whose SHA-512 may still be running
+	// when Write returns: it costs a copy, and two buffers of this size.
+	aheadMax = 1 << 20
+)
 
-// Write never fails. Large writes hash on two cores.
+// Write never fails. Large writes hash on two cores; up to aheadMax bytes,
+// Write returns once SHA-256 is done, and SHA-512 catches up meanwhile.
 func (h *Hasher) Write(p []byte) (int, error) {
-	if len(p) >= parallelMin {
+	h.wait()
+	switch {
+	case len(p) >= parallelMin && len(p) <= aheadMax:
+		h.behind, h.spare = append(h.spare[:0], p...), h.behind
+		h.done = make(chan struct{})
+		go func(b []byte, done chan struct{}) { h.s512.Write(b); close(done) }(h.behind, h.done)
+		h.s256.Write(p)
+	case len(p) >= parallelMin:
 		done := make(chan struct{})
 		go func() { h.s512.Write(p); close(done) }()
 		h.s256.Write(p)
 		<-done
-	} else {
+	default:
 		h.s256.Write(p)
 		h.s512.Write(p)
 	}
@@ -136,14 +155,47 @@ func (h *Hasher) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// wait waits for SHA-512 to catch up.
+func (h *Hasher) wait() {
+	if h.done != nil {
+		<-h.done
+		h.done = nil
+	}
+}
+
 // Sum returns the digests of everything written so far.
 func (h *Hasher) Sum() Set {
+	h.wait()
 	return Set{
 		SHA256: Digest{Algorithm: SHA256, Sum: h.s256.Sum(nil)},
 		SHA512: Digest{Algorithm: SHA512, Sum: h.s512.Sum(nil)},
 		Size:   h.n,
 	}
 }
+
+// Tee returns a reader of r that hashes with h every byte it reads. It is
+// the way to hash content while something else reads it: the bytes hashed
+// are exactly the bytes that reader got.
+func (h *Hasher) Tee(r io.Reader) *Tee { return &Tee{r: r, h: h} }
+
+// Tee is an io.Reader that feeds what it reads to a Hasher. Its SHA256
+// method makes it a storage.SHA256Reader: a store that reads it takes the
+// SHA-256 from it instead of hashing the bytes a second time.
+type Tee struct {
+	r io.Reader
+	h *Hasher
+}
+
+func (t *Tee) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.h.Write(p[:n])
+	}
+	return n, err
+}
+
+// SHA256 returns the SHA-256 of everything the Hasher has hashed so far.
+func (t *Tee) SHA256() []byte { return t.h.s256.Sum(nil) }
 
 // Reader hashes all of r and returns its digests. It reads in 1 MiB blocks.
 func Reader(r io.Reader) (Set, error) {

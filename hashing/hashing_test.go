@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/sha512"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestHasherMatchesStdlib(t *testing.T) {
@@ -28,6 +30,51 @@ func TestHasherMatchesStdlib(t *testing.T) {
 		if !bytes.Equal(got.SHA256.Sum, want256[:]) || !bytes.Equal(got.SHA512.Sum, want512[:]) || got.Size != int64(size) {
 			t.Fatalf("size %d: digests differ from crypto/sha256 and crypto/sha512", size)
 		}
+	}
+}
+
+// TestHasherReusedBuffer writes through one buffer that the caller refills
+// at once, as readers do: SHA-512, which may still be running when Write
+// returns, must hash what was written, not what the buffer holds later.
+func TestHasherReusedBuffer(t *testing.T) {
+	for _, size := range []int{parallelMin, aheadMax, aheadMax + 1} {
+		data := make([]byte, 4*size)
+		rand.NewChaCha8([32]byte{5}).Read(data)
+		h := New()
+		buf := make([]byte, size)
+		for off := 0; off < len(data); off += size {
+			copy(buf, data[off:])
+			h.Write(buf)
+		}
+		clear(buf)
+		got := h.Sum()
+		want256, want512 := sha256.Sum256(data), sha512.Sum512(data)
+		if !bytes.Equal(got.SHA256.Sum, want256[:]) || !bytes.Equal(got.SHA512.Sum, want512[:]) {
+			t.Fatalf("writes of %d bytes from a reused buffer: digests differ from crypto/sha256 and crypto/sha512", size)
+		}
+	}
+}
+
+// TestTee checks that a Tee passes its source through unchanged and that
+// its SHA-256 is the Hasher's, over exactly the bytes read.
+func TestTee(t *testing.T) {
+	data := make([]byte, 3<<20+5)
+	rand.NewChaCha8([32]byte{3}).Read(data)
+	h := New()
+	var tee interface {
+		io.Reader
+		SHA256() []byte // what storage.SHA256Reader asks for
+	} = h.Tee(iotest.HalfReader(bytes.NewReader(data)))
+	got, err := io.ReadAll(tee)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("Tee changed the bytes")
+	}
+	want := sha256.Sum256(data)
+	if sum := h.Sum(); !bytes.Equal(tee.SHA256(), want[:]) || !bytes.Equal(sum.SHA256.Sum, want[:]) || sum.Size != int64(len(data)) {
+		t.Fatalf("Tee's SHA-256 %x, Hasher's %x over %d bytes; want %x over %d", tee.SHA256(), sum.SHA256.Sum, sum.Size, want, len(data))
 	}
 }
 

@@ -329,11 +329,13 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 	acquired := in.o.Now().UTC()
 	times := fileTimes(f)
 
-	// The one streaming read: hash, sniff and stage in the same pass.
+	// The one streaming read: hash, sniff and stage in the same pass. The
+	// store gets the SHA-256 from src (a storage.SHA256Reader) rather than
+	// hashing the same bytes again.
 	h := hashing.New()
 	head := &headBuffer{max: capture.SniffLen}
 	guarded := &sizeGuard{r: f, left: st.Size(), path: path}
-	src := io.TeeReader(guarded, io.MultiWriter(h, head, progress{in.o.Observer}))
+	src := h.Tee(io.TeeReader(guarded, io.MultiWriter(head, progress{in.o.Observer})))
 	staged, err := in.o.Store.Stage(ctx, src, st.Size())
 	if err != nil {
 		var ce *ChangedError

@@ -17,4 +17,4 @@ source "$MINIO_RUN_DIR/minio.env"
 go build -o .bench/exhibit ./cmd/exhibit
 go build -o .bench/exhibit-bench ./internal/cmd/exhibit-bench
 go test -run '^$' -bench . -benchtime 2s ./hashing
-.bench/exhibit-bench -exhibit .bench/exhibit -sizes "${BENCH_SIZES:-64,1024}" -runs "${BENCH_RUNS:-3}" -work "$root/.bench"
+.bench/exhibit-bench -exhibit .bench/exhibit -server-pid "$(cat "$MINIO_RUN_DIR/minio.pid")" -sizes "${BENCH_SIZES:-64,1024}" -runs "${BENCH_RUNS:-3}" -work "$root/.bench"

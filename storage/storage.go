@@ -58,7 +58,9 @@ type PutOptions struct {
 	Size int64
 	// SHA256 is the expected SHA-256 of the content, when the caller knows it.
 	// A store that receives different bytes fails with ErrIntegrity and leaves
-	// nothing at the key.
+	// nothing at the key. The store compares it with the SHA-256 of the bytes
+	// it read: one it computed, or, when the content came from a
+	// SHA256Reader, the one that reader reports.
 	SHA256 []byte
 	// ContentType is recorded where the store supports it.
 	ContentType string
@@ -70,6 +72,19 @@ type PutOptions struct {
 	// Capabilities first.
 	Retention Retention
 	LegalHold bool
+}
+
+// SHA256Reader is content that hashes itself: an io.Reader that computes
+// the SHA-256 of the bytes it yields, such as a reader that tees into the
+// caller's own hash. Given one, Put and Stage take the content's SHA-256
+// from it instead of hashing the bytes a second time, and check
+// PutOptions.SHA256 against that; the reader vouches for it. A store reads
+// such content only through Read, and asks for SHA256 only after Read has
+// returned io.EOF.
+type SHA256Reader interface {
+	io.Reader
+	// SHA256 returns the SHA-256 of all the bytes Read has returned so far.
+	SHA256() []byte
 }
 
 // Object describes one stored object.

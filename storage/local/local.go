@@ -55,8 +55,14 @@ const (
 	// staleAfter is the age after which Open removes a temporary file: no
 	// write takes that long, so its writer has died.
 	staleAfter = 24 * time.Hour
-	// copyBufferSize is the size of the buffer content is copied through.
+	// copyBufferSize is the size of the buffers content is copied through,
+	// and copyBuffers how many there are: one being read while the others
+	// are written.
 	copyBufferSize = 1 << 20
+	copyBuffers    = 4
+	// writebackEvery is how much is written between requests to the kernel
+	// to start writing a temporary file to disk (see startWriteback).
+	writebackEvery = 8 << 20
 )
 
 // tempFile is the part of *os.File the store writes through. Tests replace
@@ -218,8 +224,8 @@ func (s *Store) absent(path string) error {
 
 // writeTemp copies r into a new read-only, fsynced temporary file and returns
 // its path. It checks the length against size when size >= 0 and returns the
-// SHA-256 of the content when withSHA256 is set. On error nothing is left
-// behind.
+// SHA-256 of the content when withSHA256 is set: computed here, or taken
+// from r when it is a storage.SHA256Reader. On error nothing is left behind.
 func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64, withSHA256 bool) (path string, n int64, sum []byte, err error) {
 	f, err := s.newTemp(s.tmp, "w-*")
 	if errors.Is(err, fs.ErrNotExist) {
@@ -241,9 +247,13 @@ func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64, withSHA2
 
 	var h hash.Hash
 	w := io.Writer(f)
-	if withSHA256 {
+	if c, ok := f.(syscall.Conn); ok {
+		w = &writeback{w: f, c: c}
+	}
+	sr, vouched := r.(storage.SHA256Reader)
+	if withSHA256 && !vouched {
 		h = sha256.New()
-		w = io.MultiWriter(f, h)
+		w = io.MultiWriter(w, h)
 	}
 	src := r
 	if size >= 0 {
@@ -260,6 +270,13 @@ func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64, withSHA2
 		}
 		return "", 0, nil, fmt.Errorf("%w: content is %d bytes, announced %d", storage.ErrIntegrity, n, size)
 	}
+	// r has ended (with size >= 0, the limit of one byte more was not reached).
+	switch {
+	case h != nil:
+		sum = h.Sum(nil)
+	case withSHA256:
+		sum = sr.SHA256()
+	}
 	if err = f.Chmod(0o444); err != nil {
 		return "", 0, nil, mapOSError(err)
 	}
@@ -269,43 +286,103 @@ func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64, withSHA2
 	if err = f.Close(); err != nil {
 		return "", 0, nil, mapOSError(err)
 	}
-	if h != nil {
-		sum = h.Sum(nil)
-	}
 	return name, n, sum, nil
 }
 
-// copyContext copies src to dst until EOF, stopping when ctx is done. Errors
-// from src are returned as they are, so callers can test for them; errors
-// from dst are mapped to storage sentinels.
+// writeback writes to a file, and has the kernel start writing each
+// writebackEvery bytes of it to disk as soon as they are written.
+type writeback struct {
+	w        io.Writer
+	c        syscall.Conn
+	off, end int64 // [off, end) written and not yet handed to the kernel
+}
+
+func (wb *writeback) Write(p []byte) (int, error) {
+	n, err := wb.w.Write(p)
+	wb.end += int64(n)
+	if wb.end-wb.off >= writebackEvery {
+		startWriteback(wb.c, wb.off, wb.end-wb.off)
+		wb.off = wb.end
+	}
+	return n, err
+}
+
+// copyContext copies src to dst until EOF, stopping when ctx is done, and
+// returns how many bytes it wrote. Reading and writing overlap: a second
+// goroutine writes what was read while the next buffer is read. Errors from
+// src are returned as they are, so callers can test for them; errors from
+// dst are mapped to storage sentinels.
 func copyContext(ctx context.Context, dst io.Writer, src io.Reader) (int64, error) {
-	buf := make([]byte, copyBufferSize)
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return n, err
-		}
-		nr, rerr := src.Read(buf)
-		if nr > 0 {
-			if err := ctx.Err(); err != nil {
-				return n, err
-			}
-			nw, werr := dst.Write(buf[:nr])
+	full := make(chan []byte, copyBuffers)
+	free := make(chan []byte, copyBuffers)
+	stopped := make(chan struct{}) // the writer has failed or finished
+	var n int64                    // written; read after stopped
+	var werr error
+	go func() {
+		defer close(stopped)
+		for b := range full {
+			nw, err := dst.Write(b)
 			n += int64(nw)
-			if werr != nil {
-				return n, mapOSError(werr)
+			if err == nil && nw != len(b) {
+				err = io.ErrShortWrite
 			}
-			if nw != nr {
-				return n, io.ErrShortWrite
+			if err != nil {
+				werr = mapOSError(err)
+				return
+			}
+			free <- b[:cap(b)]
+		}
+	}()
+
+	var rerr error
+	buffers := 0
+read:
+	for {
+		if rerr = ctx.Err(); rerr != nil {
+			break
+		}
+		var buf []byte
+		select {
+		case buf = <-free:
+		default:
+			if buffers < copyBuffers {
+				buf = make([]byte, copyBufferSize)
+				buffers++
+				break
+			}
+			select {
+			case buf = <-free:
+			case <-stopped:
+				break read
 			}
 		}
-		if rerr == io.EOF {
-			return n, nil
+		nr, err := src.Read(buf)
+		if nr > 0 {
+			if rerr = ctx.Err(); rerr != nil {
+				break
+			}
+			select {
+			case full <- buf[:nr]:
+			case <-stopped:
+				break read
+			}
+		} else {
+			free <- buf
 		}
-		if rerr != nil {
-			return n, fmt.Errorf("read content: %w", rerr)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			rerr = fmt.Errorf("read content: %w", err)
+			break
 		}
 	}
+	close(full)
+	<-stopped
+	if werr != nil {
+		return n, werr
+	}
+	return n, rerr
 }
 
 func checkSHA256(want, got []byte) error {

@@ -23,10 +23,15 @@
 //     mismatch removes the new object and returns storage.ErrIntegrity, as do
 //     a wrong PutOptions.Size or PutOptions.SHA256 (checked before the object
 //     becomes visible). A large staged object is copied on the server at
-//     Commit; MinIO keeps no checksum for such a copy, so Commit reads it back
-//     to check it. Get verifies the stored full-object checksum, when the
-//     object has one, and the length, at the end of the read.
-//   - Memory stays bounded: streaming uses one part buffer (Options.PartSize);
+//     Commit, part by part in the ranges it was uploaded in; MinIO keeps no
+//     checksum for such a copy, so Commit compares the copied parts' ETags
+//     (the MD5 of their bytes) with those the uploaded parts got, and reads
+//     the copy back to check its CRC64NVME when they differ or are not
+//     content hashes (encrypted objects). Get verifies the stored
+//     full-object checksum, when the object has one, and the length, at the
+//     end of the read.
+//   - Memory stays bounded: streaming holds Options.Concurrency+1 parts of
+//     Options.PartSize (48 MiB by default) while parts go up concurrently;
 //     Stage holds content up to Options.SmallObjectMax in memory.
 //   - Retention. PutOptions.Retention and LegalHold become S3 Object Lock
 //     headers; when the bucket has no Object Lock the write is refused rather
@@ -46,6 +51,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -65,6 +71,8 @@ const (
 	DefaultSmallObjectMax = 32 << 20
 	// DefaultMaxRetries is Options.MaxRetries when it is 0.
 	DefaultMaxRetries = 3
+	// DefaultConcurrency is Options.Concurrency when it is 0.
+	DefaultConcurrency = 2
 
 	maxPartSize  = 5 << 30 // largest part, and largest part copy, S3 accepts
 	maxParts     = 10000
@@ -89,9 +97,13 @@ type Options struct {
 	// Prefix is prepended to every key, with a "/" between; empty for none.
 	Prefix string
 	// PartSize is the multipart part size in bytes (default 16 MiB, at least
-	// 5 MiB). Streaming holds one part in memory. Content of unknown size can
-	// be at most 10,000 parts long, so raise it for objects above 156 GiB.
+	// 5 MiB). Content of unknown size can be at most 10,000 parts long, so
+	// raise it for objects above 156 GiB.
 	PartSize uint64
+	// Concurrency is how many parts of one object are sent, or copied on
+	// the server, at once (default 2). Streaming holds Concurrency+1 parts
+	// in memory: one being read while the others are sent.
+	Concurrency int
 	// MaxRetries is how many times a request is tried (default 3), which
 	// keeps a dead server from stalling for minutes.
 	MaxRetries int
@@ -124,6 +136,12 @@ func (o *Options) normalize() error {
 	}
 	if o.MaxRetries <= 0 {
 		o.MaxRetries = DefaultMaxRetries
+	}
+	switch {
+	case o.Concurrency == 0:
+		o.Concurrency = DefaultConcurrency
+	case o.Concurrency < 0:
+		return fmt.Errorf("concurrency %d: must not be negative", o.Concurrency)
 	}
 	switch {
 	case o.SmallObjectMax == 0:
@@ -161,6 +179,8 @@ type Store struct {
 
 	mu     sync.Mutex
 	locked bool // the bucket is known to have Object Lock (it cannot be turned off)
+
+	readBacks atomic.Int64 // copies checked by reading them back, for tests
 }
 
 var _ storage.Store = (*Store)(nil)

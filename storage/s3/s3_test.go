@@ -3,24 +3,29 @@ package s3
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/minio/crc64nvme"
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/openexhibit/exhibit/storage"
 	"github.com/openexhibit/exhibit/storage/storagetest"
 )
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
@@ -28,7 +33,7 @@ func testCtx(t *testing.T) context.Context {
 
 // openTest opens a store on a fresh bucket of the test MinIO, with the
 // options changed by mod.
-func openTest(t *testing.T, objectLock bool, mod func(*Options)) (*Store, testenv.S3Env) {
+func openTest(t testing.TB, objectLock bool, mod func(*Options)) (*Store, testenv.S3Env) {
 	t.Helper()
 	env := testenv.MinIO(t)
 	opts := Options{
@@ -393,6 +398,149 @@ func TestLargeStage(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+	if n := s.readBacks.Load(); n != 0 {
+		t.Errorf("Commit read %d copies back; the part ETags should have vouched for them", n)
+	}
+}
+
+// TestCopiedPartETags pins the server behaviour Commit relies on: a part
+// copied from a range of an object gets the MD5 of the range's bytes as its
+// ETag, just as an uploaded part does. So copying the parts of one upload
+// reproduces their ETags, and copying other bytes does not.
+func TestCopiedPartETags(t *testing.T) {
+	s, env := openTest(t, false, func(o *Options) {
+		o.PartSize = MinPartSize
+		o.SmallObjectMax = 1 << 10
+	})
+	raw := testenv.Client(t, env)
+	ctx := testCtx(t)
+	const size = 2*MinPartSize + 1000
+	stage := func(seed uint64) *tmpStaged {
+		t.Helper()
+		st, err := s.Stage(ctx, storagetest.Content(seed, size), size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Discard(context.Background()) })
+		return st.(*tmpStaged)
+	}
+	a, b := stage(1), stage(2)
+	if len(a.w.parts) != 3 {
+		t.Fatalf("staged %d bytes in %d parts of %d, want 3", size, len(a.w.parts), MinPartSize)
+	}
+	content, err := io.ReadAll(storagetest.Content(1, size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var off int64
+	for i, p := range a.w.parts {
+		sum := md5.Sum(content[off : off+p.size])
+		if got, want := trimETag(p.etag), hex.EncodeToString(sum[:]); got != want {
+			t.Errorf("uploaded part %d has ETag %s, want the MD5 of its bytes %s", i+1, got, want)
+		}
+		off += p.size
+	}
+
+	cases := []struct {
+		name     string
+		src      *tmpStaged
+		wantSame bool
+	}{
+		{"same-bytes", a, true},
+		{"other-bytes", b, false}, // b's bytes, checked against a's parts
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := a.w
+			w.info.ETag = c.src.w.info.ETag // the precondition on the source
+			dst := s.prefix + "copy-" + c.name
+			info, same, err := s.copyOnce(ctx, c.src.name, w, dst, minio.PutObjectOptions{})
+			if err != nil {
+				t.Fatalf("copyOnce: %v", err)
+			}
+			if same != c.wantSame {
+				t.Errorf("copyOnce reports same = %v, want %v", same, c.wantSame)
+			}
+			// What Commit does next: a mismatch is settled by reading the
+			// copy back, and bytes that differ are refused and removed.
+			before := s.readBacks.Load()
+			_, err = s.confirmCopy(ctx, "copy-"+c.name, dst, info.VersionID, w, same)
+			if c.wantSame {
+				if err != nil {
+					t.Fatalf("confirmCopy: %v", err)
+				}
+				if s.readBacks.Load() != before {
+					t.Errorf("confirmCopy read the copy back although the ETags matched")
+				}
+				return
+			}
+			if !errors.Is(err, storage.ErrIntegrity) {
+				t.Fatalf("confirmCopy of other bytes: error = %v, want ErrIntegrity", err)
+			}
+			if s.readBacks.Load() != before+1 {
+				t.Errorf("confirmCopy did not read the copy back")
+			}
+			if _, err := raw.StatObject(ctx, s.opts.Bucket, dst, minio.StatObjectOptions{}); errCode(err) != "NoSuchKey" {
+				t.Errorf("the refused copy is still there: %v", err)
+			}
+		})
+	}
+}
+
+// failingTransport fails the nth request that uploads a part.
+type failingTransport struct {
+	http.RoundTripper
+	n     int32
+	count atomic.Int32
+}
+
+func (f *failingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPut && req.URL.Query().Get("partNumber") != "" && f.count.Add(1) == f.n {
+		return nil, errors.New("connection reset by test")
+	}
+	return f.RoundTripper.RoundTrip(req)
+}
+
+// TestPartFails checks that a part that cannot be sent, while others are in
+// flight, fails the write and leaves neither object nor upload behind.
+func TestPartFails(t *testing.T) {
+	s, env := openTest(t, false, func(o *Options) {
+		o.PartSize = MinPartSize
+		o.SmallObjectMax = 1 << 10
+		o.MaxRetries = 1
+		o.Concurrency = 3
+	})
+	raw := testenv.Client(t, env)
+	ctx := testCtx(t)
+	tr, err := minio.DefaultTransport(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft := &failingTransport{RoundTripper: tr, n: 3}
+	c, err := minio.New(env.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(env.AccessKey, env.SecretKey, ""),
+		Transport: ft, TrailingHeaders: true, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.client, s.core = c, minio.Core{Client: c}
+
+	const size = 6 * MinPartSize
+	_, err = s.Put(ctx, "k", storagetest.Content(1, size), storage.PutOptions{Size: size})
+	if err == nil || !strings.Contains(err.Error(), "connection reset by test") {
+		t.Fatalf("Put with a failing part: error = %v, want the part's error", err)
+	}
+	ft.count.Store(0)
+	st, err := s.Stage(ctx, storagetest.Content(1, size), size)
+	if err == nil {
+		st.Discard(ctx)
+		t.Fatalf("Stage with a failing part succeeded")
+	}
+	if names := rawKeys(t, raw, s.opts.Bucket); len(names) != 0 {
+		t.Fatalf("after failed writes, bucket holds %q, want nothing", names)
+	}
+	for up := range raw.ListIncompleteUploads(ctx, s.opts.Bucket, "", true) {
+		t.Errorf("after failed writes, upload of %s is left (err %v)", up.Key, up.Err)
 	}
 }
 

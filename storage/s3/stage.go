@@ -5,10 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/minio/crc64nvme"
 	"github.com/minio/minio-go/v7"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/openexhibit/exhibit/storage"
 )
@@ -16,8 +19,7 @@ import (
 // Stage writes r where no key sees it. Content up to Options.SmallObjectMax
 // stays in memory and Commit sends it straight to its key. Larger content is
 // uploaded to a temporary object under .tmp/, and Commit copies it on the
-// server to its key, reads the copy back to check it, then removes the
-// temporary object.
+// server to its key, checks the copy, then removes the temporary object.
 //
 // In a bucket whose Object Lock configuration sets a default retention,
 // temporary objects get that retention too and cannot be removed before it
@@ -41,23 +43,37 @@ func (s *Store) Stage(ctx context.Context, r io.Reader, size int64) (storage.Sta
 		return nil, fmt.Errorf("storage/s3: stage: %w", err)
 	}
 	n := int64(len(buf))
-	if size >= 0 {
+	if size >= 0 || n <= small {
 		if err := expectation(size, n, nil, nil); err != nil {
 			return nil, fmt.Errorf("storage/s3: stage: %w", err)
 		}
-		return &memStaged{s: s, size: n, data: buf}, nil
-	}
-	if n <= small {
-		return &memStaged{s: s, size: n, data: buf}, nil
+		m := &memStaged{s: s, size: n, data: buf}
+		if sr, ok := r.(storage.SHA256Reader); ok {
+			m.sha256 = sr.SHA256() // r has ended: buf holds one byte less than the limit
+		}
+		return m, nil
 	}
 	// Unknown size, and more than fits in memory: stream the rest.
-	return s.stageLarge(ctx, io.MultiReader(bytes.NewReader(buf), r), -1)
+	rest := io.MultiReader(bytes.NewReader(buf), r)
+	if sr, ok := r.(storage.SHA256Reader); ok {
+		rest = resumed{rest, sr}
+	}
+	return s.stageLarge(ctx, rest, -1)
 }
+
+// resumed is a SHA256Reader read in part already: the part, then the rest.
+type resumed struct {
+	io.Reader
+	sr storage.SHA256Reader
+}
+
+func (r resumed) SHA256() []byte { return r.sr.SHA256() }
 
 // memStaged is content held in memory until Commit.
 type memStaged struct {
-	s    *Store
-	size int64 // fixed at Stage
+	s      *Store
+	size   int64  // fixed at Stage
+	sha256 []byte // as r reported it, when it is a storage.SHA256Reader
 
 	mu    sync.Mutex
 	data  []byte
@@ -80,7 +96,13 @@ func (m *memStaged) Commit(ctx context.Context, key string, opts storage.PutOpti
 	if opts.Size >= 0 && opts.Size != int64(len(data)) {
 		return storage.Object{}, fmt.Errorf("storage/s3: commit %s: %w: staged %d bytes, expected %d", key, storage.ErrIntegrity, len(data), opts.Size)
 	}
-	return m.s.write(ctx, "commit", key, bytes.NewReader(data), int64(len(data)), opts)
+	if m.sha256 != nil {
+		if err := expectation(-1, 0, opts.SHA256, m.sha256); err != nil {
+			return storage.Object{}, fmt.Errorf("storage/s3: commit %s: %w", key, err)
+		}
+		opts.SHA256 = nil // checked: no need to hash the content again
+	}
+	return m.s.write(ctx, "commit", key, nil, data, opts)
 }
 
 // Discard drops the content. It is safe to call more than once.
@@ -95,7 +117,7 @@ func (m *memStaged) Discard(ctx context.Context) error {
 type tmpStaged struct {
 	s      *Store
 	name   string
-	w      written // size, CRC64NVME and SHA-256 of the content; version and ETag of the object
+	w      written // size, CRC64NVME, SHA-256 and parts of the content; version and ETag of the object
 	mu     sync.Mutex
 	spent  bool
 	remove sync.Once
@@ -118,9 +140,8 @@ func (t *tmpStaged) Size() int64 { return t.w.size }
 
 // Commit copies the temporary object to key on the server, with the same
 // write-once condition as Put, checks the copy, and removes the temporary
-// object. The copy is a one-part (above 5 GiB, several-part) multipart
-// upload of ranges of the temporary object, because CopyObject cannot be
-// made conditional.
+// object. The copy is a multipart upload whose parts are copies of the
+// temporary object's parts, because CopyObject cannot be made conditional.
 func (t *tmpStaged) Commit(ctx context.Context, key string, opts storage.PutOptions) (storage.Object, error) {
 	t.mu.Lock()
 	spent := t.spent
@@ -149,14 +170,14 @@ func (t *tmpStaged) Commit(ctx context.Context, key string, opts storage.PutOpti
 	if err := s.absent(ctx, "commit", key, name); err != nil {
 		return storage.Object{}, err
 	}
-	info, err := s.copyOnce(ctx, t.name, t.w.info.ETag, name, t.w.size, popts)
+	info, same, err := s.copyOnce(ctx, t.name, t.w, name, popts)
 	if err != nil {
 		if isPreconditionFailed(err) {
 			return storage.Object{}, fmt.Errorf("storage/s3: commit %s: %w", key, storage.ErrExists)
 		}
 		return storage.Object{}, wrapErr("commit", key, err)
 	}
-	obj, err := s.confirmCopy(ctx, key, name, info.VersionID, t.w)
+	obj, err := s.confirmCopy(ctx, key, name, info.VersionID, t.w, same)
 	if err != nil {
 		return storage.Object{}, wrapErr("commit", key, err)
 	}
@@ -192,17 +213,25 @@ func (s *Store) removeTmp(ctx context.Context, name, versionID string) error {
 	return nil
 }
 
-// copyOnce copies the object src, which must still have ETag etag, to dst
+// copyOnce copies the object src, which must still be the upload w, to dst
 // unless dst exists. It is a multipart upload whose parts are server-side
-// copies of ranges of src: unlike CopyObject, CompleteMultipartUpload honours
-// If-None-Match, under the server's lock for dst.
-func (s *Store) copyOnce(ctx context.Context, src, etag, dst string, size int64, popts minio.PutObjectOptions) (info minio.UploadInfo, err error) {
+// copies of the ranges src was uploaded in, Options.Concurrency at a time:
+// unlike CopyObject, CompleteMultipartUpload honours If-None-Match, under
+// the server's lock for dst.
+//
+// same reports whether every copied part has the ETag its source part got
+// when it was uploaded. MinIO and S3 make a part's ETag the MD5 of its bytes
+// (unless the object is encrypted with SSE-C or SSE-KMS), computed as they
+// write it, for uploaded and for copied parts alike; the source parts' bytes
+// were checked against their CRC64NVME when they arrived. Equal ETags thus
+// show that the copy holds the bytes that were staged.
+func (s *Store) copyOnce(ctx context.Context, src string, w written, dst string, popts minio.PutObjectOptions) (info minio.UploadInfo, same bool, err error) {
 	bucket := s.opts.Bucket
 	init := popts
 	init.SetMatchETagExcept("*")
 	uploadID, err := s.core.NewMultipartUpload(ctx, bucket, dst, init)
 	if err != nil {
-		return info, err
+		return info, false, err
 	}
 	defer func() {
 		if err != nil {
@@ -211,34 +240,63 @@ func (s *Store) copyOnce(ctx context.Context, src, etag, dst string, size int64,
 			_ = s.core.AbortMultipartUpload(actx, bucket, dst, uploadID)
 		}
 	}()
-	nparts := (size + maxPartSize - 1) / maxPartSize
-	partSize := (size + nparts - 1) / nparts
-	var parts []minio.CompletePart
-	for i := range nparts {
-		start := i * partSize
-		length := min(partSize, size-start)
-		p, err := s.core.CopyObjectPart(ctx, bucket, src, bucket, dst, uploadID, int(i+1), start, length,
-			map[string]string{"x-amz-copy-source-if-match": `"` + etag + `"`})
-		if err != nil {
-			if isPreconditionFailed(err) {
-				// The source is not what was staged. %v, not %w: this 412
-				// must not read as "destination exists".
-				return info, fmt.Errorf("%w: temporary object %s changed after it was staged (%v)", storage.ErrIntegrity, src, err)
-			}
-			return info, err
+
+	srcParts := w.parts
+	if len(srcParts) == 0 || slices.ContainsFunc(srcParts, func(p part) bool { return p.size > maxPartSize }) {
+		// No usable record of the upload's parts: ranges of at most 5 GiB,
+		// whose ETags say nothing.
+		nparts := (w.size + maxPartSize - 1) / maxPartSize
+		partSize := (w.size + nparts - 1) / nparts
+		srcParts = nil
+		for start := int64(0); start < w.size; start += partSize {
+			srcParts = append(srcParts, part{size: min(partSize, w.size-start)})
 		}
-		parts = append(parts, p)
+	}
+	parts := make([]minio.CompletePart, len(srcParts))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.opts.Concurrency)
+	var start int64
+	for i, sp := range srcParts {
+		off := start
+		start += sp.size
+		g.Go(func() error {
+			p, err := s.core.CopyObjectPart(gctx, bucket, src, bucket, dst, uploadID, i+1, off, sp.size,
+				map[string]string{"x-amz-copy-source-if-match": `"` + w.info.ETag + `"`})
+			if err != nil {
+				if isPreconditionFailed(err) {
+					// The source is not what was staged. %v, not %w: this 412
+					// must not read as "destination exists".
+					return fmt.Errorf("%w: temporary object %s changed after it was staged (%v)", storage.ErrIntegrity, src, err)
+				}
+				return err
+			}
+			parts[i] = p
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return info, false, err
+	}
+	same = true
+	for i, p := range parts {
+		if sp := srcParts[i]; sp.etag == "" || trimETag(p.ETag) != trimETag(sp.etag) {
+			same = false
+		}
 	}
 	done := minio.PutObjectOptions{}
 	done.SetMatchETagExcept("*")
-	return s.core.CompleteMultipartUpload(ctx, bucket, dst, uploadID, parts, done)
+	info, err = s.core.CompleteMultipartUpload(ctx, bucket, dst, uploadID, parts, done)
+	return info, same, err
 }
 
-// confirmCopy checks the object made by copyOnce against the staged content.
-// MinIO stores no checksum for an object assembled from copied parts (part
-// copies carry none), so unless the server reports a full-object CRC64NVME,
-// the object is read back and its CRC64NVME computed here.
-func (s *Store) confirmCopy(ctx context.Context, key, name, versionID string, w written) (storage.Object, error) {
+func trimETag(etag string) string { return strings.Trim(etag, `"`) }
+
+// confirmCopy checks the object made by copyOnce against the staged content:
+// its size, and its bytes. MinIO stores no checksum for an object assembled
+// from copied parts (part copies carry none), so the bytes are vouched for
+// by the part ETags (same), or else by reading the copy back and computing
+// its CRC64NVME here.
+func (s *Store) confirmCopy(ctx context.Context, key, name, versionID string, w written, same bool) (storage.Object, error) {
 	oi, err := s.client.StatObject(ctx, s.opts.Bucket, name, minio.StatObjectOptions{VersionID: versionID, Checksum: true})
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("copied, but checking the copy failed: %w", err)
@@ -246,28 +304,34 @@ func (s *Store) confirmCopy(ctx context.Context, key, name, versionID string, w 
 	if oi.Size != w.size {
 		return storage.Object{}, s.integrityFailure(ctx, name, versionID, fmt.Errorf("copy holds %d bytes, staged %d", oi.Size, w.size))
 	}
-	got := oi.ChecksumCRC64NVME
-	if got == "" || oi.ChecksumMode != typeFullObject {
-		got, err = s.readBackCRC(ctx, name, versionID)
+	switch {
+	case oi.ChecksumCRC64NVME != "" && oi.ChecksumMode == typeFullObject:
+		if oi.ChecksumCRC64NVME != w.crc {
+			return storage.Object{}, s.integrityFailure(ctx, name, versionID, fmt.Errorf("copy has CRC64NVME %s, staged %s", oi.ChecksumCRC64NVME, w.crc))
+		}
+	case same:
+	default:
+		got, err := s.readBackCRC(ctx, name, versionID)
 		if err != nil {
 			return storage.Object{}, fmt.Errorf("copied, but reading the copy back failed: %w", err)
 		}
-	}
-	if got != w.crc {
-		return storage.Object{}, s.integrityFailure(ctx, name, versionID, fmt.Errorf("copy has CRC64NVME %s, staged %s", got, w.crc))
+		if got != w.crc {
+			return storage.Object{}, s.integrityFailure(ctx, name, versionID, fmt.Errorf("copy has CRC64NVME %s, staged %s", got, w.crc))
+		}
 	}
 	return objectOf(key, oi), nil
 }
 
 // readBackCRC reads an object version and returns its CRC64NVME.
 func (s *Store) readBackCRC(ctx context.Context, name, versionID string) (string, error) {
+	s.readBacks.Add(1)
 	body, _, _, err := s.core.GetObject(ctx, s.opts.Bucket, name, minio.GetObjectOptions{VersionID: versionID})
 	if err != nil {
 		return "", err
 	}
 	defer body.Close()
 	h := crc64nvme.New()
-	if _, err := io.Copy(h, body); err != nil {
+	if _, err := io.CopyBuffer(h, body, make([]byte, 1<<20)); err != nil {
 		return "", err
 	}
 	return crcString(h.Sum64()), nil

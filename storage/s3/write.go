@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/minio/crc64nvme"
@@ -30,12 +31,12 @@ const (
 
 // Put writes r at key, once. See the package documentation for guarantees.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Object, error) {
-	return s.write(ctx, "put", key, r, opts.Size, opts)
+	return s.write(ctx, "put", key, r, nil, opts)
 }
 
-// write is Put and the Commit of content staged in memory. size is what is
-// known of r's length (-1 if nothing); opts.Size has been checked against it.
-func (s *Store) write(ctx context.Context, op, key string, r io.Reader, size int64, opts storage.PutOptions) (storage.Object, error) {
+// write is Put of r and, with r nil, the Commit of content staged in memory
+// (data), whose length opts.Size has been checked against.
+func (s *Store) write(ctx context.Context, op, key string, r io.Reader, data []byte, opts storage.PutOptions) (storage.Object, error) {
 	name, err := s.checkKey(op, key)
 	if err != nil {
 		return storage.Object{}, err
@@ -47,7 +48,12 @@ func (s *Store) write(ctx context.Context, op, key string, r io.Reader, size int
 	if err := s.absent(ctx, op, key, name); err != nil {
 		return storage.Object{}, err
 	}
-	w, err := s.upload(ctx, name, r, size, popts, true, opts.SHA256)
+	var w written
+	if r != nil {
+		w, err = s.upload(ctx, name, r, opts.Size, popts, true, opts.SHA256)
+	} else {
+		w, err = s.uploadBytes(ctx, name, data, popts, true, opts.SHA256)
+	}
 	if err != nil {
 		if isPreconditionFailed(err) {
 			return storage.Object{}, fmt.Errorf("storage/s3: %s %s: %w", op, key, storage.ErrExists)
@@ -112,12 +118,20 @@ func (s *Store) lockOptions(ctx context.Context, op, key string, opts storage.Pu
 	return po, nil
 }
 
-// written is what upload sent: its length and checksums, and the server's answer.
+// written is what upload sent: its length, checksums and parts, and the
+// server's answer.
 type written struct {
 	info   minio.UploadInfo
 	size   int64
 	crc    string // base64 CRC64NVME of the content, as S3 reports it
 	sha256 []byte // when asked for
+	parts  []part // as uploaded: one for a single PUT
+}
+
+// part is one part of an upload: its length and the ETag the server gave it.
+type part struct {
+	size int64
+	etag string
 }
 
 // expectation is a failure of the content to match what the caller announced.
@@ -134,28 +148,76 @@ func expectation(size, n int64, wantSHA, gotSHA []byte) error {
 	return nil
 }
 
+// contentSHA256 is the SHA-256 of content as upload reads it: computed
+// here, or reported by the content itself when it is a storage.SHA256Reader.
+type contentSHA256 struct {
+	h  hash.Hash
+	sr storage.SHA256Reader
+}
+
+// newContentSHA256 returns nil when wantSHA is nil (no SHA-256 wanted).
+func newContentSHA256(r io.Reader, wantSHA []byte) *contentSHA256 {
+	if wantSHA == nil {
+		return nil
+	}
+	if sr, ok := r.(storage.SHA256Reader); ok {
+		return &contentSHA256{sr: sr}
+	}
+	return &contentSHA256{h: sha256.New()}
+}
+
+func (c *contentSHA256) write(b []byte) {
+	if c != nil && c.h != nil {
+		c.h.Write(b)
+	}
+}
+
+// sum returns the SHA-256; call it once the content has ended.
+func (c *contentSHA256) sum() []byte {
+	switch {
+	case c == nil:
+		return nil
+	case c.h != nil:
+		return c.h.Sum(nil)
+	default:
+		return c.sr.SHA256()
+	}
+}
+
 // upload streams r to the object name, as one PUT when it fits in a part and
 // as a multipart upload otherwise. With conditional, the write fails with
 // 412 if name exists. It checks the length against size (when >= 0) and the
 // SHA-256 against wantSHA (when set, or computes it when wantSHA is an empty
 // non-nil slice) before the object becomes visible.
 func (s *Store) upload(ctx context.Context, name string, r io.Reader, size int64, popts minio.PutObjectOptions, conditional bool, wantSHA []byte) (written, error) {
+	return s.uploadChunks(ctx, name, &chunker{r: r}, size, popts, conditional, wantSHA, newContentSHA256(r, wantSHA))
+}
+
+// uploadBytes is upload of content already in memory, sent without copying.
+func (s *Store) uploadBytes(ctx context.Context, name string, data []byte, popts minio.PutObjectOptions, conditional bool, wantSHA []byte) (written, error) {
+	var sh *contentSHA256
+	if wantSHA != nil {
+		sh = &contentSHA256{h: sha256.New()}
+	}
+	return s.uploadChunks(ctx, name, &chunker{mem: data}, int64(len(data)), popts, conditional, wantSHA, sh)
+}
+
+func (s *Store) uploadChunks(ctx context.Context, name string, c *chunker, size int64, popts minio.PutObjectOptions, conditional bool, wantSHA []byte, sh *contentSHA256) (written, error) {
 	partSize := s.partSizeFor(size)
 	limit := partSize
 	if size >= 0 && size < limit {
 		limit = size + 1 // one byte more, to notice content longer than announced
 	}
-	c := &chunker{r: r}
-	buf, err := c.next(ctx, nil, limit)
+	var first []byte
+	if size >= 0 && c.mem == nil {
+		first = make([]byte, 0, limit) // known size: no growing
+	}
+	buf, err := c.next(ctx, first, limit)
 	if err != nil && err != io.EOF {
 		return written{}, err
 	}
 	if size >= 0 && int64(len(buf)) > size {
 		return written{}, expectation(size, int64(len(buf)), nil, nil)
-	}
-	var sh hash.Hash
-	if wantSHA != nil {
-		sh = sha256.New()
 	}
 	if err == nil {
 		if err := c.peek(ctx); err == nil {
@@ -167,10 +229,8 @@ func (s *Store) upload(ctx context.Context, name string, r io.Reader, size int64
 
 	// Everything fits in one part: a single PUT.
 	w := written{size: int64(len(buf)), crc: crcString(crc64nvme.Checksum(buf))}
-	if sh != nil {
-		sh.Write(buf)
-		w.sha256 = sh.Sum(nil)
-	}
+	sh.write(buf)
+	w.sha256 = sh.sum()
 	if err := expectation(size, w.size, wantSHA, w.sha256); err != nil {
 		return written{}, err
 	}
@@ -187,6 +247,7 @@ func (s *Store) upload(ctx context.Context, name string, r io.Reader, size int64
 	if err != nil {
 		return written{}, err
 	}
+	w.parts = []part{{size: w.size, etag: w.info.ETag}}
 	return w, nil
 }
 
@@ -206,7 +267,11 @@ func (s *Store) partSizeFor(size int64) int64 {
 // which the server verifies. The conditional header goes on both the
 // initiation and the completion: minio-go's PutObject drops it from the
 // completion, where MinIO decides races, so the parts are driven by hand.
-func (s *Store) uploadMultipart(ctx context.Context, name string, c *chunker, first []byte, partSize, size int64, popts minio.PutObjectOptions, conditional bool, wantSHA []byte, sh hash.Hash) (w written, err error) {
+//
+// Up to Options.Concurrency parts are sent at once while the next one is
+// read, so reading (and whatever hashing the reader does) overlaps with
+// the network; memory holds at most Concurrency+1 parts.
+func (s *Store) uploadMultipart(ctx context.Context, name string, c *chunker, first []byte, partSize, size int64, popts minio.PutObjectOptions, conditional bool, wantSHA []byte, sh *contentSHA256) (w written, err error) {
 	bucket := s.opts.Bucket
 	init := popts
 	init.UserMetadata = map[string]string{hdrChecksumAlgo: algoCRC64NVME, hdrChecksumType: typeFullObject}
@@ -225,52 +290,100 @@ func (s *Store) uploadMultipart(ctx context.Context, name string, c *chunker, fi
 		}
 	}()
 
-	crc := crc64nvme.New()
+	// Parts go up on their own goroutines; the first failure cancels the rest.
+	pctx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel(nil)
+		wg.Wait() // before the abort above
+	}()
+	var mu sync.Mutex // guards parts
 	var parts []minio.CompletePart
+	var sizes []int64
+	// A part's buffer comes back through free once the part is sent. There
+	// are at most Concurrency+1 buffers (for content in memory, tokens
+	// standing for its slices): one being read, the others being sent.
+	free := make(chan []byte, s.opts.Concurrency+1)
+	buffers := 1 // so far: first
+
+	crc := crc64nvme.New()
 	buf := first
 	var n int64
 	for num := 1; ; num++ {
 		if num > maxParts {
 			return written{}, fmt.Errorf("content is longer than %d parts of %d bytes; set a larger part size", maxParts, partSize)
 		}
-		if err := ctx.Err(); err != nil {
-			return written{}, err
-		}
 		crc.Write(buf)
-		if sh != nil {
-			sh.Write(buf)
-		}
+		sh.write(buf)
 		n += int64(len(buf))
 		if size >= 0 && n > size {
 			return written{}, expectation(size, n, nil, nil)
 		}
 		sum := crcString(crc64nvme.Checksum(buf))
-		p, err := s.core.PutObjectPart(ctx, bucket, name, uploadID, num, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{
-			CustomHeader: http.Header{hdrChecksumCRC64: []string{sum}},
-		})
-		if err != nil {
+		mu.Lock()
+		parts = append(parts, minio.CompletePart{PartNumber: num, ChecksumCRC64NVME: sum})
+		mu.Unlock()
+		sizes = append(sizes, int64(len(buf)))
+		wg.Add(1)
+		go func(num int, buf []byte) {
+			defer wg.Done()
+			p, err := s.core.PutObjectPart(pctx, bucket, name, uploadID, num, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{
+				CustomHeader: http.Header{hdrChecksumCRC64: []string{sum}},
+			})
+			if err == nil && p.ChecksumCRC64NVME != "" && p.ChecksumCRC64NVME != sum {
+				err = fmt.Errorf("%w: part %d: server computed CRC64NVME %s, sent %s", storage.ErrIntegrity, num, p.ChecksumCRC64NVME, sum)
+			}
+			if err != nil {
+				cancel(err)
+			} else {
+				mu.Lock()
+				parts[num-1].ETag = p.ETag
+				mu.Unlock()
+			}
+			free <- buf
+		}(num, buf)
+
+		// The next buffer: a new one until there are Concurrency+1, then
+		// the first one a sent part gives back.
+		select {
+		case buf = <-free:
+		default:
+			if buffers <= s.opts.Concurrency {
+				buffers++
+				buf = nil
+				if c.mem == nil {
+					buf = make([]byte, 0, partSize)
+				}
+			} else {
+				select {
+				case buf = <-free:
+				case <-pctx.Done():
+					return written{}, partError(ctx, pctx)
+				}
+			}
+		}
+		buf, err = c.next(pctx, buf[:0], partSize)
+		if err != nil && err != io.EOF {
+			if pctx.Err() != nil {
+				return written{}, partError(ctx, pctx)
+			}
 			return written{}, err
 		}
-		if p.ChecksumCRC64NVME != "" && p.ChecksumCRC64NVME != sum {
-			return written{}, fmt.Errorf("%w: part %d: server computed CRC64NVME %s, sent %s", storage.ErrIntegrity, num, p.ChecksumCRC64NVME, sum)
-		}
-		parts = append(parts, minio.CompletePart{PartNumber: num, ETag: p.ETag, ChecksumCRC64NVME: sum})
-
-		buf, err = c.next(ctx, buf[:0], partSize)
 		if err == io.EOF && len(buf) == 0 {
 			break
 		}
-		if err != nil && err != io.EOF {
-			return written{}, err
-		}
+	}
+	wg.Wait()
+	if pctx.Err() != nil {
+		return written{}, partError(ctx, pctx)
 	}
 
-	w = written{size: n, crc: b64(crc.Sum(nil))}
-	if sh != nil {
-		w.sha256 = sh.Sum(nil)
-	}
+	w = written{size: n, crc: b64(crc.Sum(nil)), sha256: sh.sum()}
 	if err := expectation(size, n, wantSHA, w.sha256); err != nil {
 		return written{}, err
+	}
+	for i, p := range parts {
+		w.parts = append(w.parts, part{size: sizes[i], etag: p.ETag})
 	}
 	done := minio.PutObjectOptions{UserMetadata: map[string]string{hdrChecksumCRC64: w.crc, hdrChecksumType: typeFullObject}}
 	if conditional {
@@ -281,6 +394,15 @@ func (s *Store) uploadMultipart(ctx context.Context, name string, c *chunker, fi
 		return written{}, err
 	}
 	return w, nil
+}
+
+// partError is why the parts of an upload stopped: the caller's context
+// ending, or the first part that failed.
+func partError(ctx, pctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return context.Cause(pctx)
 }
 
 // confirm checks what the server holds after a write against what was sent:
@@ -315,18 +437,37 @@ func (s *Store) integrityFailure(ctx context.Context, name, versionID string, ca
 	return fmt.Errorf("%w: %w; the bad object was removed", storage.ErrIntegrity, cause)
 }
 
+// readMax is the most a chunker asks of its reader at once: hashing readers
+// (hashing.Tee) work best with writes of about 1 MiB.
+const readMax = 1 << 20
+
 // chunker reads content in chunks, noticing the end one byte early so that
-// content of exactly one part goes up in a single PUT.
+// content of exactly one part goes up in a single PUT. Content already in
+// memory (mem, with r nil) is cut into chunks without copying.
 type chunker struct {
 	r      io.Reader
+	mem    []byte
 	peeked []byte // at most one byte read ahead
 	eof    bool
 }
 
 // next appends up to limit bytes to buf[:0] and returns them, with io.EOF
 // when the content ended. The buffer grows as data arrives, so small
-// content does not cost a whole part.
+// content does not cost a whole part. Content in memory is returned as
+// a slice of it, and buf is not used.
 func (c *chunker) next(ctx context.Context, buf []byte, limit int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return buf[:0], err
+	}
+	if c.r == nil {
+		n := min(int64(len(c.mem)), limit)
+		b := c.mem[:n:n]
+		c.mem = c.mem[n:]
+		if len(c.mem) == 0 && n < limit {
+			return b, io.EOF
+		}
+		return b, nil
+	}
 	buf = append(buf[:0], c.peeked...)
 	c.peeked = c.peeked[:0]
 	for int64(len(buf)) < limit {
@@ -341,7 +482,7 @@ func (c *chunker) next(ctx context.Context, buf []byte, limit int64) ([]byte, er
 			copy(nb, buf)
 			buf = nb
 		}
-		n, err := c.r.Read(buf[len(buf):min(int64(cap(buf)), limit)])
+		n, err := c.r.Read(buf[len(buf):min(int64(cap(buf)), limit, int64(len(buf))+readMax)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
 			c.eof = true
@@ -357,6 +498,12 @@ func (c *chunker) next(ctx context.Context, buf []byte, limit int64) ([]byte, er
 
 // peek reads one byte ahead: io.EOF when the content has ended.
 func (c *chunker) peek(ctx context.Context) error {
+	if c.r == nil {
+		if len(c.mem) == 0 {
+			return io.EOF
+		}
+		return nil
+	}
 	if len(c.peeked) > 0 {
 		return nil
 	}

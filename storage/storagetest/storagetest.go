@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -45,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"CommitTwice", testCommitTwice},
 		{"WrongSHA256", testWrongSHA256},
 		{"WrongSize", testWrongSize},
+		{"SHA256Reader", testSHA256Reader},
 		{"FailingReader", testFailingReader},
 		{"CanceledContext", testCanceledContext},
 		{"ConcurrentSameKey", testConcurrentSameKey},
@@ -534,6 +536,110 @@ func testWrongSize(t *testing.T, s storage.Store) {
 			}
 			empty(t, s)
 		})
+	}
+}
+
+// vouching is content that reports its own SHA-256: a storage.SHA256Reader.
+// It reports lie instead of the real digest when lie is set, and fails the
+// test when asked for the digest before it has returned io.EOF.
+type vouching struct {
+	t   *testing.T
+	r   io.Reader
+	h   hash.Hash
+	eof bool
+	lie []byte
+}
+
+func newVouching(t *testing.T, r io.Reader, lie []byte) *vouching {
+	return &vouching{t: t, r: r, h: sha256.New(), lie: lie}
+}
+
+func (v *vouching) Read(p []byte) (int, error) {
+	n, err := v.r.Read(p)
+	v.h.Write(p[:n])
+	if err == io.EOF {
+		v.eof = true
+	}
+	return n, err
+}
+
+func (v *vouching) SHA256() []byte {
+	if !v.eof {
+		v.t.Errorf("the store asked for the SHA-256 of content it had not read to the end")
+	}
+	if v.lie != nil {
+		return v.lie
+	}
+	return v.h.Sum(nil)
+}
+
+var _ storage.SHA256Reader = (*vouching)(nil)
+
+// testSHA256Reader checks content that vouches for its own SHA-256: it is
+// stored like any other, PutOptions.SHA256 is checked against what it
+// reports, and the store takes that report rather than hashing the bytes
+// again (so a digest the content vouches for, even a wrong one, is what
+// counts).
+func testSHA256Reader(t *testing.T, s storage.Store) {
+	wrong := sha256.Sum256([]byte("something else"))
+	for _, size := range []int64{0, 100, LargeSize} {
+		for _, unknown := range []bool{false, true} {
+			told := size
+			if unknown {
+				told = -1
+			}
+			t.Run(fmt.Sprintf("%d/%d", size, told), func(t *testing.T) {
+				ctx := ctxT(t)
+				want := contentDigest(t, 13, size)
+				key := fmt.Sprintf("put-%d-%d", size, told)
+				if _, err := s.Put(ctx, key, newVouching(t, Content(13, size), nil), storage.PutOptions{Size: told, SHA256: want}); err != nil {
+					t.Fatalf("Put: %v", err)
+				}
+				checkDigest(t, s, key, want, size)
+				bad := key + "-wrong"
+				_, err := s.Put(ctx, bad, newVouching(t, Content(13, size), nil), storage.PutOptions{Size: told, SHA256: wrong[:]})
+				if !errors.Is(err, storage.ErrIntegrity) {
+					t.Fatalf("Put with a wrong SHA-256: error = %v, want ErrIntegrity", err)
+				}
+				absent(t, s, bad)
+
+				key = fmt.Sprintf("commit-%d-%d", size, told)
+				st, err := s.Stage(ctx, newVouching(t, Content(13, size), nil), told)
+				if err != nil {
+					t.Fatalf("Stage: %v", err)
+				}
+				if _, err := st.Commit(ctx, key, storage.PutOptions{Size: size, SHA256: want}); err != nil {
+					t.Fatalf("Commit: %v", err)
+				}
+				checkDigest(t, s, key, want, size)
+				bad = key + "-wrong"
+				st, err = s.Stage(ctx, newVouching(t, Content(13, size), nil), told)
+				if err != nil {
+					t.Fatalf("Stage: %v", err)
+				}
+				defer st.Discard(ctx)
+				if _, err := st.Commit(ctx, bad, storage.PutOptions{Size: size, SHA256: wrong[:]}); !errors.Is(err, storage.ErrIntegrity) {
+					t.Fatalf("Commit with a wrong SHA-256: error = %v, want ErrIntegrity", err)
+				}
+				absent(t, s, bad)
+
+				// The store takes the content's word for it.
+				key = fmt.Sprintf("vouched-%d-%d", size, told)
+				if _, err := s.Put(ctx, key, newVouching(t, Content(13, size), wrong[:]), storage.PutOptions{Size: told, SHA256: wrong[:]}); err != nil {
+					t.Fatalf("Put of content vouching for its SHA-256: %v; the store must not hash it again", err)
+				}
+				checkDigest(t, s, key, want, size)
+				key += "-staged"
+				st, err = s.Stage(ctx, newVouching(t, Content(13, size), wrong[:]), told)
+				if err != nil {
+					t.Fatalf("Stage: %v", err)
+				}
+				if _, err := st.Commit(ctx, key, storage.PutOptions{Size: size, SHA256: wrong[:]}); err != nil {
+					t.Fatalf("Commit of content vouching for its SHA-256: %v; the store must not hash it again", err)
+				}
+				checkDigest(t, s, key, want, size)
+			})
+		}
 	}
 }
 

@@ -4,10 +4,17 @@
 //   - into a local archive, versus cp of the same file;
 //   - into MinIO, versus a raw minio-go PutObject of the same bytes.
 //
-// Every contender runs as its own process, so wall time and peak resident
-// memory (getrusage maxrss) compare like with like. Results are printed as
-// a Markdown table. It is run by `make bench` (scripts/bench.sh), which
-// starts MinIO and exports EXHIBIT_TEST_MINIO_*.
+// Every contender runs as its own process, so wall time, CPU time and peak
+// resident memory (getrusage) compare like with like; baseline and exhibit
+// take turns, so that a busy machine slows both alike, and each S3 run's
+// bucket is removed after it. With -server-pid, the CPU time the MinIO
+// server spent during each run is shown too: where client and server share
+// the cores, CPU time is what sets the pace. Rows for a 1-byte file show
+// the fixed cost of one exhibit process (start, key decryption, signing,
+// records), which the last column takes off; one row shows the key
+// decryption alone (scrypt). Results are printed as a Markdown table. It is
+// run by `make bench` (scripts/bench.sh), which starts MinIO and exports
+// EXHIBIT_TEST_MINIO_*.
 package main
 
 import (
@@ -20,12 +27,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/openexhibit/exhibit/sign"
 )
 
 func main() {
@@ -37,10 +47,20 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "unlock" {
+		// Key decryption alone, in a process of its own so that its memory
+		// does not count against the contenders started after it.
+		if err := unlock(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "exhibit-bench unlock:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	exhibit := flag.String("exhibit", "./exhibit", "exhibit binary")
 	sizes := flag.String("sizes", "64,1024", "file sizes in MiB")
 	runs := flag.Int("runs", 3, "runs per contender (the median is reported)")
 	work := flag.String("work", "", "scratch folder (default: a temporary folder)")
+	flag.IntVar(&serverPID, "server-pid", 0, "process ID of the MinIO server, to report its CPU time (Linux)")
 	flag.Parse()
 	if err := run(*exhibit, *sizes, *runs, *work); err != nil {
 		fmt.Fprintln(os.Stderr, "exhibit-bench:", err)
@@ -48,12 +68,18 @@ func main() {
 	}
 }
 
+// serverPID is the MinIO server's process, or 0.
+var serverPID int
+
 type result struct {
-	wall   time.Duration
-	maxRSS int64 // bytes
+	wall      time.Duration
+	maxRSS    int64         // bytes
+	cpu       time.Duration // user + system, of the contender's process
+	serverCPU time.Duration // of the server during the run, when known
 }
 
-// measure runs a command and returns its wall time and peak RSS.
+// measure runs a command and returns its wall time, CPU time and peak RSS,
+// and the server's CPU time meanwhile.
 func measure(env []string, name string, args ...string) (result, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -61,6 +87,7 @@ func measure(env []string, name string, args ...string) (result, error) {
 	// from this process's peak at the time of the fork.
 	var out limitedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	srv := serverTime()
 	start := time.Now()
 	err := cmd.Run()
 	wall := time.Since(start)
@@ -68,7 +95,31 @@ func measure(env []string, name string, args ...string) (result, error) {
 		return result{}, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out.String())
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return result{wall: wall, maxRSS: ru.Maxrss * 1024}, nil
+	return result{
+		wall:      wall,
+		maxRSS:    ru.Maxrss * 1024,
+		cpu:       time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+		serverCPU: serverTime() - srv,
+	}, nil
+}
+
+// serverTime returns the CPU time the server process has used, from
+// /proc/PID/stat (fields 14 and 15, in clock ticks of 1/100 s), or 0.
+func serverTime() time.Duration {
+	if serverPID == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", serverPID))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100
 }
 
 // limitedBuffer keeps the first 64 KiB written to it.
@@ -81,6 +132,8 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// median returns the run of median wall time, with the highest peak RSS
+// of all runs.
 func median(rs []result) result {
 	sort.Slice(rs, func(i, j int) bool { return rs[i].wall < rs[j].wall })
 	m := rs[len(rs)/2]
@@ -127,7 +180,118 @@ func run(exhibit, sizes string, runs int, work string) error {
 	if endpoint == "" {
 		return fmt.Errorf("EXHIBIT_TEST_MINIO_* not set: run through make bench")
 	}
-	fmt.Printf("| file | contender | time (median of %d) | throughput | peak RSS | vs baseline |\n|---|---|---|---|---|---|\n", runs)
+	client, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(access, secret, "")})
+	if err != nil {
+		return err
+	}
+	s3env := func(home string) []string {
+		return []string{"EXHIBIT_HOME=" + home, "EXHIBIT_PASSWORD=bench", "EXHIBIT_S3_ENDPOINT=" + endpoint,
+			"EXHIBIT_S3_ACCESS_KEY=" + access, "EXHIBIT_S3_SECRET_KEY=" + secret, "EXHIBIT_S3_INSECURE_HTTP=true"}
+	}
+	localEnv := func(home string) []string { return []string{"EXHIBIT_HOME=" + home, "EXHIBIT_PASSWORD=bench"} }
+	n := 0
+	newName := func(what string) string {
+		n++
+		return fmt.Sprintf("bench-%s-%d-%d", what, n, time.Now().UnixNano()%1e9)
+	}
+
+	// ingestLocal and ingestS3 run exhibit ingest of src into a fresh archive.
+	ingestLocal := func(src string) (result, error) {
+		home, arch := filepath.Join(work, newName("home")), filepath.Join(work, newName("archive"))
+		defer os.RemoveAll(home)
+		defer os.RemoveAll(arch)
+		if _, err := measure(localEnv(home), exhibit, "init", "--archive", arch); err != nil {
+			return result{}, err
+		}
+		return measure(localEnv(home), exhibit, "ingest", src)
+	}
+	ingestS3 := func(src string) (result, error) {
+		home, bucket := filepath.Join(work, newName("home")), newName("exhibit")
+		defer os.RemoveAll(home)
+		defer removeBucket(client, bucket)
+		if _, err := measure(s3env(home), exhibit, "init", "--archive", "s3://"+bucket); err != nil {
+			return result{}, err
+		}
+		return measure(s3env(home), exhibit, "ingest", src)
+	}
+	repeat := func(fn func() (result, error)) (result, error) {
+		var rs []result
+		for range runs {
+			r, err := fn()
+			if err != nil {
+				return result{}, err
+			}
+			rs = append(rs, r)
+		}
+		return median(rs), nil
+	}
+	// pair runs a baseline and a contender in turns, so that whatever else
+	// the machine does weighs on both alike.
+	pair := func(base, contender func() (result, error)) (result, result, error) {
+		var bs, cs []result
+		for range runs {
+			b, err := base()
+			if err != nil {
+				return result{}, result{}, err
+			}
+			c, err := contender()
+			if err != nil {
+				return result{}, result{}, err
+			}
+			bs, cs = append(bs, b), append(cs, c)
+		}
+		return median(bs), median(cs), nil
+	}
+
+	fmt.Printf("| file | contender | time (median of %d) | throughput | peak RSS | CPU | server CPU | vs baseline | vs baseline, less fixed cost |\n|---|---|---|---|---|---|---|---|---|\n", runs)
+	row := func(size int64, label string, r result, base *result, fixed time.Duration) {
+		file := fmt.Sprintf("%d MiB", size>>20)
+		mbps := "-"
+		if size < 1<<20 {
+			file = fmt.Sprintf("%d B", size)
+		} else {
+			mbps = fmt.Sprintf("%.0f MB/s", float64(size)/r.wall.Seconds()/1e6)
+		}
+		srv, vs, vsLess := "-", "baseline", "-"
+		if serverPID != 0 {
+			srv = fmt.Sprintf("%.2f s", r.serverCPU.Seconds())
+		}
+		switch {
+		case base != nil:
+			vs = fmt.Sprintf("%.0f%%", 100*base.wall.Seconds()/r.wall.Seconds())
+			if fixed > 0 && r.wall > fixed {
+				vsLess = fmt.Sprintf("%.0f%%", 100*base.wall.Seconds()/(r.wall-fixed).Seconds())
+			}
+		case size < 1<<20:
+			vs = "fixed cost"
+		}
+		fmt.Printf("| %s | %s | %.2f s | %s | %.0f MiB | %.2f s | %s | %s | %s |\n",
+			file, label, r.wall.Seconds(), mbps, float64(r.maxRSS)/(1<<20), r.cpu.Seconds(), srv, vs, vsLess)
+	}
+
+	// The fixed cost of one exhibit process, whatever the file's size, and
+	// the key decryption it includes.
+	tiny := filepath.Join(work, "input-1B.bin")
+	if err := os.WriteFile(tiny, []byte{42}, 0o600); err != nil {
+		return err
+	}
+	fixedLocal, err := repeat(func() (result, error) { return ingestLocal(tiny) })
+	if err != nil {
+		return err
+	}
+	fixedS3, err := repeat(func() (result, error) { return ingestS3(tiny) })
+	if err != nil {
+		return err
+	}
+	unlocked, err := keyDecryption(exhibit, self, filepath.Join(work, newName("home")), runs)
+	if err != nil {
+		return err
+	}
+	row(1, "exhibit ingest, local archive", fixedLocal, nil, 0)
+	row(1, "exhibit ingest, MinIO archive", fixedS3, nil, 0)
+	fmt.Printf("| - | key decryption (scrypt), part of the above | %.2f s | - | %.0f MiB | %.2f s | - | - | - |\n",
+		unlocked.wall.Seconds(), float64(unlocked.maxRSS)/(1<<20), unlocked.cpu.Seconds())
+
 	for _, s := range strings.Split(sizes, ",") {
 		var mib int64
 		fmt.Sscan(s, &mib)
@@ -136,77 +300,96 @@ func run(exhibit, sizes string, runs int, work string) error {
 		if err := makeFile(src, size); err != nil {
 			return err
 		}
-		row := func(label string, r result, base *result) {
-			mbps := float64(size) / r.wall.Seconds() / 1e6
-			vs := "baseline"
-			if base != nil {
-				vs = fmt.Sprintf("%.0f%%", 100*base.wall.Seconds()/r.wall.Seconds())
-			}
-			fmt.Printf("| %d MiB | %s | %.2f s | %.0f MB/s | %.0f MiB | %s |\n", mib, label, r.wall.Seconds(), mbps, float64(r.maxRSS)/(1<<20), vs)
-		}
 		// Warm the page cache so that every contender reads from memory.
 		if _, err := measure(nil, "sh", "-c", fmt.Sprintf("cat %q >/dev/null", src)); err != nil {
 			return err
 		}
 
 		// Local: cp versus exhibit ingest into a fresh archive each run.
-		var cps, locals []result
-		for i := 0; i < runs; i++ {
-			dst := filepath.Join(work, fmt.Sprintf("cp-%d", i))
-			r, err := measure(nil, "sh", "-c", fmt.Sprintf("cp %q %q && sync -f %q", src, dst, dst))
-			if err != nil {
-				return err
-			}
-			cps = append(cps, r)
-			os.Remove(dst)
-
-			home := filepath.Join(work, fmt.Sprintf("home-local-%d-%d", mib, i))
-			arch := filepath.Join(work, fmt.Sprintf("archive-%d-%d", mib, i))
-			env := []string{"EXHIBIT_HOME=" + home, "EXHIBIT_PASSWORD=bench"}
-			if _, err := measure(env, exhibit, "init", "--archive", arch); err != nil {
-				return err
-			}
-			r, err = measure(env, exhibit, "ingest", src)
-			if err != nil {
-				return err
-			}
-			locals = append(locals, r)
-			os.RemoveAll(arch)
+		cp, loc, err := pair(func() (result, error) {
+			dst := filepath.Join(work, "cp-copy")
+			defer os.Remove(dst)
+			return measure(nil, "sh", "-c", fmt.Sprintf("cp %q %q && sync -f %q", src, dst, dst))
+		}, func() (result, error) { return ingestLocal(src) })
+		if err != nil {
+			return err
 		}
-		cp, loc := median(cps), median(locals)
-		row("cp + sync (baseline)", cp, nil)
-		row("exhibit ingest, local archive", loc, &cp)
+		row(size, "cp + sync (baseline)", cp, nil, 0)
+		row(size, "exhibit ingest, local archive", loc, &cp, fixedLocal.wall)
 
 		// MinIO: raw PutObject versus exhibit ingest, each into a fresh bucket.
-		var puts, s3s []result
-		for i := 0; i < runs; i++ {
-			bucket := fmt.Sprintf("bench-put-%d-%d-%d", mib, i, time.Now().UnixNano()%1e9)
-			env := []string{"BENCH_BUCKET=" + bucket}
-			r, err := measure(env, self, "put", endpoint, src)
-			if err != nil {
-				return err
-			}
-			puts = append(puts, r)
-
-			home := filepath.Join(work, fmt.Sprintf("home-s3-%d-%d", mib, i))
-			env = []string{"EXHIBIT_HOME=" + home, "EXHIBIT_PASSWORD=bench", "EXHIBIT_S3_ENDPOINT=" + endpoint,
-				"EXHIBIT_S3_ACCESS_KEY=" + access, "EXHIBIT_S3_SECRET_KEY=" + secret, "EXHIBIT_S3_INSECURE_HTTP=true"}
-			bucket = fmt.Sprintf("bench-exhibit-%d-%d-%d", mib, i, time.Now().UnixNano()%1e9)
-			if _, err := measure(env, exhibit, "init", "--archive", "s3://"+bucket); err != nil {
-				return err
-			}
-			r, err = measure(env, exhibit, "ingest", src)
-			if err != nil {
-				return err
-			}
-			s3s = append(s3s, r)
+		put, s3r, err := pair(func() (result, error) {
+			bucket := newName("put")
+			defer removeBucket(client, bucket)
+			return measure([]string{"BENCH_BUCKET=" + bucket}, self, "put", endpoint, src)
+		}, func() (result, error) { return ingestS3(src) })
+		if err != nil {
+			return err
 		}
-		put, s3r := median(puts), median(s3s)
-		row("minio-go PutObject (baseline)", put, nil)
-		row("exhibit ingest, MinIO archive", s3r, &put)
+		row(size, "minio-go PutObject (baseline)", put, nil, 0)
+		row(size, "exhibit ingest, MinIO archive", s3r, &put, fixedS3.wall)
 		os.Remove(src)
 	}
 	return nil
+}
+
+// keyDecryption makes a key as exhibit init does and measures decrypting
+// it in a process of its own (exhibit-bench unlock), the median of runs.
+// Its wall time counts the decryption only, not the process start.
+func keyDecryption(exhibit, self, home string, runs int) (result, error) {
+	defer os.RemoveAll(home)
+	env := []string{"EXHIBIT_HOME=" + home, "EXHIBIT_PASSWORD=bench"}
+	if _, err := measure(env, exhibit, "init", "--archive", filepath.Join(home, "archive")); err != nil {
+		return result{}, err
+	}
+	var rs []result
+	for range runs {
+		cmd := exec.Command(self, "unlock", filepath.Join(home, "cosign.key"))
+		out, err := cmd.Output()
+		if err != nil {
+			return result{}, fmt.Errorf("unlock: %v", err)
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(string(out)))
+		if err != nil {
+			return result{}, fmt.Errorf("unlock: %q: %v", out, err)
+		}
+		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		rs = append(rs, result{wall: d, maxRSS: ru.Maxrss * 1024, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano())})
+	}
+	return median(rs), nil
+}
+
+// unlock decrypts the key file with the passphrase "bench" and prints how
+// long it took.
+func unlock(path string) error {
+	pass := func(bool) ([]byte, error) { return []byte("bench"), nil }
+	start := time.Now()
+	if _, err := sign.LoadSigner(context.Background(), path, pass); err != nil {
+		return err
+	}
+	fmt.Println(time.Since(start))
+	return nil
+}
+
+// removeBucket deletes a bucket and everything in it, so that runs do not
+// fill the server's disk.
+func removeBucket(c *minio.Client, bucket string) {
+	ctx := context.Background()
+	for oi := range c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true, WithVersions: true}) {
+		if oi.Err != nil {
+			break
+		}
+		c.RemoveObject(ctx, bucket, oi.Key, minio.RemoveObjectOptions{VersionID: oi.VersionID})
+	}
+	for up := range c.ListIncompleteUploads(ctx, bucket, "", true) {
+		if up.Err != nil {
+			break
+		}
+		c.RemoveIncompleteUpload(ctx, bucket, up.Key)
+	}
+	if err := c.RemoveBucket(ctx, bucket); err != nil {
+		fmt.Fprintf(os.Stderr, "exhibit-bench: remove bucket %s: %v\n", bucket, err)
+	}
 }
 
 // rawPut uploads a file with minio-go's defaults, into a new bucket.
