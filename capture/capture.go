@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 )
 
@@ -100,4 +101,19 @@ func isFtyp(head []byte, brands ...string) bool {
 		}
 	}
 	return false
+}
+
+// JSONFloat keeps a float JSON-encodable for a Reader's metadata: NaN and
+// infinities, which encoding/json refuses, become the strings "NaN", "+Inf"
+// and "-Inf".
+func JSONFloat(v float64) any {
+	switch {
+	case math.IsNaN(v):
+		return "NaN"
+	case math.IsInf(v, 1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	}
+	return v
 }

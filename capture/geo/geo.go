@@ -285,13 +285,23 @@ func (x *extraction) entryProblem(d *tiff.Dir, e tiff.Entry, what string, err er
 	x.problem(d.Path, e.Pos, msg)
 }
 
-func (x *extraction) uints(d *tiff.Dir, tag uint16, limit uint64) []uint64 {
+// find returns tag's entry in d when it holds at most limit values, and
+// records a problem when it holds more.
+func (x *extraction) find(d *tiff.Dir, tag uint16, limit uint64) (tiff.Entry, bool) {
 	e, ok := d.Find(tag)
 	if !ok {
-		return nil
+		return e, false
 	}
 	if e.Count > limit {
 		x.problem(d.Path, e.Pos, fmt.Sprintf("tag %d: %d values, more than the %d read", tag, e.Count, limit))
+		return e, false
+	}
+	return e, true
+}
+
+func (x *extraction) uints(d *tiff.Dir, tag uint16, limit uint64) []uint64 {
+	e, ok := x.find(d, tag, limit)
+	if !ok {
 		return nil
 	}
 	v, err := x.f.Uints(e)
@@ -326,13 +336,12 @@ func (x *extraction) text(d *tiff.Dir, tag uint16) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-func (x *extraction) doubles(d *tiff.Dir, tag uint16, limit uint64) []float64 {
-	e, ok := d.Find(tag)
+// doubles reads up to limit floating-point values. With finite set, a NaN
+// or infinity is a problem and nothing is returned; GeoDoubleParams, whose
+// unused slots may hold any value, is read with finite unset.
+func (x *extraction) doubles(d *tiff.Dir, tag uint16, limit uint64, finite bool) []float64 {
+	e, ok := x.find(d, tag, limit)
 	if !ok {
-		return nil
-	}
-	if e.Count > limit {
-		x.problem(d.Path, e.Pos, fmt.Sprintf("tag %d: %d values, more than the %d read", tag, e.Count, limit))
 		return nil
 	}
 	v, err := x.f.Floats(e)
@@ -341,7 +350,7 @@ func (x *extraction) doubles(d *tiff.Dir, tag uint16, limit uint64) []float64 {
 		return nil
 	}
 	for _, f := range v {
-		if math.IsNaN(f) || math.IsInf(f, 0) {
+		if finite && (math.IsNaN(f) || math.IsInf(f, 0)) {
 			x.problem(d.Path, e.Pos, fmt.Sprintf("tag %d: not a finite number", tag))
 			return nil
 		}

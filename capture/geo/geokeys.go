@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/openexhibit/exhibit/capture"
 	"github.com/openexhibit/exhibit/capture/photo/tiff"
 )
 
@@ -87,7 +88,7 @@ func DecodeKeys(dir []uint64, doubles []float64, ascii string) ([]Key, error) {
 			}
 			v := make([]any, count)
 			for j, f := range doubles[val : val+count] {
-				v[j] = jsonFloat(f)
+				v[j] = capture.JSONFloat(f)
 			}
 			if count == 1 {
 				k.Value = v[0]
@@ -137,7 +138,7 @@ func (x *extraction) georeference(d *tiff.Dir) {
 	m := x.m
 	if e, ok := d.Find(tagGeoKeyDirectory); ok {
 		dir := x.uints(d, tagGeoKeyDirectory, 4+4*maxKeys)
-		doubles := x.doublesAllowNaN(d, tagGeoDoubleParams, maxDoubles)
+		doubles := x.doubles(d, tagGeoDoubleParams, maxDoubles, false)
 		ascii := x.text(d, tagGeoASCIIParams)
 		if e.Type != tiff.Short {
 			x.problem(d.Path, e.Pos, "GeoKey directory is not of type SHORT")
@@ -194,15 +195,15 @@ func (x *extraction) georeference(d *tiff.Dir) {
 	}
 
 	// Raster-to-model mapping.
-	tp := x.doubles(d, tagTiepoint, 6*maxTiepoints)
+	tp := x.doubles(d, tagTiepoint, 6*maxTiepoints, true)
 	if e, ok := d.Find(tagTiepoint); ok && e.Count > 6*maxTiepoints {
 		m.TiepointCount = int(min(e.Count/6, math.MaxInt32))
 	}
 	for i := 0; i+6 <= len(tp); i += 6 {
 		m.Tiepoints = append(m.Tiepoints, [6]float64(tp[i:i+6]))
 	}
-	m.PixelScale = x.doubles(d, tagPixelScale, 3)
-	m.Transformation = x.doubles(d, tagTransformation, 16)
+	m.PixelScale = x.doubles(d, tagPixelScale, 3, true)
+	m.Transformation = x.doubles(d, tagTransformation, 16, true)
 	var toModel func(i, j float64) (float64, float64)
 	switch {
 	case len(m.Transformation) == 16:
@@ -280,39 +281,7 @@ func (x *extraction) georeference(d *tiff.Dir) {
 	}
 }
 
-// doublesAllowNaN reads GeoDoubleParams, whose unused slots may hold any
-// value.
-func (x *extraction) doublesAllowNaN(d *tiff.Dir, tag uint16, limit uint64) []float64 {
-	e, ok := d.Find(tag)
-	if !ok {
-		return nil
-	}
-	if e.Count > limit {
-		x.problem(d.Path, e.Pos, fmt.Sprintf("tag %d: %d values, more than the %d read", tag, e.Count, limit))
-		return nil
-	}
-	v, err := x.f.Floats(e)
-	if err != nil {
-		x.entryProblem(d, e, fmt.Sprintf("tag %d", tag), err)
-		return nil
-	}
-	return v
-}
-
 var geographicNames = map[int]string{
 	4326: "WGS 84", 4269: "NAD83", 4267: "NAD27", 4258: "ETRS89", 4322: "WGS 72", 4283: "GDA94",
 	4230: "ED50", 4674: "SIRGAS 2000", 4612: "JGD2000", 4490: "China Geodetic Coordinate System 2000",
-}
-
-// jsonFloat keeps a float JSON-encodable: NaN and infinities become text.
-func jsonFloat(v float64) any {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	}
-	return v
 }

@@ -19,6 +19,7 @@ import (
 	exifcommon "github.com/dsoprea/go-exif/v3/common"
 	exifundefined "github.com/dsoprea/go-exif/v3/undefined"
 
+	"github.com/openexhibit/exhibit/capture"
 	"github.com/openexhibit/exhibit/capture/photo/tiff"
 )
 
@@ -395,7 +396,7 @@ func numericValue(order binary.ByteOrder, t tiff.Type, b []byte) any {
 			out = append(out, strconv.FormatInt(int64(int32(order.Uint32(p))), 10)+"/"+strconv.FormatInt(int64(int32(order.Uint32(p[4:]))), 10))
 		case tiff.Float, tiff.Double:
 			v, _ := tiff.DecodeFloats(order, t, p[:s])
-			out = append(out, jsonFloat(v[0]))
+			out = append(out, capture.JSONFloat(v[0]))
 		case tiff.SByte, tiff.SShort, tiff.SLong, tiff.SLong8:
 			v, _ := tiff.DecodeFloats(order, t, p[:s])
 			out = append(out, int64(v[0]))
@@ -410,19 +411,6 @@ func numericValue(order binary.ByteOrder, t tiff.Type, b []byte) any {
 		return out[0]
 	}
 	return out
-}
-
-// jsonFloat keeps floats JSON-encodable: NaN and infinities become strings.
-func jsonFloat(v float64) any {
-	switch {
-	case math.IsNaN(v):
-		return "NaN"
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	}
-	return v
 }
 
 // blob describes n bytes at off (relative to the TIFF data) by digest,
