@@ -1,0 +1,10 @@
+package strip
+
+import (
+	"context"
+	"io"
+)
+
+func stripTIFF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.Writer) (*Report, error) {
+	return nil, ErrUnsupported
+}
