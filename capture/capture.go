@@ -54,8 +54,13 @@ type Derivative struct {
 	Kind      string
 	MediaType string
 	Transform Transform
-	// Write writes the derivative's bytes to w. It may be called once.
+	// Write writes the derivative's bytes to w. It may be called once. When
+	// it fails, the derivative is left out and its error recorded; the item
+	// is archived all the same.
 	Write func(ctx context.Context, w io.Writer) error
+	// Params, when set, is called after Write succeeded; its entries are
+	// added to Transform.Params (e.g. what a strip removed).
+	Params func() map[string]string
 }
 
 // Transform names what made a derivative.

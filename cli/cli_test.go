@@ -7,7 +7,9 @@ import (
 	"crypto/elliptic"
 	crand "crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"filippo.io/age"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -22,6 +24,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/openexhibit/exhibit/cli"
+	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -63,6 +66,8 @@ func params(dir string, setup func(*testscript.Env) error) testscript.Params {
 			"s3":         cmdS3,
 			"mkfile":     cmdMkfile,
 			"kmskey":     cmdKMSKey,
+			"agekey":     cmdAgeKey,
+			"reckey":     cmdRecKey,
 			"waitgrow":   cmdWaitGrow,
 		},
 	}
@@ -220,6 +225,44 @@ func cmdKMSKey(ts *testscript.TestScript, neg bool, args []string) {
 	pemBytes, err := cryptoutils.MarshalPrivateKeyToPEM(k)
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), pemBytes, 0o600))
+}
+
+// agekey FILE VAR writes a new age identity file (as age-keygen does) and
+// sets VAR to its recipient.
+func cmdAgeKey(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: agekey file var")
+	}
+	id, err := age.GenerateX25519Identity()
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte("# public key: "+id.Recipient().String()+"\n"+id.String()+"\n"), 0o600))
+	ts.Setenv(args[1], id.Recipient().String())
+}
+
+// reckey ARCHIVE ITEM_HEX original|metadata|derivative VAR sets VAR to the
+// key the item's record gives for that object (the first derivative's).
+func cmdRecKey(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: reckey archive item-hex original|metadata|derivative var")
+	}
+	data, err := os.ReadFile(filepath.Join(ts.MkAbs(args[0]), "items", args[1], "record.json"))
+	ts.Check(err)
+	var st custody.Statement
+	ts.Check(json.Unmarshal(data, &st))
+	r := st.Predicate
+	switch args[2] {
+	case "original":
+		ts.Setenv(args[3], r.Original.Key)
+	case "metadata":
+		ts.Setenv(args[3], r.Metadata.Key)
+	case "derivative":
+		if len(r.Derivatives) == 0 {
+			ts.Fatalf("the record has no derivatives")
+		}
+		ts.Setenv(args[3], r.Derivatives[0].Key)
+	default:
+		ts.Fatalf("reckey: unknown object %q", args[2])
+	}
 }
 
 // mkfile FILE SIZE writes SIZE pseudo-random bytes (suffix k, m for KiB, MiB).

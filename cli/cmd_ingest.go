@@ -11,6 +11,7 @@ import (
 	"github.com/openexhibit/exhibit/capture"
 	"github.com/openexhibit/exhibit/capture/geo"
 	"github.com/openexhibit/exhibit/capture/photo"
+	"github.com/openexhibit/exhibit/capture/strip"
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/storage"
@@ -29,6 +30,7 @@ func ingestCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "case", Usage: "case (investigation) the items belong to"},
 			&cli.BoolFlag{Name: "legal-hold", Usage: "place an S3 Object Lock legal hold on every object written"},
 			&cli.IntFlag{Name: "jobs", Usage: "files read at once (default: number of CPUs)"},
+			&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt originals and their metadata to this age recipient (age1…) before they are written; repeatable (config: encrypt_to)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, "PATH"); err != nil {
@@ -44,12 +46,23 @@ func ingestCommand(e *env) *cli.Command {
 			if c.IsSet("jobs") {
 				cfg.Jobs = c.Int("jobs")
 			}
+			if c.IsSet("encrypt-to") {
+				cfg.EncryptTo = c.StringSlice("encrypt-to")
+			}
 			return runIngest(c.Context, e, home, cfg, c.String("case"), c.Args().Slice())
 		},
 	}
 }
 
 func runIngest(ctx context.Context, e *env, home string, cfg *Config, caseName string, paths []string) error {
+	enc, err := parseRecipients(cfg.EncryptTo)
+	if err != nil {
+		return err
+	}
+	profile, err := stripProfile(cfg)
+	if err != nil {
+		return err
+	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -78,7 +91,8 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, caseName s
 		Tool:      custody.Tool{Name: "exhibit", Version: version(), GoVersion: runtime.Version()},
 		LegalHold: cfg.LegalHold,
 		Jobs:      cfg.Jobs,
-		Readers:   []capture.Reader{photo.New(), geo.New()},
+		Readers:   []capture.Reader{photo.New(), geo.New(), strip.NewReader(profile)},
+		Encrypt:   enc,
 	}
 	if r := cfg.Retention; r != nil {
 		mode := storage.Compliance
@@ -143,4 +157,16 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, caseName s
 			"fix the paths listed above and run ingest again; the other items are archived")
 	}
 	return nil
+}
+
+// stripProfile is the configured strip profile, or strip.Default.
+func stripProfile(cfg *Config) (strip.Profile, error) {
+	if cfg.Strip == nil {
+		return strip.Default, nil
+	}
+	p, err := strip.NewProfile(cfg.Strip.Profile, cfg.Strip.Keep)
+	if err != nil {
+		return p, usageErr("configuration strip: %v", err)
+	}
+	return p, nil
 }

@@ -1,19 +1,24 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/openexhibit/exhibit/capture/geo"
 	"github.com/openexhibit/exhibit/capture/photo"
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
 	"github.com/openexhibit/exhibit/verify"
 	"github.com/urfave/cli/v2"
@@ -24,7 +29,7 @@ func showCommand(e *env) *cli.Command {
 		Name:      "show",
 		Usage:     "show an item's custody record (its signature is checked; use verify to check the bytes)",
 		ArgsUsage: "ITEM_ID",
-
+		Flags:     []cli.Flag{identityFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageErr("show: give exactly one ITEM_ID")
@@ -37,36 +42,50 @@ func showCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runShow(c.Context, e, home, cfg, id)
+			return runShow(c.Context, e, home, cfg, id, c.StringSlice("identity"))
 		},
 	}
 }
 
-func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.Digest) error {
+// loadRecord reads an item's record bundle and verifies it against the
+// trust file: a record is only shown or followed once its signature holds.
+func loadRecord(ctx context.Context, home string, cfg *Config, st storage.Store, id hashing.Digest) (*sign.Verified, *custody.Statement, error) {
+	trust, _, err := loadVerifier(home, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := storage.ReadAll(ctx, st, custody.RecordBundleKey(id), 64<<20)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, withCode(ExitNotFound, fmt.Errorf("%s is not in the archive", id), "check the item ID (exhibit ls lists them)")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	vf, err := trust.VerifyStatement(data, nil)
+	if err != nil {
+		return nil, nil, withCode(ExitVerifyFail, fmt.Errorf("the record of %s does not verify: %w", id, err), "run exhibit verify "+id.String())
+	}
+	stmt, err := custody.ParseStatement(vf.Payload)
+	if err != nil {
+		return nil, nil, withCode(ExitVerifyFail, err, "run exhibit verify "+id.String())
+	}
+	return vf, stmt, nil
+}
+
+func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.Digest, identityFiles []string) error {
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	trust, _, err := loadVerifier(home, cfg)
+	ids, err := loadIdentities(identityFiles)
 	if err != nil {
 		return err
 	}
-	data, err := storage.ReadAll(ctx, st, custody.RecordBundleKey(id), 64<<20)
-	if errors.Is(err, storage.ErrNotFound) {
-		return withCode(ExitNotFound, fmt.Errorf("%s is not in the archive", id), "check the item ID (exhibit ls lists them)")
-	}
+	vf, stmt, err := loadRecord(ctx, home, cfg, st, id)
 	if err != nil {
 		return err
 	}
-	vf, err := trust.VerifyStatement(data, nil)
-	if err != nil {
-		return withCode(ExitVerifyFail, fmt.Errorf("the record of %s does not verify: %w", id, err), "run exhibit verify "+id.String())
-	}
-	stmt, err := custody.ParseStatement(vf.Payload)
-	if err != nil {
-		return withCode(ExitVerifyFail, err, "run exhibit verify "+id.String())
-	}
-	sum, sumErr := formatSummary(ctx, st, stmt.Predicate.Metadata)
+	sum, sumErr := formatSummary(ctx, st, stmt.Predicate.Metadata, ids)
 	if e.json {
 		out := map[string]any{"item": id.String(), "signedBy": vf.KeyFingerprint, "statement": stmt}
 		if sum != nil {
@@ -165,26 +184,40 @@ func (s *summary) geo() *geo.Metadata {
 	return s.Geo
 }
 
-// formatSummary reads the metadata document named by a verified record and
-// checks its digest before using it.
-func formatSummary(ctx context.Context, st storage.Store, m *custody.Metadata) (*summary, error) {
+// formatSummary reads the metadata document named by a verified record,
+// decrypting it when it is encrypted, and checks its digests before using it.
+func formatSummary(ctx context.Context, st storage.Store, m *custody.Metadata, ids []age.Identity) (*summary, error) {
 	if m == nil || len(m.Readers) < 2 {
 		return nil, nil
 	}
-	data, err := storage.ReadAll(ctx, st, m.Key, 64<<20)
-	if err != nil {
-		return nil, err
+	if m.Encryption != nil && len(ids) == 0 {
+		return nil, errors.New("the metadata document is encrypted: pass --identity FILE to show it")
 	}
-	if hashing.Bytes(data).SHA256.Hex() != m.Digest[hashing.SHA256] {
-		return nil, errors.New("the metadata document does not match the record (run exhibit verify)")
+	var buf bytes.Buffer
+	if _, err := verify.Fetch(ctx, st, m.Object, ids, &limitedWriter{w: &buf, n: 64 << 20}); err != nil {
+		return nil, fmt.Errorf("%w (run exhibit verify)", err)
 	}
 	var doc struct {
 		Formats summary `json:"formats"`
 	}
-	if err := json.Unmarshal(data, &doc); err != nil {
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
 		return nil, fmt.Errorf("metadata document: %w", err)
 	}
 	return &doc.Formats, nil
+}
+
+// limitedWriter fails once more than n bytes are written.
+type limitedWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.n {
+		return 0, errors.New("larger than expected")
+	}
+	l.n -= int64(len(p))
+	return l.w.Write(p)
 }
 
 func lsCommand(e *env) *cli.Command {

@@ -27,6 +27,7 @@ func verifyCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "case", Usage: "verify every item of this case"},
 			&cli.BoolFlag{Name: "all", Usage: "verify every item in the archive"},
+			identityFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			n := 0
@@ -42,7 +43,7 @@ func verifyCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runVerify(c.Context, e, home, cfg, verifyOptions{args: c.Args().Slice(), caseName: c.String("case"), all: c.Bool("all")})
+			return runVerify(c.Context, e, home, cfg, verifyOptions{args: c.Args().Slice(), caseName: c.String("case"), all: c.Bool("all"), identities: c.StringSlice("identity")})
 		},
 	}
 }
@@ -51,6 +52,8 @@ type verifyOptions struct {
 	args     []string
 	caseName string
 	all      bool
+	// identities are age identity files for encrypted items.
+	identities []string
 }
 
 func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOptions) error {
@@ -62,7 +65,11 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	if err != nil {
 		return err
 	}
-	v := &verify.Verifier{Store: st, Trust: trust}
+	ids, err := loadIdentities(o.identities)
+	if err != nil {
+		return err
+	}
+	v := &verify.Verifier{Store: st, Trust: trust, Identities: ids}
 	rep := &verify.Report{Archive: st.Location(), Checked: time.Now().UTC(), Status: verify.Pass}
 
 	type target struct {
@@ -137,7 +144,7 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	case verify.Fail:
 		return &exitError{code: ExitVerifyFail, err: errors.New("verification failed"), hint: "see the failed checks above; the archive does not hold what was signed"}
 	case verify.Error:
-		return &exitError{code: ExitIO, err: errors.New("the store could not be read; nothing was proven"), hint: "check the store and run verify again"}
+		return &exitError{code: ExitIO, err: errors.New("some checks could not be made (the store could not be read, or no given identity decrypts an item); nothing was proven for them"), hint: "see the ERROR lines above, fix the store or the --identity file, and run verify again"}
 	case verify.NotFound:
 		return &exitError{code: ExitNotFound, err: errors.New("not found in the archive"), hint: "check the item ID, the file, or --archive"}
 	}
@@ -159,7 +166,7 @@ func printItem(e *env, ir *verify.ItemReport) {
 	fmt.Fprintln(e.stdout, head)
 	for _, c := range ir.Checks {
 		label := map[verify.Status]string{verify.Pass: "ok", verify.Fail: "FAIL", verify.Warn: "warn", verify.NotFound: "none", verify.Error: "ERROR"}[c.Status]
-		line := fmt.Sprintf("  %-5s %-19s", label, c.Name)
+		line := fmt.Sprintf("  %-5s %-19s ", label, c.Name)
 		var parts []string
 		if c.Expected != "" || c.Found != "" {
 			parts = append(parts, fmt.Sprintf("expected %s, found %s", c.Expected, c.Found))
@@ -174,7 +181,7 @@ func printItem(e *env, ir *verify.ItemReport) {
 		fmt.Fprintln(e.stdout, line)
 	}
 	verdict := map[verify.Status]string{verify.Pass: "INTACT", verify.Warn: "INTACT", verify.Fail: "TAMPERED OR UNVERIFIABLE",
-		verify.NotFound: "NOT IN THE ARCHIVE", verify.Error: "NOT VERIFIED (store error)"}[ir.Status]
+		verify.NotFound: "NOT IN THE ARCHIVE", verify.Error: "NOT VERIFIED (store error, or no identity to decrypt)"}[ir.Status]
 	if ir.File != "" && (ir.Status == verify.Pass || ir.Status == verify.Warn) {
 		verdict += ": this file is in the archive and the archived copy is intact"
 	}
@@ -195,7 +202,7 @@ func printVerdict(e *env, r *verify.Report) {
 		fmt.Fprintf(e.stdout, ", %d not found", n)
 	}
 	if n := counts[verify.Error]; n > 0 {
-		fmt.Fprintf(e.stdout, ", %d not verified (store errors)", n)
+		fmt.Fprintf(e.stdout, ", %d not verified (store errors or no identity)", n)
 	}
 	fmt.Fprintf(e.stdout, "  (%s)\n", r.Archive)
 }

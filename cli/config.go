@@ -31,6 +31,18 @@ type Config struct {
 	LegalHold bool             `yaml:"legal_hold,omitempty"`
 	// Jobs is how many files ingest reads at once (0: number of CPUs).
 	Jobs int `yaml:"jobs,omitempty"`
+	// EncryptTo lists age recipients every original (and its metadata
+	// document) is encrypted to before it is written.
+	EncryptTo []string `yaml:"encrypt_to,omitempty"`
+	// Strip says what stripped working copies keep (default: strip.Default).
+	Strip *StripConfig `yaml:"strip,omitempty"`
+}
+
+// StripConfig is a strip profile: its name, recorded with each working
+// copy, and the metadata groups it keeps (see docs/stripping.md).
+type StripConfig struct {
+	Profile string   `yaml:"profile"`
+	Keep    []string `yaml:"keep"`
 }
 
 // S3 configures an S3-compatible endpoint.
@@ -63,6 +75,15 @@ var envSettings = []envSetting{
 	{"EXHIBIT_KEY", func(c *Config, v string) error { c.Key = v; return nil }},
 	{"EXHIBIT_TRUST", func(c *Config, v string) error { c.Trust = v; return nil }},
 	{"EXHIBIT_OPERATOR", func(c *Config, v string) error { c.Operator = v; return nil }},
+	{"EXHIBIT_ENCRYPT_TO", func(c *Config, v string) error {
+		c.EncryptTo = nil
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				c.EncryptTo = append(c.EncryptTo, r)
+			}
+		}
+		return nil
+	}},
 	{"EXHIBIT_S3_ENDPOINT", func(c *Config, v string) error { c.S3.Endpoint = v; return nil }},
 	{"EXHIBIT_S3_REGION", func(c *Config, v string) error { c.S3.Region = v; return nil }},
 	{"EXHIBIT_S3_ACCESS_KEY", func(c *Config, v string) error { c.S3.AccessKey = v; return nil }},

@@ -82,6 +82,26 @@ type Object struct {
 	MediaType string `json:"mediaType"`
 	// VersionID is the store's object version, when it keeps versions.
 	VersionID string `json:"versionId,omitempty"`
+	// Encryption is set when the stored bytes are an encryption of the
+	// object: Key then names the ciphertext, while Digest, Size and
+	// MediaType stay those of the plaintext.
+	Encryption *Encryption `json:"encryption,omitempty"`
+}
+
+// EncryptionAge is the Encryption scheme of age v1 files.
+const EncryptionAge = "age-encryption.org/v1"
+
+// Encryption describes a stored ciphertext.
+type Encryption struct {
+	// Scheme is EncryptionAge.
+	Scheme string `json:"scheme"`
+	// Recipients are the public recipients it was encrypted to, as given.
+	Recipients []string `json:"recipients"`
+	// Digest holds the ciphertext's sha256 and sha512, hex; the object's
+	// key is content-addressed by that sha256.
+	Digest map[string]string `json:"digest"`
+	// Size is the ciphertext's length in bytes.
+	Size int64 `json:"size"`
 }
 
 // Source describes the acquisition.
@@ -265,8 +285,56 @@ func (s *Statement) check() error {
 		if _, err := hashing.SetFromMap(r.Metadata.Digest); err != nil {
 			return fmt.Errorf("metadata: %w", err)
 		}
+		if err := r.Metadata.Encryption.check(); err != nil {
+			return fmt.Errorf("metadata: %w", err)
+		}
+	}
+	if err := r.Original.Encryption.check(); err != nil {
+		return fmt.Errorf("original: %w", err)
+	}
+	for _, d := range r.Derivatives {
+		if d.Encryption != nil {
+			return fmt.Errorf("derivative %s: derivatives are not encrypted", d.Name)
+		}
 	}
 	return nil
+}
+
+func (e *Encryption) check() error {
+	if e == nil {
+		return nil
+	}
+	if e.Scheme != EncryptionAge {
+		return fmt.Errorf("encryption scheme %q, want %q", e.Scheme, EncryptionAge)
+	}
+	if len(e.Recipients) == 0 {
+		return errors.New("encryption names no recipients")
+	}
+	set, err := hashing.SetFromMap(e.Digest)
+	if err != nil {
+		return fmt.Errorf("ciphertext: %w", err)
+	}
+	if set.SHA512.IsZero() {
+		return errors.New("ciphertext: digest set has no sha512")
+	}
+	if e.Size < 0 {
+		return errors.New("ciphertext: negative size")
+	}
+	return nil
+}
+
+// StoredKey is the content-addressed key the object's stored bytes must
+// have: of the ciphertext when encrypted, else of the bytes themselves.
+func (o *Object) StoredKey() (string, error) {
+	d := o.Digest
+	if o.Encryption != nil {
+		d = o.Encryption.Digest
+	}
+	set, err := hashing.SetFromMap(d)
+	if err != nil {
+		return "", err
+	}
+	return ObjectKey(set.SHA256), nil
 }
 
 func sameDigests(a, b map[string]string) bool {

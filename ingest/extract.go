@@ -45,14 +45,20 @@ func (d *metadataDoc) readerIDs() []string {
 
 // extract runs every reader that accepts the source. A reader that fails
 // or panics is recorded as an error; the item is archived all the same.
-func (in *Ingester) extract(ctx context.Context, src capture.Source, item string, times custody.FileTimes) (*metadataDoc, []capture.Derivative) {
+// derivative is a reader's derivative with the reader's ID.
+type derivative struct {
+	capture.Derivative
+	Reader string
+}
+
+func (in *Ingester) extract(ctx context.Context, src capture.Source, item string, times custody.FileTimes) (*metadataDoc, []derivative) {
 	doc := &metadataDoc{
 		MediaType: custody.MetadataMediaType,
 		Item:      item,
 		Basic: basic{Size: src.Size(), MediaType: src.MediaType(), Name: src.Name(),
 			Extension: strings.ToLower(filepath.Ext(src.Name())), FileTimes: times},
 	}
-	var derivs []capture.Derivative
+	var derivs []derivative
 	names := map[string]bool{}
 	for _, r := range in.o.Readers {
 		if !r.Accepts(src.MediaType(), src.Name()) {
@@ -78,7 +84,7 @@ func (in *Ingester) extract(ctx context.Context, src capture.Source, item string
 				continue
 			}
 			names[d.Name] = true
-			derivs = append(derivs, d)
+			derivs = append(derivs, derivative{d, r.ID()})
 		}
 	}
 	return doc, derivs

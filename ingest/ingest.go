@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -23,6 +24,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"filippo.io/age"
 
 	"github.com/openexhibit/exhibit/capture"
 	"github.com/openexhibit/exhibit/custody"
@@ -96,11 +99,22 @@ type Options struct {
 	LegalHold bool
 	// Readers extract format metadata and derivatives.
 	Readers []capture.Reader
+	// Encrypt, when set, encrypts each original and its metadata document
+	// before they are written; derivatives (stripped working copies) are
+	// written as they are.
+	Encrypt *Encryption
 	// Jobs is how many files are ingested at once (default: number of CPUs).
 	Jobs     int
 	Observer Observer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+}
+
+// Encryption names the age recipients originals are encrypted to.
+type Encryption struct {
+	Recipients []age.Recipient
+	// Names are the recipients as the operator gave them, for the record.
+	Names []string
 }
 
 // Ingester archives files. It is safe for concurrent use.
@@ -113,6 +127,9 @@ type Ingester struct {
 func New(ctx context.Context, o Options) (*Ingester, error) {
 	if o.Store == nil || o.Signer == nil || o.Verifier == nil {
 		return nil, errors.New("ingest: store, signer and verifier are required")
+	}
+	if o.Encrypt != nil && (len(o.Encrypt.Recipients) == 0 || len(o.Encrypt.Recipients) != len(o.Encrypt.Names)) {
+		return nil, errors.New("ingest: encryption needs recipients, each with its name")
 	}
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
@@ -336,7 +353,17 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 	head := &headBuffer{max: capture.SniffLen}
 	guarded := &sizeGuard{r: f, left: st.Size(), path: path}
 	src := h.Tee(io.TeeReader(guarded, io.MultiWriter(head, progress{in.o.Observer})))
-	staged, err := in.o.Store.Stage(ctx, src, st.Size())
+	stageSrc, stageSize := io.Reader(src), st.Size()
+	var ch *hashing.Hasher // the ciphertext's digests, when encrypting
+	if in.o.Encrypt != nil {
+		er, err := age.EncryptReader(src, in.o.Encrypt.Recipients...)
+		if err != nil {
+			return "", 0, Failed, fmt.Errorf("ingest %s: encrypt: %w", path, err)
+		}
+		ch = hashing.New()
+		stageSrc, stageSize = ch.Tee(er), -1
+	}
+	staged, err := in.o.Store.Stage(ctx, stageSrc, stageSize)
 	if err != nil {
 		var ce *ChangedError
 		if errors.As(err, &ce) {
@@ -390,22 +417,29 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 	put := in.putOptions(acquired)
 	popts := put
 	popts.Size, popts.SHA256, popts.ContentType = sum.Size, id.Sum, mediaType
-	obj, err := staged.Commit(ctx, custody.ObjectKey(id), popts)
+	original := custody.Object{Digest: sum.Map(), Size: sum.Size, MediaType: mediaType}
+	if ch != nil {
+		csum := ch.Sum()
+		popts.Size, popts.SHA256, popts.ContentType = csum.Size, csum.SHA256.Sum, "application/octet-stream"
+		original.Encryption = in.encryption(csum)
+	}
+	original.Key, _ = original.StoredKey()
+	obj, err := staged.Commit(ctx, original.Key, popts)
 	committed = true
 	if errors.Is(err, storage.ErrExists) {
 		// Left by an interrupted run or a concurrent one: same key, same bytes
 		// (the store checked size and digest when it was written).
-		obj, err = in.existing(ctx, custody.ObjectKey(id), sum.Size)
+		obj, err = in.existing(ctx, original.Key, popts.Size)
 	}
 	if err != nil {
 		return item, sum.Size, Failed, fmt.Errorf("ingest %s: store original: %w", path, err)
 	}
+	original.VersionID = obj.VersionID
 
 	rec := custody.Record{
-		Item: item,
-		Case: in.o.Case,
-		Original: custody.Object{Key: obj.Key, Digest: sum.Map(), Size: sum.Size, MediaType: mediaType,
-			VersionID: obj.VersionID},
+		Item:     item,
+		Case:     in.o.Case,
+		Original: original,
 		Source: custody.Source{Kind: "file", Path: path, Name: filepath.Base(path), AcquiredAt: acquired,
 			FileTimes: times},
 		Operator:    custody.Operator{Name: in.o.Operator, KeyFingerprint: in.o.Signer.Fingerprint()},
@@ -425,6 +459,13 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 	meta, derivs := in.extract(ctx, source, item, times)
 	for _, d := range derivs {
 		o, err := in.storeDerivative(ctx, d, put)
+		var pe *producerError
+		if errors.As(err, &pe) {
+			// The original is what matters: record why there is no
+			// derivative (never with metadata values) and go on.
+			meta.Errors = append(meta.Errors, custody.ReaderError{Reader: d.Reader, Error: fmt.Sprintf("derivative %s not made: %v", d.Name, pe.err)})
+			continue
+		}
 		if err != nil {
 			return item, sum.Size, Failed, fmt.Errorf("ingest %s: derivative %s: %w", path, d.Name, err)
 		}
@@ -540,18 +581,42 @@ func (in *Ingester) existing(ctx context.Context, key string, size int64) (stora
 	return o, nil
 }
 
-// storeContent writes derived bytes content-addressed and returns their record.
+func (in *Ingester) encryption(ciphertext hashing.Set) *custody.Encryption {
+	return &custody.Encryption{Scheme: custody.EncryptionAge, Recipients: in.o.Encrypt.Names,
+		Digest: ciphertext.Map(), Size: ciphertext.Size}
+}
+
+// storeContent writes small derived bytes (encrypted when the ingester
+// encrypts) content-addressed and returns their record.
 func (in *Ingester) storeContent(ctx context.Context, data []byte, mediaType string, base storage.PutOptions) (custody.Object, error) {
 	sum := hashing.Bytes(data)
-	key := custody.ObjectKey(sum.SHA256)
-	obj, err := in.putSmall(ctx, key, data, mediaType, base)
+	o := custody.Object{Digest: sum.Map(), Size: sum.Size, MediaType: mediaType}
+	stored, ct := data, mediaType
+	if in.o.Encrypt != nil {
+		var buf bytes.Buffer
+		w, err := age.Encrypt(&buf, in.o.Encrypt.Recipients...)
+		if err == nil {
+			_, err = w.Write(data)
+		}
+		if err == nil {
+			err = w.Close()
+		}
+		if err != nil {
+			return custody.Object{}, fmt.Errorf("encrypt: %w", err)
+		}
+		stored, ct = buf.Bytes(), "application/octet-stream"
+		o.Encryption = in.encryption(hashing.Bytes(stored))
+	}
+	o.Key, _ = o.StoredKey()
+	obj, err := in.putSmall(ctx, o.Key, stored, ct, base)
 	if errors.Is(err, storage.ErrExists) {
-		obj, err = in.existing(ctx, key, sum.Size)
+		obj, err = in.existing(ctx, o.Key, int64(len(stored)))
 	}
 	if err != nil {
 		return custody.Object{}, err
 	}
-	return custody.Object{Key: key, Digest: sum.Map(), Size: sum.Size, MediaType: mediaType, VersionID: obj.VersionID}, nil
+	o.VersionID = obj.VersionID
+	return o, nil
 }
 
 // maxMetadata bounds the metadata document kept in memory.
@@ -573,12 +638,33 @@ func (in *Ingester) storeMetadata(ctx context.Context, doc *metadataDoc, put sto
 	return m, nil
 }
 
-func (in *Ingester) storeDerivative(ctx context.Context, d capture.Derivative, put storage.PutOptions) (custody.Derivative, error) {
+// producerError is a derivative's Write failing (as opposed to the store).
+type producerError struct{ err error }
+
+func (e *producerError) Error() string { return e.err.Error() }
+
+func (in *Ingester) storeDerivative(ctx context.Context, d derivative, put storage.PutOptions) (custody.Derivative, error) {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(d.Write(ctx, pw)) }()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var err error
+		defer func() {
+			if p := recover(); p != nil {
+				// The panic value is not kept: it may carry metadata values.
+				err = fmt.Errorf("%s crashed on this file", d.Reader)
+			}
+			if err != nil {
+				err = &producerError{err}
+			}
+			pw.CloseWithError(err)
+		}()
+		err = d.Write(ctx, pw)
+	}()
 	h := hashing.New()
 	staged, err := in.o.Store.Stage(ctx, io.TeeReader(pr, h), -1)
 	pr.CloseWithError(errors.New("derivative reader closed"))
+	<-done
 	if err != nil {
 		return custody.Derivative{}, err
 	}
@@ -594,10 +680,16 @@ func (in *Ingester) storeDerivative(ctx context.Context, d capture.Derivative, p
 		staged.Discard(context.WithoutCancel(ctx))
 		return custody.Derivative{}, err
 	}
+	t := custody.Transform{Name: d.Transform.Name, Version: d.Transform.Version, Profile: d.Transform.Profile, Params: maps.Clone(d.Transform.Params)}
+	if d.Params != nil {
+		if t.Params == nil {
+			t.Params = map[string]string{}
+		}
+		maps.Copy(t.Params, d.Params())
+	}
 	return custody.Derivative{
 		Object: custody.Object{Key: key, Digest: sum.Map(), Size: sum.Size, MediaType: d.MediaType, VersionID: obj.VersionID},
-		Name:   d.Name, Kind: d.Kind,
-		Transform: custody.Transform{Name: d.Transform.Name, Version: d.Transform.Version, Profile: d.Transform.Profile, Params: d.Transform.Params},
+		Name:   d.Name, Kind: d.Kind, Transform: t,
 	}, nil
 }
 

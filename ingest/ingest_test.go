@@ -1,11 +1,13 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"filippo.io/age"
 	"io"
 	"os"
 	"path/filepath"
@@ -371,5 +373,128 @@ func TestRefusesToSignOverAlteredItem(t *testing.T) {
 	}
 	if exists(t, e.store, custody.RecordBundleKey(id)) {
 		t.Fatal("a new record bundle was signed over the altered item")
+	}
+}
+
+// deriving offers one derivative whose Write fails, panics or succeeds
+// after writing some bytes.
+type deriving struct{ mode string }
+
+func (deriving) ID() string                  { return "derive/1" }
+func (deriving) Accepts(string, string) bool { return true }
+func (d deriving) Read(context.Context, capture.Source) (*capture.Result, error) {
+	return &capture.Result{Derivatives: []capture.Derivative{{
+		Name: "copy.bin", Kind: "stripped", MediaType: "application/octet-stream",
+		Write: func(_ context.Context, w io.Writer) error {
+			if _, err := w.Write([]byte("partial bytes")); err != nil {
+				return err
+			}
+			switch d.mode {
+			case "fail":
+				return errors.New("malformed at offset 12")
+			case "panic":
+				var m map[string]int
+				m["boom"]++
+			}
+			return nil
+		},
+		Params: func() map[string]string { return map[string]string{"removed": "APP1 Exif"} },
+	}}}, nil
+}
+
+// A derivative that cannot be made never costs the original: the item is
+// archived without it, the error is recorded, and nothing partial is kept.
+func TestDerivativeFailureIsRecorded(t *testing.T) {
+	for _, mode := range []string{"ok", "fail", "panic"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t)
+			path, id := writeFile(t, 1000)
+			res := e.ingester(t, e.store, deriving{mode}).File(context.Background(), path)
+			if res.Status != ingest.Archived {
+				t.Fatalf("%+v", res)
+			}
+			data, err := storage.ReadAll(context.Background(), e.store, custody.RecordKey(id), 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := custody.ParseStatement(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			partial := custody.ObjectKey(hashing.Bytes([]byte("partial bytes")).SHA256)
+			r := st.Predicate
+			if mode == "ok" {
+				if len(r.Derivatives) != 1 || r.Derivatives[0].Transform.Params["removed"] != "APP1 Exif" || len(r.Metadata.Errors) != 0 {
+					t.Fatalf("derivatives %+v, errors %+v", r.Derivatives, r.Metadata.Errors)
+				}
+				if !exists(t, e.store, partial) {
+					t.Fatal("derivative not stored")
+				}
+			} else {
+				if len(r.Derivatives) != 0 || len(r.Metadata.Errors) != 1 || r.Metadata.Errors[0].Reader != "derive/1" ||
+					!strings.Contains(r.Metadata.Errors[0].Error, "derivative copy.bin not made") {
+					t.Fatalf("derivatives %+v, errors %+v", r.Derivatives, r.Metadata.Errors)
+				}
+				if exists(t, e.store, partial) {
+					t.Fatal("a partial derivative was stored")
+				}
+			}
+			if ir := e.verify(t, res.Item); ir.Status != verify.Warn {
+				t.Fatalf("verify: %s %+v", ir.Status, ir.Checks)
+			}
+		})
+	}
+}
+
+// Encrypted originals: the store holds only ciphertext, verify proves the
+// ciphertext without the identity and the plaintext with it.
+func TestEncryptedOriginal(t *testing.T) {
+	e := newEnv(t)
+	idn, _ := age.GenerateX25519Identity()
+	path, id := writeFile(t, 3<<20)
+	in, err := ingest.New(context.Background(), ingest.Options{Store: e.store, Signer: e.signer, Verifier: e.trust,
+		Encrypt: &ingest.Encryption{Recipients: []age.Recipient{idn.Recipient()}, Names: []string{idn.Recipient().String()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := in.File(context.Background(), path)
+	if res.Status != ingest.Archived || res.Item != id.String() {
+		t.Fatalf("%+v", res)
+	}
+	if exists(t, e.store, custody.ObjectKey(id)) {
+		t.Fatal("the plaintext is stored")
+	}
+	data, _ := storage.ReadAll(context.Background(), e.store, custody.RecordKey(id), 1<<20)
+	st, err := custody.ParseStatement(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := st.Predicate.Original
+	if o.Encryption == nil || o.Size != 3<<20 || o.Encryption.Size <= o.Size || st.Predicate.Metadata.Encryption == nil {
+		t.Fatalf("original %+v", o)
+	}
+	plain, _ := os.ReadFile(path)
+	stored, _ := storage.ReadAll(context.Background(), e.store, o.Key, 8<<20)
+	if hashing.Bytes(stored).SHA256.Hex() != o.Encryption.Digest["sha256"] || bytes.Contains(stored, plain[:64]) {
+		t.Fatal("stored bytes are not the recorded ciphertext")
+	}
+	v := &verify.Verifier{Store: e.store, Trust: e.trust}
+	if ir := v.Item(context.Background(), id); ir.Status != verify.Warn {
+		t.Fatalf("without identity: %s %+v", ir.Status, ir.Checks)
+	}
+	v.Identities = []age.Identity{idn}
+	ir := v.Item(context.Background(), id)
+	for _, c := range ir.Checks {
+		if c.Status != verify.Pass && c.Name != "timestamps" {
+			t.Fatalf("with identity: %+v", c)
+		}
+	}
+	var out bytes.Buffer
+	if _, err := verify.Fetch(context.Background(), e.store, o, v.Identities, &out); err != nil || !bytes.Equal(out.Bytes(), plain) {
+		t.Fatalf("fetch: %v", err)
+	}
+	// Without an identity there is nothing to write.
+	if _, err := verify.Fetch(context.Background(), e.store, o, nil, io.Discard); !errors.Is(err, verify.ErrEncrypted) {
+		t.Fatalf("fetch without identity: %v", err)
 	}
 }

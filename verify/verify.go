@@ -20,6 +20,8 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/sign"
@@ -97,6 +99,10 @@ func (r *Report) Add(ir ItemReport) {
 type Verifier struct {
 	Store storage.Store
 	Trust *sign.Verifier
+	// Identities decrypt encrypted originals and metadata documents. Without
+	// them the ciphertext and the signatures are checked, and the plaintext
+	// digests are reported as not checked.
+	Identities []age.Identity
 }
 
 // maxSmall bounds records, bundles and metadata documents read into memory.
@@ -180,21 +186,12 @@ func (v *Verifier) Item(ctx context.Context, id hashing.Digest) ItemReport {
 	}
 
 	// 3. The original: re-hash every byte and compare with the signed subject.
-	want, _ := hashing.SetFromMap(rec.Original.Digest)
-	want.Size = rec.Original.Size
 	origKey := rec.Original.Key
-	if origKey != custody.ObjectKey(id) {
-		c.add(Check{Name: "original key", Object: origKey, Status: Fail, Expected: custody.ObjectKey(id), Found: origKey})
-		origKey = custody.ObjectKey(id)
+	if want, err := rec.Original.StoredKey(); err != nil || origKey != want {
+		c.add(Check{Name: "original key", Object: origKey, Status: Fail, Expected: want, Found: origKey})
+		origKey = want
 	}
-	got, err := v.hash(ctx, origKey)
-	origOK := false
-	if err != nil {
-		c.add(storeErr("original digests", origKey, err))
-	} else {
-		origOK = c.compare("original digests", origKey, want, got, true).Status == Pass
-	}
-	if origOK {
+	if got, ok := v.checkObject(ctx, c, "original", origKey, rec.Original, true); ok {
 		// sigstore's own subject check, against the recomputed digest.
 		if _, err := v.Trust.VerifyStatement(rb, got.SHA256.Sum); err != nil {
 			c.add(Check{Name: "record subject", Object: bundleKey, Status: Fail, Detail: err.Error()})
@@ -265,19 +262,35 @@ func (c itemCheck) compare(name, key string, want, got hashing.Set, sha512 bool)
 }
 
 func (v *Verifier) checkMetadata(ctx context.Context, c itemCheck, id hashing.Digest, m *custody.Metadata) {
-	want, _ := hashing.SetFromMap(m.Digest)
-	want.Size = m.Size
-	if m.Key != custody.ObjectKey(want.SHA256) {
-		c.add(Check{Name: "metadata", Object: m.Key, Status: Fail, Expected: custody.ObjectKey(want.SHA256), Found: m.Key})
+	want, err := m.StoredKey()
+	if err != nil || m.Key != want {
+		c.add(Check{Name: "metadata", Object: m.Key, Status: Fail, Expected: want, Found: m.Key})
 		return
 	}
-	data, err := v.read(ctx, m.Key)
+	raw, err := v.read(ctx, m.Key)
 	if err != nil {
 		c.add(storeErr("metadata", m.Key, err))
 		return
 	}
-	got := hashing.Bytes(data)
-	if c.compare("metadata", m.Key, want, got, !want.SHA512.IsZero()).Status != Pass {
+	data := raw
+	if enc := m.Encryption; enc != nil {
+		if c.compare("metadata ciphertext", m.Key, digestSet(enc.Digest, enc.Size), hashing.Bytes(raw), true).Status != Pass {
+			return
+		}
+		if len(v.Identities) == 0 {
+			c.add(notDecrypted("metadata", m.Key, enc))
+			return
+		}
+		r, err := age.Decrypt(bytes.NewReader(raw), v.Identities...)
+		if err == nil {
+			data, err = io.ReadAll(io.LimitReader(r, maxSmall))
+		}
+		if err != nil {
+			c.add(decryptErr("metadata", m.Key, err))
+			return
+		}
+	}
+	if c.compare("metadata", m.Key, digestSet(m.Digest, m.Size), hashing.Bytes(data), !digestSet(m.Digest, m.Size).SHA512.IsZero()).Status != Pass {
 		return
 	}
 	var doc struct {
@@ -286,6 +299,81 @@ func (v *Verifier) checkMetadata(ctx context.Context, c itemCheck, id hashing.Di
 	if err := json.Unmarshal(data, &doc); err != nil || doc.Item != id.String() {
 		c.add(Check{Name: "metadata item", Object: m.Key, Status: Fail, Expected: id.String(), Found: doc.Item})
 	}
+}
+
+// checkObject re-hashes a stored object and compares it with the record:
+// the stored bytes, and for an encrypted object the ciphertext and then,
+// when the verifier holds an identity, the decrypted plaintext in the same
+// read. ok is true when the plaintext digests were proven equal; got holds
+// them.
+func (v *Verifier) checkObject(ctx context.Context, c itemCheck, name, key string, o custody.Object, sha512 bool) (got hashing.Set, ok bool) {
+	want := digestSet(o.Digest, o.Size)
+	enc := o.Encryption
+	if enc == nil {
+		got, err := v.hash(ctx, key)
+		if err != nil {
+			c.add(storeErr(name+" digests", key, err))
+			return got, false
+		}
+		return got, c.compare(name+" digests", key, want, got, sha512).Status == Pass
+	}
+	rc, err := v.Store.Get(ctx, key)
+	if err != nil {
+		c.add(storeErr(name+" ciphertext digests", key, err))
+		return got, false
+	}
+	defer rc.Close()
+	ch := hashing.New()
+	tee := io.TeeReader(rc, ch)
+	var plain hashing.Set
+	var decErr error
+	if len(v.Identities) > 0 {
+		var r io.Reader
+		if r, decErr = age.Decrypt(tee, v.Identities...); decErr == nil {
+			plain, decErr = hashing.Reader(r)
+		}
+	}
+	// Hash whatever the decryption did not read (all of it without an
+	// identity), so that the ciphertext check covers every stored byte.
+	if _, err := io.CopyBuffer(io.Discard, tee, make([]byte, 1<<20)); err != nil {
+		c.add(storeErr(name+" ciphertext digests", key, err))
+		return got, false
+	}
+	if c.compare(name+" ciphertext digests", key, digestSet(enc.Digest, enc.Size), ch.Sum(), true).Status != Pass {
+		return got, false
+	}
+	if len(v.Identities) == 0 {
+		c.add(notDecrypted(name, key, enc))
+		return got, false
+	}
+	if decErr != nil {
+		c.add(decryptErr(name, key, decErr))
+		return got, false
+	}
+	return plain, c.compare(name+" digests", key, want, plain, sha512).Status == Pass
+}
+
+func digestSet(m map[string]string, size int64) hashing.Set {
+	s, _ := hashing.SetFromMap(m)
+	s.Size = size
+	return s
+}
+
+func notDecrypted(name, key string, enc *custody.Encryption) Check {
+	return Check{Name: name + " plaintext", Object: key, Status: Warn,
+		Detail: "encrypted to " + strings.Join(enc.Recipients, ", ") + "; the ciphertext and signatures are proven, the plaintext digests are not: pass --identity FILE to check them"}
+}
+
+// decryptErr reports a ciphertext that matches the record but does not
+// decrypt: with an identity that is not a recipient, nothing is proven
+// either way; otherwise the signed ciphertext itself is bad.
+func decryptErr(name, key string, err error) Check {
+	var nm *age.NoIdentityMatchError
+	if errors.As(err, &nm) {
+		return Check{Name: name + " plaintext", Object: key, Status: Error,
+			Detail: "none of the given identities is a recipient of the ciphertext: pass the identity it was encrypted to"}
+	}
+	return Check{Name: name + " plaintext", Object: key, Status: Fail, Expected: "a ciphertext that decrypts", Found: err.Error()}
 }
 
 func (v *Verifier) checkRetention(ctx context.Context, c itemCheck, key string, st custody.Storage) {
