@@ -240,6 +240,10 @@ func (s *Store) uploadChunks(ctx context.Context, name string, c *chunker, size 
 	po := popts
 	po.UserMetadata = map[string]string{hdrChecksumCRC64: w.crc}
 	po.DisableMultipart = true
+	// The CRC64NVME header already makes the server check every byte; a
+	// signed payload would hash it twice more (client and server) for
+	// nothing. With TLS minio-go leaves the payload unsigned anyway.
+	po.DisableContentSha256 = true
 	if conditional {
 		po.SetMatchETagExcept("*")
 	}
@@ -328,7 +332,8 @@ func (s *Store) uploadMultipart(ctx context.Context, name string, c *chunker, fi
 		go func(num int, buf []byte) {
 			defer wg.Done()
 			p, err := s.core.PutObjectPart(pctx, bucket, name, uploadID, num, bytes.NewReader(buf), int64(len(buf)), minio.PutObjectPartOptions{
-				CustomHeader: http.Header{hdrChecksumCRC64: []string{sum}},
+				CustomHeader:         http.Header{hdrChecksumCRC64: []string{sum}},
+				DisableContentSha256: true, // the CRC header is checked instead (see above)
 			})
 			if err == nil && p.ChecksumCRC64NVME != "" && p.ChecksumCRC64NVME != sum {
 				err = fmt.Errorf("%w: part %d: server computed CRC64NVME %s, sent %s", storage.ErrIntegrity, num, p.ChecksumCRC64NVME, sum)
