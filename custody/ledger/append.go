@@ -277,6 +277,12 @@ func (l *Log) complete(ctx context.Context, h head, b *batch) (bool, error) {
 		if errors.Is(err, storage.ErrConflict) {
 			return false, nil
 		}
+		// The swap may have happened with its reply lost: if the
+		// checkpoint changed, the caller's next round finds out whose
+		// it is.
+		if now, rerr := l.readHead(ctx); rerr == nil && now.version != h.version {
+			return false, nil
+		}
 		return false, fmt.Errorf("custody/ledger: publish checkpoint %d: %w", next.Size, err)
 	}
 	l.Trust(next)

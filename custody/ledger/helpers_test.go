@@ -6,16 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/openexhibit/exhibit/custody"
-	"github.com/openexhibit/exhibit/internal/testenv"
-	"github.com/openexhibit/exhibit/storage/local"
-	"github.com/openexhibit/exhibit/storage/s3"
 )
 
 const testOrigin = "exhibit.test/archive-1"
@@ -46,37 +42,6 @@ func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// stores lists the stores every log test runs on.
-var stores = []struct {
-	name string
-	open func(t testing.TB) Store
-}{
-	{"local", localStore},
-	{"minio", minioStore},
-}
-
-func localStore(t testing.TB) Store {
-	t.Helper()
-	s, err := local.Create(filepath.Join(t.TempDir(), "archive"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func minioStore(t testing.TB) Store {
-	t.Helper()
-	env := testenv.MinIO(t)
-	s, err := s3.Open(testCtx(t), s3.Options{
-		Endpoint: env.Endpoint, AccessKey: env.AccessKey, SecretKey: env.SecretKey,
-		Bucket: testenv.NewBucket(t, env, false), Prefix: "archive",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // newLog opens a writable log on s with a short help delay.

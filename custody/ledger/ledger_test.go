@@ -11,10 +11,10 @@ import (
 )
 
 func TestAppendReadProve(t *testing.T) {
-	for _, st := range stores {
-		t.Run(st.name, func(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
 			ctx := testCtx(t)
-			s := st.open(t)
+			s := be.open(t).Store
 			l := newLog(t, s)
 			if c, signed, err := l.Latest(ctx); err != nil || c.Size != 0 || signed != nil {
 				t.Fatalf("empty log: %+v %q %v", c, signed, err)
