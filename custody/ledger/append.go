@@ -175,7 +175,7 @@ func (l *Log) claim(ctx context.Context, b *batch) (bool, error) {
 		return false, fmt.Errorf("custody/ledger: append: %w", err)
 	}
 	key := BatchKey(b.Start)
-	_, err = l.store.Put(ctx, key, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data))})
+	_, err = l.store.Put(ctx, key, bytes.NewReader(data), l.putOptions(int64(len(data))))
 	switch {
 	case err == nil:
 		return true, nil
@@ -268,7 +268,7 @@ func (l *Log) complete(ctx context.Context, h head, b *batch) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf("custody/ledger: timestamp checkpoint %d: %w", next.Size, err)
 		}
-		_, err = l.store.Put(ctx, TimestampKey(next.Size), bytes.NewReader(tok), storage.PutOptions{Size: int64(len(tok))})
+		_, err = l.store.Put(ctx, TimestampKey(next.Size), bytes.NewReader(tok), l.putOptions(int64(len(tok))))
 		if err != nil && !errors.Is(err, storage.ErrExists) {
 			return false, fmt.Errorf("custody/ledger: store timestamp of checkpoint %d: %w", next.Size, err)
 		}

@@ -113,6 +113,12 @@ type Options struct {
 	// Timestamper, when set, timestamps every checkpoint this Log
 	// publishes; nil means none.
 	Timestamper Timestamper
+	// Retention, when set, gives the S3 Object Lock retention of each
+	// write-once object the log writes (tiles, batches, timestamps), as
+	// archived objects get; nil writes them without one. Set it only on
+	// stores that enforce Object Lock: an S3 bucket without it refuses such
+	// writes. The checkpoint, being replaced, never gets one.
+	Retention func() storage.Retention
 	// HelpAfter is how long Append waits for another writer to publish a
 	// batch it claimed before completing it itself (that writer may have
 	// died). Zero means DefaultHelpAfter.
@@ -288,6 +294,15 @@ func CheckInclusion(c custody.Checkpoint, index int64, entry []byte, p tlog.Reco
 		return &InclusionError{Index: index, Checkpoint: c, Err: err}
 	}
 	return nil
+}
+
+// putOptions are the options of a write-once object of the log.
+func (l *Log) putOptions(size int64) storage.PutOptions {
+	o := storage.PutOptions{Size: size}
+	if l.opts.Retention != nil {
+		o.Retention = l.opts.Retention()
+	}
+	return o
 }
 
 // newNonce returns a random batch nonce.

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/internal/testenv"
+	"github.com/openexhibit/exhibit/storage"
+	"github.com/openexhibit/exhibit/storage/s3"
 )
 
 func TestAppendReadProve(t *testing.T) {
@@ -91,5 +95,35 @@ func TestAppendReadProve(t *testing.T) {
 				t.Fatalf("Audit report %+v", rep)
 			}
 		})
+	}
+}
+
+// TestRetentionOnObjectLock: on a bucket with Object Lock, the log's
+// write-once objects get the retention asked for, and the checkpoint
+// still swaps (each swap a new version).
+func TestRetentionOnObjectLock(t *testing.T) {
+	env := testenv.MinIO(t)
+	bucket := testenv.NewBucket(t, env, true)
+	s, err := s3.Open(testCtx(t), s3.Options{Endpoint: env.Endpoint, AccessKey: env.AccessKey, SecretKey: env.SecretKey, Bucket: bucket, Prefix: "archive"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
+	l, err := New(s, Options{Origin: testOrigin, Verifiers: testKey.verifiers, Signer: testKey.signer,
+		Retention: func() storage.Retention { return storage.Retention{Mode: storage.Governance, Until: until} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, events(0, 0, 3))
+	mustAppend(t, l, events(0, 1, 3))
+	c := testenv.Client(t, env)
+	for _, key := range []string{BatchKey(3), TileKey(entryTile(0, 6)), "log/tile/8/0/000.p/6"} {
+		mode, got, err := c.GetObjectRetention(testCtx(t), bucket, "archive/"+key, "")
+		if err != nil || mode == nil || string(*mode) != string(storage.Governance) || got == nil || !got.Equal(until) {
+			t.Fatalf("%s: retention %v until %v (%v), want governance until %v", key, mode, got, err, until)
+		}
+	}
+	if _, _, err := c.GetObjectRetention(testCtx(t), bucket, "archive/"+CheckpointKey, ""); err == nil {
+		t.Log("checkpoint has a retention (bucket default?)")
 	}
 }

@@ -208,7 +208,7 @@ func (l *Log) ProveConsistency(ctx context.Context, older, newer custody.Checkpo
 // the claimed batch, so no honest writer writes other bytes.
 func (l *Log) putTile(ctx context.Context, t tlog.Tile, data []byte) error {
 	key := TileKey(t)
-	_, err := l.store.Put(ctx, key, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data))})
+	_, err := l.store.Put(ctx, key, bytes.NewReader(data), l.putOptions(int64(len(data))))
 	if err == nil {
 		return nil
 	}
