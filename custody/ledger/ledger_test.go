@@ -2,7 +2,10 @@ package ledger
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,5 +128,54 @@ func TestRetentionOnObjectLock(t *testing.T) {
 	}
 	if _, _, err := c.GetObjectRetention(testCtx(t), bucket, "archive/"+CheckpointKey, ""); err == nil {
 		t.Log("checkpoint has a retention (bucket default?)")
+	}
+}
+
+// stamper is a fake timestamp authority: its token is a hash of what it
+// was given, so the test can tell which bytes were timestamped.
+type stamper struct{ fail bool }
+
+func (s *stamper) Timestamp(ctx context.Context, signed []byte) ([]byte, error) {
+	if s.fail {
+		return nil, errors.New("authority unreachable")
+	}
+	sum := sha256.Sum256(signed)
+	return append([]byte("token:"), sum[:]...), nil
+}
+
+func TestTimestamper(t *testing.T) {
+	ctx := testCtx(t)
+	s := localBackend(t).Store
+	ts := &stamper{fail: true}
+	l, err := New(s, Options{Origin: testOrigin, Verifiers: testKey.verifiers, Signer: testKey.signer, Timestamper: ts, HelpAfter: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without a timestamp, nothing is published; the claimed batch waits.
+	if _, err := l.Append(ctx, events(0, 0, 2)); err == nil || !strings.Contains(err.Error(), "authority unreachable") {
+		t.Fatalf("Append with a failing authority: %v", err)
+	}
+	if c, _, _ := l.Latest(ctx); c.Size != 0 {
+		t.Fatalf("published %d entries without a timestamp", c.Size)
+	}
+	ts.fail = false
+	a := mustAppend(t, l, events(0, 1, 3))
+	if a.First != 2 || a.Checkpoint.Size != 5 {
+		t.Fatalf("appended %+v, want at 2 after the waiting batch", a)
+	}
+	for _, size := range []int64{2, 5} {
+		tok, err := l.Timestamp(ctx, size)
+		if err != nil {
+			t.Fatalf("timestamp of checkpoint %d: %v", size, err)
+		}
+		if size == 5 {
+			sum := sha256.Sum256(a.Signed)
+			if !bytes.Equal(tok, append([]byte("token:"), sum[:]...)) {
+				t.Fatal("the token is not over the published checkpoint")
+			}
+		}
+	}
+	if _, err := l.Timestamp(ctx, 4); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("timestamp of a size never published: %v", err)
 	}
 }
