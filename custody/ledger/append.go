@@ -66,6 +66,14 @@ func (l *Log) Append(ctx context.Context, events []*custody.Event) (Appended, er
 		}
 		mine.Entries[i] = data
 	}
+	// The position is part of what is signed: sign again for each claim.
+	signAt := func(start int64) error {
+		mine.Start = start
+		if err := mine.sign(l.opts.Signer); err != nil {
+			return fmt.Errorf("custody/ledger: append: %w", err)
+		}
+		return nil
+	}
 	claimed := false // mine is written at BatchKey(mine.Start)
 	var backoff time.Duration
 	for round := 0; round < maxRounds; round++ {
@@ -89,7 +97,9 @@ func (l *Log) Append(ctx context.Context, events []*custody.Event) (Appended, er
 		case pending == nil && claimed:
 			return Appended{}, &BatchError{Key: BatchKey(mine.Start), Err: errors.New("the batch this writer claimed has disappeared")}
 		case pending == nil:
-			mine.Start = h.cp.Size
+			if err := signAt(h.cp.Size); err != nil {
+				return Appended{}, err
+			}
 			won, err := l.claim(ctx, mine)
 			if err != nil {
 				return Appended{}, err
@@ -155,6 +165,9 @@ func (l *Log) readBatch(ctx context.Context, c custody.Checkpoint) (*batch, erro
 		return nil, &BatchError{Key: key, Err: fmt.Errorf("belongs to log %q, not %q", b.Origin, l.opts.Origin)}
 	case b.Start != c.Size:
 		return nil, &BatchError{Key: key, Err: fmt.Errorf("claims position %d, stored at %d", b.Start, c.Size)}
+	}
+	if err := b.verify(l.opts.Verifiers); err != nil {
+		return nil, &BatchError{Key: key, Err: err}
 	}
 	for i, e := range b.Entries {
 		// Only canonical events enter the log, whoever wrote the batch.

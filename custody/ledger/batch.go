@@ -2,11 +2,15 @@ package ledger
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 // batchMagic is the first line of a batch object and its format version.
@@ -27,11 +31,59 @@ const (
 // of it, and whoever finds it under an unpublished checkpoint completes it;
 // the nonce tells the writer that made it from any other writer with the
 // same entries.
+//
+// A batch is signed by a log key, like a checkpoint: writers complete only
+// batches a log key holder wrote, so write access to the archive alone
+// cannot put events into the signed log.
 type batch struct {
 	Origin  string
 	Start   int64
 	Nonce   [nonceSize]byte
 	Entries [][]byte
+	// Sig is the note signature encoding: a 4-byte big-endian key hash and
+	// the signature, over signedMessage.
+	Sig []byte
+}
+
+// maxSig bounds a batch signature (Ed25519: 4 + 64 bytes).
+const maxSig = 4 + 512
+
+// signedMessage is what a batch's signature covers. Its six lines cannot be
+// mistaken for a checkpoint body (three lines), so a batch signature is
+// never a checkpoint signature.
+func (b *batch) signedMessage() []byte {
+	h := sha256.New()
+	for _, e := range b.Entries {
+		h.Write(binary.BigEndian.AppendUint16(nil, uint16(len(e))))
+		h.Write(e)
+	}
+	return fmt.Appendf(nil, "%s signature\n%s\n%d\n%d\n%s\n%x\n", batchMagic, b.Origin, b.Start, len(b.Entries), hex.EncodeToString(b.Nonce[:]), h.Sum(nil))
+}
+
+// sign signs b with the log key.
+func (b *batch) sign(s note.Signer) error {
+	sig, err := s.Sign(b.signedMessage())
+	if err != nil {
+		return fmt.Errorf("sign batch: %w", err)
+	}
+	b.Sig = binary.BigEndian.AppendUint32(nil, s.KeyHash())
+	b.Sig = append(b.Sig, sig...)
+	return nil
+}
+
+// verify checks that a trusted key named after the log signed b.
+func (b *batch) verify(vs note.Verifiers) error {
+	if len(b.Sig) < 4 {
+		return errors.New("no signature")
+	}
+	v, err := vs.Verifier(b.Origin, binary.BigEndian.Uint32(b.Sig))
+	if err != nil {
+		return fmt.Errorf("signed by an unknown key: %w", err)
+	}
+	if !v.Verify(b.signedMessage(), b.Sig[4:]) {
+		return errors.New("invalid signature")
+	}
+	return nil
 }
 
 // marshal encodes b:
@@ -41,11 +93,12 @@ type batch struct {
 //	<start>\n
 //	<count>\n
 //	<nonce, 32 lowercase hex digits>\n
+//	<signature, standard base64>\n
 //	\n
 //	<count entries, each a 16-bit big-endian length and the bytes>
 func (b *batch) marshal() ([]byte, error) {
 	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "%s\n%s\n%d\n%d\n%s\n\n", batchMagic, b.Origin, b.Start, len(b.Entries), hex.EncodeToString(b.Nonce[:]))
+	fmt.Fprintf(&buf, "%s\n%s\n%d\n%d\n%s\n%s\n\n", batchMagic, b.Origin, b.Start, len(b.Entries), hex.EncodeToString(b.Nonce[:]), base64.StdEncoding.EncodeToString(b.Sig))
 	for _, e := range b.Entries {
 		if len(e) > 1<<16-1 {
 			return nil, fmt.Errorf("entry of %d bytes is over the 65535 byte limit", len(e))
@@ -65,7 +118,7 @@ func parseBatch(data []byte) (*batch, error) {
 	if len(data) > maxBatchBytes {
 		return nil, fmt.Errorf("batch is over the %d byte limit", maxBatchBytes)
 	}
-	var lines [6]string
+	var lines [7]string
 	rest := data
 	for i := range lines {
 		j := bytes.IndexByte(rest, '\n')
@@ -94,7 +147,12 @@ func parseBatch(data []byte) (*batch, error) {
 	if err != nil || len(nonce) != nonceSize || hex.EncodeToString(nonce) != lines[4] {
 		return nil, errors.New("bad nonce")
 	}
-	if lines[5] != "" {
+	sig, err := base64.StdEncoding.Strict().DecodeString(lines[5])
+	if err != nil || len(sig) < 5 || len(sig) > maxSig || base64.StdEncoding.EncodeToString(sig) != lines[5] {
+		return nil, errors.New("bad signature line")
+	}
+	b.Sig = sig
+	if lines[6] != "" {
 		return nil, errors.New("missing blank line after the header")
 	}
 	b.Start = start

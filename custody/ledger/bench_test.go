@@ -32,11 +32,9 @@ func BenchmarkAppend(b *testing.B) {
 				ctx := context.Background()
 				b.ResetTimer()
 				for i := range b.N {
-					evs := batches[i%len(batches)]
-					if i >= len(batches) {
-						evs = events(0, i, size)
-					}
-					if _, err := l.Append(ctx, evs); err != nil {
+					// Events repeat after 64 batches: the log takes them
+					// as new events all the same.
+					if _, err := l.Append(ctx, batches[i%len(batches)]); err != nil {
 						b.Fatal(err)
 					}
 				}

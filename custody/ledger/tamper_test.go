@@ -219,3 +219,26 @@ func TestTamperedLogRefusedByReaders(t *testing.T) {
 		t.Fatalf("Append after a rollback: %v, want *RollbackError", err)
 	}
 }
+
+// TestPlantedBatch: write access to the archive is not enough to get events
+// into the signed log: a batch not signed by a log key is refused, and
+// appending stops until someone looks at it.
+func TestPlantedBatch(t *testing.T) {
+	ctx := testCtx(t)
+	fx := newFixture(t, localBackend(t))
+	otherSkey, _, _ := custody.NewLogKey(rand.Reader, testOrigin)
+	other, _ := note.NewSigner(otherSkey)
+	planted := &batch{Origin: testOrigin, Start: fx.latest().Size, Nonce: newNonce(), Entries: marshalAll(t, events(9, 0, 2))}
+	if err := planted.sign(other); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := planted.marshal()
+	fx.b.overwrite(t, BatchKey(planted.Start), data)
+	var be *BatchError
+	if _, err := newLog(t, fx.b.Store).Append(ctx, events(1, 0, 1)); !errors.As(err, &be) || be.Key != BatchKey(600) {
+		t.Fatalf("Append over a planted batch: %v, want *BatchError for %s", err, BatchKey(600))
+	}
+	if rep, err := newLog(t, fx.b.Store).Audit(ctx, nil); err != nil || rep.Checkpoint != fx.latest() {
+		t.Fatalf("audit after the planted batch: %+v %v", rep, err)
+	}
+}
