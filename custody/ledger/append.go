@@ -123,18 +123,14 @@ func (l *Log) Append(ctx context.Context, events []*custody.Event) (Appended, er
 				continue
 			}
 		}
-		published, err := l.complete(ctx, h, pending)
+		next, err := l.complete(ctx, h, pending)
 		if err != nil {
 			return Appended{}, err
 		}
-		if published && pending == mine {
-			h, err := l.load(ctx)
-			if err != nil {
-				return Appended{}, err
-			}
-			return Appended{First: mine.Start, Count: len(mine.Entries), Checkpoint: h.cp, Signed: h.signed}, nil
+		if next != nil && pending == mine {
+			return Appended{First: mine.Start, Count: len(mine.Entries), Checkpoint: next.cp, Signed: next.signed}, nil
 		}
-		if !published {
+		if next == nil {
 			// Lost a swap: let the winner's readers through before retrying.
 			backoff = min(max(2*backoff, time.Millisecond), 50*time.Millisecond)
 			if err := sleep(ctx, rand.N(backoff)+1); err != nil {
@@ -226,9 +222,10 @@ func (l *Log) waitFor(ctx context.Context, h head) (bool, error) {
 }
 
 // complete publishes batch b on top of checkpoint h: writes its tiles,
-// checks them, signs, timestamps and swaps the new checkpoint in. It
-// reports false when the swap lost (someone else published first).
-func (l *Log) complete(ctx context.Context, h head, b *batch) (bool, error) {
+// checks them, signs, timestamps and swaps the new checkpoint in, and
+// returns it. It returns nil when the swap lost (someone else published
+// first).
+func (l *Log) complete(ctx context.Context, h head, b *batch) (*head, error) {
 	old := tlog.Tree{N: h.cp.Size, Hash: h.cp.Root}
 	r := l.hashReader(ctx, h.cp)
 	readPrefix := func(t tlog.Tile) ([]byte, error) {
@@ -242,11 +239,10 @@ func (l *Log) complete(ctx context.Context, h head, b *batch) (bool, error) {
 	}
 	nb, err := custody.Append(old, b.Entries, r, readPrefix)
 	if err != nil {
-		return false, fmt.Errorf("custody/ledger: append batch at %d: %w", b.Start, err)
+		return nil, fmt.Errorf("custody/ledger: append batch at %d: %w", b.Start, err)
 	}
-	// Entry tiles first, then hash tiles from the bottom up: a reader
-	// never needs the order (nothing is published yet), but a crash
-	// leaves the most useful part.
+	// In a fixed order (entry tiles, then hash tiles bottom up), so that
+	// runs are alike.
 	tiles := make([]tlog.Tile, 0, len(nb.Tiles))
 	for t := range nb.Tiles {
 		tiles = append(tiles, t)
@@ -258,7 +254,7 @@ func (l *Log) complete(ctx context.Context, h head, b *batch) (bool, error) {
 		return int(a.N - b.N)
 	})
 	if err := l.putTiles(ctx, tiles, nb.Tiles); err != nil {
-		return false, err
+		return nil, err
 	}
 	next := custody.Checkpoint{Origin: l.opts.Origin, Size: nb.Tree.N, Root: nb.Tree.Hash}
 	// Check what was just written: the new tree, read back from the
@@ -266,72 +262,64 @@ func (l *Log) complete(ctx context.Context, h head, b *batch) (bool, error) {
 	if old.N > 0 {
 		p, err := tlog.ProveTree(next.Size, old.N, l.hashReader(ctx, next))
 		if err != nil {
-			return false, fmt.Errorf("custody/ledger: check the new tiles: %w", err)
+			return nil, fmt.Errorf("custody/ledger: check the new tiles: %w", err)
 		}
 		if err := CheckConsistency(h.cp, next, p); err != nil {
-			return false, fmt.Errorf("custody/ledger: the new checkpoint does not extend the old one (not published): %w", err)
+			return nil, fmt.Errorf("custody/ledger: the new checkpoint does not extend the old one (not published): %w", err)
 		}
 	}
 	signed, err := custody.SignCheckpoint(next, l.opts.Signer)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if l.opts.Timestamper != nil {
 		tok, err := l.opts.Timestamper.Timestamp(ctx, signed)
 		if err != nil {
-			return false, fmt.Errorf("custody/ledger: timestamp checkpoint %d: %w", next.Size, err)
+			return nil, fmt.Errorf("custody/ledger: timestamp checkpoint %d: %w", next.Size, err)
 		}
 		_, err = l.store.Put(ctx, TimestampKey(next.Size), bytes.NewReader(tok), l.putOptions(int64(len(tok))))
 		if err != nil && !errors.Is(err, storage.ErrExists) {
-			return false, fmt.Errorf("custody/ledger: store timestamp of checkpoint %d: %w", next.Size, err)
+			return nil, fmt.Errorf("custody/ledger: store timestamp of checkpoint %d: %w", next.Size, err)
 		}
 	}
-	if _, err := l.store.Swap(ctx, CheckpointKey, h.version, signed); err != nil {
+	v, err := l.store.Swap(ctx, CheckpointKey, h.version, signed)
+	if err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			return false, nil
+			return nil, nil
 		}
 		// The swap may have happened with its reply lost: if the
 		// checkpoint changed, the caller's next round finds out whose
 		// it is.
 		if now, rerr := l.readHead(ctx); rerr == nil && now.version != h.version {
-			return false, nil
+			return nil, nil
 		}
-		return false, fmt.Errorf("custody/ledger: publish checkpoint %d: %w", next.Size, err)
+		return nil, fmt.Errorf("custody/ledger: publish checkpoint %d: %w", next.Size, err)
 	}
 	l.Trust(next)
-	return true, nil
+	return &head{cp: next, signed: signed, version: v}, nil
 }
 
-// putTiles writes tiles, a few at once, entry tiles before hash tiles.
+// putTiles writes tiles, a few at once. Their order does not matter:
+// nothing refers to them until the checkpoint is swapped in, and a writer
+// that dies midway leaves a batch the next one completes.
 func (l *Log) putTiles(ctx context.Context, tiles []tlog.Tile, data map[tlog.Tile][]byte) error {
 	const parallel = 4
-	for start := 0; start < len(tiles); {
-		// One level at a time.
-		end := start
-		for end < len(tiles) && tiles[end].L == tiles[start].L {
-			end++
-		}
-		errs := make(chan error, end-start)
-		sem := make(chan struct{}, parallel)
-		for _, t := range tiles[start:end] {
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem }()
-				errs <- l.putTile(ctx, t, data[t])
-			}()
-		}
-		var first error
-		for range end - start {
-			if err := <-errs; err != nil && first == nil {
-				first = err
-			}
-		}
-		if first != nil {
-			return first
-		}
-		start = end
+	errs := make(chan error, len(tiles))
+	sem := make(chan struct{}, parallel)
+	for _, t := range tiles {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- l.putTile(ctx, t, data[t])
+		}()
 	}
-	return nil
+	var first error
+	for range tiles {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // encodeEntries is the entry tile encoding of entries.
