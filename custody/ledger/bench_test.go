@@ -72,23 +72,41 @@ const millionEvents = 1_000_000
 
 var (
 	bigLogOnce sync.Once
-	bigLogDir  string
+	bigLogDir  string // made by bigLog, removed by TestMain
+	bigLogKept string // from $EXHIBIT_BENCH_LOG
 	bigLogErr  error
 )
 
+// bigLogEnv names a folder to keep the log of a million events in between
+// runs (it is built there when empty, and never removed).
+const bigLogEnv = "EXHIBIT_BENCH_LOG"
+
 // bigLog builds, once per test binary, a local archive holding a log of
-// one million events, appended in batches of 125,000. TestMain removes it.
+// one million events, appended in batches of 125,000. TestMain removes it,
+// unless it is kept in $EXHIBIT_BENCH_LOG.
 func bigLog(b *testing.B) (string, custody.Checkpoint) {
 	bigLogOnce.Do(func() {
 		start := time.Now()
-		bigLogDir, bigLogErr = os.MkdirTemp("", "exhibit-bench-log-")
-		if bigLogErr != nil {
-			return
-		}
-		s, err := local.Open(bigLogDir)
-		if err != nil {
-			bigLogErr = err
-			return
+		var s *local.Store
+		var err error
+		if dir := os.Getenv(bigLogEnv); dir != "" {
+			if s, err = local.Create(dir); err != nil {
+				bigLogErr = err
+				return
+			}
+			if c, _, err := newLog(b, s).Latest(context.Background()); err == nil && c.Size == millionEvents {
+				bigLogKept = dir
+				return
+			}
+			bigLogKept = dir
+		} else {
+			if bigLogDir, bigLogErr = os.MkdirTemp("", "exhibit-bench-log-"); bigLogErr != nil {
+				return
+			}
+			if s, err = local.Open(bigLogDir); err != nil {
+				bigLogErr = err
+				return
+			}
 		}
 		l := newLog(b, s)
 		const batch = 125_000
@@ -103,7 +121,11 @@ func bigLog(b *testing.B) (string, custody.Checkpoint) {
 	if bigLogErr != nil {
 		b.Fatal(bigLogErr)
 	}
-	s, err := local.Open(bigLogDir)
+	dir := bigLogDir
+	if bigLogKept != "" {
+		dir = bigLogKept
+	}
+	s, err := local.Open(dir)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -111,7 +133,10 @@ func bigLog(b *testing.B) (string, custody.Checkpoint) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return bigLogDir, c
+	if c.Size != millionEvents {
+		b.Fatalf("the log in %s has %d events, want %d", dir, c.Size, millionEvents)
+	}
+	return dir, c
 }
 
 func TestMain(m *testing.M) {
