@@ -2,15 +2,16 @@ package ledger
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"github.com/openexhibit/exhibit/storage"
 )
 
-// TestConcurrentWriters: 8 writers, each with its own store handle and
-// Log (as separate processes would have), append batches at the same
-// time. Every event ends up in the log exactly once, each batch
+// TestConcurrentWriters: 8 writers append batches at the same time. Every event ends up in the log exactly once, each batch
 // contiguous and where Append said, and every checkpoint any writer got
 // is a prefix of the final one: one history.
 func TestConcurrentWriters(t *testing.T) {
@@ -25,12 +26,18 @@ func TestConcurrentWriters(t *testing.T) {
 			}
 			results := make([][]result, writers)
 			errs := make(chan error, writers)
+			// Half the writers have a Log of their own (as processes
+			// would), the other half share one.
+			shared := newLog(t, b.reopen(t))
 			var wg sync.WaitGroup
 			for w := range writers {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					l := newLog(t, b.reopen(t))
+					l := shared
+					if w%2 == 1 {
+						l = newLog(t, b.reopen(t))
+					}
 					rng := rand.New(rand.NewPCG(uint64(w), 7))
 					for i := range batches {
 						evs := events(w, i, 1+rng.IntN(60))
@@ -96,5 +103,45 @@ func TestConcurrentWriters(t *testing.T) {
 			}
 			t.Logf("%d writers, %d batches, %d events", writers, writers*batches, total)
 		})
+	}
+}
+
+// slowLoad delays one Load's answer, after reading, until released.
+type slowLoad struct {
+	Store
+	hold    chan struct{} // closed to release
+	holding chan struct{} // closed once a Load is held
+	once    sync.Once
+}
+
+func (s *slowLoad) Load(ctx context.Context, key string, limit int64) ([]byte, storage.Version, error) {
+	data, v, err := s.Store.Load(ctx, key, limit)
+	held := false
+	s.once.Do(func() { held = true })
+	if held {
+		close(s.holding)
+		<-s.hold
+	}
+	return data, v, err
+}
+
+// TestSharedLogStaleRead: a read that was answered before another call of
+// the same Log published a newer checkpoint is not a rollback.
+func TestSharedLogStaleRead(t *testing.T) {
+	ctx := testCtx(t)
+	b := localBackend(t)
+	mustAppend(t, newLog(t, b.Store), events(0, 0, 3))
+	s := &slowLoad{Store: b.Store, hold: make(chan struct{}), holding: make(chan struct{})}
+	l := newLog(t, s)
+	done := make(chan error)
+	go func() {
+		_, _, err := l.Latest(ctx) // reads size 3, then waits
+		done <- err
+	}()
+	<-s.holding
+	mustAppend(t, l, events(0, 1, 2)) // publishes size 5 through the same Log
+	close(s.hold)
+	if err := <-done; err != nil {
+		t.Fatalf("Latest answered before a newer publish: %v", err)
 	}
 }

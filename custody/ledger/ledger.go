@@ -204,7 +204,19 @@ func (l *Log) load(ctx context.Context) (head, error) {
 	if err != nil {
 		return head{}, err
 	}
-	if err := l.observe(ctx, h); err != nil {
+	err = l.observe(ctx, h)
+	var re *RollbackError
+	if errors.As(err, &re) {
+		// Another call of this Log may have published or seen a newer
+		// checkpoint after this one was read: read again. A store that
+		// still serves an older checkpoint than one it served before
+		// has been rolled back.
+		if h, err = l.readHead(ctx); err != nil {
+			return head{}, err
+		}
+		err = l.observe(ctx, h)
+	}
+	if err != nil {
 		return head{}, err
 	}
 	return h, nil
