@@ -83,6 +83,9 @@ func FuzzParseBatch(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if b.verify(testKey.verifiers) == nil && !bytes.Equal(data, good) {
+			t.Fatalf("%q verifies: a forged signature", data)
+		}
 		again, err := b.marshal()
 		if err != nil {
 			t.Fatalf("parsed batch does not encode: %v", err)
