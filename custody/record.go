@@ -1,8 +1,9 @@
 // Package custody owns the custody record, the signed statement that says
 // what an item is, where it came from, who took it in, what was derived
-// from it and where it is kept. (The custody log of events will live here
-// too.) The record is an in-toto Statement v1 whose predicate is specified
-// in docs/formats.md and pinned by testdata/record.golden.json.
+// from it and where it is kept, and the custody log's pure parts: events,
+// tree math and signed checkpoints (custody/ledger keeps the log in an
+// archive). The record is an in-toto Statement v1 whose predicate is
+// specified in docs/formats.md and pinned by testdata/record.golden.json.
 //
 // custody is pure data and its checks: it does no I/O and must not import
 // storage, capture, ingest or cli.

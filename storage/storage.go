@@ -33,6 +33,10 @@ var (
 	// ErrIntegrity: what the store holds after a write is not what was sent
 	// (size or checksum differ). The bad object has been removed when possible.
 	ErrIntegrity = errors.New("stored object does not match what was written")
+	// ErrConflict: a Swap lost. The mutable object is no longer at the
+	// version the caller read (another writer changed it, created it or it
+	// never existed); nothing was changed. Read it again and decide anew.
+	ErrConflict = errors.New("object changed since it was read")
 )
 
 // RetentionMode is an S3 Object Lock mode.
@@ -132,6 +136,52 @@ type Store interface {
 
 	// Capabilities reports what the store enforces.
 	Capabilities(ctx context.Context) (Capabilities, error)
+}
+
+// Version identifies one content of a mutable object (see Swapper). It is
+// opaque to callers: compare it only with versions of the same key from the
+// same store. NoVersion stands for "absent".
+type Version string
+
+// NoVersion is the version of a mutable object that does not exist: Swap
+// with NoVersion creates the object, and fails if it exists.
+const NoVersion Version = ""
+
+// Swapper is implemented by stores that keep mutable objects beside their
+// write-once ones: a compare-and-swap register per key, for the few things
+// that must change in place (the custody log's checkpoint). Everything
+// else stays write-once.
+//
+// Contract:
+//   - A key is either write-once (Put, Commit) or mutable (Swap); callers
+//     keep them apart. Get, Stat and List see a mutable object like any
+//     other, always complete: old or new content, never a mixture.
+//   - Swap is linearizable per key: of any number of concurrent Swaps from
+//     the same version (from any process or machine sharing the store),
+//     exactly one succeeds and the others fail with ErrConflict, changing
+//     nothing.
+//   - A version identifies content: a Swap succeeds when the object's
+//     current content is the content that was read with that version, so
+//     a change to other bytes and back again (A-B-A) is not noticed. Give
+//     each new content something that makes it differ from every earlier
+//     one (the checkpoint's growing size does).
+//   - A Swap whose reply was lost may have happened: a retried request can
+//     then report ErrConflict although this caller's content is in place.
+//     Callers that must know read the object again.
+//   - Swap is durable when it returns: after a crash the key holds the old
+//     or the new content, complete.
+//
+// All methods may be called concurrently.
+type Swapper interface {
+	// Load reads the mutable object at key, which must hold at most limit
+	// bytes, with its version. Errors wrap ErrNotFound when it is missing.
+	Load(ctx context.Context, key string, limit int64) ([]byte, Version, error)
+	// Swap replaces the object at key with data if its version is still
+	// old (with NoVersion: creates it if it does not exist), and returns
+	// the new version. When the object is at another version, or exists
+	// although old is NoVersion, or is missing although old is not, it
+	// fails with an error wrapping ErrConflict and changes nothing.
+	Swap(ctx context.Context, key string, old Version, data []byte) (Version, error)
 }
 
 // Staged is content written by Store.Stage and not yet visible under a key.

@@ -19,6 +19,15 @@
 //   - Errors name the path and the cause. A full disk or quota wraps
 //     storage.ErrFull; a permission or read-only error wraps storage.ErrDenied.
 //
+// Mutable objects (storage.Swapper, used for the custody log's checkpoint)
+// are the exception to write-once: Swap takes an exclusive flock(2) on a
+// lock file of the key's own under .tmp (kept, never cleaned), compares the
+// current content's SHA-256 with the version the caller read, writes the new
+// content to a fsynced temporary file and renames it over the key, then
+// fsyncs the folder. Readers never take the lock: rename is atomic. The
+// lock works between processes on one machine and on file systems with
+// working flock; on a network file system without it, use one writer.
+//
 // A plain folder cannot enforce retention: Capabilities reports no object
 // lock, PutOptions.Retention and LegalHold are not recorded, and Object
 // reports a zero Retention. Anyone with write access to the folder can still
@@ -138,6 +147,9 @@ func (s *Store) removeStale(cutoff time.Time) error {
 		return mapOSError(err)
 	}
 	for _, e := range entries {
+		if isLockFile(e.Name()) {
+			continue // lock files live as long as the store (see Swap)
+		}
 		info, err := e.Info()
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {

@@ -398,3 +398,54 @@ func TestDiscardedStageLeavesNothing(t *testing.T) {
 		t.Errorf("temporary area holds %q after Discard, want nothing", got)
 	}
 }
+
+// TestOpenKeepsLockFiles: a lock file is the lock for as long as the store
+// lives; removing an old one while a Swap holds it would let a second
+// writer lock a new file and swap at the same time.
+func TestOpenKeepsLockFiles(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	if _, err := s.Swap(ctx, "log/checkpoint", storage.NoVersion, []byte("c1")); err != nil {
+		t.Fatal(err)
+	}
+	var locks []string
+	for _, name := range tmpEntries(t, s) {
+		if isLockFile(name) {
+			locks = append(locks, name)
+		} else {
+			t.Errorf("Swap left %s in the temporary area", name)
+		}
+	}
+	if len(locks) != 1 {
+		t.Fatalf("lock files %q, want one", locks)
+	}
+	past := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(filepath.Join(s.tmp, locks[0]), past, past); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(s.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(s.tmp, locks[0])); err != nil {
+		t.Fatalf("Open removed a lock file: %v", err)
+	}
+}
+
+// TestSwapWaitsForLock: a Swap waits while another holds the key's lock,
+// and gives up when its context ends.
+func TestSwapWaitsForLock(t *testing.T) {
+	s := newStore(t)
+	unlock, err := s.lock(context.Background(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.Swap(ctx, "k", storage.NoVersion, []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Swap while locked: %v, want a deadline error", err)
+	}
+	unlock()
+	if _, err := s.Swap(context.Background(), "k", storage.NoVersion, []byte("x")); err != nil {
+		t.Fatalf("Swap after unlock: %v", err)
+	}
+}

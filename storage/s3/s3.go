@@ -30,6 +30,11 @@
 //     content hashes (encrypted objects). Get verifies the stored
 //     full-object checksum, when the object has one, and the length, at the
 //     end of the read.
+//   - Mutable objects (storage.Swapper, for the custody log's checkpoint)
+//     are the one exception to write-once: Swap is a conditional PUT with
+//     If-Match on the ETag Load returned (If-None-Match: * to create), so
+//     the server decides every race. On a versioned bucket each Swap adds
+//     a version; earlier checkpoints stay readable as old versions.
 //   - Memory stays bounded: streaming holds Options.Concurrency+1 parts of
 //     Options.PartSize (48 MiB by default) while parts go up concurrently;
 //     Stage holds content up to Options.SmallObjectMax in memory.

@@ -53,6 +53,11 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ConcurrentCommitSameKey", testConcurrentCommitSameKey},
 		{"ConcurrentDifferentKeys", testConcurrentDifferentKeys},
 		{"Location", testLocation},
+		{"SwapRoundTrip", swapTest(testSwapRoundTrip)},
+		{"SwapConflicts", swapTest(testSwapConflicts)},
+		{"SwapRace", swapTest(testSwapRace)},
+		{"SwapCounter", swapTest(testSwapCounter)},
+		{"SwapLimits", swapTest(testSwapLimits)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

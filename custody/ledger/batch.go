@@ -1,0 +1,196 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"golang.org/x/mod/sumdb/note"
+)
+
+// batchMagic is the first line of a batch object and its format version.
+const batchMagic = "exhibit custody batch v1"
+
+// Bounds on one batch. An Append of more events fails; a stored batch
+// over them is refused before it is read into memory.
+const (
+	// MaxBatch is the most events one Append takes.
+	MaxBatch = 1 << 17
+	// maxBatchBytes bounds an encoded batch (about 512 bytes per event).
+	maxBatchBytes = 64 << 20
+	nonceSize     = 16
+)
+
+// batch is a claim on the log position Start: the entries to be appended
+// there, in order. It is written once at log/batch/<Start> before any tile
+// of it, and whoever finds it under an unpublished checkpoint completes it;
+// the nonce tells the writer that made it from any other writer with the
+// same entries.
+//
+// A batch is signed by a log key, like a checkpoint: writers complete only
+// batches a log key holder wrote, so write access to the archive alone
+// cannot put events into the signed log.
+type batch struct {
+	Origin  string
+	Start   int64
+	Nonce   [nonceSize]byte
+	Entries [][]byte
+	// Sig is the note signature encoding: a 4-byte big-endian key hash and
+	// the signature, over signedMessage.
+	Sig []byte
+}
+
+// maxSig bounds a batch signature (Ed25519: 4 + 64 bytes).
+const maxSig = 4 + 512
+
+// signedMessage is what a batch's signature covers. Its six lines cannot be
+// mistaken for a checkpoint body (three lines), so a batch signature is
+// never a checkpoint signature.
+func (b *batch) signedMessage() []byte {
+	h := sha256.New()
+	for _, e := range b.Entries {
+		h.Write(binary.BigEndian.AppendUint16(nil, uint16(len(e))))
+		h.Write(e)
+	}
+	return fmt.Appendf(nil, "%s signature\n%s\n%d\n%d\n%s\n%x\n", batchMagic, b.Origin, b.Start, len(b.Entries), hex.EncodeToString(b.Nonce[:]), h.Sum(nil))
+}
+
+// sign signs b with the log key.
+func (b *batch) sign(s note.Signer) error {
+	sig, err := s.Sign(b.signedMessage())
+	if err != nil {
+		return fmt.Errorf("sign batch: %w", err)
+	}
+	b.Sig = binary.BigEndian.AppendUint32(nil, s.KeyHash())
+	b.Sig = append(b.Sig, sig...)
+	return nil
+}
+
+// verify checks that a trusted key named after the log signed b.
+func (b *batch) verify(vs note.Verifiers) error {
+	if len(b.Sig) < 4 {
+		return errors.New("no signature")
+	}
+	v, err := vs.Verifier(b.Origin, binary.BigEndian.Uint32(b.Sig))
+	if err != nil {
+		return fmt.Errorf("signed by an unknown key: %w", err)
+	}
+	if !v.Verify(b.signedMessage(), b.Sig[4:]) {
+		return errors.New("invalid signature")
+	}
+	return nil
+}
+
+// marshal encodes b:
+//
+//	exhibit custody batch v1\n
+//	<origin>\n
+//	<start>\n
+//	<count>\n
+//	<nonce, 32 lowercase hex digits>\n
+//	<signature, standard base64>\n
+//	\n
+//	<count entries, each a 16-bit big-endian length and the bytes>
+func (b *batch) marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "%s\n%s\n%d\n%d\n%s\n%s\n\n", batchMagic, b.Origin, b.Start, len(b.Entries), hex.EncodeToString(b.Nonce[:]), base64.StdEncoding.EncodeToString(b.Sig))
+	for _, e := range b.Entries {
+		if len(e) > 1<<16-1 {
+			return nil, fmt.Errorf("entry of %d bytes is over the 65535 byte limit", len(e))
+		}
+		buf.Write(binary.BigEndian.AppendUint16(nil, uint16(len(e))))
+		buf.Write(e)
+	}
+	if buf.Len() > maxBatchBytes {
+		return nil, fmt.Errorf("batch of %d bytes is over the %d byte limit; append fewer events at once", buf.Len(), maxBatchBytes)
+	}
+	return buf.Bytes(), nil
+}
+
+// parseBatch decodes a batch strictly: one encoding per batch, so that a
+// batch re-encodes to the same bytes.
+func parseBatch(data []byte) (*batch, error) {
+	if len(data) > maxBatchBytes {
+		return nil, fmt.Errorf("batch is over the %d byte limit", maxBatchBytes)
+	}
+	var lines [7]string
+	rest := data
+	for i := range lines {
+		j := bytes.IndexByte(rest, '\n')
+		if j < 0 {
+			return nil, errors.New("truncated header")
+		}
+		lines[i] = string(rest[:j])
+		rest = rest[j+1:]
+	}
+	if lines[0] != batchMagic {
+		return nil, errors.New("not a custody batch (bad first line)")
+	}
+	b := &batch{Origin: lines[1]}
+	if b.Origin == "" || !validOrigin(b.Origin) {
+		return nil, errors.New("bad origin line")
+	}
+	start, err := parseCount(lines[2])
+	if err != nil {
+		return nil, fmt.Errorf("bad start: %w", err)
+	}
+	count, err := parseCount(lines[3])
+	if err != nil || count == 0 || count > MaxBatch {
+		return nil, fmt.Errorf("bad count %q: want 1 to %d", lines[3], MaxBatch)
+	}
+	nonce, err := hex.DecodeString(lines[4])
+	if err != nil || len(nonce) != nonceSize || hex.EncodeToString(nonce) != lines[4] {
+		return nil, errors.New("bad nonce")
+	}
+	sig, err := base64.StdEncoding.Strict().DecodeString(lines[5])
+	if err != nil || len(sig) < 5 || len(sig) > maxSig || base64.StdEncoding.EncodeToString(sig) != lines[5] {
+		return nil, errors.New("bad signature line")
+	}
+	b.Sig = sig
+	if lines[6] != "" {
+		return nil, errors.New("missing blank line after the header")
+	}
+	b.Start = start
+	copy(b.Nonce[:], nonce)
+	b.Entries = make([][]byte, 0, min(count, int64(len(rest)/2)))
+	for len(rest) > 0 {
+		if len(rest) < 2 {
+			return nil, errors.New("truncated entry length")
+		}
+		n := int(binary.BigEndian.Uint16(rest))
+		if len(rest) < 2+n {
+			return nil, errors.New("truncated entry")
+		}
+		b.Entries = append(b.Entries, rest[2:2+n:2+n])
+		rest = rest[2+n:]
+	}
+	if int64(len(b.Entries)) != count {
+		return nil, fmt.Errorf("holds %d entries, header says %d", len(b.Entries), count)
+	}
+	return b, nil
+}
+
+// parseCount parses a canonical non-negative decimal.
+func parseCount(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != s {
+		return 0, fmt.Errorf("%q is not a canonical non-negative number", s)
+	}
+	return n, nil
+}
+
+// validOrigin is the rule of custody.ParseCheckpointText for origins, plus
+// no control characters, so an origin fits on one line of any format.
+func validOrigin(s string) bool {
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,244 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"testing"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/openexhibit/exhibit/custody"
+)
+
+// fixture is a log of 600 events in three batches: entry tiles 000 and 001
+// are full, 002 is partial (width 88).
+type fixture struct {
+	b       *backend
+	entries [][]byte
+	cps     []custody.Checkpoint
+	signed  [][]byte
+}
+
+func newFixture(t *testing.T, b *backend) *fixture {
+	t.Helper()
+	fx := &fixture{b: b}
+	l := newLog(t, b.Store)
+	for i, n := range []int{100, 200, 300} {
+		evs := events(0, i, n)
+		a := mustAppend(t, l, evs)
+		for _, e := range evs {
+			data, _ := e.Marshal()
+			fx.entries = append(fx.entries, data)
+		}
+		fx.cps = append(fx.cps, a.Checkpoint)
+		fx.signed = append(fx.signed, a.Signed)
+	}
+	return fx
+}
+
+func (fx *fixture) latest() custody.Checkpoint { return fx.cps[len(fx.cps)-1] }
+
+// editEntryTile rewrites full entry tile k through edit.
+func (fx *fixture) editEntryTile(t *testing.T, k int64, edit func(es [][]byte) [][]byte) {
+	t.Helper()
+	key := TileKey(entryTile(k, fx.latest().Size))
+	es, clean := splitEntries(read(t, fx.b.Store, key))
+	if !clean {
+		t.Fatal("stored entry tile does not split")
+	}
+	fx.b.overwrite(t, key, encodeEntries(edit(es)))
+}
+
+func wantEntryMismatch(index int64, missing bool) func(t *testing.T, fx *fixture, err error) {
+	return func(t *testing.T, fx *fixture, err error) {
+		t.Helper()
+		var me *EntryMismatchError
+		if !errors.As(err, &me) {
+			t.Fatalf("error = %v, want *EntryMismatchError", err)
+		}
+		if me.Index != index || me.Missing != missing || me.Want != tlog.RecordHash(fx.entries[index]) {
+			t.Fatalf("EntryMismatchError = %+v, want index %d, missing %v, want hash of the original entry", me, index, missing)
+		}
+		if !missing && me.Got == me.Want {
+			t.Fatal("EntryMismatchError reports equal hashes")
+		}
+	}
+}
+
+func TestTamperMatrix(t *testing.T) {
+	otherSkey, _, err := custody.NewLogKey(rand.Reader, testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSigner, _ := note.NewSigner(otherSkey)
+
+	cases := []struct {
+		name   string
+		tamper func(t *testing.T, fx *fixture)
+		check  func(t *testing.T, fx *fixture, err error)
+		alone  bool // detected without a trusted checkpoint too
+	}{
+		{"modified event", func(t *testing.T, fx *fixture) {
+			fx.editEntryTile(t, 1, func(es [][]byte) [][]byte {
+				es[44] = bytes.Replace(es[44], []byte("writer 0"), []byte("writer 9"), 1)
+				return es
+			})
+		}, wantEntryMismatch(256+44, false), true},
+		{"deleted event", func(t *testing.T, fx *fixture) {
+			fx.editEntryTile(t, 1, func(es [][]byte) [][]byte { return append(es[:10:10], es[11:]...) })
+		}, wantEntryMismatch(256+10, false), true},
+		{"deleted last event of a tile", func(t *testing.T, fx *fixture) {
+			fx.editEntryTile(t, 0, func(es [][]byte) [][]byte { return es[:255] })
+		}, wantEntryMismatch(255, true), true},
+		{"reordered events", func(t *testing.T, fx *fixture) {
+			fx.editEntryTile(t, 0, func(es [][]byte) [][]byte {
+				es[7], es[8] = es[8], es[7]
+				return es
+			})
+		}, wantEntryMismatch(7, false), true},
+		{"truncated log", func(t *testing.T, fx *fixture) {
+			fx.b.remove(t, TileKey(entryTile(2, fx.latest().Size)))
+		}, wantEntryMismatch(512, true), true},
+		{"replaced tile", func(t *testing.T, fx *fixture) {
+			key := TileKey(tlog.Tile{H: custody.TileHeight, L: 0, N: 1, W: 256})
+			data := read(t, fx.b.Store, key)
+			data[100] ^= 1
+			fx.b.overwrite(t, key, data)
+		}, func(t *testing.T, fx *fixture, err error) {
+			var re *ReplacedTileError
+			if !errors.As(err, &re) || re.Key != "log/tile/8/0/001" || re.Want == re.Got {
+				t.Fatalf("error = %v, want *ReplacedTileError for log/tile/8/0/001", err)
+			}
+		}, true},
+		{"checkpoint rolled back", func(t *testing.T, fx *fixture) {
+			fx.b.overwrite(t, CheckpointKey, fx.signed[1])
+		}, func(t *testing.T, fx *fixture, err error) {
+			var re *RollbackError
+			if !errors.As(err, &re) || re.Trusted != fx.latest() || re.Found != fx.cps[1] {
+				t.Fatalf("error = %v, want *RollbackError from %d to %d", err, fx.latest().Size, fx.cps[1].Size)
+			}
+		}, false},
+		{"checkpoint deleted", func(t *testing.T, fx *fixture) {
+			fx.b.remove(t, CheckpointKey)
+		}, func(t *testing.T, fx *fixture, err error) {
+			var re *RollbackError
+			if !errors.As(err, &re) || re.Trusted != fx.latest() || re.Found.Size != 0 {
+				t.Fatalf("error = %v, want *RollbackError to nothing", err)
+			}
+		}, false},
+		{"forked checkpoint", func(t *testing.T, fx *fixture) {
+			forged := fx.latest()
+			forged.Root = tlog.RecordHash([]byte("another history"))
+			msg, err := custody.SignCheckpoint(forged, testKey.signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fx.b.overwrite(t, CheckpointKey, msg)
+		}, func(t *testing.T, fx *fixture, err error) {
+			var fe *ForkError
+			if !errors.As(err, &fe) || fe.Trusted != fx.latest() || fe.Found.Size != fx.latest().Size || fe.Found.Root == fx.latest().Root {
+				t.Fatalf("error = %v, want *ForkError with both checkpoints", err)
+			}
+		}, false},
+		{"checkpoint signed by an unknown key", func(t *testing.T, fx *fixture) {
+			msg, err := custody.SignCheckpoint(fx.latest(), otherSigner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fx.b.overwrite(t, CheckpointKey, msg)
+		}, func(t *testing.T, fx *fixture, err error) {
+			var ce *custody.CheckpointError
+			var unverified *note.UnverifiedNoteError
+			if !errors.As(err, &ce) || !errors.As(err, &unverified) {
+				t.Fatalf("error = %v, want *custody.CheckpointError for an unknown key", err)
+			}
+		}, true},
+	}
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					ctx := testCtx(t)
+					fx := newFixture(t, be.open(t))
+					// The untouched log passes, also against its first checkpoint.
+					auditor := newLog(t, fx.b.reopen(t))
+					if _, err := auditor.Audit(ctx, &fx.cps[0]); err != nil {
+						t.Fatalf("audit before tampering: %v", err)
+					}
+					tc.tamper(t, fx)
+					trusted := fx.latest()
+					_, err := newLog(t, fx.b.reopen(t)).Audit(ctx, &trusted)
+					if err == nil {
+						t.Fatal("audit passed a tampered log")
+					}
+					tc.check(t, fx, err)
+					// Entries and tiles need no trusted checkpoint: the
+					// signed one in the store is enough.
+					if tc.alone {
+						_, err := newLog(t, fx.b.reopen(t)).Audit(ctx, nil)
+						tc.check(t, fx, err)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestTamperedLogRefusedByReaders: a Log that has seen a checkpoint
+// refuses a rolled-back or forked one when it reads, and reading a
+// modified entry fails the same way as the audit.
+func TestTamperedLogRefusedByReaders(t *testing.T) {
+	ctx := testCtx(t)
+	fx := newFixture(t, localBackend(t))
+	l := newLog(t, fx.b.Store)
+	if _, _, err := l.Latest(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fx.editEntryTile(t, 1, func(es [][]byte) [][]byte {
+		es[3] = bytes.Replace(es[3], []byte("writer 0"), []byte("writer 7"), 1)
+		return es
+	})
+	if _, err := l.Entries(ctx, fx.latest(), 250, 20); err == nil {
+		t.Fatal("Entries returned a modified entry")
+	} else {
+		wantEntryMismatch(259, false)(t, fx, err)
+	}
+	if _, err := l.Append(ctx, events(1, 0, 1)); err == nil {
+		// Appending grows tile 002, not 001: it must still work.
+	} else {
+		t.Fatalf("append after tampering elsewhere: %v", err)
+	}
+	fx.b.overwrite(t, CheckpointKey, fx.signed[0])
+	var re *RollbackError
+	if _, _, err := l.Latest(ctx); !errors.As(err, &re) {
+		t.Fatalf("Latest after a rollback: %v, want *RollbackError", err)
+	}
+	if _, err := l.Append(ctx, events(1, 1, 1)); !errors.As(err, &re) {
+		t.Fatalf("Append after a rollback: %v, want *RollbackError", err)
+	}
+}
+
+// TestPlantedBatch: write access to the archive is not enough to get events
+// into the signed log: a batch not signed by a log key is refused, and
+// appending stops until someone looks at it.
+func TestPlantedBatch(t *testing.T) {
+	ctx := testCtx(t)
+	fx := newFixture(t, localBackend(t))
+	otherSkey, _, _ := custody.NewLogKey(rand.Reader, testOrigin)
+	other, _ := note.NewSigner(otherSkey)
+	planted := &batch{Origin: testOrigin, Start: fx.latest().Size, Nonce: newNonce(), Entries: marshalAll(t, events(9, 0, 2))}
+	if err := planted.sign(other); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := planted.marshal()
+	fx.b.overwrite(t, BatchKey(planted.Start), data)
+	var be *BatchError
+	if _, err := newLog(t, fx.b.Store).Append(ctx, events(1, 0, 1)); !errors.As(err, &be) || be.Key != BatchKey(600) {
+		t.Fatalf("Append over a planted batch: %v, want *BatchError for %s", err, BatchKey(600))
+	}
+	if rep, err := newLog(t, fx.b.Store).Audit(ctx, nil); err != nil || rep.Checkpoint != fx.latest() {
+		t.Fatalf("audit after the planted batch: %+v %v", rep, err)
+	}
+}

@@ -1,0 +1,226 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/storage"
+)
+
+const tileWidth = 1 << custody.TileHeight
+
+// maxCachedTiles bounds the tiles one reader keeps (8 KiB each).
+const maxCachedTiles = 1024
+
+// readObject reads the object at key, at most limit bytes. Errors wrap
+// storage.ErrNotFound when it is missing.
+func readObject(ctx context.Context, s Store, key string, limit int64) ([]byte, error) {
+	rc, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", key, limit)
+	}
+	return data, nil
+}
+
+// tileReader serves tlog.TileHashReader from the store. It lives for one
+// call, which is why it holds a context.
+type tileReader struct {
+	ctx   context.Context
+	store Store
+
+	mu    sync.Mutex
+	cache map[tlog.Tile][]byte // tiles read by this call: tlog asks again and again
+}
+
+func (r *tileReader) Height() int { return custody.TileHeight }
+
+// ReadTiles reads the tiles, several at once. A missing tile is an error
+// naming it: the tiles of a published checkpoint are written before it.
+func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	out := make([][]byte, len(tiles))
+	errs := make([]error, len(tiles))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	r.mu.Lock()
+	if r.cache == nil {
+		r.cache = map[tlog.Tile][]byte{}
+	}
+	for i, t := range tiles {
+		out[i] = r.cache[t]
+	}
+	r.mu.Unlock()
+	for i, t := range tiles {
+		if out[i] != nil {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i], errs[i] = readObject(r.ctx, r.store, TileKey(t), int64(t.W)*tlog.HashSize)
+			if errs[i] == nil && len(out[i]) != t.W*tlog.HashSize {
+				errs[i] = fmt.Errorf("tile %s holds %d bytes, want %d", TileKey(t), len(out[i]), t.W*tlog.HashSize)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("custody/ledger: read tiles: %w", err)
+	}
+	r.mu.Lock()
+	if len(r.cache) > maxCachedTiles {
+		clear(r.cache)
+	}
+	for i, t := range tiles {
+		r.cache[t] = out[i]
+	}
+	r.mu.Unlock()
+	return out, nil
+}
+
+func (r *tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
+
+// hashReader returns a reader of the stored hashes of c's tree, each
+// authenticated against c's root before it is returned.
+func (l *Log) hashReader(ctx context.Context, c custody.Checkpoint) tlog.HashReader {
+	return tlog.TileHashReader(tlog.Tree{N: c.Size, Hash: c.Root}, &tileReader{ctx: ctx, store: l.store})
+}
+
+// entryTile is the entry tile with index k of a tree of size n.
+func entryTile(k, n int64) tlog.Tile {
+	return tlog.Tile{H: custody.TileHeight, L: -1, N: k, W: int(min(n-k*tileWidth, tileWidth))}
+}
+
+// splitEntries splits entry tile data leniently: the entries that are
+// whole, and whether the data ended cleanly after them.
+func splitEntries(data []byte) (entries [][]byte, clean bool) {
+	for len(data) > 0 {
+		if len(data) < 2 {
+			return entries, false
+		}
+		n := int(binary.BigEndian.Uint16(data))
+		if len(data) < 2+n {
+			return entries, false
+		}
+		entries = append(entries, data[2:2+n:2+n])
+		data = data[2+n:]
+	}
+	return entries, true
+}
+
+// verifiedEntries reads entries [start, end) of c's tree from the entry
+// tiles and checks each against the leaf hashes that r (authenticated
+// against c) proves. A difference is an *EntryMismatchError.
+func (l *Log) verifiedEntries(ctx context.Context, c custody.Checkpoint, r tlog.HashReader, start, end int64) ([][]byte, error) {
+	var out [][]byte
+	for k := start / tileWidth; k*tileWidth < end; k++ {
+		t := entryTile(k, c.Size)
+		lo, hi := max(start, k*tileWidth), min(end, k*tileWidth+int64(t.W))
+		idx := make([]int64, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			idx = append(idx, tlog.StoredHashIndex(0, i))
+		}
+		want, err := r.ReadHashes(idx)
+		if err != nil {
+			return nil, fmt.Errorf("custody/ledger: read leaf hashes %d to %d: %w", lo, hi-1, err)
+		}
+		data, err := readObject(ctx, l.store, TileKey(t), maxEntryTile)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("custody/ledger: read entries: %w", err)
+		}
+		entries, _ := splitEntries(data)
+		for i := lo; i < hi; i++ {
+			j := i - k*tileWidth
+			if j >= int64(len(entries)) {
+				return nil, &EntryMismatchError{Index: i, Want: want[i-lo], Missing: true}
+			}
+			if got := tlog.RecordHash(entries[j]); got != want[i-lo] {
+				return nil, &EntryMismatchError{Index: i, Want: want[i-lo], Got: got}
+			}
+			out = append(out, entries[j])
+		}
+	}
+	return out, nil
+}
+
+// Entries returns entries [start, start+n) of the tree of checkpoint c
+// (from Latest, or one the caller trusts), each checked against c: an
+// entry that differs from what c commits to is an *EntryMismatchError.
+// Entries are custody events in canonical form (custody.ParseEvent).
+func (l *Log) Entries(ctx context.Context, c custody.Checkpoint, start, n int64) ([][]byte, error) {
+	if start < 0 || n < 0 || start > c.Size || n > c.Size-start {
+		return nil, fmt.Errorf("custody/ledger: entries %d+%d: outside the checkpoint's %d entries", start, n, c.Size)
+	}
+	if n > MaxBatch {
+		return nil, fmt.Errorf("custody/ledger: entries %d+%d: read at most %d at once", start, n, MaxBatch)
+	}
+	return l.verifiedEntries(ctx, c, l.hashReader(ctx, c), start, start+n)
+}
+
+// ProveInclusion returns the proof that the entry at index is in the tree
+// of checkpoint c, for CheckInclusion. It reads O(log n) tiles.
+func (l *Log) ProveInclusion(ctx context.Context, c custody.Checkpoint, index int64) (tlog.RecordProof, error) {
+	if index < 0 || index >= c.Size {
+		return nil, fmt.Errorf("custody/ledger: prove entry %d: outside the checkpoint's %d entries", index, c.Size)
+	}
+	p, err := tlog.ProveRecord(c.Size, index, l.hashReader(ctx, c))
+	if err != nil {
+		return nil, fmt.Errorf("custody/ledger: prove entry %d in checkpoint %d: %w", index, c.Size, err)
+	}
+	return p, nil
+}
+
+// ProveConsistency returns the proof that the tree of checkpoint newer
+// extends that of older, for CheckConsistency.
+func (l *Log) ProveConsistency(ctx context.Context, older, newer custody.Checkpoint) (tlog.TreeProof, error) {
+	if older.Size > newer.Size {
+		return nil, &RollbackError{Trusted: older, Found: newer}
+	}
+	if older.Size == 0 || older.Size == newer.Size {
+		return tlog.TreeProof{}, nil
+	}
+	p, err := tlog.ProveTree(newer.Size, older.Size, l.hashReader(ctx, newer))
+	if err != nil {
+		return nil, fmt.Errorf("custody/ledger: prove checkpoint %d consistent with %d: %w", newer.Size, older.Size, err)
+	}
+	return p, nil
+}
+
+// putTile writes a tile once. If the key holds other bytes already, the
+// tile was replaced: tiles are a function of the published entries and
+// the claimed batch, so no honest writer writes other bytes.
+func (l *Log) putTile(ctx context.Context, t tlog.Tile, data []byte) error {
+	key := TileKey(t)
+	_, err := l.store.Put(ctx, key, bytes.NewReader(data), l.putOptions(int64(len(data))))
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, storage.ErrExists) {
+		return fmt.Errorf("custody/ledger: write tile: %w", err)
+	}
+	old, err := readObject(ctx, l.store, key, maxEntryTile)
+	if err != nil {
+		return fmt.Errorf("custody/ledger: read back tile: %w", err)
+	}
+	if !bytes.Equal(old, data) {
+		return &ReplacedTileError{Key: key, Want: sha(data), Got: sha(old)}
+	}
+	return nil
+}
