@@ -27,6 +27,7 @@ func verifyCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "case", Usage: "verify every item of this case"},
 			&cli.BoolFlag{Name: "all", Usage: "verify every item in the archive"},
+			&cli.BoolFlag{Name: "require-timestamp", Usage: "fail a bundle that carries no verified RFC 3161 timestamp (default: warn)"},
 		},
 		Action: func(c *cli.Context) error {
 			n := 0
@@ -42,15 +43,17 @@ func verifyCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runVerify(c.Context, e, home, cfg, verifyOptions{args: c.Args().Slice(), caseName: c.String("case"), all: c.Bool("all")})
+			return runVerify(c.Context, e, home, cfg, verifyOptions{args: c.Args().Slice(), caseName: c.String("case"), all: c.Bool("all"),
+				requireTimestamp: c.Bool("require-timestamp")})
 		},
 	}
 }
 
 type verifyOptions struct {
-	args     []string
-	caseName string
-	all      bool
+	args             []string
+	caseName         string
+	all              bool
+	requireTimestamp bool
 }
 
 func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOptions) error {
@@ -62,7 +65,7 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	if err != nil {
 		return err
 	}
-	v := &verify.Verifier{Store: st, Trust: trust}
+	v := &verify.Verifier{Store: st, Trust: trust, RequireTimestamp: o.requireTimestamp}
 	rep := &verify.Report{Archive: st.Location(), Checked: time.Now().UTC(), Status: verify.Pass}
 
 	type target struct {

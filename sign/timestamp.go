@@ -47,6 +47,18 @@ type Timestamper struct {
 	// Backoff is the wait before the second attempt; it doubles for each
 	// further one (default 250ms).
 	Backoff time.Duration
+	// DownFor is how long a TSA that failed every attempt is not asked
+	// again, so that a dead TSA costs its retries once rather than once
+	// per bundle (default 30s; negative: always ask).
+	DownFor time.Duration
+
+	mu   sync.Mutex
+	down map[string]downState
+}
+
+type downState struct {
+	until time.Time
+	err   error
 }
 
 func (t *Timestamper) client() *http.Client {
@@ -102,6 +114,45 @@ func (e permanentError) Unwrap() error { return e.error }
 // response is checked to be granted, to cover signature and to echo the
 // request's nonce; whether its signer is trusted is the Verifier's business.
 func (t *Timestamper) Timestamp(ctx context.Context, url string, signature []byte) ([]byte, error) {
+	if d, ok := t.isDown(url); ok {
+		return nil, &TSAError{URL: url, Attempts: 0, Err: fmt.Errorf("not asked: down until %s after %w", d.until.UTC().Format(time.RFC3339), d.err)}
+	}
+	resp, err := t.timestamp(ctx, url, signature)
+	var te *TSAError
+	if errors.As(err, &te) && te.Attempts == t.attempts() && ctx.Err() == nil {
+		t.markDown(url, te.Err)
+	}
+	return resp, err
+}
+
+func (t *Timestamper) isDown(url string) (downState, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d, ok := t.down[url]
+	if ok && time.Now().After(d.until) {
+		delete(t.down, url)
+		ok = false
+	}
+	return d, ok
+}
+
+func (t *Timestamper) markDown(url string, err error) {
+	period := t.DownFor
+	if period == 0 {
+		period = 30 * time.Second
+	}
+	if period < 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.down == nil {
+		t.down = map[string]downState{}
+	}
+	t.down[url] = downState{until: time.Now().Add(period), err: err}
+}
+
+func (t *Timestamper) timestamp(ctx context.Context, url string, signature []byte) ([]byte, error) {
 	sum := sha256.Sum256(signature)
 	n := t.attempts()
 	wait := t.backoff()

@@ -375,6 +375,23 @@ func TestTimestamperRetries(t *testing.T) {
 			}
 		})
 	}
+	t.Run("down TSA not asked again at once", func(t *testing.T) {
+		calls.Store(0)
+		status = http.StatusServiceUnavailable
+		ts := &Timestamper{Backoff: time.Millisecond, DownFor: time.Hour}
+		ts.Timestamp(context.Background(), srv.URL, []byte("sig"))
+		_, err := ts.Timestamp(context.Background(), srv.URL, []byte("sig"))
+		var te *TSAError
+		if !errors.As(err, &te) || te.Attempts != 0 || calls.Load() != 3 || !strings.Contains(err.Error(), "503") {
+			t.Fatalf("err = %v after %d requests, want the second call refused without asking", err, calls.Load())
+		}
+		other := &Timestamper{Backoff: time.Millisecond, DownFor: -1}
+		other.Timestamp(context.Background(), srv.URL, []byte("sig"))
+		other.Timestamp(context.Background(), srv.URL, []byte("sig"))
+		if calls.Load() != 9 {
+			t.Fatalf("DownFor < 0: %d requests, want 9", calls.Load())
+		}
+	})
 	t.Run("cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
