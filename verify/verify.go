@@ -1,6 +1,7 @@
 // Package verify proves, from the archive alone plus the verifier's own
 // trust file, that an item is intact: it re-hashes every stored object,
-// checks both sigstore bundles against trusted keys, checks that the record's
+// checks both sigstore bundles against trusted keys and their RFC 3161
+// timestamps against trusted timestamp authorities, checks that the record's
 // subjects are the bytes in the store, and checks every derivative and the
 // recorded retention. It fails closed: an item passes only when every check
 // passes, and each failure names the check, the object, and what was
