@@ -1,7 +1,7 @@
 # make test    install the pinned tools, then run every test against a real
-#              MinIO and cosign (scripts/test.sh); TEST_FLAGS='-run X -v' and
+#              MinIO, timestamp-server and cosign (scripts/test.sh); TEST_FLAGS='-run X -v' and
 #              TEST_PKGS='./storage/...' narrow it
-# make tools   install MinIO and cosign into .tools/bin (scripts/tools.sh)
+# make tools   install MinIO, cosign and timestamp-server into .tools/bin (scripts/tools.sh)
 # make vet     gofmt and go vet
 # make build   build ./exhibit
 # make demo    the main job on the embedded default: init a throwaway archive

@@ -13,11 +13,15 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,6 +73,8 @@ func params(dir string, setup func(*testscript.Env) error) testscript.Params {
 			"agekey":     cmdAgeKey,
 			"reckey":     cmdRecKey,
 			"waitgrow":   cmdWaitGrow,
+			"stamps":     cmdStamps,
+			"tsaproxy":   cmdTSAProxy,
 		},
 	}
 }
@@ -103,6 +109,72 @@ func TestScriptsCosign(t *testing.T) {
 		return nil
 	}))
 }
+
+// TestScriptsTSA runs the scripts that timestamp with the real
+// timestamp-server and check the timestamps with exhibit and cosign.
+func TestScriptsTSA(t *testing.T) {
+	cosign := testenv.Cosign(t)
+	tsa := testenv.TSA(t)
+	testscript.Run(t, params("testdata/tsa", func(e *testscript.Env) error {
+		e.Setenv("COSIGN", cosign)
+		e.Setenv("TSA", tsa)
+		return nil
+	}))
+}
+
+// stamps DST [SRC] replaces the RFC 3161 timestamps of bundle DST with those
+// of bundle SRC, or removes them.
+func cmdStamps(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: stamps dst.json [src.json]")
+	}
+	load := func(p string) map[string]any {
+		data, err := os.ReadFile(ts.MkAbs(p))
+		ts.Check(err)
+		var m map[string]any
+		ts.Check(json.Unmarshal(data, &m))
+		return m
+	}
+	dst := load(args[0])
+	vm := dst["verificationMaterial"].(map[string]any)
+	delete(vm, "timestampVerificationData")
+	if len(args) == 2 {
+		vm["timestampVerificationData"] = load(args[1])["verificationMaterial"].(map[string]any)["timestampVerificationData"]
+	}
+	out, err := json.Marshal(dst)
+	ts.Check(err)
+	p := ts.MkAbs(args[0])
+	os.Chmod(p, 0o644)
+	ts.Check(os.WriteFile(p, out, 0o644))
+}
+
+// tsaproxy start VAR | tsaproxy stop: a loopback proxy to the test TSA whose
+// URL goes into $VAR, so that a script can take "its" TSA down.
+func cmdTSAProxy(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 {
+		ts.Fatalf("usage: tsaproxy start VAR | tsaproxy stop")
+	}
+	switch args[0] {
+	case "start":
+		target, err := url.Parse(ts.Getenv("TSA"))
+		ts.Check(err)
+		target.Path = ""
+		srv := httptest.NewServer(httputil.NewSingleHostReverseProxy(target))
+		proxies.Store(ts, srv)
+		ts.Defer(srv.Close)
+		ts.Setenv(args[1], srv.URL+"/api/v1/timestamp")
+	case "stop":
+		srv, ok := proxies.Load(ts)
+		if !ok {
+			ts.Fatalf("tsaproxy: none started")
+		}
+		srv.(*httptest.Server).Close()
+	default:
+		ts.Fatalf("tsaproxy: unknown verb %s", args[0])
+	}
+}
+
+var proxies sync.Map // *testscript.TestScript -> *httptest.Server
 
 // buildKMSPlugin builds the test KMS plugin (sigstore-kms-exhibittest) and
 // returns the folder that holds it.

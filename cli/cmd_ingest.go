@@ -14,6 +14,7 @@ import (
 	"github.com/openexhibit/exhibit/capture/strip"
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/ingest"
+	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
 	"github.com/urfave/cli/v2"
 )
@@ -31,6 +32,7 @@ func ingestCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "legal-hold", Usage: "place an S3 Object Lock legal hold on every object written"},
 			&cli.IntFlag{Name: "jobs", Usage: "files read at once (default: number of CPUs)"},
 			&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt originals and their metadata to this age recipient (age1…) before they are written; repeatable (config: encrypt_to)"},
+			&cli.BoolFlag{Name: "require-timestamp", Usage: "fail an item when a timestamp authority (tsa: in the configuration) gives no timestamp, instead of warning"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, "PATH"); err != nil {
@@ -49,12 +51,43 @@ func ingestCommand(e *env) *cli.Command {
 			if c.IsSet("encrypt-to") {
 				cfg.EncryptTo = c.StringSlice("encrypt-to")
 			}
-			return runIngest(c.Context, e, home, cfg, c.String("case"), c.Args().Slice())
+			return runIngest(c.Context, e, home, cfg, ingestOptions{caseName: c.String("case"), requireTimestamp: c.Bool("require-timestamp")}, c.Args().Slice())
 		},
 	}
 }
 
-func runIngest(ctx context.Context, e *env, home string, cfg *Config, caseName string, paths []string) error {
+type ingestOptions struct {
+	caseName         string
+	requireTimestamp bool
+}
+
+// timestamper builds the client for the configured TSAs, each of which the
+// trust file must hold (or no timestamp of it would verify).
+func timestamper(cfg *Config, tf *sign.TrustFile, require bool) (*sign.Timestamper, error) {
+	if len(cfg.TSA) == 0 {
+		if require {
+			return nil, usageErr("--require-timestamp: no timestamp authority is configured (tsa: in the configuration, or EXHIBIT_TSA)")
+		}
+		return nil, nil
+	}
+	trusted := map[string]bool{}
+	for _, u := range tf.TSAURIs() {
+		trusted[u] = true
+	}
+	for _, u := range cfg.TSA {
+		if err := checkTSAURL(u); err != nil {
+			return nil, err
+		}
+		if !trusted[u] {
+			return nil, usageErr("timestamp authority %s is configured but its certificate chain is not in the trust file, so its timestamps could not be verified: "+
+				"add it with `exhibit init --tsa %s` (in a new --home), or remove it from tsa: / EXHIBIT_TSA", u, u)
+		}
+	}
+	return &sign.Timestamper{URLs: cfg.TSA}, nil
+}
+
+func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOptions, paths []string) error {
+	caseName := o.caseName
 	enc, err := parseRecipients(cfg.EncryptTo)
 	if err != nil {
 		return err
@@ -83,9 +116,14 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, caseName s
 		return withCode(ExitKey, fmt.Errorf("the signing key %s is not in the trust file", signer.Fingerprint()),
 			"add the key to the trust file, or use the key that init made")
 	}
+	ts, err := timestamper(cfg, tf, o.requireTimestamp)
+	if err != nil {
+		return err
+	}
 	hostname, _ := os.Hostname()
 	opts := ingest.Options{
 		Store: st, Signer: signer, Verifier: verifier,
+		Timestamper: ts, RequireTimestamp: o.requireTimestamp,
 		Case: caseName, Operator: cfg.Operator,
 		Host:      custody.Host{Name: hostname, OS: runtime.GOOS, Arch: runtime.GOARCH},
 		Tool:      custody.Tool{Name: "exhibit", Version: version(), GoVersion: runtime.Version()},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -23,6 +24,7 @@ type initOptions struct {
 	home, archive, key, operator string
 	objectLock                   string
 	insecureNoPassword           bool
+	tsa                          []string
 }
 
 // Names of the files init writes into the home folder.
@@ -41,10 +43,14 @@ func initCommand(e *env) *cli.Command {
 		Description: "init writes into the home folder (--home, EXHIBIT_HOME): cosign.key (ECDSA P-256, encrypted with\n" +
 			"the passphrase from EXHIBIT_PASSWORD or a prompt), cosign.pub, trust.json (the keys verify\n" +
 			"accepts), trusted_root.json (for cosign) and config.yaml; and creates the archive. With --key\n" +
-			"hashivault://NAME (or another sigstore KMS URI, or an existing key file) no key is generated.",
+			"hashivault://NAME (or another sigstore KMS URI, or an existing key file) no key is generated.\n" +
+			"Each --tsa URL (an RFC 3161 timestamp endpoint, e.g. https://tsa.example/api/v1/timestamp) is\n" +
+			"asked for its certificate chain (URL/certchain), which goes into trust.json and\n" +
+			"trusted_root.json: compare the fingerprints printed with those the TSA's operator publishes.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "object-lock", Usage: "S3 only: create the bucket with Object Lock and retain every object, e.g. compliance:365d or governance:30d"},
 			&cli.BoolFlag{Name: "insecure-no-password", Usage: "write the private key unencrypted (anyone who can read it can sign as you)"},
+			&cli.StringSliceFlag{Name: "tsa", Usage: "RFC 3161 timestamp authority URL to trust and use (repeatable; env EXHIBIT_TSA, comma-separated)"},
 		},
 		Action: func(c *cli.Context) error {
 			wantJSON(c, e)
@@ -57,7 +63,10 @@ func initCommand(e *env) *cli.Command {
 				return err
 			}
 			o := initOptions{home: home, archive: cfg.Archive, key: cfg.Key, operator: cfg.Operator,
-				objectLock: c.String("object-lock"), insecureNoPassword: c.Bool("insecure-no-password")}
+				objectLock: c.String("object-lock"), insecureNoPassword: c.Bool("insecure-no-password"), tsa: cfg.TSA}
+			if c.IsSet("tsa") {
+				o.tsa = c.StringSlice("tsa")
+			}
 			res, err := runInit(c.Context, o, cfg)
 			if err != nil {
 				return err
@@ -65,8 +74,15 @@ func initCommand(e *env) *cli.Command {
 			if e.json {
 				return writeJSON(e.stdout, res)
 			}
-			fmt.Fprintf(e.stdout, "archive      %s\nkey          %s (%s)\ntrust file   %s\nconfig       %s\n\n",
+			fmt.Fprintf(e.stdout, "archive      %s\nkey          %s (%s)\ntrust file   %s\nconfig       %s\n",
 				res.Archive, res.KeyFingerprint, res.Key, res.Trust, res.Config)
+			for _, t := range res.TSAs {
+				fmt.Fprintf(e.stdout, "tsa          %s\n             root %q %s\n             leaf %q %s\n", t.URL, t.Root, t.RootFingerprint, t.Leaf, t.LeafFingerprint)
+			}
+			if len(res.TSAs) == 0 {
+				fmt.Fprintf(e.stdout, "tsa          none: bundles carry no trusted time (see --tsa)\n")
+			}
+			fmt.Fprintln(e.stdout)
 			fmt.Fprintf(e.stdout, "Next: exhibit ingest --case NAME FILE_OR_FOLDER...\n")
 			return nil
 		},
@@ -74,12 +90,60 @@ func initCommand(e *env) *cli.Command {
 }
 
 type initResult struct {
-	Archive        string `json:"archive"`
-	Key            string `json:"key"`
-	KeyFingerprint string `json:"keyFingerprint"`
-	Trust          string `json:"trust"`
-	Config         string `json:"config"`
-	ObjectLock     string `json:"objectLock,omitempty"`
+	Archive        string    `json:"archive"`
+	Key            string    `json:"key"`
+	KeyFingerprint string    `json:"keyFingerprint"`
+	Trust          string    `json:"trust"`
+	Config         string    `json:"config"`
+	ObjectLock     string    `json:"objectLock,omitempty"`
+	TSAs           []initTSA `json:"tsas,omitempty"`
+}
+
+// initTSA is a timestamp authority init trusted, with what to compare
+// out of band.
+type initTSA struct {
+	URL             string `json:"url"`
+	Root            string `json:"root"`
+	RootFingerprint string `json:"rootFingerprint"`
+	Leaf            string `json:"leaf"`
+	LeafFingerprint string `json:"leafFingerprint"`
+}
+
+// fetchTSAs asks each TSA for its certificate chain.
+func fetchTSAs(ctx context.Context, urls []string) ([]sign.TrustedTSA, []initTSA, error) {
+	var trusted []sign.TrustedTSA
+	var shown []initTSA
+	seen := map[string]bool{}
+	for _, u := range urls {
+		if err := checkTSAURL(u); err != nil {
+			return nil, nil, err
+		}
+		if seen[u] {
+			continue
+		}
+		seen[u] = true
+		chain, err := sign.FetchTSAChain(ctx, nil, u)
+		if err != nil {
+			return nil, nil, withCode(ExitIO, err, "check the URL (the TSA's timestamp endpoint) and that the TSA is up, then run init again")
+		}
+		t, err := sign.NewTrustedTSA(u, chain)
+		if err != nil {
+			return nil, nil, err
+		}
+		trusted = append(trusted, t)
+		root, leaf := chain[len(chain)-1], chain[0]
+		shown = append(shown, initTSA{URL: u, Root: root.Subject.String(), RootFingerprint: sign.CertFingerprint(root),
+			Leaf: leaf.Subject.String(), LeafFingerprint: sign.CertFingerprint(leaf)})
+	}
+	return trusted, shown, nil
+}
+
+func checkTSAURL(u string) error {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return usageErr("timestamp authority %q: want an http(s) URL of its timestamp endpoint, e.g. https://tsa.example/api/v1/timestamp", u)
+	}
+	return nil
 }
 
 func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, error) {
@@ -98,6 +162,12 @@ func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, erro
 	}
 	if _, err := os.Stat(filepath.Join(o.home, configName)); err == nil {
 		return nil, usageErr("%s is already set up (%s exists): use another --home, or edit its config.yaml", o.home, configName)
+	}
+	// The TSAs' chains first: a TSA that cannot be reached stops init
+	// before anything is written.
+	tsas, shownTSAs, err := fetchTSAs(ctx, o.tsa)
+	if err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(o.home, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", o.home, err)
@@ -155,17 +225,26 @@ func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, erro
 	if err != nil {
 		return nil, err
 	}
+	for _, t := range tsas {
+		if err := tf.AddTSA(t); err != nil {
+			return nil, err
+		}
+	}
 	tdata, err := tf.Marshal()
 	if err != nil {
 		return nil, err
 	}
-	for name, data := range map[string][]byte{trustFile: tdata, pubFile: pub, trustedRootFile: []byte(sign.CosignTrustedRoot)} {
+	rootData, err := tf.CosignTrustedRoot()
+	if err != nil {
+		return nil, err
+	}
+	for name, data := range map[string][]byte{trustFile: tdata, pubFile: pub, trustedRootFile: rootData} {
 		if err := replaceFile(filepath.Join(o.home, name), data, 0o644); err != nil {
 			return nil, err
 		}
 	}
 	out := Config{Archive: o.archive, Key: keyRef, Trust: trustFile, Operator: o.operator, S3: cfg.S3,
-		Retention: ret, LegalHold: cfg.LegalHold, Jobs: cfg.Jobs}
+		Retention: ret, LegalHold: cfg.LegalHold, Jobs: cfg.Jobs, TSA: tf.TSAURIs()}
 	if a.isS3() {
 		// Credentials stay in the environment, not in a file.
 		out.S3.AccessKey, out.S3.SecretKey = "", ""
@@ -176,7 +255,7 @@ func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, erro
 		return nil, fmt.Errorf("write configuration: %w", err)
 	}
 	res := &initResult{Archive: st.Location(), Key: inHome(o.home, keyRef), KeyFingerprint: signer.Fingerprint(),
-		Trust: filepath.Join(o.home, trustFile), Config: filepath.Join(o.home, configName)}
+		Trust: filepath.Join(o.home, trustFile), Config: filepath.Join(o.home, configName), TSAs: shownTSAs}
 	if ret != nil {
 		res.ObjectLock = fmt.Sprintf("%s:%dd", ret.Mode, ret.Days)
 	}

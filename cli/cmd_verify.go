@@ -28,6 +28,7 @@ func verifyCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "case", Usage: "verify every item of this case"},
 			&cli.BoolFlag{Name: "all", Usage: "verify every item in the archive"},
 			identityFlag(),
+			&cli.BoolFlag{Name: "require-timestamp", Usage: "fail a bundle that carries no verified RFC 3161 timestamp (default: warn)"},
 		},
 		Action: func(c *cli.Context) error {
 			n := 0
@@ -43,15 +44,17 @@ func verifyCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runVerify(c.Context, e, home, cfg, verifyOptions{args: c.Args().Slice(), caseName: c.String("case"), all: c.Bool("all"), identities: c.StringSlice("identity")})
+			return runVerify(c.Context, e, home, cfg, verifyOptions{args: c.Args().Slice(), caseName: c.String("case"), all: c.Bool("all"),
+				identities: c.StringSlice("identity"), requireTimestamp: c.Bool("require-timestamp")})
 		},
 	}
 }
 
 type verifyOptions struct {
-	args     []string
-	caseName string
-	all      bool
+	args             []string
+	caseName         string
+	all              bool
+	requireTimestamp bool
 	// identities are age identity files for encrypted items.
 	identities []string
 }
@@ -69,7 +72,7 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	if err != nil {
 		return err
 	}
-	v := &verify.Verifier{Store: st, Trust: trust, Identities: ids}
+	v := &verify.Verifier{Store: st, Trust: trust, Identities: ids, RequireTimestamp: o.requireTimestamp}
 	rep := &verify.Report{Archive: st.Location(), Checked: time.Now().UTC(), Status: verify.Pass}
 
 	type target struct {

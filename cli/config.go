@@ -31,6 +31,9 @@ type Config struct {
 	LegalHold bool             `yaml:"legal_hold,omitempty"`
 	// Jobs is how many files ingest reads at once (0: number of CPUs).
 	Jobs int `yaml:"jobs,omitempty"`
+	// TSA lists the RFC 3161 timestamp authorities (timestamp endpoints)
+	// that timestamp every bundle; their chains are in the trust file.
+	TSA []string `yaml:"tsa,omitempty"`
 	// EncryptTo lists age recipients every original (and its metadata
 	// document) is encrypted to before it is written.
 	EncryptTo []string `yaml:"encrypt_to,omitempty"`
@@ -88,6 +91,16 @@ var envSettings = []envSetting{
 	{"EXHIBIT_S3_REGION", func(c *Config, v string) error { c.S3.Region = v; return nil }},
 	{"EXHIBIT_S3_ACCESS_KEY", func(c *Config, v string) error { c.S3.AccessKey = v; return nil }},
 	{"EXHIBIT_S3_SECRET_KEY", func(c *Config, v string) error { c.S3.SecretKey = v; return nil }},
+	{"EXHIBIT_TSA", func(c *Config, v string) error {
+		// Comma-separated; empty means none.
+		c.TSA = nil
+		for _, u := range strings.Split(v, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				c.TSA = append(c.TSA, u)
+			}
+		}
+		return nil
+	}},
 	{"EXHIBIT_S3_INSECURE_HTTP", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		c.S3.InsecureHTTP = b

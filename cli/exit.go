@@ -52,6 +52,7 @@ func classify(err error) (int, string) {
 		return ee.code, hint
 	}
 	var ce *ingest.ConflictError
+	var te *sign.TSAError
 	switch {
 	case errors.As(err, &ce):
 		return ExitVerifyFail, "inspect the item with exhibit verify; ingest will not sign over an altered archive"
@@ -61,6 +62,8 @@ func classify(err error) (int, string) {
 		return ExitKey, "check the passphrase (EXHIBIT_PASSWORD or the prompt) for the key named in the configuration"
 	case errors.Is(err, sign.ErrKey):
 		return ExitKey, "check the key path or KMS URI (--key, EXHIBIT_KEY or key: in the configuration)"
+	case errors.As(err, &te):
+		return ExitIO, "a timestamp is required and a timestamp authority gave none: check that it is up and its URL (tsa: in the configuration, EXHIBIT_TSA), then run the command again"
 	case errors.Is(err, storage.ErrUnavailable):
 		return ExitIO, "check that the store is running and the endpoint is right, then run the command again"
 	case errors.Is(err, storage.ErrDenied):

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openexhibit/exhibit/ingest"
+	"github.com/openexhibit/exhibit/sign"
 	"golang.org/x/term"
 )
 
@@ -111,6 +112,18 @@ func (p *progress) clear() {
 		fmt.Fprint(p.e.stderr, "\r\x1b[K")
 		p.drawn = false
 	}
+}
+
+// TimestampMissed reports a bundle signed without a TSA's timestamp.
+func (p *progress) TimestampMissed(item string, err *sign.TSAError) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.e.json {
+		writeJSON(p.e.stdout, map[string]any{"event": "timestamp-missed", "item": item, "tsa": err.URL, "error": err.Error()})
+		return
+	}
+	p.clear()
+	fmt.Fprintf(p.e.stderr, "warning   %s: bundle signed without a timestamp: %v\n", item, err)
 }
 
 func (p *progress) Done(r ingest.Result) {

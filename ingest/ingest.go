@@ -73,6 +73,13 @@ type Observer interface {
 	Done(Result)
 }
 
+// TimestampObserver is an optional extension of Observer: it is told of
+// each bundle that goes without a timestamp because a timestamp authority
+// gave none (only when timestamps are not required).
+type TimestampObserver interface {
+	TimestampMissed(item string, err *sign.TSAError)
+}
+
 type nopObserver struct{}
 
 func (nopObserver) Planned(int, int64) {}
@@ -94,6 +101,13 @@ type Options struct {
 	Operator string
 	Host     custody.Host
 	Tool     custody.Tool
+
+	// Timestamper adds RFC 3161 timestamps to both bundles (nil: none).
+	Timestamper *sign.Timestamper
+	// RequireTimestamp fails an item when a timestamp authority gives no
+	// timestamp; otherwise the Observer is told (TimestampObserver).
+	RequireTimestamp bool
+
 	// Retention and LegalHold apply Object Lock; the store must enforce it.
 	Retention *Retention
 	LegalHold bool
@@ -495,10 +509,12 @@ func (in *Ingester) commitItem(ctx context.Context, id hashing.Digest, rec *cust
 	if err := in.putOriginalBundle(ctx, id); err != nil {
 		return Failed, err
 	}
-	rb, err := in.o.Signer.SignStatement(ctx, stmt, in.o.Verifier)
+	signed, err := in.o.Signer.StatementBundle(ctx, stmt, in.bundleOptions())
 	if err != nil {
 		return Failed, err
 	}
+	in.missed(id, signed)
+	rb := signed.Bundle
 	if _, err := in.putSmall(ctx, custody.RecordBundleKey(id), rb, "application/json", storage.PutOptions{}); err != nil {
 		if errors.Is(err, storage.ErrExists) {
 			// A concurrent ingest of the same bytes committed first.
@@ -513,14 +529,27 @@ func (in *Ingester) commitItem(ctx context.Context, id hashing.Digest, rec *cust
 }
 
 func (in *Ingester) putOriginalBundle(ctx context.Context, id hashing.Digest) error {
-	ob, err := in.o.Signer.SignDigestBundle(ctx, id.Sum, in.o.Verifier)
+	signed, err := in.o.Signer.DigestBundle(ctx, id.Sum, in.bundleOptions())
 	if err != nil {
 		return err
 	}
-	if _, err := in.putSmall(ctx, custody.OriginalBundleKey(id), ob, "application/json", storage.PutOptions{}); err != nil && !errors.Is(err, storage.ErrExists) {
+	in.missed(id, signed)
+	if _, err := in.putSmall(ctx, custody.OriginalBundleKey(id), signed.Bundle, "application/json", storage.PutOptions{}); err != nil && !errors.Is(err, storage.ErrExists) {
 		return fmt.Errorf("write original bundle: %w", err)
 	}
 	return nil
+}
+
+func (in *Ingester) bundleOptions() sign.BundleOptions {
+	return sign.BundleOptions{Verifier: in.o.Verifier, Timestamper: in.o.Timestamper, RequireTimestamp: in.o.RequireTimestamp}
+}
+
+func (in *Ingester) missed(id hashing.Digest, s *sign.Signed) {
+	if o, ok := in.o.Observer.(TimestampObserver); ok {
+		for _, m := range s.Missed {
+			o.TimestampMissed(id.String(), m)
+		}
+	}
 }
 
 // repair writes the record and original bundle of an archived item when an

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against real services, as `make test` does:
-# starts a throwaway MinIO (scripts/minio.sh), points the tests at it and at
-# cosign through the EXHIBIT_TEST_* variables, runs `go test -race`, and
-# stops MinIO however the run ends. Exits with go test's status.
+# starts a throwaway MinIO (scripts/minio.sh) and timestamp authority
+# (scripts/tsa.sh), points the tests at them and at cosign through the
+# EXHIBIT_TEST_* variables, runs `go test -race`, and stops both however the
+# run ends. Exits with go test's status.
 #
 # Environment:
 #   TEST_FLAGS  extra go test flags, e.g. TEST_FLAGS='-run TestPut -v'
@@ -13,18 +14,23 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 cosign="$root/.tools/bin/cosign"
-if [[ ! -x "$cosign" ]]; then
-	echo "test.sh: $cosign is missing; run scripts/tools.sh (or make tools) first" >&2
-	exit 1
-fi
+for tool in "$cosign" "$root/.tools/bin/timestamp-server"; do
+	if [[ ! -x "$tool" ]]; then
+		echo "test.sh: $tool is missing; run scripts/tools.sh (or make tools) first" >&2
+		exit 1
+	fi
+done
 
 # A run folder of this run's own, so that a MinIO started by hand, or by
-# another test run at the same time, is left alone.
+# another test run at the same time, is left alone. (Only one
+# timestamp-server can run at a time: scripts/tsa.sh waits for the other.)
 mkdir -p "$root/.tools/run"
 MINIO_RUN_DIR="$(mktemp -d "$root/.tools/run/test.XXXXXX")"
-export MINIO_RUN_DIR
+TSA_RUN_DIR="$MINIO_RUN_DIR"
+export MINIO_RUN_DIR TSA_RUN_DIR
 status=1
 finish() {
+	"$root/scripts/tsa.sh" stop
 	"$root/scripts/minio.sh" stop
 	if ((status == 0)); then
 		rm -rf "$MINIO_RUN_DIR"
@@ -34,8 +40,11 @@ trap finish EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 "$root/scripts/minio.sh" start
+"$root/scripts/tsa.sh" start
 # shellcheck source=/dev/null
 source "$MINIO_RUN_DIR/minio.env"
+# shellcheck source=/dev/null
+source "$TSA_RUN_DIR/tsa.env"
 export EXHIBIT_TEST_COSIGN="$cosign"
 export GOTOOLCHAIN=local
 
@@ -44,6 +53,6 @@ status=0
 # shellcheck disable=SC2086
 go test -race -count=1 ${TEST_FLAGS:-} ${TEST_PKGS:-./...} || status=$?
 if ((status != 0)); then
-	echo "test.sh: go test failed (exit $status); MinIO's log: $MINIO_RUN_DIR/minio.log" >&2
+	echo "test.sh: go test failed (exit $status); logs: $MINIO_RUN_DIR/minio.log, $TSA_RUN_DIR/tsa.log" >&2
 fi
 exit "$status"

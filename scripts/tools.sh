@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the pinned tools the tests need (MinIO, cosign) into .tools/bin,
+# Installs the pinned tools the tests need (MinIO, cosign, sigstore's RFC 3161
+# timestamp-server) into .tools/bin,
 # a git-ignored folder at the root of the repository. A tool is built only
 # when it is missing or its pin changed: .tools/versions/<name> records the
 # version installed, so an unchanged pin costs nothing.
@@ -17,12 +18,14 @@ versions="$tools/versions"
 pins=(
 	"minio|github.com/minio/minio|v0.0.0-20260212201848-7aac2a2c5b7c"
 	"cosign|github.com/sigstore/cosign/v2/cmd/cosign|v2.6.5"
+	"timestamp-server|github.com/sigstore/timestamp-authority/cmd/timestamp-server|v1.2.9"
 )
 
 # The module that holds a package, as `go version -m` reports it.
 module_of() {
 	case "$1" in
 	github.com/sigstore/cosign/v2/*) echo github.com/sigstore/cosign/v2 ;;
+	github.com/sigstore/timestamp-authority/*) echo github.com/sigstore/timestamp-authority ;;
 	*) echo "$1" ;;
 	esac
 }

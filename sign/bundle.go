@@ -3,6 +3,7 @@ package sign
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
@@ -19,31 +20,78 @@ const (
 	InTotoPayloadType = "application/vnd.in-toto+json"
 )
 
+// BundleOptions say how a bundle is made and checked.
+type BundleOptions struct {
+	// Verifier checks the bundle, and each timestamp, before it is
+	// returned (nil: unchecked; only tests should do that).
+	Verifier *Verifier
+	// Timestamper adds an RFC 3161 timestamp from each of its TSAs over the
+	// bundle's signature (nil: no timestamps).
+	Timestamper *Timestamper
+	// RequireTimestamp makes a TSA that gives no verified timestamp fatal;
+	// otherwise the bundle goes without it and Signed.Missed says so.
+	RequireTimestamp bool
+}
+
+// Signed is a bundle just made and checked.
+type Signed struct {
+	// Bundle is the sigstore bundle (v0.3) as JSON.
+	Bundle []byte
+	// Timestamps are the timestamps in the bundle, verified.
+	Timestamps []TimestampResult
+	// Missed lists the TSAs that gave no usable timestamp (only when
+	// RequireTimestamp is off): show them to the user.
+	Missed []*TSAError
+}
+
 // SignStatement signs an in-toto statement as a DSSE envelope and returns
-// the sigstore bundle (v0.3) as JSON. The bundle is checked with v before it
-// is returned, so a bundle that would not verify is never written.
+// the sigstore bundle (v0.3) as JSON, without timestamps. The bundle is
+// checked with v before it is returned, so a bundle that would not verify is
+// never written.
 func (s *Signer) SignStatement(ctx context.Context, statement []byte, v *Verifier) ([]byte, error) {
-	b, err := sgsign.Bundle(&sgsign.DSSEData{Data: statement, PayloadType: InTotoPayloadType},
+	out, err := s.StatementBundle(ctx, statement, BundleOptions{Verifier: v})
+	if err != nil {
+		return nil, err
+	}
+	return out.Bundle, nil
+}
+
+// StatementBundle signs an in-toto statement as a DSSE envelope, adds the
+// timestamps o asks for, and checks the result with o.Verifier.
+func (s *Signer) StatementBundle(ctx context.Context, statement []byte, o BundleOptions) (*Signed, error) {
+	pb, err := sgsign.Bundle(&sgsign.DSSEData{Data: statement, PayloadType: InTotoPayloadType},
 		keypair{s}, sgsign.BundleOptions{Context: ctx})
 	if err != nil {
 		return nil, fmt.Errorf("sign: statement bundle: %w", err)
 	}
-	out, err := marshalBundle(b)
+	sigs := pb.GetDsseEnvelope().GetSignatures()
+	if len(sigs) != 1 {
+		return nil, fmt.Errorf("sign: statement bundle: %d signatures, want 1", len(sigs))
+	}
+	return s.finish(ctx, pb, sigs[0].GetSig(), o, func(b []byte) (*Verified, error) {
+		vd, err := o.Verifier.VerifyStatement(b, nil)
+		if err != nil {
+			return nil, fmt.Errorf("sign: the statement bundle just made does not verify: %w", err)
+		}
+		return vd, nil
+	})
+}
+
+// SignDigestBundle makes a message-signature bundle (v0.3), without
+// timestamps, for an artifact whose SHA-256 was computed while streaming it,
+// so the artifact is never held in memory. The bundle is checked with v
+// before it is returned.
+func (s *Signer) SignDigestBundle(ctx context.Context, sha256Sum []byte, v *Verifier) ([]byte, error) {
+	out, err := s.DigestBundle(ctx, sha256Sum, BundleOptions{Verifier: v})
 	if err != nil {
 		return nil, err
 	}
-	if v != nil {
-		if _, err := v.VerifyStatement(out, nil); err != nil {
-			return nil, fmt.Errorf("sign: the statement bundle just made does not verify: %w", err)
-		}
-	}
-	return out, nil
+	return out.Bundle, nil
 }
 
-// SignDigestBundle makes a message-signature bundle (v0.3) for an artifact
-// whose SHA-256 was computed while streaming it, so the artifact is never
-// held in memory. The bundle is checked with v before it is returned.
-func (s *Signer) SignDigestBundle(ctx context.Context, sha256Sum []byte, v *Verifier) ([]byte, error) {
+// DigestBundle makes a message-signature bundle over a SHA-256, adds the
+// timestamps o asks for, and checks the result with o.Verifier.
+func (s *Signer) DigestBundle(ctx context.Context, sha256Sum []byte, o BundleOptions) (*Signed, error) {
 	if len(sha256Sum) != sha256.Size {
 		return nil, fmt.Errorf("sign: digest is %d bytes, want %d", len(sha256Sum), sha256.Size)
 	}
@@ -51,7 +99,7 @@ func (s *Signer) SignDigestBundle(ctx context.Context, sha256Sum []byte, v *Veri
 	if err != nil {
 		return nil, err
 	}
-	b := &protobundle.Bundle{
+	pb := &protobundle.Bundle{
 		MediaType: BundleMediaType,
 		VerificationMaterial: &protobundle.VerificationMaterial{
 			Content: &protobundle.VerificationMaterial_PublicKey{
@@ -68,15 +116,71 @@ func (s *Signer) SignDigestBundle(ctx context.Context, sha256Sum []byte, v *Veri
 			},
 		},
 	}
-	out, err := marshalBundle(b)
+	return s.finish(ctx, pb, sig, o, func(b []byte) (*Verified, error) {
+		vd, err := o.Verifier.VerifyDigest(b, sha256Sum)
+		if err != nil {
+			return nil, fmt.Errorf("sign: the digest bundle just made does not verify: %w", err)
+		}
+		return vd, nil
+	})
+}
+
+// finish timestamps the signature, keeps the timestamps that verify, encodes
+// the bundle and checks it as a whole.
+func (s *Signer) finish(ctx context.Context, pb *protobundle.Bundle, sig []byte, o BundleOptions, check func([]byte) (*Verified, error)) (*Signed, error) {
+	out := &Signed{}
+	want := 0
+	if o.RequireTimestamp && (o.Timestamper == nil || len(o.Timestamper.URLs) == 0) {
+		return nil, errors.New("sign: a timestamp is required but no timestamp authority is configured")
+	}
+	if o.Timestamper != nil && len(o.Timestamper.URLs) > 0 {
+		want = len(o.Timestamper.URLs)
+		resps, missed := o.Timestamper.timestampAll(ctx, sig)
+		var tsd []*protocommon.RFC3161SignedTimestamp
+		for i, resp := range resps {
+			if resp == nil {
+				continue
+			}
+			if o.Verifier != nil {
+				if r := o.Verifier.VerifyTimestamp(resp, sig); !r.OK() {
+					missed = append(missed, &TSAError{URL: o.Timestamper.URLs[i], Attempts: 1, Err: r.Err})
+					continue
+				}
+			}
+			tsd = append(tsd, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: resp})
+		}
+		if len(missed) > 0 && o.RequireTimestamp {
+			errs := make([]error, len(missed))
+			for i, m := range missed {
+				errs[i] = m
+			}
+			return nil, fmt.Errorf("sign: a timestamp is required: %w", errors.Join(errs...))
+		}
+		out.Missed = missed
+		if len(tsd) > 0 {
+			pb.VerificationMaterial.TimestampVerificationData = &protobundle.TimestampVerificationData{Rfc3161Timestamps: tsd}
+		}
+	}
+	b, err := marshalBundle(pb)
 	if err != nil {
 		return nil, err
 	}
-	if v != nil {
-		if _, err := v.VerifyDigest(out, sha256Sum); err != nil {
-			return nil, fmt.Errorf("sign: the digest bundle just made does not verify: %w", err)
-		}
+	out.Bundle = b
+	if o.Verifier == nil {
+		return out, nil
 	}
+	vd, err := check(b)
+	if err != nil {
+		return nil, err
+	}
+	required := 0
+	if o.RequireTimestamp {
+		required = want
+	}
+	if err := vd.TimestampErr(required); err != nil {
+		return nil, fmt.Errorf("sign: the timestamps of the bundle just made do not verify: %w", err)
+	}
+	out.Timestamps = vd.Timestamps
 	return out, nil
 }
 

@@ -56,6 +56,10 @@ func FuzzParseTrustFile(f *testing.F) {
 	good, _ := tf.Marshal()
 	f.Add(good)
 	f.Add([]byte(`{"mediaType":"` + TrustMediaType + `","keys":[{}]}`))
+	a, _ := NewTrustedTSA("https://tsa.example", newFakeTSA(f, "Fuzz").chain)
+	tf.TimestampAuthorities = append(tf.TimestampAuthorities, a)
+	withTSA, _ := tf.Marshal()
+	f.Add(withTSA)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tf, err := ParseTrustFile(data)
 		if err != nil {
@@ -79,5 +83,55 @@ func FuzzKeyFile(f *testing.F) {
 		// The real passphrase: a mutated file must never decrypt to a key
 		// other than a valid P-256 one.
 		parsePrivateKey(data, func(bool) ([]byte, error) { return []byte("pw"), nil })
+	})
+}
+
+// FuzzTimestampResponse: arbitrary bytes given as a timestamp response never
+// panic, and never verify for a signature the trusted TSA did not stamp.
+func FuzzTimestampResponse(f *testing.F) {
+	s, _ := fuzzSigner(f)
+	tsa := newFakeTSA(f, "Fuzz")
+	tf, _ := NewTrustFile(s, "fuzz", time.Now())
+	a, err := NewTrustedTSA("https://tsa.example/api/v1/timestamp", tsa.chain)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := tf.AddTSA(a); err != nil {
+		f.Fatal(err)
+	}
+	v, err := NewVerifier(tf)
+	if err != nil {
+		f.Fatal(err)
+	}
+	sig := []byte("stamped signature")
+	f.Add(tsa.stamp(f, sig))
+	f.Add(newFakeTSA(f, "Other").stamp(f, sig))
+	f.Add([]byte{0x30, 0x03, 0x02, 0x01, 0x00})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ParseTimestampResponse(data)
+		if r := v.VerifyTimestamp(data, []byte("never stamped")); r.OK() {
+			t.Fatal("a timestamp verified over a signature nobody stamped")
+		}
+		if r := v.VerifyTimestamp(data, sig); r.OK() && r.Time.IsZero() {
+			t.Fatal("a verified timestamp has no time")
+		} else if !r.OK() && !r.Time.IsZero() {
+			t.Fatal("a failed timestamp shows a time")
+		}
+	})
+}
+
+// FuzzParseTSAChain: arbitrary PEM never panics, and what parses is a
+// chain a trust file accepts.
+func FuzzParseTSAChain(f *testing.F) {
+	f.Add(newFakeTSA(f, "Fuzz").pem())
+	f.Add([]byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		chain, err := ParseTSAChain(data)
+		if err != nil {
+			return
+		}
+		if _, err := NewTrustedTSA("https://tsa.example", chain); err != nil {
+			t.Fatalf("a chain that parsed is refused: %v", err)
+		}
 	})
 }

@@ -1,11 +1,15 @@
 // Package sign owns the archive's signing keys and the sigstore bundles made
 // with them: cosign-format encrypted ECDSA P-256 key files or sigstore KMS
 // URIs, DSSE envelopes over in-toto statements, message-signature bundles
-// over a streamed digest, and verification of both against a trust file.
+// over a streamed digest, RFC 3161 timestamps on both (Timestamper, a client
+// of timestamp authorities), and verification of all of it against a trust
+// file.
 //
 // Signing and verifying are kept apart: Signer signs, Verifier checks, and a
-// Verifier trusts only the keys in its TrustFile, never a key carried by a
-// bundle or found in an archive. It must not import storage, capture, ingest
+// Verifier trusts only the keys and timestamp authorities in its TrustFile,
+// never a key or certificate carried by a bundle or found in an archive. The
+// network is used only by Timestamper and FetchTSAChain, with the caller's
+// context. It must not import storage, capture, ingest
 // or cli.
 package sign
 

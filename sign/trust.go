@@ -22,11 +22,15 @@ import (
 // TrustMediaType identifies a trust file and its version.
 const TrustMediaType = "application/vnd.exhibit.trust+json;version=1"
 
-// TrustFile lists the keys a verifier accepts. It is kept by the verifier
-// (never read from the archive it checks) and is specified in docs/formats.md.
+// TrustFile lists the keys and timestamp authorities a verifier accepts. It
+// is kept by the verifier (never read from the archive it checks) and is
+// specified in docs/formats.md.
 type TrustFile struct {
 	MediaType string       `json:"mediaType"`
 	Keys      []TrustedKey `json:"keys"`
+	// TimestampAuthorities are the TSAs whose RFC 3161 timestamps count as
+	// trusted time; none means that no time is proven.
+	TimestampAuthorities []TrustedTSA `json:"timestampAuthorities,omitempty"`
 }
 
 // TrustedKey is one accepted signing key.
@@ -112,11 +116,23 @@ func ParseTrustFile(data []byte) (*TrustFile, error) {
 			return nil, fmt.Errorf("sign: trust file key %d: fingerprint %s does not match its public key (%s)", i, k.Fingerprint, fp)
 		}
 	}
+	seen := map[string]bool{}
+	for i, a := range t.TimestampAuthorities {
+		if _, err := a.check(); err != nil {
+			return nil, fmt.Errorf("sign: trust file timestamp authority %d (%s): %w", i+1, a.URI(), err)
+		}
+		if seen[a.URI()] {
+			return nil, fmt.Errorf("sign: trust file lists timestamp authority %s twice", a.URI())
+		}
+		seen[a.URI()] = true
+	}
 	return &t, nil
 }
 
 // CosignTrustedRoot is a sigstore trusted root with no authorities, which
-// cosign needs (--trusted-root) to verify key-signed bundles offline.
+// cosign needs (--trusted-root) to verify key-signed bundles offline. A trust
+// file with timestamp authorities makes its own with
+// [TrustFile.CosignTrustedRoot].
 const CosignTrustedRoot = `{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}` + "\n"
 
 // Verifier checks bundles against the keys of a trust file. Safe for
@@ -124,6 +140,7 @@ const CosignTrustedRoot = `{"mediaType":"application/vnd.dev.sigstore.trustedroo
 type Verifier struct {
 	keys     map[string]trusted // by bundle hint
 	material root.TrustedMaterial
+	tsas     []*trustedTSA
 }
 
 type trusted struct {
@@ -148,6 +165,13 @@ func NewVerifier(t *TrustFile) (*Verifier, error) {
 			return nil, err
 		}
 		v.keys[string(hint)] = trusted{fingerprint: k.Fingerprint, verifier: sv}
+	}
+	for _, a := range t.TimestampAuthorities {
+		ta, err := a.check()
+		if err != nil {
+			return nil, fmt.Errorf("sign: trusted TSA %s: %w", a.URI(), err)
+		}
+		v.tsas = append(v.tsas, ta)
 	}
 	v.material = root.NewTrustedPublicKeyMaterial(func(hint string) (root.TimeConstrainedVerifier, error) {
 		k, ok := v.keys[hint]
@@ -189,6 +213,42 @@ type Verified struct {
 	KeyFingerprint string
 	// Payload is the DSSE payload (the in-toto statement) of a statement bundle.
 	Payload []byte
+	// Timestamps is the outcome for each RFC 3161 timestamp the bundle
+	// carries, in bundle order. A failed one does not fail the signature:
+	// callers decide (see [Verified.TimestampErr]).
+	Timestamps []TimestampResult
+}
+
+// maxBundleTimestamps bounds the timestamps checked per bundle.
+const maxBundleTimestamps = 32
+
+// TimestampErr applies the timestamp policy: every timestamp must verify,
+// and at least required of them must be present. It returns the first
+// failure, or a *MissingTimestampError.
+func (vd *Verified) TimestampErr(required int) error {
+	ok := 0
+	for _, r := range vd.Timestamps {
+		if r.Err != nil {
+			return r.Err
+		}
+		ok++
+	}
+	if ok < required {
+		return &MissingTimestampError{Want: required, Got: ok}
+	}
+	return nil
+}
+
+func (v *Verifier) timestamps(b *bundle.Bundle, sig []byte) ([]TimestampResult, error) {
+	raw := b.GetVerificationMaterial().GetTimestampVerificationData().GetRfc3161Timestamps()
+	if len(raw) > maxBundleTimestamps {
+		return nil, &FormatError{fmt.Errorf("%d timestamps, more than %d", len(raw), maxBundleTimestamps)}
+	}
+	out := make([]TimestampResult, 0, len(raw))
+	for _, ts := range raw {
+		out = append(out, v.VerifyTimestamp(ts.GetSignedTimestamp(), sig))
+	}
+	return out, nil
 }
 
 func (v *Verifier) load(data []byte) (*bundle.Bundle, trusted, error) {
@@ -241,7 +301,15 @@ func (v *Verifier) VerifyStatement(data []byte, sha256Sum []byte) (*Verified, er
 	if _, err := vf.Verify(b, verify.NewPolicy(art, verify.WithKey())); err != nil {
 		return nil, &SignatureError{err}
 	}
-	return &Verified{KeyFingerprint: k.fingerprint, Payload: env.GetPayload()}, nil
+	sigs := env.GetSignatures()
+	if len(sigs) != 1 {
+		return nil, &FormatError{fmt.Errorf("%d DSSE signatures, want 1", len(sigs))}
+	}
+	tss, err := v.timestamps(b, sigs[0].GetSig())
+	if err != nil {
+		return nil, err
+	}
+	return &Verified{KeyFingerprint: k.fingerprint, Payload: env.GetPayload(), Timestamps: tss}, nil
 }
 
 // VerifyDigest checks a message-signature bundle over the artifact whose
@@ -261,5 +329,9 @@ func (v *Verifier) VerifyDigest(data []byte, sha256Sum []byte) (*Verified, error
 	if _, err := vf.Verify(b, verify.NewPolicy(verify.WithArtifactDigest("sha256", sha256Sum), verify.WithKey())); err != nil {
 		return nil, &SignatureError{err}
 	}
-	return &Verified{KeyFingerprint: k.fingerprint}, nil
+	tss, err := v.timestamps(b, b.GetMessageSignature().GetSignature())
+	if err != nil {
+		return nil, err
+	}
+	return &Verified{KeyFingerprint: k.fingerprint, Timestamps: tss}, nil
 }

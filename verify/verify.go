@@ -1,6 +1,7 @@
 // Package verify proves, from the archive alone plus the verifier's own
 // trust file, that an item is intact: it re-hashes every stored object,
-// checks both sigstore bundles against trusted keys, checks that the record's
+// checks both sigstore bundles against trusted keys and their RFC 3161
+// timestamps against trusted timestamp authorities, checks that the record's
 // subjects are the bytes in the store, and checks every derivative and the
 // recorded retention. It fails closed: an item passes only when every check
 // passes, and each failure names the check, the object, and what was
@@ -103,6 +104,9 @@ type Verifier struct {
 	// them the ciphertext and the signatures are checked, and the plaintext
 	// digests are reported as not checked.
 	Identities []age.Identity
+	// RequireTimestamp fails a bundle that carries no verified RFC 3161
+	// timestamp; without it, a bundle with none gets a warning.
+	RequireTimestamp bool
 }
 
 // maxSmall bounds records, bundles and metadata documents read into memory.
@@ -202,12 +206,14 @@ func (v *Verifier) Item(ctx context.Context, id hashing.Digest) ItemReport {
 
 	// 4. The original's message-signature bundle.
 	obKey := custody.OriginalBundleKey(id)
+	var origTimestamps *sign.Verified
 	if ob, err := v.read(ctx, obKey); err != nil {
 		c.add(storeErr("original signature", obKey, err))
 	} else if ov, err := v.Trust.VerifyDigest(ob, id.Sum); err != nil {
 		c.add(Check{Name: "original signature", Object: obKey, Status: Fail, Detail: err.Error()})
 	} else {
 		c.add(Check{Name: "original signature", Object: obKey, Status: Pass, Detail: "signed by trusted key " + ov.KeyFingerprint})
+		origTimestamps = ov
 	}
 
 	// 5. Metadata document.
@@ -239,8 +245,12 @@ func (v *Verifier) Item(ctx context.Context, id hashing.Digest) ItemReport {
 		v.checkRetention(ctx, c, origKey, rec.Storage)
 	}
 
-	// 8. Time: without RFC 3161 timestamps there is no trusted time.
-	c.add(timestampCheck(rb))
+	// 8. Time: the RFC 3161 timestamps of both bundles; without any there
+	// is no trusted time.
+	v.timestampChecks(c, bundleKey, verified)
+	if origTimestamps != nil {
+		v.timestampChecks(c, obKey, origTimestamps)
+	}
 	return ir
 }
 
@@ -400,21 +410,38 @@ func (v *Verifier) checkRetention(ctx context.Context, c itemCheck, key string, 
 	c.add(Check{Name: "retention", Object: key, Status: Pass, Detail: "object lock as recorded"})
 }
 
-func timestampCheck(bundleJSON []byte) Check {
-	var b struct {
-		VerificationMaterial struct {
-			TimestampVerificationData struct {
-				RFC3161Timestamps []json.RawMessage `json:"rfc3161Timestamps"`
-			} `json:"timestampVerificationData"`
-		} `json:"verificationMaterial"`
+// timestampChecks adds one check per timestamp of a verified bundle, or one
+// saying that there is none. A time is shown only when its timestamp
+// verified against a TSA of the trust file.
+func (v *Verifier) timestampChecks(c itemCheck, key string, vd *sign.Verified) {
+	for _, r := range vd.Timestamps {
+		if r.OK() {
+			c.add(Check{Name: "timestamps", Object: key, Status: Pass,
+				Detail: "RFC 3161 time " + r.Time.Format(time.RFC3339Nano) + " from trusted TSA " + r.TSA})
+			continue
+		}
+		ch := Check{Name: "timestamps", Object: key, Status: Fail, Detail: r.Err.Error()}
+		var me *sign.TimestampMismatchError
+		if errors.As(r.Err, &me) {
+			ch.Detail = "timestamp covers a different signature (copied from another bundle?)"
+			ch.Expected, ch.Found = "a timestamp over this bundle's signature, hash "+me.Expected, "a timestamp over hash "+me.Found
+		}
+		c.add(ch)
 	}
-	_ = json.Unmarshal(bundleJSON, &b)
-	if n := len(b.VerificationMaterial.TimestampVerificationData.RFC3161Timestamps); n > 0 {
-		return Check{Name: "timestamps", Status: Warn,
-			Detail: fmt.Sprintf("%d RFC 3161 timestamps present but not checked by this version", n)}
+	if len(vd.Timestamps) > 0 {
+		return
 	}
-	return Check{Name: "timestamps", Status: Warn,
-		Detail: "none: no timestamp authority was configured, so no trusted time is proven; acquisition times are the ingesting machine's clock"}
+	tsas := v.Trust.TSAs()
+	switch {
+	case v.RequireTimestamp:
+		c.add(Check{Name: "timestamps", Object: key, Status: Fail, Expected: "at least one verified RFC 3161 timestamp (required)", Found: "none"})
+	case len(tsas) == 0:
+		c.add(Check{Name: "timestamps", Object: key, Status: Warn,
+			Detail: "none: no timestamp authority is configured (the trust file lists none), so no trusted time is proven; acquisition times are the ingesting machine's clock"})
+	default:
+		c.add(Check{Name: "timestamps", Object: key, Status: Warn,
+			Detail: fmt.Sprintf("none, although the trust file lists %d timestamp authorities (signed before one was configured, or while it was down): no trusted time is proven", len(tsas))})
+	}
 }
 
 // leftovers names an object of the item that exists although its record

@@ -1,13 +1,16 @@
-// Package testenv gives tests the outside services they need: a MinIO server
-// and the cosign binary. It owns nothing else and is imported only by tests.
+// Package testenv gives tests the outside services they need: a MinIO server,
+// an RFC 3161 timestamp authority and the cosign binary. It owns nothing else and is imported only by tests.
 //
 // Services are found through environment variables that `make test` sets
-// (scripts/test.sh starts a throwaway MinIO and points them at it):
+// (scripts/test.sh starts a throwaway MinIO and timestamp-server and points
+// them at them):
 //
 //	EXHIBIT_TEST_MINIO_ENDPOINT    host:port of a MinIO server (plain HTTP)
 //	EXHIBIT_TEST_MINIO_ACCESS_KEY  its root user
 //	EXHIBIT_TEST_MINIO_SECRET_KEY  its root password
 //	EXHIBIT_TEST_COSIGN            path to a cosign binary
+//	EXHIBIT_TEST_TSA               timestamp endpoint of a sigstore timestamp-server
+//	                               (http://127.0.0.1:PORT/api/v1/timestamp)
 //
 // The rule, applied by [Required]: when a variable is missing, the test is
 // skipped with a message that names `make test`, so a plain `go test ./...`
@@ -36,6 +39,7 @@ const (
 	EnvMinIOAccessKey = "EXHIBIT_TEST_MINIO_ACCESS_KEY"
 	EnvMinIOSecretKey = "EXHIBIT_TEST_MINIO_SECRET_KEY"
 	EnvCosign         = "EXHIBIT_TEST_COSIGN"
+	EnvTSA            = "EXHIBIT_TEST_TSA"
 )
 
 // InCI reports whether the tests run in CI (CI=true), where a missing service
@@ -169,6 +173,23 @@ func removeBucket(t testing.TB, c *minio.Client, name string) {
 	if err := c.RemoveBucket(ctx, name); err != nil {
 		t.Logf("testenv: remove bucket %s: %v", name, err)
 	}
+}
+
+// TSA returns the timestamp endpoint of the test timestamp authority from
+// EXHIBIT_TEST_TSA, following the skip-or-fail rule of [Required]. It fails
+// the test when the variable is not an http(s) URL; its certificate chain is
+// served at the same URL + "/certchain".
+func TSA(t testing.TB) string {
+	t.Helper()
+	u := Required(t, EnvTSA, "an RFC 3161 timestamp authority (timestamp-server)")
+	if u == "" {
+		return "" // skipped or failed already
+	}
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		t.Fatalf("testenv: %s=%q is not an http(s) URL; run the tests with `make test`", EnvTSA, u)
+		return ""
+	}
+	return u
 }
 
 // Cosign returns the path of the cosign binary from EXHIBIT_TEST_COSIGN,

@@ -85,3 +85,29 @@ func TestBucketName(t *testing.T) {
 		}
 	}
 }
+
+func TestTSA(t *testing.T) {
+	cases := []struct {
+		ci, value          string
+		wantSkip, wantFail bool
+	}{
+		{value: "http://127.0.0.1:1/api/v1/timestamp"},
+		{value: "", wantSkip: true},
+		{ci: "true", value: "", wantFail: true},
+		{value: "127.0.0.1:1", wantFail: true},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("CI=%q,value=%q", c.ci, c.value), func(t *testing.T) {
+			t.Setenv("CI", c.ci)
+			t.Setenv(EnvTSA, c.value)
+			r := &recorder{TB: t}
+			got := TSA(r)
+			if (r.skipped != "") != c.wantSkip || (r.fatal != "") != c.wantFail {
+				t.Fatalf("skipped %q, failed %q; want skip %v, fail %v", r.skipped, r.fatal, c.wantSkip, c.wantFail)
+			}
+			if !c.wantSkip && !c.wantFail && got != c.value {
+				t.Fatalf("TSA() = %q, want %q", got, c.value)
+			}
+		})
+	}
+}

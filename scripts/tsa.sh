@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Starts and stops a throwaway RFC 3161 timestamp authority (sigstore's
+# timestamp-server) for the tests.
+#
+# Usage: scripts/tsa.sh start   start one, print where, write the env file
+#        scripts/tsa.sh stop    stop it and delete its folder
+#
+# The server listens on 127.0.0.1 only, on a free port, runs in a fresh
+# temporary folder (its HOME too, so no stray configuration is read) and
+# signs with the in-memory signer, which makes a new certificate chain at
+# every start: tests fetch it from /api/v1/timestamp/certchain. `start`
+# writes tsa.env into the run folder (.tools/run, or $TSA_RUN_DIR), to be
+# `source`d before running tests by hand:
+#   EXHIBIT_TEST_TSA   the timestamp endpoint, http://127.0.0.1:PORT/api/v1/timestamp
+# Its log stays there after `stop`, for post-mortems.
+#
+# timestamp-server always opens a metrics listener on the fixed port :2112,
+# so only one can run on a machine. A lock file in the system temporary
+# folder serialises runs: the server inherits the locked descriptor, so the
+# lock is held exactly as long as the server lives. A second `start` waits
+# for it up to TSA_LOCK_TIMEOUT seconds (default 900).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tsa="$root/.tools/bin/timestamp-server"
+run="${TSA_RUN_DIR:-$root/.tools/run}"
+pidfile="$run/tsa.pid"
+datafile="$run/tsa.data"
+envfile="$run/tsa.env"
+logfile="$run/tsa.log"
+timeout="${TSA_START_TIMEOUT:-60}"
+lockfile="${TMPDIR:-/tmp}/exhibit-timestamp-server.lock"
+lock_timeout="${TSA_LOCK_TIMEOUT:-900}"
+metrics_port=2112
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# port_busy reports whether something listens on TCP port $1 (any address).
+port_busy() {
+	python3 - "$1" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind(("", int(sys.argv[1])))
+except OSError:
+    sys.exit(0)
+sys.exit(1)
+PY
+}
+
+running() {
+	[[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+start() {
+	if [[ ! -x "$tsa" ]]; then
+		echo "tsa.sh: $tsa is missing; run scripts/tools.sh (or make tools) first" >&2
+		exit 1
+	fi
+	if running; then
+		echo "tsa.sh: timestamp-server is already running (pid $(cat "$pidfile")); run scripts/tsa.sh stop first" >&2
+		exit 1
+	fi
+	mkdir -p "$run"
+	exec 9>>"$lockfile"
+	if ! flock -n 9; then
+		echo "tsa.sh: another timestamp-server holds $lockfile (port :$metrics_port is fixed); waiting up to ${lock_timeout}s"
+		if ! flock -w "$lock_timeout" 9; then
+			echo "tsa.sh: gave up waiting for $lockfile after ${lock_timeout}s; stop the other run's timestamp-server first" >&2
+			exit 1
+		fi
+	fi
+	if port_busy "$metrics_port"; then
+		echo "tsa.sh: port :$metrics_port is in use by a program this script did not start (a timestamp-server run by hand?); timestamp-server needs it" >&2
+		exit 1
+	fi
+	local dir port pid
+	dir="$(mktemp -d "${TMPDIR:-/tmp}/exhibit-tsa.XXXXXX")"
+	echo "$dir" >"$datafile"
+	port="$(free_port)"
+
+	echo "tsa.sh: starting timestamp-server on 127.0.0.1:$port, folder $dir"
+	# The server keeps descriptor 9 (the lock) open for as long as it runs.
+	(cd "$dir" && HOME="$dir" exec nohup "$tsa" serve --host 127.0.0.1 --port "$port" \
+		--timestamp-signer memory --disable-ntp-monitoring --log-type prod \
+		>"$logfile" 2>&1 </dev/null) &
+	pid=$!
+	echo "$pid" >"$pidfile"
+	exec 9>&-
+
+	local url="http://127.0.0.1:$port/api/v1/timestamp/certchain" deadline=$((SECONDS + timeout))
+	until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)" == "200" ]]; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "tsa.sh: timestamp-server exited while starting; last lines of $logfile:" >&2
+			tail -n 20 "$logfile" >&2
+			rm -f "$pidfile"
+			rm -rf "$dir" "$datafile"
+			exit 1
+		fi
+		if ((SECONDS >= deadline)); then
+			echo "tsa.sh: timestamp-server did not answer $url within ${timeout}s; last lines of $logfile:" >&2
+			tail -n 20 "$logfile" >&2
+			stop
+			exit 1
+		fi
+		sleep 0.2
+	done
+
+	umask 077
+	cat >"$envfile" <<ENV
+export EXHIBIT_TEST_TSA=http://127.0.0.1:$port/api/v1/timestamp
+ENV
+	echo "tsa.sh: timestamp-server is up (pid $pid); environment in $envfile"
+}
+
+stop() {
+	if [[ -f "$pidfile" ]]; then
+		local pid
+		pid="$(cat "$pidfile")"
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "tsa.sh: stopping timestamp-server (pid $pid)"
+			kill "$pid" 2>/dev/null || true
+			for _ in $(seq 100); do
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.1
+			done
+			if kill -0 "$pid" 2>/dev/null; then
+				kill -9 "$pid" 2>/dev/null || true
+			fi
+		fi
+		rm -f "$pidfile"
+	fi
+	if [[ -f "$datafile" ]]; then
+		local dir
+		dir="$(cat "$datafile")"
+		# Only ever delete a folder this script made.
+		case "$dir" in
+		*/exhibit-tsa.*) rm -rf "$dir" ;;
+		esac
+		rm -f "$datafile"
+	fi
+	rm -f "$envfile"
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop ;;
+*)
+	echo "usage: $0 start|stop" >&2
+	exit 2
+	;;
+esac
