@@ -103,6 +103,7 @@ type exifOut struct {
 	// directory is written (the specification requires it there).
 	version []byte
 	removed []string
+	had     map[uint16]bool // pointer tags IFD0 had
 }
 
 // numericTypes are the types a numeric EXIF value may have.
@@ -235,12 +236,24 @@ func gatherEXIF(f *tiff.File, ifd0 *tiff.Dir, p Profile, ifd0Skip func(uint16) b
 	x.gather(f, ifd0, false, p, func(tag uint16) bool {
 		return isPtr(tag) || ifd0Skip != nil && ifd0Skip(tag)
 	})
+	x.had = map[uint16]bool{}
 	for _, t := range []uint16{tagExifIFD, tagGPSIFD} {
 		if _, ok := ifd0.Find(t); ok {
-			x.removed = append(x.removed, tagLabel(ifd0.Path, t, false))
+			x.had[t] = true
 		}
 	}
 	return x
+}
+
+// reportPointers reports the pointers to the EXIF and GPS directories of
+// the source that the copy does not have (children returned nil).
+func (x *exifOut) reportPointers(ex, gps *ifdDir) {
+	if x.had[tagExifIFD] && ex == nil {
+		x.removed = append(x.removed, tagLabel("IFD0", tagExifIFD, false))
+	}
+	if x.had[tagGPSIFD] && gps == nil {
+		x.removed = append(x.removed, tagLabel("IFD0", tagGPSIFD, false))
+	}
 }
 
 // keptEXIF returns a new TIFF-structured EXIF block (the payload of a JPEG

@@ -119,10 +119,8 @@ func (t *tiffLayout) inlineLen() int64 {
 // offset size of the output.
 func (t *tiffLayout) fieldType(f *ifdField) tiff.Type {
 	switch {
-	case f.dirs != nil && t.big && f.typ == tiff.IFD:
-		return tiff.IFD8
 	case f.dirs != nil && t.big:
-		return tiff.Long8
+		return tiff.IFD8 // as libtiff writes it; readers look for it
 	case f.dirs != nil && f.typ == tiff.IFD:
 		return tiff.IFD
 	case f.dirs != nil, f.blocks != nil && !t.big:
