@@ -200,6 +200,25 @@ func synthPages(t testing.TB) []byte {
 	return s.file(t, false, pages...)
 }
 
+// synthShared has two strips that point at the same bytes, as writers
+// that deduplicate identical strips make: they are written once.
+func synthShared(t testing.TB) []byte {
+	s := &synth{o: binary.LittleEndian}
+	d := &ifdDir{}
+	s.rgb(d, 0, 4, 4)
+	for i := range d.fields {
+		switch f := &d.fields[i]; f.tag {
+		case tagStripOffsets:
+			f.blocks = []int32{0, 0}
+		case tagStripByteCounts:
+			f.count, f.data = 2, []byte{24, 0, 0, 0, 24, 0, 0, 0}
+		case 0x0116:
+			f.data = []byte{2, 0}
+		}
+	}
+	return s.file(t, false, d)
+}
+
 // blocksOf returns the bytes of each strip or tile of every image
 // directory of a TIFF (nil for sparse ones), by directory path, and the
 // chain's paths in order.
@@ -356,6 +375,7 @@ func tiffCases(t *testing.T) []tiffCase {
 			removed: []string{"IFD1 (thumbnail)", "IFD0 tag 0x013B Artist", "IFD0 tag 0x8298 Copyright", "IFD/Exif tag 0x927C MakerNote",
 				"IFD/GPSInfo tag 0x001B GPSProcessingMethod"}},
 		{name: "synth/camera-bigtiff", data: synthCamera(t, binary.BigEndian, true), images: []string{"IFD0"}},
+		{name: "synth/shared-strips", data: synthShared(t), images: []string{"IFD0"}},
 		{name: "synth/pages", data: synthPages(t), images: []string{"IFD0", "IFD1", "IFD2"},
 			removed: []string{"IFD0 tag 0x011D PageName"}},
 	}
@@ -400,6 +420,9 @@ func TestStripTIFF(t *testing.T) {
 					for _, b := range in[path] {
 						sawSparse = sawSparse || b == nil
 					}
+				}
+				if tc.name == "synth/shared-strips" && len(out) != len(tc.data)-24 {
+					t.Errorf("shared strip written %d bytes, source %d", len(out), len(tc.data))
 				}
 				if tc.sparse && !slices.ContainsFunc(got["IFD0"], func(b []byte) bool { return b == nil }) {
 					t.Errorf("sparse tiles lost")
