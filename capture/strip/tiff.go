@@ -219,6 +219,15 @@ func (s *tiffStrip) choose(dirs []*tiff.Dir) (keep []*tiff.Dir, fileDir *tiff.Di
 		}
 		return d.Path + " (image)"
 	}
+	if !dng {
+		for _, d := range subs {
+			if s.subfileType(d) == 0 && hasImageData(d) {
+				// A vendor raw format or an unknown layout: which image
+				// is the main one cannot be told, so no copy is made.
+				return nil, nil, fmt.Errorf("strip tiff: full-resolution image in %s of a file that is not DNG: %w", d.Path, ErrUnsupported)
+			}
+		}
+	}
 	switch {
 	case dng:
 		fileDir = ifd0

@@ -748,6 +748,21 @@ func TestStripTIFFRejects(t *testing.T) {
 			}
 		}), true},
 		{"truncated", synthCamera(t, o, false)[:200], false},
+		{"full-resolution SubIFD outside DNG", func() []byte {
+			s := &synth{o: o}
+			d, sub := &ifdDir{}, &ifdDir{}
+			s.rgb(d, 0, 4, 4)
+			s.rgb(sub, 0, 8, 8)
+			d.fields = append(d.fields, ifdField{tag: tagSubIFDs, typ: tiff.IFD, dirs: []*ifdDir{sub}})
+			return s.file(t, false, d)
+		}(), true},
+		{"DNG without raw", func() []byte {
+			s := &synth{o: o}
+			d := &ifdDir{}
+			s.rgb(d, 1, 4, 4)
+			s.put(d, tagDNGVersion, tiff.Byte, 1, 4, 0, 0)
+			return s.file(t, false, d)
+		}(), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, rep, err := stripBytes(t, tc.data, Default)
