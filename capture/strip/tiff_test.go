@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -785,5 +786,57 @@ func TestStripTIFFCancel(t *testing.T) {
 	b := synthCamera(t, binary.LittleEndian, false)
 	if _, err := Strip(ctx, bytes.NewReader(b), int64(len(b)), TIFF, Default, &bytes.Buffer{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled strip: %v", err)
+	}
+}
+
+// TestStripTIFFBoundedMemory: counts a file declares (entries, tiles, a
+// value) are checked before anything is allocated for them.
+func TestStripTIFFBoundedMemory(t *testing.T) {
+	o := binary.LittleEndian
+	base := func() []byte {
+		s := &synth{o: o}
+		d := &ifdDir{}
+		s.rgb(d, 0, 4, 4)
+		s.put(d, 0x0140, tiff.Short, make([]uint64, 3*256)...) // ColorMap
+		return s.file(t, false, d)
+	}
+	// poison sets the count of tag in IFD0 (-1: the entry count).
+	poison := func(tag int, count uint32) []byte {
+		b := base()
+		f, _ := tiff.Open(bytes.NewReader(b), int64(len(b)), tiff.DefaultLimits)
+		d, err := f.ReadDir(f.FirstIFD, "IFD0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tag < 0 {
+			o.PutUint16(b[d.Offset:], uint16(count))
+			return b
+		}
+		e, _ := d.Find(uint16(tag))
+		o.PutUint32(b[e.Pos+4:], count)
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"entries", poison(-1, 0xFFFF)},
+		{"strip offsets", poison(tagStripOffsets, 0x0FFFFFFF)},
+		{"strip byte counts", poison(tagStripByteCounts, 0x0FFFFFFF)},
+		{"colour map", poison(0x0140, 0x3FFFFFFF)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, _, err := stripBytes(t, tc.b, Default)
+			runtime.ReadMemStats(&after)
+			if err == nil {
+				t.Fatal("poisoned file stripped")
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+				t.Errorf("allocated %d bytes for a %d-byte file", n, len(tc.b))
+			}
+		})
 	}
 }
