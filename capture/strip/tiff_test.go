@@ -780,6 +780,35 @@ func TestStripTIFFRejects(t *testing.T) {
 	}
 }
 
+// TestStripTIFFBrokenEXIF: EXIF and GPS directories that cannot be read
+// do not stop a copy (they are dropped, and reported), unlike image
+// directories.
+func TestStripTIFFBrokenEXIF(t *testing.T) {
+	for _, tag := range []uint16{tagExifIFD, tagGPSIFD} {
+		t.Run(fmt.Sprintf("0x%04X", tag), func(t *testing.T) {
+			b := synthCamera(t, binary.LittleEndian, false)
+			f, _ := tiff.Open(bytes.NewReader(b), int64(len(b)), tiff.DefaultLimits)
+			d, _ := f.ReadDir(f.FirstIFD, "IFD0")
+			e, _ := d.Find(tag)
+			binary.LittleEndian.PutUint32(b[e.Offset:], 0xFFFFFF00)
+			all := Profile{Name: "all", Keep: slices.Clone(Groups)}
+			out, rep, err := stripBytes(t, b, all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(rep.Removed, tagLabel("IFD0", tag, false)) {
+				t.Errorf("report lacks the pointer: %q", rep.Removed)
+			}
+			checkAllowed(t, out, all)
+			f, _ = tiff.Open(bytes.NewReader(out), int64(len(out)), tiff.DefaultLimits)
+			d, _ = f.ReadDir(f.FirstIFD, "IFD0")
+			if _, ok := d.Find(tag); ok {
+				t.Errorf("pointer to the broken directory kept")
+			}
+		})
+	}
+}
+
 func TestStripTIFFCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
