@@ -470,7 +470,8 @@ func checkAllowed(t *testing.T, b []byte, p Profile) {
 			case d.Path == "IFD/GPSInfo":
 				ok = p.Keeps(gpsRules[e.Tag].group) && gpsRules[e.Tag].group != ""
 			case d.Path == "IFD/Exif":
-				ok = e.Tag == tagExifVer || exifRules[e.Tag].group != "" && p.Keeps(exifRules[e.Tag].group)
+				_, companion := exifCompanions[e.Tag]
+				ok = companion || exifRules[e.Tag].group != "" && p.Keeps(exifRules[e.Tag].group)
 			case e.Tag == tagExifIFD || e.Tag == tagGPSIFD:
 				ok = d.Path == "IFD0"
 			case d.Path == "IFD0" && exifRules[e.Tag].group != "":
@@ -524,6 +525,13 @@ func TestStripTIFFTools(t *testing.T) {
 		}
 	}
 	all := exiftoolAll(t, exiftool, paths)
+	var srcs []string
+	for _, c := range copies {
+		if !slices.Contains(srcs, c.src) {
+			srcs = append(srcs, c.src)
+		}
+	}
+	warnings := exiftoolWarnings(t, exiftool, append(srcs, paths...))
 	decoded := 0
 	for _, c := range copies {
 		tc, p := c.tc, c.p
@@ -531,6 +539,15 @@ func TestStripTIFFTools(t *testing.T) {
 			tags := all[c.dst]
 			if tags == nil {
 				t.Fatal("exiftool did not read the copy")
+			}
+			// exiftool -validate finds nothing wrong with the copy that
+			// it does not find with the source.
+			for _, w := range warnings[c.dst] {
+				// exiftool calls GPSProcessingMethod required; it is free
+				// text and dropped on purpose (see gpsRules).
+				if !slices.Contains(warnings[c.src], w) && !strings.Contains(w, "wrong extension") && !strings.Contains(w, "GPSProcessingMethod") {
+					t.Errorf("exiftool -validate: %s", w)
+				}
 			}
 			for k := range tags {
 				for _, bad := range forbiddenTags {
@@ -592,6 +609,28 @@ func TestStripTIFFTools(t *testing.T) {
 		t.Error("x/image/tiff decoded none of the cases")
 	}
 	t.Logf("x/image/tiff decoded %d of %d copies", decoded, len(copies))
+}
+
+// exiftoolWarnings runs exiftool -validate once over many files and
+// returns each file's warnings.
+func exiftoolWarnings(t *testing.T, exiftool string, paths []string) map[string][]string {
+	t.Helper()
+	out, err := exec.Command(exiftool, append([]string{"-validate", "-warning", "-a", "-s", "-s"}, paths...)...).Output()
+	if err != nil {
+		t.Fatalf("exiftool -validate: %v", err)
+	}
+	res := map[string][]string{}
+	file := paths[0]
+	for _, line := range strings.Split(string(out), "\n") {
+		if name, ok := strings.CutPrefix(line, "======== "); ok {
+			file = name
+			continue
+		}
+		if w, ok := strings.CutPrefix(line, "Warning: "); ok {
+			res[file] = append(res[file], w)
+		}
+	}
+	return res
 }
 
 // exiftoolAll runs exiftool once over many files and returns each file's
