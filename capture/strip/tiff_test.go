@@ -301,7 +301,8 @@ func readFile(t testing.TB, path string) []byte {
 }
 
 // gdalFiles makes GeoTIFFs with GDAL: EXIF (GPS and a serial) and an artist
-// in GDAL_METADATA and tags, sparse tiles, an internal mask with overviews,
+// in GDAL_METADATA and tags, a phone photo's EXIF and XMP as GDAL copies
+// them, sparse tiles, an internal mask with overviews,
 // a big-endian band-interleaved file, JPEG-in-TIFF with YCbCr, floats with
 // a predictor, a BigTIFF COG.
 func gdalFiles(t *testing.T) []tiffCase {
@@ -336,10 +337,16 @@ func gdalFiles(t *testing.T) []tiffCase {
 		"-a_srs", "EPSG:4326", "-a_ullr", "0", "1", "1", "0", "src1.tif", "float.tif")
 	run("gdal_translate", "-q", "-of", "COG", "-co", "BIGTIFF=YES", "-co", "COMPRESS=LZW", "-co", "OVERVIEWS=AUTO",
 		"-co", "BLOCKSIZE=128", "-outsize", "512", "512", "mask.tif", "bigcog.tif")
+	// From a phone JPEG: GDAL copies its EXIF (GPS included) into
+	// GDAL_METADATA and its XMP into tag 700.
+	run("gdal_translate", "-q", "-a_srs", "EPSG:4326", "-a_ullr", "0", "1", "1", "0", "-outsize", "64", "48",
+		"-co", "COMPRESS=DEFLATE", testfiles.Path(t, testfiles.GoExif, "assets/gps.jpg"), "fromjpeg.tif")
 	read := func(n string) []byte { return readFile(t, filepath.Join(dir, n)) }
 	return []tiffCase{
 		{name: "gdal/exifgeo", data: read("exifgeo.tif"), images: []string{"IFD0"}, geo: true,
 			removed: []string{"IFD0 tag 0xA480 GDAL_METADATA", "IFD0 tag 0x013B Artist", "IFD0 tag 0x0131 Software"}},
+		{name: "gdal/from-jpeg", data: read("fromjpeg.tif"), images: []string{"IFD0"}, geo: true,
+			removed: []string{"IFD0 tag 0xA480 GDAL_METADATA", "IFD0 tag 0x02BC XMP"}},
 		{name: "gdal/sparse", data: read("sparse.tif"), images: []string{"IFD0"}, geo: true, sparse: true},
 		{name: "gdal/mask-overviews", data: read("mask.tif"), images: []string{"IFD0", "IFD1", "IFD2", "IFD3", "IFD4", "IFD5"},
 			noGeo: []string{"IFD0", "IFD1"}, geo: true},
