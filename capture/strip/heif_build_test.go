@@ -13,7 +13,7 @@ import (
 // split extents, idat items, depth maps, gain maps, descriptive
 // properties) and the hostile ones.
 
-type bItem struct {
+type heifBItem struct {
 	id     uint32
 	typ    string
 	data   []byte
@@ -22,21 +22,21 @@ type bItem struct {
 	name   string
 	mime   string
 	prot   uint16
-	props  []bAssoc
+	props  []heifBAssoc
 	noLoc  bool
 	method int    // overrides construction method when non-zero
 	sameAs uint32 // located where that earlier item is, sharing its bytes
 }
 
-type bAssoc struct {
+type heifBAssoc struct {
 	index     int
 	essential bool
 }
 
-type bFile struct {
+type heifBFile struct {
 	brands    []string
 	primary   uint32
-	items     []bItem
+	items     []heifBItem
 	props     [][]byte // whole property boxes
 	refs      []heifRef
 	top       [][]byte // extra top-level boxes, after meta
@@ -53,13 +53,13 @@ type bFile struct {
 	noDinf   bool
 }
 
-func bBox(typ string, body []byte) []byte { return appendBox(nil, typ, body) }
+func heifBBox(typ string, body []byte) []byte { return appendBox(nil, typ, body) }
 
-func bFull(typ string, v byte, flags uint32, body []byte) []byte {
+func heifBFull(typ string, v byte, flags uint32, body []byte) []byte {
 	return appendFull(nil, typ, v, flags, body)
 }
 
-func (f *bFile) build() []byte {
+func (f *heifBFile) build() []byte {
 	if f.offSize == 0 {
 		f.offSize = 4
 	}
@@ -69,7 +69,7 @@ func (f *bFile) build() []byte {
 	if f.split == 0 {
 		f.split = 1
 	}
-	if f.ilocVer == 0 && (f.idxSize > 0 || f.largeIDs || slices.ContainsFunc(f.items, func(it bItem) bool { return it.idat || it.method != 0 })) {
+	if f.ilocVer == 0 && (f.idxSize > 0 || f.largeIDs || slices.ContainsFunc(f.items, func(it heifBItem) bool { return it.idat || it.method != 0 })) {
 		f.ilocVer = 1
 	}
 	if f.largeIDs {
@@ -84,7 +84,7 @@ func (f *bFile) build() []byte {
 	for _, b := range brands[1:] {
 		ftyp = append(ftyp, b...)
 	}
-	ftypBox := bBox("ftyp", ftyp)
+	ftypBox := heifBBox("ftyp", ftyp)
 	var meta []byte
 	for pass := 0; pass < 2; pass++ {
 		mdatStart := len(ftypBox) + len(meta) + 8
@@ -96,24 +96,24 @@ func (f *bFile) build() []byte {
 			mdat = append(mdat, it.data...)
 		}
 	}
-	out := slices.Concat(ftypBox, meta, bBox("mdat", mdat))
+	out := slices.Concat(ftypBox, meta, heifBBox("mdat", mdat))
 	for _, b := range f.top {
 		out = append(out, b...)
 	}
 	return out
 }
 
-func (f *bFile) meta(mdatStart int) []byte {
+func (f *heifBFile) meta(mdatStart int) []byte {
 	idSize, ver := 2, byte(0)
 	if f.largeIDs {
 		idSize, ver = 4, 1
 	}
 	var m []byte
-	m = append(m, bFull("hdlr", 0, 0, append(append(make([]byte, 4), "pict"...), make([]byte, 13)...))...)
+	m = append(m, heifBFull("hdlr", 0, 0, append(append(make([]byte, 4), "pict"...), make([]byte, 13)...))...)
 	if !f.noDinf {
-		m = append(m, bBox("dinf", bFull("dref", 0, 0, appendFull([]byte{0, 0, 0, 1}, "url ", 0, 1, nil)))...)
+		m = append(m, heifBBox("dinf", heifBFull("dref", 0, 0, appendFull([]byte{0, 0, 0, 1}, "url ", 0, 1, nil)))...)
 	}
-	m = append(m, bFull("pitm", ver, 0, putN(nil, idSize, uint64(f.primary)))...)
+	m = append(m, heifBFull("pitm", ver, 0, putN(nil, idSize, uint64(f.primary)))...)
 	iinf := putN(nil, 2, uint64(len(f.items)))
 	for _, it := range f.items {
 		v := byte(2)
@@ -138,7 +138,7 @@ func (f *bFile) meta(mdatStart int) []byte {
 		}
 		iinf = appendFull(iinf, "infe", v, flags, b)
 	}
-	m = append(m, bFull("iinf", 0, 0, iinf)...)
+	m = append(m, heifBFull("iinf", 0, 0, iinf)...)
 	if len(f.refs) > 0 {
 		var iref []byte
 		for _, r := range f.refs {
@@ -149,7 +149,7 @@ func (f *bFile) meta(mdatStart int) []byte {
 			}
 			iref = appendBox(iref, r.typ, b)
 		}
-		m = append(m, bFull("iref", ver, 0, iref)...)
+		m = append(m, heifBFull("iref", ver, 0, iref)...)
 	}
 	var ipco, ipma []byte
 	for _, p := range f.props {
@@ -183,10 +183,10 @@ func (f *bFile) meta(mdatStart int) []byte {
 	if f.ipmaWide {
 		flags = 1
 	}
-	m = append(m, bBox("iprp", slices.Concat(bBox("ipco", ipco), bFull("ipma", ver, flags, append(putN(nil, 4, uint64(n)), ipma...))))...)
+	m = append(m, heifBBox("iprp", slices.Concat(heifBBox("ipco", ipco), heifBFull("ipma", ver, flags, append(putN(nil, 4, uint64(n)), ipma...))))...)
 	// iloc
 	il := []byte{byte(f.offSize<<4 | f.lenSize), byte(f.baseSize<<4 | f.idxSize)}
-	var located []bItem
+	var located []heifBItem
 	for _, it := range f.items {
 		if !it.noLoc {
 			located = append(located, it)
@@ -246,7 +246,7 @@ func (f *bFile) meta(mdatStart int) []byte {
 			mdatOff += len(it.data)
 		}
 	}
-	m = append(m, bFull("iloc", f.ilocVer, 0, il)...)
+	m = append(m, heifBFull("iloc", f.ilocVer, 0, il)...)
 	var idat []byte
 	for _, it := range f.items {
 		if it.idat {
@@ -254,34 +254,34 @@ func (f *bFile) meta(mdatStart int) []byte {
 		}
 	}
 	if len(idat) > 0 {
-		m = append(m, bBox("idat", idat)...)
+		m = append(m, heifBBox("idat", idat)...)
 	}
 	for _, b := range f.metaExtra {
 		m = append(m, b...)
 	}
-	return bFull("meta", 0, 0, m)
+	return heifBFull("meta", 0, 0, m)
 }
 
 // Property boxes.
 
-func propISPE(w, h uint32) []byte {
-	return bFull("ispe", 0, 0, binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, w), h))
+func heifPropISPE(w, h uint32) []byte {
+	return heifBFull("ispe", 0, 0, binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, w), h))
 }
 
-func propAuxC(urn string) []byte { return bFull("auxC", 0, 0, append([]byte(urn), 0)) }
+func heifPropAuxC(urn string) []byte { return heifBFull("auxC", 0, 0, append([]byte(urn), 0)) }
 
-func propNCLX() []byte { return bBox("colr", []byte("nclx\x00\x01\x00\x0d\x00\x06\x80")) }
+func heifPropNCLX() []byte { return heifBBox("colr", []byte("nclx\x00\x01\x00\x0d\x00\x06\x80")) }
 
-func propICC() []byte { return bBox("colr", append([]byte("prof"), testICC()...)) }
+func heifPropICC() []byte { return heifBBox("colr", append([]byte("prof"), heifTestICC()...)) }
 
-func propIrot(r byte) []byte { return bBox("irot", []byte{r & 3}) }
+func heifPropIrot(r byte) []byte { return heifBBox("irot", []byte{r & 3}) }
 
-func propUdes(text string) []byte {
-	return bFull("udes", 0, 0, []byte("en\x00"+text+"\x00"+text+"\x00tag\x00"))
+func heifPropUdes(text string) []byte {
+	return heifBFull("udes", 0, 0, []byte("en\x00"+text+"\x00"+text+"\x00tag\x00"))
 }
 
-// testICC is a minimal well-formed ICC header with no tags.
-func testICC() []byte {
+// heifTestICC is a minimal well-formed ICC header with no tags.
+func heifTestICC() []byte {
 	b := make([]byte, 132)
 	binary.BigEndian.PutUint32(b, 132)
 	binary.BigEndian.PutUint32(b[8:], 0x02100000)
@@ -295,24 +295,24 @@ func testICC() []byte {
 	return b
 }
 
-// gridData is an ImageGrid with 16-bit output sizes.
-func gridData(rows, cols int, w, h uint16) []byte {
+// heifGrid is an ImageGrid with 16-bit output sizes.
+func heifGrid(rows, cols int, w, h uint16) []byte {
 	b := []byte{0, 0, byte(rows - 1), byte(cols - 1)}
 	b = binary.BigEndian.AppendUint16(b, w)
 	return binary.BigEndian.AppendUint16(b, h)
 }
 
-// codedItem is a coded image and its properties taken from a real file.
-type codedItem struct {
+// heifCoded is a coded image and its properties taken from a real file.
+type heifCoded struct {
 	typ   string
 	data  []byte
 	props [][]byte // whole boxes, in association order
 	ess   []bool
 }
 
-// primaryOf extracts the primary coded image of a HEIF file made by an
+// heifPrimaryOf extracts the primary coded image of a HEIF file made by an
 // encoder.
-func primaryOf(t testing.TB, file []byte) codedItem {
+func heifPrimaryOf(t testing.TB, file []byte) heifCoded {
 	t.Helper()
 	f := &heifFile{ctx: context.Background(), r: bytes.NewReader(file), size: int64(len(file)), items: map[uint32]*heifItem{}, rep: &Report{}}
 	if err := f.parse(); err != nil {
@@ -333,25 +333,25 @@ func primaryOf(t testing.TB, file []byte) codedItem {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := codedItem{typ: it.typ, data: data}
+	c := heifCoded{typ: it.typ, data: data}
 	for _, a := range it.assocs {
 		p := f.props[a.index-1]
-		c.props = append(c.props, bBox(p.typ, p.body))
+		c.props = append(c.props, heifBBox(p.typ, p.body))
 		c.ess = append(c.ess, a.essential)
 	}
 	return c
 }
 
 // addItem adds a coded item with its properties (deduplicated) to f.
-func (f *bFile) addItem(id uint32, c codedItem, hidden bool, extra ...[]byte) {
-	it := bItem{id: id, typ: c.typ, data: c.data, hidden: hidden}
+func (f *heifBFile) addItem(id uint32, c heifCoded, hidden bool, extra ...[]byte) {
+	it := heifBItem{id: id, typ: c.typ, data: c.data, hidden: hidden}
 	add := func(p []byte, ess bool) {
 		i := slices.IndexFunc(f.props, func(q []byte) bool { return bytes.Equal(p, q) })
 		if i < 0 {
 			f.props = append(f.props, p)
 			i = len(f.props) - 1
 		}
-		it.props = append(it.props, bAssoc{index: i + 1, essential: ess})
+		it.props = append(it.props, heifBAssoc{index: i + 1, essential: ess})
 	}
 	for i, p := range c.props {
 		add(p, c.ess[i])
@@ -363,7 +363,7 @@ func (f *bFile) addItem(id uint32, c codedItem, hidden bool, extra ...[]byte) {
 }
 
 // addProp adds a property box and returns its 1-based index.
-func (f *bFile) addProp(p []byte) int {
+func (f *heifBFile) addProp(p []byte) int {
 	f.props = append(f.props, p)
 	return len(f.props)
 }
