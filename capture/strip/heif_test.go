@@ -178,10 +178,16 @@ func heifCheckCopy(t testing.TB, in, out []byte, p Profile) (inF, outF *heifFile
 			if len(box) >= 12 {
 				kind = box[8:12]
 			}
-			switch {
-			case typ == "colr" && kind != "nclx" && !p.Keeps(ColorProfile):
-			case typ == "udes" || typ == "zzzz":
+			var keep bool
+			switch typ {
+			case "colr":
+				keep = kind == "nclx" || (kind == "prof" || kind == "rICC") && p.Keeps(ColorProfile)
+			case "auxC":
+				keep = slices.Contains(heifAlphaURNs, auxURN(heifProp{typ: typ, body: []byte(box[8:])}))
 			default:
+				keep = slices.Contains(heifKeptProps, typ)
+			}
+			if keep {
 				want = append(want, s)
 			}
 		}
@@ -722,9 +728,26 @@ func TestStripHEIFCancel(t *testing.T) {
 	}
 }
 
+// FuzzStripHEIF: run it with a short -fuzzminimizetime (say 2s): the
+// seeds are kilobytes long and minimizing them takes minutes otherwise.
 func FuzzStripHEIF(f *testing.F) {
 	for _, b := range heifSeeds(f) {
 		f.Add(b)
+	}
+	// Small seeds the mutator can get through quickly.
+	tile := heifBItem{id: 1, typ: "hvc1", data: []byte("coded tile"), hidden: true, props: []heifBAssoc{{1, false}, {2, false}}}
+	small := []*heifBFile{
+		{primary: 1, props: [][]byte{heifPropISPE(8, 8), heifPropNCLX()}, items: []heifBItem{tile}},
+		{primary: 2, props: [][]byte{heifPropISPE(8, 8), heifPropNCLX(), heifPropAuxC(heifAlphaURNs[0]), heifPropIrot(3)},
+			items: []heifBItem{tile, {id: 3, typ: "hvc1", data: []byte("tile 2")},
+				{id: 2, typ: "grid", data: heifGrid(1, 2, 16, 8), idat: true, props: []heifBAssoc{{1, false}, {4, true}}},
+				{id: 4, typ: "hvc1", data: []byte("alpha"), props: []heifBAssoc{{3, true}}},
+				{id: 5, typ: "Exif", data: []byte("\x00\x00\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00")}},
+			refs:     []heifRef{{typ: "dimg", from: 2, to: []uint32{1, 3}}, {typ: "auxl", from: 4, to: []uint32{2}}, {typ: "cdsc", from: 5, to: []uint32{2}}},
+			baseSize: 4, idxSize: 4, largeIDs: true},
+	}
+	for _, b := range small {
+		f.Add(b.build())
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, _, err := heifStrip(in, Default)
