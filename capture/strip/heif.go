@@ -1183,6 +1183,8 @@ func (f *heifFile) reportDropped(pl *heifPlan) {
 			if it := f.items[ref.from]; it != nil && role[ref.from] == "" {
 				urn := f.auxType(it)
 				switch {
+				case slices.Contains(heifAlphaURNs, urn):
+					role[ref.from] = "alpha plane of a dropped image"
 				case slices.Contains(heifDepthURNs, urn):
 					role[ref.from] = "depth map"
 				case strings.Contains(urn, "hdrgainmap"):
