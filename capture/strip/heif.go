@@ -46,6 +46,7 @@ import (
 const (
 	heifMaxTopBoxes  = 1024
 	heifMaxMetaChild = 16 << 20 // one meta child box (iinf, iloc, iprp...) in memory
+	heifMaxMetaRead  = 32 << 20 // all of them together
 	heifMaxFtyp      = 4096
 	heifMaxItems     = 4096
 	heifMaxExtents   = 1 << 16 // all items together
@@ -133,6 +134,7 @@ type heifFile struct {
 	props   []heifProp
 	idat    *heifBox
 	drefs   []bool // self-contained data references, 1-based
+	metaRd  int64  // bytes of meta boxes read into memory
 	rep     *Report
 }
 
@@ -236,6 +238,9 @@ func content(b []byte, base int64, bx heifBox) []byte {
 func (f *heifFile) readBox(b heifBox) ([]byte, error) {
 	if b.size-b.hdr > heifMaxMetaChild {
 		return nil, heifUnsupported("box %s larger than %d bytes", fourCC(b.typ), heifMaxMetaChild)
+	}
+	if f.metaRd += b.size - b.hdr; f.metaRd > heifMaxMetaRead {
+		return nil, heifUnsupported("item metadata larger than %d bytes", heifMaxMetaRead)
 	}
 	return f.read(b.body(), b.size-b.hdr)
 }

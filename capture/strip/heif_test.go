@@ -3,6 +3,7 @@ package strip
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,6 +11,7 @@ import (
 	"image/color"
 	"image/draw"
 	"image/png"
+	"io"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -889,5 +891,79 @@ func TestHEIFTestdata(t *testing.T) {
 		if _, _, err := heifStrip(b, Default); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// heifZeros is a file whose first bytes are head and the rest zeros.
+type heifZeros struct {
+	head []byte
+	size int64
+}
+
+func (z heifZeros) ReadAt(p []byte, off int64) (int, error) {
+	if off >= z.size {
+		return 0, io.EOF
+	}
+	n := len(p)
+	if int64(n) > z.size-off {
+		n = int(z.size - off)
+	}
+	clear(p[:n])
+	if off < int64(len(z.head)) {
+		copy(p[:n], z.head[off:])
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// heifHead keeps the first bytes written and counts the rest.
+type heifHead struct {
+	head []byte
+	n    int64
+}
+
+func (h *heifHead) Write(p []byte) (int, error) {
+	if keep := 1<<16 - len(h.head); keep > 0 {
+		h.head = append(h.head, p[:min(keep, len(p))]...)
+	}
+	h.n += int64(len(p))
+	return len(p), nil
+}
+
+// TestStripHEIFLarge copies a 5 GiB item: 64-bit iloc fields and a large
+// mdat header.
+func TestStripHEIFLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("copies 5 GiB")
+	}
+	const large = 5 << 30
+	f := &heifBFile{primary: 1, props: [][]byte{heifPropISPE(8, 8)}, offSize: 8, lenSize: 8,
+		items: []heifBItem{{id: 1, typ: "hvc1", data: make([]byte, 16), props: []heifBAssoc{{1, false}}}}}
+	b := f.build()
+	i := bytes.Index(b, []byte("iloc"))
+	binary.BigEndian.PutUint64(b[i+26:], large)
+	m := bytes.Index(b, []byte("mdat"))
+	binary.BigEndian.PutUint32(b[m-4:], 0) // to the end of the file
+	in := heifZeros{head: b[:m+4], size: int64(m+4) + large}
+	var out heifHead
+	if _, err := Strip(context.Background(), in, in.size, HEIF, Default, &out); err != nil {
+		t.Fatal(err)
+	}
+	of := &heifFile{ctx: context.Background(), r: heifZeros{head: out.head, size: out.n}, size: out.n, items: map[uint32]*heifItem{}, rep: &Report{}}
+	if err := of.parse(); err != nil {
+		t.Fatal(err)
+	}
+	it := of.items[1]
+	if it == nil || len(it.extents) != 1 || it.extents[0].n != large {
+		t.Fatalf("item 1 located at %+v, want one extent of %d bytes", it, int64(large))
+	}
+	mo := bytes.Index(out.head, []byte("mdat"))
+	if binary.BigEndian.Uint32(out.head[mo-4:]) != 1 || int64(binary.BigEndian.Uint64(out.head[mo+4:])) != out.n-int64(mo-4) {
+		t.Fatalf("mdat header is not a large size covering the rest of the file")
+	}
+	if it.extents[0].off+large != out.n {
+		t.Fatalf("item ends at %d, file at %d", it.extents[0].off+large, out.n)
 	}
 }
