@@ -922,13 +922,17 @@ func (f *heifFile) plan(p Profile) (*heifPlan, error) {
 		}
 	}
 	// Kept items: check they can be copied as they are.
+	roles := f.roles()
 	for _, it := range pl.kept {
 		if it.protected {
 			return nil, heifUnsupported("item %d is protected", it.id)
 		}
 		what := fourCC(it.typ)
-		if it.id == f.primary {
+		switch r := roles[it.id]; {
+		case it.id == f.primary:
 			what += " (primary)"
+		case r != "":
+			what += " (" + r + ")"
 		}
 		f.kept("item %d %s", it.id, what)
 		if it.named {
@@ -1179,35 +1183,15 @@ func (f *heifFile) itemBytes(it *heifItem, limit int64) ([]byte, error) {
 
 // reportDropped names every item not kept, by role.
 func (f *heifFile) reportDropped(pl *heifPlan) {
-	role := map[uint32]string{}
-	for _, ref := range f.refs {
-		switch ref.typ {
-		case "thmb":
-			role[ref.from] = "thumbnail"
-		case "auxl":
-			if it := f.items[ref.from]; it != nil && role[ref.from] == "" {
-				urn := f.auxType(it)
-				switch {
-				case slices.Contains(heifAlphaURNs, urn):
-					role[ref.from] = "alpha plane of a dropped image"
-				case slices.Contains(heifDepthURNs, urn):
-					role[ref.from] = "depth map"
-				case strings.Contains(urn, "hdrgainmap"):
-					role[ref.from] = "HDR gain map"
-				case strings.Contains(urn, "matte"):
-					role[ref.from] = "matte"
-				default:
-					role[ref.from] = "auxiliary image"
-				}
-			}
-		}
-	}
+	role := f.roles()
 	for _, it := range f.order {
 		if pl.keep[it.id] {
 			continue
 		}
 		what := role[it.id]
 		switch {
+		case strings.HasPrefix(what, "tile") || strings.HasPrefix(what, "input") || strings.HasPrefix(what, "base"):
+			what = fourCC(it.typ) + " (" + what + ")"
 		case what != "":
 		case it.typ == "Exif":
 			what = "Exif"
@@ -1224,6 +1208,46 @@ func (f *heifFile) reportDropped(pl *heifPlan) {
 		}
 		f.removed("item %d %s", it.id, what)
 	}
+}
+
+// roles names what each item is for, from the references to and from it.
+func (f *heifFile) roles() map[uint32]string {
+	role := map[uint32]string{}
+	for _, ref := range f.refs {
+		switch ref.typ {
+		case "dimg", "base":
+			kind := "input"
+			if ref.typ == "base" {
+				kind = "base image"
+			} else if it := f.items[ref.from]; it != nil && it.typ == "grid" {
+				kind = "tile"
+			}
+			for _, to := range ref.to {
+				if role[to] == "" {
+					role[to] = fmt.Sprintf("%s of item %d", kind, ref.from)
+				}
+			}
+		case "thmb":
+			role[ref.from] = "thumbnail"
+		case "auxl":
+			if it := f.items[ref.from]; it != nil {
+				urn := f.auxType(it)
+				switch {
+				case slices.Contains(heifAlphaURNs, urn):
+					role[ref.from] = "alpha plane"
+				case slices.Contains(heifDepthURNs, urn):
+					role[ref.from] = "depth map"
+				case strings.Contains(urn, "hdrgainmap"):
+					role[ref.from] = "HDR gain map"
+				case strings.Contains(urn, "matte"):
+					role[ref.from] = "matte"
+				default:
+					role[ref.from] = "auxiliary image"
+				}
+			}
+		}
+	}
+	return role
 }
 
 // Writing.

@@ -203,16 +203,21 @@ func heifCheckCopy(t testing.TB, in, out []byte, p Profile) (inF, outF *heifFile
 	return inF, outF
 }
 
-// heifDecode decodes the primary image with heif-convert into RGBA pixels.
+// heifDecode decodes the primary image with heif-dec (heif-convert before
+// libheif 1.17) into RGBA pixels.
 func heifDecode(t testing.TB, file []byte) *image.NRGBA {
 	t.Helper()
-	heifTool(t, "heif-convert", "libheif-examples")
+	// libheif 1.17 renamed heif-convert to heif-dec.
+	dec := "heif-dec"
+	if _, err := exec.LookPath(dec); err != nil {
+		dec = heifTool(t, "heif-convert", "libheif-examples")
+	}
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.heic"), filepath.Join(dir, "out.png")
 	if err := os.WriteFile(in, file, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	heifRun(t, "heif-convert", in, out)
+	heifRun(t, dec, in, out)
 	if _, err := os.Stat(out); err != nil {
 		// Several top-level images: heif-convert numbers them, the
 		// primary first.
