@@ -40,8 +40,14 @@ import (
 //
 // Refused (ErrUnsupported): image sequences ('moov'), protected items,
 // items stored by reference to other items (iloc construction method 2) or
-// in other files, and unknown essential properties on a kept item, since
-// dropping one would make a reader show what the original forbids.
+// in other files, JPEG and JPEG 2000 coded items (their codestreams hold
+// their own metadata segments), and unknown essential properties on a kept
+// item, since dropping one would make a reader show what the original
+// forbids.
+//
+// Not removed: whatever the encoder wrote inside the coded streams of kept
+// items and their decoder configurations (such as an HEVC SEI message
+// naming the encoder), since the coded bytes are kept identical.
 
 const (
 	heifMaxTopBoxes  = 1024
@@ -57,13 +63,16 @@ const (
 	heifMaxDepth     = 64 // derivation chain
 )
 
-// Item types of coded or derived images that can be kept.
-var heifImageTypes = []string{"hvc1", "av01", "avc1", "vvc1", "jpeg", "j2k1", "unci", "grid", "iovl", "iden"}
+// Item types of coded or derived images that can be kept. JPEG and JPEG
+// 2000 coded items are not among them: their codestreams carry their own
+// APPn and comment segments (EXIF and GPS included), which cannot be
+// removed without changing the coded bytes.
+var heifImageTypes = []string{"hvc1", "av01", "avc1", "vvc1", "unci", "grid", "iovl", "iden"}
 
 // Properties needed to decode or display an image, kept whenever a kept
 // item uses them. colr and auxC are decided by their content.
 var heifKeptProps = []string{
-	"hvcC", "av1C", "avcC", "vvcC", "jpgC", "j2kH", "uncC", "cmpd",
+	"hvcC", "av1C", "avcC", "vvcC", "uncC", "cmpd",
 	"ispe", "pixi", "irot", "imir", "clap", "pasp", "rloc", "lsel",
 	"a1op", "a1lx", "clli", "mdcv", "cclv", "amve",
 }

@@ -561,6 +561,7 @@ func TestStripHEIFRefused(t *testing.T) {
 			f.props = append(f.props, heifBBox("zzzz", nil))
 			f.items[0].props = append(f.items[0].props, heifBAssoc{2, true})
 		}), unsupported},
+		{"JPEG-coded primary", base(func(f *heifBFile) { f.items[0].typ = "jpeg" }), unsupported},
 		{"primary of unknown type", base(func(f *heifBFile) { f.items[0].typ = "abcd" }), unsupported},
 		{"no primary item", base(func(f *heifBFile) { f.primary = 9 }), malformed},
 		{"dimg loop", base(func(f *heifBFile) {
