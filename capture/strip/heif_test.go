@@ -509,6 +509,77 @@ func heifWriteTemp(t testing.TB, b []byte) string {
 	return p
 }
 
+// TestStripHEIFLayouts strips files of rarer layouts made by the test
+// builder (no external programs needed).
+func TestStripHEIFLayouts(t *testing.T) {
+	tile := func(id uint32, data string) heifBItem {
+		return heifBItem{id: id, typ: "hvc1", data: []byte(data), hidden: true, props: []heifBAssoc{{1, true}, {2, false}}}
+	}
+	grid := func(f *heifBFile) {
+		f.primary = 10
+		f.props = [][]byte{heifBBox("hvcC", []byte("config")), heifPropISPE(8, 8), heifPropISPE(16, 8), heifPropIrot(1), heifPropAuxC(heifAlphaURNs[2])}
+		f.items = append(f.items, tile(1, "left tile"), tile(2, "right tile"),
+			heifBItem{id: 10, typ: "grid", data: heifGrid(1, 2, 16, 8), props: []heifBAssoc{{3, false}, {4, true}}},
+			heifBItem{id: 11, typ: "hvc1", data: []byte("alpha"), props: []heifBAssoc{{1, true}, {3, false}, {5, true}}},
+			heifBItem{id: 12, typ: "hvc1", data: []byte("alpha of nothing"), props: []heifBAssoc{{1, true}, {5, true}}},
+			heifBItem{id: 13, infeV1: true, name: heifSecret, mime: "text/plain", data: []byte(heifSecret)},
+			heifBItem{id: 14, typ: "iden", noLoc: true, props: []heifBAssoc{{4, true}}},
+		)
+		f.refs = append(f.refs, heifRef{typ: "dimg", from: 10, to: []uint32{1, 2}}, heifRef{typ: "auxl", from: 11, to: []uint32{10}},
+			heifRef{typ: "prem", from: 10, to: []uint32{11}}, heifRef{typ: "auxl", from: 12, to: []uint32{99}},
+			heifRef{typ: "dimg", from: 14, to: []uint32{10}})
+	}
+	cases := []struct {
+		name        string
+		mod         func(*heifBFile)
+		kept        []uint32
+		wantRemoved []string
+	}{
+		{"grid with alpha, iinf v1, untyped entry", func(f *heifBFile) { grid(f); f.iinfV1 = true },
+			[]uint32{1, 2, 10, 11}, []string{"item 12 alpha plane", "item 13 (untyped)", "item 14 iden (not needed by the primary image)"}},
+		{"iden primary without data", func(f *heifBFile) { grid(f); f.primary = 14 },
+			[]uint32{1, 2, 10, 11, 14}, []string{"item 12 alpha plane"}},
+		{"large ids, extent indexes, base offsets", func(f *heifBFile) {
+			grid(f)
+			f.largeIDs, f.idxSize, f.baseSize, f.split = true, 8, 4, 2
+		}, []uint32{1, 2, 10, 11}, nil},
+		{"no offset field, base offsets only", func(f *heifBFile) { grid(f); f.offSize, f.baseSize = 0, 8 },
+			[]uint32{1, 2, 10, 11}, nil},
+		{"grid in idat, wide ipma", func(f *heifBFile) { grid(f); f.items[2].idat = true; f.ipmaWide = true },
+			[]uint32{1, 2, 10, 11}, nil},
+		{"no dinf", func(f *heifBFile) { grid(f); f.noDinf = true }, []uint32{1, 2, 10, 11}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := &heifBFile{}
+			c.mod(f)
+			in := f.build()
+			out, rep := heifMustStrip(t, in, Default)
+			_, of := heifCheckCopy(t, in, out, Default)
+			var kept []uint32
+			for _, it := range of.order {
+				kept = append(kept, it.id)
+			}
+			slices.Sort(kept)
+			if !slices.Equal(kept, c.kept) {
+				t.Errorf("kept items %v, want %v", kept, c.kept)
+			}
+			for _, w := range c.wantRemoved {
+				if !slices.Contains(rep.Removed, w) {
+					t.Errorf("report %q does not name %q", rep.Removed, w)
+				}
+			}
+			if !slices.ContainsFunc(of.refs, func(r heifRef) bool { return r.typ == "prem" }) {
+				t.Errorf("prem reference dropped")
+			}
+			again, _ := heifMustStrip(t, out, Default)
+			if !bytes.Equal(again, out) {
+				t.Errorf("strip(strip(x)) != strip(x)")
+			}
+		})
+	}
+}
+
 // TestStripHEIFICC checks that the ICC profile follows the profile and
 // nclx is always kept.
 func TestStripHEIFICC(t *testing.T) {
