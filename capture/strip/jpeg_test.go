@@ -208,10 +208,10 @@ func TestStripJPEG(t *testing.T) {
 func TestStripJPEGScanData(t *testing.T) {
 	// Stuffed bytes and restart markers inside the entropy-coded data,
 	// placed so that they straddle the copy buffer's boundary.
-	for _, at := range []int{copyChunk - 2, copyChunk - 1, copyChunk, copyChunk + 1} {
+	for _, at := range []int{streamBuf - 2, streamBuf - 1, streamBuf, streamBuf + 1} {
 		for _, pair := range [][]byte{{0xFF, 0x00}, {0xFF, 0xD3}} {
 			t.Run(strconv.Itoa(at)+"/"+strconv.Itoa(int(pair[1])), func(t *testing.T) {
-				scan := bytes.Repeat([]byte{0x5A}, 2*copyChunk)
+				scan := bytes.Repeat([]byte{0x5A}, 2*streamBuf)
 				copy(scan[at:], pair)
 				in := slices.Concat([]byte{0xFF, 0xD8}, jpegSeg(0xDA, []byte{1, 1, 0, 0, 63, 0}), scan, []byte{0xFF, 0xD9})
 				out, _, err := stripContainer(JPEG, Default, in)
