@@ -359,7 +359,7 @@ func exiftoolAllowed(p Profile, group, name string) bool {
 		switch name {
 		case "ImageSize", "Megapixels":
 			return true
-		case "SubSecDateTimeOriginal", "SubSecCreateDate", "DateTimeOriginal":
+		case "SubSecDateTimeOriginal", "SubSecCreateDate", "SubSecModifyDate", "DateTimeOriginal":
 			return p.Keeps(CaptureTime)
 		case "LensID", "Lens":
 			return p.Keeps(Camera)
@@ -386,9 +386,13 @@ func exiftoolAllowed(p Profile, group, name string) bool {
 			return p.Keeps(Orientation)
 		case "Make", "Model":
 			return p.Keeps(Camera)
+		case "ModifyDate":
+			return p.Keeps(CaptureTime)
 		}
 	case group == "ExifIFD":
 		switch name {
+		case "ExifVersion":
+			return true
 		case "DateTimeOriginal", "CreateDate", "OffsetTimeOriginal", "OffsetTimeDigitized", "OffsetTime",
 			"SubSecTimeOriginal", "SubSecTimeDigitized", "SubSecTime":
 			return p.Keeps(CaptureTime)
