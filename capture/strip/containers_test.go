@@ -327,6 +327,9 @@ func TestContainersRealFiles(t *testing.T) {
 					continue
 				}
 				complete++
+				if raceEnabled && len(in) > 1<<20 {
+					continue
+				}
 				imgIn, errIn := decodeImage(in)
 				imgOut, errOut := decodeImage(out)
 				if (errIn == nil) != (errOut == nil) {
@@ -357,7 +360,8 @@ func exiftoolAllowed(p Profile, group, name string) bool {
 	case group == "ExifTool":
 		return name == "ExifToolVersion" // a Warning is not allowed
 	case group == "File":
-		return name != "Comment"
+		return slices.Contains([]string{"FileType", "FileTypeExtension", "MIMEType", "ImageWidth", "ImageHeight",
+			"EncodingProcess", "BitsPerSample", "ColorComponents", "YCbCrSubSampling", "ExifByteOrder"}, name)
 	case group == "Composite":
 		switch name {
 		case "ImageSize", "Megapixels":
