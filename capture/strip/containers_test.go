@@ -687,3 +687,42 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 	*c += countingWriter(len(b))
 	return len(b), nil
 }
+
+// TestContainersCorrupt flips bytes all over the smaller real files: every
+// outcome is a copy that re-strips to itself, a FormatError or
+// ErrUnsupported, never a panic or another error.
+func TestContainersCorrupt(t *testing.T) {
+	for _, cf := range containerFiles(t) {
+		in, err := os.ReadFile(cf.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(in) > 256<<10 || !cf.complete {
+			continue
+		}
+		t.Run(cf.name, func(t *testing.T) {
+			const cases = 300
+			var ok, failed int
+			for i := range cases {
+				b := slices.Clone(in)
+				at := i * len(b) / cases
+				b[at] ^= byte(0x5A + i)
+				out, _, err := stripContainer(cf.format, Default, b)
+				var fe *FormatError
+				switch {
+				case err == nil:
+					ok++
+					again, _, err := stripContainer(cf.format, Default, out)
+					if err != nil || !bytes.Equal(again, out) {
+						t.Errorf("byte %d flipped: the copy does not re-strip to itself (%v)", at, err)
+					}
+				case errors.As(err, &fe), errors.Is(err, ErrUnsupported):
+					failed++
+				default:
+					t.Errorf("byte %d flipped: %v", at, err)
+				}
+			}
+			t.Logf("%d copies, %d refused", ok, failed)
+		})
+	}
+}
