@@ -27,11 +27,11 @@ module_of() {
 	esac
 }
 
-# Programs the test scripts use that a minimal machine may lack; Debian's
-# packages provide them.
+# Programs the test scripts and tests use that a minimal machine may lack,
+# as command:Debian package (exiftool and GDAL check stripped copies).
 missing=()
-for cmd in curl python3; do
-	command -v "$cmd" >/dev/null || missing+=("$cmd")
+for pair in curl:curl python3:python3 exiftool:libimage-exiftool-perl gdalinfo:gdal-bin; do
+	command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then
 	if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then

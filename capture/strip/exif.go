@@ -103,9 +103,10 @@ type exifOut struct {
 	// directory is written (the specification requires it there).
 	version []byte
 	removed []string
+	had     map[uint16]bool // pointer tags IFD0 had
 }
 
-// numericTypes are the types a numeric EXIF value may have.
+// numericType reports whether t is a type a numeric EXIF value may have.
 func numericType(t tiff.Type) bool {
 	switch t {
 	case tiff.Byte, tiff.Short, tiff.Long, tiff.Rational, tiff.SByte, tiff.SShort, tiff.SLong,
@@ -116,8 +117,8 @@ func numericType(t tiff.Type) bool {
 }
 
 // gather copies the kept entries of d (IFD0, the EXIF or the GPS directory,
-// as gps says) into x. Entries that point at child directories are left to
-// the caller; ptrs names them so that they are not reported as removed.
+// as gps says) into x and reports the others. Entries for which skip is
+// true are left alone (the caller handles or reports them).
 func (x *exifOut) gather(f *tiff.File, d *tiff.Dir, gps bool, p Profile, skip func(tag uint16) bool) {
 	rules := exifRules
 	if gps {
@@ -168,8 +169,8 @@ func (x *exifOut) gather(f *tiff.File, d *tiff.Dir, gps bool, p Profile, skip fu
 	}
 }
 
-// dirs returns the EXIF and GPS directories to point at from IFD0, nil
-// when empty.
+// children returns the EXIF and GPS directories to point at from IFD0,
+// nil when empty.
 func (x *exifOut) children() (ex, gps *ifdDir) {
 	if len(x.exif.fields) > 0 {
 		ex = &x.exif
@@ -235,12 +236,24 @@ func gatherEXIF(f *tiff.File, ifd0 *tiff.Dir, p Profile, ifd0Skip func(uint16) b
 	x.gather(f, ifd0, false, p, func(tag uint16) bool {
 		return isPtr(tag) || ifd0Skip != nil && ifd0Skip(tag)
 	})
+	x.had = map[uint16]bool{}
 	for _, t := range []uint16{tagExifIFD, tagGPSIFD} {
 		if _, ok := ifd0.Find(t); ok {
-			x.removed = append(x.removed, tagLabel(ifd0.Path, t, false))
+			x.had[t] = true
 		}
 	}
 	return x
+}
+
+// reportPointers reports the pointers to the EXIF and GPS directories of
+// the source that the copy does not have (children returned nil).
+func (x *exifOut) reportPointers(ex, gps *ifdDir) {
+	if x.had[tagExifIFD] && ex == nil {
+		x.removed = append(x.removed, tagLabel("IFD0", tagExifIFD, false))
+	}
+	if x.had[tagGPSIFD] && gps == nil {
+		x.removed = append(x.removed, tagLabel("IFD0", tagGPSIFD, false))
+	}
 }
 
 // keptEXIF returns a new TIFF-structured EXIF block (the payload of a JPEG

@@ -119,10 +119,8 @@ func (t *tiffLayout) inlineLen() int64 {
 // offset size of the output.
 func (t *tiffLayout) fieldType(f *ifdField) tiff.Type {
 	switch {
-	case f.dirs != nil && t.big && f.typ == tiff.IFD:
-		return tiff.IFD8
 	case f.dirs != nil && t.big:
-		return tiff.Long8
+		return tiff.IFD8 // as libtiff writes it; readers look for it
 	case f.dirs != nil && f.typ == tiff.IFD:
 		return tiff.IFD
 	case f.dirs != nil, f.blocks != nil && !t.big:
@@ -336,7 +334,11 @@ func (t *tiffLayout) writeTo(ctx context.Context, w io.Writer, src io.ReaderAt) 
 	if err != nil {
 		return total, err
 	}
-	buf := make([]byte, 1<<20)
+	var data int64
+	for _, b := range t.blocks {
+		data += b.n
+	}
+	buf := make([]byte, min(1<<20, max(data, 512)))
 	for i := 0; i < len(t.blocks); {
 		start, end := t.blocks[i].src, t.blocks[i].src+t.blocks[i].n
 		j := i + 1
