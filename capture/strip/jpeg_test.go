@@ -188,6 +188,10 @@ func TestStripJPEG(t *testing.T) {
 			mid:  [][]byte{{0xFF, 0xFF}}, removed: []string{"COM"},
 		},
 		{
+			name: "longest run of fill bytes", p: Default,
+			head: [][]byte{bytes.Repeat([]byte{0xFF}, jpegMaxFill-1)},
+		},
+		{
 			name: "metadata between the tables and the scan", p: Default,
 			mid:     [][]byte{jpegSeg(0xFE, []byte("c")), exif, jpegSeg(0xE1, []byte("http://ns.adobe.com/xap/1.0/\x00<x/>"))},
 			removed: []string{"COM", "APP1 Exif", "APP1 XMP"},
