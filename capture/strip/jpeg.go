@@ -49,7 +49,9 @@ const (
 // metadata.
 func stripJPEG(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.Writer) (*Report, error) {
 	s := newSrcFile(ctx, r, size, JPEG)
+	defer s.release()
 	d := newDstStream(w, JPEG)
+	defer d.release()
 	t := &tally{unit: "segments"}
 	if err := jpegWalk(s, d, t, p); err != nil {
 		return nil, err
