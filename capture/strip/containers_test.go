@@ -398,7 +398,7 @@ func exiftoolAllowed(p Profile, group, name string) bool {
 		}
 	case group == "ExifIFD":
 		switch name {
-		case "ExifVersion":
+		case "ExifVersion", "FlashpixVersion", "ColorSpace": // written with any EXIF directory
 			return true
 		case "DateTimeOriginal", "CreateDate", "OffsetTimeOriginal", "OffsetTimeDigitized", "OffsetTime",
 			"SubSecTimeOriginal", "SubSecTimeDigitized", "SubSecTime":

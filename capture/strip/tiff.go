@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/openexhibit/exhibit/capture/photo/tiff"
 )
@@ -86,8 +87,9 @@ func stripTIFF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.W
 		return nil, tiffError(int64(f.FirstIFD), "IFD0", err)
 	}
 	for _, pr := range walk.Problems {
-		if isExifPath(pr.Path) {
-			continue // rebuilt from what can be read, or dropped
+		if isExifPath(pr.Path) || strings.HasPrefix(pr.Msg, fmt.Sprintf("tag %d:", tagExifIFD)) ||
+			strings.HasPrefix(pr.Msg, fmt.Sprintf("tag %d:", tagGPSIFD)) {
+			continue // EXIF and GPS are rebuilt from what can be read, or dropped
 		}
 		return nil, &FormatError{Format: TIFF, Offset: pr.Offset, Reason: pr.Path + ": " + pr.Msg}
 	}
