@@ -413,13 +413,7 @@ func exiftoolAllowed(p Profile, group, name string) bool {
 }
 
 func TestContainersExiftool(t *testing.T) {
-	exiftool, err := exec.LookPath("exiftool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("exiftool not found (Debian: libimage-exiftool-perl); CI=true: tests needing it must not skip")
-		}
-		t.Skip("exiftool not found (Debian: libimage-exiftool-perl)")
-	}
+	exiftool := needTool(t, "exiftool") // Debian: libimage-exiftool-perl
 	files := containerFiles(t)
 	for _, p := range profilesUnderTest(t) {
 		t.Run(p.Name, func(t *testing.T) {
