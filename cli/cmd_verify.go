@@ -77,7 +77,12 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	// The custody log: checked for every item; verified events are logged
 	// when this home holds the log key, else verify is read-only.
 	cl, msg, err := openLog(ctx, home, cfg, st, tf, logTryWrite)
+	var ue *untrustedLogError
 	switch {
+	case errors.As(err, &ue):
+		// Not a usage error here: the items are verified, and fail.
+		v.Log = verify.UnusableLog(verify.Check{Name: "log checkpoint", Status: verify.Fail, Detail: ue.Error()})
+		cl = nil
 	case errors.Is(err, errNoLog):
 		msg = err.Error() + ": items are verified without custody events"
 	case err != nil:

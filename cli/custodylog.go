@@ -46,6 +46,18 @@ const (
 // errNoLog: the archive has no custody log (made before logs existed).
 var errNoLog = errors.New("the archive has no custody log (it was created before Exhibit kept one)")
 
+// untrustedLogError: the trust file lists no key of the archive's log.
+type untrustedLogError struct {
+	origin string
+	err    error
+}
+
+func (e *untrustedLogError) Error() string {
+	return fmt.Sprintf("%v: add the verifier key of the archive's log %s to the trust file (exhibit init printed it)", e.err, e.origin)
+}
+
+func (e *untrustedLogError) Unwrap() error { return e.err }
+
 // newOrigin returns a fresh, random log origin for a new archive.
 func newOrigin() string {
 	var b [16]byte
@@ -225,7 +237,7 @@ func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, tf
 	}
 	vs, err := tf.LogVerifiers(desc.Log)
 	if err != nil {
-		return nil, "", usageErr("%v: the archive's log is %s; add its verifier key to the trust file (exhibit init prints it)", err, desc.Log)
+		return nil, "", &exitError{code: ExitUsage, err: &untrustedLogError{origin: desc.Log, err: err}}
 	}
 	opts := ledger.Options{Origin: desc.Log, Verifiers: vs}
 	writable := false
