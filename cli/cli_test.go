@@ -33,6 +33,7 @@ import (
 	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // The scripts in testdata run the exhibit command as a user would: each
@@ -75,6 +76,9 @@ func params(dir string, setup func(*testscript.Env) error) testscript.Params {
 			"waitgrow":   cmdWaitGrow,
 			"stamps":     cmdStamps,
 			"tsaproxy":   cmdTSAProxy,
+			"clobber":    cmdClobber,
+			"logsize":    cmdLogSize,
+			"forgecp":    cmdForgeCheckpoint,
 		},
 	}
 }
@@ -403,4 +407,55 @@ func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("s3: unknown verb %s", args[0])
 	}
+}
+
+// clobber SRC DST overwrites DST (even a read-only archive file) with SRC.
+func cmdClobber(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: clobber src dst")
+	}
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	p := ts.MkAbs(args[1])
+	os.Chmod(p, 0o644)
+	ts.Check(os.WriteFile(p, data, 0o644))
+}
+
+// logsize ARCHIVE VAR sets VAR to the size of the archive folder's custody
+// log checkpoint (its second line).
+func cmdLogSize(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: logsize archive var")
+	}
+	data, err := os.ReadFile(ts.MkAbs(filepath.Join(args[0], "log", "checkpoint")))
+	ts.Check(err)
+	lines := strings.Split(string(data), "\n")
+	if len(lines) < 2 {
+		ts.Fatalf("logsize: malformed checkpoint")
+	}
+	ts.Setenv(args[1], lines[1])
+}
+
+// forgecp FILE re-signs the checkpoint FILE with a new key of the same
+// name (the origin): a checkpoint no trusted log key signed.
+func cmdForgeCheckpoint(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: forgecp checkpoint")
+	}
+	p := ts.MkAbs(args[0])
+	data, err := os.ReadFile(p)
+	ts.Check(err)
+	body, _, ok := strings.Cut(string(data), "\n\n")
+	if !ok {
+		ts.Fatalf("forgecp: malformed checkpoint")
+	}
+	origin, _, _ := strings.Cut(body, "\n")
+	skey, _, err := note.GenerateKey(crand.Reader, origin)
+	ts.Check(err)
+	signer, err := note.NewSigner(skey)
+	ts.Check(err)
+	msg, err := note.Sign(&note.Note{Text: body + "\n"}, signer)
+	ts.Check(err)
+	os.Chmod(p, 0o644)
+	ts.Check(os.WriteFile(p, msg, 0o644))
 }

@@ -72,6 +72,14 @@ func logCommand(e *env) *cli.Command {
 
 // logFailure maps the log's typed errors to exit codes: tampering is 1.
 func logFailure(err error) error {
+	if isTamper(err) {
+		return withCode(ExitVerifyFail, fmt.Errorf("custody log: %w", err), "the custody log was tampered with: keep the archive and this output as evidence")
+	}
+	return err
+}
+
+// isTamper reports whether err is one of the log's evidence of tampering.
+func isTamper(err error) bool {
 	var (
 		re *ledger.RollbackError
 		fe *ledger.ForkError
@@ -85,9 +93,9 @@ func logFailure(err error) error {
 	switch {
 	case errors.As(err, &re), errors.As(err, &fe), errors.As(err, &ce), errors.As(err, &me), errors.As(err, &rt),
 		errors.As(err, &rm), errors.As(err, &mf), errors.As(err, &ie):
-		return withCode(ExitVerifyFail, fmt.Errorf("custody log: %w", err), "the custody log was tampered with: keep the archive and this output as evidence")
+		return true
 	}
-	return err
+	return false
 }
 
 // openLogReadOnly opens the archive's log for the log commands.

@@ -163,7 +163,10 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 		if cl.writable {
 			if err := logVerified(ctx, cl, home, cfg.Operator, rep); err != nil {
 				fmt.Fprintf(e.stderr, "exhibit: custody log: the verified events were not logged: %v\n", err)
-				if rep.Status == verify.Pass || rep.Status == verify.Warn {
+				switch {
+				case isTamper(err):
+					rep.Status = verify.Fail
+				case rep.Status == verify.Pass || rep.Status == verify.Warn:
 					rep.Status = verify.Error
 				}
 			}

@@ -289,6 +289,13 @@ func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, tf
 	if cl.remembered != nil {
 		l.Trust(*cl.remembered)
 	}
+	if mode == logWrite {
+		// A command that must log checks the log before it does anything:
+		// it will not act on an archive whose log it cannot extend.
+		if _, _, err := l.Latest(ctx); err != nil {
+			return nil, "", logFailure(err)
+		}
+	}
 	return cl, msg, nil
 }
 

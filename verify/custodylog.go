@@ -82,6 +82,10 @@ func OpenLog(ctx context.Context, l *ledger.Log, trust *sign.Verifier, requireTi
 	return v
 }
 
+// UnusableLog is a LogView whose log could not be opened: every item gets
+// the check that says why.
+func UnusableLog(c Check) *LogView { return &LogView{Head: []Check{c}} }
+
 // CheckpointTimestamp checks the RFC 3161 timestamp stored for checkpoint c
 // (signed is its signed note) against the trusted TSAs.
 func CheckpointTimestamp(ctx context.Context, l *ledger.Log, c custody.Checkpoint, signed []byte, trust *sign.Verifier, require bool) Check {
