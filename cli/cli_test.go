@@ -79,6 +79,7 @@ func params(dir string, setup func(*testscript.Env) error) testscript.Params {
 			"clobber":    cmdClobber,
 			"logsize":    cmdLogSize,
 			"forgecp":    cmdForgeCheckpoint,
+			"logvkey":    cmdLogVKey,
 		},
 	}
 }
@@ -422,7 +423,8 @@ func cmdClobber(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // logsize ARCHIVE VAR sets VAR to the size of the archive folder's custody
-// log checkpoint (its second line).
+// log checkpoint (its second line), and VAR_PAD to it in 20 digits (as in
+// the log's keys).
 func cmdLogSize(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: logsize archive var")
@@ -434,6 +436,27 @@ func cmdLogSize(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("logsize: malformed checkpoint")
 	}
 	ts.Setenv(args[1], lines[1])
+	ts.Setenv(args[1]+"_PAD", strings.Repeat("0", 20-len(lines[1]))+lines[1])
+}
+
+// logvkey TRUSTFILE VAR sets VAR to the verifier key of the first custody
+// log the trust file lists.
+func cmdLogVKey(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: logvkey trust.json var")
+	}
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	var tf struct {
+		Logs []struct {
+			VerifierKey string `json:"verifierKey"`
+		} `json:"logs"`
+	}
+	ts.Check(json.Unmarshal(data, &tf))
+	if len(tf.Logs) == 0 {
+		ts.Fatalf("logvkey: no logs in %s", args[0])
+	}
+	ts.Setenv(args[1], tf.Logs[0].VerifierKey)
 }
 
 // forgecp FILE re-signs the checkpoint FILE with a new key of the same

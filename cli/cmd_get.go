@@ -70,7 +70,7 @@ func runGet(ctx context.Context, e *env, home string, cfg *Config, o getOptions)
 		return err
 	}
 	// get must log the access: without the log key it writes nothing.
-	cl, msg, err := openLogFor(ctx, home, cfg, st, logWrite)
+	cl, msg, err := openLogFor(ctx, e, home, cfg, st, logWrite)
 	if err != nil {
 		return err
 	}

@@ -123,7 +123,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	}
 	// The log key before anything is written: a run that cannot log its
 	// events does not start.
-	cl, _, err := openLog(ctx, home, cfg, st, tf, logWrite)
+	cl, _, err := openLog(ctx, home, cfg, st, tf, logWrite, stampPolicy{require: o.requireTimestamp, warn: e.stderr})
 	if errors.Is(err, errNoLog) {
 		fmt.Fprintf(e.stderr, "exhibit: note: %v: no custody events are logged for it\n", err)
 		cl = nil

@@ -104,7 +104,7 @@ func openLogReadOnly(ctx context.Context, home string, cfg *Config) (*custodyLog
 	if err != nil {
 		return nil, err
 	}
-	cl, _, err := openLogFor(ctx, home, cfg, st, logRead)
+	cl, _, err := openLogFor(ctx, &env{}, home, cfg, st, logRead)
 	if err != nil {
 		return nil, err
 	}

@@ -86,7 +86,7 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 		return err
 	}
 	// Reading is logged too, best effort: show still shows when it cannot.
-	cl, msg, err := openLogFor(ctx, home, cfg, st, logTryWrite)
+	cl, msg, err := openLogFor(ctx, e, home, cfg, st, logTryWrite)
 	switch {
 	case err != nil:
 		msg = "not logged: " + err.Error()

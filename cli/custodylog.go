@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -223,7 +224,12 @@ const (
 // lists for its origin. It returns errNoLog for an archive without a log.
 // With logTryWrite a key that is missing or does not open gives a
 // read-only log and the reason in msg.
-func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, tf *sign.TrustFile, mode logMode) (cl *custodyLog, msg string, err error) {
+//
+// Checkpoints this Log publishes are timestamped by the configured TSAs;
+// when none answers, the checkpoint is published with an empty token (a
+// recorded absence, reported by verify like a missing one) and a warning
+// goes to stamp.warn, unless stamp.require makes it an error.
+func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, tf *sign.TrustFile, mode logMode, stamp stampPolicy) (cl *custodyLog, msg string, err error) {
 	desc, err := readDescriptor(ctx, st)
 	if err != nil {
 		return nil, "", err
@@ -264,7 +270,7 @@ func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, tf
 				return nil, "", err
 			}
 			if ts != nil {
-				opts.Timestamper = checkpointStamper{ts}
+				opts.Timestamper = checkpointStamper{ts: ts, stampPolicy: stamp}
 			}
 			if r := cfg.Retention; r != nil {
 				mode := storage.Compliance
@@ -299,9 +305,18 @@ func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, tf
 	return cl, msg, nil
 }
 
+// stampPolicy says what to do when no TSA timestamps a checkpoint.
+type stampPolicy struct {
+	require bool
+	warn    io.Writer
+}
+
 // checkpointStamper timestamps checkpoints with the first configured TSA
 // that answers.
-type checkpointStamper struct{ ts *sign.Timestamper }
+type checkpointStamper struct {
+	ts *sign.Timestamper
+	stampPolicy
+}
 
 func (c checkpointStamper) Timestamp(ctx context.Context, signed []byte) ([]byte, error) {
 	var errs []error
@@ -312,7 +327,14 @@ func (c checkpointStamper) Timestamp(ctx context.Context, signed []byte) ([]byte
 		}
 		errs = append(errs, err)
 	}
-	return nil, errors.Join(errs...)
+	err := errors.Join(errs...)
+	if c.require || ctx.Err() != nil {
+		return nil, err
+	}
+	if c.warn != nil {
+		fmt.Fprintf(c.warn, "warning  custody log checkpoint published without a timestamp: %v\n", err)
+	}
+	return []byte{}, nil
 }
 
 func (cl *custodyLog) statePath() string {
@@ -518,12 +540,12 @@ func logAccess(ctx context.Context, cl *custodyLog, home, operator string, id ha
 // openLogFor opens the log of the archive for a command that reads items:
 // it needs the trust file. mode says what it needs of the log key. An
 // archive without a log gives a nil log and a note.
-func openLogFor(ctx context.Context, home string, cfg *Config, st storage.Store, mode logMode) (*custodyLog, string, error) {
+func openLogFor(ctx context.Context, e *env, home string, cfg *Config, st storage.Store, mode logMode) (*custodyLog, string, error) {
 	_, tf, err := loadVerifier(home, cfg)
 	if err != nil {
 		return nil, "", err
 	}
-	cl, msg, err := openLog(ctx, home, cfg, st, tf, mode)
+	cl, msg, err := openLog(ctx, home, cfg, st, tf, mode, stampPolicy{warn: e.stderr})
 	if errors.Is(err, errNoLog) {
 		return nil, err.Error() + ": no event is logged", nil
 	}

@@ -97,10 +97,13 @@ func CheckpointTimestamp(ctx context.Context, l *ledger.Log, c custody.Checkpoin
 	tok, err := l.Timestamp(ctx, c.Size)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		return Check{Name: "log timestamp", Object: key, Status: missing, Expected: "an RFC 3161 timestamp of the checkpoint", Found: "none",
+		return Check{Name: "log timestamp", Object: key, Status: missing, Expected: "a timestamp token for the checkpoint", Found: "none",
 			Detail: "no trusted time for the checkpoint (no timestamp authority was configured, or the token was removed)"}
 	case err != nil:
 		return Check{Name: "log timestamp", Object: key, Status: Error, Detail: err.Error()}
+	case len(tok) == 0:
+		return Check{Name: "log timestamp", Object: key, Status: missing, Expected: "a timestamp token for the checkpoint", Found: "none",
+			Detail: "the writer got no timestamp from its timestamp authority when it published the checkpoint (an empty token records that)"}
 	}
 	r := trust.VerifyTimestamp(tok, signed)
 	if !r.OK() {
