@@ -27,7 +27,9 @@ func ingestCommand(e *env) *cli.Command {
 		ArgsUsage: "PATH...",
 		Description: "Folders are walked recursively; symbolic links and special files are reported, not followed.\n" +
 			"Re-ingesting bytes that are already archived writes nothing and says so. An interrupted run\n" +
-			"leaves no half-written item: run the same command again to complete it.",
+			"leaves no half-written item: run the same command again to complete it.\n" +
+			"The run's custody events (ingested, archived, derived) are appended to the archive's log at\n" +
+			"its end, under one signed (and, with a TSA, timestamped) checkpoint.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "case", Usage: "case (investigation) the items belong to"},
 			&cli.BoolFlag{Name: "legal-hold", Usage: "place an S3 Object Lock legal hold on every object written"},

@@ -23,6 +23,9 @@ func verifyCommand(e *env) *cli.Command {
 			"original bundles against the trust file, checks that the signed subjects are the stored bytes,\n" +
 			"checks the metadata document, every derivative and the recorded retention. A FILE argument\n" +
 			"answers: is this file in the archive, and is the archived copy intact?\n" +
+			"The item's custody events are proven against the log's signed checkpoint, which must extend\n" +
+			"the one this home folder saw last (else: rollback or fork), and a verified event is logged per\n" +
+			"item when this home folder holds the log key (else verify is read-only and says so).\n" +
 			"Exit 0 only when every check of every item passes; 1 tampered or unverifiable; 3 not found;\n" +
 			"4 the store could not be read.",
 		Flags: []cli.Flag{

@@ -28,6 +28,7 @@ import (
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
+	"github.com/openexhibit/exhibit/verify"
 )
 
 // Files of the custody log in the home folder.
@@ -397,7 +398,7 @@ func (cl *custodyLog) remember(c custody.Checkpoint, signed []byte) error {
 }
 
 // pointerPrefix is where an item's event pointers are kept.
-func pointerPrefix(id hashing.Digest) string { return custody.ItemPrefix(id) + "log/" }
+func pointerPrefix(id hashing.Digest) string { return verify.PointerPrefix(id) }
 
 // pointerKey is the pointer to the event at index of item id.
 func pointerKey(id hashing.Digest, index int64) string {
