@@ -123,7 +123,7 @@ func newApp(e *env) *cli.App {
 			e.unknownCommand = true
 			fmt.Fprintf(e.stderr, "exhibit: unknown command %q (see exhibit --help)\n", name)
 		},
-		Commands: []*cli.Command{initCommand(e), ingestCommand(e), verifyCommand(e), showCommand(e), getCommand(e), lsCommand(e)},
+		Commands: []*cli.Command{initCommand(e), ingestCommand(e), verifyCommand(e), showCommand(e), getCommand(e), lsCommand(e), logCommand(e)},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError

@@ -33,6 +33,7 @@ import (
 	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"golang.org/x/mod/sumdb/note"
 )
 
 // The scripts in testdata run the exhibit command as a user would: each
@@ -75,6 +76,10 @@ func params(dir string, setup func(*testscript.Env) error) testscript.Params {
 			"waitgrow":   cmdWaitGrow,
 			"stamps":     cmdStamps,
 			"tsaproxy":   cmdTSAProxy,
+			"clobber":    cmdClobber,
+			"logsize":    cmdLogSize,
+			"forgecp":    cmdForgeCheckpoint,
+			"logvkey":    cmdLogVKey,
 		},
 	}
 }
@@ -242,14 +247,16 @@ func cmdItemID(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[1]+"_OBJ", "objects/sha256/"+d.Hex()[:2]+"/"+d.Hex())
 }
 
-// countfiles DIR N checks the number of regular files under DIR.
+// countfiles DIR N checks the number of regular files under DIR, not
+// counting the local store's compare-and-swap lock files (.tmp/swap-*.lock,
+// which hold no data and stay once the custody log exists).
 func cmdCountFiles(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: countfiles dir n")
 	}
 	n := 0
 	filepath.WalkDir(ts.MkAbs(args[0]), func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
+		if err == nil && d.Type().IsRegular() && !(strings.HasPrefix(d.Name(), "swap-") && strings.HasSuffix(d.Name(), ".lock")) {
 			n++
 		}
 		return nil
@@ -401,4 +408,77 @@ func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
 	default:
 		ts.Fatalf("s3: unknown verb %s", args[0])
 	}
+}
+
+// clobber SRC DST overwrites DST (even a read-only archive file) with SRC.
+func cmdClobber(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: clobber src dst")
+	}
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	p := ts.MkAbs(args[1])
+	os.Chmod(p, 0o644)
+	ts.Check(os.WriteFile(p, data, 0o644))
+}
+
+// logsize ARCHIVE VAR sets VAR to the size of the archive folder's custody
+// log checkpoint (its second line), and VAR_PAD to it in 20 digits (as in
+// the log's keys).
+func cmdLogSize(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: logsize archive var")
+	}
+	data, err := os.ReadFile(ts.MkAbs(filepath.Join(args[0], "log", "checkpoint")))
+	ts.Check(err)
+	lines := strings.Split(string(data), "\n")
+	if len(lines) < 2 {
+		ts.Fatalf("logsize: malformed checkpoint")
+	}
+	ts.Setenv(args[1], lines[1])
+	ts.Setenv(args[1]+"_PAD", strings.Repeat("0", 20-len(lines[1]))+lines[1])
+}
+
+// logvkey TRUSTFILE VAR sets VAR to the verifier key of the first custody
+// log the trust file lists.
+func cmdLogVKey(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: logvkey trust.json var")
+	}
+	data, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	var tf struct {
+		Logs []struct {
+			VerifierKey string `json:"verifierKey"`
+		} `json:"logs"`
+	}
+	ts.Check(json.Unmarshal(data, &tf))
+	if len(tf.Logs) == 0 {
+		ts.Fatalf("logvkey: no logs in %s", args[0])
+	}
+	ts.Setenv(args[1], tf.Logs[0].VerifierKey)
+}
+
+// forgecp FILE re-signs the checkpoint FILE with a new key of the same
+// name (the origin): a checkpoint no trusted log key signed.
+func cmdForgeCheckpoint(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: forgecp checkpoint")
+	}
+	p := ts.MkAbs(args[0])
+	data, err := os.ReadFile(p)
+	ts.Check(err)
+	body, _, ok := strings.Cut(string(data), "\n\n")
+	if !ok {
+		ts.Fatalf("forgecp: malformed checkpoint")
+	}
+	origin, _, _ := strings.Cut(body, "\n")
+	skey, _, err := note.GenerateKey(crand.Reader, origin)
+	ts.Check(err)
+	signer, err := note.NewSigner(skey)
+	ts.Check(err)
+	msg, err := note.Sign(&note.Note{Text: body + "\n"}, signer)
+	ts.Check(err)
+	os.Chmod(p, 0o644)
+	ts.Check(os.WriteFile(p, msg, 0o644))
 }

@@ -69,6 +69,14 @@ func runGet(ctx context.Context, e *env, home string, cfg *Config, o getOptions)
 	if err != nil {
 		return err
 	}
+	// get must log the access: without the log key it writes nothing.
+	cl, msg, err := openLogFor(ctx, e, home, cfg, st, logWrite)
+	if err != nil {
+		return err
+	}
+	if msg != "" {
+		fmt.Fprintf(e.stderr, "exhibit: note: custody log: %s\n", msg)
+	}
 	rec := &stmt.Predicate
 	obj, what := rec.Original, "original"
 	if o.workingCopy {
@@ -114,6 +122,13 @@ func runGet(ctx context.Context, e *env, home string, cfg *Config, o getOptions)
 			return withCode(ExitKey, fmt.Errorf("get: %w", err), "pass the --identity the original was encrypted to ("+recipients(obj)+")")
 		}
 		return fmt.Errorf("get %s: %w", what, err)
+	}
+	// The access is logged before the file appears: an access may be
+	// logged that did not complete, never one that was not logged.
+	if cl != nil {
+		if err := logAccess(ctx, cl, home, cfg.Operator, o.id, "get"); err != nil {
+			return withCode(ExitIO, fmt.Errorf("get: %w", err), "nothing was written; run get again")
+		}
 	}
 	// A hard link publishes the finished file under its name without ever
 	// replacing an existing one.

@@ -13,6 +13,7 @@ import (
 	"github.com/openexhibit/exhibit/capture/photo"
 	"github.com/openexhibit/exhibit/capture/strip"
 	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
@@ -26,7 +27,9 @@ func ingestCommand(e *env) *cli.Command {
 		ArgsUsage: "PATH...",
 		Description: "Folders are walked recursively; symbolic links and special files are reported, not followed.\n" +
 			"Re-ingesting bytes that are already archived writes nothing and says so. An interrupted run\n" +
-			"leaves no half-written item: run the same command again to complete it.",
+			"leaves no half-written item: run the same command again to complete it.\n" +
+			"The run's custody events (ingested, archived, derived) are appended to the archive's log at\n" +
+			"its end, under one signed (and, with a TSA, timestamped) checkpoint.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "case", Usage: "case (investigation) the items belong to"},
 			&cli.BoolFlag{Name: "legal-hold", Usage: "place an S3 Object Lock legal hold on every object written"},
@@ -120,6 +123,15 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	if err != nil {
 		return err
 	}
+	// The log key before anything is written: a run that cannot log its
+	// events does not start.
+	cl, _, err := openLog(ctx, home, cfg, st, tf, logWrite, stampPolicy{require: o.requireTimestamp, warn: e.stderr})
+	if errors.Is(err, errNoLog) {
+		fmt.Fprintf(e.stderr, "exhibit: note: %v: no custody events are logged for it\n", err)
+		cl = nil
+	} else if err != nil {
+		return err
+	}
 	hostname, _ := os.Hostname()
 	opts := ingest.Options{
 		Store: st, Signer: signer, Verifier: verifier,
@@ -176,14 +188,28 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 			firstStoreErr = r.Err
 		}
 	}
+	var logErr error
+	var logged int
+	if cl != nil {
+		logged, logErr = logIngest(context.WithoutCancel(ctx), cl, st, results, actor(signer.Fingerprint(), cfg.Operator))
+	}
 	summary := map[string]any{"event": "summary", "archived": counts[ingest.Archived], "exists": counts[ingest.Exists],
 		"repaired": counts[ingest.Repaired], "skipped": counts[ingest.Skipped], "failed": counts[ingest.Failed],
 		"archive": st.Location()}
+	if cl != nil {
+		summary["logged"] = logged
+	}
 	if e.json {
 		writeJSON(e.stdout, summary)
 	} else {
 		fmt.Fprintf(e.stdout, "%d archived, %d already archived, %d repaired, %d skipped, %d failed  (%s)\n",
 			counts[ingest.Archived], counts[ingest.Exists], counts[ingest.Repaired], counts[ingest.Skipped], counts[ingest.Failed], st.Location())
+		if cl != nil && logErr == nil {
+			fmt.Fprintf(e.stdout, "custody log: %d events logged\n", logged)
+		}
+	}
+	if logErr != nil {
+		return withCode(ExitIO, logErr, "the items are archived but their events may not be logged: run the same ingest again to log them")
 	}
 	switch {
 	case ctx.Err() != nil:
@@ -207,4 +233,89 @@ func stripProfile(cfg *Config) (strip.Profile, error) {
 		return p, usageErr("configuration strip: %v", err)
 	}
 	return p, nil
+}
+
+// logIngest appends the custody events of a run in one batch (one
+// checkpoint; more only past ledger.MaxBatch events): for each item
+// archived or repaired, or found archived with no ingested event logged (a
+// run that stopped before its append), an ingested event, an archived event
+// per object and a derived event per derivative. It returns how many events
+// it logged.
+func logIngest(ctx context.Context, cl *custodyLog, st storage.Store, results []ingest.Result, who custody.Actor) (int, error) {
+	now := time.Now().UTC()
+	var events []*custody.Event
+	seen := map[string]bool{}
+	for _, r := range results {
+		if r.Item == "" || seen[r.Item] {
+			continue
+		}
+		switch r.Status {
+		case ingest.Archived, ingest.Repaired, ingest.Exists:
+		default:
+			continue
+		}
+		seen[r.Item] = true
+		id, err := hashing.ParseDigest(r.Item)
+		if err != nil {
+			return 0, err
+		}
+		if r.Status != ingest.Archived {
+			done, err := hasIngested(ctx, st, id)
+			if err != nil {
+				return 0, fmt.Errorf("custody log: %s: %w", r.Item, err)
+			}
+			if done {
+				continue
+			}
+		}
+		evs, err := ingestEvents(ctx, st, id, now, who)
+		if err != nil {
+			return 0, fmt.Errorf("custody log: %s: %w", r.Item, err)
+		}
+		events = append(events, evs...)
+	}
+	if len(events) == 0 {
+		return 0, nil
+	}
+	_, err := cl.append(ctx, events)
+	return len(events), err
+}
+
+// ingestEvents are the events of one archived item, from its stored record.
+func ingestEvents(ctx context.Context, st storage.Store, id hashing.Digest, now time.Time, who custody.Actor) ([]*custody.Event, error) {
+	bundle, err := storage.ReadAll(ctx, st, custody.RecordBundleKey(id), 64<<20)
+	if err != nil {
+		return nil, err
+	}
+	data, err := storage.ReadAll(ctx, st, custody.RecordKey(id), 64<<20)
+	if err != nil {
+		return nil, err
+	}
+	stmt, err := custody.ParseStatement(data)
+	if err != nil {
+		return nil, err
+	}
+	rec := &stmt.Predicate
+	ev := func(t custody.EventType) *custody.Event {
+		return &custody.Event{V: custody.EventVersion, Type: t, Item: id.String(), Time: now, Actor: who}
+	}
+	ing := ev(custody.EventIngested)
+	ing.Record = recordDigest(bundle)
+	out := []*custody.Event{ing}
+	archived := func(o custody.Object) {
+		a := ev(custody.EventArchived)
+		a.Object = &custody.EventObject{Store: st.Location(), Key: o.Key, VersionID: o.VersionID, Retention: rec.Storage.Retention}
+		out = append(out, a)
+	}
+	archived(rec.Original)
+	if rec.Metadata != nil {
+		archived(rec.Metadata.Object)
+	}
+	for _, d := range rec.Derivatives {
+		archived(d.Object)
+		dv := ev(custody.EventDerived)
+		dv.Object = &custody.EventObject{Store: st.Location(), Key: d.Key, VersionID: d.VersionID}
+		out = append(out, dv)
+	}
+	return out, nil
 }

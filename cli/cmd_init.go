@@ -18,6 +18,7 @@ import (
 	"github.com/openexhibit/exhibit/storage/local"
 	"github.com/openexhibit/exhibit/storage/s3"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/mod/sumdb/note"
 )
 
 type initOptions struct {
@@ -25,6 +26,9 @@ type initOptions struct {
 	objectLock                   string
 	insecureNoPassword           bool
 	tsa                          []string
+	// trustLog is the verifier key of an existing archive's custody log,
+	// given to join that archive.
+	trustLog string
 }
 
 // Names of the files init writes into the home folder.
@@ -46,11 +50,16 @@ func initCommand(e *env) *cli.Command {
 			"hashivault://NAME (or another sigstore KMS URI, or an existing key file) no key is generated.\n" +
 			"Each --tsa URL (an RFC 3161 timestamp endpoint, e.g. https://tsa.example/api/v1/timestamp) is\n" +
 			"asked for its certificate chain (URL/certchain), which goes into trust.json and\n" +
-			"trusted_root.json: compare the fingerprints printed with those the TSA's operator publishes.",
+			"trusted_root.json: compare the fingerprints printed with those the TSA's operator publishes.\n" +
+			"A new archive gets a custody log: its Ed25519 log key goes to log.key (encrypted like cosign.key)\n" +
+			"and its verifier key into trust.json. Joining an archive that has a log needs --trust-log with\n" +
+			"the verifier key its creator's init printed; commands that log events then also need that\n" +
+			"home's log.key copied into this one (EXHIBIT_LOG_PASSWORD if its passphrase differs).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "object-lock", Usage: "S3 only: create the bucket with Object Lock and retain every object, e.g. compliance:365d or governance:30d"},
 			&cli.BoolFlag{Name: "insecure-no-password", Usage: "write the private key unencrypted (anyone who can read it can sign as you)"},
 			&cli.StringSliceFlag{Name: "tsa", Usage: "RFC 3161 timestamp authority URL to trust and use (repeatable; env EXHIBIT_TSA, comma-separated)"},
+			&cli.StringFlag{Name: "trust-log", Usage: "joining an existing archive: the verifier key of its custody log, as the init that created it printed (compare it out of band)"},
 		},
 		Action: func(c *cli.Context) error {
 			wantJSON(c, e)
@@ -63,7 +72,8 @@ func initCommand(e *env) *cli.Command {
 				return err
 			}
 			o := initOptions{home: home, archive: cfg.Archive, key: cfg.Key, operator: cfg.Operator,
-				objectLock: c.String("object-lock"), insecureNoPassword: c.Bool("insecure-no-password"), tsa: cfg.TSA}
+				objectLock: c.String("object-lock"), insecureNoPassword: c.Bool("insecure-no-password"), tsa: cfg.TSA,
+				trustLog: c.String("trust-log")}
 			if c.IsSet("tsa") {
 				o.tsa = c.StringSlice("tsa")
 			}
@@ -82,6 +92,11 @@ func initCommand(e *env) *cli.Command {
 			if len(res.TSAs) == 0 {
 				fmt.Fprintf(e.stdout, "tsa          none: bundles carry no trusted time (see --tsa)\n")
 			}
+			if res.Log != "" {
+				fmt.Fprintf(e.stdout, "custody log  %s\n             verifier key %s\n", res.Log, res.LogVerifierKey)
+			} else {
+				fmt.Fprintf(e.stdout, "custody log  none: the archive was created before Exhibit kept one\n")
+			}
 			fmt.Fprintln(e.stdout)
 			fmt.Fprintf(e.stdout, "Next: exhibit ingest --case NAME FILE_OR_FOLDER...\n")
 			return nil
@@ -97,6 +112,10 @@ type initResult struct {
 	Config         string    `json:"config"`
 	ObjectLock     string    `json:"objectLock,omitempty"`
 	TSAs           []initTSA `json:"tsas,omitempty"`
+	// Log is the origin of the archive's custody log and LogVerifierKey
+	// its key, to give to verifiers (both empty: the archive has no log).
+	Log            string `json:"log,omitempty"`
+	LogVerifierKey string `json:"logVerifierKey,omitempty"`
 }
 
 // initTSA is a timestamp authority init trusted, with what to compare
@@ -212,6 +231,11 @@ func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, erro
 	if ret != nil {
 		desc.RetentionMode, desc.RetentionDays = ret.Mode, ret.Days
 	}
+	origin, vkey, err := initLog(ctx, st, o)
+	if err != nil {
+		return nil, err
+	}
+	desc.Log = origin
 	if err := putDescriptor(ctx, st, &desc); err != nil {
 		return nil, err
 	}
@@ -227,6 +251,11 @@ func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, erro
 	}
 	for _, t := range tsas {
 		if err := tf.AddTSA(t); err != nil {
+			return nil, err
+		}
+	}
+	if vkey != "" {
+		if err := tf.AddLog(vkey, time.Now()); err != nil {
 			return nil, err
 		}
 	}
@@ -255,11 +284,69 @@ func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, erro
 		return nil, fmt.Errorf("write configuration: %w", err)
 	}
 	res := &initResult{Archive: st.Location(), Key: inHome(o.home, keyRef), KeyFingerprint: signer.Fingerprint(),
-		Trust: filepath.Join(o.home, trustFile), Config: filepath.Join(o.home, configName), TSAs: shownTSAs}
+		Trust: filepath.Join(o.home, trustFile), Config: filepath.Join(o.home, configName), TSAs: shownTSAs,
+		Log: origin, LogVerifierKey: vkey}
 	if ret != nil {
 		res.ObjectLock = fmt.Sprintf("%s:%dd", ret.Mode, ret.Days)
 	}
 	return res, nil
+}
+
+// initLog decides the archive's custody log: a new archive gets a new log
+// key (kept in the home folder); an existing archive with a log is joined
+// only with --trust-log naming its verifier key; an existing archive
+// without one stays without (its descriptor is write-once).
+func initLog(ctx context.Context, st storage.Store, o initOptions) (origin, vkey string, err error) {
+	old, err := storage.ReadAll(ctx, st, custody.ArchiveKey, 1<<20)
+	switch {
+	case err == nil:
+		desc, err := custody.ParseArchive(old)
+		if err != nil {
+			return "", "", usageErr("%s holds something that is not an Exhibit archive: %v", st.Location(), err)
+		}
+		if desc.Log == "" {
+			if o.trustLog != "" {
+				return "", "", usageErr("--trust-log: the archive %s has no custody log", st.Location())
+			}
+			return "", "", nil
+		}
+		if origin, vkey, ok := logKeyComments(o.home); ok && origin == desc.Log && o.trustLog == "" {
+			return origin, vkey, nil // this home made the archive in an interrupted init
+		}
+		if o.trustLog == "" {
+			return "", "", usageErr("the archive %s already has a custody log (%s): to join it, pass --trust-log with the verifier key its creator's init printed (compare it out of band)", st.Location(), desc.Log)
+		}
+		v, err := note.NewVerifier(o.trustLog)
+		if err != nil {
+			return "", "", usageErr("--trust-log: %v", err)
+		}
+		if v.Name() != desc.Log {
+			return "", "", usageErr("--trust-log: the key is for log %s, the archive's log is %s", v.Name(), desc.Log)
+		}
+		return desc.Log, o.trustLog, nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return "", "", fmt.Errorf("archive %s: %w", st.Location(), err)
+	}
+	if o.trustLog != "" {
+		return "", "", usageErr("--trust-log: %s is a new archive, with no log to join", st.Location())
+	}
+	if origin, vkey, ok := logKeyComments(o.home); ok {
+		return origin, vkey, nil // the key of an earlier, interrupted init
+	}
+	var pass []byte
+	if !o.insecureNoPassword {
+		p, err := passphrase(true)
+		if err != nil {
+			return "", "", fmt.Errorf("%w: %w", sign.ErrPassphrase, err)
+		}
+		if len(p) == 0 {
+			return "", "", usageErr("empty passphrase: choose one (or use --insecure-no-password to store the keys unencrypted)")
+		}
+		pass = p
+	}
+	origin = newOrigin()
+	vkey, err = newLogKeyFile(o.home, origin, pass)
+	return origin, vkey, err
 }
 
 func newKeyFile(home string, insecure bool) error {

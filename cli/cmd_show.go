@@ -85,6 +85,19 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 	if err != nil {
 		return err
 	}
+	// Reading is logged too, best effort: show still shows when it cannot.
+	cl, msg, err := openLogFor(ctx, e, home, cfg, st, logTryWrite)
+	switch {
+	case err != nil:
+		msg = "not logged: " + err.Error()
+	case cl != nil && cl.writable:
+		if err := logAccess(ctx, cl, home, cfg.Operator, id, "show"); err != nil {
+			msg = "not logged: " + err.Error()
+		}
+	}
+	if msg != "" {
+		fmt.Fprintf(e.stderr, "exhibit: note: custody log: %s\n", msg)
+	}
 	sum, sumErr := formatSummary(ctx, st, stmt.Predicate.Metadata, ids)
 	if e.json {
 		out := map[string]any{"item": id.String(), "signedBy": vf.KeyFingerprint, "statement": stmt}

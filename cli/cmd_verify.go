@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/verify"
 	"github.com/urfave/cli/v2"
@@ -22,6 +23,9 @@ func verifyCommand(e *env) *cli.Command {
 			"original bundles against the trust file, checks that the signed subjects are the stored bytes,\n" +
 			"checks the metadata document, every derivative and the recorded retention. A FILE argument\n" +
 			"answers: is this file in the archive, and is the archived copy intact?\n" +
+			"The item's custody events are proven against the log's signed checkpoint, which must extend\n" +
+			"the one this home folder saw last (else: rollback or fork), and a verified event is logged per\n" +
+			"item when this home folder holds the log key (else verify is read-only and says so).\n" +
 			"Exit 0 only when every check of every item passes; 1 tampered or unverifiable; 3 not found;\n" +
 			"4 the store could not be read.",
 		Flags: []cli.Flag{
@@ -64,7 +68,7 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	if err != nil {
 		return err
 	}
-	trust, _, err := loadVerifier(home, cfg)
+	trust, tf, err := loadVerifier(home, cfg)
 	if err != nil {
 		return err
 	}
@@ -73,6 +77,25 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 		return err
 	}
 	v := &verify.Verifier{Store: st, Trust: trust, Identities: ids, RequireTimestamp: o.requireTimestamp}
+	// The custody log: checked for every item; verified events are logged
+	// when this home holds the log key, else verify is read-only.
+	cl, msg, err := openLog(ctx, home, cfg, st, tf, logTryWrite, stampPolicy{warn: e.stderr})
+	var ue *untrustedLogError
+	switch {
+	case errors.As(err, &ue):
+		// Not a usage error here: the items are verified, and fail.
+		v.Log = verify.UnusableLog(verify.Check{Name: "log checkpoint", Status: verify.Fail, Detail: ue.Error()})
+		cl = nil
+	case errors.Is(err, errNoLog):
+		msg = err.Error() + ": items are verified without custody events"
+	case err != nil:
+		return err
+	default:
+		v.Log = verify.OpenLog(ctx, cl.log, trust, o.requireTimestamp)
+	}
+	if msg != "" {
+		fmt.Fprintf(e.stderr, "exhibit: note: custody log: %s\n", msg)
+	}
 	rep := &verify.Report{Archive: st.Location(), Checked: time.Now().UTC(), Status: verify.Pass}
 
 	type target struct {
@@ -134,6 +157,22 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 		rep.Add(ir)
 		if !e.json {
 			printItem(e, &ir)
+		}
+	}
+	if v.Log != nil && v.Log.Usable {
+		if err := cl.remember(v.Log.Checkpoint, v.Log.Signed); err != nil {
+			return err
+		}
+		if cl.writable {
+			if err := logVerified(ctx, cl, home, cfg.Operator, rep); err != nil {
+				fmt.Fprintf(e.stderr, "exhibit: custody log: the verified events were not logged: %v\n", err)
+				switch {
+				case isTamper(err):
+					rep.Status = verify.Fail
+				case rep.Status == verify.Pass || rep.Status == verify.Warn:
+					rep.Status = verify.Error
+				}
+			}
 		}
 	}
 	if e.json {
@@ -208,4 +247,27 @@ func printVerdict(e *env, r *verify.Report) {
 		fmt.Fprintf(e.stdout, ", %d not verified (store errors or no identity)", n)
 	}
 	fmt.Fprintf(e.stdout, "  (%s)\n", r.Archive)
+}
+
+// logVerified appends one verified event per item found, with its result,
+// in one batch.
+func logVerified(ctx context.Context, cl *custodyLog, home, operator string, rep *verify.Report) error {
+	fp, err := homeKeyFingerprint(home)
+	if err != nil {
+		return err
+	}
+	who, now := actor(fp, operator), time.Now().UTC()
+	var events []*custody.Event
+	for _, ir := range rep.Items {
+		result := map[verify.Status]string{verify.Pass: "pass", verify.Warn: "pass", verify.Fail: "fail", verify.Error: "error"}[ir.Status]
+		if result == "" {
+			continue // not in the archive: no item to log about
+		}
+		events = append(events, &custody.Event{V: custody.EventVersion, Type: custody.EventVerified, Item: ir.Item, Time: now, Actor: who, Result: result})
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	_, err = cl.append(ctx, events)
+	return err
 }

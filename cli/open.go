@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/sign"
@@ -100,11 +101,23 @@ func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
 	return st, nil
 }
 
+// prompted is the passphrase typed at the prompt, asked once per process
+// (the signing key and the log key share it).
+var prompted struct {
+	sync.Mutex
+	pass []byte
+}
+
 // passphrase reads the key passphrase from EXHIBIT_PASSWORD or, on a
-// terminal, from a prompt.
+// terminal, from a prompt (once per process).
 func passphrase(confirm bool) ([]byte, error) {
 	if p, ok := os.LookupEnv("EXHIBIT_PASSWORD"); ok {
 		return []byte(p), nil
+	}
+	prompted.Lock()
+	defer prompted.Unlock()
+	if prompted.pass != nil {
+		return prompted.pass, nil
 	}
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) {
@@ -127,6 +140,7 @@ func passphrase(confirm bool) ([]byte, error) {
 			return nil, errors.New("the passphrases differ")
 		}
 	}
+	prompted.pass = p
 	return p, nil
 }
 

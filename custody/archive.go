@@ -23,6 +23,11 @@ type Archive struct {
 	// Keys lists the fingerprints of keys published under keys/ (informational:
 	// verifiers trust their own trust file, not the archive).
 	Keys []string `json:"keys"`
+	// Log is the origin of the archive's custody log (the name on its
+	// checkpoints and its log key), set by init; empty for archives made
+	// before the log existed. Informational like Keys: verifiers trust the
+	// log key their trust file lists for this origin, never the archive.
+	Log string `json:"log,omitempty"`
 }
 
 // PublicKeyKey is where a public key is published in the archive.

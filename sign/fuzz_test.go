@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 )
 
 func fuzzSigner(f *testing.F) (*Signer, *Verifier) {
@@ -60,6 +62,15 @@ func FuzzParseTrustFile(f *testing.F) {
 	tf.TimestampAuthorities = append(tf.TimestampAuthorities, a)
 	withTSA, _ := tf.Marshal()
 	f.Add(withTSA)
+	_, vkey, err := note.GenerateKey(rand.Reader, "exhibit.archive/fuzz")
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := tf.AddLog(vkey, time.Now()); err != nil {
+		f.Fatal(err)
+	}
+	withLog, _ := tf.Marshal()
+	f.Add(withLog)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tf, err := ParseTrustFile(data)
 		if err != nil {
@@ -67,6 +78,11 @@ func FuzzParseTrustFile(f *testing.F) {
 		}
 		if _, err := NewVerifier(tf); err != nil {
 			t.Fatalf("a trust file that parsed makes no verifier: %v", err)
+		}
+		for _, l := range tf.Logs {
+			if _, err := tf.LogVerifiers(l.Origin); err != nil {
+				t.Fatalf("a trusted log that parsed has no verifier: %v", err)
+			}
 		}
 	})
 }

@@ -17,10 +17,16 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/mod/sumdb/note"
 )
 
-// TrustMediaType identifies a trust file and its version.
+// TrustMediaType identifies a trust file and its version. Version 2 adds
+// Logs; a trust file without logs is still written as version 1, so that
+// older verifiers keep reading it, and both versions are read.
 const TrustMediaType = "application/vnd.exhibit.trust+json;version=1"
+
+// TrustMediaTypeV2 is the media type of a trust file that lists logs.
+const TrustMediaTypeV2 = "application/vnd.exhibit.trust+json;version=2"
 
 // TrustFile lists the keys and timestamp authorities a verifier accepts. It
 // is kept by the verifier (never read from the archive it checks) and is
@@ -31,6 +37,54 @@ type TrustFile struct {
 	// TimestampAuthorities are the TSAs whose RFC 3161 timestamps count as
 	// trusted time; none means that no time is proven.
 	TimestampAuthorities []TrustedTSA `json:"timestampAuthorities,omitempty"`
+	// Logs are the custody logs whose checkpoints the verifier accepts:
+	// one per archive, named by its origin.
+	Logs []TrustedLog `json:"logs,omitempty"`
+}
+
+// TrustedLog is one archive's custody log: its origin and the verifier
+// key (signed-note format, "<origin>+<hash>+<base64 key>") of its log key.
+type TrustedLog struct {
+	Origin      string    `json:"origin"`
+	VerifierKey string    `json:"verifierKey"`
+	AddedAt     time.Time `json:"addedAt"`
+}
+
+// AddLog trusts a custody log's verifier key, whose name must be the
+// log's origin (idempotent).
+func (t *TrustFile) AddLog(vkey string, now time.Time) error {
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		return fmt.Errorf("sign: log verifier key: %w", err)
+	}
+	for _, l := range t.Logs {
+		if l.VerifierKey == vkey {
+			return nil
+		}
+	}
+	t.Logs = append(t.Logs, TrustedLog{Origin: v.Name(), VerifierKey: vkey, AddedAt: now.UTC()})
+	t.MediaType = TrustMediaTypeV2
+	return nil
+}
+
+// LogVerifiers returns the trusted keys of the log named origin; none is
+// an error (the trust file does not trust that log).
+func (t *TrustFile) LogVerifiers(origin string) (note.Verifiers, error) {
+	var vs []note.Verifier
+	for _, l := range t.Logs {
+		if l.Origin != origin {
+			continue
+		}
+		v, err := note.NewVerifier(l.VerifierKey)
+		if err != nil {
+			return nil, fmt.Errorf("sign: trust file log %s: %w", origin, err)
+		}
+		vs = append(vs, v)
+	}
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("sign: the trust file trusts no key of the custody log %s", origin)
+	}
+	return note.VerifierList(vs...), nil
 }
 
 // TrustedKey is one accepted signing key.
@@ -97,8 +151,20 @@ func ParseTrustFile(data []byte) (*TrustFile, error) {
 	if err := dec.Decode(&t); err != nil {
 		return nil, fmt.Errorf("sign: trust file: %w", err)
 	}
-	if t.MediaType != TrustMediaType {
-		return nil, fmt.Errorf("sign: trust file: media type %q, want %q", t.MediaType, TrustMediaType)
+	if t.MediaType != TrustMediaType && t.MediaType != TrustMediaTypeV2 {
+		return nil, fmt.Errorf("sign: trust file: media type %q, want %q or %q", t.MediaType, TrustMediaType, TrustMediaTypeV2)
+	}
+	if t.MediaType == TrustMediaType && len(t.Logs) > 0 {
+		return nil, fmt.Errorf("sign: trust file: logs need media type %q", TrustMediaTypeV2)
+	}
+	for i, l := range t.Logs {
+		v, err := note.NewVerifier(l.VerifierKey)
+		if err != nil {
+			return nil, fmt.Errorf("sign: trust file log %d: %w", i+1, err)
+		}
+		if v.Name() != l.Origin {
+			return nil, fmt.Errorf("sign: trust file log %d: key named %q for origin %q", i+1, v.Name(), l.Origin)
+		}
 	}
 	if len(t.Keys) == 0 {
 		return nil, errors.New("sign: trust file lists no keys")

@@ -7,8 +7,9 @@
 // passes, and each failure names the check, the object, and what was
 // expected versus found.
 //
-// verify must stay small enough to audit: it imports hashing, custody, sign
-// and storage, and never capture, ingest, worker or cli.
+// verify must stay small enough to audit: it imports hashing, custody,
+// custody/ledger, sign and storage, and never capture, ingest, worker or
+// cli.
 package verify
 
 import (
@@ -107,6 +108,9 @@ type Verifier struct {
 	// RequireTimestamp fails a bundle that carries no verified RFC 3161
 	// timestamp; without it, a bundle with none gets a warning.
 	RequireTimestamp bool
+	// Log, when set, is the archive's custody log: each item's events are
+	// proven included in its checkpoint (see OpenLog).
+	Log *LogView
 }
 
 // maxSmall bounds records, bundles and metadata documents read into memory.
@@ -131,8 +135,17 @@ func storeErr(name, key string, err error) Check {
 	return Check{Name: name, Object: key, Status: Error, Detail: err.Error()}
 }
 
-// Item verifies one item.
+// Item verifies one item, and its custody events when Log is set.
 func (v *Verifier) Item(ctx context.Context, id hashing.Digest) ItemReport {
+	ir := v.item(ctx, id)
+	if v.Log != nil && ir.Status != NotFound {
+		v.Log.checkItem(ctx, itemCheck{&ir}, v.Store, id)
+	}
+	return ir
+}
+
+// item verifies one item but for its custody events.
+func (v *Verifier) item(ctx context.Context, id hashing.Digest) ItemReport {
 	ir := ItemReport{Item: id.String(), Status: Pass}
 	c := itemCheck{&ir}
 
