@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -103,6 +104,7 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 		file string
 	}
 	var targets []target
+	var deleted []verify.ItemReport
 	switch {
 	case o.all || o.caseName != "":
 		ids, err := v.Items(ctx)
@@ -119,7 +121,23 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 			}
 			targets = append(targets, target{id: id})
 		}
-		if len(targets) == 0 {
+		if o.all {
+			// Items the log says were ingested must still be in the archive.
+			logged, err := v.Log.LoggedItems(ctx)
+			if err != nil {
+				return logFailure(fmt.Errorf("read the custody log: %w", err))
+			}
+			have := map[string]bool{}
+			for _, t := range targets {
+				have[t.id.String()] = true
+			}
+			for _, item := range sortedKeys(logged) {
+				if !have[item] {
+					deleted = append(deleted, verify.DeletedItem(item, logged[item]))
+				}
+			}
+		}
+		if len(targets) == 0 && len(deleted) == 0 {
 			what := "the archive holds no items"
 			if o.caseName != "" {
 				what = fmt.Sprintf("no items in case %q", o.caseName)
@@ -154,6 +172,12 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 		}
 		ir := v.Item(ctx, t.id)
 		ir.File = t.file
+		rep.Add(ir)
+		if !e.json {
+			printItem(e, &ir)
+		}
+	}
+	for _, ir := range deleted {
 		rep.Add(ir)
 		if !e.json {
 			printItem(e, &ir)
@@ -270,4 +294,13 @@ func logVerified(ctx context.Context, cl *custodyLog, home, operator string, rep
 	}
 	_, err = cl.append(ctx, events)
 	return err
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

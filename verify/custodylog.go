@@ -227,3 +227,46 @@ func sha(b []byte) []byte {
 	s := sha256.Sum256(b)
 	return s[:]
 }
+
+// LoggedItems reads every event under the checkpoint (each proven against
+// it) and returns the items the log says were ingested, with the index of
+// the first ingested event of each: verify --all checks that the archive
+// still holds every one of them, so that deleting a whole item, pointers
+// included, is caught.
+func (v *LogView) LoggedItems(ctx context.Context) (map[string]int64, error) {
+	if v == nil || !v.Usable {
+		return nil, nil
+	}
+	items := map[string]int64{}
+	for start := int64(0); start < v.Checkpoint.Size; {
+		n := min(v.Checkpoint.Size-start, ledger.MaxBatch)
+		entries, err := v.log.Entries(ctx, v.Checkpoint, start, n)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range entries {
+			ev, err := custody.ParseEvent(e)
+			if err != nil {
+				return nil, fmt.Errorf("custody log entry %d: %w", start+int64(i), err)
+			}
+			if _, seen := items[ev.Item]; ev.Type == custody.EventIngested && ev.Item != "" && !seen {
+				items[ev.Item] = start + int64(i)
+			}
+		}
+		start += n
+	}
+	return items, nil
+}
+
+// DeletedItem is the report of an item the custody log records as ingested
+// but the archive no longer holds.
+func DeletedItem(id string, index int64) ItemReport {
+	return ItemReport{Item: id, Status: Fail, Checks: []Check{{Name: "item", Object: custody.ItemPrefix(mustDigest(id)), Status: Fail,
+		Expected: fmt.Sprintf("the item the custody log records as ingested (event %d)", index),
+		Found:    "nothing in the archive: the item was deleted"}}}
+}
+
+func mustDigest(s string) hashing.Digest {
+	d, _ := hashing.ParseDigest(s)
+	return d
+}
