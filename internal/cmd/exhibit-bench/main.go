@@ -15,6 +15,15 @@
 // decryption alone (scrypt). Results are printed as a Markdown table. It is
 // run by `make bench` (scripts/bench.sh), which starts MinIO and exports
 // EXHIBIT_TEST_MINIO_*.
+//
+// Its subcommands measure many small photos (`make bench-photos`,
+// scripts/bench-photos.sh):
+//
+//	exhibit-bench photos -n N            make the corpus .bench/photos-N (corpus.go)
+//	exhibit-bench extract [-jobs N] DIR  photo.Extract over DIR, as a contender
+//	exhibit-bench photo-bench ...        extraction versus exiftool, ingest
+//	                                     versus a per-file exiftool + sha256sum
+//	                                     + cosign loop (photos.go)
 package main
 
 import (
