@@ -273,3 +273,23 @@ func TestWorkingCopies(t *testing.T) {
 		t.Errorf("workingCopies = %d, %d, %v; want 2, 1, nil", copies, stripErrs, err)
 	}
 }
+
+func TestPhotoBenchFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-jobs", "0,x"}, `"x" is not a number of jobs`},
+		{[]string{"-jobs", "-2"}, `"-2" is not a number of jobs`},
+		{[]string{"-runs", "0"}, "at least 1"},
+		{[]string{"-loop", "0"}, "at least 1"},
+		{[]string{"-corpus", filepath.Join(t.TempDir(), "none"), "-exhibit", "x", "-cosign", "y"}, "exhibit-bench photos"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			err := cmdPhotoBench(tc.args)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
