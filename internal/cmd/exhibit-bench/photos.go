@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -170,7 +171,7 @@ type stats struct {
 }
 
 func (s *stats) best() result {
-	return slices.MinFunc(s.runs, func(a, b result) int { return int(a.wall - b.wall) })
+	return slices.MinFunc(s.runs, func(a, b result) int { return cmp.Compare(a.wall, b.wall) })
 }
 func (s *stats) median() result {
 	rs := slices.Clone(s.runs)
@@ -238,7 +239,7 @@ func photoBench(o photoOptions) error {
 	loadStart := loadAvg()
 
 	// Warm the page cache: every contender reads from memory.
-	if _, err := measure(nil, "sh", "-c", fmt.Sprintf("cat %q/* >/dev/null", o.corpus)); err != nil {
+	if _, err := measure(nil, "sh", "-c", `cat "$0"/* >/dev/null`, o.corpus); err != nil {
 		return err
 	}
 
@@ -254,7 +255,7 @@ func photoBench(o photoOptions) error {
 			name string
 			args []string
 		}{
-			{exif, "sh", []string{"-c", fmt.Sprintf("%q -json -n -r %q >/dev/null", o.exiftool, o.corpus)}},
+			{exif, "sh", []string{"-c", `"$0" -json -n -r "$1" >/dev/null`, o.exiftool, o.corpus}},
 			{serial, self, []string{"extract", "-jobs", "1", o.corpus}},
 			{parallel, self, []string{"extract", o.corpus}},
 		} {
