@@ -93,6 +93,9 @@ func loadSources(testdata string) ([]source, []skipped, error) {
 }
 
 func readSources(testdata string) ([]source, []skipped, error) {
+	if fi, err := os.Stat(testdata); err != nil || !fi.IsDir() {
+		return nil, nil, fmt.Errorf("test photo folder %s not found: run from the repository root or pass -testdata", testdata)
+	}
 	var paths []string
 	for _, s := range sourceSets {
 		dir, err := testfiles.ModuleDir(s.module)

@@ -175,6 +175,13 @@ func TestLoadSourcesSkipsCutShortFiles(t *testing.T) {
 	}
 }
 
+func TestMakeCorpusNeedsTestdata(t *testing.T) {
+	_, err := makeCorpus(filepath.Join(t.TempDir(), "photos-5"), 5, filepath.Join(t.TempDir(), "missing"))
+	if err == nil || !strings.Contains(err.Error(), "-testdata") {
+		t.Errorf("error %v, want one that names -testdata", err)
+	}
+}
+
 func TestMakeCorpus(t *testing.T) {
 	needSources(t)
 	dir := filepath.Join(t.TempDir(), "photos-60")
