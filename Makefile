@@ -6,7 +6,11 @@
 # make build   build ./exhibit
 # make demo    the main job on the embedded default: init a throwaway archive
 #              folder in .demo/, ingest docs/ as a case, verify everything
-# make bench   large-file ingest versus cp and a raw PutObject (docs/performance.md)
+# make bench   large-file ingest versus cp and a raw PutObject, then the photo
+#              benchmarks below (docs/performance.md)
+# make bench-photos
+#              2,000 real camera photos: extraction versus exiftool, ingest
+#              versus an exiftool + sha256sum + cosign loop (BENCH_PHOTOS=N)
 # make fuzz    every go test -fuzz target for FUZZTIME (default 30s) each
 
 SHELL := bash
@@ -14,7 +18,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export TEST_FLAGS TEST_PKGS
 
-.PHONY: test tools vet build demo bench fuzz
+.PHONY: test tools vet build demo bench bench-photos fuzz
 
 test: vet tools
 	scripts/test.sh
@@ -42,6 +46,10 @@ demo:
 
 bench: tools
 	scripts/bench.sh
+	scripts/bench-photos.sh
+
+bench-photos: tools
+	scripts/bench-photos.sh
 
 fuzz:
 	scripts/fuzz.sh

@@ -6,12 +6,14 @@
 // it the tests that need these files skip, except under CI=true, where they
 // fail.
 //
-// It is imported only by tests and must not import other packages of this
+// It is imported only by tests and by the photo benchmark
+// (internal/cmd/exhibit-bench), and must not import other packages of this
 // module.
 package testfiles
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,13 +56,32 @@ var (
 // go.sum are never touched.
 func Dir(t testing.TB, module string) string {
 	t.Helper()
+	d, err := ModuleDir(module)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	return d
+}
+
+// ModuleDir is Dir for programs that are not tests (the photo benchmark
+// builds its corpus from these files): it returns an error instead of
+// skipping.
+func ModuleDir(module string) (string, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if d, ok := dirs[module]; ok {
-		return d
+		return d, nil
 	}
+	tmp, err := os.MkdirTemp("", "testfiles-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
 	cmd := exec.Command("go", "mod", "download", "-json", module)
-	cmd.Dir = t.TempDir() // outside any module
+	cmd.Dir = tmp // outside any module
 	cmd.Env = append(os.Environ(), "GO111MODULE=on", "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local")
 	out, err := cmd.Output()
 	var info struct{ Dir, Error string }
@@ -74,13 +95,10 @@ func Dir(t testing.TB, module string) string {
 		} else {
 			msg += info.Error
 		}
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		return "", errors.New(msg)
 	}
 	dirs[module] = info.Dir
-	return info.Dir
+	return info.Dir, nil
 }
 
 // Path returns the path of name (slash-separated) inside module.

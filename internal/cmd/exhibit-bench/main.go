@@ -15,6 +15,15 @@
 // decryption alone (scrypt). Results are printed as a Markdown table. It is
 // run by `make bench` (scripts/bench.sh), which starts MinIO and exports
 // EXHIBIT_TEST_MINIO_*.
+//
+// Its subcommands measure many small photos (`make bench-photos`,
+// scripts/bench-photos.sh):
+//
+//	exhibit-bench photos -n N            make the corpus .bench/photos-N (corpus.go)
+//	exhibit-bench extract [-jobs N] DIR  photo.Extract over DIR, as a contender
+//	exhibit-bench photo-bench ...        extraction versus exiftool, ingest
+//	                                     versus a per-file exiftool + sha256sum
+//	                                     + cosign loop (photos.go)
 package main
 
 import (
@@ -22,6 +31,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -39,6 +49,17 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		// The photo benchmark's subcommands (make bench-photos).
+		cmds := map[string]func([]string) error{"photos": cmdCorpus, "extract": cmdExtract, "photo-bench": cmdPhotoBench}
+		if fn, ok := cmds[os.Args[1]]; ok {
+			if err := fn(os.Args[2:]); err != nil {
+				fmt.Fprintf(os.Stderr, "exhibit-bench %s: %v\n", os.Args[1], err)
+				os.Exit(1)
+			}
+			return
+		}
+	}
 	if len(os.Args) > 1 && os.Args[1] == "put" {
 		// Baseline contender: a plain PutObject, as a separate process.
 		if err := rawPut(os.Args[2], os.Args[3]); err != nil {
@@ -81,12 +102,18 @@ type result struct {
 // measure runs a command and returns its wall time, CPU time and peak RSS,
 // and the server's CPU time meanwhile.
 func measure(env []string, name string, args ...string) (result, error) {
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
 	// Output is kept small: a child's peak RSS (Linux ru_maxrss) starts
 	// from this process's peak at the time of the fork.
 	var out limitedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	return measureTo(&out, env, name, args...)
+}
+
+// measureTo is measure with the command's output going to out, which
+// error messages quote.
+func measureTo(out output, env []string, name string, args ...string) (result, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = out, out
 	srv := serverTime()
 	start := time.Now()
 	err := cmd.Run()
@@ -120,6 +147,12 @@ func serverTime() time.Duration {
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(utime+stime) * time.Second / 100
+}
+
+// output collects a command's output for error messages.
+type output interface {
+	io.Writer
+	String() string
 }
 
 // limitedBuffer keeps the first 64 KiB written to it.
