@@ -138,27 +138,26 @@ func runLogShow(ctx context.Context, e *env, home string, cfg *Config, id *hashi
 		return nil
 	}
 	if id != nil {
-		idx, err := pointers(ctx, cl.store, *id)
+		ps, err := verify.ReadPointers(ctx, cl.store, *id)
 		if err != nil {
 			return fmt.Errorf("custody log: %w", err)
 		}
-		for _, i := range idx {
-			if i >= c.Size {
+		for _, p := range ps {
+			n := int64(len(p.Entries))
+			if p.First+n > c.Size {
 				continue // appended after the checkpoint read
 			}
-			entries, err := cl.log.Entries(ctx, c, i, 1)
+			entries, err := cl.log.Entries(ctx, c, p.First, n)
 			if err != nil {
 				return logFailure(err)
 			}
-			ptr, err := storage.ReadAll(ctx, cl.store, pointerKey(*id, i), 1<<16)
-			if err != nil {
-				return err
-			}
-			if string(ptr) != string(entries[0]) {
-				return withCode(ExitVerifyFail, fmt.Errorf("custody log: the pointer %s does not hold the event the log holds at %d", pointerKey(*id, i), i), "run exhibit verify "+id.String())
-			}
-			if err := add(i, entries[0]); err != nil {
-				return err
+			for j, entry := range entries {
+				if string(p.Entries[j]) != string(entry) {
+					return withCode(ExitVerifyFail, fmt.Errorf("custody log: the pointer %s does not hold the event the log holds at %d", p.Key, p.First+int64(j)), "run exhibit verify "+id.String())
+				}
+				if err := add(p.First+int64(j), entry); err != nil {
+					return err
+				}
 			}
 		}
 		if len(events) == 0 {

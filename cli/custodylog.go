@@ -16,7 +16,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -397,15 +396,6 @@ func (cl *custodyLog) remember(c custody.Checkpoint, signed []byte) error {
 	return nil
 }
 
-// pointerPrefix is where an item's event pointers are kept.
-func pointerPrefix(id hashing.Digest) string { return verify.PointerPrefix(id) }
-
-// pointerKey is the pointer to the event at index of item id.
-func pointerKey(id hashing.Digest, index int64) string {
-	s := strconv.FormatInt(index, 10)
-	return pointerPrefix(id) + strings.Repeat("0", 20-len(s)) + s
-}
-
 // appended is one event the log holds, with its index.
 type appended struct {
 	Index int64
@@ -430,69 +420,55 @@ func (cl *custodyLog) append(ctx context.Context, events []*custody.Event) ([]ap
 			return out, err
 		}
 	}
-	for _, a := range out {
-		if err := cl.putPointer(ctx, a); err != nil {
-			return out, err
-		}
+	if err := cl.putPointers(ctx, out); err != nil {
+		return out, err
 	}
 	return out, nil
 }
 
-// putPointer writes the pointer to an item's event: write-once, holding
-// the event's bytes.
-func (cl *custodyLog) putPointer(ctx context.Context, a appended) error {
-	if a.Event.Item == "" {
-		return nil
-	}
-	id, err := hashing.ParseDigest(a.Event.Item)
-	if err != nil {
-		return err
-	}
-	data, err := a.Event.Marshal()
-	if err != nil {
-		return err
-	}
-	err = putIfAbsent(ctx, cl.store, pointerKey(id, a.Index), data)
-	if err != nil {
-		return fmt.Errorf("custody log: write the pointer to event %d (the event is logged; verify will not find it): %w", a.Index, err)
+// putPointers writes one pointer per run of an item's consecutive events
+// (verify.PointerKey): write-once, holding the events' bytes.
+func (cl *custodyLog) putPointers(ctx context.Context, events []appended) error {
+	for start := 0; start < len(events); {
+		item := events[start].Event.Item
+		end := start + 1
+		for end < len(events) && events[end].Event.Item == item && events[end].Index == events[end-1].Index+1 {
+			end++
+		}
+		if item != "" {
+			id, err := hashing.ParseDigest(item)
+			if err != nil {
+				return err
+			}
+			var entries [][]byte
+			for _, a := range events[start:end] {
+				data, err := a.Event.Marshal()
+				if err != nil {
+					return err
+				}
+				entries = append(entries, data)
+			}
+			first := events[start].Index
+			if err := putIfAbsent(ctx, cl.store, verify.PointerKey(id, first), verify.EncodePointer(entries)); err != nil {
+				return fmt.Errorf("custody log: write the pointer to events %d to %d (they are logged; verify will not find them): %w", first, events[end-1].Index, err)
+			}
+		}
+		start = end
 	}
 	return nil
 }
 
-// maxPointers bounds the events of one item that are read.
-const maxPointers = 1 << 20
-
-// pointers lists the indexes of an item's event pointers.
-func pointers(ctx context.Context, st storage.Store, id hashing.Digest) ([]int64, error) {
-	var idx []int64
-	prefix := pointerPrefix(id)
-	err := st.List(ctx, prefix, func(o storage.Object) error {
-		n, err := strconv.ParseInt(strings.TrimPrefix(o.Key, prefix), 10, 64)
-		if err != nil || n < 0 || len(o.Key)-len(prefix) != 20 {
-			return fmt.Errorf("unexpected object %s", o.Key)
-		}
-		if len(idx) >= maxPointers {
-			return fmt.Errorf("%s: more than %d events", prefix, maxPointers)
-		}
-		idx = append(idx, n)
-		return nil
-	})
-	return idx, err
-}
-
 // hasIngested reports whether the item has a pointer to an ingested event.
 func hasIngested(ctx context.Context, st storage.Store, id hashing.Digest) (bool, error) {
-	idx, err := pointers(ctx, st, id)
+	ps, err := verify.ReadPointers(ctx, st, id)
 	if err != nil {
 		return false, err
 	}
-	for _, i := range idx {
-		data, err := storage.ReadAll(ctx, st, pointerKey(id, i), 1<<16)
-		if err != nil {
-			return false, err
-		}
-		if ev, err := custody.ParseEvent(data); err == nil && ev.Type == custody.EventIngested {
-			return true, nil
+	for _, p := range ps {
+		for _, e := range p.Entries {
+			if ev, err := custody.ParseEvent(e); err == nil && ev.Type == custody.EventIngested {
+				return true, nil
+			}
 		}
 	}
 	return false, nil

@@ -33,14 +33,66 @@ type LogView struct {
 	Head []Check
 }
 
-// PointerPrefix is where an item's event pointers are kept: one object per
-// event of the item, named by the event's log index (20 digits), holding
-// the event's bytes, so that an item's events are found without reading
-// the whole log.
+// PointerPrefix is where an item's event pointers are kept, so that an
+// item's events are found without reading the whole log. A pointer,
+// PointerKey(id, first), holds a run of the item's consecutive events
+// (one per line, their exact log entries) starting at log index first:
+// one object per item per append, however many events it logged.
 func PointerPrefix(id hashing.Digest) string { return custody.ItemPrefix(id) + "log/" }
 
-// maxPointers bounds the events of one item that are checked.
-const maxPointers = 1 << 20
+// PointerKey is the key of the pointer whose first event has index first.
+func PointerKey(id hashing.Digest, first int64) string {
+	return PointerPrefix(id) + fmt.Sprintf("%020d", first)
+}
+
+// EncodePointer is the content of a pointer to consecutive log entries.
+// Canonical events hold no raw newline, so lines separate them.
+func EncodePointer(entries [][]byte) []byte { return bytes.Join(entries, []byte("\n")) }
+
+// Pointer is one pointer object: the item's events at indexes First,
+// First+1, … as the pointer claims them (each is checked against the log
+// before use).
+type Pointer struct {
+	Key     string
+	First   int64
+	Entries [][]byte
+}
+
+// maxPointers bounds the pointers of one item, maxPointerBytes one pointer.
+const (
+	maxPointers     = 1 << 16
+	maxPointerBytes = 16 << 20
+)
+
+// ReadPointers lists and reads an item's pointers, in log order.
+func ReadPointers(ctx context.Context, st storage.Store, id hashing.Digest) ([]Pointer, error) {
+	prefix := PointerPrefix(id)
+	var ps []Pointer
+	err := st.List(ctx, prefix, func(o storage.Object) error {
+		name := strings.TrimPrefix(o.Key, prefix)
+		n, err := strconv.ParseInt(name, 10, 64)
+		if err != nil || n < 0 || len(name) != 20 {
+			return fmt.Errorf("unexpected object %s", o.Key)
+		}
+		if len(ps) >= maxPointers {
+			return fmt.Errorf("%s: more than %d pointers", prefix, maxPointers)
+		}
+		ps = append(ps, Pointer{Key: o.Key, First: n})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].First < ps[j].First })
+	for i := range ps {
+		data, err := storage.ReadAll(ctx, st, ps[i].Key, maxPointerBytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ps[i].Key, err)
+		}
+		ps[i].Entries = bytes.Split(data, []byte("\n"))
+	}
+	return ps, nil
+}
 
 // OpenLog reads the log's latest checkpoint through l, which must already
 // trust (ledger.Log.Trust) the checkpoint the verifier saw last, if any:
@@ -123,24 +175,11 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 		return
 	}
 	prefix := PointerPrefix(id)
-	var idx []int64
-	err := st.List(ctx, prefix, func(o storage.Object) error {
-		name := strings.TrimPrefix(o.Key, prefix)
-		n, err := strconv.ParseInt(name, 10, 64)
-		if err != nil || n < 0 || len(name) != 20 {
-			return fmt.Errorf("unexpected object %s", o.Key)
-		}
-		if len(idx) >= maxPointers {
-			return fmt.Errorf("more than %d events", maxPointers)
-		}
-		idx = append(idx, n)
-		return nil
-	})
+	ptrs, err := ReadPointers(ctx, st, id)
 	if err != nil {
 		c.add(Check{Name: "log events", Object: prefix, Status: Error, Detail: err.Error()})
 		return
 	}
-	sort.Slice(idx, func(i, j int) bool { return idx[i] < idx[j] })
 	bundleKey := custody.RecordBundleKey(id)
 	rb, err := storage.ReadAll(ctx, st, bundleKey, maxSmall)
 	if err != nil {
@@ -151,18 +190,18 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 	record := "sha256:" + hex.EncodeToString(sum[:])
 	counts := map[custody.EventType]int{}
 	included, later, ingested := 0, 0, 0
-	for _, i := range idx {
-		key := prefix + fmt.Sprintf("%020d", i)
-		if i >= v.Checkpoint.Size {
-			later++ // appended after the checkpoint this run read
+	for _, p := range ptrs {
+		n := int64(len(p.Entries))
+		if p.First >= v.Checkpoint.Size {
+			later += len(p.Entries) // appended after the checkpoint this run read
 			continue
 		}
-		ptr, err := storage.ReadAll(ctx, st, key, 1<<16)
-		if err != nil {
-			c.add(storeErr("log events", key, err))
+		if p.First+n > v.Checkpoint.Size {
+			c.add(Check{Name: "log events", Object: p.Key, Status: Fail, Expected: fmt.Sprintf("events within the checkpoint's %d entries", v.Checkpoint.Size),
+				Found: fmt.Sprintf("a pointer to events %d to %d", p.First, p.First+n-1)})
 			return
 		}
-		entries, err := v.log.Entries(ctx, v.Checkpoint, i, 1)
+		entries, err := v.log.Entries(ctx, v.Checkpoint, p.First, n)
 		if err != nil {
 			status := Error
 			var me *ledger.EntryMismatchError
@@ -171,32 +210,35 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 			if errors.As(err, &me) || errors.As(err, &ie) || errors.As(err, &rt) {
 				status = Fail
 			}
-			c.add(Check{Name: "log events", Object: key, Status: status, Detail: fmt.Sprintf("event %d: %v", i, err)})
+			c.add(Check{Name: "log events", Object: p.Key, Status: status, Detail: fmt.Sprintf("events %d to %d: %v", p.First, p.First+n-1, err)})
 			return
 		}
-		if !bytes.Equal(entries[0], ptr) {
-			c.add(Check{Name: "log events", Object: key, Status: Fail, Expected: "the event the log holds at index " + strconv.FormatInt(i, 10),
-				Found: "other bytes in the pointer (sha256:" + hex.EncodeToString(sha(ptr)) + ")"})
-			return
-		}
-		ev, err := custody.ParseEvent(entries[0])
-		if err != nil {
-			c.add(Check{Name: "log events", Object: key, Status: Fail, Detail: fmt.Sprintf("event %d: %v", i, err)})
-			return
-		}
-		if ev.Item != id.String() {
-			c.add(Check{Name: "log events", Object: key, Status: Fail, Expected: id.String(), Found: ev.Item,
-				Detail: fmt.Sprintf("event %d is about another item", i)})
-			return
-		}
-		counts[ev.Type]++
-		included++
-		if ev.Type == custody.EventIngested {
-			ingested++
-			if ev.Record != record {
-				c.add(Check{Name: "log ingested", Object: bundleKey, Status: Fail, Expected: ev.Record, Found: record,
-					Detail: fmt.Sprintf("the ingested event %d names another record bundle than the one stored", i)})
+		for j, entry := range entries {
+			i := p.First + int64(j)
+			if !bytes.Equal(entry, p.Entries[j]) {
+				c.add(Check{Name: "log events", Object: p.Key, Status: Fail, Expected: "the event the log holds at index " + strconv.FormatInt(i, 10),
+					Found: "other bytes in the pointer (sha256:" + hex.EncodeToString(sha(p.Entries[j])) + ")"})
 				return
+			}
+			ev, err := custody.ParseEvent(entry)
+			if err != nil {
+				c.add(Check{Name: "log events", Object: p.Key, Status: Fail, Detail: fmt.Sprintf("event %d: %v", i, err)})
+				return
+			}
+			if ev.Item != id.String() {
+				c.add(Check{Name: "log events", Object: p.Key, Status: Fail, Expected: id.String(), Found: ev.Item,
+					Detail: fmt.Sprintf("event %d is about another item", i)})
+				return
+			}
+			counts[ev.Type]++
+			included++
+			if ev.Type == custody.EventIngested {
+				ingested++
+				if ev.Record != record {
+					c.add(Check{Name: "log ingested", Object: bundleKey, Status: Fail, Expected: ev.Record, Found: record,
+						Detail: fmt.Sprintf("the ingested event %d names another record bundle than the one stored", i)})
+					return
+				}
 			}
 		}
 	}

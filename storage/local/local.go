@@ -37,6 +37,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -272,7 +273,17 @@ func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64, withSHA2
 		// Read one byte more than announced, to notice content that is too long.
 		src = io.LimitReader(r, size+1)
 	}
-	n, err = copyContext(ctx, w, src)
+	if br, ok := r.(*bytes.Reader); ok && size >= 0 {
+		// Content already in memory (records, bundles, tiles): one write,
+		// without copyContext's buffers and goroutine.
+		if err = ctx.Err(); err != nil {
+			return "", 0, nil, err
+		}
+		n, err = br.WriteTo(w)
+		err = mapOSError(err)
+	} else {
+		n, err = copyContext(ctx, w, src)
+	}
 	if err != nil {
 		return "", 0, nil, err
 	}
@@ -358,7 +369,7 @@ read:
 		case buf = <-free:
 		default:
 			if buffers < copyBuffers {
-				buf = make([]byte, copyBufferSize)
+				buf = *bufPool.Get().(*[]byte)
 				buffers++
 				break
 			}
@@ -391,11 +402,21 @@ read:
 	}
 	close(full)
 	<-stopped
+	// Give back the buffers that came home; one still held by a failed
+	// writer is left to the garbage collector.
+	for len(free) > 0 {
+		b := <-free
+		bufPool.Put(&b)
+	}
 	if werr != nil {
 		return n, werr
 	}
 	return n, rerr
 }
+
+// bufPool holds copyContext's buffers: allocating them for every object
+// cost more than writing a small object.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
 func checkSHA256(want, got []byte) error {
 	if len(want) == 0 {
