@@ -435,10 +435,16 @@ func (s *Store) link(ctx context.Context, tmp, key, path string) (storage.Object
 		return storage.Object{}, err
 	}
 	parent := filepath.Dir(path)
-	if err := s.mkdirs(key, parent); err != nil {
-		return storage.Object{}, err
+	// Folders are made only when the link says one is missing: most keys
+	// land in folders that exist, and probing each level costs syscalls.
+	err := os.Link(tmp, path)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		if err := s.mkdirs(key, parent); err != nil {
+			return storage.Object{}, err
+		}
+		err = os.Link(tmp, path)
 	}
-	if err := os.Link(tmp, path); err != nil {
+	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			if fi, statErr := os.Lstat(path); statErr == nil && fi.IsDir() {
 				return storage.Object{}, errFolder(path)
