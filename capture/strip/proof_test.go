@@ -550,7 +550,7 @@ var (
 			"Composite": set("SubSecDateTimeOriginal", "SubSecCreateDate")},
 		strip.Camera: {"IFD0": set("Make", "Model"), "ExifIFD": set("LensMake", "LensModel"),
 			"Composite": set("LensID", "Lens")},
-		strip.Orientation:  {"IFD0": set("Orientation")},
+		strip.Orientation: {"IFD0": set("Orientation")},
 		// exiftool decodes GeoKeys into the GeoTiff group, except in a
 		// BigTIFF, where it shows the raw tags.
 		strip.Georeference: {"IFD0": set("PixelScale", "ModelTiePoint", "ModelTransform", "GDALNoData",
