@@ -356,6 +356,10 @@ func buildCorpus(t *testing.T, pr programs, dir string) []sample {
 	heic("rich-gps.heic", richGPS)
 	heic("iptc-icc.heic", filepath.Join(transplant, "photo-4iptc-heads.jpg"), "-t", "48")
 	heic("orientation6.heic", filepath.Join(transplant, "f6-exif.jpg"))
+	// From a PNG with alpha: an auxiliary alpha image, then made rich.
+	alphaHEIC := filepath.Join(work, "alpha.heic")
+	mustRun(t, pr.heifEnc, "-q", "30", "-o", alphaHEIC, rgbaPNG)
+	rich("rich-alpha.heic", alphaHEIC, strip.HEIF, false)
 
 	// GeoTIFF, COG and BigTIFF by gdal_translate, which copies the source's
 	// EXIF, GPS included, and XMP into GDAL_METADATA and tag 700.
