@@ -359,7 +359,7 @@ func exiftoolAllowed(p Profile, group, name string) bool {
 		switch name {
 		case "ImageSize", "Megapixels":
 			return true
-		case "SubSecDateTimeOriginal", "SubSecCreateDate", "DateTimeOriginal":
+		case "SubSecDateTimeOriginal", "SubSecCreateDate", "SubSecModifyDate", "DateTimeOriginal":
 			return p.Keeps(CaptureTime)
 		case "LensID", "Lens":
 			return p.Keeps(Camera)
@@ -386,9 +386,13 @@ func exiftoolAllowed(p Profile, group, name string) bool {
 			return p.Keeps(Orientation)
 		case "Make", "Model":
 			return p.Keeps(Camera)
+		case "ModifyDate":
+			return p.Keeps(CaptureTime)
 		}
 	case group == "ExifIFD":
 		switch name {
+		case "ExifVersion":
+			return true
 		case "DateTimeOriginal", "CreateDate", "OffsetTimeOriginal", "OffsetTimeDigitized", "OffsetTime",
 			"SubSecTimeOriginal", "SubSecTimeDigitized", "SubSecTime":
 			return p.Keeps(CaptureTime)
@@ -472,4 +476,90 @@ func TestContainersExiftool(t *testing.T) {
 			}
 		})
 	}
+}
+
+// keptFacts are the values of each group that photo.Extract finds, as
+// text: what a profile keeping the group must carry over unchanged, and a
+// profile not keeping it must lose.
+func keptFacts(t testing.TB, b []byte) map[Group]string {
+	t.Helper()
+	m := extractPhoto(t, b)
+	facts := map[Group]string{}
+	if m.EXIF != nil {
+		for _, tag := range m.EXIF.Tags {
+			if tag.IFD == "IFD0" && tag.ID == 0x0112 {
+				facts[Orientation] = fmt.Sprint(tag.Value)
+			}
+		}
+	}
+	var times []string
+	for _, tm := range m.Times {
+		if tm.Tag != "tIME" {
+			times = append(times, fmt.Sprintf("%s=%s/%s/%s", tm.Tag, tm.Raw, tm.SubSec, tm.RawOffset))
+		}
+	}
+	if len(times) > 0 {
+		facts[CaptureTime] = strings.Join(times, " ")
+	}
+	if g := m.GPS; g != nil && g.Latitude != nil && g.Longitude != nil {
+		facts[GPS] = fmt.Sprint(*g.Latitude, *g.Longitude, g.Altitude != nil, g.Timestamp, g.Date, g.MapDatum)
+	}
+	if s := m.Summary; s.Make != "" || s.Model != "" {
+		facts[Camera] = s.Make + "/" + s.Model + "/" + s.Lens
+	}
+	return facts
+}
+
+// TestContainersKeptGroups checks, group by group, that what a profile
+// keeps survives the strip unchanged and what it does not keep is gone.
+func TestContainersKeptGroups(t *testing.T) {
+	groups := []Group{Orientation, CaptureTime, GPS, Camera}
+	survived := map[Group]int{}
+	for _, cf := range containerFiles(t) {
+		if !cf.complete {
+			continue
+		}
+		t.Run(cf.name, func(t *testing.T) {
+			in, err := os.ReadFile(cf.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := keptFacts(t, in)
+			if cf.name == "samples/geodegrees_as_string.jpg" {
+				// Its GPS position is text, not rationals: keptEXIF keeps
+				// tags only in the shape the EXIF specification gives them.
+				if want[GPS] == "" {
+					t.Error("no GPS position in geodegrees_as_string.jpg")
+				}
+				delete(want, GPS)
+			}
+			for _, g := range groups {
+				p, err := NewProfile("only-"+string(g), []string{string(g)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, _, err := stripContainer(cf.format, p, in)
+				if err != nil {
+					t.Fatalf("%s: %v", p, err)
+				}
+				got := keptFacts(t, out)
+				for _, h := range groups {
+					switch {
+					case h == g && got[h] != want[h]:
+						t.Errorf("%s: %s became %q, was %q", p, h, got[h], want[h])
+					case h != g && got[h] != "":
+						t.Errorf("%s: %s survives: %q", p, h, got[h])
+					case h == g && want[h] != "":
+						survived[g]++
+					}
+				}
+			}
+		})
+	}
+	for _, g := range groups {
+		if survived[g] == 0 {
+			t.Errorf("no test file carried %s through a strip", g)
+		}
+	}
+	t.Logf("files whose group survived: %v", survived)
 }

@@ -71,7 +71,7 @@ func jpegWalk(s *srcFile, d *dstStream, t *tally, p Profile) error {
 	if err := d.write(hdr[:2]); err != nil {
 		return err
 	}
-	seg := make([]byte, jpegMaxSegment)
+	var seg []byte // grown to the largest APPn or COM body met
 	exifSeen := false
 	pos := int64(2)
 	for n := 0; ; n++ {
@@ -155,6 +155,9 @@ func jpegWalk(s *srcFile, d *dstStream, t *tally, p Profile) error {
 			pos = next
 			continue
 		default: // APPn (0xE0-0xEF), COM (0xFE)
+			if int64(cap(seg)) < length-2 {
+				seg = make([]byte, length-2)
+			}
 			body := seg[:length-2]
 			if err := s.readAt(body, pos+4, name+" segment"); err != nil {
 				return err

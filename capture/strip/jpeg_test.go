@@ -55,6 +55,18 @@ func artistOnlyTIFF() []byte {
 	return append(b, "Example Owner\x00"...)
 }
 
+// orientationTIFF is an EXIF block with Orientation o and Artist.
+func orientationTIFF(o byte) []byte {
+	b := []byte("MM\x00\x2a\x00\x00\x00\x08")
+	b = append(b, 0, 2)                          // two entries
+	b = append(b, 0x01, 0x12, 0, 3, 0, 0, 0, 1)  // Orientation, SHORT, 1
+	b = append(b, 0, o, 0, 0)                    // inline value
+	b = append(b, 0x01, 0x3B, 0, 2, 0, 0, 0, 14) // Artist, ASCII, 14 bytes
+	b = append(b, 0, 0, 0, 38)                   // at offset 38
+	b = append(b, 0, 0, 0, 0)                    // no next IFD
+	return append(b, "Example Owner\x00"...)
+}
+
 // jpegWith inserts segments after SOI (head) and before the first SOS
 // (mid) of base, and appends trailer.
 func jpegWith(base []byte, head, mid [][]byte, trailer []byte) []byte {
@@ -72,6 +84,10 @@ func TestStripJPEG(t *testing.T) {
 	icc2 := jpegSeg(0xE2, []byte("ICC_PROFILE\x00\x02\x02"), bytes.Repeat([]byte{8}, 50))
 	adobe := []byte("Adobe\x00\x64\x80\x00\x00\x00\x01")
 	exif := jpegSeg(0xE1, []byte("Exif\x00\x00"), artistOnlyTIFF())
+	keptOrientation, err := keptEXIF(orientationTIFF(3), Default)
+	if err != nil || keptOrientation == nil {
+		t.Fatalf("keptEXIF keeps no orientation: %v", err)
+	}
 	tests := []struct {
 		name      string
 		p         Profile
@@ -108,6 +124,17 @@ func TestStripJPEG(t *testing.T) {
 		{
 			name: "Exif without kept tags", p: Default,
 			head: [][]byte{exif, exif}, removed: []string{"APP1 Exif", "APP1 Exif (duplicate)"},
+		},
+		{
+			name: "Exif rewritten with the orientation", p: Default,
+			head:    [][]byte{jpegSeg(0xE1, []byte("Exif\x00\x00"), orientationTIFF(3)), exif},
+			want:    [][]byte{jpegSeg(0xE1, []byte("Exif\x00\x00"), keptOrientation)},
+			removed: []string{"APP1 Exif (other tags)", "APP1 Exif (duplicate)"}, kept: []string{"APP1 Exif (profile tags only)"},
+		},
+		{
+			name: "Exif that is not TIFF", p: Default,
+			head:    [][]byte{jpegSeg(0xE1, []byte("Exif\x00\x00II*\x00\xFF\xFF\xFF\x7F"))},
+			removed: []string{"APP1 Exif (unreadable, dropped whole)"},
 		},
 		{
 			name: "XMP and extended XMP", p: Default,
@@ -208,10 +235,10 @@ func TestStripJPEG(t *testing.T) {
 func TestStripJPEGScanData(t *testing.T) {
 	// Stuffed bytes and restart markers inside the entropy-coded data,
 	// placed so that they straddle the copy buffer's boundary.
-	for _, at := range []int{copyChunk - 2, copyChunk - 1, copyChunk, copyChunk + 1} {
+	for _, at := range []int{streamBuf - 2, streamBuf - 1, streamBuf, streamBuf + 1} {
 		for _, pair := range [][]byte{{0xFF, 0x00}, {0xFF, 0xD3}} {
 			t.Run(strconv.Itoa(at)+"/"+strconv.Itoa(int(pair[1])), func(t *testing.T) {
-				scan := bytes.Repeat([]byte{0x5A}, 2*copyChunk)
+				scan := bytes.Repeat([]byte{0x5A}, 2*streamBuf)
 				copy(scan[at:], pair)
 				in := slices.Concat([]byte{0xFF, 0xD8}, jpegSeg(0xDA, []byte{1, 1, 0, 0, 63, 0}), scan, []byte{0xFF, 0xD9})
 				out, _, err := stripContainer(JPEG, Default, in)

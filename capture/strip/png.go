@@ -52,91 +52,134 @@ func pngWalk(s *srcFile, d *dstStream, t *tally, p Profile) error {
 	if err := d.write(sig[:]); err != nil {
 		return err
 	}
+	// The kept EXIF is written before the image data, wherever the
+	// original had it: readers may ignore an eXIf after IDAT, and
+	// orientation must not be ignored.
+	exif, err := pngKeptEXIf(s, t, p)
+	if err != nil {
+		return err
+	}
+	writeEXIf := func() error {
+		if exif == nil {
+			return nil
+		}
+		b := exif
+		exif = nil
+		return pngWriteChunk(d, "eXIf", b)
+	}
 	exifSeen := false
+	err = pngChunks(s, func(pos int64, hdr []byte, length int64) (bool, error) {
+		name := string(hdr[4:8])
+		switch {
+		case name == "IEND":
+			if err := writeEXIf(); err != nil {
+				return false, err
+			}
+			if length != 0 {
+				// A decoder reads nothing there: write an empty IEND.
+				t.remove("IEND data (" + strconv.FormatInt(length, 10) + " bytes)")
+				if err := pngWriteChunk(d, "IEND", nil); err != nil {
+					return false, err
+				}
+			} else if err := pngCopyChunk(s, d, pos, hdr, length); err != nil {
+				return false, err
+			}
+			if rest := s.size - (pos + 12 + length); rest > 0 {
+				t.remove("after IEND (" + strconv.FormatInt(rest, 10) + " bytes)")
+			}
+			return false, nil
+		case pngKept[name] || name == "iCCP" && p.Keeps(ColorProfile):
+			if name == "IDAT" || name == "fcTL" {
+				if err := writeEXIf(); err != nil {
+					return false, err
+				}
+			}
+			if err := pngCopyChunk(s, d, pos, hdr, length); err != nil {
+				return false, err
+			}
+			if hdr[4] >= 'a' { // ancillary
+				t.keep(name)
+			}
+		case name == "eXIf":
+			if exifSeen { // the first was handled by pngKeptEXIf
+				t.remove("eXIf (duplicate)")
+			}
+			exifSeen = true
+		case hdr[4] < 'a': // critical, unknown
+			return false, fmt.Errorf("%w: png critical chunk %s at offset %d", ErrUnsupported, name, pos)
+		default:
+			t.remove(name)
+		}
+		return true, nil
+	})
+	return err
+}
+
+// pngChunks calls fn with the offset, 8-byte header and data length of
+// each chunk after the signature, checked to lie within the file, until fn
+// returns false or an error. A file that ends before IEND is a
+// FormatError.
+func pngChunks(s *srcFile, fn func(pos int64, hdr []byte, length int64) (bool, error)) error {
 	pos := int64(len(pngSignature))
+	var hdr [8]byte
 	for n := 0; ; n++ {
 		if n%64 == 0 {
 			if err := s.checkCtx(); err != nil {
 				return err
 			}
 		}
-		var hdr [8]byte
 		if err := s.readAt(hdr[:], pos, "chunk header (the file has no IEND chunk)"); err != nil {
 			return err
 		}
 		length := int64(binary.BigEndian.Uint32(hdr[:4]))
-		typ := hdr[4:8]
 		if length > 1<<31-1 {
 			return s.fail(pos, "chunk length above 2^31-1")
 		}
-		if !pngValidType(typ) {
+		if !pngValidType(hdr[4:8]) {
 			return s.fail(pos+4, "chunk type is not four ASCII letters")
 		}
-		name := string(typ)
 		end := pos + 12 + length
 		if end > s.size {
-			return s.fail(pos, name+" chunk runs past the end of the file")
+			return s.fail(pos, string(hdr[4:8])+" chunk runs past the end of the file")
 		}
-		if n == 0 && (name != "IHDR" || length != 13) {
+		if n == 0 && (string(hdr[4:8]) != "IHDR" || length != 13) {
 			return s.fail(pos, "first chunk is not a 13-byte IHDR")
 		}
-		switch {
-		case name == "IEND":
-			if length != 0 {
-				// A decoder reads nothing there: write an empty IEND.
-				t.remove("IEND data (" + strconv.FormatInt(length, 10) + " bytes)")
-				if err := pngWriteChunk(d, "IEND", nil); err != nil {
-					return err
-				}
-			} else if err := pngCopyChunk(s, d, pos, hdr[:], length); err != nil {
-				return err
-			}
-			if rest := s.size - end; rest > 0 {
-				t.remove("after IEND (" + strconv.FormatInt(rest, 10) + " bytes)")
-			}
-			return nil
-		case pngKept[name] || name == "iCCP" && p.Keeps(ColorProfile):
-			if err := pngCopyChunk(s, d, pos, hdr[:], length); err != nil {
-				return err
-			}
-			if typ[0] >= 'a' { // ancillary
-				t.keep(name)
-			}
-		case name == "eXIf":
-			if err := pngEXIf(s, d, t, p, pos, length, &exifSeen); err != nil {
-				return err
-			}
-		case typ[0] < 'a': // critical, unknown
-			return fmt.Errorf("%w: png critical chunk %s at offset %d", ErrUnsupported, name, pos)
-		default:
-			t.remove(name)
+		more, err := fn(pos, hdr[:], length)
+		if err != nil || !more {
+			return err
 		}
 		pos = end
 	}
 }
 
-// pngEXIf rewrites the eXIf chunk at pos, whose data is length bytes long.
-func pngEXIf(s *srcFile, d *dstStream, t *tally, p Profile, pos, length int64, exifSeen *bool) error {
-	switch {
-	case *exifSeen:
-		t.remove("eXIf (duplicate)")
-		return nil
-	case length > maxContainerEXIF:
-		t.remove("eXIf (too large to read, dropped whole)")
-		return nil
-	}
-	*exifSeen = true
-	b := make([]byte, 4+length+4)
-	if err := s.readAt(b, pos+4, "eXIf chunk"); err != nil {
-		return err
-	}
-	if crc32.ChecksumIEEE(b[:4+length]) != binary.BigEndian.Uint32(b[4+length:]) {
-		return s.fail(pos, "CRC mismatch in eXIf chunk")
-	}
-	if kept := rewriteEXIF(t, "eXIf", b[4:4+length], p, 1<<31-1); kept != nil {
-		return pngWriteChunk(d, "eXIf", kept)
-	}
-	return nil
+// pngKeptEXIf finds the first eXIf chunk and returns what keptEXIF keeps
+// of it, nil when nothing. Only chunk headers are read on the way.
+func pngKeptEXIf(s *srcFile, t *tally, p Profile) ([]byte, error) {
+	var kept []byte
+	err := pngChunks(s, func(pos int64, hdr []byte, length int64) (bool, error) {
+		switch string(hdr[4:8]) {
+		case "IEND":
+			return false, nil
+		case "eXIf":
+		default:
+			return true, nil
+		}
+		if length > maxContainerEXIF {
+			t.remove("eXIf (too large to read, dropped whole)")
+			return false, nil
+		}
+		b := make([]byte, 4+length+4)
+		if err := s.readAt(b, pos+4, "eXIf chunk"); err != nil {
+			return false, err
+		}
+		if crc32.ChecksumIEEE(b[:4+length]) != binary.BigEndian.Uint32(b[4+length:]) {
+			return false, s.fail(pos, "CRC mismatch in eXIf chunk")
+		}
+		kept = rewriteEXIF(t, "eXIf", b[4:4+length], p, 1<<31-1)
+		return false, nil
+	})
+	return kept, err
 }
 
 // pngCopyChunk copies the chunk at pos, whose 8-byte header is hdr, and

@@ -132,6 +132,23 @@ func TestStripPNG(t *testing.T) {
 			}
 		})
 	}
+	t.Run("eXIf moved before the image data", func(t *testing.T) {
+		kept, err := keptEXIF(orientationTIFF(6), Default)
+		if err != nil || kept == nil {
+			t.Fatalf("keptEXIF keeps no orientation: %v", err)
+		}
+		in := pngWith(base, nil, [][]byte{pngChunk("eXIf", orientationTIFF(6))}, nil)
+		out, rep, err := stripContainer(PNG, Default, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exp := pngWith(base, [][]byte{pngChunk("eXIf", kept)}, nil, nil); !bytes.Equal(out, exp) {
+			t.Errorf("copy:\n%x\nwant:\n%x", out, exp)
+		}
+		if want := []string{"eXIf (profile tags only)"}; !slices.Equal(rep.Kept, want) {
+			t.Errorf("kept %q, want %q", rep.Kept, want)
+		}
+	})
 	t.Run("IEND with data", func(t *testing.T) {
 		in := slices.Concat(base[:len(base)-12], pngChunk("IEND", []byte("hidden")))
 		out, rep, err := stripContainer(PNG, Default, in)

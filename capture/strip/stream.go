@@ -12,9 +12,9 @@ import (
 
 // Buffers and limits shared by the container walks (JPEG, PNG, WebP).
 const (
-	// copyChunk is how much is read and written at a time when bytes are
+	// streamBuf is how much is read and written at a time when bytes are
 	// copied through.
-	copyChunk = 64 << 10
+	streamBuf = 64 << 10
 	// maxContainerEXIF caps an EXIF block read into memory to be rewritten
 	// (a PNG eXIf or WebP EXIF chunk; a JPEG APP1 segment is below 64 KiB
 	// anyway). A larger block is dropped, never read.
@@ -32,11 +32,11 @@ type srcFile struct {
 	r    io.ReaderAt
 	size int64
 	f    Format
-	buf  []byte // copy buffer, copyChunk long
+	buf  []byte // copy buffer, streamBuf long
 }
 
 func newSrcFile(ctx context.Context, r io.ReaderAt, size int64, f Format) *srcFile {
-	return &srcFile{ctx: ctx, r: r, size: size, f: f, buf: make([]byte, copyChunk)}
+	return &srcFile{ctx: ctx, r: r, size: size, f: f, buf: make([]byte, streamBuf)}
 }
 
 // fail returns a FormatError at off.
@@ -102,7 +102,7 @@ type dstStream struct {
 }
 
 func newDstStream(w io.Writer, f Format) *dstStream {
-	return &dstStream{f: f, w: bufio.NewWriterSize(w, copyChunk)}
+	return &dstStream{f: f, w: bufio.NewWriterSize(w, streamBuf)}
 }
 
 func (d *dstStream) write(b []byte) error {

@@ -1,10 +1,440 @@
 package strip
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"regexp"
+	"slices"
+
+	"github.com/openexhibit/exhibit/capture/photo/tiff"
 )
 
+// TIFF tags stripTIFF treats specially.
+const (
+	tagNewSubfileType  = 0x00FE
+	tagSubfileType     = 0x00FF
+	tagCompression     = 0x0103
+	tagStripOffsets    = 0x0111
+	tagStripByteCounts = 0x0117
+	tagTileOffsets     = 0x0144
+	tagTileByteCounts  = 0x0145
+	tagSubIFDs         = 0x014A
+	tagJPEGIF          = 0x0201
+	tagGeoKeyDirectory = 0x87AF
+	tagDNGVersion      = 0xC612
+)
+
+// tiffLimits bound what stripTIFF reads: directories (a COG has a few per
+// overview level, a multi-page scan one per page) and values, the largest
+// being the offset and byte-count arrays of tiled images. maxBlocks caps
+// the strips and tiles of all kept images together (a million 256×256
+// tiles is 68 gigapixels).
+var tiffLimits = tiff.Limits{MaxDirs: 256, MaxEntries: 4096, MaxValue: 16 << 20, MaxTotal: 48 << 20}
+
+const maxBlocks = 1 << 20
+
+// tiffChildren are the directories stripTIFF follows: the EXIF and GPS
+// directories (to keep what a profile asks and report the rest) and
+// SubIFDs (where DNG keeps its raw image).
+var tiffChildren = map[uint16]string{tagExifIFD: "Exif", tagGPSIFD: "GPSInfo", tagSubIFDs: "SubIFD"}
+
+var chainPath = regexp.MustCompile(`^IFD[0-9]+$`)
+
+// tiffStrip is one stripping of a TIFF file.
+type tiffStrip struct {
+	f       *tiff.File
+	p       Profile
+	size    int64
+	rep     *Report
+	blocks  []dataBlock
+	blockAt map[[2]int64]int32
+}
+
+// stripTIFF writes a copy of the TIFF, BigTIFF, GeoTIFF, COG or DNG file
+// r with only allowlisted tags (tifftags.go) and the images a decoder of
+// the file needs:
+//
+//   - georeferenced files (a GeoKeyDirectory in IFD0) keep every image of
+//     the main chain: the full-resolution image, its reduced-resolution
+//     overviews and masks, as a COG has them. When the profile drops the
+//     georeference, the copy is an ordinary TIFF and is treated as one
+//     (overviews dropped), so that stripping it again changes nothing;
+//   - DNG keeps its raw image (the directory with NewSubfileType 0, often a
+//     SubIFD of a preview IFD0), written as the main image with the
+//     camera-level tags of IFD0;
+//   - other files keep the full-resolution images of the main chain (one
+//     per page) and drop thumbnails and reduced-resolution previews.
+//
+// Strips and tiles are copied byte for byte; only their offsets change.
+// The EXIF and GPS directories are rebuilt with what the profile keeps.
+// A BigTIFF stays BigTIFF; a classic TIFF whose copy would pass 4 GiB
+// becomes BigTIFF.
 func stripTIFF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.Writer) (*Report, error) {
-	return nil, ErrUnsupported
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f, err := tiff.Open(r, size, tiffLimits)
+	if err != nil {
+		return nil, tiffError(0, "header", err)
+	}
+	walk, err := f.Walk(tiffChildren)
+	if err != nil {
+		return nil, tiffError(int64(f.FirstIFD), "IFD0", err)
+	}
+	for _, pr := range walk.Problems {
+		if isExifPath(pr.Path) {
+			continue // rebuilt from what can be read, or dropped
+		}
+		return nil, &FormatError{Format: TIFF, Offset: pr.Offset, Reason: pr.Path + ": " + pr.Msg}
+	}
+	for _, d := range walk.Dirs {
+		if d.Truncated && !isExifPath(d.Path) {
+			return nil, &FormatError{Format: TIFF, Offset: d.Offset, Reason: d.Path + ": directory cut short by the end of the file"}
+		}
+	}
+	s := &tiffStrip{f: f, p: p, size: size, rep: &Report{Format: TIFF}, blockAt: map[[2]int64]int32{}}
+	keep, fileDir, err := s.choose(walk.Dirs)
+	if err != nil {
+		return nil, err
+	}
+	ifd0 := walk.Dirs[0]
+	var chain []*ifdDir
+	for i, d := range keep {
+		merge := (*tiff.Dir)(nil)
+		if i == 0 && fileDir != nil && fileDir != d {
+			merge = fileDir
+		}
+		out, err := s.image(d, merge, d == ifd0 || merge == ifd0)
+		if err != nil {
+			return nil, err
+		}
+		chain = append(chain, out)
+	}
+	if ifd0 != keep[0] && fileDir != ifd0 {
+		// IFD0 is dropped as a whole; its identifying tags still get named.
+		s.reportDropped(ifd0, nil)
+	}
+	x := gatherEXIF(f, ifd0, p, func(tag uint16) bool {
+		_, isExif := exifRules[tag]
+		return !isExif || tiffTags[tag].keep != ""
+	})
+	ex, gps := x.children()
+	x.reportPointers(ex, gps)
+	s.rep.Removed = append(s.rep.Removed, x.removed...)
+	for _, fl := range x.ifd0.fields {
+		if !chain[0].has(fl.tag) {
+			chain[0].fields = append(chain[0].fields, fl)
+			s.rep.Kept = append(s.rep.Kept, tagLabel("IFD0", fl.tag, false))
+		}
+	}
+	linkChildren(chain[0], ex, gps)
+	if ex != nil {
+		s.rep.Kept = append(s.rep.Kept, "IFD/Exif (rebuilt with kept tags only)")
+	}
+	if gps != nil {
+		s.rep.Kept = append(s.rep.Kept, "IFD/GPSInfo (rebuilt with kept tags only)")
+	}
+	if err := s.finishBlocks(chain); err != nil {
+		return nil, err
+	}
+	l := &tiffLayout{order: f.Order, big: f.Big, chain: chain, blocks: s.blocks}
+	if err := l.layoutFit(); err != nil {
+		return nil, fmt.Errorf("strip tiff: %w: %w", ErrUnsupported, err)
+	}
+	if l.big && !f.Big {
+		s.rep.Kept = append(s.rep.Kept, "written as BigTIFF: the copy exceeds 4 GiB")
+	}
+	if _, err := l.writeTo(ctx, w, r); err != nil {
+		return nil, fmt.Errorf("strip tiff: write: %w", err)
+	}
+	return s.rep, nil
+}
+
+var exifPath = regexp.MustCompile(`/(Exif|GPSInfo)(/|$)`)
+
+// isExifPath reports whether a directory path is an EXIF or GPS directory
+// or below one.
+func isExifPath(path string) bool { return exifPath.MatchString(path) }
+
+// tiffError turns an error of the TIFF reader into a FormatError or, for
+// limits, ErrUnsupported.
+func tiffError(off int64, where string, err error) error {
+	switch {
+	case errors.Is(err, tiff.ErrLimit):
+		return fmt.Errorf("strip tiff: %s at offset %d: %w: %w", where, off, ErrUnsupported, err)
+	case errors.Is(err, tiff.ErrNotTIFF), errors.Is(err, tiff.ErrOutOfRange), errors.Is(err, tiff.ErrType),
+		errors.Is(err, io.ErrUnexpectedEOF):
+		return &FormatError{Format: TIFF, Offset: off, Reason: where + ": " + err.Error()}
+	}
+	return fmt.Errorf("strip tiff: %s: %w", where, err)
+}
+
+// subfileType is a directory's NewSubfileType (bit 0: reduced resolution,
+// bit 2: mask), from the old SubfileType when only that is present.
+func (s *tiffStrip) subfileType(d *tiff.Dir) uint64 {
+	if e, ok := d.Find(tagNewSubfileType); ok {
+		if v, err := s.f.Uints(e); err == nil && len(v) == 1 {
+			return v[0]
+		}
+	}
+	if e, ok := d.Find(tagSubfileType); ok {
+		if v, err := s.f.Uints(e); err == nil && len(v) == 1 && v[0] == 2 {
+			return 1
+		}
+	}
+	return 0
+}
+
+// choose picks the directories to keep, in output order, and for DNG the
+// directory holding the camera-level tags (IFD0). It reports the others.
+func (s *tiffStrip) choose(dirs []*tiff.Dir) (keep []*tiff.Dir, fileDir *tiff.Dir, err error) {
+	ifd0 := dirs[0]
+	_, geo := ifd0.Find(tagGeoKeyDirectory)
+	_, dng := ifd0.Find(tagDNGVersion)
+	var chain, subs []*tiff.Dir
+	for _, d := range dirs {
+		switch {
+		case chainPath.MatchString(d.Path):
+			chain = append(chain, d)
+		case !isExifPath(d.Path):
+			subs = append(subs, d)
+		}
+	}
+	label := func(d *tiff.Dir) string {
+		nst := s.subfileType(d)
+		_, thumb := d.Find(tagJPEGIF)
+		switch {
+		case nst&4 != 0:
+			return d.Path + " (mask)"
+		case thumb || chainPath.MatchString(d.Path) && nst&1 != 0:
+			return d.Path + " (thumbnail)"
+		case nst&1 != 0:
+			return d.Path + " (preview)"
+		}
+		return d.Path + " (image)"
+	}
+	switch {
+	case dng:
+		fileDir = ifd0
+		for _, d := range append([]*tiff.Dir{ifd0}, subs...) {
+			if len(keep) == 0 && s.subfileType(d) == 0 && hasImageData(d) {
+				keep = append(keep, d)
+			}
+		}
+		if len(keep) == 0 {
+			return nil, nil, fmt.Errorf("strip tiff: DNG without a full-resolution raw image: %w", ErrUnsupported)
+		}
+	case geo && s.p.Keeps(Georeference):
+		keep = chain
+	default:
+		for _, d := range chain {
+			_, thumb := d.Find(tagJPEGIF)
+			if s.subfileType(d)&1 == 0 && !thumb {
+				keep = append(keep, d)
+			}
+		}
+		if len(keep) == 0 {
+			return nil, nil, fmt.Errorf("strip tiff: no full-resolution image: %w", ErrUnsupported)
+		}
+	}
+	for _, d := range dirs {
+		if !slices.Contains(keep, d) && !isExifPath(d.Path) {
+			if d == ifd0 && dng {
+				s.rep.Removed = append(s.rep.Removed, "IFD0 (preview)")
+				continue
+			}
+			s.rep.Removed = append(s.rep.Removed, label(d))
+		}
+	}
+	return keep, fileDir, nil
+}
+
+func hasImageData(d *tiff.Dir) bool {
+	_, so := d.Find(tagStripOffsets)
+	_, to := d.Find(tagTileOffsets)
+	return so || to
+}
+
+// keeps reports whether an allowlisted tag is kept under profile p.
+func (s *tiffStrip) keeps(t tiffTag) bool {
+	return t.keep == decoding || t.keep != "" && s.p.Keeps(t.keep)
+}
+
+// image builds the output directory of the image d. merge, when not nil,
+// is the DNG IFD0 whose camera-level tags join the raw image's. exifIFD0
+// says that d or merge is the input's IFD0, whose Make, Model and date are
+// handled by gatherEXIF.
+func (s *tiffStrip) image(d, merge *tiff.Dir, exifIFD0 bool) (*ifdDir, error) {
+	out := &ifdDir{}
+	if e, ok := d.Find(tagCompression); ok {
+		if v, err := s.f.Uints(e); err == nil && len(v) == 1 && v[0] == 6 {
+			// Old-style JPEG keeps parts of its stream outside the strips.
+			return nil, fmt.Errorf("strip tiff: %s: old-style JPEG compression: %w", d.Path, ErrUnsupported)
+		}
+	}
+	if err := s.imageData(d, out); err != nil {
+		return nil, err
+	}
+	for _, e := range d.Entries {
+		switch e.Tag {
+		case tagStripOffsets, tagStripByteCounts, tagTileOffsets, tagTileByteCounts:
+			continue
+		}
+		if err := s.entry(d, e, out, exifIFD0 && merge == nil); err != nil {
+			return nil, err
+		}
+	}
+	if merge != nil {
+		for _, e := range merge.Entries {
+			t, ok := tiffTags[e.Tag]
+			if ok && t.keep != "" && t.image {
+				continue // the preview's own description: dropped with it
+			}
+			if ok && s.keeps(t) && out.has(e.Tag) {
+				continue // the raw image's own value wins
+			}
+			if err := s.entry(merge, e, out, true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// entry copies the entry e of d to out when the allowlist and the profile
+// keep it, and reports it otherwise. Tags of IFD0 that the EXIF rules
+// handle are left to gatherEXIF when exifIFD0 is set.
+func (s *tiffStrip) entry(d *tiff.Dir, e tiff.Entry, out *ifdDir, exifIFD0 bool) error {
+	t, ok := tiffTags[e.Tag]
+	if exifIFD0 && (!ok || t.keep == "") {
+		if _, isExif := exifRules[e.Tag]; isExif || e.Tag == tagExifIFD || e.Tag == tagGPSIFD {
+			return nil
+		}
+	}
+	if !ok || !s.keeps(t) {
+		s.rep.Removed = append(s.rep.Removed, tagLabel(d.Path, e.Tag, false))
+		return nil
+	}
+	if out.has(e.Tag) {
+		return nil
+	}
+	v, err := s.f.Value(e)
+	if err != nil {
+		return tiffError(e.Pos, fmt.Sprintf("%s tag 0x%04X", d.Path, e.Tag), err)
+	}
+	out.add(e.Tag, e.Type, e.Count, v)
+	if t.keep != decoding {
+		s.rep.Kept = append(s.rep.Kept, tagLabel(d.Path, e.Tag, false))
+	}
+	return nil
+}
+
+// reportDropped names the non-allowlisted tags of a directory dropped as a
+// whole, except those skip says are reported elsewhere.
+func (s *tiffStrip) reportDropped(d *tiff.Dir, skip func(uint16) bool) {
+	for _, e := range d.Entries {
+		if t, ok := tiffTags[e.Tag]; (!ok || t.keep == "") && (skip == nil || !skip(e.Tag)) {
+			if _, isExif := exifRules[e.Tag]; isExif || e.Tag == tagExifIFD || e.Tag == tagGPSIFD {
+				continue // reported by gatherEXIF
+			}
+			s.rep.Removed = append(s.rep.Removed, tagLabel(d.Path, e.Tag, false))
+		}
+	}
+}
+
+// imageData adds d's strip or tile offsets and byte counts to out, the
+// offsets as references to data blocks.
+func (s *tiffStrip) imageData(d *tiff.Dir, out *ifdDir) error {
+	offTag, cntTag := uint16(tagStripOffsets), uint16(tagStripByteCounts)
+	oe, strips := d.Find(tagStripOffsets)
+	te, tiles := d.Find(tagTileOffsets)
+	switch {
+	case strips && tiles:
+		return fmt.Errorf("strip tiff: %s has both strips and tiles: %w", d.Path, ErrUnsupported)
+	case tiles:
+		oe, offTag, cntTag = te, tagTileOffsets, tagTileByteCounts
+	case !strips:
+		return &FormatError{Format: TIFF, Offset: d.Offset, Reason: d.Path + ": image without strips or tiles"}
+	}
+	ce, ok := d.Find(cntTag)
+	if !ok {
+		return &FormatError{Format: TIFF, Offset: d.Offset, Reason: fmt.Sprintf("%s: tag 0x%04X without byte counts", d.Path, offTag)}
+	}
+	if oe.Count != ce.Count || oe.Count == 0 {
+		return &FormatError{Format: TIFF, Offset: oe.Pos, Reason: fmt.Sprintf("%s: %d offsets for %d byte counts", d.Path, oe.Count, ce.Count)}
+	}
+	if oe.Count > uint64(maxBlocks-len(s.blocks)) {
+		return fmt.Errorf("strip tiff: %s: %d strips or tiles, more than %d in all: %w", d.Path, oe.Count, maxBlocks, ErrUnsupported)
+	}
+	offs, err := s.f.Uints(oe)
+	if err != nil {
+		return tiffError(oe.Pos, d.Path+" offsets", err)
+	}
+	cb, err := s.f.Value(ce)
+	if err != nil {
+		return tiffError(ce.Pos, d.Path+" byte counts", err)
+	}
+	counts := tiff.DecodeUints(s.f.Order, ce.Type, cb)
+	if len(counts) != len(offs) {
+		return &FormatError{Format: TIFF, Offset: ce.Pos, Reason: d.Path + ": byte counts are not integers"}
+	}
+	idx := make([]int32, len(offs))
+	for i, off := range offs {
+		n := counts[i]
+		switch {
+		case n == 0:
+			idx[i] = -1 // sparse: no data, written as offset 0
+			continue
+		case off == 0 || off > uint64(s.size) || n > uint64(s.size)-off:
+			return &FormatError{Format: TIFF, Offset: oe.Pos, Reason: fmt.Sprintf("%s: block %d (%d bytes at offset %d) outside the file", d.Path, i, n, off)}
+		}
+		k := [2]int64{int64(off), int64(n)}
+		j, ok := s.blockAt[k]
+		if !ok {
+			j = int32(len(s.blocks))
+			s.blocks = append(s.blocks, dataBlock{src: k[0], n: k[1]})
+			s.blockAt[k] = j
+		}
+		idx[i] = j
+	}
+	out.fields = append(out.fields,
+		ifdField{tag: offTag, blocks: idx},
+		ifdField{tag: cntTag, typ: ce.Type, count: ce.Count, data: cb})
+	return nil
+}
+
+// finishBlocks sorts the data blocks by source offset, so that they are
+// read and written front to back in the source's order, and rejects blocks
+// that overlap without being identical: copying them would not be a
+// faithful copy of one layout.
+func (s *tiffStrip) finishBlocks(chain []*ifdDir) error {
+	order := make([]int32, len(s.blocks))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(s.blocks[a].src, s.blocks[b].src) })
+	remap := make([]int32, len(s.blocks))
+	sorted := make([]dataBlock, len(s.blocks))
+	for newIdx, old := range order {
+		remap[old] = int32(newIdx)
+		sorted[newIdx] = s.blocks[old]
+		if newIdx > 0 && sorted[newIdx].src < sorted[newIdx-1].src+sorted[newIdx-1].n {
+			return fmt.Errorf("strip tiff: strips or tiles overlap at offset %d: %w", sorted[newIdx].src, ErrUnsupported)
+		}
+	}
+	for _, d := range chain {
+		for i := range d.fields {
+			for j, b := range d.fields[i].blocks {
+				if b >= 0 {
+					d.fields[i].blocks[j] = remap[b]
+				}
+			}
+		}
+	}
+	s.blocks = sorted
+	s.blockAt = nil
+	return nil
 }

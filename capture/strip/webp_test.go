@@ -56,6 +56,10 @@ func TestStripWebP(t *testing.T) {
 	exif := webpChunkBytes("EXIF", artistOnlyTIFF(), 0)
 	xmp := webpChunkBytes("XMP ", []byte("<x:xmpmeta/>"), 0)
 	unknown := webpChunkBytes("ABCD", []byte("odd"), 0)
+	keptOrientation, err := keptEXIF(orientationTIFF(8), Default)
+	if err != nil || keptOrientation == nil {
+		t.Fatalf("keptEXIF keeps no orientation: %v", err)
+	}
 	tests := []struct {
 		name    string
 		p       Profile
@@ -86,6 +90,18 @@ func TestStripWebP(t *testing.T) {
 			in:      riffWebP(vp8x(webpFlagAlpha|webpFlagICC|webpFlagEXIF|webpFlagXMP), iccp, alph, vp8, exif, xmp),
 			want:    riffWebP(vp8x(webpFlagAlpha), alph, vp8),
 			removed: []string{"EXIF", "ICCP", "XMP"},
+		},
+		{
+			name: "EXIF rewritten with the orientation", p: Default,
+			in:      riffWebP(vp8x(webpFlagAlpha|webpFlagEXIF|webpFlagXMP), alph, vp8, xmp, webpChunkBytes("EXIF", orientationTIFF(8), 0)),
+			want:    riffWebP(vp8x(webpFlagAlpha|webpFlagEXIF), alph, vp8, webpChunkBytes("EXIF", keptOrientation, 0)),
+			removed: []string{"EXIF (other tags)", "XMP"}, kept: []string{"EXIF (profile tags only)"},
+		},
+		{
+			name: "EXIF with the JPEG prefix", p: Default,
+			in:      riffWebP(vp8x(webpFlagAlpha|webpFlagEXIF), alph, vp8, webpChunkBytes("EXIF", slices.Concat([]byte("Exif\x00\x00"), orientationTIFF(8)), 0)),
+			want:    riffWebP(vp8x(webpFlagAlpha|webpFlagEXIF), alph, vp8, webpChunkBytes("EXIF", keptOrientation, 0)),
+			removed: []string{"EXIF (other tags)"}, kept: []string{"EXIF (profile tags only)"},
 		},
 		{
 			name: "reserved bits and XMP flag cleared", p: Default,

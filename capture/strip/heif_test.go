@@ -1,0 +1,859 @@
+package strip
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/openexhibit/exhibit/capture/photo/testfiles"
+	"github.com/openexhibit/exhibit/internal/testenv"
+)
+
+// heifSecret is planted in names, descriptions and XMP of the made-up files:
+// it must never reach an output, a report or an error.
+const heifSecret = "SECRET-Field-Team-3"
+
+// heifTool returns the path of an external program, skipping the test
+// when it is missing (failing under CI=true).
+func heifTool(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		msg := name + " not found; install Debian's " + pkg
+		if testenv.InCI() {
+			t.Fatal(msg + " (CI=true: this test must not skip)")
+		}
+		t.Skip(msg)
+	}
+	return p
+}
+
+func heifRun(t testing.TB, name string, args ...string) []byte {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// heifEnc encodes src with heif-enc and returns the file.
+func heifEnc(t testing.TB, src string, args ...string) []byte {
+	t.Helper()
+	heifTool(t, "heif-enc", "libheif-examples")
+	out := filepath.Join(t.TempDir(), "out.heic")
+	heifRun(t, "heif-enc", append(append([]string{"-o", out}, args...), src)...)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func heifWritePNG(t testing.TB, img image.Image) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "in.png")
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// heifTestImage is a colourful RGBA picture, with alpha varying when alpha.
+func heifTestImage(w, h int, alpha bool) *image.NRGBA {
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			a := uint8(255)
+			if alpha {
+				a = uint8(x * 255 / w)
+			}
+			img.SetNRGBA(x, y, color.NRGBA{uint8(x * 7), uint8(y * 5), uint8((x + y) * 3), a})
+		}
+	}
+	return img
+}
+
+func heifStrip(in []byte, p Profile) ([]byte, *Report, error) {
+	var out bytes.Buffer
+	rep, err := Strip(context.Background(), bytes.NewReader(in), int64(len(in)), HEIF, p, &out)
+	return out.Bytes(), rep, err
+}
+
+func heifMustStrip(t testing.TB, in []byte, p Profile) ([]byte, *Report) {
+	t.Helper()
+	out, rep, err := heifStrip(in, p)
+	if err != nil {
+		t.Fatalf("strip: %v", err)
+	}
+	return out, rep
+}
+
+// heifParsed parses a HEIF file with the stripper's own reader.
+func heifParsed(t testing.TB, b []byte) *heifFile {
+	t.Helper()
+	f := &heifFile{ctx: context.Background(), r: bytes.NewReader(b), size: int64(len(b)), items: map[uint32]*heifItem{}, rep: &Report{}}
+	if err := f.parse(); err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	return f
+}
+
+func heifItemData(t testing.TB, f *heifFile, it *heifItem) []byte {
+	t.Helper()
+	if !it.located {
+		return nil
+	}
+	if err := f.checkExtents(it); err != nil {
+		t.Fatalf("item %d: %v", it.id, err)
+	}
+	b, err := f.itemBytes(it, 1<<30)
+	if err != nil {
+		t.Fatalf("item %d: %v", it.id, err)
+	}
+	return b
+}
+
+func heifPropsOf(f *heifFile, it *heifItem) []string {
+	var out []string
+	for _, a := range it.assocs {
+		p := f.props[a.index-1]
+		ess := ""
+		if a.essential {
+			ess = "!"
+		}
+		out = append(out, ess+string(heifBBox(p.typ, p.body)))
+	}
+	return out
+}
+
+// heifCheckCopy proves that every item of the copy but the new Exif item is
+// the same item of the original, with the same coded bytes, type, hidden
+// flag and properties (less those the profile drops), and that the copy
+// keeps the original's primary item.
+func heifCheckCopy(t testing.TB, in, out []byte, p Profile) (inF, outF *heifFile) {
+	t.Helper()
+	inF, outF = heifParsed(t, in), heifParsed(t, out)
+	if inF.primary != outF.primary {
+		t.Fatalf("primary item %d, want %d", outF.primary, inF.primary)
+	}
+	if !bytes.Equal(inF.ftyp, outF.ftyp) {
+		t.Errorf("ftyp changed")
+	}
+	for _, o := range outF.order {
+		if o.typ == "Exif" {
+			continue
+		}
+		i := inF.items[o.id]
+		if i == nil {
+			t.Fatalf("item %d is not in the original", o.id)
+		}
+		if o.typ != i.typ || o.hidden != i.hidden {
+			t.Errorf("item %d: %s hidden=%v, want %s hidden=%v", o.id, o.typ, o.hidden, i.typ, i.hidden)
+		}
+		if !bytes.Equal(heifItemData(t, outF, o), heifItemData(t, inF, i)) {
+			t.Errorf("item %d (%s): coded bytes differ", o.id, o.typ)
+		}
+		var want []string
+		for _, s := range heifPropsOf(inF, i) {
+			box := strings.TrimPrefix(s, "!")
+			typ, kind := box[4:8], ""
+			if len(box) >= 12 {
+				kind = box[8:12]
+			}
+			switch {
+			case typ == "colr" && kind != "nclx" && !p.Keeps(ColorProfile):
+			case typ == "udes" || typ == "zzzz":
+			default:
+				want = append(want, s)
+			}
+		}
+		if got := heifPropsOf(outF, o); !slices.Equal(got, want) {
+			t.Errorf("item %d: properties differ:\n got %q\nwant %q", o.id, got, want)
+		}
+	}
+	if bytes.Contains(out, []byte(heifSecret)) {
+		t.Errorf("copy contains the planted heifSecret")
+	}
+	return inF, outF
+}
+
+// heifDecode decodes the primary image with heif-convert into RGBA pixels.
+func heifDecode(t testing.TB, file []byte) *image.NRGBA {
+	t.Helper()
+	heifTool(t, "heif-convert", "libheif-examples")
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in.heic"), filepath.Join(dir, "out.png")
+	if err := os.WriteFile(in, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	heifRun(t, "heif-convert", in, out)
+	if _, err := os.Stat(out); err != nil {
+		// Several top-level images: heif-convert numbers them, the
+		// primary first.
+		out = filepath.Join(dir, "out-1.png")
+	}
+	fh, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	img, err := png.Decode(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := image.NewNRGBA(img.Bounds())
+	draw.Draw(n, n.Bounds(), img, img.Bounds().Min, draw.Src)
+	return n
+}
+
+func heifSamePixels(t testing.TB, a, b *image.NRGBA) {
+	t.Helper()
+	if a.Bounds() != b.Bounds() {
+		t.Fatalf("decoded sizes differ: %v and %v", a.Bounds(), b.Bounds())
+	}
+	if !bytes.Equal(a.Pix, b.Pix) {
+		t.Fatalf("decoded pixels differ")
+	}
+}
+
+// heifExiftool runs exiftool on a file and returns its group:tag keys.
+func heifExiftool(t testing.TB, file []byte) map[string]any {
+	t.Helper()
+	heifTool(t, "exiftool", "libimage-exiftool-perl")
+	p := filepath.Join(t.TempDir(), "f.heic")
+	if err := os.WriteFile(p, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	if err := json.Unmarshal(heifRun(t, "exiftool", "-json", "-a", "-G1", p), &out); err != nil || len(out) != 1 {
+		t.Fatalf("exiftool output: %v", err)
+	}
+	return out[0]
+}
+
+// heifLeaks lists exiftool keys that a copy made with profile p must not have.
+func heifLeaks(tags map[string]any, p Profile) []string {
+	var bad []string
+	for k := range tags {
+		group, name, _ := strings.Cut(k, ":")
+		switch {
+		case strings.HasPrefix(group, "XMP"), group == "GPS" && !p.Keeps(GPS), group == "IFD1",
+			group == "Canon", group == "Samsung", group == "Apple", group == "MakerNotes",
+			strings.Contains(name, "Serial"), strings.Contains(name, "Owner"),
+			strings.Contains(name, "Thumbnail"), strings.Contains(name, "Artist"),
+			strings.Contains(name, "MakerNote"), strings.Contains(name, "Preview"),
+			strings.Contains(name, "Copyright"), strings.Contains(name, "UserComment"),
+			strings.Contains(name, "ImageDescription"), strings.Contains(name, "ImageUniqueID"),
+			strings.Contains(name, "Software"), strings.Contains(name, "HostComputer"),
+			strings.Contains(name, "ProcessingMethod"), strings.Contains(name, "AreaInformation"):
+			bad = append(bad, k)
+		}
+	}
+	slices.Sort(bad)
+	return bad
+}
+
+const heifNoDecode = "(not decoded)"
+
+var heifAllGroups = Profile{Name: "all", Keep: Groups}
+
+// heifCamera encodes a camera JPEG from the module cache.
+func heifCamera(t testing.TB, module, name string, args ...string) []byte {
+	t.Helper()
+	return heifEnc(t, testfiles.Path(t, module, name), args...)
+}
+
+// heifComposite builds a 2x2 grid with an alpha plane (itself a grid of one
+// tile), a thumbnail, a depth map, an HDR gain map, an Exif item in idat,
+// an XMP item, an ICC profile, a user description, an item name, and
+// top-level and meta boxes to drop, from tiles made by heif-enc.
+func heifComposite(t testing.TB, mod func(*heifBFile)) []byte {
+	t.Helper()
+	const w, h = 128, 96
+	full := heifTestImage(w, h, true)
+	var tiles []heifCoded
+	for _, r := range []image.Rectangle{
+		image.Rect(0, 0, w/2, h/2), image.Rect(w/2, 0, w, h/2),
+		image.Rect(0, h/2, w/2, h), image.Rect(w/2, h/2, w, h),
+	} {
+		tile := image.NewNRGBA(image.Rect(0, 0, w/2, h/2))
+		draw.Draw(tile, tile.Bounds(), full, r.Min, draw.Src)
+		for i := 3; i < len(tile.Pix); i += 4 {
+			tile.Pix[i] = 255
+		}
+		tiles = append(tiles, heifPrimaryOf(t, heifEnc(t, heifWritePNG(t, tile), "-q", "40")))
+	}
+	withAlpha := heifEnc(t, heifWritePNG(t, full), "-q", "40")
+	af := heifParsed(t, withAlpha)
+	var alpha heifCoded
+	for _, r := range af.refs {
+		if r.typ == "auxl" {
+			it := af.items[r.from]
+			alpha = heifCoded{typ: it.typ, data: heifItemData(t, af, it)}
+			for _, a := range it.assocs {
+				p := af.props[a.index-1]
+				alpha.props = append(alpha.props, heifBBox(p.typ, p.body))
+				alpha.ess = append(alpha.ess, a.essential)
+			}
+		}
+	}
+	if alpha.data == nil {
+		t.Fatal("heif-enc wrote no alpha plane")
+	}
+	gf := heifParsed(t, heifCamera(t, testfiles.GoExif, "assets/gps.jpg", "-q", "5"))
+	var exif []byte
+	for _, it := range gf.order {
+		if it.typ == "Exif" {
+			exif = heifItemData(t, gf, it)
+		}
+	}
+	f := &heifBFile{primary: 10}
+	f.addProp(heifPropISPE(w, h))                                      // 1
+	f.addProp(heifPropNCLX())                                          // 2
+	f.addProp(heifPropICC())                                           // 3
+	f.addProp(heifPropIrot(1))                                         // 4
+	f.addProp(heifPropUdes(heifSecret))                                // 5
+	f.addProp(heifPropAuxC("urn:mpeg:hevc:2015:auxid:2"))              // 6 depth
+	f.addProp(heifPropAuxC("urn:com:apple:photo:2020:aux:hdrgainmap")) // 7
+	f.addProp(heifBBox("zzzz", []byte("unknown")))                     // 8
+	f.items = append(f.items, heifBItem{id: 10, typ: "grid", data: heifGrid(2, 2, w, h), idat: true, name: heifSecret,
+		props: []heifBAssoc{{1, false}, {2, false}, {3, false}, {5, false}, {4, true}}})
+	for i, c := range tiles {
+		f.addItem(uint32(20+i), c, true, heifBBox("zzzz", []byte("unknown")))
+	}
+	f.addItem(30, alpha, true)
+	f.addItem(31, tiles[0], true, heifPropAuxC("urn:mpeg:hevc:2015:auxid:2"))              // depth map
+	f.addItem(32, tiles[1], true, heifPropAuxC("urn:com:apple:photo:2020:aux:hdrgainmap")) // gain map
+	f.addItem(33, tiles[2], false)                                                         // thumbnail
+	f.addItem(34, tiles[3], false)                                                         // unreachable image
+	f.items = append(f.items,
+		heifBItem{id: 40, typ: "Exif", data: exif, idat: true, hidden: true},
+		heifBItem{id: 41, typ: "mime", mime: "application/rdf+xml", hidden: true,
+			data: []byte(`<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description Owner="` + heifSecret + `"/></rdf:RDF></x:xmpmeta>`)},
+	)
+	f.refs = []heifRef{
+		{typ: "dimg", from: 10, to: []uint32{20, 21, 22, 23}},
+		{typ: "auxl", from: 30, to: []uint32{10}},
+		{typ: "auxl", from: 31, to: []uint32{10}},
+		{typ: "auxl", from: 32, to: []uint32{10}},
+		{typ: "thmb", from: 33, to: []uint32{10}},
+		{typ: "cdsc", from: 40, to: []uint32{10}},
+		{typ: "cdsc", from: 41, to: []uint32{10}},
+	}
+	f.top = [][]byte{heifBBox("free", make([]byte, 16)), heifBBox("uuid", append(make([]byte, 16), heifSecret...))}
+	f.metaExtra = [][]byte{heifBBox("grpl", heifBFull("altr", 0, 0, []byte{0, 0, 0, 1, 0, 0, 0, 2, 0, 10, 0, 32}))}
+	if mod != nil {
+		mod(f)
+	}
+	return f.build()
+}
+
+func TestStripHEIFFiles(t *testing.T) {
+	alphaPNG := func(t testing.TB) []byte {
+		return heifEnc(t, heifWritePNG(t, heifTestImage(96, 64, true)), "-q", "40", "-t", "32")
+	}
+	cases := []struct {
+		name string
+		file func(t testing.TB) []byte
+		// want are substrings of Report.Removed with the Default profile.
+		want []string
+	}{
+		{"Samsung JPEG with GPS and a thumbnail", func(t testing.TB) []byte {
+			return heifCamera(t, testfiles.GoExif, "assets/gps.jpg", "-q", "20", "-t", "64")
+		}, []string{"Exif", "XMP", "thumbnail"}},
+		{"Canon JPEG with serial numbers", func(t testing.TB) []byte {
+			return heifCamera(t, testfiles.GoExif, "assets/NDM_8901.jpg", "-q", "2")
+		}, []string{"Exif", "XMP"}},
+		{"iPhone JPEG with XMP", func(t testing.TB) []byte {
+			return heifCamera(t, testfiles.GoExifRW, "exif/samples/has-lens-info.jpg", "-q", "30")
+		}, []string{"Exif", "XMP"}},
+		{"PNG with alpha and thumbnail", alphaPNG, []string{"thumbnail"}},
+		{"committed lens.heic (one-tile grid, idat)", func(t testing.TB) []byte {
+			b, err := os.ReadFile("../photo/testdata/lens.heic")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}, []string{"item 3 Exif", "item 4 XMP"}},
+		{"grid with alpha, depth, gain map, ICC", func(t testing.TB) []byte { return heifComposite(t, nil) },
+			[]string{"item 31 depth map", "item 32 HDR gain map", "item 33 thumbnail", "item 34 hvc1", "item 40 Exif", "item 41 XMP",
+				"item 10 name", "property udes", "property zzzz", "box free", "box uuid", "box grpl"}},
+		{"grid, large ids", func(t testing.TB) []byte {
+			return heifComposite(t, func(f *heifBFile) {
+				f.largeIDs = true
+				for i := range f.items {
+					f.items[i].id += 70000
+				}
+				f.primary += 70000
+				for i := range f.refs {
+					f.refs[i].from += 70000
+					for k := range f.refs[i].to {
+						f.refs[i].to[k] += 70000
+					}
+				}
+			})
+		}, []string{"item 70031 depth map", "item 70040 Exif"}},
+		{"grid, base offsets, split extents, 64-bit fields", func(t testing.TB) []byte {
+			return heifComposite(t, func(f *heifBFile) { f.baseSize, f.split, f.offSize, f.lenSize = 8, 3, 8, 8 })
+		}, []string{"item 33 thumbnail"}},
+		// libheif 1.15 misreads iloc extent indexes: not decoded, but
+		// heif-info and exiftool still read the copy.
+		{"grid, extent indexes " + heifNoDecode, func(t testing.TB) []byte {
+			return heifComposite(t, func(f *heifBFile) { f.idxSize, f.split = 4, 2 })
+		}, []string{"item 33 thumbnail"}},
+		{"grid, wide ipma, iloc v0", func(t testing.TB) []byte {
+			return heifComposite(t, func(f *heifBFile) {
+				f.ipmaWide = true
+				for i := range f.items {
+					f.items[i].idat = false
+				}
+				f.ilocVer = 0
+			})
+		}, []string{"item 40 Exif"}},
+	}
+	profiles := []Profile{Default, {Name: "none"}, heifAllGroups}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := c.file(t)
+			var pixels *image.NRGBA
+			for _, p := range profiles {
+				t.Run(p.Name, func(t *testing.T) {
+					out, rep := heifMustStrip(t, in, p)
+					heifCheckCopy(t, in, out, p)
+					if p.Name == Default.Name {
+						removed := strings.Join(rep.Removed, "\n")
+						for _, w := range c.want {
+							if !strings.Contains(removed, w) {
+								t.Errorf("report does not name %q:\n%s", w, removed)
+							}
+						}
+					}
+					for _, s := range append(rep.Removed, rep.Kept...) {
+						if strings.Contains(s, heifSecret) {
+							t.Errorf("report entry %q holds a value", s)
+						}
+					}
+					again, _ := heifMustStrip(t, out, p)
+					if !bytes.Equal(again, out) {
+						t.Errorf("strip(strip(x)) != strip(x)")
+					}
+					if testing.Short() {
+						return
+					}
+					info := string(heifRun(t, heifTool(t, "heif-info", "libheif-examples"), heifWriteTemp(t, out)))
+					if !strings.Contains(info, "primary") {
+						t.Errorf("heif-info on the copy:\n%s", info)
+					}
+					if strings.Contains(info, "depth channel: yes") || strings.Contains(info, "thumbnail:") {
+						t.Errorf("heif-info still sees a depth map or thumbnail:\n%s", info)
+					}
+					// Kept items are byte-identical whatever the profile
+					// (checked above), so decoding one copy is enough.
+					if p.Name == Default.Name && !strings.Contains(c.name, heifNoDecode) {
+						if pixels == nil {
+							pixels = heifDecode(t, in)
+							// The leak check below can fail: it finds what
+							// the original holds.
+							if slices.Contains(c.want, "Exif") && len(heifLeaks(heifExiftool(t, in), p)) == 0 {
+								t.Errorf("exiftool finds nothing to remove in the original")
+							}
+						}
+						heifSamePixels(t, pixels, heifDecode(t, out))
+					}
+					if bad := heifLeaks(heifExiftool(t, out), p); len(bad) > 0 {
+						t.Errorf("exiftool finds in the copy: %v", bad)
+					}
+				})
+			}
+		})
+	}
+}
+
+func heifWriteTemp(t testing.TB, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "f.heic")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestStripHEIFICC checks that the ICC profile follows the profile and
+// nclx is always kept.
+func TestStripHEIFICC(t *testing.T) {
+	in := heifComposite(t, nil)
+	for _, c := range []struct {
+		p       Profile
+		wantICC bool
+	}{{Default, true}, {Profile{Name: "none"}, false}} {
+		out, rep := heifMustStrip(t, in, c.p)
+		if got := bytes.Contains(out, []byte("colrprof")); got != c.wantICC {
+			t.Errorf("%s: ICC kept %v, want %v", c.p, got, c.wantICC)
+		}
+		if !bytes.Contains(out, []byte("colrnclx")) {
+			t.Errorf("%s: nclx colour dropped", c.p)
+		}
+		if !bytes.Contains(out, []byte("irot")) {
+			t.Errorf("%s: irot dropped", c.p)
+		}
+		if got := slices.Contains(rep.Removed, "property colr ICC"); got == c.wantICC {
+			t.Errorf("%s: report %q", c.p, rep.Removed)
+		}
+	}
+}
+
+// TestStripHEIFRefused covers files that must not be copied: the result
+// is an error of the right class, never a silently wrong file.
+func TestStripHEIFRefused(t *testing.T) {
+	tile := heifBItem{id: 1, typ: "hvc1", data: bytes.Repeat([]byte{0xAB}, 64), props: []heifBAssoc{{1, false}}}
+	base := func(mod func(*heifBFile)) func() []byte {
+		return func() []byte {
+			f := &heifBFile{primary: 1, props: [][]byte{heifPropISPE(8, 8)}, items: []heifBItem{tile}}
+			mod(f)
+			return f.build()
+		}
+	}
+	grid := func(f *heifBFile) {
+		f.primary = 2
+		f.items = append(f.items, heifBItem{id: 2, typ: "grid", data: heifGrid(1, 1, 8, 8), props: []heifBAssoc{{1, false}}})
+	}
+	unsupported, malformed := true, false
+	cases := []struct {
+		name        string
+		file        func() []byte
+		unsupported bool
+	}{
+		{"image sequence", base(func(f *heifBFile) { f.top = [][]byte{heifBBox("moov", nil)} }), unsupported},
+		{"protected primary", base(func(f *heifBFile) { f.items[0].prot = 1 }), unsupported},
+		{"construction method 2", base(func(f *heifBFile) { f.items[0].method = 2 }), unsupported},
+		{"unknown essential property", base(func(f *heifBFile) {
+			f.props = append(f.props, heifBBox("zzzz", nil))
+			f.items[0].props = append(f.items[0].props, heifBAssoc{2, true})
+		}), unsupported},
+		{"primary of unknown type", base(func(f *heifBFile) { f.items[0].typ = "abcd" }), unsupported},
+		{"no primary item", base(func(f *heifBFile) { f.primary = 9 }), malformed},
+		{"dimg loop", base(func(f *heifBFile) {
+			grid(f)
+			f.items = append(f.items, heifBItem{id: 3, typ: "grid", data: heifGrid(1, 1, 8, 8)})
+			f.refs = []heifRef{{typ: "dimg", from: 2, to: []uint32{3}}, {typ: "dimg", from: 3, to: []uint32{2}}}
+		}), malformed},
+		{"dimg to itself", base(func(f *heifBFile) {
+			grid(f)
+			f.refs = []heifRef{{typ: "dimg", from: 2, to: []uint32{2}}}
+		}), malformed},
+		{"auxl to itself", base(func(f *heifBFile) {
+			f.props = append(f.props, heifPropAuxC(heifAlphaURNs[0]))
+			f.items[0].props = append(f.items[0].props, heifBAssoc{2, false})
+			f.refs = []heifRef{{typ: "auxl", from: 1, to: []uint32{1}}}
+		}), malformed},
+		{"dimg to a missing item", base(func(f *heifBFile) {
+			grid(f)
+			f.refs = []heifRef{{typ: "dimg", from: 2, to: []uint32{1, 77}}}
+		}), malformed},
+		{"overlapping extents", base(func(f *heifBFile) {
+			grid(f)
+			f.items = append(f.items, heifBItem{id: 3, typ: "hvc1", data: tile.data, sameAs: 1})
+			f.refs = []heifRef{{typ: "dimg", from: 2, to: []uint32{1, 3}}}
+		}), malformed},
+		{"primary without data", base(func(f *heifBFile) { f.items[0].noLoc = true }), malformed},
+		{"property index past ipco", base(func(f *heifBFile) { f.items[0].props = []heifBAssoc{{9, false}} }), malformed},
+		{"duplicate item id", base(func(f *heifBFile) { f.items = append(f.items, tile) }), malformed},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := c.file()
+			_, _, err := heifStrip(in, Default)
+			heifCheckClass(t, err, c.unsupported)
+		})
+	}
+	// Patched files: counts and offsets no writer would produce.
+	ok := base(func(f *heifBFile) {})()
+	patch := func(find string, skip int, with []byte) []byte {
+		b := slices.Clone(ok)
+		i := bytes.Index(b, []byte(find))
+		if i < 0 {
+			t.Fatalf("no %s", find)
+		}
+		copy(b[i+len(find)+skip:], with)
+		return b
+	}
+	for _, c := range []struct {
+		name string
+		file []byte
+	}{
+		{"huge iinf count", patch("iinf", 4, []byte{0xff, 0xff})},
+		{"huge iloc count", patch("iloc", 6, []byte{0xff, 0xff})},
+		{"huge extent count", patch("iloc", 14, []byte{0xff, 0xff})},
+		{"extent past EOF", patch("iloc", 16, []byte{0x7f, 0xff, 0xff, 0xff})},
+		{"extent length past EOF", patch("iloc", 20, []byte{0x7f, 0xff, 0xff, 0xff})},
+		{"huge ipma count", patch("ipma", 4, []byte{0xff, 0xff, 0xff, 0xff})},
+		{"huge ipma association count", patch("ipma", 10, []byte{0xff})},
+		{"box size past its container", patch("iprp", -8, []byte{0x7f, 0xff, 0xff, 0xff})},
+		{"meta size past EOF", patch("meta", -8, []byte{0x7f, 0xff, 0xff, 0xff})},
+		{"large box size past EOF", patch("meta", -8, []byte{0, 0, 0, 1})},
+		{"no ftyp", patch("ftyp", -4, []byte("free"))},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, _, err := heifStrip(c.file, Default)
+			heifCheckAnyClass(t, err)
+		})
+	}
+	t.Run("huge iref count", func(t *testing.T) {
+		f := &heifBFile{primary: 1, props: [][]byte{heifPropISPE(8, 8)}, items: []heifBItem{tile},
+			refs: []heifRef{{typ: "dimg", from: 1, to: []uint32{1}}}}
+		b := f.build()
+		i := bytes.Index(b, []byte("dimg"))
+		b[i+6], b[i+7] = 0xff, 0xff
+		_, _, err := heifStrip(b, Default)
+		heifCheckAnyClass(t, err)
+	})
+}
+
+func heifCheckAnyClass(t testing.TB, err error) {
+	t.Helper()
+	if errors.Is(err, ErrUnsupported) {
+		return
+	}
+	heifCheckClass(t, err, false)
+}
+
+func heifCheckClass(t testing.TB, err error, unsupported bool) {
+	t.Helper()
+	var fe *FormatError
+	switch {
+	case err == nil:
+		t.Fatalf("no error")
+	case unsupported && !errors.Is(err, ErrUnsupported):
+		t.Fatalf("error %v, want ErrUnsupported", err)
+	case !unsupported && !errors.As(err, &fe):
+		t.Fatalf("error %v, want a *FormatError", err)
+	}
+	if strings.Contains(err.Error(), heifSecret) {
+		t.Errorf("error holds a value: %v", err)
+	}
+}
+
+// TestStripHEIFDamaged cuts and corrupts real files: every outcome is an
+// error of a known class or a copy that strips to itself.
+func TestStripHEIFDamaged(t *testing.T) {
+	seeds := heifSeeds(t)
+	rng := rand.New(rand.NewSource(1))
+	for name, in := range seeds {
+		t.Run(name, func(t *testing.T) {
+			step := max(1, len(in)/1500)
+			for n := 0; n < len(in); n += step {
+				heifDamaged(t, in[:n])
+			}
+			for i := 0; i < 1500; i++ {
+				b := slices.Clone(in)
+				for k := rng.Intn(4); k >= 0; k-- {
+					// Hit the meta box more often than image data.
+					j := rng.Intn(min(len(b), 2048))
+					if rng.Intn(4) == 0 {
+						j = rng.Intn(len(b))
+					}
+					b[j] = byte(rng.Intn(256))
+				}
+				heifDamaged(t, b)
+			}
+		})
+	}
+}
+
+func heifDamaged(t testing.TB, in []byte) {
+	t.Helper()
+	out, _, err := heifStrip(in, Default)
+	if err != nil {
+		var fe *FormatError
+		if !errors.As(err, &fe) && !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("error of unknown class: %v", err)
+		}
+		return
+	}
+	again, _, err := heifStrip(out, Default)
+	if err != nil {
+		t.Fatalf("copy of a heifDamaged file does not strip: %v", err)
+	}
+	if !bytes.Equal(again, out) {
+		t.Fatalf("strip(strip(x)) != strip(x)")
+	}
+}
+
+// heifSeeds returns the committed test files.
+func heifSeeds(t testing.TB) map[string][]byte {
+	t.Helper()
+	paths, _ := filepath.Glob("testdata/*.heic")
+	paths = append(paths, "../photo/testdata/lens.heic")
+	out := map[string][]byte{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(p)] = b
+	}
+	return out
+}
+
+func TestStripHEIFCancel(t *testing.T) {
+	in := heifSeeds(t)["lens.heic"]
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Strip(ctx, bytes.NewReader(in), int64(len(in)), HEIF, Default, &bytes.Buffer{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+}
+
+func FuzzStripHEIF(f *testing.F) {
+	for _, b := range heifSeeds(f) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, _, err := heifStrip(in, Default)
+		if err != nil {
+			var fe *FormatError
+			if !errors.As(err, &fe) && !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("error of unknown class: %v", err)
+			}
+			return
+		}
+		heifCheckCopy(t, in, out, Default)
+		again, _, err := heifStrip(out, Default)
+		if err != nil {
+			t.Fatalf("copy does not strip: %v", err)
+		}
+		if !bytes.Equal(again, out) {
+			t.Fatalf("strip(strip(x)) != strip(x)")
+		}
+	})
+}
+
+// BenchmarkStripHEIF measures throughput on a 32 MiB primary image (the
+// bytes are not decoded, so random data stands in for HEVC).
+func BenchmarkStripHEIF(b *testing.B) {
+	data := make([]byte, 32<<20)
+	rand.New(rand.NewSource(1)).Read(data)
+	f := &heifBFile{primary: 1, props: [][]byte{heifPropISPE(8000, 6000), heifPropNCLX()},
+		items: []heifBItem{{id: 1, typ: "hvc1", data: data, props: []heifBAssoc{{1, false}, {2, false}}}}}
+	in := f.build()
+	r := bytes.NewReader(in)
+	b.SetBytes(int64(len(in)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Strip(context.Background(), r, int64(len(in)), HEIF, Default, heifDiscard{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// heifDiscard is io.Discard without ReadFrom, so the copy really moves bytes.
+type heifDiscard struct{}
+
+func (heifDiscard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestStripHEIFExif checks which EXIF tags survive in the new Exif item
+// for each profile, as exiftool reads them.
+func TestStripHEIFExif(t *testing.T) {
+	in := heifCamera(t, testfiles.GoExif, "assets/gps.jpg", "-q", "5")
+	orig := heifExiftool(t, in)
+	for _, k := range []string{"IFD0:Orientation", "IFD0:Make", "ExifIFD:DateTimeOriginal", "GPS:GPSLatitude"} {
+		if orig[k] == nil {
+			t.Fatalf("the original has no %s: the test cannot tell", k)
+		}
+	}
+	cases := []struct {
+		p          Profile
+		want, gone []string
+	}{
+		{Default, []string{"IFD0:Orientation"}, []string{"IFD0:Make", "ExifIFD:DateTimeOriginal", "GPS:GPSLatitude"}},
+		{Profile{Name: "none"}, nil, []string{"IFD0:Orientation", "IFD0:Make", "ExifIFD:DateTimeOriginal", "GPS:GPSLatitude"}},
+		{Profile{Name: "time", Keep: []Group{CaptureTime}}, []string{"ExifIFD:DateTimeOriginal"}, []string{"IFD0:Orientation", "IFD0:Make", "GPS:GPSLatitude"}},
+		{heifAllGroups, []string{"IFD0:Orientation", "IFD0:Make", "ExifIFD:DateTimeOriginal", "GPS:GPSLatitude", "GPS:GPSLongitude"}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.p.String(), func(t *testing.T) {
+			out, rep := heifMustStrip(t, in, c.p)
+			tags := heifExiftool(t, out)
+			for _, k := range c.want {
+				if tags[k] == nil {
+					t.Errorf("%s dropped", k)
+				} else if tags[k] != orig[k] {
+					t.Errorf("%s = %v, want %v", k, tags[k], orig[k])
+				}
+			}
+			for _, k := range c.gone {
+				if tags[k] != nil {
+					t.Errorf("%s kept", k)
+				}
+			}
+			f := heifParsed(t, out)
+			var exif []uint32
+			for _, it := range f.order {
+				if it.typ == "Exif" {
+					exif = append(exif, it.id)
+				}
+			}
+			filtered := slices.ContainsFunc(rep.Kept, func(s string) bool { return strings.HasSuffix(s, "Exif (filtered)") })
+			if (len(c.want) > 0) != (len(exif) == 1) || filtered != (len(exif) == 1) {
+				t.Fatalf("Exif items %v, report %q", exif, rep.Kept)
+			}
+			if len(exif) == 1 && !slices.ContainsFunc(f.refs, func(r heifRef) bool {
+				return r.typ == "cdsc" && r.from == exif[0] && slices.Equal(r.to, []uint32{f.primary})
+			}) {
+				t.Errorf("the Exif item does not describe the primary image")
+			}
+		})
+	}
+}
+
+var updateHEIF = flag.Bool("update-heif", false, "rewrite the HEIF seed files in testdata")
+
+// TestHEIFTestdata rewrites the committed seed files with -update-heif;
+// otherwise it checks that they are there.
+func TestHEIFTestdata(t *testing.T) {
+	files := map[string]func(t testing.TB) []byte{
+		"gps-thumb.heic": func(t testing.TB) []byte {
+			return heifCamera(t, testfiles.GoExif, "assets/gps.jpg", "-q", "2", "-t", "32")
+		},
+		"alpha.heic": func(t testing.TB) []byte {
+			return heifEnc(t, heifWritePNG(t, heifTestImage(48, 32, true)), "-q", "20", "-t", "16")
+		},
+		"grid.heic": func(t testing.TB) []byte { return heifComposite(t, nil) },
+	}
+	for name, make := range files {
+		p := filepath.Join("testdata", name)
+		if *updateHEIF {
+			if err := os.MkdirAll("testdata", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, make(t), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("%v (make it with go test -run TestHEIFTestdata -update-heif)", err)
+		}
+		if _, _, err := heifStrip(b, Default); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
