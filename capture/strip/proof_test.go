@@ -542,6 +542,9 @@ var (
 		"TransferFunction", "WhitePoint", "PrimaryChromaticities", "XResolution", "YResolution",
 		"ResolutionUnit")
 	tiffDirectory = regexp.MustCompile(`^(IFD\d+|SubIFD\d*)$`)
+	// alphaAux matches the auxiliary image types of alpha planes (HEVC and
+	// MPEG-B), as exiftool gives them in JSON.
+	alphaAux = regexp.MustCompile(`^"(urn:mpeg:hevc:2015:auxid:1|urn:mpeg:mpegB:cicp:systems:auxiliary:alpha)(\\u0000)?"$`)
 	// harmlessEXIF may stay in an EXIF block that is kept for another tag.
 	harmlessEXIF = map[string]map[string]bool{
 		"IFD0":    set("XResolution", "YResolution", "ResolutionUnit", "YCbCrPositioning"),
@@ -696,6 +699,9 @@ func notAllowed(f strip.Format, p strip.Profile, tags, origTags exifTags) []stri
 		if k == "ExifTool:Warning" && origTags != nil && bytes.Equal(v, origTags[k]) {
 			continue
 		}
+		if k == "QuickTime:AuxiliaryImageType" && f == strip.HEIF && alphaAux.Match(v) {
+			continue // an alpha plane, which the image needs
+		}
 		group, name, _ := strings.Cut(k, ":")
 		if !allowed(f, p, group, name) {
 			bad = append(bad, k)
@@ -731,17 +737,46 @@ func (g *gdalInfo) wkt() string {
 	return g.CoordinateSystem.WKT
 }
 
-// pixels is a digest of decoded pixels (or of GDAL's checksums).
+// pixels is a digest of GDAL's checksums of the full-resolution bands.
 func (g *gdalInfo) pixels() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "size %v\n", g.Size)
 	for i, b := range g.Bands {
 		fmt.Fprintf(h, "band %d %s %d\n", i+1, b.Type, b.Checksum)
-		for _, o := range b.Overviews {
-			fmt.Fprintf(h, " overview %v %d\n", o.Size, o.Checksum)
-		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// overviews is a digest of GDAL's checksums of the overviews, "" when
+// there are none.
+func (g *gdalInfo) overviews() string {
+	h := sha256.New()
+	n := 0
+	for i, b := range g.Bands {
+		for _, o := range b.Overviews {
+			fmt.Fprintf(h, "band %d overview %v %d\n", i+1, o.Size, o.Checksum)
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// gdalEXIFAllowed reports whether GDAL's EXIF-domain item k may stay in a
+// copy made with profile p.
+func gdalEXIFAllowed(p strip.Profile, k string) bool {
+	switch k {
+	case "EXIF_ExifVersion":
+		return slices.ContainsFunc(exifGroups, p.Keeps)
+	case "EXIF_DateTimeOriginal", "EXIF_DateTimeDigitized", "EXIF_OffsetTimeOriginal",
+		"EXIF_OffsetTimeDigitized", "EXIF_SubSecTime_Original", "EXIF_SubSecTime_Digitized":
+		return p.Keeps(strip.CaptureTime)
+	case "EXIF_LensMake", "EXIF_LensModel":
+		return p.Keeps(strip.Camera)
+	}
+	return strings.HasPrefix(k, "EXIF_GPS") && p.Keeps(strip.GPS)
 }
 
 // gdalHarmless are GDAL metadata items of the default domain that may stay.
@@ -932,6 +967,7 @@ type copyResult struct {
 // tally counts what the proof checked, per format.
 type tally struct {
 	files, copies, failedStrips, tags, canaryHits, pixelProofs, undecodable, georef int
+	overviewsDropped, keptCompared                                                  int
 }
 
 func TestProof(t *testing.T) {
@@ -1041,8 +1077,8 @@ func TestProof(t *testing.T) {
 	}
 	for _, f := range []strip.Format{strip.JPEG, strip.PNG, strip.WebP, strip.TIFF, strip.HEIF} {
 		n := counts[f]
-		t.Logf("%-4s: %d files, %d copies (%d not made), %d tags checked, %d pixel proofs, %d undecodable originals, %d georeference proofs, %d canaries searched for",
-			f, n.files, n.copies, n.failedStrips, n.tags, n.pixelProofs, n.undecodable, n.georef, n.canaryHits)
+		t.Logf("%-4s: %d files, %d copies (%d not made), %d tags checked, %d kept tags compared, %d pixel proofs, %d undecodable originals, %d georeference proofs, %d canaries searched for, %d copies without the original's overviews",
+			f, n.files, n.copies, n.failedStrips, n.tags, n.keptCompared, n.pixelProofs, n.undecodable, n.georef, n.canaryHits, n.overviewsDropped)
 	}
 
 	t.Run("exiftool-all-baseline", func(t *testing.T) {
@@ -1067,6 +1103,8 @@ func (t *tally) add(n tally) {
 	t.pixelProofs += n.pixelProofs
 	t.undecodable += n.undecodable
 	t.georef += n.georef
+	t.overviewsDropped += n.overviewsDropped
+	t.keptCompared += n.keptCompared
 }
 
 // stripFile strips sample s with profile p into dst. On error it removes
@@ -1160,6 +1198,7 @@ func proveSample(t *testing.T, ck *checker, s *sample, cs []*copyResult, tags ma
 				if !ok {
 					continue
 				}
+				n.keptCompared++
 				if have, ok := got[probe]; !ok {
 					t.Errorf("%s: group %s is kept, but %s is gone", what, g, probe)
 				} else if !bytes.Equal(want, have) {
@@ -1194,6 +1233,18 @@ func proveSample(t *testing.T, ck *checker, s *sample, cs []*copyResult, tags ma
 				n.pixelProofs++
 			}
 			if s.format == strip.TIFF && d.info != nil && origPix.info != nil {
+				// Overviews stay as they are, except that a copy without
+				// its georeference is an ordinary TIFF, whose reduced-
+				// resolution images strip drops as previews (by design,
+				// see stripTIFF).
+				ov, origOv := d.info.overviews(), origPix.info.overviews()
+				switch {
+				case ov == origOv:
+				case ov == "" && len(origPix.info.GeoTransform) != 0 && !c.p.Keeps(strip.Georeference):
+					n.overviewsDropped++
+				default:
+					t.Errorf("%s: the overviews differ from the original's", what)
+				}
 				if proveGeoreference(t, what, c.p, origPix.info, d.info) {
 					n.georef++
 				}
@@ -1238,6 +1289,8 @@ func proveGeoreference(t *testing.T, what string, p strip.Profile, orig, cp *gda
 				ok = true
 			case "COLOR_PROFILE":
 				ok = p.Keeps(strip.ColorProfile)
+			case "EXIF": // GDAL's view of the EXIF and GPS directories
+				ok = gdalEXIFAllowed(p, k)
 			}
 			if !ok {
 				t.Errorf("%s: gdalinfo shows metadata item %q in domain %q", what, k, domain)
