@@ -106,7 +106,7 @@ type exifOut struct {
 	had     map[uint16]bool // pointer tags IFD0 had
 }
 
-// numericTypes are the types a numeric EXIF value may have.
+// numericType reports whether t is a type a numeric EXIF value may have.
 func numericType(t tiff.Type) bool {
 	switch t {
 	case tiff.Byte, tiff.Short, tiff.Long, tiff.Rational, tiff.SByte, tiff.SShort, tiff.SLong,
@@ -117,8 +117,8 @@ func numericType(t tiff.Type) bool {
 }
 
 // gather copies the kept entries of d (IFD0, the EXIF or the GPS directory,
-// as gps says) into x. Entries that point at child directories are left to
-// the caller; ptrs names them so that they are not reported as removed.
+// as gps says) into x and reports the others. Entries for which skip is
+// true are left alone (the caller handles or reports them).
 func (x *exifOut) gather(f *tiff.File, d *tiff.Dir, gps bool, p Profile, skip func(tag uint16) bool) {
 	rules := exifRules
 	if gps {
@@ -169,8 +169,8 @@ func (x *exifOut) gather(f *tiff.File, d *tiff.Dir, gps bool, p Profile, skip fu
 	}
 }
 
-// dirs returns the EXIF and GPS directories to point at from IFD0, nil
-// when empty.
+// children returns the EXIF and GPS directories to point at from IFD0,
+// nil when empty.
 func (x *exifOut) children() (ex, gps *ifdDir) {
 	if len(x.exif.fields) > 0 {
 		ex = &x.exif

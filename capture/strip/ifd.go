@@ -334,7 +334,11 @@ func (t *tiffLayout) writeTo(ctx context.Context, w io.Writer, src io.ReaderAt) 
 	if err != nil {
 		return total, err
 	}
-	buf := make([]byte, 1<<20)
+	var data int64
+	for _, b := range t.blocks {
+		data += b.n
+	}
+	buf := make([]byte, min(1<<20, max(data, 512)))
 	for i := 0; i < len(t.blocks); {
 		start, end := t.blocks[i].src, t.blocks[i].src+t.blocks[i].n
 		j := i + 1

@@ -8,6 +8,7 @@ import (
 	"io"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/openexhibit/exhibit/capture/photo/tiff"
 )
@@ -32,7 +33,7 @@ const (
 // being the offset and byte-count arrays of tiled images. maxBlocks caps
 // the strips and tiles of all kept images together (a million 256×256
 // tiles is 68 gigapixels).
-var tiffLimits = tiff.Limits{MaxDirs: 256, MaxEntries: 4096, MaxValue: 16 << 20, MaxTotal: 48 << 20}
+var tiffLimits = tiff.Limits{MaxDirs: 256, MaxEntries: 1024, MaxValue: 16 << 20, MaxTotal: 48 << 20}
 
 const maxBlocks = 1 << 20
 
@@ -45,12 +46,13 @@ var chainPath = regexp.MustCompile(`^IFD[0-9]+$`)
 
 // tiffStrip is one stripping of a TIFF file.
 type tiffStrip struct {
-	f       *tiff.File
-	p       Profile
-	size    int64
-	rep     *Report
-	blocks  []dataBlock
-	blockAt map[[2]int64]int32
+	f    *tiff.File
+	p    Profile
+	size int64
+	rep  *Report
+	// blocks are the strips and tiles of the kept images, in the order
+	// found (with repeats) until finishBlocks sorts them.
+	blocks []dataBlock
 }
 
 // stripTIFF writes a copy of the TIFF, BigTIFF, GeoTIFF, COG or DNG file
@@ -85,8 +87,9 @@ func stripTIFF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.W
 		return nil, tiffError(int64(f.FirstIFD), "IFD0", err)
 	}
 	for _, pr := range walk.Problems {
-		if isExifPath(pr.Path) {
-			continue // rebuilt from what can be read, or dropped
+		if isExifPath(pr.Path) || strings.HasPrefix(pr.Msg, fmt.Sprintf("tag %d:", tagExifIFD)) ||
+			strings.HasPrefix(pr.Msg, fmt.Sprintf("tag %d:", tagGPSIFD)) {
+			continue // EXIF and GPS are rebuilt from what can be read, or dropped
 		}
 		return nil, &FormatError{Format: TIFF, Offset: pr.Offset, Reason: pr.Path + ": " + pr.Msg}
 	}
@@ -95,7 +98,7 @@ func stripTIFF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.W
 			return nil, &FormatError{Format: TIFF, Offset: d.Offset, Reason: d.Path + ": directory cut short by the end of the file"}
 		}
 	}
-	s := &tiffStrip{f: f, p: p, size: size, rep: &Report{Format: TIFF}, blockAt: map[[2]int64]int32{}}
+	s := &tiffStrip{f: f, p: p, size: size, rep: &Report{Format: TIFF}}
 	keep, fileDir, err := s.choose(walk.Dirs)
 	if err != nil {
 		return nil, err
@@ -209,12 +212,23 @@ func (s *tiffStrip) choose(dirs []*tiff.Dir) (keep []*tiff.Dir, fileDir *tiff.Di
 		switch {
 		case nst&4 != 0:
 			return d.Path + " (mask)"
+		case geo && chainPath.MatchString(d.Path) && nst&1 != 0:
+			return d.Path + " (overview)"
 		case thumb || chainPath.MatchString(d.Path) && nst&1 != 0:
 			return d.Path + " (thumbnail)"
 		case nst&1 != 0:
 			return d.Path + " (preview)"
 		}
 		return d.Path + " (image)"
+	}
+	if !dng {
+		for _, d := range subs {
+			if s.subfileType(d) == 0 && hasImageData(d) {
+				// A vendor raw format or an unknown layout: which image
+				// is the main one cannot be told, so no copy is made.
+				return nil, nil, fmt.Errorf("strip tiff: full-resolution image in %s of a file that is not DNG: %w", d.Path, ErrUnsupported)
+			}
+		}
 	}
 	switch {
 	case dng:
@@ -391,14 +405,8 @@ func (s *tiffStrip) imageData(d *tiff.Dir, out *ifdDir) error {
 		case off == 0 || off > uint64(s.size) || n > uint64(s.size)-off:
 			return &FormatError{Format: TIFF, Offset: oe.Pos, Reason: fmt.Sprintf("%s: block %d (%d bytes at offset %d) outside the file", d.Path, i, n, off)}
 		}
-		k := [2]int64{int64(off), int64(n)}
-		j, ok := s.blockAt[k]
-		if !ok {
-			j = int32(len(s.blocks))
-			s.blocks = append(s.blocks, dataBlock{src: k[0], n: k[1]})
-			s.blockAt[k] = j
-		}
-		idx[i] = j
+		idx[i] = int32(len(s.blocks))
+		s.blocks = append(s.blocks, dataBlock{src: int64(off), n: int64(n)})
 	}
 	out.fields = append(out.fields,
 		ifdField{tag: offTag, blocks: idx},
@@ -407,23 +415,34 @@ func (s *tiffStrip) imageData(d *tiff.Dir, out *ifdDir) error {
 }
 
 // finishBlocks sorts the data blocks by source offset, so that they are
-// read and written front to back in the source's order, and rejects blocks
-// that overlap without being identical: copying them would not be a
-// faithful copy of one layout.
+// read and written front to back in the source's order, merges blocks
+// that several entries point at (they are written once), and rejects
+// blocks that overlap without being identical: no copy of those would be
+// faithful to one layout.
 func (s *tiffStrip) finishBlocks(chain []*ifdDir) error {
 	order := make([]int32, len(s.blocks))
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(s.blocks[a].src, s.blocks[b].src) })
+	slices.SortFunc(order, func(a, b int32) int {
+		return cmp.Or(cmp.Compare(s.blocks[a].src, s.blocks[b].src), cmp.Compare(s.blocks[a].n, s.blocks[b].n))
+	})
 	remap := make([]int32, len(s.blocks))
-	sorted := make([]dataBlock, len(s.blocks))
-	for newIdx, old := range order {
-		remap[old] = int32(newIdx)
-		sorted[newIdx] = s.blocks[old]
-		if newIdx > 0 && sorted[newIdx].src < sorted[newIdx-1].src+sorted[newIdx-1].n {
-			return fmt.Errorf("strip tiff: strips or tiles overlap at offset %d: %w", sorted[newIdx].src, ErrUnsupported)
+	var sorted []dataBlock
+	for _, old := range order {
+		b := s.blocks[old]
+		if n := len(sorted); n > 0 {
+			last := sorted[n-1]
+			if b == last {
+				remap[old] = int32(n - 1)
+				continue
+			}
+			if b.src < last.src+last.n {
+				return fmt.Errorf("strip tiff: strips or tiles overlap at offset %d: %w", b.src, ErrUnsupported)
+			}
 		}
+		remap[old] = int32(len(sorted))
+		sorted = append(sorted, b)
 	}
 	for _, d := range chain {
 		for i := range d.fields {
@@ -435,6 +454,5 @@ func (s *tiffStrip) finishBlocks(chain []*ifdDir) error {
 		}
 	}
 	s.blocks = sorted
-	s.blockAt = nil
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -200,6 +201,25 @@ func synthPages(t testing.TB) []byte {
 	return s.file(t, false, pages...)
 }
 
+// synthShared has two strips that point at the same bytes, as writers
+// that deduplicate identical strips make: they are written once.
+func synthShared(t testing.TB) []byte {
+	s := &synth{o: binary.LittleEndian}
+	d := &ifdDir{}
+	s.rgb(d, 0, 4, 4)
+	for i := range d.fields {
+		switch f := &d.fields[i]; f.tag {
+		case tagStripOffsets:
+			f.blocks = []int32{0, 0}
+		case tagStripByteCounts:
+			f.count, f.data = 2, []byte{24, 0, 0, 0, 24, 0, 0, 0}
+		case 0x0116:
+			f.data = []byte{2, 0}
+		}
+	}
+	return s.file(t, false, d)
+}
+
 // blocksOf returns the bytes of each strip or tile of every image
 // directory of a TIFF (nil for sparse ones), by directory path, and the
 // chain's paths in order.
@@ -356,6 +376,7 @@ func tiffCases(t *testing.T) []tiffCase {
 			removed: []string{"IFD1 (thumbnail)", "IFD0 tag 0x013B Artist", "IFD0 tag 0x8298 Copyright", "IFD/Exif tag 0x927C MakerNote",
 				"IFD/GPSInfo tag 0x001B GPSProcessingMethod"}},
 		{name: "synth/camera-bigtiff", data: synthCamera(t, binary.BigEndian, true), images: []string{"IFD0"}},
+		{name: "synth/shared-strips", data: synthShared(t), images: []string{"IFD0"}},
 		{name: "synth/pages", data: synthPages(t), images: []string{"IFD0", "IFD1", "IFD2"},
 			removed: []string{"IFD0 tag 0x011D PageName"}},
 	}
@@ -400,6 +421,9 @@ func TestStripTIFF(t *testing.T) {
 					for _, b := range in[path] {
 						sawSparse = sawSparse || b == nil
 					}
+				}
+				if tc.name == "synth/shared-strips" && len(out) != len(tc.data)-24 {
+					t.Errorf("shared strip written %d bytes, source %d", len(out), len(tc.data))
 				}
 				if tc.sparse && !slices.ContainsFunc(got["IFD0"], func(b []byte) bool { return b == nil }) {
 					t.Errorf("sparse tiles lost")
@@ -725,6 +749,21 @@ func TestStripTIFFRejects(t *testing.T) {
 			}
 		}), true},
 		{"truncated", synthCamera(t, o, false)[:200], false},
+		{"full-resolution SubIFD outside DNG", func() []byte {
+			s := &synth{o: o}
+			d, sub := &ifdDir{}, &ifdDir{}
+			s.rgb(d, 0, 4, 4)
+			s.rgb(sub, 0, 8, 8)
+			d.fields = append(d.fields, ifdField{tag: tagSubIFDs, typ: tiff.IFD, dirs: []*ifdDir{sub}})
+			return s.file(t, false, d)
+		}(), true},
+		{"DNG without raw", func() []byte {
+			s := &synth{o: o}
+			d := &ifdDir{}
+			s.rgb(d, 1, 4, 4)
+			s.put(d, tagDNGVersion, tiff.Byte, 1, 4, 0, 0)
+			return s.file(t, false, d)
+		}(), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, rep, err := stripBytes(t, tc.data, Default)
@@ -741,11 +780,92 @@ func TestStripTIFFRejects(t *testing.T) {
 	}
 }
 
+// TestStripTIFFBrokenEXIF: EXIF and GPS directories that cannot be read
+// do not stop a copy (they are dropped, and reported), unlike image
+// directories.
+func TestStripTIFFBrokenEXIF(t *testing.T) {
+	for _, tag := range []uint16{tagExifIFD, tagGPSIFD} {
+		t.Run(fmt.Sprintf("0x%04X", tag), func(t *testing.T) {
+			b := synthCamera(t, binary.LittleEndian, false)
+			f, _ := tiff.Open(bytes.NewReader(b), int64(len(b)), tiff.DefaultLimits)
+			d, _ := f.ReadDir(f.FirstIFD, "IFD0")
+			e, _ := d.Find(tag)
+			binary.LittleEndian.PutUint32(b[e.Offset:], 0xFFFFFF00)
+			all := Profile{Name: "all", Keep: slices.Clone(Groups)}
+			out, rep, err := stripBytes(t, b, all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(rep.Removed, tagLabel("IFD0", tag, false)) {
+				t.Errorf("report lacks the pointer: %q", rep.Removed)
+			}
+			checkAllowed(t, out, all)
+			f, _ = tiff.Open(bytes.NewReader(out), int64(len(out)), tiff.DefaultLimits)
+			d, _ = f.ReadDir(f.FirstIFD, "IFD0")
+			if _, ok := d.Find(tag); ok {
+				t.Errorf("pointer to the broken directory kept")
+			}
+		})
+	}
+}
+
 func TestStripTIFFCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	b := synthCamera(t, binary.LittleEndian, false)
 	if _, err := Strip(ctx, bytes.NewReader(b), int64(len(b)), TIFF, Default, &bytes.Buffer{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled strip: %v", err)
+	}
+}
+
+// TestStripTIFFBoundedMemory: counts a file declares (entries, tiles, a
+// value) are checked before anything is allocated for them.
+func TestStripTIFFBoundedMemory(t *testing.T) {
+	o := binary.LittleEndian
+	base := func() []byte {
+		s := &synth{o: o}
+		d := &ifdDir{}
+		s.rgb(d, 0, 4, 4)
+		s.put(d, 0x0140, tiff.Short, make([]uint64, 3*256)...) // ColorMap
+		return s.file(t, false, d)
+	}
+	// poison sets the count of tag in IFD0 (-1: the entry count).
+	poison := func(tag int, count uint32) []byte {
+		b := base()
+		f, _ := tiff.Open(bytes.NewReader(b), int64(len(b)), tiff.DefaultLimits)
+		d, err := f.ReadDir(f.FirstIFD, "IFD0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tag < 0 {
+			o.PutUint16(b[d.Offset:], uint16(count))
+			return b
+		}
+		e, _ := d.Find(uint16(tag))
+		o.PutUint32(b[e.Pos+4:], count)
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"entries", poison(-1, 0xFFFF)},
+		{"strip offsets", poison(tagStripOffsets, 0x0FFFFFFF)},
+		{"strip byte counts", poison(tagStripByteCounts, 0x0FFFFFFF)},
+		{"colour map", poison(0x0140, 0x3FFFFFFF)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			_, _, err := stripBytes(t, tc.b, Default)
+			runtime.ReadMemStats(&after)
+			if err == nil {
+				t.Fatal("poisoned file stripped")
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+				t.Errorf("allocated %d bytes for a %d-byte file", n, len(tc.b))
+			}
+		})
 	}
 }

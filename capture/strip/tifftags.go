@@ -237,9 +237,30 @@ var tiffTags = map[uint16]tiffTag{
 	0xC7B5: {"DefaultUserCrop", decoding, true},
 }
 
+// exifNames names common tags of the EXIF directory that no group keeps,
+// for the Report.
+var exifNames = map[uint16]string{
+	0x829A: "ExposureTime", 0x829D: "FNumber", 0x8822: "ExposureProgram", 0x8827: "ISOSpeedRatings",
+	0x8830: "SensitivityType", 0x8832: "RecommendedExposureIndex", 0x9101: "ComponentsConfiguration",
+	0x9102: "CompressedBitsPerPixel", 0x9201: "ShutterSpeedValue", 0x9202: "ApertureValue",
+	0x9203: "BrightnessValue", 0x9204: "ExposureBiasValue", 0x9205: "MaxApertureValue",
+	0x9206: "SubjectDistance", 0x9207: "MeteringMode", 0x9208: "LightSource", 0x9209: "Flash",
+	0x920A: "FocalLength", 0x9214: "SubjectArea", 0xA000: "FlashpixVersion", 0xA001: "ColorSpace",
+	0xA002: "PixelXDimension", 0xA003: "PixelYDimension", 0xA20E: "FocalPlaneXResolution",
+	0xA20F: "FocalPlaneYResolution", 0xA210: "FocalPlaneResolutionUnit", 0xA215: "ExposureIndex",
+	0xA217: "SensingMethod", 0xA300: "FileSource", 0xA301: "SceneType", 0xA302: "CFAPattern",
+	0xA401: "CustomRendered", 0xA402: "ExposureMode", 0xA403: "WhiteBalance",
+	0xA404: "DigitalZoomRatio", 0xA405: "FocalLengthIn35mmFilm", 0xA406: "SceneCaptureType",
+	0xA407: "GainControl", 0xA408: "Contrast", 0xA409: "Saturation", 0xA40A: "Sharpness",
+	0xA40C: "SubjectDistanceRange", 0xA460: "CompositeImage", 0xA500: "Gamma",
+}
+
 // tagNames names tags for the Report.
 var tagNames = func() map[uint16]string {
-	m := make(map[uint16]string, len(tiffTags))
+	m := make(map[uint16]string, len(tiffTags)+len(exifNames))
+	for t, n := range exifNames {
+		m[t] = n
+	}
 	for t, d := range tiffTags {
 		m[t] = d.name
 	}
