@@ -7,13 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"image"
 	_ "image/jpeg"
 	_ "image/png"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -324,6 +327,9 @@ func TestContainersRealFiles(t *testing.T) {
 					continue
 				}
 				complete++
+				if raceEnabled && len(in) > 1<<20 {
+					continue
+				}
 				imgIn, errIn := decodeImage(in)
 				imgOut, errOut := decodeImage(out)
 				if (errIn == nil) != (errOut == nil) {
@@ -354,7 +360,8 @@ func exiftoolAllowed(p Profile, group, name string) bool {
 	case group == "ExifTool":
 		return name == "ExifToolVersion" // a Warning is not allowed
 	case group == "File":
-		return name != "Comment"
+		return slices.Contains([]string{"FileType", "FileTypeExtension", "MIMEType", "ImageWidth", "ImageHeight",
+			"EncodingProcess", "BitsPerSample", "ColorComponents", "YCbCrSubSampling", "ExifByteOrder"}, name)
 	case group == "Composite":
 		switch name {
 		case "ImageSize", "Megapixels":
@@ -562,4 +569,160 @@ func TestContainersKeptGroups(t *testing.T) {
 		}
 	}
 	t.Logf("files whose group survived: %v", survived)
+}
+
+// sparseFile is a large file of zeros with a few pieces of data, read
+// without holding it in memory.
+type sparseFile struct {
+	size   int64
+	pieces map[int64][]byte
+}
+
+func (f sparseFile) ReadAt(b []byte, off int64) (int, error) {
+	if off >= f.size {
+		return 0, io.EOF
+	}
+	n := len(b)
+	if int64(n) > f.size-off {
+		n = int(f.size - off)
+	}
+	clear(b[:n])
+	for at, p := range f.pieces {
+		lo, hi := max(at, off), min(at+int64(len(p)), off+int64(n))
+		if lo < hi {
+			copy(b[lo-off:hi-off], p[lo-at:hi-at])
+		}
+	}
+	if n < len(b) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// TestStripBoundedMemory strips files of hundreds of megabytes, some
+// declaring gigabyte-sized metadata, and checks that memory use does not
+// follow.
+func TestStripBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("copies 200 MB")
+	}
+	const big = 64 << 20
+	tests := []struct {
+		name    string
+		f       Format
+		file    sparseFile
+		wantErr bool
+	}{
+		{
+			name: "JPEG with 64 MiB of scan data", f: JPEG,
+			file: sparseFile{size: big, pieces: map[int64][]byte{
+				0:       slices.Concat([]byte{0xFF, 0xD8}, []byte{0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0}),
+				big - 2: {0xFF, 0xD9},
+			}},
+		},
+		{
+			name: "PNG with an eXIf of 2 GiB", f: PNG, wantErr: true,
+			file: sparseFile{size: 3 << 30, pieces: map[int64][]byte{
+				0:  []byte(pngSignature),
+				8:  pngChunk("IHDR", make([]byte, 13)),
+				33: {0x7F, 0xFF, 0xFF, 0xFF, 'e', 'X', 'I', 'f'},
+			}},
+		},
+		{
+			name: "PNG with 64 MiB of IDAT", f: PNG,
+			file: sparseFile{size: big + 57, pieces: map[int64][]byte{
+				0:            []byte(pngSignature),
+				8:            pngChunk("IHDR", make([]byte, 13)),
+				33:           {0x04, 0, 0, 0, 'I', 'D', 'A', 'T'},
+				41 + big:     binary.BigEndian.AppendUint32(nil, zerosCRC(big)),
+				41 + big + 4: pngChunk("IEND", nil),
+			}},
+		},
+		{
+			name: "WebP with an EXIF of 3.75 GiB and 64 MiB of VP8", f: WebP,
+			file: sparseFile{size: 8 + 0xF0000000 + big, pieces: map[int64][]byte{
+				0:               slices.Concat([]byte("RIFF"), binary.LittleEndian.AppendUint32(nil, 0xF0000000+big), []byte("WEBP"), vp8x(webpFlagEXIF)),
+				30:              {'E', 'X', 'I', 'F', 0, 0, 0, 0xF0},
+				38 + 0xF0000000: slices.Concat([]byte("VP8 "), binary.LittleEndian.AppendUint32(nil, big-38-8)),
+			}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			var n countingWriter
+			_, err := Strip(context.Background(), tt.file, tt.file.size, tt.f, Default, &n)
+			runtime.ReadMemStats(&after)
+			t.Logf("%d bytes written, error: %v", n, err)
+			var fe *FormatError
+			if tt.wantErr != errors.As(err, &fe) || !tt.wantErr && err != nil {
+				t.Fatalf("got %v, want a FormatError: %v", err, tt.wantErr)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+				t.Errorf("allocated %d bytes", alloc)
+			}
+			if !tt.wantErr && n < big-64 {
+				t.Errorf("wrote %d bytes, want about %d", n, big)
+			}
+		})
+	}
+}
+
+// zerosCRC is the PNG CRC of an IDAT chunk of n zero bytes.
+func zerosCRC(n int) uint32 {
+	h := crc32.NewIEEE()
+	h.Write([]byte("IDAT"))
+	zeros := make([]byte, 1<<20)
+	for ; n > 0; n -= len(zeros) {
+		h.Write(zeros[:min(n, len(zeros))])
+	}
+	return h.Sum32()
+}
+
+type countingWriter int64
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	*c += countingWriter(len(b))
+	return len(b), nil
+}
+
+// TestContainersCorrupt flips bytes all over the smaller real files: every
+// outcome is a copy that re-strips to itself, a FormatError or
+// ErrUnsupported, never a panic or another error.
+func TestContainersCorrupt(t *testing.T) {
+	for _, cf := range containerFiles(t) {
+		in, err := os.ReadFile(cf.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(in) > 256<<10 || !cf.complete {
+			continue
+		}
+		t.Run(cf.name, func(t *testing.T) {
+			const cases = 300
+			var ok, failed int
+			for i := range cases {
+				b := slices.Clone(in)
+				at := i * len(b) / cases
+				b[at] ^= byte(0x5A + i)
+				out, _, err := stripContainer(cf.format, Default, b)
+				var fe *FormatError
+				switch {
+				case err == nil:
+					ok++
+					again, _, err := stripContainer(cf.format, Default, out)
+					if err != nil || !bytes.Equal(again, out) {
+						t.Errorf("byte %d flipped: the copy does not re-strip to itself (%v)", at, err)
+					}
+				case errors.As(err, &fe), errors.Is(err, ErrUnsupported):
+					failed++
+				default:
+					t.Errorf("byte %d flipped: %v", at, err)
+				}
+			}
+			t.Logf("%d copies, %d refused", ok, failed)
+		})
+	}
 }

@@ -400,7 +400,7 @@ func FuzzStripJPEG(f *testing.F) {
 	f.Add(base)
 	f.Add(jpegWith(base, [][]byte{
 		jpegSeg(0xE0, []byte("JFIF\x00\x01\x02\x01\x00\x48\x00\x48\x01\x01\x01\x02\x03")),
-		jpegSeg(0xE1, []byte("Exif\x00\x00"), artistOnlyTIFF()),
+		jpegSeg(0xE1, []byte("Exif\x00\x00"), orientationTIFF(6)),
 		jpegSeg(0xEE, []byte("Adobe\x00\x64\x80\x00\x00\x00\x01")),
 		{0xFF, 0xFF},
 	}, [][]byte{jpegSeg(0xFE, []byte("c"))}, []byte{0xFF, 0xD8, 0xFF}))

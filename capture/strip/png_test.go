@@ -225,7 +225,7 @@ func FuzzStripPNG(f *testing.F) {
 		pngChunk("tEXt", []byte("Author\x00Someone")),
 		pngChunk("gAMA", []byte{0, 0, 0xB1, 0x8F}),
 		pngChunk("iCCP", []byte("sRGB\x00\x00\x78\x9c\x03\x00\x00\x00\x00\x01")),
-		pngChunk("eXIf", artistOnlyTIFF()),
+		pngChunk("eXIf", orientationTIFF(6)),
 	}, [][]byte{pngChunk("zTXt", []byte("a\x00\x00x"))}, []byte("trailer")))
 	f.Add(testfiles.Read(f, testfiles.PNGStructure, "assets/exif.png"))
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -106,6 +106,13 @@ func newDstStream(w io.Writer, f Format) *dstStream {
 }
 
 func (d *dstStream) write(b []byte) error {
+	// Large writes (copied image data) bypass the buffer instead of being
+	// copied through it.
+	if len(b) >= streamBuf/2 && d.w.Buffered() > 0 {
+		if err := d.flush(); err != nil {
+			return err
+		}
+	}
 	if _, err := d.w.Write(b); err != nil {
 		return fmt.Errorf("strip %s: write: %w", d.f, err)
 	}

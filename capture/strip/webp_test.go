@@ -216,7 +216,7 @@ func FuzzStripWebP(f *testing.F) {
 	f.Add(simple)
 	f.Add(readTestdata(f, "alpha.webp"))
 	f.Add(riffWebP(vp8x(0x3E), webpChunkBytes("ICCP", []byte("icc"), 0), alpha[1], alpha[2],
-		webpChunkBytes("EXIF", artistOnlyTIFF(), 0), webpChunkBytes("XMP ", []byte("<x/>"), 0)))
+		webpChunkBytes("EXIF", orientationTIFF(6), 0), webpChunkBytes("XMP ", []byte("<x/>"), 0)))
 	f.Add(readTestdata(f, "anim-meta.webp"))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		fuzzStrip(t, WebP, in)
