@@ -40,12 +40,19 @@ import (
 //
 // Refused (ErrUnsupported): image sequences ('moov'), protected items,
 // items stored by reference to other items (iloc construction method 2) or
-// in other files, and unknown essential properties on a kept item, since
-// dropping one would make a reader show what the original forbids.
+// in other files, JPEG and JPEG 2000 coded items (their codestreams hold
+// their own metadata segments), and unknown essential properties on a kept
+// item, since dropping one would make a reader show what the original
+// forbids.
+//
+// Not removed: whatever the encoder wrote inside the coded streams of kept
+// items and their decoder configurations (such as an HEVC SEI message
+// naming the encoder), since the coded bytes are kept identical.
 
 const (
 	heifMaxTopBoxes  = 1024
 	heifMaxMetaChild = 16 << 20 // one meta child box (iinf, iloc, iprp...) in memory
+	heifMaxMetaRead  = 32 << 20 // all of them together
 	heifMaxFtyp      = 4096
 	heifMaxItems     = 4096
 	heifMaxExtents   = 1 << 16 // all items together
@@ -56,13 +63,16 @@ const (
 	heifMaxDepth     = 64 // derivation chain
 )
 
-// Item types of coded or derived images that can be kept.
-var heifImageTypes = []string{"hvc1", "av01", "avc1", "vvc1", "jpeg", "j2k1", "unci", "grid", "iovl", "iden"}
+// Item types of coded or derived images that can be kept. JPEG and JPEG
+// 2000 coded items are not among them: their codestreams carry their own
+// APPn and comment segments (EXIF and GPS included), which cannot be
+// removed without changing the coded bytes.
+var heifImageTypes = []string{"hvc1", "av01", "avc1", "vvc1", "unci", "grid", "iovl", "iden"}
 
 // Properties needed to decode or display an image, kept whenever a kept
 // item uses them. colr and auxC are decided by their content.
 var heifKeptProps = []string{
-	"hvcC", "av1C", "avcC", "vvcC", "jpgC", "j2kH", "uncC", "cmpd",
+	"hvcC", "av1C", "avcC", "vvcC", "uncC", "cmpd",
 	"ispe", "pixi", "irot", "imir", "clap", "pasp", "rloc", "lsel",
 	"a1op", "a1lx", "clli", "mdcv", "cclv", "amve",
 }
@@ -133,6 +143,7 @@ type heifFile struct {
 	props   []heifProp
 	idat    *heifBox
 	drefs   []bool // self-contained data references, 1-based
+	metaRd  int64  // bytes of meta boxes read into memory
 	rep     *Report
 }
 
@@ -236,6 +247,9 @@ func content(b []byte, base int64, bx heifBox) []byte {
 func (f *heifFile) readBox(b heifBox) ([]byte, error) {
 	if b.size-b.hdr > heifMaxMetaChild {
 		return nil, heifUnsupported("box %s larger than %d bytes", fourCC(b.typ), heifMaxMetaChild)
+	}
+	if f.metaRd += b.size - b.hdr; f.metaRd > heifMaxMetaRead {
+		return nil, heifUnsupported("item metadata larger than %d bytes", heifMaxMetaRead)
 	}
 	return f.read(b.body(), b.size-b.hdr)
 }
@@ -917,13 +931,17 @@ func (f *heifFile) plan(p Profile) (*heifPlan, error) {
 		}
 	}
 	// Kept items: check they can be copied as they are.
+	roles := f.roles()
 	for _, it := range pl.kept {
 		if it.protected {
 			return nil, heifUnsupported("item %d is protected", it.id)
 		}
 		what := fourCC(it.typ)
-		if it.id == f.primary {
+		switch r := roles[it.id]; {
+		case it.id == f.primary:
 			what += " (primary)"
+		case r != "":
+			what += " (" + r + ")"
 		}
 		f.kept("item %d %s", it.id, what)
 		if it.named {
@@ -1174,33 +1192,15 @@ func (f *heifFile) itemBytes(it *heifItem, limit int64) ([]byte, error) {
 
 // reportDropped names every item not kept, by role.
 func (f *heifFile) reportDropped(pl *heifPlan) {
-	role := map[uint32]string{}
-	for _, ref := range f.refs {
-		switch ref.typ {
-		case "thmb":
-			role[ref.from] = "thumbnail"
-		case "auxl":
-			if it := f.items[ref.from]; it != nil && role[ref.from] == "" {
-				urn := f.auxType(it)
-				switch {
-				case slices.Contains(heifDepthURNs, urn):
-					role[ref.from] = "depth map"
-				case strings.Contains(urn, "hdrgainmap"):
-					role[ref.from] = "HDR gain map"
-				case strings.Contains(urn, "matte"):
-					role[ref.from] = "matte"
-				default:
-					role[ref.from] = "auxiliary image"
-				}
-			}
-		}
-	}
+	role := f.roles()
 	for _, it := range f.order {
 		if pl.keep[it.id] {
 			continue
 		}
 		what := role[it.id]
 		switch {
+		case strings.HasPrefix(what, "tile") || strings.HasPrefix(what, "input") || strings.HasPrefix(what, "base"):
+			what = fourCC(it.typ) + " (" + what + ")"
 		case what != "":
 		case it.typ == "Exif":
 			what = "Exif"
@@ -1217,6 +1217,46 @@ func (f *heifFile) reportDropped(pl *heifPlan) {
 		}
 		f.removed("item %d %s", it.id, what)
 	}
+}
+
+// roles names what each item is for, from the references to and from it.
+func (f *heifFile) roles() map[uint32]string {
+	role := map[uint32]string{}
+	for _, ref := range f.refs {
+		switch ref.typ {
+		case "dimg", "base":
+			kind := "input"
+			if ref.typ == "base" {
+				kind = "base image"
+			} else if it := f.items[ref.from]; it != nil && it.typ == "grid" {
+				kind = "tile"
+			}
+			for _, to := range ref.to {
+				if role[to] == "" {
+					role[to] = fmt.Sprintf("%s of item %d", kind, ref.from)
+				}
+			}
+		case "thmb":
+			role[ref.from] = "thumbnail"
+		case "auxl":
+			if it := f.items[ref.from]; it != nil {
+				urn := f.auxType(it)
+				switch {
+				case slices.Contains(heifAlphaURNs, urn):
+					role[ref.from] = "alpha plane"
+				case slices.Contains(heifDepthURNs, urn):
+					role[ref.from] = "depth map"
+				case strings.Contains(urn, "hdrgainmap"):
+					role[ref.from] = "HDR gain map"
+				case strings.Contains(urn, "matte"):
+					role[ref.from] = "matte"
+				default:
+					role[ref.from] = "auxiliary image"
+				}
+			}
+		}
+	}
+	return role
 }
 
 // Writing.

@@ -26,6 +26,7 @@ type heifBItem struct {
 	noLoc  bool
 	method int    // overrides construction method when non-zero
 	sameAs uint32 // located where that earlier item is, sharing its bytes
+	infeV1 bool   // an untyped version 1 item entry
 }
 
 type heifBAssoc struct {
@@ -50,6 +51,7 @@ type heifBFile struct {
 	split    int // extents per mdat item (default 1)
 	largeIDs bool
 	ipmaWide bool
+	iinfV1   bool
 	noDinf   bool
 }
 
@@ -114,8 +116,17 @@ func (f *heifBFile) meta(mdatStart int) []byte {
 		m = append(m, heifBBox("dinf", heifBFull("dref", 0, 0, appendFull([]byte{0, 0, 0, 1}, "url ", 0, 1, nil)))...)
 	}
 	m = append(m, heifBFull("pitm", ver, 0, putN(nil, idSize, uint64(f.primary)))...)
-	iinf := putN(nil, 2, uint64(len(f.items)))
+	iinfVer, iinf := byte(0), putN(nil, 2, uint64(len(f.items)))
+	if f.iinfV1 {
+		iinfVer, iinf = 1, putN(nil, 4, uint64(len(f.items)))
+	}
 	for _, it := range f.items {
+		if it.infeV1 {
+			b := putN(putN(nil, 2, uint64(it.id)), 2, uint64(it.prot))
+			b = append(b, it.name+"\x00"+it.mime+"\x00\x00"...)
+			iinf = appendFull(iinf, "infe", 1, 0, b)
+			continue
+		}
 		v := byte(2)
 		var b []byte
 		if f.largeIDs {
@@ -138,7 +149,7 @@ func (f *heifBFile) meta(mdatStart int) []byte {
 		}
 		iinf = appendFull(iinf, "infe", v, flags, b)
 	}
-	m = append(m, heifBFull("iinf", 0, 0, iinf)...)
+	m = append(m, heifBFull("iinf", iinfVer, 0, iinf)...)
 	if len(f.refs) > 0 {
 		var iref []byte
 		for _, r := range f.refs {

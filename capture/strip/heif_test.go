@@ -3,6 +3,7 @@ package strip
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,6 +11,7 @@ import (
 	"image/color"
 	"image/draw"
 	"image/png"
+	"io"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -178,10 +180,16 @@ func heifCheckCopy(t testing.TB, in, out []byte, p Profile) (inF, outF *heifFile
 			if len(box) >= 12 {
 				kind = box[8:12]
 			}
-			switch {
-			case typ == "colr" && kind != "nclx" && !p.Keeps(ColorProfile):
-			case typ == "udes" || typ == "zzzz":
+			var keep bool
+			switch typ {
+			case "colr":
+				keep = kind == "nclx" || (kind == "prof" || kind == "rICC") && p.Keeps(ColorProfile)
+			case "auxC":
+				keep = slices.Contains(heifAlphaURNs, auxURN(heifProp{typ: typ, body: []byte(box[8:])}))
 			default:
+				keep = slices.Contains(heifKeptProps, typ)
+			}
+			if keep {
 				want = append(want, s)
 			}
 		}
@@ -195,16 +203,21 @@ func heifCheckCopy(t testing.TB, in, out []byte, p Profile) (inF, outF *heifFile
 	return inF, outF
 }
 
-// heifDecode decodes the primary image with heif-convert into RGBA pixels.
+// heifDecode decodes the primary image with heif-dec (heif-convert before
+// libheif 1.17) into RGBA pixels.
 func heifDecode(t testing.TB, file []byte) *image.NRGBA {
 	t.Helper()
-	heifTool(t, "heif-convert", "libheif-examples")
+	// libheif 1.17 renamed heif-convert to heif-dec.
+	dec := "heif-dec"
+	if _, err := exec.LookPath(dec); err != nil {
+		dec = heifTool(t, "heif-convert", "libheif-examples")
+	}
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.heic"), filepath.Join(dir, "out.png")
 	if err := os.WriteFile(in, file, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	heifRun(t, "heif-convert", in, out)
+	heifRun(t, dec, in, out)
 	if _, err := os.Stat(out); err != nil {
 		// Several top-level images: heif-convert numbers them, the
 		// primary first.
@@ -496,6 +509,77 @@ func heifWriteTemp(t testing.TB, b []byte) string {
 	return p
 }
 
+// TestStripHEIFLayouts strips files of rarer layouts made by the test
+// builder (no external programs needed).
+func TestStripHEIFLayouts(t *testing.T) {
+	tile := func(id uint32, data string) heifBItem {
+		return heifBItem{id: id, typ: "hvc1", data: []byte(data), hidden: true, props: []heifBAssoc{{1, true}, {2, false}}}
+	}
+	grid := func(f *heifBFile) {
+		f.primary = 10
+		f.props = [][]byte{heifBBox("hvcC", []byte("config")), heifPropISPE(8, 8), heifPropISPE(16, 8), heifPropIrot(1), heifPropAuxC(heifAlphaURNs[2])}
+		f.items = append(f.items, tile(1, "left tile"), tile(2, "right tile"),
+			heifBItem{id: 10, typ: "grid", data: heifGrid(1, 2, 16, 8), props: []heifBAssoc{{3, false}, {4, true}}},
+			heifBItem{id: 11, typ: "hvc1", data: []byte("alpha"), props: []heifBAssoc{{1, true}, {3, false}, {5, true}}},
+			heifBItem{id: 12, typ: "hvc1", data: []byte("alpha of nothing"), props: []heifBAssoc{{1, true}, {5, true}}},
+			heifBItem{id: 13, infeV1: true, name: heifSecret, mime: "text/plain", data: []byte(heifSecret)},
+			heifBItem{id: 14, typ: "iden", noLoc: true, props: []heifBAssoc{{4, true}}},
+		)
+		f.refs = append(f.refs, heifRef{typ: "dimg", from: 10, to: []uint32{1, 2}}, heifRef{typ: "auxl", from: 11, to: []uint32{10}},
+			heifRef{typ: "prem", from: 10, to: []uint32{11}}, heifRef{typ: "auxl", from: 12, to: []uint32{99}},
+			heifRef{typ: "dimg", from: 14, to: []uint32{10}})
+	}
+	cases := []struct {
+		name        string
+		mod         func(*heifBFile)
+		kept        []uint32
+		wantRemoved []string
+	}{
+		{"grid with alpha, iinf v1, untyped entry", func(f *heifBFile) { grid(f); f.iinfV1 = true },
+			[]uint32{1, 2, 10, 11}, []string{"item 12 alpha plane", "item 13 (untyped)", "item 14 iden (not needed by the primary image)"}},
+		{"iden primary without data", func(f *heifBFile) { grid(f); f.primary = 14 },
+			[]uint32{1, 2, 10, 11, 14}, []string{"item 12 alpha plane"}},
+		{"large ids, extent indexes, base offsets", func(f *heifBFile) {
+			grid(f)
+			f.largeIDs, f.idxSize, f.baseSize, f.split = true, 8, 4, 2
+		}, []uint32{1, 2, 10, 11}, nil},
+		{"no offset field, base offsets only", func(f *heifBFile) { grid(f); f.offSize, f.baseSize = 0, 8 },
+			[]uint32{1, 2, 10, 11}, nil},
+		{"grid in idat, wide ipma", func(f *heifBFile) { grid(f); f.items[2].idat = true; f.ipmaWide = true },
+			[]uint32{1, 2, 10, 11}, nil},
+		{"no dinf", func(f *heifBFile) { grid(f); f.noDinf = true }, []uint32{1, 2, 10, 11}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := &heifBFile{}
+			c.mod(f)
+			in := f.build()
+			out, rep := heifMustStrip(t, in, Default)
+			_, of := heifCheckCopy(t, in, out, Default)
+			var kept []uint32
+			for _, it := range of.order {
+				kept = append(kept, it.id)
+			}
+			slices.Sort(kept)
+			if !slices.Equal(kept, c.kept) {
+				t.Errorf("kept items %v, want %v", kept, c.kept)
+			}
+			for _, w := range c.wantRemoved {
+				if !slices.Contains(rep.Removed, w) {
+					t.Errorf("report %q does not name %q", rep.Removed, w)
+				}
+			}
+			if !slices.ContainsFunc(of.refs, func(r heifRef) bool { return r.typ == "prem" }) {
+				t.Errorf("prem reference dropped")
+			}
+			again, _ := heifMustStrip(t, out, Default)
+			if !bytes.Equal(again, out) {
+				t.Errorf("strip(strip(x)) != strip(x)")
+			}
+		})
+	}
+}
+
 // TestStripHEIFICC checks that the ICC profile follows the profile and
 // nclx is always kept.
 func TestStripHEIFICC(t *testing.T) {
@@ -548,6 +632,7 @@ func TestStripHEIFRefused(t *testing.T) {
 			f.props = append(f.props, heifBBox("zzzz", nil))
 			f.items[0].props = append(f.items[0].props, heifBAssoc{2, true})
 		}), unsupported},
+		{"JPEG-coded primary", base(func(f *heifBFile) { f.items[0].typ = "jpeg" }), unsupported},
 		{"primary of unknown type", base(func(f *heifBFile) { f.items[0].typ = "abcd" }), unsupported},
 		{"no primary item", base(func(f *heifBFile) { f.primary = 9 }), malformed},
 		{"dimg loop", base(func(f *heifBFile) {
@@ -722,9 +807,26 @@ func TestStripHEIFCancel(t *testing.T) {
 	}
 }
 
+// FuzzStripHEIF: run it with a short -fuzzminimizetime (say 2s): the
+// seeds are kilobytes long and minimizing them takes minutes otherwise.
 func FuzzStripHEIF(f *testing.F) {
 	for _, b := range heifSeeds(f) {
 		f.Add(b)
+	}
+	// Small seeds the mutator can get through quickly.
+	tile := heifBItem{id: 1, typ: "hvc1", data: []byte("coded tile"), hidden: true, props: []heifBAssoc{{1, false}, {2, false}}}
+	small := []*heifBFile{
+		{primary: 1, props: [][]byte{heifPropISPE(8, 8), heifPropNCLX()}, items: []heifBItem{tile}},
+		{primary: 2, props: [][]byte{heifPropISPE(8, 8), heifPropNCLX(), heifPropAuxC(heifAlphaURNs[0]), heifPropIrot(3)},
+			items: []heifBItem{tile, {id: 3, typ: "hvc1", data: []byte("tile 2")},
+				{id: 2, typ: "grid", data: heifGrid(1, 2, 16, 8), idat: true, props: []heifBAssoc{{1, false}, {4, true}}},
+				{id: 4, typ: "hvc1", data: []byte("alpha"), props: []heifBAssoc{{3, true}}},
+				{id: 5, typ: "Exif", data: []byte("\x00\x00\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00")}},
+			refs:     []heifRef{{typ: "dimg", from: 2, to: []uint32{1, 3}}, {typ: "auxl", from: 4, to: []uint32{2}}, {typ: "cdsc", from: 5, to: []uint32{2}}},
+			baseSize: 4, idxSize: 4, largeIDs: true},
+	}
+	for _, b := range small {
+		f.Add(b.build())
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, _, err := heifStrip(in, Default)
@@ -746,21 +848,32 @@ func FuzzStripHEIF(f *testing.F) {
 	})
 }
 
-// BenchmarkStripHEIF measures throughput on a 32 MiB primary image (the
-// bytes are not decoded, so random data stands in for HEVC).
+// BenchmarkStripHEIF measures throughput on a 32 MiB primary image (its
+// bytes are not decoded, so random data stands in for HEVC) and the
+// per-file cost on a small camera file with Exif, XMP and a thumbnail.
 func BenchmarkStripHEIF(b *testing.B) {
 	data := make([]byte, 32<<20)
 	rand.New(rand.NewSource(1)).Read(data)
 	f := &heifBFile{primary: 1, props: [][]byte{heifPropISPE(8000, 6000), heifPropNCLX()},
 		items: []heifBItem{{id: 1, typ: "hvc1", data: data, props: []heifBAssoc{{1, false}, {2, false}}}}}
-	in := f.build()
-	r := bytes.NewReader(in)
-	b.SetBytes(int64(len(in)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, err := Strip(context.Background(), r, int64(len(in)), HEIF, Default, heifDiscard{}); err != nil {
-			b.Fatal(err)
-		}
+	small, err := os.ReadFile("testdata/gps-thumb.heic")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		in   []byte
+	}{{"32MiB", f.build()}, {"camera", small}} {
+		b.Run(c.name, func(b *testing.B) {
+			r := bytes.NewReader(c.in)
+			b.SetBytes(int64(len(c.in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Strip(context.Background(), r, int64(len(c.in)), HEIF, Default, heifDiscard{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -855,5 +968,79 @@ func TestHEIFTestdata(t *testing.T) {
 		if _, _, err := heifStrip(b, Default); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// heifZeros is a file whose first bytes are head and the rest zeros.
+type heifZeros struct {
+	head []byte
+	size int64
+}
+
+func (z heifZeros) ReadAt(p []byte, off int64) (int, error) {
+	if off >= z.size {
+		return 0, io.EOF
+	}
+	n := len(p)
+	if int64(n) > z.size-off {
+		n = int(z.size - off)
+	}
+	clear(p[:n])
+	if off < int64(len(z.head)) {
+		copy(p[:n], z.head[off:])
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// heifHead keeps the first bytes written and counts the rest.
+type heifHead struct {
+	head []byte
+	n    int64
+}
+
+func (h *heifHead) Write(p []byte) (int, error) {
+	if keep := 1<<16 - len(h.head); keep > 0 {
+		h.head = append(h.head, p[:min(keep, len(p))]...)
+	}
+	h.n += int64(len(p))
+	return len(p), nil
+}
+
+// TestStripHEIFLarge copies a 5 GiB item: 64-bit iloc fields and a large
+// mdat header.
+func TestStripHEIFLarge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("copies 5 GiB")
+	}
+	const large = 5 << 30
+	f := &heifBFile{primary: 1, props: [][]byte{heifPropISPE(8, 8)}, offSize: 8, lenSize: 8,
+		items: []heifBItem{{id: 1, typ: "hvc1", data: make([]byte, 16), props: []heifBAssoc{{1, false}}}}}
+	b := f.build()
+	i := bytes.Index(b, []byte("iloc"))
+	binary.BigEndian.PutUint64(b[i+26:], large)
+	m := bytes.Index(b, []byte("mdat"))
+	binary.BigEndian.PutUint32(b[m-4:], 0) // to the end of the file
+	in := heifZeros{head: b[:m+4], size: int64(m+4) + large}
+	var out heifHead
+	if _, err := Strip(context.Background(), in, in.size, HEIF, Default, &out); err != nil {
+		t.Fatal(err)
+	}
+	of := &heifFile{ctx: context.Background(), r: heifZeros{head: out.head, size: out.n}, size: out.n, items: map[uint32]*heifItem{}, rep: &Report{}}
+	if err := of.parse(); err != nil {
+		t.Fatal(err)
+	}
+	it := of.items[1]
+	if it == nil || len(it.extents) != 1 || it.extents[0].n != large {
+		t.Fatalf("item 1 located at %+v, want one extent of %d bytes", it, int64(large))
+	}
+	mo := bytes.Index(out.head, []byte("mdat"))
+	if binary.BigEndian.Uint32(out.head[mo-4:]) != 1 || int64(binary.BigEndian.Uint64(out.head[mo+4:])) != out.n-int64(mo-4) {
+		t.Fatalf("mdat header is not a large size covering the rest of the file")
+	}
+	if it.extents[0].off+large != out.n {
+		t.Fatalf("item ends at %d, file at %d", it.extents[0].off+large, out.n)
 	}
 }
