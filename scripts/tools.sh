@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the pinned tools the tests need (MinIO, cosign) into .tools/bin,
-# a git-ignored folder at the root of the repository, and the Debian
-# packages the tests run (see "needs" below) with apt-get when missing. A tool is built only
-# when it is missing or its pin changed: .tools/versions/<name> records the
-# version installed, so an unchanged pin costs nothing.
+# Installs the Debian packages the tests run (see "needs" below) with
+# apt-get when missing, and the pinned tools the tests need (MinIO, cosign)
+# into .tools/bin, a git-ignored folder at the root of the repository. A
+# tool is built only when it is missing or its pin changed:
+# .tools/versions/<name> records the version installed, so an unchanged pin
+# costs nothing.
 #
 # Usage: scripts/tools.sh            install what is missing
 #        FORCE=1 scripts/tools.sh    rebuild everything
