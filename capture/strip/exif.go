@@ -96,14 +96,26 @@ var gpsRules = map[uint16]exifRule{
 	0x1F: {GPS, inGPS, false, 1}, // GPSHPositioningError
 }
 
+// exifCompanions are the tags an EXIF directory must have, with their
+// shape: ExifVersion, FlashpixVersion, ColorSpace.
+var exifCompanions = map[uint16]struct {
+	typ   tiff.Type
+	count uint64
+}{
+	tagExifVer: {tiff.Undefined, 4},
+	0xA000:     {tiff.Undefined, 4},
+	0xA001:     {tiff.Short, 1},
+}
+
 // exifOut holds the directories of kept EXIF tags while they are gathered.
 type exifOut struct {
 	ifd0, exif, gps ifdDir
-	// version is the source's ExifVersion, copied only when an EXIF
-	// directory is written (the specification requires it there).
-	version []byte
-	removed []string
-	had     map[uint16]bool // pointer tags IFD0 had
+	// companions are the source's ExifVersion, FlashpixVersion and
+	// ColorSpace, copied only when an EXIF directory is written: the
+	// specification requires them there, and they identify nothing.
+	companions ifdDir
+	removed    []string
+	had        map[uint16]bool // pointer tags IFD0 had
 }
 
 // numericType reports whether t is a type a numeric EXIF value may have.
@@ -128,9 +140,16 @@ func (x *exifOut) gather(f *tiff.File, d *tiff.Dir, gps bool, p Profile, skip fu
 		if skip != nil && skip(e.Tag) {
 			continue
 		}
-		if !gps && e.Tag == tagExifVer && e.Type == tiff.Undefined && e.Count == 4 && x.version == nil {
-			x.version, _ = f.Value(e)
-			continue
+		if c, ok := exifCompanions[e.Tag]; ok && !gps {
+			if e.Type == c.typ && e.Count == c.count && !x.companions.has(e.Tag) {
+				if v, err := f.Value(e); err == nil {
+					x.companions.add(e.Tag, e.Type, e.Count, v)
+					continue
+				}
+			}
+			if x.companions.has(e.Tag) {
+				continue
+			}
 		}
 		r, ok := rules[e.Tag]
 		if !ok || !p.Keeps(r.group) {
@@ -174,8 +193,10 @@ func (x *exifOut) gather(f *tiff.File, d *tiff.Dir, gps bool, p Profile, skip fu
 func (x *exifOut) children() (ex, gps *ifdDir) {
 	if len(x.exif.fields) > 0 {
 		ex = &x.exif
-		if x.version != nil && !ex.has(tagExifVer) {
-			ex.add(tagExifVer, tiff.Undefined, 4, x.version)
+		for _, c := range x.companions.fields {
+			if !ex.has(c.tag) {
+				ex.fields = append(ex.fields, c)
+			}
 		}
 	}
 	if len(x.gps.fields) > 0 {
@@ -263,7 +284,8 @@ func (x *exifOut) reportPointers(ex, gps *ifdDir) {
 // It never copies maker notes, thumbnails or unknown tags.
 //
 // The new block has b's byte order; IFD0 holds Orientation, Make, Model
-// and DateTime, the EXIF directory the other kept tags (with ExifVersion),
+// and DateTime, the EXIF directory the other kept tags (with the source's
+// ExifVersion, FlashpixVersion and ColorSpace, which it requires),
 // the GPS directory the kept GPS tags. There is no IFD1. Only IFD0 and the
 // two directories it points at are read; an EXIF or GPS directory that
 // cannot be read is left out. It fails when b is not TIFF-structured or

@@ -392,7 +392,9 @@ func TestStripHEIFFiles(t *testing.T) {
 		{"Samsung JPEG with GPS and a thumbnail", func(t testing.TB) []byte {
 			return heifCamera(t, testfiles.GoExif, "assets/gps.jpg", "-q", "20", "-t", "64")
 		}, []string{"Exif", "XMP", "thumbnail"}},
-		{"Canon JPEG with serial numbers", func(t testing.TB) []byte {
+		// 10 megapixels: decoding takes long on a busy machine, and the
+		// coded bytes are compared anyway.
+		{"Canon JPEG with serial numbers " + heifNoDecode, func(t testing.TB) []byte {
 			return heifCamera(t, testfiles.GoExif, "assets/NDM_8901.jpg", "-q", "2")
 		}, []string{"Exif", "XMP"}},
 		{"iPhone JPEG with XMP", func(t testing.TB) []byte {
@@ -483,13 +485,13 @@ func TestStripHEIFFiles(t *testing.T) {
 					if p.Name == Default.Name && !strings.Contains(c.name, heifNoDecode) {
 						if pixels == nil {
 							pixels = heifDecode(t, in)
-							// The leak check below can fail: it finds what
-							// the original holds.
-							if slices.Contains(c.want, "Exif") && len(heifLeaks(heifExiftool(t, in), p)) == 0 {
-								t.Errorf("exiftool finds nothing to remove in the original")
-							}
 						}
 						heifSamePixels(t, pixels, heifDecode(t, out))
+					}
+					// The leak check below can fail: it finds what the
+					// original holds.
+					if p.Name == Default.Name && slices.Contains(c.want, "Exif") && len(heifLeaks(heifExiftool(t, in), p)) == 0 {
+						t.Errorf("exiftool finds nothing to remove in the original")
 					}
 					if bad := heifLeaks(heifExiftool(t, out), p); len(bad) > 0 {
 						t.Errorf("exiftool finds in the copy: %v", bad)

@@ -49,7 +49,9 @@ const (
 // metadata.
 func stripJPEG(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.Writer) (*Report, error) {
 	s := newSrcFile(ctx, r, size, JPEG)
+	defer s.release()
 	d := newDstStream(w, JPEG)
+	defer d.release()
 	t := &tally{unit: "segments"}
 	if err := jpegWalk(s, d, t, p); err != nil {
 		return nil, err
@@ -89,15 +91,11 @@ func jpegWalk(s *srcFile, d *dstStream, t *tally, p Profile) error {
 		// Fill bytes: any number of 0xFF may precede a marker. They are
 		// not copied.
 		mk := hdr[1]
-		for fill := 0; mk == 0xFF; fill++ {
-			if fill >= jpegMaxFill {
-				return s.fail(pos, "run of fill bytes longer than "+strconv.Itoa(jpegMaxFill))
-			}
-			pos++
-			if err := s.readAt(hdr[1:2], pos+1, "marker after fill bytes"); err != nil {
+		if mk == 0xFF {
+			var err error
+			if pos, mk, err = jpegSkipFill(s, pos); err != nil {
 				return err
 			}
-			mk = hdr[1]
 		}
 		switch {
 		case mk == 0xD9: // EOI
@@ -167,6 +165,34 @@ func jpegWalk(s *srcFile, d *dstStream, t *tally, p Profile) error {
 			}
 		}
 		pos = end
+	}
+}
+
+// jpegSkipFill skips the fill bytes from pos, where 0xFF 0xFF starts, and
+// returns the offset of the last 0xFF and the marker byte after it.
+func jpegSkipFill(s *srcFile, pos int64) (int64, byte, error) {
+	start := pos
+	tooLong := s.fail(start, "run of fill bytes longer than "+strconv.Itoa(jpegMaxFill))
+	for {
+		if pos-start >= jpegMaxFill {
+			return 0, 0, tooLong
+		}
+		b := s.buf[:min(int64(len(s.buf)), s.size-(pos+1))]
+		if len(b) == 0 {
+			return 0, 0, s.fail(s.size, "fill bytes run to the end of the file")
+		}
+		if err := s.readAt(b, pos+1, "fill bytes"); err != nil {
+			return 0, 0, err
+		}
+		for i, c := range b {
+			if c != 0xFF {
+				if pos+int64(i)-start >= jpegMaxFill {
+					return 0, 0, tooLong
+				}
+				return pos + int64(i), c, nil
+			}
+		}
+		pos += int64(len(b))
 	}
 }
 

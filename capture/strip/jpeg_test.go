@@ -188,6 +188,10 @@ func TestStripJPEG(t *testing.T) {
 			mid:  [][]byte{{0xFF, 0xFF}}, removed: []string{"COM"},
 		},
 		{
+			name: "longest run of fill bytes", p: Default,
+			head: [][]byte{bytes.Repeat([]byte{0xFF}, jpegMaxFill-1)},
+		},
+		{
 			name: "metadata between the tables and the scan", p: Default,
 			mid:     [][]byte{jpegSeg(0xFE, []byte("c")), exif, jpegSeg(0xE1, []byte("http://ns.adobe.com/xap/1.0/\x00<x/>"))},
 			removed: []string{"COM", "APP1 Exif", "APP1 XMP"},
@@ -425,4 +429,29 @@ func benchmarkStrip(b *testing.B, f Format, in []byte) {
 func BenchmarkStripJPEG(b *testing.B) {
 	// A Canon EOS 5D Mark III photo, 5.6 MB.
 	benchmarkStrip(b, JPEG, testfiles.Read(b, testfiles.GoExif, "assets/NDM_8901.jpg"))
+}
+
+func BenchmarkStripJPEGFile(b *testing.B) {
+	// The same photo read from a file (in the page cache): what ingest sees.
+	path := testfiles.Path(b, testfiles.GoExif, "assets/NDM_8901.jpg")
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(st.Size())
+	for b.Loop() {
+		if _, err := Strip(context.Background(), f, st.Size(), JPEG, Default, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkStripJPEGSmall(b *testing.B) {
+	// A 46 KB phone photo with EXIF (GPS) and XMP: the per-file cost.
+	benchmarkStrip(b, JPEG, testfiles.Read(b, testfiles.GoExif, "assets/gps-2000-scaled.jpg"))
 }

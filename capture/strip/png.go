@@ -30,7 +30,9 @@ var pngKept = map[string]bool{
 // blind.
 func stripPNG(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.Writer) (*Report, error) {
 	s := newSrcFile(ctx, r, size, PNG)
+	defer s.release()
 	d := newDstStream(w, PNG)
+	defer d.release()
 	t := &tally{unit: "chunks"}
 	if err := pngWalk(s, d, t, p); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"hash"
 	"io"
 	"strconv"
+	"sync"
 )
 
 // Buffers and limits shared by the container walks (JPEG, PNG, WebP).
@@ -35,8 +36,21 @@ type srcFile struct {
 	buf  []byte // copy buffer, streamBuf long
 }
 
+// Copy buffers and output buffers are pooled: a small photo would
+// otherwise allocate more for them than for anything else.
+var (
+	copyBufs   = sync.Pool{New: func() any { return new([streamBuf]byte) }}
+	outBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, streamBuf) }}
+)
+
 func newSrcFile(ctx context.Context, r io.ReaderAt, size int64, f Format) *srcFile {
-	return &srcFile{ctx: ctx, r: r, size: size, f: f, buf: make([]byte, streamBuf)}
+	return &srcFile{ctx: ctx, r: r, size: size, f: f, buf: copyBufs.Get().(*[streamBuf]byte)[:]}
+}
+
+// release returns the copy buffer to the pool; s is not used after.
+func (s *srcFile) release() {
+	copyBufs.Put((*[streamBuf]byte)(s.buf))
+	s.buf = nil
 }
 
 // fail returns a FormatError at off.
@@ -102,7 +116,17 @@ type dstStream struct {
 }
 
 func newDstStream(w io.Writer, f Format) *dstStream {
-	return &dstStream{f: f, w: bufio.NewWriterSize(w, streamBuf)}
+	bw := outBuffers.Get().(*bufio.Writer)
+	bw.Reset(w)
+	return &dstStream{f: f, w: bw}
+}
+
+// release returns the output buffer to the pool, unflushed data dropped;
+// d is not used after.
+func (d *dstStream) release() {
+	d.w.Reset(io.Discard) // keep no reference to the caller's writer
+	outBuffers.Put(d.w)
+	d.w = nil
 }
 
 func (d *dstStream) write(b []byte) error {

@@ -301,7 +301,8 @@ func readFile(t testing.TB, path string) []byte {
 }
 
 // gdalFiles makes GeoTIFFs with GDAL: EXIF (GPS and a serial) and an artist
-// in GDAL_METADATA and tags, sparse tiles, an internal mask with overviews,
+// in GDAL_METADATA and tags, a phone photo's EXIF and XMP as GDAL copies
+// them, sparse tiles, an internal mask with overviews,
 // a big-endian band-interleaved file, JPEG-in-TIFF with YCbCr, floats with
 // a predictor, a BigTIFF COG.
 func gdalFiles(t *testing.T) []tiffCase {
@@ -336,10 +337,16 @@ func gdalFiles(t *testing.T) []tiffCase {
 		"-a_srs", "EPSG:4326", "-a_ullr", "0", "1", "1", "0", "src1.tif", "float.tif")
 	run("gdal_translate", "-q", "-of", "COG", "-co", "BIGTIFF=YES", "-co", "COMPRESS=LZW", "-co", "OVERVIEWS=AUTO",
 		"-co", "BLOCKSIZE=128", "-outsize", "512", "512", "mask.tif", "bigcog.tif")
+	// From a phone JPEG: GDAL copies its EXIF (GPS included) into
+	// GDAL_METADATA and its XMP into tag 700.
+	run("gdal_translate", "-q", "-a_srs", "EPSG:4326", "-a_ullr", "0", "1", "1", "0", "-outsize", "64", "48",
+		"-co", "COMPRESS=DEFLATE", testfiles.Path(t, testfiles.GoExif, "assets/gps.jpg"), "fromjpeg.tif")
 	read := func(n string) []byte { return readFile(t, filepath.Join(dir, n)) }
 	return []tiffCase{
 		{name: "gdal/exifgeo", data: read("exifgeo.tif"), images: []string{"IFD0"}, geo: true,
 			removed: []string{"IFD0 tag 0xA480 GDAL_METADATA", "IFD0 tag 0x013B Artist", "IFD0 tag 0x0131 Software"}},
+		{name: "gdal/from-jpeg", data: read("fromjpeg.tif"), images: []string{"IFD0"}, geo: true,
+			removed: []string{"IFD0 tag 0xA480 GDAL_METADATA", "IFD0 tag 0x02BC XMP"}},
 		{name: "gdal/sparse", data: read("sparse.tif"), images: []string{"IFD0"}, geo: true, sparse: true},
 		{name: "gdal/mask-overviews", data: read("mask.tif"), images: []string{"IFD0", "IFD1", "IFD2", "IFD3", "IFD4", "IFD5"},
 			noGeo: []string{"IFD0", "IFD1"}, geo: true},
@@ -470,7 +477,8 @@ func checkAllowed(t *testing.T, b []byte, p Profile) {
 			case d.Path == "IFD/GPSInfo":
 				ok = p.Keeps(gpsRules[e.Tag].group) && gpsRules[e.Tag].group != ""
 			case d.Path == "IFD/Exif":
-				ok = e.Tag == tagExifVer || exifRules[e.Tag].group != "" && p.Keeps(exifRules[e.Tag].group)
+				_, companion := exifCompanions[e.Tag]
+				ok = companion || exifRules[e.Tag].group != "" && p.Keeps(exifRules[e.Tag].group)
 			case e.Tag == tagExifIFD || e.Tag == tagGPSIFD:
 				ok = d.Path == "IFD0"
 			case d.Path == "IFD0" && exifRules[e.Tag].group != "":
@@ -524,6 +532,13 @@ func TestStripTIFFTools(t *testing.T) {
 		}
 	}
 	all := exiftoolAll(t, exiftool, paths)
+	var srcs []string
+	for _, c := range copies {
+		if !slices.Contains(srcs, c.src) {
+			srcs = append(srcs, c.src)
+		}
+	}
+	warnings := exiftoolWarnings(t, exiftool, append(srcs, paths...))
 	decoded := 0
 	for _, c := range copies {
 		tc, p := c.tc, c.p
@@ -531,6 +546,15 @@ func TestStripTIFFTools(t *testing.T) {
 			tags := all[c.dst]
 			if tags == nil {
 				t.Fatal("exiftool did not read the copy")
+			}
+			// exiftool -validate finds nothing wrong with the copy that
+			// it does not find with the source.
+			for _, w := range warnings[c.dst] {
+				// exiftool calls GPSProcessingMethod required; it is free
+				// text and dropped on purpose (see gpsRules).
+				if !slices.Contains(warnings[c.src], w) && !strings.Contains(w, "wrong extension") && !strings.Contains(w, "GPSProcessingMethod") {
+					t.Errorf("exiftool -validate: %s", w)
+				}
 			}
 			for k := range tags {
 				for _, bad := range forbiddenTags {
@@ -592,6 +616,28 @@ func TestStripTIFFTools(t *testing.T) {
 		t.Error("x/image/tiff decoded none of the cases")
 	}
 	t.Logf("x/image/tiff decoded %d of %d copies", decoded, len(copies))
+}
+
+// exiftoolWarnings runs exiftool -validate once over many files and
+// returns each file's warnings.
+func exiftoolWarnings(t *testing.T, exiftool string, paths []string) map[string][]string {
+	t.Helper()
+	out, err := exec.Command(exiftool, append([]string{"-validate", "-warning", "-a", "-s", "-s"}, paths...)...).Output()
+	if err != nil {
+		t.Fatalf("exiftool -validate: %v", err)
+	}
+	res := map[string][]string{}
+	file := paths[0]
+	for _, line := range strings.Split(string(out), "\n") {
+		if name, ok := strings.CutPrefix(line, "======== "); ok {
+			file = name
+			continue
+		}
+		if w, ok := strings.CutPrefix(line, "Warning: "); ok {
+			res[file] = append(res[file], w)
+		}
+	}
+	return res
 }
 
 // exiftoolAll runs exiftool once over many files and returns each file's

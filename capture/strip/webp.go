@@ -32,6 +32,7 @@ const (
 // chunk, so a file of millions of chunks costs no memory.
 func stripWebP(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.Writer) (*Report, error) {
 	s := newSrcFile(ctx, r, size, WebP)
+	defer s.release()
 	wp := &webpStrip{s: s, p: p, t: &tally{unit: "chunks"}}
 	if err := wp.header(); err != nil {
 		return nil, err
@@ -40,6 +41,7 @@ func stripWebP(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.W
 		return nil, err
 	}
 	d := newDstStream(w, WebP)
+	defer d.release()
 	var hdr [12]byte
 	copy(hdr[:], "RIFF")
 	binary.LittleEndian.PutUint32(hdr[4:], uint32(wp.outSize))
