@@ -546,7 +546,7 @@ var (
 	// harmlessEXIF may stay in an EXIF block that is kept for another tag.
 	harmlessEXIF = map[string]map[string]bool{
 		"IFD0":    set("XResolution", "YResolution", "ResolutionUnit", "YCbCrPositioning"),
-		"ExifIFD": set("ExifVersion"),
+		"ExifIFD": set("ExifVersion", "FlashpixVersion", "ColorSpace"),
 	}
 	// groupTags are the tags each group keeps.
 	groupTags = map[strip.Group]map[string]map[string]bool{
@@ -766,7 +766,7 @@ func (g *gdalInfo) overviews() string {
 // copy made with profile p.
 func gdalEXIFAllowed(p strip.Profile, k string) bool {
 	switch k {
-	case "EXIF_ExifVersion":
+	case "EXIF_ExifVersion", "EXIF_FlashpixVersion", "EXIF_ColorSpace":
 		return slices.ContainsFunc(exifGroups, p.Keeps)
 	case "EXIF_DateTimeOriginal", "EXIF_DateTimeDigitized", "EXIF_OffsetTimeOriginal",
 		"EXIF_OffsetTimeDigitized", "EXIF_SubSecTime_Original", "EXIF_SubSecTime_Digitized":
