@@ -22,7 +22,8 @@ package strip_test
 //   - for TIFF, gdalinfo -json shows the same georeference as the original
 //     when the profile keeps it and none when it does not, and no GDAL
 //     metadata item outside the allowlist;
-//   - for HEIF, heif-info shows no thumbnail and no XMP.
+//   - for HEIF, heif-info shows no thumbnail and no XMP;
+//   - no canary is in Strip's report or error.
 //
 // Failures name the file, the profile, and the tag or item: never a value.
 // The test also logs what `exiftool -all=` leaves in the same files (per
