@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the pinned tools the tests need (MinIO, cosign, sigstore's RFC 3161
-# timestamp-server) into .tools/bin,
-# a git-ignored folder at the root of the repository. A tool is built only
-# when it is missing or its pin changed: .tools/versions/<name> records the
-# version installed, so an unchanged pin costs nothing.
+# Installs the Debian packages the tests run (see "needs" below) with
+# apt-get when missing, and the pinned tools the tests need (MinIO, cosign,
+# sigstore's RFC 3161 timestamp-server) into .tools/bin, a git-ignored folder
+# at the root of the repository. A tool is built only when it is missing or
+# its pin changed: .tools/versions/<name> records the version installed, so
+# an unchanged pin costs nothing.
 #
 # Usage: scripts/tools.sh            install what is missing
 #        FORCE=1 scripts/tools.sh    rebuild everything
@@ -30,15 +31,32 @@ module_of() {
 	esac
 }
 
-# Programs the test scripts and tests use that a minimal machine may lack,
-# as command:Debian package (exiftool and GDAL check stripped copies).
+# Programs the tests use that a minimal machine may lack, and the Debian
+# packages that provide them: curl and python3 for the scripts; exiftool,
+# GDAL, libheif and libwebp to build the stripping proof's corpus and to
+# check its output independently (capture/strip/proof_test.go).
+# command|Debian package
+needs=(
+	"curl|curl"
+	"python3|python3"
+	"exiftool|libimage-exiftool-perl"
+	"gdalinfo|gdal-bin"
+	"gdal_translate|gdal-bin"
+	"heif-enc|libheif-examples"
+	"heif-info|libheif-examples"
+	"cwebp|webp"
+	"dwebp|webp"
+)
 missing=()
-for pair in curl:curl python3:python3 exiftool:libimage-exiftool-perl gdalinfo:gdal-bin; do
-	command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+for need in "${needs[@]}"; do
+	IFS='|' read -r cmd package <<<"$need"
+	if ! command -v "$cmd" >/dev/null && [[ " ${missing[*]-} " != *" $package "* ]]; then
+		missing+=("$package")
+	fi
 done
 if ((${#missing[@]})); then
 	if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then
-		echo "tools: please install ${missing[*]} (e.g. apt-get install ${missing[*]})" >&2
+		echo "tools: please install the Debian packages ${missing[*]} (e.g. apt-get install ${missing[*]})" >&2
 		exit 1
 	fi
 	echo "tools: installing ${missing[*]} with apt-get"

@@ -393,15 +393,13 @@ func exiftoolAllowed(p Profile, group, name string) bool {
 			return p.Keeps(Orientation)
 		case "Make", "Model":
 			return p.Keeps(Camera)
-		case "ModifyDate":
-			return p.Keeps(CaptureTime)
 		}
 	case group == "ExifIFD":
 		switch name {
 		case "ExifVersion", "FlashpixVersion", "ColorSpace": // written with any EXIF directory
 			return true
-		case "DateTimeOriginal", "CreateDate", "OffsetTimeOriginal", "OffsetTimeDigitized", "OffsetTime",
-			"SubSecTimeOriginal", "SubSecTimeDigitized", "SubSecTime":
+		case "DateTimeOriginal", "CreateDate", "OffsetTimeOriginal", "OffsetTimeDigitized",
+			"SubSecTimeOriginal", "SubSecTimeDigitized":
 			return p.Keeps(CaptureTime)
 		case "LensMake", "LensModel":
 			return p.Keeps(Camera)
@@ -495,7 +493,9 @@ func keptFacts(t testing.TB, b []byte) map[Group]string {
 	}
 	var times []string
 	for _, tm := range m.Times {
-		if tm.Tag != "tIME" {
+		// DateTime is when the file was last changed, not captured: no
+		// group keeps it.
+		if tm.Tag != "tIME" && tm.Tag != "DateTime" {
 			times = append(times, fmt.Sprintf("%s=%s/%s/%s", tm.Tag, tm.Raw, tm.SubSec, tm.RawOffset))
 		}
 	}

@@ -46,13 +46,10 @@ var exifRules = map[uint16]exifRule{
 	0x0110: {Camera, inIFD0, true, 256},     // Model
 	0xA433: {Camera, inExif, true, 256},     // LensMake
 	0xA434: {Camera, inExif, true, 256},     // LensModel
-	0x0132: {CaptureTime, inIFD0, true, 32}, // DateTime
 	0x9003: {CaptureTime, inExif, true, 32}, // DateTimeOriginal
 	0x9004: {CaptureTime, inExif, true, 32}, // DateTimeDigitized
-	0x9010: {CaptureTime, inExif, true, 16}, // OffsetTime
 	0x9011: {CaptureTime, inExif, true, 16}, // OffsetTimeOriginal
 	0x9012: {CaptureTime, inExif, true, 16}, // OffsetTimeDigitized
-	0x9290: {CaptureTime, inExif, true, 16}, // SubSecTime
 	0x9291: {CaptureTime, inExif, true, 16}, // SubSecTimeOriginal
 	0x9292: {CaptureTime, inExif, true, 16}, // SubSecTimeDigitized
 }

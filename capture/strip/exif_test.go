@@ -100,15 +100,15 @@ func TestKeptEXIF(t *testing.T) {
 			"default":      "IFD0:0112",
 			"orientation":  "IFD0:0112",
 			"camera":       "IFD0:010F IFD0:0110 IFD0:8769 Exif:9000 Exif:A000 Exif:A001 Exif:A434",
-			"capture-time": "IFD0:0132 IFD0:8769 Exif:9000 Exif:9003 Exif:9004 Exif:9290 Exif:9291 Exif:9292 Exif:A000 Exif:A001",
-			"all":          "IFD0:010F IFD0:0110 IFD0:0112 IFD0:0132 IFD0:8769 IFD0:8825 Exif:9000 Exif:9003 Exif:9004 Exif:9290 Exif:9291 Exif:9292 Exif:A000 Exif:A001 Exif:A434 GPS:0000",
+			"capture-time": "IFD0:8769 Exif:9000 Exif:9003 Exif:9004 Exif:9291 Exif:9292 Exif:A000 Exif:A001",
+			"all":          "IFD0:010F IFD0:0110 IFD0:0112 IFD0:8769 IFD0:8825 Exif:9000 Exif:9003 Exif:9004 Exif:9291 Exif:9292 Exif:A000 Exif:A001 Exif:A434 GPS:0000",
 		},
 		"gps": {
 			"none": "", "default": "IFD0:0112", "orientation": "IFD0:0112",
 			"camera":       "IFD0:010F IFD0:0110",
-			"capture-time": "IFD0:0132 IFD0:8769 Exif:9000 Exif:9003 Exif:9004 Exif:A000 Exif:A001",
+			"capture-time": "IFD0:8769 Exif:9000 Exif:9003 Exif:9004 Exif:A000 Exif:A001",
 			"gps":          "IFD0:8825 GPS:0000 GPS:0001 GPS:0002 GPS:0003 GPS:0004 GPS:0005 GPS:0006 GPS:0007 GPS:001D",
-			"all":          "IFD0:010F IFD0:0110 IFD0:0112 IFD0:0132 IFD0:8769 IFD0:8825 Exif:9000 Exif:9003 Exif:9004 Exif:A000 Exif:A001 GPS:0000 GPS:0001 GPS:0002 GPS:0003 GPS:0004 GPS:0005 GPS:0006 GPS:0007 GPS:001D",
+			"all":          "IFD0:010F IFD0:0110 IFD0:0112 IFD0:8769 IFD0:8825 Exif:9000 Exif:9003 Exif:9004 Exif:A000 Exif:A001 GPS:0000 GPS:0001 GPS:0002 GPS:0003 GPS:0004 GPS:0005 GPS:0006 GPS:0007 GPS:001D",
 		},
 	}
 	for name, b := range src {

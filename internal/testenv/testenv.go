@@ -1,5 +1,7 @@
 // Package testenv gives tests the outside services they need: a MinIO server,
-// an RFC 3161 timestamp authority and the cosign binary. It owns nothing else and is imported only by tests.
+// an RFC 3161 timestamp authority, the cosign binary and the programs from
+// Debian packages that check our output independently (exiftool, GDAL,
+// libheif, libwebp). It owns nothing else and is imported only by tests.
 //
 // Services are found through environment variables that `make test` sets
 // (scripts/test.sh starts a throwaway MinIO and timestamp-server and points
@@ -25,6 +27,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -208,4 +211,28 @@ func Cosign(t testing.TB) string {
 		return ""
 	}
 	return p
+}
+
+// Program returns the path of the first of names found on PATH: an outside
+// program from the Debian package pkg that a test needs, such as exiftool
+// (libimage-exiftool-perl). Several names cover a program renamed between
+// releases (heif-dec was heif-convert).
+//
+// When none is found, Program follows the skip-or-fail rule of [Required]:
+// it skips the test, or fails it when CI=true. The message names the package
+// and `make tools`, whose scripts/tools.sh installs it.
+func Program(t testing.TB, pkg string, names ...string) string {
+	t.Helper()
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	msg := "this test needs " + strings.Join(names, " or ") + " (Debian package " + pkg + ") but it is not on PATH; run `make tools` (scripts/tools.sh installs it) or apt-get install " + pkg
+	if InCI() {
+		t.Fatal(msg + " (CI=true: tests needing outside programs must not skip)")
+		return ""
+	}
+	t.Skip(msg)
+	return ""
 }

@@ -111,3 +111,35 @@ func TestTSA(t *testing.T) {
 		})
 	}
 }
+
+func TestProgram(t *testing.T) {
+	cases := []struct {
+		ci                 string
+		names              []string
+		wantPath           bool
+		wantSkip, wantFail bool
+	}{
+		{ci: "true", names: []string{"sh"}, wantPath: true},
+		{ci: "", names: []string{"exhibit-no-such-program", "sh"}, wantPath: true},
+		{ci: "", names: []string{"exhibit-no-such-program"}, wantSkip: true},
+		{ci: "true", names: []string{"exhibit-no-such-program"}, wantFail: true},
+	}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("CI=%q,%s", c.ci, strings.Join(c.names, ",")), func(t *testing.T) {
+			t.Setenv("CI", c.ci)
+			r := &recorder{TB: t}
+			got := Program(r, "probe-pkg", c.names...)
+			if (got != "") != c.wantPath {
+				t.Errorf("Program() = %q, want a path: %v", got, c.wantPath)
+			}
+			if (r.skipped != "") != c.wantSkip || (r.fatal != "") != c.wantFail {
+				t.Fatalf("skipped %q, failed %q; want skip %v, fail %v", r.skipped, r.fatal, c.wantSkip, c.wantFail)
+			}
+			for _, msg := range []string{r.skipped, r.fatal} {
+				if msg != "" && (!strings.Contains(msg, "probe-pkg") || !strings.Contains(msg, "make tools")) {
+					t.Errorf("message %q should name the package and `make tools`", msg)
+				}
+			}
+		})
+	}
+}
