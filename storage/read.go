@@ -6,10 +6,15 @@ import (
 	"io"
 )
 
+// Getter is the part of a Store that ReadAll needs.
+type Getter interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
 // ReadAll reads the whole object at key, which must hold at most limit
 // bytes: records, bundles and documents that are read into memory. Errors
 // wrap ErrNotFound when the key is missing.
-func ReadAll(ctx context.Context, s Store, key string, limit int64) ([]byte, error) {
+func ReadAll(ctx context.Context, s Getter, key string, limit int64) ([]byte, error) {
 	rc, err := s.Get(ctx, key)
 	if err != nil {
 		return nil, err

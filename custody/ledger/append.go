@@ -145,7 +145,7 @@ func (l *Log) Append(ctx context.Context, events []*custody.Event) (Appended, er
 // nil when there is none, after checking that it fits the log.
 func (l *Log) readBatch(ctx context.Context, c custody.Checkpoint) (*batch, error) {
 	key := BatchKey(c.Size)
-	data, err := readObject(ctx, l.store, key, maxBatchBytes)
+	data, err := storage.ReadAll(ctx, l.store, key, maxBatchBytes)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	}
@@ -189,7 +189,7 @@ func (l *Log) claim(ctx context.Context, b *batch) (bool, error) {
 	case err == nil:
 		return true, nil
 	case errors.Is(err, storage.ErrExists):
-		old, rerr := readObject(ctx, l.store, key, maxBatchBytes)
+		old, rerr := storage.ReadAll(ctx, l.store, key, maxBatchBytes)
 		if rerr != nil {
 			return false, fmt.Errorf("custody/ledger: read batch: %w", rerr)
 		}

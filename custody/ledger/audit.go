@@ -67,7 +67,7 @@ func (l *Log) Audit(ctx context.Context, trusted *custody.Checkpoint) (AuditRepo
 			return nil
 		}
 		key := TileKey(t)
-		got, err := readObject(ctx, l.store, key, int64(t.W)*tlog.HashSize)
+		got, err := storage.ReadAll(ctx, l.store, key, int64(t.W)*tlog.HashSize)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 			tileErr = &ReplacedTileError{Key: key, Want: sha(want)}
@@ -85,7 +85,7 @@ stream:
 			return AuditReport{}, fmt.Errorf("custody/ledger: audit: %w", err)
 		}
 		t := entryTile(k, c.Size)
-		data, err := readObject(ctx, l.store, TileKey(t), maxEntryTile)
+		data, err := storage.ReadAll(ctx, l.store, TileKey(t), maxEntryTile)
 		if errors.Is(err, storage.ErrNotFound) {
 			entriesOK = false
 			break stream

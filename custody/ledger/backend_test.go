@@ -11,6 +11,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/openexhibit/exhibit/internal/testenv"
+	"github.com/openexhibit/exhibit/storage"
 	"github.com/openexhibit/exhibit/storage/local"
 	"github.com/openexhibit/exhibit/storage/s3"
 )
@@ -102,7 +103,7 @@ func minioBackend(t testing.TB) *backend {
 
 func read(t testing.TB, s Store, key string) []byte {
 	t.Helper()
-	data, err := readObject(testCtx(t), s, key, maxBatchBytes)
+	data, err := storage.ReadAll(testCtx(t), s, key, maxBatchBytes)
 	if err != nil {
 		t.Fatal(err)
 	}

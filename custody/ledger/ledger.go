@@ -277,7 +277,7 @@ func (l *Log) Latest(ctx context.Context) (custody.Checkpoint, []byte, error) {
 // Timestamp returns the timestamp token stored for the checkpoint of the
 // given size. Errors wrap storage.ErrNotFound when there is none.
 func (l *Log) Timestamp(ctx context.Context, size int64) ([]byte, error) {
-	return readObject(ctx, l.store, TimestampKey(size), maxTimestamp)
+	return storage.ReadAll(ctx, l.store, TimestampKey(size), maxTimestamp)
 }
 
 // CheckConsistency checks a consistency proof that checkpoint newer

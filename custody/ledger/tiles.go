@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -19,24 +18,6 @@ const tileWidth = 1 << custody.TileHeight
 
 // maxCachedTiles bounds the tiles one reader keeps (8 KiB each).
 const maxCachedTiles = 1024
-
-// readObject reads the object at key, at most limit bytes. Errors wrap
-// storage.ErrNotFound when it is missing.
-func readObject(ctx context.Context, s Store, key string, limit int64) ([]byte, error) {
-	rc, err := s.Get(ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", key, limit)
-	}
-	return data, nil
-}
 
 // tileReader serves tlog.TileHashReader from the store. It lives for one
 // call, which is why it holds a context.
@@ -74,7 +55,7 @@ func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out[i], errs[i] = readObject(r.ctx, r.store, TileKey(t), int64(t.W)*tlog.HashSize)
+			out[i], errs[i] = storage.ReadAll(r.ctx, r.store, TileKey(t), int64(t.W)*tlog.HashSize)
 			if errs[i] == nil && len(out[i]) != t.W*tlog.HashSize {
 				errs[i] = fmt.Errorf("tile %s holds %d bytes, want %d", TileKey(t), len(out[i]), t.W*tlog.HashSize)
 			}
@@ -141,7 +122,7 @@ func (l *Log) verifiedEntries(ctx context.Context, c custody.Checkpoint, r tlog.
 		if err != nil {
 			return nil, fmt.Errorf("custody/ledger: read leaf hashes %d to %d: %w", lo, hi-1, err)
 		}
-		data, err := readObject(ctx, l.store, TileKey(t), maxEntryTile)
+		data, err := storage.ReadAll(ctx, l.store, TileKey(t), maxEntryTile)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("custody/ledger: read entries: %w", err)
 		}
@@ -215,7 +196,7 @@ func (l *Log) putTile(ctx context.Context, t tlog.Tile, data []byte) error {
 	if !errors.Is(err, storage.ErrExists) {
 		return fmt.Errorf("custody/ledger: write tile: %w", err)
 	}
-	old, err := readObject(ctx, l.store, key, maxEntryTile)
+	old, err := storage.ReadAll(ctx, l.store, key, maxEntryTile)
 	if err != nil {
 		return fmt.Errorf("custody/ledger: read back tile: %w", err)
 	}
