@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -207,7 +206,7 @@ func formatSummary(ctx context.Context, st storage.Store, m *custody.Metadata, i
 		return nil, errors.New("the metadata document is encrypted: pass --identity FILE to show it")
 	}
 	var buf bytes.Buffer
-	if _, err := verify.Fetch(ctx, st, m.Object, ids, &limitedWriter{w: &buf, n: 64 << 20}); err != nil {
+	if _, err := verify.Fetch(ctx, st, m.Object, ids, &verify.LimitedWriter{W: &buf, N: 64 << 20}); err != nil {
 		return nil, fmt.Errorf("%w (run exhibit verify)", err)
 	}
 	var doc struct {
@@ -217,20 +216,6 @@ func formatSummary(ctx context.Context, st storage.Store, m *custody.Metadata, i
 		return nil, fmt.Errorf("metadata document: %w", err)
 	}
 	return &doc.Formats, nil
-}
-
-// limitedWriter fails once more than n bytes are written.
-type limitedWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	if int64(len(p)) > l.n {
-		return 0, errors.New("larger than expected")
-	}
-	l.n -= int64(len(p))
-	return l.w.Write(p)
 }
 
 func lsCommand(e *env) *cli.Command {

@@ -208,7 +208,7 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) ItemReport {
 		c.add(Check{Name: "original key", Object: origKey, Status: Fail, Expected: want, Found: origKey})
 		origKey = want
 	}
-	if got, ok := v.checkObject(ctx, c, "original", origKey, rec.Original, true); ok {
+	if got, ok := v.checkObject(ctx, c, originalChecks, origKey, rec.Original, io.Discard); ok {
 		// sigstore's own subject check, against the recomputed digest.
 		if _, err := v.Trust.VerifyStatement(rb, got.SHA256.Sum); err != nil {
 			c.add(Check{Name: "record subject", Object: bundleKey, Status: Fail, Detail: err.Error()})
@@ -239,18 +239,11 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) ItemReport {
 	// 6. Derivatives.
 	for _, d := range rec.Derivatives {
 		name := "derivative " + d.Name
-		dw, _ := hashing.SetFromMap(d.Digest)
-		if d.Key != custody.ObjectKey(dw.SHA256) {
-			c.add(Check{Name: name, Object: d.Key, Status: Fail, Expected: custody.ObjectKey(dw.SHA256), Found: d.Key})
+		if want, err := d.StoredKey(); err != nil || d.Key != want {
+			c.add(Check{Name: name, Object: d.Key, Status: Fail, Expected: want, Found: d.Key})
 			continue
 		}
-		dg, err := v.hash(ctx, d.Key)
-		if err != nil {
-			c.add(storeErr(name, d.Key, err))
-			continue
-		}
-		dw.Size = d.Size
-		c.compare(name, d.Key, dw, dg, !dw.SHA512.IsZero())
+		v.checkObject(ctx, c, checkNames{digests: name}, d.Key, d.Object, io.Discard)
 	}
 
 	// 7. Retention recorded at ingest must still be in force.
@@ -290,90 +283,59 @@ func (v *Verifier) checkMetadata(ctx context.Context, c itemCheck, id hashing.Di
 		c.add(Check{Name: "metadata", Object: m.Key, Status: Fail, Expected: want, Found: m.Key})
 		return
 	}
-	raw, err := v.read(ctx, m.Key)
-	if err != nil {
-		c.add(storeErr("metadata", m.Key, err))
-		return
-	}
-	data := raw
-	if enc := m.Encryption; enc != nil {
-		if c.compare("metadata ciphertext", m.Key, digestSet(enc.Digest, enc.Size), hashing.Bytes(raw), true).Status != Pass {
-			return
-		}
-		if len(v.Identities) == 0 {
-			c.add(notDecrypted("metadata", m.Key, enc))
-			return
-		}
-		r, err := age.Decrypt(bytes.NewReader(raw), v.Identities...)
-		if err == nil {
-			data, err = io.ReadAll(io.LimitReader(r, maxSmall))
-		}
-		if err != nil {
-			c.add(decryptErr("metadata", m.Key, err))
-			return
-		}
-	}
-	if c.compare("metadata", m.Key, digestSet(m.Digest, m.Size), hashing.Bytes(data), !digestSet(m.Digest, m.Size).SHA512.IsZero()).Status != Pass {
+	var data bytes.Buffer
+	if _, ok := v.checkObject(ctx, c, metadataChecks, m.Key, m.Object, &LimitedWriter{W: &data, N: maxSmall}); !ok {
 		return
 	}
 	var doc struct {
 		Item string `json:"item"`
 	}
-	if err := json.Unmarshal(data, &doc); err != nil || doc.Item != id.String() {
+	if err := json.Unmarshal(data.Bytes(), &doc); err != nil || doc.Item != id.String() {
 		c.add(Check{Name: "metadata item", Object: m.Key, Status: Fail, Expected: id.String(), Found: doc.Item})
 	}
 }
 
-// checkObject re-hashes a stored object and compares it with the record:
-// the stored bytes, and for an encrypted object the ciphertext and then,
-// when the verifier holds an identity, the decrypted plaintext in the same
-// read. ok is true when the plaintext digests were proven equal; got holds
-// them.
-func (v *Verifier) checkObject(ctx context.Context, c itemCheck, name, key string, o custody.Object, sha512 bool) (got hashing.Set, ok bool) {
+// checkNames name the checks of one stored object: its (plaintext)
+// digests and, when it is encrypted, its ciphertext and the warning or
+// error about its plaintext.
+type checkNames struct{ digests, ciphertext, plaintext string }
+
+var (
+	originalChecks = checkNames{"original digests", "original ciphertext digests", "original plaintext"}
+	metadataChecks = checkNames{"metadata", "metadata ciphertext", "metadata plaintext"}
+)
+
+// checkObject re-hashes a stored object in one read and compares it with
+// the record: the stored bytes, and for an encrypted object the ciphertext
+// and then, when the verifier holds an identity, the decrypted plaintext,
+// which also goes to w. ok is true when the plaintext digests were proven
+// equal; got holds them.
+func (v *Verifier) checkObject(ctx context.Context, c itemCheck, names checkNames, key string, o custody.Object, w io.Writer) (got hashing.Set, ok bool) {
 	want := digestSet(o.Digest, o.Size)
 	enc := o.Encryption
-	if enc == nil {
-		got, err := v.hash(ctx, key)
-		if err != nil {
-			c.add(storeErr(name+" digests", key, err))
+	first := names.digests
+	if enc != nil {
+		first = names.ciphertext
+	}
+	s, err := stream(ctx, v.Store, key, enc != nil, v.Identities, w)
+	if err != nil {
+		c.add(storeErr(first, key, err))
+		return got, false
+	}
+	if enc != nil {
+		if c.compare(names.ciphertext, key, digestSet(enc.Digest, enc.Size), s.stored, true).Status != Pass {
 			return got, false
 		}
-		return got, c.compare(name+" digests", key, want, got, sha512).Status == Pass
-	}
-	rc, err := v.Store.Get(ctx, key)
-	if err != nil {
-		c.add(storeErr(name+" ciphertext digests", key, err))
-		return got, false
-	}
-	defer rc.Close()
-	ch := hashing.New()
-	tee := io.TeeReader(rc, ch)
-	var plain hashing.Set
-	var decErr error
-	if len(v.Identities) > 0 {
-		var r io.Reader
-		if r, decErr = age.Decrypt(tee, v.Identities...); decErr == nil {
-			plain, decErr = hashing.Reader(r)
+		switch {
+		case len(v.Identities) == 0:
+			c.add(notDecrypted(names.plaintext, key, enc))
+			return got, false
+		case !s.decrypted:
+			c.add(decryptErr(names.plaintext, key, s.decErr))
+			return got, false
 		}
 	}
-	// Hash whatever the decryption did not read (all of it without an
-	// identity), so that the ciphertext check covers every stored byte.
-	if _, err := io.CopyBuffer(io.Discard, tee, make([]byte, 1<<20)); err != nil {
-		c.add(storeErr(name+" ciphertext digests", key, err))
-		return got, false
-	}
-	if c.compare(name+" ciphertext digests", key, digestSet(enc.Digest, enc.Size), ch.Sum(), true).Status != Pass {
-		return got, false
-	}
-	if len(v.Identities) == 0 {
-		c.add(notDecrypted(name, key, enc))
-		return got, false
-	}
-	if decErr != nil {
-		c.add(decryptErr(name, key, decErr))
-		return got, false
-	}
-	return plain, c.compare(name+" digests", key, want, plain, sha512).Status == Pass
+	return s.plain, c.compare(names.digests, key, want, s.plain, !want.SHA512.IsZero()).Status == Pass
 }
 
 func digestSet(m map[string]string, size int64) hashing.Set {
@@ -383,7 +345,7 @@ func digestSet(m map[string]string, size int64) hashing.Set {
 }
 
 func notDecrypted(name, key string, enc *custody.Encryption) Check {
-	return Check{Name: name + " plaintext", Object: key, Status: Warn,
+	return Check{Name: name, Object: key, Status: Warn,
 		Detail: "encrypted to " + strings.Join(enc.Recipients, ", ") + "; the ciphertext and signatures are proven, the plaintext digests are not: pass --identity FILE to check them"}
 }
 
@@ -393,10 +355,10 @@ func notDecrypted(name, key string, enc *custody.Encryption) Check {
 func decryptErr(name, key string, err error) Check {
 	var nm *age.NoIdentityMatchError
 	if errors.As(err, &nm) {
-		return Check{Name: name + " plaintext", Object: key, Status: Error,
+		return Check{Name: name, Object: key, Status: Error,
 			Detail: "none of the given identities is a recipient of the ciphertext: pass the identity it was encrypted to"}
 	}
-	return Check{Name: name + " plaintext", Object: key, Status: Fail, Expected: "a ciphertext that decrypts", Found: err.Error()}
+	return Check{Name: name, Object: key, Status: Fail, Expected: "a ciphertext that decrypts", Found: err.Error()}
 }
 
 func (v *Verifier) checkRetention(ctx context.Context, c itemCheck, key string, st custody.Storage) {
@@ -470,15 +432,6 @@ func (v *Verifier) leftovers(ctx context.Context, id hashing.Digest) string {
 
 func (v *Verifier) read(ctx context.Context, key string) ([]byte, error) {
 	return storage.ReadAll(ctx, v.Store, key, maxSmall)
-}
-
-func (v *Verifier) hash(ctx context.Context, key string) (hashing.Set, error) {
-	rc, err := v.Store.Get(ctx, key)
-	if err != nil {
-		return hashing.Set{}, err
-	}
-	defer rc.Close()
-	return hashing.Reader(rc)
 }
 
 // Items lists the IDs of every item in the archive, including items whose
