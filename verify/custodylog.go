@@ -166,8 +166,9 @@ func CheckpointTimestamp(ctx context.Context, l *ledger.Log, c custody.Checkpoin
 
 // checkItem proves the item's events in the checkpoint: each pointed-to
 // entry is the one the signed tree holds at its index, names the item, and
-// the ingested event names the stored record bundle.
-func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, id hashing.Digest) {
+// the ingested event names the stored record bundle rb, as the item's
+// checks read it (rbErr: why they could not).
+func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, id hashing.Digest, rb []byte, rbErr error) {
 	for _, h := range v.Head {
 		c.add(h)
 	}
@@ -181,9 +182,8 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 		return
 	}
 	bundleKey := custody.RecordBundleKey(id)
-	rb, err := storage.ReadAll(ctx, st, bundleKey, maxSmall)
-	if err != nil {
-		c.add(storeErr("log ingested", bundleKey, err))
+	if rbErr != nil {
+		c.add(storeErr("log ingested", bundleKey, rbErr))
 		return
 	}
 	sum := sha256.Sum256(rb)

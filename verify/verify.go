@@ -137,53 +137,56 @@ func storeErr(name, key string, err error) Check {
 
 // Item verifies one item, and its custody events when Log is set.
 func (v *Verifier) Item(ctx context.Context, id hashing.Digest) ItemReport {
-	ir := v.item(ctx, id)
+	ir, rb, rbErr := v.item(ctx, id)
 	if v.Log != nil && ir.Status != NotFound {
-		v.Log.checkItem(ctx, itemCheck{&ir}, v.Store, id)
+		v.Log.checkItem(ctx, itemCheck{&ir}, v.Store, id, rb, rbErr)
 	}
 	return ir
 }
 
-// item verifies one item but for its custody events.
-func (v *Verifier) item(ctx context.Context, id hashing.Digest) ItemReport {
-	ir := ItemReport{Item: id.String(), Status: Pass}
+// item verifies one item but for its custody events, and returns the
+// record bundle as read (or why it could not be), which the custody log
+// checks refer to.
+func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, rb []byte, rbErr error) {
+	ir = ItemReport{Item: id.String(), Status: Pass}
 	c := itemCheck{&ir}
 
 	bundleKey := custody.RecordBundleKey(id)
-	rb, err := v.read(ctx, bundleKey)
+	rb, rbErr = v.read(ctx, bundleKey)
+	err := rbErr
 	if errors.Is(err, storage.ErrNotFound) {
 		// Distinguish "never archived" from "record deleted".
 		if left := v.leftovers(ctx, id); left != "" {
 			c.add(Check{Name: "record bundle", Object: bundleKey, Status: Fail, Expected: "object present",
 				Found: "object missing while " + left + " exists (deleted, or an interrupted ingest: run ingest again)"})
-			return ir
+			return ir, rb, rbErr
 		}
 		c.add(Check{Name: "item", Object: bundleKey, Status: NotFound, Detail: "no such item in the archive"})
-		return ir
+		return ir, rb, rbErr
 	}
 	if err != nil {
 		c.add(storeErr("record bundle", bundleKey, err))
-		return ir
+		return ir, rb, rbErr
 	}
 
 	// 1. The record is signed by a trusted key.
 	verified, err := v.Trust.VerifyStatement(rb, nil)
 	if err != nil {
 		c.add(Check{Name: "record signature", Object: bundleKey, Status: Fail, Detail: err.Error()})
-		return ir
+		return ir, rb, rbErr
 	}
 	c.add(Check{Name: "record signature", Object: bundleKey, Status: Pass, Detail: "signed by trusted key " + verified.KeyFingerprint})
 
 	stmt, err := custody.ParseStatement(verified.Payload)
 	if err != nil {
 		c.add(Check{Name: "record format", Object: bundleKey, Status: Fail, Detail: err.Error()})
-		return ir
+		return ir, rb, rbErr
 	}
 	rec := &stmt.Predicate
 	ir.Case, ir.Name = rec.Case, rec.Source.Name
 	if rec.Item != id.String() {
 		c.add(Check{Name: "record item", Object: bundleKey, Status: Fail, Expected: id.String(), Found: rec.Item})
-		return ir
+		return ir, rb, rbErr
 	}
 	c.add(Check{Name: "record format", Object: bundleKey, Status: Pass, Detail: custody.RecordPredicateType})
 	if rec.Operator.KeyFingerprint != verified.KeyFingerprint {
@@ -257,7 +260,7 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) ItemReport {
 	if origTimestamps != nil {
 		v.timestampChecks(c, obKey, origTimestamps)
 	}
-	return ir
+	return ir, rb, rbErr
 }
 
 func (c itemCheck) compare(name, key string, want, got hashing.Set, sha512 bool) Check {
