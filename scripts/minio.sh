@@ -13,6 +13,8 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/service.sh
+source "$root/scripts/service.sh"
 minio="$root/.tools/bin/minio"
 run="${MINIO_RUN_DIR:-$root/.tools/run}"
 pidfile="$run/minio.pid"
@@ -21,17 +23,8 @@ envfile="$run/minio.env"
 logfile="$run/minio.log"
 timeout="${MINIO_START_TIMEOUT:-60}"
 
-# free_port prints a TCP port on 127.0.0.1 that nothing listens on now.
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 random_secret() {
 	python3 -c 'import secrets; print(secrets.token_hex('"$1"'))'
-}
-
-running() {
-	[[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
 }
 
 start() {
@@ -89,39 +82,7 @@ ENV
 }
 
 stop() {
-	if [[ -f "$pidfile" ]]; then
-		local pid
-		pid="$(cat "$pidfile")"
-		if kill -0 "$pid" 2>/dev/null; then
-			echo "minio.sh: stopping MinIO (pid $pid)"
-			kill "$pid" 2>/dev/null || true
-			for _ in $(seq 50); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			if kill -0 "$pid" 2>/dev/null; then
-				kill -9 "$pid" 2>/dev/null || true
-			fi
-		fi
-		rm -f "$pidfile"
-	fi
-	if [[ -f "$datafile" ]]; then
-		local data
-		data="$(cat "$datafile")"
-		# Only ever delete a folder this script made.
-		case "$data" in
-		*/exhibit-minio.*) rm -rf "$data" ;;
-		esac
-		rm -f "$datafile"
-	fi
-	rm -f "$envfile"
+	stop_service 'MinIO' '*/exhibit-minio.*'
 }
 
-case "${1:-}" in
-start) start ;;
-stop) stop ;;
-*)
-	echo "usage: $0 start|stop" >&2
-	exit 2
-	;;
-esac
+service_main "$@"

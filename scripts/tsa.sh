@@ -22,6 +22,8 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/service.sh
+source "$root/scripts/service.sh"
 tsa="$root/.tools/bin/timestamp-server"
 run="${TSA_RUN_DIR:-$root/.tools/run}"
 pidfile="$run/tsa.pid"
@@ -32,10 +34,6 @@ timeout="${TSA_START_TIMEOUT:-60}"
 lockfile="${TMPDIR:-/tmp}/exhibit-timestamp-server.lock"
 lock_timeout="${TSA_LOCK_TIMEOUT:-900}"
 metrics_port=2112
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 
 # port_busy reports whether something listens on TCP port $1 (any address).
 port_busy() {
@@ -49,10 +47,6 @@ except OSError:
     sys.exit(0)
 sys.exit(1)
 PY
-}
-
-running() {
-	[[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
 }
 
 start() {
@@ -117,39 +111,7 @@ ENV
 }
 
 stop() {
-	if [[ -f "$pidfile" ]]; then
-		local pid
-		pid="$(cat "$pidfile")"
-		if kill -0 "$pid" 2>/dev/null; then
-			echo "tsa.sh: stopping timestamp-server (pid $pid)"
-			kill "$pid" 2>/dev/null || true
-			for _ in $(seq 100); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			if kill -0 "$pid" 2>/dev/null; then
-				kill -9 "$pid" 2>/dev/null || true
-			fi
-		fi
-		rm -f "$pidfile"
-	fi
-	if [[ -f "$datafile" ]]; then
-		local dir
-		dir="$(cat "$datafile")"
-		# Only ever delete a folder this script made.
-		case "$dir" in
-		*/exhibit-tsa.*) rm -rf "$dir" ;;
-		esac
-		rm -f "$datafile"
-	fi
-	rm -f "$envfile"
+	stop_service 'timestamp-server' '*/exhibit-tsa.*'
 }
 
-case "${1:-}" in
-start) start ;;
-stop) stop ;;
-*)
-	echo "usage: $0 start|stop" >&2
-	exit 2
-	;;
-esac
+service_main "$@"
