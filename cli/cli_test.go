@@ -368,11 +368,11 @@ func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), data, 0o644))
 }
 
-// s3 get KEY FILE | put KEY FILE | rm KEY | flip KEY OFFSET, on $BUCKET,
+// s3 get KEY FILE | put KEY FILE | rm KEY | flip KEY OFFSET | [!] exists KEY, on $BUCKET,
 // with raw S3 access (what an attacker with the store's credentials has).
 func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) < 2 {
-		ts.Fatalf("usage: s3 get|put|rm|flip key [file|offset]")
+	if len(args) < 2 || (neg && args[0] != "exists") {
+		ts.Fatalf("usage: s3 get|put|rm|flip|exists key [file|offset]")
 	}
 	c, err := minio.New(ts.Getenv("EXHIBIT_S3_ENDPOINT"), &minio.Options{
 		Creds: credentials.NewStaticV4(ts.Getenv("EXHIBIT_S3_ACCESS_KEY"), ts.Getenv("EXHIBIT_S3_SECRET_KEY"), "")})
@@ -392,6 +392,11 @@ func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 	}
 	switch args[0] {
+	case "exists":
+		_, err := c.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+		if found := err == nil; found == neg {
+			ts.Fatalf("s3 exists %s: found %v (%v)", key, found, err)
+		}
 	case "get":
 		ts.Check(os.WriteFile(ts.MkAbs(args[2]), get(), 0o644))
 	case "put":
