@@ -689,3 +689,73 @@ func TestClassify(t *testing.T) {
 		}
 	}
 }
+
+// corruptingTransport flips one byte in the body of every upload (object
+// PUT or part), as a faulty network or proxy would.
+type corruptingTransport struct {
+	http.RoundTripper
+	corrupted atomic.Int32
+}
+
+func (c *corruptingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPut && req.Body != nil && req.ContentLength > 100 && req.Header.Get("X-Amz-Copy-Source") == "" {
+		c.corrupted.Add(1)
+		req.Body = &flipReader{rc: req.Body, at: 100}
+		req.GetBody = nil // no retry with the true bytes
+	}
+	return c.RoundTripper.RoundTrip(req)
+}
+
+type flipReader struct {
+	rc  io.ReadCloser
+	at  int64
+	off int64
+}
+
+func (f *flipReader) Read(p []byte) (int, error) {
+	n, err := f.rc.Read(p)
+	if f.at >= f.off && f.at < f.off+int64(n) {
+		p[f.at-f.off] ^= 1
+	}
+	f.off += int64(n)
+	return n, err
+}
+
+func (f *flipReader) Close() error { return f.rc.Close() }
+
+// TestCorruptedOnTheWire checks that the server refuses bytes changed in
+// transit, in a single PUT and in a multipart upload: the payload is sent
+// unsigned, so the CRC64NVME checksum header is what catches it.
+func TestCorruptedOnTheWire(t *testing.T) {
+	s, env := openTest(t, false, func(o *Options) {
+		o.PartSize = MinPartSize
+		o.SmallObjectMax = 1 << 10
+		o.MaxRetries = 1
+	})
+	raw := testenv.Client(t, env)
+	ctx := testCtx(t)
+	tr, err := minio.DefaultTransport(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := &corruptingTransport{RoundTripper: tr}
+	c, err := minio.New(env.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(env.AccessKey, env.SecretKey, ""),
+		Transport: ct, TrailingHeaders: true, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.client, s.core = c, minio.Core{Client: c}
+	for _, size := range []int64{64 << 10, 3 * MinPartSize} {
+		before := ct.corrupted.Load()
+		_, err := s.Put(ctx, fmt.Sprintf("k%d", size), storagetest.Content(1, size), storage.PutOptions{Size: size})
+		if !errors.Is(err, storage.ErrIntegrity) {
+			t.Errorf("Put of %d bytes corrupted in transit: error = %v, want ErrIntegrity", size, err)
+		}
+		if ct.corrupted.Load() == before {
+			t.Fatalf("Put of %d bytes: no upload went through the corrupting transport", size)
+		}
+	}
+	if names := rawKeys(t, raw, s.opts.Bucket); len(names) != 0 {
+		t.Fatalf("after corrupted writes, bucket holds %q, want nothing", names)
+	}
+}
