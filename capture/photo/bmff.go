@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/openexhibit/exhibit/capture/bmff"
 	"github.com/openexhibit/exhibit/capture/photo/tiff"
 )
 
@@ -258,106 +259,60 @@ func (st *state) fullBox(b box) (version byte, body []byte, err error) {
 	return data[0], data[4:], nil
 }
 
-// cursor reads big-endian fields from a box body, failing once on short
-// data.
-type cursor struct {
-	b   []byte
-	p   int
-	bad bool
-}
-
-func (c *cursor) n(size int) uint64 {
-	if c.bad || size < 0 || c.p+size > len(c.b) {
-		c.bad = true
-		return 0
-	}
-	var v uint64
-	for _, x := range c.b[c.p : c.p+size] {
-		v = v<<8 | uint64(x)
-	}
-	c.p += size
-	return v
-}
-
-func (c *cursor) str() string {
-	if c.bad {
-		return ""
-	}
-	for i := c.p; i < len(c.b); i++ {
-		if c.b[i] == 0 {
-			s := string(c.b[c.p:i])
-			c.p = i + 1
-			return s
-		}
-	}
-	c.bad = true
-	return ""
-}
-
 func (st *state) parseIinf(b box) ([]heifItem, error) {
 	v, body, err := st.fullBox(b)
 	if err != nil {
 		return nil, err
 	}
-	c := &cursor{b: body}
+	c := &bmff.Fields{B: body}
 	var count uint64
 	if v == 0 {
-		count = c.n(2)
+		count = c.N(2)
 	} else {
-		count = c.n(4)
+		count = c.N(4)
 	}
-	if c.bad || count > maxItems {
+	if c.Bad || count > maxItems {
 		return nil, fmt.Errorf("item count malformed or beyond %d: %w", maxItems, errBox)
 	}
 	base := b.body() + 4
 	var items []heifItem
-	for i := uint64(0); i < count && !c.bad; i++ {
-		ib, err := st.boxAt(base+int64(c.p), b.end())
+	for i := uint64(0); i < count && !c.Bad; i++ {
+		ib, err := st.boxAt(base+int64(c.P), b.end())
 		if err != nil {
 			return items, err
 		}
-		if ib.typ != "infe" || ib.size-ib.hdr < 4 || ib.size > int64(len(body)-c.p) {
+		if ib.typ != "infe" || ib.size-ib.hdr < 4 || ib.size > int64(len(body)-c.P) {
 			return items, fmt.Errorf("item entry at offset %d: %w", ib.off, errBox)
 		}
-		eb := body[c.p+int(ib.hdr) : c.p+int(ib.size)]
-		c.p += int(ib.size)
-		ec := &cursor{b: eb[4:]}
+		eb := body[c.P+int(ib.hdr) : c.P+int(ib.size)]
+		c.P += int(ib.size)
+		ec := &bmff.Fields{B: eb[4:]}
 		it := heifItem{}
 		switch ev := eb[0]; {
 		case ev >= 2:
 			if ev == 2 {
-				it.id = uint32(ec.n(2))
+				it.id = uint32(ec.N(2))
 			} else {
-				it.id = uint32(ec.n(4))
+				it.id = uint32(ec.N(4))
 			}
-			ec.n(2) // protection index
-			it.typ = string(ecBytes(ec, 4))
-			ec.str() // name
+			ec.N(2) // protection index
+			it.typ = string(ec.Bytes(4))
+			ec.Str() // name
 			if it.typ == "mime" {
-				it.contentType = ec.str()
+				it.contentType = ec.Str()
 			}
 		default:
-			it.id = uint32(ec.n(2))
-			ec.n(2)
-			ec.str()
-			it.contentType = ec.str()
+			it.id = uint32(ec.N(2))
+			ec.N(2)
+			ec.Str()
+			it.contentType = ec.Str()
 		}
-		if ec.bad {
+		if ec.Bad {
 			return items, fmt.Errorf("item entry at offset %d cut short: %w", ib.off, errBox)
 		}
 		items = append(items, it)
 	}
 	return items, nil
-}
-
-func ecBytes(c *cursor, n int) []byte {
-	if c.bad || c.p+n > len(c.b) {
-		c.bad = true
-		return nil
-	}
-	b := c.b[c.p : c.p+n]
-	c.p += n
-	return b
 }
 
 // parseIloc reads item locations (versions 0, 1 and 2, with any offset,
@@ -370,8 +325,8 @@ func (st *state) parseIloc(b box, items []heifItem) error {
 	if v > 2 {
 		return fmt.Errorf("iloc version %d: %w", v, errBox)
 	}
-	c := &cursor{b: body}
-	s1, s2 := c.n(1), c.n(1)
+	c := &bmff.Fields{B: body}
+	s1, s2 := c.N(1), c.N(1)
 	offSize, lenSize, baseSize := int(s1>>4), int(s1&15), int(s2>>4)
 	idxSize := 0
 	if v >= 1 {
@@ -384,11 +339,11 @@ func (st *state) parseIloc(b box, items []heifItem) error {
 	}
 	var count uint64
 	if v < 2 {
-		count = c.n(2)
+		count = c.N(2)
 	} else {
-		count = c.n(4)
+		count = c.N(4)
 	}
-	if c.bad || count > maxItems {
+	if c.Bad || count > maxItems {
 		return fmt.Errorf("iloc item count malformed or beyond %d: %w", maxItems, errBox)
 	}
 	byID := map[uint32]*heifItem{}
@@ -398,18 +353,18 @@ func (st *state) parseIloc(b box, items []heifItem) error {
 	for i := uint64(0); i < count; i++ {
 		var id uint32
 		if v < 2 {
-			id = uint32(c.n(2))
+			id = uint32(c.N(2))
 		} else {
-			id = uint32(c.n(4))
+			id = uint32(c.N(4))
 		}
 		var method uint16
 		if v >= 1 {
-			method = uint16(c.n(2) & 15)
+			method = uint16(c.N(2) & 15)
 		}
-		c.n(2) // data reference index
-		baseOff := c.n(baseSize)
-		extents := c.n(2)
-		if c.bad {
+		c.N(2) // data reference index
+		baseOff := c.N(baseSize)
+		extents := c.N(2)
+		if c.Bad {
 			return fmt.Errorf("iloc cut short: %w", errBox)
 		}
 		if extents > maxExtents {
@@ -419,15 +374,15 @@ func (st *state) parseIloc(b box, items []heifItem) error {
 		var list [][2]uint64
 		for j := uint64(0); j < extents; j++ {
 			if idxSize > 0 {
-				c.n(idxSize)
+				c.N(idxSize)
 			}
-			eo, el := c.n(offSize), c.n(lenSize)
+			eo, el := c.N(offSize), c.N(lenSize)
 			if baseOff > ^uint64(0)-eo {
 				return fmt.Errorf("item %d: extent offset overflows: %w", id, errBox)
 			}
 			list = append(list, [2]uint64{baseOff + eo, el})
 		}
-		if c.bad {
+		if c.Bad {
 			return fmt.Errorf("iloc cut short: %w", errBox)
 		}
 		if it != nil && !it.located {
@@ -449,23 +404,23 @@ func (st *state) parseIref(b box) map[uint32][]uint32 {
 	if v >= 1 {
 		idSize = 4
 	}
-	c := &cursor{b: body}
-	for n := 0; c.p+8 <= len(body) && n < maxBoxes; n++ {
-		size := int(c.n(4))
-		typ := string(ecBytes(c, 4))
-		if size < 8 || c.p-8+size > len(body) {
+	c := &bmff.Fields{B: body}
+	for n := 0; c.P+8 <= len(body) && n < maxBoxes; n++ {
+		size := int(c.N(4))
+		typ := string(c.Bytes(4))
+		if size < 8 || c.P-8+size > len(body) {
 			st.problem("heif iref", b.off, "reference box malformed")
 			return out
 		}
-		end := c.p - 8 + size
-		from := uint32(c.n(idSize))
-		count := int(c.n(2))
+		end := c.P - 8 + size
+		from := uint32(c.N(idSize))
+		count := int(c.N(2))
 		if typ == "cdsc" {
-			for k := 0; k < count && !c.bad && c.p+idSize <= end; k++ {
-				out[from] = append(out[from], uint32(c.n(idSize)))
+			for k := 0; k < count && !c.Bad && c.P+idSize <= end; k++ {
+				out[from] = append(out[from], uint32(c.N(idSize)))
 			}
 		}
-		c.p = end
+		c.P = end
 	}
 	return out
 }

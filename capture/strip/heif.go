@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/openexhibit/exhibit/capture/bmff"
 )
 
 // HEIF (ISO/IEC 23008-12) still images are ISO-BMFF boxes: 'ftyp', a 'meta'
@@ -254,53 +256,6 @@ func (f *heifFile) readBox(b heifBox) ([]byte, error) {
 	return f.read(b.body(), b.size-b.hdr)
 }
 
-// rd reads big-endian fields, failing once on short data.
-type rd struct {
-	b   []byte
-	p   int
-	bad bool
-}
-
-func (c *rd) n(size int) uint64 {
-	if c.bad || size < 0 || size > len(c.b)-c.p {
-		c.bad = true
-		return 0
-	}
-	var v uint64
-	for _, x := range c.b[c.p : c.p+size] {
-		v = v<<8 | uint64(x)
-	}
-	c.p += size
-	return v
-}
-
-func (c *rd) bytes(n int) []byte {
-	if c.bad || n < 0 || n > len(c.b)-c.p {
-		c.bad = true
-		return nil
-	}
-	b := c.b[c.p : c.p+n]
-	c.p += n
-	return b
-}
-
-func (c *rd) str() string {
-	if c.bad {
-		return ""
-	}
-	i := bytes.IndexByte(c.b[c.p:], 0)
-	if i < 0 { // some writers omit the last terminator
-		s := string(c.b[c.p:])
-		c.p = len(c.b)
-		return s
-	}
-	s := string(c.b[c.p : c.p+i])
-	c.p += i + 1
-	return s
-}
-
-func (c *rd) left() int { return len(c.b) - c.p }
-
 func stripHEIF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.Writer) (*Report, error) {
 	f := &heifFile{ctx: ctx, r: r, size: size, items: map[uint32]*heifItem{}, rep: &Report{Format: HEIF}}
 	if err := f.parse(); err != nil {
@@ -484,13 +439,13 @@ func (f *heifFile) parsePitm(body []byte, b heifBox) error {
 	if err != nil {
 		return err
 	}
-	c := &rd{b: rest}
+	c := &bmff.Fields{B: rest}
 	if v == 0 {
-		f.primary = uint32(c.n(2))
+		f.primary = uint32(c.N(2))
 	} else {
-		f.primary = uint32(c.n(4))
+		f.primary = uint32(c.N(4))
 	}
-	if c.bad {
+	if c.Bad {
 		return heifErr(b.off, "pitm box cut short")
 	}
 	return nil
@@ -501,18 +456,18 @@ func (f *heifFile) parseIinf(body []byte, b heifBox) error {
 	if err != nil {
 		return err
 	}
-	c := &rd{b: rest}
+	c := &bmff.Fields{B: rest}
 	var count uint64
 	if v == 0 {
-		count = c.n(2)
+		count = c.N(2)
 	} else {
-		count = c.n(4)
+		count = c.N(4)
 	}
-	if c.bad || count > heifMaxItems {
+	if c.Bad || count > heifMaxItems {
 		return heifErr(b.off, "iinf item count malformed or beyond %d", heifMaxItems)
 	}
-	base := b.body() + 4 + int64(c.p)
-	boxes, err := memBoxes(rest[c.p:], base, heifMaxItems)
+	base := b.body() + 4 + int64(c.P)
+	boxes, err := memBoxes(rest[c.P:], base, heifMaxItems)
 	if err != nil {
 		return err
 	}
@@ -523,37 +478,37 @@ func (f *heifFile) parseIinf(body []byte, b heifBox) error {
 		if ib.typ != "infe" {
 			return heifErr(ib.off, "item entry is a %s box", fourCC(ib.typ))
 		}
-		ev, flags, eb, err := fullBody(content(rest[c.p:], base, ib), ib)
+		ev, flags, eb, err := fullBody(content(rest[c.P:], base, ib), ib)
 		if err != nil {
 			return err
 		}
-		ec := &rd{b: eb}
+		ec := &bmff.Fields{B: eb}
 		it := &heifItem{order: i, hidden: flags&1 != 0}
 		var prot uint64
 		switch ev {
 		case 0, 1:
-			it.id = uint32(ec.n(2))
-			prot = ec.n(2)
-			ec.str() // name
-			ec.str() // content type: an item without a type is never an image
+			it.id = uint32(ec.N(2))
+			prot = ec.N(2)
+			ec.Str() // name
+			ec.Str() // content type: an item without a type is never an image
 		case 2, 3:
 			if ev == 2 {
-				it.id = uint32(ec.n(2))
+				it.id = uint32(ec.N(2))
 			} else {
-				it.id = uint32(ec.n(4))
+				it.id = uint32(ec.N(4))
 			}
-			prot = ec.n(2)
-			it.typ = string(ec.bytes(4))
-			if ec.left() > 0 {
-				it.named = ec.str() != "" // never copied
+			prot = ec.N(2)
+			it.typ = string(ec.Bytes(4))
+			if ec.Left() > 0 {
+				it.named = ec.Str() != "" // never copied
 			}
-			if it.typ == "mime" && ec.left() > 0 {
-				it.mime = ec.str()
+			if it.typ == "mime" && ec.Left() > 0 {
+				it.mime = ec.Str()
 			}
 		default:
 			return heifUnsupported("item entry version %d", ev)
 		}
-		if ec.bad {
+		if ec.Bad {
 			return heifErr(ib.off, "item entry cut short")
 		}
 		it.protected = prot != 0
@@ -574,8 +529,8 @@ func (f *heifFile) parseIloc(body []byte, b heifBox) error {
 	if v > 2 {
 		return heifUnsupported("iloc version %d", v)
 	}
-	c := &rd{b: rest}
-	s1, s2 := c.n(1), c.n(1)
+	c := &bmff.Fields{B: rest}
+	s1, s2 := c.N(1), c.N(1)
 	offSize, lenSize, baseSize := int(s1>>4), int(s1&15), int(s2>>4)
 	idxSize := 0
 	if v >= 1 {
@@ -588,11 +543,11 @@ func (f *heifFile) parseIloc(body []byte, b heifBox) error {
 	}
 	var count uint64
 	if v < 2 {
-		count = c.n(2)
+		count = c.N(2)
 	} else {
-		count = c.n(4)
+		count = c.N(4)
 	}
-	if c.bad || count > heifMaxItems {
+	if c.Bad || count > heifMaxItems {
 		return heifErr(b.off, "iloc item count malformed or beyond %d", heifMaxItems)
 	}
 	total := 0
@@ -600,18 +555,18 @@ func (f *heifFile) parseIloc(body []byte, b heifBox) error {
 	for i := uint64(0); i < count; i++ {
 		var id uint32
 		if v < 2 {
-			id = uint32(c.n(2))
+			id = uint32(c.N(2))
 		} else {
-			id = uint32(c.n(4))
+			id = uint32(c.N(4))
 		}
 		method := 0
 		if v >= 1 {
-			method = int(c.n(2) & 15)
+			method = int(c.N(2) & 15)
 		}
-		dref := int(c.n(2))
-		base := c.n(baseSize)
-		n := int(c.n(2))
-		if c.bad {
+		dref := int(c.N(2))
+		base := c.N(baseSize)
+		n := int(c.N(2))
+		if c.Bad {
 			return heifErr(b.off, "iloc cut short")
 		}
 		if seen[id] {
@@ -624,7 +579,7 @@ func (f *heifFile) parseIloc(body []byte, b heifBox) error {
 		}
 		// Each extent takes idx+off+len bytes; a count the box cannot hold
 		// is refused before anything is allocated.
-		if per := idxSize + offSize + lenSize; per > 0 && n > c.left()/per {
+		if per := idxSize + offSize + lenSize; per > 0 && n > c.Left()/per {
 			return heifErr(b.off, "iloc cut short")
 		}
 		it := f.items[id]
@@ -633,9 +588,9 @@ func (f *heifFile) parseIloc(body []byte, b heifBox) error {
 			list = make([]heifExtent, 0, n)
 		}
 		for j := 0; j < n; j++ {
-			c.n(idxSize)
-			eo, el := c.n(offSize), c.n(lenSize)
-			if c.bad {
+			c.N(idxSize)
+			eo, el := c.N(offSize), c.N(lenSize)
+			if c.Bad {
 				return heifErr(b.off, "iloc cut short")
 			}
 			if eo > 1<<61 || base > 1<<61 || el > 1<<61 {
@@ -668,15 +623,15 @@ func (f *heifFile) parseIref(body []byte, b heifBox) error {
 		return err
 	}
 	for _, rb := range boxes {
-		c := &rd{b: content(rest, base, rb)}
-		ref := heifRef{typ: rb.typ, from: uint32(c.n(idSize))}
-		n := int(c.n(2))
-		if c.bad || n > c.left()/idSize {
+		c := &bmff.Fields{B: content(rest, base, rb)}
+		ref := heifRef{typ: rb.typ, from: uint32(c.N(idSize))}
+		n := int(c.N(2))
+		if c.Bad || n > c.Left()/idSize {
 			return heifErr(rb.off, "reference box %s cut short", fourCC(rb.typ))
 		}
 		ref.to = make([]uint32, n)
 		for k := range ref.to {
-			ref.to[k] = uint32(c.n(idSize))
+			ref.to[k] = uint32(c.N(idSize))
 		}
 		f.refs = append(f.refs, ref)
 	}
@@ -726,15 +681,15 @@ func (f *heifFile) parseIprp(body []byte, b heifBox) error {
 		if flags&1 != 0 {
 			idxSize = 2
 		}
-		c := &rd{b: rest}
-		count := c.n(4)
-		if c.bad || count > uint64(c.left()/(idSize+1)) {
+		c := &bmff.Fields{B: rest}
+		count := c.N(4)
+		if c.Bad || count > uint64(c.Left()/(idSize+1)) {
 			return heifErr(m.off, "ipma entry count malformed")
 		}
 		for i := uint64(0); i < count; i++ {
-			id := uint32(c.n(idSize))
-			n := int(c.n(1))
-			if c.bad || n > c.left()/idxSize {
+			id := uint32(c.N(idSize))
+			n := int(c.N(1))
+			if c.Bad || n > c.Left()/idxSize {
 				return heifErr(m.off, "ipma cut short")
 			}
 			it := f.items[id]
@@ -745,7 +700,7 @@ func (f *heifFile) parseIprp(body []byte, b heifBox) error {
 				it.inIpma = true
 			}
 			for k := 0; k < n; k++ {
-				x := c.n(idxSize)
+				x := c.N(idxSize)
 				a := heifAssoc{}
 				if idxSize == 1 {
 					a.essential, a.index = x&0x80 != 0, int(x&0x7f)
@@ -832,8 +787,8 @@ func auxURN(pr heifProp) string {
 	if pr.typ != "auxC" || len(pr.body) < 4 {
 		return ""
 	}
-	c := &rd{b: pr.body[4:]}
-	return c.str()
+	c := &bmff.Fields{B: pr.body[4:]}
+	return c.Str()
 }
 
 // auxType returns the auxC URN of item it, or "".
