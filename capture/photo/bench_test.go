@@ -14,16 +14,8 @@ import (
 // and TIFF the tests use, whole.
 func benchFiles(b *testing.B) []string {
 	var files []string
-	for _, g := range []struct{ module, pattern string }{
-		{testfiles.GoExif, "assets/*.jpg"},
-		{testfiles.GoExif, "assets/*.tif"},
-		{testfiles.JPEGStructure, "assets/*.jpg"},
-		{testfiles.PNGStructure, "assets/*.png"},
-		{testfiles.IPTC, "assets/*.jpg"},
-		{testfiles.GoExifRW, "exif/*.jpg"},
-		{testfiles.GoExifRW, "exif/samples/*.jpg"},
-	} {
-		files = append(files, testfiles.Glob(b, g.module, g.pattern)...)
+	for _, g := range testfiles.CameraSets {
+		files = append(files, testfiles.Glob(b, g.Module, g.Pattern)...)
 	}
 	return append(files, localFiles()...)
 }

@@ -126,3 +126,20 @@ func Glob(t testing.TB, module, pattern string) []string {
 	}
 	return m
 }
+
+// Set is a group of real camera files in a module: Pattern is
+// slash-separated, relative to the module's folder.
+type Set struct{ Module, Pattern string }
+
+// CameraSets are the real camera files (JPEG, TIFF, PNG) of the module
+// zips, in a fixed order: the extraction benchmark and the photo corpus of
+// the ingest benchmark use them.
+var CameraSets = []Set{
+	{GoExif, "assets/*.jpg"},
+	{GoExif, "assets/*.tif"},
+	{JPEGStructure, "assets/*.jpg"},
+	{PNGStructure, "assets/*.png"},
+	{IPTC, "assets/*.jpg"},
+	{GoExifRW, "exif/*.jpg"},
+	{GoExifRW, "exif/samples/*.jpg"},
+}

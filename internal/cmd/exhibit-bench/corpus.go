@@ -25,19 +25,6 @@ import (
 // again instead of reused.
 const corpusVersion = 1
 
-// sourceSets are the real camera files the photo tests use (as in
-// capture/photo/bench_test.go), in a fixed order: the corpus cycles
-// through them.
-var sourceSets = []struct{ module, pattern string }{
-	{testfiles.GoExif, "assets/*.jpg"},
-	{testfiles.GoExif, "assets/*.tif"},
-	{testfiles.JPEGStructure, "assets/*.jpg"},
-	{testfiles.PNGStructure, "assets/*.png"},
-	{testfiles.IPTC, "assets/*.jpg"},
-	{testfiles.GoExifRW, "exif/*.jpg"},
-	{testfiles.GoExifRW, "exif/samples/*.jpg"},
-}
-
 // source is one accepted source file.
 type source struct {
 	name string // base name, used in corpus file names
@@ -97,12 +84,12 @@ func readSources(testdata string) ([]source, []skipped, error) {
 		return nil, nil, fmt.Errorf("test photo folder %s not found: run from the repository root or pass -testdata", testdata)
 	}
 	var paths []string
-	for _, s := range sourceSets {
-		dir, err := testfiles.ModuleDir(s.module)
+	for _, s := range testfiles.CameraSets {
+		dir, err := testfiles.ModuleDir(s.Module)
 		if err != nil {
 			return nil, nil, err
 		}
-		m, err := filepath.Glob(filepath.Join(dir, filepath.FromSlash(s.pattern)))
+		m, err := filepath.Glob(filepath.Join(dir, filepath.FromSlash(s.Pattern)))
 		if err != nil {
 			return nil, nil, err
 		}

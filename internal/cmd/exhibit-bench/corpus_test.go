@@ -20,8 +20,8 @@ const testdata = "../../../capture/photo/testdata"
 // cannot provide the source photos.
 func needSources(t *testing.T) {
 	t.Helper()
-	for _, s := range sourceSets {
-		testfiles.Dir(t, s.module)
+	for _, s := range testfiles.CameraSets {
+		testfiles.Dir(t, s.Module)
 	}
 }
 
