@@ -691,7 +691,7 @@ func (in *Ingester) storeDerivative(ctx context.Context, d derivative, put stora
 		err = d.Write(ctx, pw)
 	}()
 	h := hashing.New()
-	staged, err := in.o.Store.Stage(ctx, io.TeeReader(pr, h), -1)
+	staged, err := in.o.Store.Stage(ctx, h.Tee(pr), -1)
 	pr.CloseWithError(errors.New("derivative reader closed"))
 	<-done
 	if err != nil {
