@@ -11,6 +11,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -591,11 +592,15 @@ func (in *Ingester) putOptions(now time.Time) storage.PutOptions {
 	return p
 }
 
-// putSmall writes an in-memory object with its digest checked by the store.
+// putSmall writes an in-memory object with its digest checked by the store
+// (base.SHA256 when the caller has it, else computed here).
 func (in *Ingester) putSmall(ctx context.Context, key string, data []byte, ct string, base storage.PutOptions) (storage.Object, error) {
 	o := base
 	o.Size, o.ContentType = int64(len(data)), ct
-	o.SHA256 = hashing.Bytes(data).SHA256.Sum
+	if o.SHA256 == nil {
+		sum := sha256.Sum256(data)
+		o.SHA256 = sum[:]
+	}
 	return in.o.Store.Put(ctx, key, bytes.NewReader(data), o)
 }
 
@@ -620,7 +625,7 @@ func (in *Ingester) encryption(ciphertext hashing.Set) *custody.Encryption {
 func (in *Ingester) storeContent(ctx context.Context, data []byte, mediaType string, base storage.PutOptions) (custody.Object, error) {
 	sum := hashing.Bytes(data)
 	o := custody.Object{Digest: sum.Map(), Size: sum.Size, MediaType: mediaType}
-	stored, ct := data, mediaType
+	stored, ct, storedSum := data, mediaType, sum
 	if in.o.Encrypt != nil {
 		var buf bytes.Buffer
 		w, err := age.Encrypt(&buf, in.o.Encrypt.Recipients...)
@@ -633,11 +638,13 @@ func (in *Ingester) storeContent(ctx context.Context, data []byte, mediaType str
 		if err != nil {
 			return custody.Object{}, fmt.Errorf("encrypt: %w", err)
 		}
-		stored, ct = buf.Bytes(), "application/octet-stream"
-		o.Encryption = in.encryption(hashing.Bytes(stored))
+		stored, ct, storedSum = buf.Bytes(), "application/octet-stream", hashing.Bytes(buf.Bytes())
+		o.Encryption = in.encryption(storedSum)
 	}
 	o.Key, _ = o.StoredKey()
-	obj, err := in.putSmall(ctx, o.Key, stored, ct, base)
+	put := base
+	put.SHA256 = storedSum.SHA256.Sum
+	obj, err := in.putSmall(ctx, o.Key, stored, ct, put)
 	if errors.Is(err, storage.ErrExists) {
 		obj, err = in.existing(ctx, o.Key, int64(len(stored)))
 	}
