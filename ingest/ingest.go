@@ -406,6 +406,14 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 	id := sum.SHA256
 	item := id.String()
 
+	// The record copy is written after the record bundle, so a copy without
+	// its bundle means the bundle was removed: never sign over that. The
+	// copy is looked up first: when a concurrent ingest of the same bytes
+	// commits in between, its bundle is then found below, not missed.
+	_, recErr := in.o.Store.Stat(ctx, custody.RecordKey(id))
+	if recErr != nil && !errors.Is(recErr, storage.ErrNotFound) {
+		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, recErr)
+	}
 	// Same bytes already archived: write nothing new, repair what an
 	// interrupted run may have left out.
 	if _, err := in.o.Store.Stat(ctx, custody.RecordBundleKey(id)); err == nil {
@@ -420,12 +428,8 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
 	}
-	// The record copy is written after the record bundle, so a copy without
-	// its bundle means the bundle was removed: never sign over that.
-	if _, err := in.o.Store.Stat(ctx, custody.RecordKey(id)); err == nil {
+	if recErr == nil {
 		return item, sum.Size, Failed, &ConflictError{Item: item, Key: custody.RecordKey(id)}
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
 	}
 
 	mediaType := capture.Sniff(head.buf, filepath.Base(path))
