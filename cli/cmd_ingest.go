@@ -33,7 +33,7 @@ func ingestCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "case", Usage: "case (investigation) the items belong to"},
 			&cli.BoolFlag{Name: "legal-hold", Usage: "place an S3 Object Lock legal hold on every object written"},
-			&cli.IntFlag{Name: "jobs", Usage: "files read at once (default: number of CPUs)"},
+			&cli.IntFlag{Name: "jobs", Usage: "files ingested at once (default: number of CPUs, times 8 on a local archive)"},
 			&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt originals and their metadata to this age recipient (age1…) before they are written; repeatable (config: encrypt_to)"},
 			&cli.BoolFlag{Name: "require-timestamp", Usage: "fail an item when a timestamp authority (tsa: in the configuration) gives no timestamp, instead of warning"},
 		},
@@ -192,6 +192,11 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	var logged int
 	if cl != nil {
 		logged, logErr = logIngest(context.WithoutCancel(ctx), cl, st, results, actor(signer.Fingerprint(), cfg.Operator))
+	}
+	if err := storage.Sync(context.WithoutCancel(ctx), st); err != nil && logErr == nil {
+		// Items are durable when reported; what may be lost is a record
+		// copy or pointer written after, which a rerun writes again.
+		return withCode(ExitIO, err, "check the disk, then run the same ingest again to complete what was written last")
 	}
 	summary := map[string]any{"event": "summary", "archived": counts[ingest.Archived], "exists": counts[ingest.Exists],
 		"repaired": counts[ingest.Repaired], "skipped": counts[ingest.Skipped], "failed": counts[ingest.Failed],

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/openexhibit/exhibit/custody"
-	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
 	"github.com/openexhibit/exhibit/storage/local"
@@ -400,17 +400,28 @@ var errDiffers = errors.New("exists with other content")
 // putIfAbsent writes a small object; an existing object with the same
 // bytes is fine, other bytes give errDiffers.
 func putIfAbsent(ctx context.Context, st storage.Store, key string, data []byte) error {
-	sum := hashing.Bytes(data)
-	_, err := st.Put(ctx, key, bytes.NewReader(data), storage.PutOptions{Size: int64(len(data)), SHA256: sum.SHA256.Sum, ContentType: "application/json"})
+	return commitIfAbsent(ctx, st, putDeferred(ctx, st, key, data), data)
+}
+
+// putDeferred starts putIfAbsent's write, for commitIfAbsent to finish:
+// writes started together share one wait for the disk on a store that
+// groups its syncs.
+func putDeferred(ctx context.Context, st storage.Store, key string, data []byte) *storage.Deferred {
+	sum := sha256.Sum256(data)
+	return storage.PutDeferred(ctx, st, key, data, storage.PutOptions{SHA256: sum[:], ContentType: "application/json"})
+}
+
+func commitIfAbsent(ctx context.Context, st storage.Store, w *storage.Deferred, data []byte) error {
+	_, err := w.Commit(ctx)
 	if errors.Is(err, storage.ErrExists) {
-		old, gerr := storage.ReadAll(ctx, st, key, 1<<20)
+		old, gerr := storage.ReadAll(ctx, st, w.Key(), 1<<20)
 		if gerr != nil {
 			return gerr
 		}
 		if bytes.Equal(old, data) {
 			return nil
 		}
-		return fmt.Errorf("%s: %w", key, errDiffers)
+		return fmt.Errorf("%s: %w", w.Key(), errDiffers)
 	}
 	return err
 }

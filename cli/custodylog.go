@@ -423,12 +423,27 @@ func (cl *custodyLog) append(ctx context.Context, events []*custody.Event) ([]ap
 	if err := cl.putPointers(ctx, out); err != nil {
 		return out, err
 	}
+	if err := storage.Sync(ctx, cl.store); err != nil {
+		return out, fmt.Errorf("custody log: %w", err)
+	}
 	return out, nil
 }
 
 // putPointers writes one pointer per run of an item's consecutive events
-// (verify.PointerKey): write-once, holding the events' bytes.
+// (verify.PointerKey): write-once, holding the events' bytes. All are
+// started before any is committed (see putDeferred).
 func (cl *custodyLog) putPointers(ctx context.Context, events []appended) error {
+	type pointer struct {
+		w           *storage.Deferred
+		data        []byte
+		first, last int64
+	}
+	var ps []pointer
+	defer func() {
+		for _, p := range ps {
+			p.w.Discard(context.WithoutCancel(ctx))
+		}
+	}()
 	for start := 0; start < len(events); {
 		item := events[start].Event.Item
 		end := start + 1
@@ -449,11 +464,15 @@ func (cl *custodyLog) putPointers(ctx context.Context, events []appended) error 
 				entries = append(entries, data)
 			}
 			first := events[start].Index
-			if err := putIfAbsent(ctx, cl.store, verify.PointerKey(id, first), verify.EncodePointer(entries)); err != nil {
-				return fmt.Errorf("custody log: write the pointer to events %d to %d (they are logged; verify will not find them): %w", first, events[end-1].Index, err)
-			}
+			data := verify.EncodePointer(entries)
+			ps = append(ps, pointer{putDeferred(ctx, cl.store, verify.PointerKey(id, first), data), data, first, events[end-1].Index})
 		}
 		start = end
+	}
+	for _, p := range ps {
+		if err := commitIfAbsent(ctx, cl.store, p.w, p.data); err != nil {
+			return fmt.Errorf("custody log: write the pointer to events %d to %d (they are logged; verify will not find them): %w", p.first, p.last, err)
+		}
 	}
 	return nil
 }

@@ -79,7 +79,9 @@ func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
 		}
 		st = s
 	} else {
-		s, err := local.Open(a.dir)
+		// Writes share syncs: many small objects per item, and the
+		// commands sync before they report anything durable.
+		s, err := local.Open(a.dir, local.GroupCommit())
 		if err != nil {
 			if errors.Is(err, storage.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 				return nil, usageErr("archive %s does not exist: run `exhibit init --archive %s`", a.dir, a.dir)

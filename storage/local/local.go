@@ -10,7 +10,10 @@
 //     read-only (0444) and hard-linked to its final name. link(2) fails when
 //     the name exists, so of two concurrent writers exactly one wins, and an
 //     existing object is never replaced. The parent folder is fsynced before
-//     Put or Commit returns.
+//     Put or Commit returns. With GroupCommit the fsyncs give way to one
+//     syncfs(2) shared by all writes waiting at the time, and a key is
+//     linked only once its content and everything written before it are
+//     durable; Sync waits for the keys linked since (see storage.Syncer).
 //   - Atomic. After any failure or cancellation the key holds nothing or the
 //     complete object; partial content lives only under .tmp, and temporary
 //     files older than 24 hours are removed by Open.
@@ -93,14 +96,18 @@ type Store struct {
 	tmp string // dir/.tmp
 
 	newTemp func(dir, pattern string) (tempFile, error)
+	group   *syncGroup // with GroupCommit; nil: fsync every write
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store  = (*Store)(nil)
+	_ storage.Syncer = (*Store)(nil)
+)
 
 // Create makes the folder dir (and any missing parents) with mode 0700 if it
 // does not exist yet, then opens it like Open. Calling it on an existing
 // store is harmless.
-func Create(dir string) (*Store, error) {
+func Create(dir string, opts ...Option) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("storage/local: create %s: %w", dir, err)
@@ -108,13 +115,13 @@ func Create(dir string) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return nil, fmt.Errorf("storage/local: create %s: %w", abs, mapOSError(err))
 	}
-	return Open(abs)
+	return Open(abs, opts...)
 }
 
 // Open opens the store in the existing folder dir. It fails when dir does not
 // exist (run `exhibit init` or use Create), makes the temporary area if
 // missing, and removes temporary files older than 24 hours.
-func Open(dir string) (*Store, error) {
+func Open(dir string, opts ...Option) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("storage/local: open %s: %w", dir, err)
@@ -130,6 +137,9 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("storage/local: open %s: not a folder", abs)
 	}
 	s := &Store{dir: abs, tmp: filepath.Join(abs, tmpName), newTemp: osCreateTemp}
+	for _, o := range opts {
+		o(s)
+	}
 	if err := os.Mkdir(s.tmp, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("storage/local: open %s: %w", abs, mapOSError(err))
 	}
@@ -204,15 +214,15 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts storage.P
 	if err := s.absent(path); err != nil {
 		return storage.Object{}, fmt.Errorf("storage/local: put %s: %w", key, err)
 	}
-	tmp, _, sum, err := s.writeTemp(ctx, r, opts.Size, len(opts.SHA256) > 0)
+	t, err := s.writeTemp(ctx, r, opts.Size, len(opts.SHA256) > 0)
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("storage/local: put %s: %w", key, err)
 	}
-	defer os.Remove(tmp)
-	if err := checkSHA256(opts.SHA256, sum); err != nil {
+	defer os.Remove(t.path)
+	if err := checkSHA256(opts.SHA256, t.sum); err != nil {
 		return storage.Object{}, fmt.Errorf("storage/local: put %s: %w", key, err)
 	}
-	obj, err := s.link(ctx, tmp, key, path)
+	obj, err := s.link(ctx, t, key, path)
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("storage/local: put %s: %w", key, err)
 	}
@@ -235,11 +245,26 @@ func (s *Store) absent(path string) error {
 	}
 }
 
-// writeTemp copies r into a new read-only, fsynced temporary file and returns
-// its path. It checks the length against size when size >= 0 and returns the
-// SHA-256 of the content when withSHA256 is set: computed here, or taken
-// from r when it is a storage.SHA256Reader. On error nothing is left behind.
-func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64, withSHA256 bool) (path string, n int64, sum []byte, err error) {
+// temp is a finished temporary file.
+type temp struct {
+	path string
+	n    int64  // its length
+	sum  []byte // its SHA-256, when asked for
+	// need is the change number its content has with GroupCommit: it is
+	// durable once the group has synced up to it.
+	need uint64
+}
+
+// writeTemp copies r into a new read-only temporary file, fsynced unless the
+// store groups its syncs. It checks the length against size when size >= 0
+// and returns the SHA-256 of the content when withSHA256 is set: computed
+// here, or taken from r when it is a storage.SHA256Reader. On error nothing
+// is left behind.
+func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64, withSHA256 bool) (_ temp, err error) {
+	var (
+		n   int64
+		sum []byte
+	)
 	f, err := s.newTemp(s.tmp, "w-*")
 	if errors.Is(err, fs.ErrNotExist) {
 		// Someone removed the temporary area; make it again.
@@ -248,7 +273,7 @@ func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64, withSHA2
 		}
 	}
 	if err != nil {
-		return "", 0, nil, mapOSError(err)
+		return temp{}, mapOSError(err)
 	}
 	name := f.Name()
 	defer func() {
@@ -277,7 +302,7 @@ func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64, withSHA2
 		// Content already in memory (records, bundles, tiles): one write,
 		// without copyContext's buffers and goroutine.
 		if err = ctx.Err(); err != nil {
-			return "", 0, nil, err
+			return temp{}, err
 		}
 		n, err = br.WriteTo(w)
 		err = mapOSError(err)
@@ -285,13 +310,13 @@ func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64, withSHA2
 		n, err = copyContext(ctx, w, src)
 	}
 	if err != nil {
-		return "", 0, nil, err
+		return temp{}, err
 	}
 	if size >= 0 && n != size {
 		if n > size {
-			return "", 0, nil, fmt.Errorf("%w: content is longer than the announced %d bytes", storage.ErrIntegrity, size)
+			return temp{}, fmt.Errorf("%w: content is longer than the announced %d bytes", storage.ErrIntegrity, size)
 		}
-		return "", 0, nil, fmt.Errorf("%w: content is %d bytes, announced %d", storage.ErrIntegrity, n, size)
+		return temp{}, fmt.Errorf("%w: content is %d bytes, announced %d", storage.ErrIntegrity, n, size)
 	}
 	// r has ended (with size >= 0, the limit of one byte more was not reached).
 	switch {
@@ -301,15 +326,21 @@ func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64, withSHA2
 		sum = sr.SHA256()
 	}
 	if err = f.Chmod(0o444); err != nil {
-		return "", 0, nil, mapOSError(err)
+		return temp{}, mapOSError(err)
 	}
-	if err = f.Sync(); err != nil {
-		return "", 0, nil, mapOSError(err)
+	if s.group == nil {
+		if err = f.Sync(); err != nil {
+			return temp{}, mapOSError(err)
+		}
 	}
 	if err = f.Close(); err != nil {
-		return "", 0, nil, mapOSError(err)
+		return temp{}, mapOSError(err)
 	}
-	return name, n, sum, nil
+	t := temp{path: name, n: n, sum: sum}
+	if s.group != nil {
+		t.need = s.group.mark()
+	}
+	return t, nil
 }
 
 // writeback writes to a file, and has the kernel start writing each
@@ -428,13 +459,20 @@ func checkSHA256(want, got []byte) error {
 	return nil
 }
 
-// link makes the finished temporary file tmp visible at key. It is the one
-// step that decides a race: link(2) never replaces an existing name.
-func (s *Store) link(ctx context.Context, tmp, key, path string) (storage.Object, error) {
+// link makes the finished temporary file visible at key. It is the one step
+// that decides a race: link(2) never replaces an existing name. With
+// GroupCommit it first waits until the content, and everything written
+// before it, is durable.
+func (s *Store) link(ctx context.Context, t temp, key, path string) (storage.Object, error) {
 	if err := ctx.Err(); err != nil {
 		return storage.Object{}, err
 	}
-	parent := filepath.Dir(path)
+	if s.group != nil {
+		if err := s.group.wait(ctx, t.need); err != nil {
+			return storage.Object{}, err
+		}
+	}
+	tmp, parent := t.path, filepath.Dir(path)
 	// Folders are made only when the link says one is missing: most keys
 	// land in folders that exist, and probing each level costs syscalls.
 	err := os.Link(tmp, path)
@@ -453,7 +491,10 @@ func (s *Store) link(ctx context.Context, tmp, key, path string) (storage.Object
 		}
 		return storage.Object{}, mapOSError(err)
 	}
-	if err := syncDir(parent); err != nil {
+	if s.group != nil {
+		// Durable with the next sync of the group (see storage.Syncer).
+		s.group.mark()
+	} else if err := syncDir(parent); err != nil {
 		// Without a durable directory entry the write did not happen: take
 		// it back so that the failure leaves nothing at the key.
 		_ = os.Remove(path)
@@ -467,7 +508,8 @@ func (s *Store) link(ctx context.Context, tmp, key, path string) (storage.Object
 }
 
 // mkdirs makes the folders between the store root and parent, fsyncing each
-// folder that gains an entry so the new path survives a crash.
+// folder that gains an entry so the new path survives a crash (with
+// GroupCommit, the group's next sync does that).
 func (s *Store) mkdirs(key, parent string) error {
 	rel, err := filepath.Rel(s.dir, parent)
 	if err != nil || rel == "." {
@@ -479,7 +521,9 @@ func (s *Store) mkdirs(key, parent string) error {
 		err := os.Mkdir(next, 0o700)
 		switch {
 		case err == nil:
-			if err := syncDir(cur); err != nil {
+			if s.group != nil {
+				s.group.mark()
+			} else if err := syncDir(cur); err != nil {
 				return err
 			}
 		case errors.Is(err, fs.ErrExist):
@@ -524,47 +568,45 @@ func (s *Store) Stage(ctx context.Context, r io.Reader, size int64) (storage.Sta
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("storage/local: stage: %w", err)
 	}
-	tmp, n, sum, err := s.writeTemp(ctx, r, size, true)
+	t, err := s.writeTemp(ctx, r, size, true)
 	if err != nil {
 		return nil, fmt.Errorf("storage/local: stage: %w", err)
 	}
-	return &staged{s: s, path: tmp, size: n, sha256: sum}, nil
+	return &staged{s: s, t: t}, nil
 }
 
 type staged struct {
-	s      *Store
-	size   int64
-	sha256 []byte
+	s *Store
 
-	mu   sync.Mutex
-	path string // "" once spent
+	mu sync.Mutex
+	t  temp // t.path is "" once spent
 }
 
-func (st *staged) Size() int64 { return st.size }
+func (st *staged) Size() int64 { return st.t.n }
 
 // Commit links the staged file at key. The staged content is spent whatever
 // the outcome.
 func (st *staged) Commit(ctx context.Context, key string, opts storage.PutOptions) (storage.Object, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.path == "" {
+	if st.t.path == "" {
 		return storage.Object{}, fmt.Errorf("storage/local: commit %s: staged content was already committed or discarded", key)
 	}
-	tmp := st.path
-	st.path = ""
-	defer os.Remove(tmp)
+	t := st.t
+	st.t.path = ""
+	defer os.Remove(t.path)
 
 	path, err := st.s.checkKey("commit", key)
 	if err != nil {
 		return storage.Object{}, err
 	}
-	if opts.Size >= 0 && opts.Size != st.size {
-		return storage.Object{}, fmt.Errorf("storage/local: commit %s: %w: staged %d bytes, expected %d", key, storage.ErrIntegrity, st.size, opts.Size)
+	if opts.Size >= 0 && opts.Size != t.n {
+		return storage.Object{}, fmt.Errorf("storage/local: commit %s: %w: staged %d bytes, expected %d", key, storage.ErrIntegrity, t.n, opts.Size)
 	}
-	if err := checkSHA256(opts.SHA256, st.sha256); err != nil {
+	if err := checkSHA256(opts.SHA256, t.sum); err != nil {
 		return storage.Object{}, fmt.Errorf("storage/local: commit %s: %w", key, err)
 	}
-	obj, err := st.s.link(ctx, tmp, key, path)
+	obj, err := st.s.link(ctx, t, key, path)
 	if err != nil {
 		return storage.Object{}, fmt.Errorf("storage/local: commit %s: %w", key, err)
 	}
@@ -576,11 +618,11 @@ func (st *staged) Commit(ctx context.Context, key string, opts storage.PutOption
 func (st *staged) Discard(ctx context.Context) error {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.path == "" {
+	if st.t.path == "" {
 		return nil
 	}
-	err := os.Remove(st.path)
-	st.path = ""
+	err := os.Remove(st.t.path)
+	st.t.path = ""
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("storage/local: discard: %w", mapOSError(err))
 	}

@@ -118,11 +118,19 @@ func (s *Store) Swap(ctx context.Context, key string, old storage.Version, data 
 		return "", fmt.Errorf("storage/local: swap %s: %w", key, err)
 	}
 
-	tmp, _, _, err := s.writeTemp(ctx, bytes.NewReader(data), int64(len(data)), false)
+	t, err := s.writeTemp(ctx, bytes.NewReader(data), int64(len(data)), false)
 	if err != nil {
 		return "", fmt.Errorf("storage/local: swap %s: %w", key, err)
 	}
+	tmp := t.path
 	defer os.Remove(tmp) // after a successful rename, there is nothing left to remove
+	if s.group != nil {
+		// The new content, and what it may point to (the custody log's
+		// tiles), must be durable before it replaces the old.
+		if err := s.group.wait(ctx, t.need); err != nil {
+			return "", fmt.Errorf("storage/local: swap %s: %w", key, err)
+		}
+	}
 	parent := filepath.Dir(path)
 	if err := s.mkdirs(key, parent); err != nil {
 		return "", fmt.Errorf("storage/local: swap %s: %w", key, err)
@@ -136,7 +144,12 @@ func (s *Store) Swap(ctx context.Context, key string, old storage.Version, data 
 	// Past the rename the swap has happened for readers; the folder's fsync
 	// makes it survive a crash. If it fails, say so: the caller must not
 	// count on the new content.
-	if err := syncDir(parent); err != nil {
+	if s.group != nil {
+		err = s.group.wait(ctx, s.group.mark()) // also covers folders mkdirs made
+	} else {
+		err = syncDir(parent)
+	}
+	if err != nil {
 		return "", fmt.Errorf("storage/local: swap %s: renamed into place, but the folder could not be synced: %w", key, err)
 	}
 	return versionOf(data), nil
