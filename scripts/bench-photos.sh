@@ -7,7 +7,8 @@
 #   (b) `exhibit ingest` into a fresh local archive with every reader on
 #       (photo/1, geo/1, strip/1: extract, strip, hash, sign, store) versus a
 #       shell loop of `exiftool -json`, `sha256sum` and `cosign sign-blob` per
-#       file, on a subset (cosign decrypts its key on every call).
+#       file, on a subset (cosign decrypts its key on every call); ingest
+#       also runs over the corpus's photos under 100 KB alone.
 # Prints a Markdown table for docs/performance.md.
 #   BENCH_PHOTOS         corpus size (default 2000)
 #   BENCH_PHOTOS_INGEST  photos ingested (default: the whole corpus)
