@@ -19,10 +19,12 @@ type Option func(*Store)
 // It pays off when many small objects are written at once (an ingest of many
 // photos). syncfs also writes out what other programs have written to the
 // same file system, so keep a busy archive on a file system of its own.
-// Where syncfs is missing (anything but Linux) the option does nothing.
+// The option does nothing where syncfs is missing (anything but Linux) or
+// may not reach the disk: on file systems other than ext2/3/4, XFS, Btrfs,
+// F2FS, ZFS, tmpfs and overlayfs (network and FUSE mounts) every write is fsynced.
 func GroupCommit() Option {
 	return func(s *Store) {
-		if syncFSSupported {
+		if syncFSSupported && groupable(s.dir) {
 			g := &syncGroup{}
 			g.sync, g.release = newSyncFS(s.dir)
 			s.group = g

@@ -34,3 +34,24 @@ func newSyncFS(dir string) (sync func() error, release func()) {
 	}
 	return sync, release
 }
+
+// zfsSuperMagic is ZFS's file system type (OpenZFS on Linux).
+const zfsSuperMagic = 0x2fc12fc1
+
+// groupable reports whether dir is on a local file system whose syncfs
+// writes out all of it: ext2/3/4, XFS, Btrfs, F2FS, ZFS, tmpfs, and
+// overlayfs (containers), whose syncfs syncs the file system below. On others
+// (NFS, SMB, FUSE mounts), syncfs may not reach the server, so the store
+// keeps an fsync per write there.
+func groupable(dir string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false
+	}
+	switch uint32(st.Type) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.F2FS_SUPER_MAGIC,
+		zfsSuperMagic, unix.TMPFS_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
+		return true
+	}
+	return false
+}
