@@ -5,7 +5,7 @@
 // is written after everything it refers to, so an interrupted run leaves no
 // half-written item, and rerunning completes it. The objects an item's
 // record names are all staged before any is committed, so that on a store
-// that groups its syncs (storage.Syncer) they share one wait for the disk;
+// that groups its syncs (storage.Grouped) they share one wait for the disk;
 // the record bundle follows once they are visible, and an item is reported
 // archived only once its bundle is durable.
 //
@@ -124,7 +124,7 @@ type Options struct {
 	Encrypt *Encryption
 	// Jobs is how many files are ingested at once. The default is the
 	// number of CPUs, times groupJobs on a store that groups its syncs
-	// (storage.Syncer).
+	// (storage.Grouped).
 	Jobs     int
 	Observer Observer
 	// Now is the clock (default time.Now).
@@ -164,7 +164,7 @@ func New(ctx context.Context, o Options) (*Ingester, error) {
 	}
 	if o.Jobs <= 0 {
 		o.Jobs = runtime.GOMAXPROCS(0)
-		if _, ok := o.Store.(storage.Syncer); ok {
+		if storage.Grouped(o.Store) {
 			// Most of an item's time there is spent waiting for a shared
 			// sync, not on a CPU: more items at once fill the wait.
 			o.Jobs *= groupJobs
@@ -404,10 +404,12 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 		}
 		return "", 0, Failed, fmt.Errorf("ingest %s: %w", path, err)
 	}
-	committed := false
+	// Whatever is not committed is discarded (after Commit, Discard does
+	// nothing).
+	pending := []func(){func() { stagedOriginal.Discard(context.WithoutCancel(ctx)) }}
 	defer func() {
-		if !committed {
-			stagedOriginal.Discard(context.WithoutCancel(ctx))
+		for _, discard := range pending {
+			discard()
 		}
 	}()
 	sum := h.Sum()
@@ -460,14 +462,8 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 	original.Key, _ = original.StoredKey()
 
 	// Everything the record points to is written first and made visible
-	// after: on a store that groups its syncs (storage.Syncer) the item's
+	// after: on a store that groups its syncs (storage.Grouped) the item's
 	// objects then share one wait for the disk instead of one each.
-	var pending []func() // discards what was not committed
-	defer func() {
-		for _, discard := range pending {
-			discard()
-		}
-	}()
 	source := &fileSource{f: f, size: sum.Size, name: filepath.Base(path), mediaType: mediaType}
 	meta, derivs := in.extract(ctx, source, item, times)
 	var stagedDerivs []*stagedDerivative
@@ -501,7 +497,6 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 	}
 
 	obj, err := stagedOriginal.Commit(ctx, original.Key, popts)
-	committed = true
 	if errors.Is(err, storage.ErrExists) {
 		// Left by an interrupted run or a concurrent one: same key, same bytes
 		// (the store checked size and digest when it was written).

@@ -6,9 +6,9 @@ import (
 	"fmt"
 )
 
-// Syncer is implemented by stores that make writes durable in groups
-// instead of one object at a time (storage/local with GroupCommit): Put and
-// Commit may return before the new key survives a crash. Such a store keeps
+// Syncer is implemented by stores that can make writes durable in groups
+// instead of one object at a time (storage/local with GroupCommit). When
+// Grouped, Put and Commit may return before the new key survives a crash. Such a store keeps
 // one order all the same: a key becomes visible only once every object that
 // was staged, written or committed before its content was written is
 // durable, so after a crash any surviving key finds everything that came
@@ -19,6 +19,15 @@ type Syncer interface {
 	// is durable. An error means the store could not confirm that: treat
 	// everything since the last successful Sync as possibly lost.
 	Sync(ctx context.Context) error
+	// Grouped reports whether writes are made durable in groups; when not,
+	// each write is durable when it returns and Sync does nothing.
+	Grouped() bool
+}
+
+// Grouped reports whether s makes writes durable in groups (see Syncer).
+func Grouped(s Store) bool {
+	sy, ok := s.(Syncer)
+	return ok && sy.Grouped()
 }
 
 // Sync calls s.Sync when s is a Syncer; on any other store every write is
@@ -32,10 +41,9 @@ func Sync(ctx context.Context, s Store) error {
 
 // Deferred is a small write whose key is made visible later, by Commit. It
 // lets a caller write several objects that do not depend on each other and
-// then make them visible together: on a Syncer they are staged first and
-// share one wait for durability instead of paying one each.
+// then make them visible together: on a store that groups its syncs they
+// are staged first and share one wait for durability instead of one each.
 type Deferred struct {
-	s         Store
 	key       string
 	opts      PutOptions
 	staged    Staged // on a Syncer, until Commit or Discard
@@ -45,13 +53,13 @@ type Deferred struct {
 }
 
 // PutDeferred starts writing data at key (opts.Size is set from data). On a
-// Syncer it stages data, and Commit links it; on any other store it puts
-// data at once and Commit reports that result. Either way the caller must
+// store that groups its syncs it stages data, and Commit links it; on any
+// other store it puts data at once and Commit reports that result. Either way the caller must
 // Commit or Discard it.
 func PutDeferred(ctx context.Context, s Store, key string, data []byte, opts PutOptions) *Deferred {
 	opts.Size = int64(len(data))
-	d := &Deferred{s: s, key: key, opts: opts}
-	if _, ok := s.(Syncer); ok {
+	d := &Deferred{key: key, opts: opts}
+	if Grouped(s) {
 		d.staged, d.err = s.Stage(ctx, bytes.NewReader(data), opts.Size)
 		return d
 	}
@@ -79,8 +87,8 @@ func (d *Deferred) Commit(ctx context.Context) (Object, error) {
 	return d.obj, d.err
 }
 
-// Discard drops a staged write that was not committed. On a store that is
-// not a Syncer the write has already happened and stays. It is safe to call
+// Discard drops a staged write that was not committed. On a store that does
+// not group its syncs the write has already happened and stays. It is safe to call
 // after Commit and more than once.
 func (d *Deferred) Discard(ctx context.Context) {
 	if d.staged != nil {

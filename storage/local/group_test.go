@@ -199,3 +199,29 @@ func TestGroupCommitCanceled(t *testing.T) {
 		t.Error("a canceled Put linked its key")
 	}
 }
+
+// TestGroupCommitSwapDurable: Swap, the custody log's checkpoint, syncs its
+// new content (and what it points to) before the rename, and the rename
+// before it returns: storage.Swapper promises a durable swap.
+func TestGroupCommitSwapDurable(t *testing.T) {
+	s := newGroupStore(t)
+	ctx := context.Background()
+	put(t, s, "tile", "written before")
+	var seen [][2]bool // at each sync: tile linked, checkpoint swapped in
+	real := s.group.sync
+	s.group.sync = func() error {
+		seen = append(seen, [2]bool{exists(s, "tile"), exists(s, "checkpoint")})
+		return real()
+	}
+	if _, err := s.Swap(ctx, "checkpoint", storage.NoVersion, []byte("c1")); err != nil {
+		t.Fatal(err)
+	}
+	before, after := false, false
+	for _, x := range seen {
+		before = before || (x[0] && !x[1])
+		after = after || x[1]
+	}
+	if !before || !after {
+		t.Errorf("syncs during Swap (tile linked, checkpoint in place) = %v, want one before the rename covering the tile and one after it", seen)
+	}
+}

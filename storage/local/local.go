@@ -27,7 +27,9 @@
 // lock file of the key's own under .tmp (kept, never cleaned), compares the
 // current content's SHA-256 with the version the caller read, writes the new
 // content to a fsynced temporary file and renames it over the key, then
-// fsyncs the folder. Readers never take the lock: rename is atomic. The
+// fsyncs the folder (with GroupCommit: the group's sync covers the new
+// content and everything written before it, then another the rename,
+// before Swap returns). Readers never take the lock: rename is atomic. The
 // lock works between processes on one machine and on file systems with
 // working flock; on a network file system without it, use one writer.
 //
