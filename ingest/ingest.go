@@ -496,12 +496,7 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 		return item, sum.Size, Failed, err
 	}
 
-	obj, err := stagedOriginal.Commit(ctx, original.Key, popts)
-	if errors.Is(err, storage.ErrExists) {
-		// Left by an interrupted run or a concurrent one: same key, same bytes
-		// (the store checked size and digest when it was written).
-		obj, err = in.existing(ctx, original.Key, popts.Size)
-	}
+	obj, err := in.commitStaged(ctx, stagedOriginal, original.Key, popts)
 	if err != nil {
 		return item, sum.Size, Failed, fmt.Errorf("ingest %s: store original: %w", path, err)
 	}
@@ -667,6 +662,18 @@ func (in *Ingester) putDeferred(ctx context.Context, key string, data []byte, ct
 	return storage.PutDeferred(ctx, in.o.Store, key, data, o)
 }
 
+// commitStaged commits staged content-addressed bytes, accepting the same
+// bytes already at the key.
+func (in *Ingester) commitStaged(ctx context.Context, st storage.Staged, key string, o storage.PutOptions) (storage.Object, error) {
+	obj, err := st.Commit(ctx, key, o)
+	if errors.Is(err, storage.ErrExists) {
+		// Left by an interrupted run or a concurrent one: same key, same bytes
+		// (the store checked size and digest when it was written).
+		obj, err = in.existing(ctx, key, o.Size)
+	}
+	return obj, err
+}
+
 func (in *Ingester) existing(ctx context.Context, key string, size int64) (storage.Object, error) {
 	o, err := in.o.Store.Stat(ctx, key)
 	if err != nil {
@@ -791,10 +798,7 @@ func (in *Ingester) commitDerivative(ctx context.Context, sd *stagedDerivative) 
 	key := custody.ObjectKey(sum.SHA256)
 	o := sd.put
 	o.Size, o.SHA256, o.ContentType = sum.Size, sum.SHA256.Sum, d.MediaType
-	obj, err := sd.staged.Commit(ctx, key, o)
-	if errors.Is(err, storage.ErrExists) {
-		obj, err = in.existing(ctx, key, sum.Size)
-	}
+	obj, err := in.commitStaged(ctx, sd.staged, key, o)
 	if err != nil {
 		return custody.Derivative{}, err
 	}
