@@ -28,14 +28,7 @@ random_secret() {
 }
 
 start() {
-	if [[ ! -x "$minio" ]]; then
-		echo "minio.sh: $minio is missing; run scripts/tools.sh (or make tools) first" >&2
-		exit 1
-	fi
-	if running; then
-		echo "minio.sh: MinIO is already running (pid $(cat "$pidfile")); run scripts/minio.sh stop first" >&2
-		exit 1
-	fi
+	check_startable 'MinIO' "$minio"
 	mkdir -p "$run"
 	local data port console user password pid
 	data="$(mktemp -d "${TMPDIR:-/tmp}/exhibit-minio.XXXXXX")"
@@ -54,23 +47,7 @@ start() {
 	pid=$!
 	echo "$pid" >"$pidfile"
 
-	local url="http://127.0.0.1:$port/minio/health/live" deadline=$((SECONDS + timeout))
-	until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)" == "200" ]]; do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			echo "minio.sh: MinIO exited while starting; last lines of $logfile:" >&2
-			tail -n 20 "$logfile" >&2
-			rm -f "$pidfile"
-			rm -rf "$data" "$datafile"
-			exit 1
-		fi
-		if ((SECONDS >= deadline)); then
-			echo "minio.sh: MinIO did not answer $url within ${timeout}s; last lines of $logfile:" >&2
-			tail -n 20 "$logfile" >&2
-			stop
-			exit 1
-		fi
-		sleep 0.2
-	done
+	wait_until_up 'MinIO' "http://127.0.0.1:$port/minio/health/live" "$pid"
 
 	umask 077
 	cat >"$envfile" <<ENV

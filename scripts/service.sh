@@ -1,7 +1,7 @@
 # Shared by the scripts that run a throwaway server for the tests
 # (minio.sh, tsa.sh); sourced, not run. The sourcing script sets pidfile,
-# datafile (holding the server's temporary folder) and envfile, defines
-# start, and ends with `service_main "$@"`.
+# datafile (holding the server's temporary folder), envfile, logfile and
+# timeout, defines start and stop, and ends with `service_main "$@"`.
 
 # free_port prints a TCP port on 127.0.0.1 that nothing listens on now.
 free_port() {
@@ -46,6 +46,44 @@ stop_service() {
 		rm -f "$datafile"
 	fi
 	rm -f "$envfile"
+}
+
+# check_startable LABEL BINARY exits with a hint when BINARY is missing or
+# the server is running already.
+check_startable() {
+	local label="$1" binary="$2" me
+	me="$(basename "$0")"
+	if [[ ! -x "$binary" ]]; then
+		echo "$me: $binary is missing; run scripts/tools.sh (or make tools) first" >&2
+		exit 1
+	fi
+	if running; then
+		echo "$me: $label is already running (pid $(cat "$pidfile")); run scripts/$me stop first" >&2
+		exit 1
+	fi
+}
+
+# wait_until_up LABEL URL PID waits up to $timeout seconds for URL to answer
+# 200. When the server exits first, or does not answer in time, it shows the
+# end of $logfile, stops and cleans up (stop), and exits 1.
+wait_until_up() {
+	local label="$1" url="$2" pid="$3" me deadline=$((SECONDS + timeout))
+	me="$(basename "$0")"
+	until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)" == "200" ]]; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "$me: $label exited while starting; last lines of $logfile:" >&2
+			tail -n 20 "$logfile" >&2
+			stop
+			exit 1
+		fi
+		if ((SECONDS >= deadline)); then
+			echo "$me: $label did not answer $url within ${timeout}s; last lines of $logfile:" >&2
+			tail -n 20 "$logfile" >&2
+			stop
+			exit 1
+		fi
+		sleep 0.2
+	done
 }
 
 service_main() {

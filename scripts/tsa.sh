@@ -50,14 +50,7 @@ PY
 }
 
 start() {
-	if [[ ! -x "$tsa" ]]; then
-		echo "tsa.sh: $tsa is missing; run scripts/tools.sh (or make tools) first" >&2
-		exit 1
-	fi
-	if running; then
-		echo "tsa.sh: timestamp-server is already running (pid $(cat "$pidfile")); run scripts/tsa.sh stop first" >&2
-		exit 1
-	fi
+	check_startable 'timestamp-server' "$tsa"
 	mkdir -p "$run"
 	exec 9>>"$lockfile"
 	if ! flock -n 9; then
@@ -85,23 +78,7 @@ start() {
 	echo "$pid" >"$pidfile"
 	exec 9>&-
 
-	local url="http://127.0.0.1:$port/api/v1/timestamp/certchain" deadline=$((SECONDS + timeout))
-	until [[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$url" || true)" == "200" ]]; do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			echo "tsa.sh: timestamp-server exited while starting; last lines of $logfile:" >&2
-			tail -n 20 "$logfile" >&2
-			rm -f "$pidfile"
-			rm -rf "$dir" "$datafile"
-			exit 1
-		fi
-		if ((SECONDS >= deadline)); then
-			echo "tsa.sh: timestamp-server did not answer $url within ${timeout}s; last lines of $logfile:" >&2
-			tail -n 20 "$logfile" >&2
-			stop
-			exit 1
-		fi
-		sleep 0.2
-	done
+	wait_until_up 'timestamp-server' "http://127.0.0.1:$port/api/v1/timestamp/certchain" "$pid"
 
 	umask 077
 	cat >"$envfile" <<ENV
