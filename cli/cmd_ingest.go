@@ -145,11 +145,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 		Encrypt:   enc,
 	}
 	if r := cfg.Retention; r != nil {
-		mode := storage.Compliance
-		if r.Mode == "governance" {
-			mode = storage.Governance
-		}
-		opts.Retention = &ingest.Retention{Mode: mode, Period: time.Duration(r.Days) * 24 * time.Hour}
+		opts.Retention = &ingest.Retention{Mode: r.storageMode(), Period: r.period()}
 	}
 	if c, ok := st.(interface {
 		CleanupStale(context.Context, time.Duration) error

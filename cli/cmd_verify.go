@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,7 +132,7 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 			for _, t := range targets {
 				have[t.id.String()] = true
 			}
-			for _, item := range sortedKeys(logged) {
+			for _, item := range slices.Sorted(maps.Keys(logged)) {
 				if !have[item] {
 					deleted = append(deleted, verify.DeletedItem(item, logged[item]))
 				}
@@ -294,13 +295,4 @@ func logVerified(ctx context.Context, cl *custodyLog, home, operator string, rep
 	}
 	_, err = cl.append(ctx, events)
 	return err
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/openexhibit/exhibit/storage"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 )
@@ -65,6 +67,29 @@ type RetentionConfig struct {
 	Days int    `yaml:"days"`
 }
 
+// storageMode is the Object Lock mode: governance when so configured, else
+// compliance.
+func (r *RetentionConfig) storageMode() storage.RetentionMode {
+	if r.Mode == "governance" {
+		return storage.Governance
+	}
+	return storage.Compliance
+}
+
+// period is the retention period.
+func (r *RetentionConfig) period() time.Duration { return time.Duration(r.Days) * 24 * time.Hour }
+
+// splitList splits a comma-separated setting, dropping empty elements.
+func splitList(v string) []string {
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 const configName = "config.yaml"
 
 // env is one setting's environment variable.
@@ -78,29 +103,12 @@ var envSettings = []envSetting{
 	{"EXHIBIT_KEY", func(c *Config, v string) error { c.Key = v; return nil }},
 	{"EXHIBIT_TRUST", func(c *Config, v string) error { c.Trust = v; return nil }},
 	{"EXHIBIT_OPERATOR", func(c *Config, v string) error { c.Operator = v; return nil }},
-	{"EXHIBIT_ENCRYPT_TO", func(c *Config, v string) error {
-		c.EncryptTo = nil
-		for _, r := range strings.Split(v, ",") {
-			if r = strings.TrimSpace(r); r != "" {
-				c.EncryptTo = append(c.EncryptTo, r)
-			}
-		}
-		return nil
-	}},
+	{"EXHIBIT_ENCRYPT_TO", func(c *Config, v string) error { c.EncryptTo = splitList(v); return nil }},
 	{"EXHIBIT_S3_ENDPOINT", func(c *Config, v string) error { c.S3.Endpoint = v; return nil }},
 	{"EXHIBIT_S3_REGION", func(c *Config, v string) error { c.S3.Region = v; return nil }},
 	{"EXHIBIT_S3_ACCESS_KEY", func(c *Config, v string) error { c.S3.AccessKey = v; return nil }},
 	{"EXHIBIT_S3_SECRET_KEY", func(c *Config, v string) error { c.S3.SecretKey = v; return nil }},
-	{"EXHIBIT_TSA", func(c *Config, v string) error {
-		// Comma-separated; empty means none.
-		c.TSA = nil
-		for _, u := range strings.Split(v, ",") {
-			if u = strings.TrimSpace(u); u != "" {
-				c.TSA = append(c.TSA, u)
-			}
-		}
-		return nil
-	}},
+	{"EXHIBIT_TSA", func(c *Config, v string) error { c.TSA = splitList(v); return nil }}, // empty: none
 	{"EXHIBIT_S3_INSECURE_HTTP", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		c.S3.InsecureHTTP = b

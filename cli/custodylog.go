@@ -273,13 +273,9 @@ func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, tf
 				opts.Timestamper = checkpointStamper{ts: ts, stampPolicy: stamp}
 			}
 			if r := cfg.Retention; r != nil {
-				mode := storage.Compliance
-				if r.Mode == "governance" {
-					mode = storage.Governance
-				}
-				days := r.Days
+				mode, period := r.storageMode(), r.period()
 				opts.Retention = func() storage.Retention {
-					return storage.Retention{Mode: mode, Until: time.Now().Add(time.Duration(days) * 24 * time.Hour)}
+					return storage.Retention{Mode: mode, Until: time.Now().Add(period)}
 				}
 			}
 		}
