@@ -640,15 +640,9 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("storage/local: get %s: %w", key, err)
 	}
-	// Objects are regular files; a symbolic link is not followed out of the store.
-	if fi, err := os.Lstat(path); err != nil {
-		return nil, fmt.Errorf("storage/local: get %s: %w", key, mapLookupError(err))
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("storage/local: get %s: %w", key, storage.ErrNotFound)
-	}
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
-		return nil, fmt.Errorf("storage/local: get %s: %w", key, mapLookupError(err))
+		return nil, fmt.Errorf("storage/local: get %s: %w", key, err)
 	}
 	return f, nil
 }

@@ -8,8 +8,13 @@ import (
 	"syscall"
 )
 
-// noFollow keeps Load from following a symbolic link out of the store.
-const noFollow = syscall.O_NOFOLLOW
+// openFlags make openRegular refuse a symbolic link (ELOOP), which could
+// lead out of the store, and not wait for a writer on a FIFO.
+const openFlags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+
+// checkNotLink has nothing to check here: with O_NOFOLLOW the opened file
+// is path itself, not what a link there points to.
+func checkNotLink(string, os.FileInfo) error { return nil }
 
 // tryLock takes an exclusive flock(2) on f without waiting, and reports
 // whether it got it.

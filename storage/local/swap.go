@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/openexhibit/exhibit/storage"
@@ -59,18 +60,11 @@ func (s *Store) Load(ctx context.Context, key string, limit int64) ([]byte, stor
 // readRegular reads the regular file at path, at most limit bytes. A
 // missing path, or one that is not a regular file, is storage.ErrNotFound.
 func readRegular(path string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|noFollow, 0)
+	f, err := openRegular(path)
 	if err != nil {
-		return nil, mapLookupError(err)
+		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, mapOSError(err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, storage.ErrNotFound
-	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, mapOSError(err)
@@ -79,6 +73,34 @@ func readRegular(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: over %d bytes", errTooLarge, limit)
 	}
 	return data, nil
+}
+
+// openRegular opens the regular file at path for reading. A missing path,
+// or one that is not a regular file (a symbolic link, which could lead out
+// of the store, a folder, a FIFO), is storage.ErrNotFound. The file is
+// checked once open, so nothing can replace it between check and open.
+func openRegular(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|openFlags, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("%w: %w", storage.ErrNotFound, err) // a symbolic link
+	}
+	if err != nil {
+		return nil, mapLookupError(err)
+	}
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		err = mapOSError(err)
+	case !fi.Mode().IsRegular():
+		err = storage.ErrNotFound
+	default:
+		err = checkNotLink(path, fi)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // Swap replaces the mutable object at key with data if it is still at

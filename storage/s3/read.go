@@ -20,22 +20,34 @@ import (
 // mismatch turns the end of the read into an error wrapping
 // storage.ErrIntegrity.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	name, err := s.checkKey("get", key)
+	vr, _, err := s.open(ctx, "get", key)
 	if err != nil {
 		return nil, err
+	}
+	return vr, nil
+}
+
+// open starts a GET of the object at key, with the server's description of
+// the object that response carries, and wraps the body in a reader that
+// verifies its length and, when the server stored a full-object CRC64NVME
+// checksum, the checksum.
+func (s *Store) open(ctx context.Context, op, key string) (*verifyingReader, minio.ObjectInfo, error) {
+	name, err := s.checkKey(op, key)
+	if err != nil {
+		return nil, minio.ObjectInfo{}, err
 	}
 	var opts minio.GetObjectOptions
 	opts.Set("x-amz-checksum-mode", "ENABLED") // report the checksum; verified below
 	body, oi, _, err := s.core.GetObject(ctx, s.opts.Bucket, name, opts)
 	if err != nil {
-		return nil, wrapErr("get", key, err)
+		return nil, minio.ObjectInfo{}, wrapErr(op, key, err)
 	}
 	vr := &verifyingReader{rc: body, key: key, size: oi.Size}
 	if oi.ChecksumCRC64NVME != "" && strings.EqualFold(oi.ChecksumMode, typeFullObject) {
 		vr.want = oi.ChecksumCRC64NVME
 		vr.crc = crc64nvme.New()
 	}
-	return vr, nil
+	return vr, oi, nil
 }
 
 // verifyingReader checks length and checksum of an object as it is read.

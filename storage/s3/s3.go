@@ -53,6 +53,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -157,17 +158,23 @@ func (o *Options) normalize() error {
 	return nil
 }
 
-func newClient(o Options) (*minio.Client, error) {
+// newClient makes the client for o. wrap, when not nil, wraps its HTTP
+// transport (tests use it to fail or corrupt requests).
+func newClient(o Options, wrap func(http.RoundTripper) http.RoundTripper) (*minio.Client, error) {
 	tr, err := minio.DefaultTransport(o.Secure)
 	if err != nil {
 		return nil, err
 	}
 	// A silent network must fail in seconds, not after the 30 s default.
 	tr.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	var rt http.RoundTripper = tr
+	if wrap != nil {
+		rt = wrap(tr)
+	}
 	return minio.New(o.Endpoint, &minio.Options{
 		Creds:           credentials.NewStaticV4(o.AccessKey, o.SecretKey, ""),
 		Secure:          o.Secure,
-		Transport:       tr,
+		Transport:       rt,
 		Region:          o.Region,
 		TrailingHeaders: true,
 		MaxRetries:      o.MaxRetries,
@@ -215,7 +222,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 }
 
 func newStore(opts Options) (*Store, error) {
-	c, err := newClient(opts)
+	c, err := newClient(opts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("storage/s3: open %s: %w", opts.Endpoint, err)
 	}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/minio/crc64nvme"
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/openexhibit/exhibit/storage"
@@ -53,6 +52,24 @@ func openTest(t testing.TB, objectLock bool, mod func(*Options)) (*Store, testen
 	return s, env
 }
 
+// smallParts sends content over 1 KiB through a temporary object, in
+// parts of the smallest size, so that small tests reach multipart code.
+func smallParts(o *Options) {
+	o.PartSize = MinPartSize
+	o.SmallObjectMax = 1 << 10
+}
+
+// wrapTransport remakes the client of s as Open does, with its HTTP
+// transport wrapped by wrap.
+func wrapTransport(t testing.TB, s *Store, wrap func(http.RoundTripper) http.RoundTripper) {
+	t.Helper()
+	c, err := newClient(s.opts, wrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.client, s.core = c, minio.Core{Client: c}
+}
+
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store {
 		s, _ := openTest(t, false, nil)
@@ -66,9 +83,8 @@ func TestConformance(t *testing.T) {
 func TestConformanceSmallParts(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store {
 		s, _ := openTest(t, false, func(o *Options) {
+			smallParts(o)
 			o.Prefix = ""
-			o.PartSize = MinPartSize
-			o.SmallObjectMax = 1 << 10
 		})
 		return s
 	})
@@ -409,10 +425,7 @@ func TestLargeStage(t *testing.T) {
 // ETag, just as an uploaded part does. So copying the parts of one upload
 // reproduces their ETags, and copying other bytes does not.
 func TestCopiedPartETags(t *testing.T) {
-	s, env := openTest(t, false, func(o *Options) {
-		o.PartSize = MinPartSize
-		o.SmallObjectMax = 1 << 10
-	})
+	s, env := openTest(t, false, smallParts)
 	raw := testenv.Client(t, env)
 	ctx := testCtx(t)
 	const size = 2*MinPartSize + 1000
@@ -506,27 +519,17 @@ func (f *failingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 // flight, fails the write and leaves neither object nor upload behind.
 func TestPartFails(t *testing.T) {
 	s, env := openTest(t, false, func(o *Options) {
-		o.PartSize = MinPartSize
-		o.SmallObjectMax = 1 << 10
+		smallParts(o)
 		o.MaxRetries = 1
 		o.Concurrency = 3
 	})
 	raw := testenv.Client(t, env)
 	ctx := testCtx(t)
-	tr, err := minio.DefaultTransport(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ft := &failingTransport{RoundTripper: tr, n: 3}
-	c, err := minio.New(env.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(env.AccessKey, env.SecretKey, ""),
-		Transport: ft, TrailingHeaders: true, MaxRetries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.client, s.core = c, minio.Core{Client: c}
+	ft := &failingTransport{n: 3}
+	wrapTransport(t, s, func(tr http.RoundTripper) http.RoundTripper { ft.RoundTripper = tr; return ft })
 
 	const size = 6 * MinPartSize
-	_, err = s.Put(ctx, "k", storagetest.Content(1, size), storage.PutOptions{Size: size})
+	_, err := s.Put(ctx, "k", storagetest.Content(1, size), storage.PutOptions{Size: size})
 	if err == nil || !strings.Contains(err.Error(), "connection reset by test") {
 		t.Fatalf("Put with a failing part: error = %v, want the part's error", err)
 	}
@@ -548,10 +551,7 @@ func TestPartFails(t *testing.T) {
 // store's back is not committed, and that the refusal is not mistaken for
 // "key exists" (both are 412 answers from the server).
 func TestStagedObjectChanged(t *testing.T) {
-	s, env := openTest(t, false, func(o *Options) {
-		o.PartSize = MinPartSize
-		o.SmallObjectMax = 1 << 10
-	})
+	s, env := openTest(t, false, smallParts)
 	raw := testenv.Client(t, env)
 	ctx := testCtx(t)
 	st, err := s.Stage(ctx, storagetest.Content(1, 8<<10), -1)
@@ -575,10 +575,7 @@ func TestStagedObjectChanged(t *testing.T) {
 }
 
 func TestCleanupStale(t *testing.T) {
-	s, env := openTest(t, false, func(o *Options) {
-		o.PartSize = MinPartSize
-		o.SmallObjectMax = 1 << 10
-	})
+	s, env := openTest(t, false, smallParts)
 	raw := testenv.Client(t, env)
 	core := minio.Core{Client: raw}
 	ctx := testCtx(t)
@@ -728,23 +725,13 @@ func (f *flipReader) Close() error { return f.rc.Close() }
 // unsigned, so the CRC64NVME checksum header is what catches it.
 func TestCorruptedOnTheWire(t *testing.T) {
 	s, env := openTest(t, false, func(o *Options) {
-		o.PartSize = MinPartSize
-		o.SmallObjectMax = 1 << 10
+		smallParts(o)
 		o.MaxRetries = 1
 	})
 	raw := testenv.Client(t, env)
 	ctx := testCtx(t)
-	tr, err := minio.DefaultTransport(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ct := &corruptingTransport{RoundTripper: tr}
-	c, err := minio.New(env.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(env.AccessKey, env.SecretKey, ""),
-		Transport: ct, TrailingHeaders: true, MaxRetries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.client, s.core = c, minio.Core{Client: c}
+	ct := &corruptingTransport{}
+	wrapTransport(t, s, func(tr http.RoundTripper) http.RoundTripper { ct.RoundTripper = tr; return ct })
 	for _, size := range []int64{64 << 10, 3 * MinPartSize} {
 		before := ct.corrupted.Load()
 		_, err := s.Put(ctx, fmt.Sprintf("k%d", size), storagetest.Content(1, size), storage.PutOptions{Size: size})

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/minio/crc64nvme"
 	"github.com/minio/minio-go/v7"
@@ -20,24 +19,13 @@ var _ storage.Swapper = (*Store)(nil)
 // they always belong together). The content's checksum and length are
 // verified as in Get.
 func (s *Store) Load(ctx context.Context, key string, limit int64) ([]byte, storage.Version, error) {
-	name, err := s.checkKey("load", key)
+	vr, oi, err := s.open(ctx, "load", key)
 	if err != nil {
 		return nil, "", err
 	}
-	var opts minio.GetObjectOptions
-	opts.Set("x-amz-checksum-mode", "ENABLED")
-	body, oi, _, err := s.core.GetObject(ctx, s.opts.Bucket, name, opts)
-	if err != nil {
-		return nil, "", wrapErr("load", key, err)
-	}
-	defer body.Close()
+	defer vr.Close()
 	if oi.Size > limit {
 		return nil, "", fmt.Errorf("storage/s3: load %s: the object is %d bytes, over the %d limit", key, oi.Size, limit)
-	}
-	vr := &verifyingReader{rc: body, key: key, size: oi.Size}
-	if oi.ChecksumCRC64NVME != "" && strings.EqualFold(oi.ChecksumMode, typeFullObject) {
-		vr.want = oi.ChecksumCRC64NVME
-		vr.crc = crc64nvme.New()
 	}
 	data, err := io.ReadAll(io.LimitReader(vr, limit+1))
 	if err != nil {
