@@ -80,8 +80,10 @@ const (
 	// DefaultConcurrency is Options.Concurrency when it is 0.
 	DefaultConcurrency = 2
 
-	maxPartSize  = 5 << 30 // largest part, and largest part copy, S3 accepts
-	maxParts     = 10000
+	maxPartSize = 5 << 30 // largest part, and largest part copy, S3 accepts
+	maxParts    = 10000
+	// maxObject is the largest object the part limits allow.
+	maxObject    = maxPartSize * maxParts
 	openTimeout  = 10 * time.Second
 	dialTimeout  = 5 * time.Second
 	tmpElement   = ".tmp"

@@ -574,6 +574,26 @@ func TestStagedObjectChanged(t *testing.T) {
 	}
 }
 
+// TestHugeAnnouncedSize: a size no S3 object can have is refused before
+// anything is allocated for it or sent, for Put and for Stage.
+func TestHugeAnnouncedSize(t *testing.T) {
+	s, env := openTest(t, false, nil)
+	raw := testenv.Client(t, env)
+	ctx := testCtx(t)
+	for _, size := range []int64{maxObject + 1, 1 << 62} {
+		_, err := s.Put(ctx, "k", strings.NewReader("small"), storage.PutOptions{Size: size})
+		if !errors.Is(err, storage.ErrIntegrity) || !strings.Contains(err.Error(), "over the") {
+			t.Errorf("Put announcing %d bytes: %v, want ErrIntegrity saying the limit", size, err)
+		}
+		if _, err := s.Stage(ctx, strings.NewReader("small"), size); !errors.Is(err, storage.ErrIntegrity) {
+			t.Errorf("Stage announcing %d bytes: %v, want ErrIntegrity", size, err)
+		}
+	}
+	if names := rawKeys(t, raw, s.opts.Bucket); len(names) != 0 {
+		t.Errorf("after refused writes, bucket holds %q, want nothing", names)
+	}
+}
+
 func TestCleanupStale(t *testing.T) {
 	s, env := openTest(t, false, smallParts)
 	raw := testenv.Client(t, env)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"sync"
 
@@ -241,17 +240,9 @@ func (s *Store) copyOnce(ctx context.Context, src string, w written, dst string,
 		}
 	}()
 
+	// upload recorded every part, each at most maxPartSize (uploadChunks
+	// refuses anything over maxObject).
 	srcParts := w.parts
-	if len(srcParts) == 0 || slices.ContainsFunc(srcParts, func(p part) bool { return p.size > maxPartSize }) {
-		// No usable record of the upload's parts: ranges of at most 5 GiB,
-		// whose ETags say nothing.
-		nparts := (w.size + maxPartSize - 1) / maxPartSize
-		partSize := (w.size + nparts - 1) / nparts
-		srcParts = nil
-		for start := int64(0); start < w.size; start += partSize {
-			srcParts = append(srcParts, part{size: min(partSize, w.size-start)})
-		}
-	}
 	parts := make([]minio.CompletePart, len(srcParts))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.opts.Concurrency)

@@ -203,6 +203,9 @@ func (s *Store) uploadBytes(ctx context.Context, name string, data []byte, popts
 }
 
 func (s *Store) uploadChunks(ctx context.Context, name string, c *chunker, size int64, popts minio.PutObjectOptions, conditional bool, wantSHA []byte, sh *contentSHA256) (written, error) {
+	if err := checkObjectSize(size); err != nil {
+		return written{}, err
+	}
 	partSize := s.partSizeFor(size)
 	limit := partSize
 	if size >= 0 && size < limit {
@@ -255,8 +258,9 @@ func (s *Store) uploadChunks(ctx context.Context, name string, c *chunker, size 
 	return w, nil
 }
 
-// partSizeFor returns the part size for content of the given length: the
-// configured one, grown when needed to stay within 10,000 parts.
+// partSizeFor returns the part size for content of the given length (at
+// most maxObject): the configured one, grown when needed to stay within
+// 10,000 parts.
 func (s *Store) partSizeFor(size int64) int64 {
 	ps := int64(s.opts.PartSize)
 	if size > ps*maxParts {
@@ -535,3 +539,12 @@ var errSpent = errors.New("staged content was already committed or discarded")
 
 // crcString is a CRC64NVME as S3 headers carry it: base64 of its 8 bytes, big-endian.
 func crcString(crc uint64) string { return b64(binary.BigEndian.AppendUint64(nil, crc)) }
+
+// checkObjectSize refuses an announced size no S3 object can have, before
+// anything is allocated or sent for it.
+func checkObjectSize(size int64) error {
+	if size > maxObject {
+		return fmt.Errorf("%w: content of %d bytes announced, over the %d bytes an S3 object can hold (5 GiB x 10,000 parts)", storage.ErrIntegrity, size, int64(maxObject))
+	}
+	return nil
+}
