@@ -15,7 +15,7 @@ import (
 // version 1; version 1 with logs, a key named for another origin and an
 // unknown origin are refused.
 func TestTrustFileLogs(t *testing.T) {
-	s, _ := fuzzSigner(nil)
+	s := memSigner(t)
 	_, vkey, err := note.GenerateKey(rand.Reader, "exhibit.archive/one")
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +74,7 @@ func TestTrustFileLogs(t *testing.T) {
 // in a version 1 verifier (keys only, unknown fields refused); a version 1
 // file listing TSAs is still read.
 func TestTrustFileVersion(t *testing.T) {
-	s, _ := fuzzSigner(nil)
+	s := memSigner(t)
 	_, vkey, err := note.GenerateKey(rand.Reader, "exhibit.archive/one")
 	if err != nil {
 		t.Fatal(err)
