@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/openexhibit/exhibit/hashing"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -76,4 +78,57 @@ func TestParseStatementRejects(t *testing.T) {
 			t.Fatal("original without sha512 accepted")
 		}
 	})
+}
+
+// TestParseStatementRejectsEncryption: a record whose encryption entries are
+// malformed is refused, with an error that names the object and the field.
+func TestParseStatementRejectsEncryption(t *testing.T) {
+	cipher := hashing.Bytes([]byte("ciphertext bytes"))
+	enc := func() *Encryption {
+		return &Encryption{Scheme: EncryptionAge, Recipients: []string{"age1example"}, Digest: cipher.Map(), Size: cipher.Size}
+	}
+	// encrypted is a valid record whose original and metadata are encrypted.
+	encrypted := func() *Record {
+		r := goldenRecord()
+		r.Original.Encryption = enc()
+		r.Metadata.Encryption = enc()
+		return r
+	}
+	valid, err := encrypted().Statement().Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseStatement(valid); err != nil {
+		t.Fatalf("the valid encrypted record is refused, so the cases below would prove nothing: %v", err)
+	}
+	tests := []struct {
+		name string
+		edit func(r *Record)
+		want string
+	}{
+		{"original: wrong scheme", func(r *Record) { r.Original.Encryption.Scheme = "age-encryption.org/v0" }, "original: encryption scheme"},
+		{"metadata: wrong scheme", func(r *Record) { r.Metadata.Encryption.Scheme = "" }, "metadata: encryption scheme"},
+		{"original: no recipients", func(r *Record) { r.Original.Encryption.Recipients = nil }, "original: encryption names no recipients"},
+		{"metadata: no recipients", func(r *Record) { r.Metadata.Encryption.Recipients = []string{} }, "metadata: encryption names no recipients"},
+		{"original: digest without sha512", func(r *Record) { delete(r.Original.Encryption.Digest, "sha512") }, "original: ciphertext: digest set has no sha512"},
+		{"metadata: digest without sha512", func(r *Record) { delete(r.Metadata.Encryption.Digest, "sha512") }, "metadata: ciphertext: digest set has no sha512"},
+		{"original: no digest", func(r *Record) { r.Original.Encryption.Digest = nil }, "original: ciphertext:"},
+		{"original: negative size", func(r *Record) { r.Original.Encryption.Size = -1 }, "original: ciphertext: negative size"},
+		{"metadata: negative size", func(r *Record) { r.Metadata.Encryption.Size = -5 }, "metadata: ciphertext: negative size"},
+		{"encrypted derivative", func(r *Record) { r.Derivatives[0].Encryption = enc() }, "derivative stripped.jpg: derivatives are not encrypted"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := encrypted()
+			tc.edit(r)
+			data, err := r.Statement().Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ParseStatement(data)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
 }

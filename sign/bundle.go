@@ -125,63 +125,87 @@ func (s *Signer) DigestBundle(ctx context.Context, sha256Sum []byte, o BundleOpt
 	})
 }
 
-// finish timestamps the signature, keeps the timestamps that verify, encodes
-// the bundle and checks it as a whole.
+// finish timestamps the signature, embeds every timestamp received, encodes
+// the bundle and checks it as a whole, once: the check verifies each
+// embedded timestamp, in embedding order. Timestamps that do not verify are
+// fatal when o.RequireTimestamp is set; otherwise they move to Missed and the
+// bundle is encoded and checked again without them (the rare path).
 func (s *Signer) finish(ctx context.Context, pb *protobundle.Bundle, sig []byte, o BundleOptions, check func([]byte) (*Verified, error)) (*Signed, error) {
-	out := &Signed{}
-	want := 0
 	if o.RequireTimestamp && (o.Timestamper == nil || len(o.Timestamper.URLs) == 0) {
 		return nil, errors.New("sign: a timestamp is required but no timestamp authority is configured")
 	}
+	out := &Signed{}
+	var tsd []*protocommon.RFC3161SignedTimestamp
+	var from []string // the TSA URL of each timestamp in tsd
 	if o.Timestamper != nil && len(o.Timestamper.URLs) > 0 {
-		want = len(o.Timestamper.URLs)
 		resps, missed := o.Timestamper.timestampAll(ctx, sig)
-		var tsd []*protocommon.RFC3161SignedTimestamp
-		for i, resp := range resps {
-			if resp == nil {
-				continue
-			}
-			if o.Verifier != nil {
-				if r := o.Verifier.VerifyTimestamp(resp, sig); !r.OK() {
-					missed = append(missed, &TSAError{URL: o.Timestamper.URLs[i], Attempts: 1, Err: r.Err})
-					continue
-				}
-			}
-			tsd = append(tsd, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: resp})
-		}
 		if len(missed) > 0 && o.RequireTimestamp {
-			errs := make([]error, len(missed))
-			for i, m := range missed {
-				errs[i] = m
-			}
-			return nil, fmt.Errorf("sign: a timestamp is required: %w", errors.Join(errs...))
+			return nil, requiredErr(missed)
 		}
 		out.Missed = missed
+		for i, resp := range resps {
+			if resp != nil {
+				tsd = append(tsd, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: resp})
+				from = append(from, o.Timestamper.URLs[i])
+			}
+		}
+	}
+	for pass := 1; ; pass++ {
+		pb.VerificationMaterial.TimestampVerificationData = nil
 		if len(tsd) > 0 {
 			pb.VerificationMaterial.TimestampVerificationData = &protobundle.TimestampVerificationData{Rfc3161Timestamps: tsd}
 		}
+		b, err := marshalBundle(pb)
+		if err != nil {
+			return nil, err
+		}
+		out.Bundle = b
+		if o.Verifier == nil {
+			return out, nil
+		}
+		vd, err := check(b)
+		if err != nil {
+			return nil, err
+		}
+		if len(vd.Timestamps) != len(tsd) {
+			return nil, fmt.Errorf("sign: the bundle just made carries %d timestamps, %d were embedded", len(vd.Timestamps), len(tsd))
+		}
+		var failed []*TSAError
+		var keep []*protocommon.RFC3161SignedTimestamp
+		var keptFrom []string
+		for i, r := range vd.Timestamps {
+			if !r.OK() {
+				failed = append(failed, &TSAError{URL: from[i], Attempts: 1, Err: r.Err})
+				continue
+			}
+			keep = append(keep, tsd[i])
+			keptFrom = append(keptFrom, from[i])
+		}
+		if len(failed) == 0 {
+			out.Timestamps = vd.Timestamps
+			return out, nil
+		}
+		if o.RequireTimestamp {
+			return nil, requiredErr(failed)
+		}
+		if pass > 1 {
+			// Only timestamps that verified were kept: a failure now means
+			// that the verifier is not deterministic.
+			return nil, fmt.Errorf("sign: the timestamps of the bundle just made do not verify: %w", failed[0])
+		}
+		out.Missed = append(out.Missed, failed...)
+		tsd, from = keep, keptFrom
 	}
-	b, err := marshalBundle(pb)
-	if err != nil {
-		return nil, err
+}
+
+// requiredErr reports the TSAs that gave no usable timestamp when one from
+// each is required.
+func requiredErr(missed []*TSAError) error {
+	errs := make([]error, len(missed))
+	for i, m := range missed {
+		errs[i] = m
 	}
-	out.Bundle = b
-	if o.Verifier == nil {
-		return out, nil
-	}
-	vd, err := check(b)
-	if err != nil {
-		return nil, err
-	}
-	required := 0
-	if o.RequireTimestamp {
-		required = want
-	}
-	if err := vd.TimestampErr(required); err != nil {
-		return nil, fmt.Errorf("sign: the timestamps of the bundle just made do not verify: %w", err)
-	}
-	out.Timestamps = vd.Timestamps
-	return out, nil
+	return fmt.Errorf("sign: a timestamp is required: %w", errors.Join(errs...))
 }
 
 func marshalBundle(b *protobundle.Bundle) ([]byte, error) {

@@ -2,8 +2,6 @@ package sign
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"testing"
@@ -12,17 +10,11 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
+// fuzzSigner is memSigner with a verifier that trusts it.
 func fuzzSigner(f *testing.F) (*Signer, *Verifier) {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	s, err := NewSigner(k)
-	if err != nil {
-		f.Fatal(err)
-	}
-	tf, _ := NewTrustFile(s, "fuzz", time.Now())
-	v, err := NewVerifier(tf)
-	if err != nil {
-		f.Fatal(err)
-	}
+	f.Helper()
+	s := memSigner(f)
+	v, _ := verifierWith(f, s)
 	return s, v
 }
 

@@ -28,22 +28,7 @@ func newKey(t *testing.T, pass string) (*Signer, *Verifier, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tf, err := NewTrustFile(s, "tester", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := tf.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tf, err = ParseTrustFile(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := NewVerifier(tf)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v, _ := verifierWith(t, s)
 	return s, v, path
 }
 

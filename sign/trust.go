@@ -20,18 +20,23 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// TrustMediaType identifies a trust file and its version. Version 2 adds
-// Logs; a trust file without logs is still written as version 1, so that
-// older verifiers keep reading it, and both versions are read.
+// TrustMediaType identifies a trust file of version 1: keys only. Version 2
+// adds TimestampAuthorities and Logs, which verifiers of version 1 refuse as
+// unknown fields. [TrustFile.Marshal] writes the lowest version that holds
+// the content, so a file with keys only stays readable by older verifiers.
+// Both versions are read, and version 1 files that list TSAs (as written
+// before version 2 covered them) are still accepted.
 const TrustMediaType = "application/vnd.exhibit.trust+json;version=1"
 
-// TrustMediaTypeV2 is the media type of a trust file that lists logs.
+// TrustMediaTypeV2 is the media type of a trust file that lists TSAs or logs.
 const TrustMediaTypeV2 = "application/vnd.exhibit.trust+json;version=2"
 
 // TrustFile lists the keys and timestamp authorities a verifier accepts. It
 // is kept by the verifier (never read from the archive it checks) and is
 // specified in docs/formats.md.
 type TrustFile struct {
+	// MediaType is the media type as read; Marshal writes the one the
+	// content needs instead (see [TrustMediaType]).
 	MediaType string       `json:"mediaType"`
 	Keys      []TrustedKey `json:"keys"`
 	// TimestampAuthorities are the TSAs whose RFC 3161 timestamps count as
@@ -63,7 +68,6 @@ func (t *TrustFile) AddLog(vkey string, now time.Time) error {
 		}
 	}
 	t.Logs = append(t.Logs, TrustedLog{Origin: v.Name(), VerifierKey: vkey, AddedAt: now.UTC()})
-	t.MediaType = TrustMediaTypeV2
 	return nil
 }
 
@@ -127,10 +131,22 @@ func (t *TrustFile) Add(s *Signer, operator string, now time.Time) error {
 	return nil
 }
 
-// Marshal encodes the trust file as indented JSON.
+// Marshal encodes the trust file as indented JSON, with the media type its
+// content needs (see neededMediaType) whatever t.MediaType says.
 func (t *TrustFile) Marshal() ([]byte, error) {
-	b, err := json.MarshalIndent(t, "", "  ")
+	c := *t
+	c.MediaType = t.neededMediaType()
+	b, err := json.MarshalIndent(&c, "", "  ")
 	return append(b, '\n'), err
+}
+
+// neededMediaType is the lowest version that holds t: version 2 when it lists
+// TSAs or logs, which version 1 verifiers refuse, else version 1.
+func (t *TrustFile) neededMediaType() string {
+	if len(t.TimestampAuthorities) > 0 || len(t.Logs) > 0 {
+		return TrustMediaTypeV2
+	}
+	return TrustMediaType
 }
 
 // ReadTrustFile loads and checks a trust file.
@@ -154,6 +170,8 @@ func ParseTrustFile(data []byte) (*TrustFile, error) {
 	if t.MediaType != TrustMediaType && t.MediaType != TrustMediaTypeV2 {
 		return nil, fmt.Errorf("sign: trust file: media type %q, want %q or %q", t.MediaType, TrustMediaType, TrustMediaTypeV2)
 	}
+	// Version 1 with TSAs is accepted: such files were written before
+	// version 2 covered TSAs. Logs were always version 2.
 	if t.MediaType == TrustMediaType && len(t.Logs) > 0 {
 		return nil, fmt.Errorf("sign: trust file: logs need media type %q", TrustMediaTypeV2)
 	}

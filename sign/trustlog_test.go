@@ -1,7 +1,9 @@
 package sign
 
 import (
+	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +15,7 @@ import (
 // version 1; version 1 with logs, a key named for another origin and an
 // unknown origin are refused.
 func TestTrustFileLogs(t *testing.T) {
-	s, _ := fuzzSigner(nil)
+	s := memSigner(t)
 	_, vkey, err := note.GenerateKey(rand.Reader, "exhibit.archive/one")
 	if err != nil {
 		t.Fatal(err)
@@ -65,4 +67,87 @@ func TestTrustFileLogs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTrustFileVersion: Marshal writes version 2 exactly when the file lists
+// TSAs or logs, whatever MediaType held; what it writes as version 1 decodes
+// in a version 1 verifier (keys only, unknown fields refused); a version 1
+// file listing TSAs is still read.
+func TestTrustFileVersion(t *testing.T) {
+	s := memSigner(t)
+	_, vkey, err := note.GenerateKey(rand.Reader, "exhibit.archive/one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tsa := mustTrusted(t, newFakeTSA(t, "A"), "https://a.example/api/v1/timestamp")
+	tests := []struct {
+		name      string
+		tsa, log  bool
+		mediaType string // as held before Marshal
+		want      string
+	}{
+		{"keys only", false, false, TrustMediaType, TrustMediaType},
+		{"keys only, held as version 2", false, false, TrustMediaTypeV2, TrustMediaType},
+		{"TSA", true, false, TrustMediaType, TrustMediaTypeV2},
+		{"log", false, true, TrustMediaType, TrustMediaTypeV2},
+		{"TSA and log", true, true, TrustMediaType, TrustMediaTypeV2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tf, err := NewTrustFile(s, "op", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.tsa {
+				if err := tf.AddTSA(tsa); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.log {
+				if err := tf.AddLog(vkey, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tf.MediaType = tc.mediaType
+			data, err := tf.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := ParseTrustFile(data)
+			if err != nil {
+				t.Fatalf("does not parse back: %v\n%s", err, data)
+			}
+			if back.MediaType != tc.want {
+				t.Fatalf("written as %q, want %q", back.MediaType, tc.want)
+			}
+			var v1 struct {
+				MediaType string       `json:"mediaType"`
+				Keys      []TrustedKey `json:"keys"`
+			}
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&v1); (err == nil) != (tc.want == TrustMediaType) {
+				t.Fatalf("a version 1 verifier reading it: %v (written as %q)", err, back.MediaType)
+			}
+		})
+	}
+	t.Run("version 1 with TSAs is read", func(t *testing.T) {
+		tf, _ := NewTrustFile(s, "op", time.Now())
+		if err := tf.AddTSA(tsa); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := tf.Marshal()
+		old := strings.Replace(string(data), TrustMediaTypeV2, TrustMediaType, 1)
+		if old == string(data) {
+			t.Fatal("media type not found")
+		}
+		back, err := ParseTrustFile([]byte(old))
+		if err != nil || len(back.TimestampAuthorities) != 1 {
+			t.Fatalf("a version 1 file with a TSA: %v", err)
+		}
+		again, _ := back.Marshal()
+		if !bytes.Contains(again, []byte(TrustMediaTypeV2)) {
+			t.Fatalf("rewritten without version 2:\n%s", again)
+		}
+	})
 }

@@ -96,6 +96,31 @@ func (f *fakeTSA) stamp(t testing.TB, signed []byte) []byte {
 	return resp
 }
 
+// serve answers RFC 3161 requests over HTTP as a TSA would, until the test
+// ends, and returns the timestamp URL.
+func (f *fakeTSA) serve(t testing.TB) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+		req, err := timestamp.ParseRequest(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		ts := &timestamp.Timestamp{HashAlgorithm: req.HashAlgorithm, HashedMessage: req.HashedMessage, Time: time.Now(),
+			Policy: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 2}, Nonce: req.Nonce, AddTSACertificate: true}
+		resp, err := ts.CreateResponseWithOpts(f.chain[0], f.key, crypto.SHA256)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/timestamp-reply")
+		w.Write(resp)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/api/v1/timestamp"
+}
+
 // verifierWith builds a verifier trusting s and the given TSAs.
 func verifierWith(t testing.TB, s *Signer, tsas ...TrustedTSA) (*Verifier, *TrustFile) {
 	t.Helper()
@@ -304,6 +329,69 @@ func TestTimestampedBundles(t *testing.T) {
 			t.Fatalf("required: err = %v, want a TSAError for %s", err, down)
 		}
 	})
+}
+
+// TestBundleTimestampsFake covers how signing keeps, reports and requires
+// timestamps, with TSAs served in the test, so it runs without a
+// timestamp-server.
+func TestBundleTimestampsFake(t *testing.T) {
+	s := memSigner(t)
+	a, b, c := newFakeTSA(t, "A"), newFakeTSA(t, "B"), newFakeTSA(t, "C")
+	ua, ub, uc := a.serve(t), b.serve(t), c.serve(t)
+	v, _ := verifierWith(t, s, mustTrusted(t, a, ua), mustTrusted(t, c, uc)) // b is not trusted
+	sum := sha256.Sum256([]byte("evidence"))
+	ctx := context.Background()
+	makers := map[string]func(BundleOptions) (*Signed, error){
+		"statement": func(o BundleOptions) (*Signed, error) { return s.StatementBundle(ctx, statement(sum[:]), o) },
+		"digest":    func(o BundleOptions) (*Signed, error) { return s.DigestBundle(ctx, sum[:], o) },
+	}
+	verify := map[string]func([]byte) (*Verified, error){
+		"statement": func(bd []byte) (*Verified, error) { return v.VerifyStatement(bd, sum[:]) },
+		"digest":    func(bd []byte) (*Verified, error) { return v.VerifyDigest(bd, sum[:]) },
+	}
+	for kind, mk := range makers {
+		t.Run(kind+": all verify, in URL order", func(t *testing.T) {
+			out, err := mk(BundleOptions{Verifier: v, Timestamper: &Timestamper{URLs: []string{uc, ua}}, RequireTimestamp: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Missed) != 0 || len(out.Timestamps) != 2 || out.Timestamps[0].TSA != uc || out.Timestamps[1].TSA != ua {
+				t.Fatalf("timestamps %+v, missed %v", out.Timestamps, out.Missed)
+			}
+		})
+		t.Run(kind+": an untrusted one is dropped and reported", func(t *testing.T) {
+			out, err := mk(BundleOptions{Verifier: v, Timestamper: &Timestamper{URLs: []string{ub, ua}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ue *UntrustedTSAError
+			if len(out.Missed) != 1 || out.Missed[0].URL != ub || !errors.As(out.Missed[0], &ue) ||
+				len(out.Timestamps) != 1 || out.Timestamps[0].TSA != ua || !out.Timestamps[0].OK() {
+				t.Fatalf("timestamps %+v, missed %v", out.Timestamps, out.Missed)
+			}
+			vd, err := verify[kind](out.Bundle)
+			if err != nil || len(vd.Timestamps) != 1 || vd.TimestampErr(1) != nil {
+				t.Fatalf("the bundle kept: %v, timestamps %+v", err, vd)
+			}
+		})
+		t.Run(kind+": only untrusted ones, none kept", func(t *testing.T) {
+			out, err := mk(BundleOptions{Verifier: v, Timestamper: &Timestamper{URLs: []string{ub}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Missed) != 1 || len(out.Timestamps) != 0 || bytes.Contains(out.Bundle, []byte("rfc3161Timestamps")) {
+				t.Fatalf("timestamps %+v, missed %v", out.Timestamps, out.Missed)
+			}
+		})
+		t.Run(kind+": an untrusted one when required", func(t *testing.T) {
+			_, err := mk(BundleOptions{Verifier: v, Timestamper: &Timestamper{URLs: []string{ua, ub}}, RequireTimestamp: true})
+			var ue *UntrustedTSAError
+			var te *TSAError
+			if !errors.As(err, &ue) || !errors.As(err, &te) || te.URL != ub {
+				t.Fatalf("err = %v, want an UntrustedTSAError for %s", err, ub)
+			}
+		})
+	}
 }
 
 func mustTrusted(t testing.TB, f *fakeTSA, uri string) TrustedTSA {
@@ -582,4 +670,21 @@ func BenchmarkSignedBundle(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/bundle")
 		})
 	}
+}
+
+// BenchmarkSignedBundleFakeTSA is BenchmarkSignedBundle with a TSA served in
+// the test, so that signing and checking, not the TSA, dominate.
+func BenchmarkSignedBundleFakeTSA(b *testing.B) {
+	s := memSigner(b)
+	f := newFakeTSA(b, "Bench")
+	url := f.serve(b)
+	v, _ := verifierWith(b, s, mustTrusted(b, f, url))
+	sum := sha256.Sum256([]byte("x"))
+	ts := &Timestamper{URLs: []string{url}}
+	for b.Loop() {
+		if _, err := s.DigestBundle(context.Background(), sum[:], BundleOptions{Verifier: v, Timestamper: ts}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/bundle")
 }
