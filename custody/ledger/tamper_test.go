@@ -236,12 +236,17 @@ func TestTamperMatrix(t *testing.T) {
 					fx := newFixture(t, be.open(t))
 					// The untouched log passes, also against its first checkpoint.
 					auditor := newLog(t, fx.b.reopen(t))
-					if _, err := auditor.Audit(ctx, &fx.cps[0]); err != nil {
+					rep, err := auditor.Audit(ctx, &fx.cps[0])
+					if err != nil {
 						t.Fatalf("audit before tampering: %v", err)
+					}
+					// The signed note is the one audited, for its timestamp.
+					if rep.Checkpoint != fx.latest() || !bytes.Equal(rep.Signed, fx.signed[len(fx.signed)-1]) {
+						t.Fatalf("audit report: checkpoint %+v, signed %q; want the latest checkpoint and its note", rep.Checkpoint, rep.Signed)
 					}
 					tc.tamper(t, fx)
 					trusted := fx.latest()
-					_, err := newLog(t, fx.b.reopen(t)).Audit(ctx, &trusted)
+					_, err = newLog(t, fx.b.reopen(t)).Audit(ctx, &trusted)
 					if err == nil {
 						t.Fatal("audit passed a tampered log")
 					}
