@@ -105,18 +105,18 @@ func OpenLog(ctx context.Context, l *ledger.Log, trust *sign.Verifier, requireTi
 	switch {
 	case ledger.IsTampering(err):
 		ck := Check{Name: "log checkpoint", Object: ledger.CheckpointKey, Status: Fail, Detail: err.Error()}
-		var re *ledger.RollbackError
-		var fe *ledger.ForkError
-		var trusted, found custody.Checkpoint
-		switch {
-		case errors.As(err, &re):
-			trusted, found = re.Trusted, re.Found
-		case errors.As(err, &fe):
-			trusted, found = fe.Trusted, fe.Found
-		}
-		if re != nil || fe != nil {
+		// A rollback or fork shows both checkpoints.
+		both := func(trusted, found custody.Checkpoint) {
 			ck.Expected = fmt.Sprintf("a checkpoint extending the one seen before (%d entries, root %s)", trusted.Size, trusted.Root)
 			ck.Found = fmt.Sprintf("%d entries, root %s", found.Size, found.Root)
+		}
+		var re *ledger.RollbackError
+		var fe *ledger.ForkError
+		switch {
+		case errors.As(err, &re):
+			both(re.Trusted, re.Found)
+		case errors.As(err, &fe):
+			both(fe.Trusted, fe.Found)
 		}
 		v.Head = append(v.Head, ck)
 		return v
