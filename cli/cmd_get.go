@@ -9,6 +9,7 @@ import (
 
 	"github.com/openexhibit/exhibit/capture/strip"
 	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/custody/ledger"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/storage"
 	"github.com/openexhibit/exhibit/verify"
@@ -127,6 +128,9 @@ func runGet(ctx context.Context, e *env, home string, cfg *Config, o getOptions)
 	// logged that did not complete, never one that was not logged.
 	if cl != nil {
 		if err := logAccess(ctx, cl, home, cfg.Operator, o.id, "get"); err != nil {
+			if ledger.IsTampering(err) {
+				return withCode(ExitVerifyFail, fmt.Errorf("get: %w", err), "nothing was written: the custody log was tampered with: keep the archive and this output as evidence")
+			}
 			return withCode(ExitIO, fmt.Errorf("get: %w", err), "nothing was written; run get again")
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/openexhibit/exhibit/capture/photo"
 	"github.com/openexhibit/exhibit/capture/strip"
 	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/custody/ledger"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/sign"
@@ -208,6 +209,9 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 		if cl != nil && logErr == nil {
 			fmt.Fprintf(e.stdout, "custody log: %d events logged\n", logged)
 		}
+	}
+	if ledger.IsTampering(logErr) {
+		return withCode(ExitVerifyFail, fmt.Errorf("custody log: %w", logErr), "the items are archived but their events are not logged: the custody log was tampered with: keep the archive and this output as evidence")
 	}
 	if logErr != nil {
 		return withCode(ExitIO, logErr, "the items are archived but their events may not be logged: run the same ingest again to log them")

@@ -70,32 +70,13 @@ func logCommand(e *env) *cli.Command {
 	}
 }
 
-// logFailure maps the log's typed errors to exit codes: tampering is 1.
+// logFailure maps the log's evidence of tampering (ledger.IsTampering) to
+// exit code 1; other errors keep theirs.
 func logFailure(err error) error {
-	if isTamper(err) {
+	if ledger.IsTampering(err) {
 		return withCode(ExitVerifyFail, fmt.Errorf("custody log: %w", err), "the custody log was tampered with: keep the archive and this output as evidence")
 	}
 	return err
-}
-
-// isTamper reports whether err is one of the log's evidence of tampering.
-func isTamper(err error) bool {
-	var (
-		re *ledger.RollbackError
-		fe *ledger.ForkError
-		ce *custody.CheckpointError
-		me *ledger.EntryMismatchError
-		rt *ledger.ReplacedTileError
-		rm *ledger.RootMismatchError
-		mf *ledger.MalformedEntryError
-		ie *ledger.InclusionError
-	)
-	switch {
-	case errors.As(err, &re), errors.As(err, &fe), errors.As(err, &ce), errors.As(err, &me), errors.As(err, &rt),
-		errors.As(err, &rm), errors.As(err, &mf), errors.As(err, &ie):
-		return true
-	}
-	return false
 }
 
 // openLogReadOnly opens the archive's log for the log commands.
@@ -233,10 +214,6 @@ func runLogVerify(ctx context.Context, e *env, home string, cfg *Config, require
 	if err != nil {
 		return err
 	}
-	trust, _, err := loadVerifier(home, cfg)
-	if err != nil {
-		return err
-	}
 	rep, err := cl.log.Audit(ctx, cl.remembered)
 	if err != nil {
 		if e.json {
@@ -244,14 +221,12 @@ func runLogVerify(ctx context.Context, e *env, home string, cfg *Config, require
 		}
 		return logFailure(err)
 	}
-	_, signed, err := cl.log.Latest(ctx)
-	if err != nil {
-		return logFailure(err)
-	}
-	c := rep.Checkpoint
+	// The signed note is the one Audit verified: reading the checkpoint
+	// again could pair it with a newer one another writer published since.
+	c, signed := rep.Checkpoint, rep.Signed
 	var stamp verify.Check
 	if c.Size > 0 {
-		stamp = verify.CheckpointTimestamp(ctx, cl.log, c, signed, trust, requireTimestamp)
+		stamp = verify.CheckpointTimestamp(ctx, cl.log, c, signed, cl.trust, requireTimestamp)
 	}
 	if stamp.Status != verify.Fail && stamp.Status != verify.Error {
 		if err := cl.remember(c, signed); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/custody/ledger"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/verify"
 	"github.com/urfave/cli/v2"
@@ -192,7 +193,7 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 			if err := logVerified(ctx, cl, home, cfg.Operator, rep); err != nil {
 				fmt.Fprintf(e.stderr, "exhibit: custody log: the verified events were not logged: %v\n", err)
 				switch {
-				case isTamper(err):
+				case ledger.IsTampering(err):
 					rep.Status = verify.Fail
 				case rep.Status == verify.Pass || rep.Status == verify.Warn:
 					rep.Status = verify.Error

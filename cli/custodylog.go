@@ -209,6 +209,9 @@ type custodyLog struct {
 	remembered *custody.Checkpoint
 	// verifiers are the trusted log keys.
 	verifiers note.Verifiers
+	// trust is the trust file's verifier (trusted keys and TSAs), when
+	// openLogFor loaded it.
+	trust *sign.Verifier
 }
 
 // logMode says what a command needs of the log key.
@@ -533,13 +536,16 @@ func logAccess(ctx context.Context, cl *custodyLog, home, operator string, id ha
 // it needs the trust file. mode says what it needs of the log key. An
 // archive without a log gives a nil log and a note.
 func openLogFor(ctx context.Context, e *env, home string, cfg *Config, st storage.Store, mode logMode) (*custodyLog, string, error) {
-	_, tf, err := loadVerifier(home, cfg)
+	trust, tf, err := loadVerifier(home, cfg)
 	if err != nil {
 		return nil, "", err
 	}
 	cl, msg, err := openLog(ctx, home, cfg, st, tf, mode, stampPolicy{warn: e.stderr})
 	if errors.Is(err, errNoLog) {
 		return nil, err.Error() + ": no event is logged", nil
+	}
+	if cl != nil {
+		cl.trust = trust
 	}
 	return cl, msg, err
 }

@@ -102,22 +102,23 @@ func ReadPointers(ctx context.Context, st storage.Store, id hashing.Digest) ([]P
 func OpenLog(ctx context.Context, l *ledger.Log, trust *sign.Verifier, requireTimestamp bool) *LogView {
 	v := &LogView{log: l}
 	c, signed, err := l.Latest(ctx)
-	var re *ledger.RollbackError
-	var fe *ledger.ForkError
-	var ce *custody.CheckpointError
 	switch {
-	case errors.As(err, &re):
-		v.Head = append(v.Head, Check{Name: "log checkpoint", Object: ledger.CheckpointKey, Status: Fail,
-			Expected: fmt.Sprintf("a checkpoint extending the one seen before (%d entries, root %s)", re.Trusted.Size, re.Trusted.Root),
-			Found:    fmt.Sprintf("%d entries, root %s", re.Found.Size, re.Found.Root), Detail: err.Error()})
-		return v
-	case errors.As(err, &fe):
-		v.Head = append(v.Head, Check{Name: "log checkpoint", Object: ledger.CheckpointKey, Status: Fail,
-			Expected: fmt.Sprintf("a checkpoint extending the one seen before (%d entries, root %s)", fe.Trusted.Size, fe.Trusted.Root),
-			Found:    fmt.Sprintf("%d entries, root %s", fe.Found.Size, fe.Found.Root), Detail: err.Error()})
-		return v
-	case errors.As(err, &ce):
-		v.Head = append(v.Head, Check{Name: "log checkpoint", Object: ledger.CheckpointKey, Status: Fail, Detail: err.Error()})
+	case ledger.IsTampering(err):
+		ck := Check{Name: "log checkpoint", Object: ledger.CheckpointKey, Status: Fail, Detail: err.Error()}
+		// A rollback or fork shows both checkpoints.
+		both := func(trusted, found custody.Checkpoint) {
+			ck.Expected = fmt.Sprintf("a checkpoint extending the one seen before (%d entries, root %s)", trusted.Size, trusted.Root)
+			ck.Found = fmt.Sprintf("%d entries, root %s", found.Size, found.Root)
+		}
+		var re *ledger.RollbackError
+		var fe *ledger.ForkError
+		switch {
+		case errors.As(err, &re):
+			both(re.Trusted, re.Found)
+		case errors.As(err, &fe):
+			both(fe.Trusted, fe.Found)
+		}
+		v.Head = append(v.Head, ck)
 		return v
 	case err != nil:
 		v.Head = append(v.Head, Check{Name: "log checkpoint", Object: ledger.CheckpointKey, Status: Error, Detail: err.Error()})
@@ -204,10 +205,7 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 		entries, err := v.log.Entries(ctx, v.Checkpoint, p.First, n)
 		if err != nil {
 			status := Error
-			var me *ledger.EntryMismatchError
-			var ie *ledger.InclusionError
-			var rt *ledger.ReplacedTileError
-			if errors.As(err, &me) || errors.As(err, &ie) || errors.As(err, &rt) {
+			if ledger.IsTampering(err) {
 				status = Fail
 			}
 			c.add(Check{Name: "log events", Object: p.Key, Status: status, Detail: fmt.Sprintf("events %d to %d: %v", p.First, p.First+n-1, err)})
@@ -289,7 +287,7 @@ func (v *LogView) LoggedItems(ctx context.Context) (map[string]int64, error) {
 		for i, e := range entries {
 			ev, err := custody.ParseEvent(e)
 			if err != nil {
-				return nil, fmt.Errorf("custody log entry %d: %w", start+int64(i), err)
+				return nil, &ledger.MalformedEntryError{Index: start + int64(i), Err: err}
 			}
 			if _, seen := items[ev.Item]; ev.Type == custody.EventIngested && ev.Item != "" && !seen {
 				items[ev.Item] = start + int64(i)

@@ -16,6 +16,9 @@ import (
 type AuditReport struct {
 	// Checkpoint is the log's checkpoint, whose signature was verified.
 	Checkpoint custody.Checkpoint
+	// Signed is that checkpoint's signed note as read (nil for an empty
+	// log without one): the bytes its timestamp covers.
+	Signed []byte
 	// Entries is how many entries were read, hashed and parsed.
 	Entries int64
 	// Tiles is how many hash tiles were recomputed and compared.
@@ -54,7 +57,7 @@ func (l *Log) Audit(ctx context.Context, trusted *custody.Checkpoint) (AuditRepo
 		}
 	}
 
-	rep := AuditReport{Checkpoint: c}
+	rep := AuditReport{Checkpoint: c, Signed: h.signed}
 	var (
 		rh        rangeHasher
 		tileErr   error // first hash tile that differs from the recomputed one

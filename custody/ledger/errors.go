@@ -3,7 +3,9 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
 
@@ -13,6 +15,33 @@ import (
 // The errors below carry the evidence of what was found: a verifier can
 // show it to a court as it is. Test for them with errors.As. Checkpoints
 // whose signature fails are *custody.CheckpointError.
+
+// IsTampering reports whether err carries evidence that the log was
+// tampered with: one of the evidence errors of this package (every type
+// below but *BatchError) or a *custody.CheckpointError, however wrapped.
+// Callers report such an error as a failed verification, never as a store
+// error: a missing or altered part of the log is evidence, not an outage.
+func IsTampering(err error) bool {
+	var ev evidence
+	var ce *custody.CheckpointError
+	return errors.As(err, &ev) || errors.As(err, &ce)
+}
+
+// evidence marks the error types that are evidence of tampering, so that
+// IsTampering need not list them.
+type evidence interface {
+	error
+	evidence()
+}
+
+func (*RollbackError) evidence()       {}
+func (*ForkError) evidence()           {}
+func (*EntryMismatchError) evidence()  {}
+func (*ReplacedTileError) evidence()   {}
+func (*TileError) evidence()           {}
+func (*RootMismatchError) evidence()   {}
+func (*MalformedEntryError) evidence() {}
+func (*InclusionError) evidence()      {}
 
 // RollbackError: the log's checkpoint is smaller than one already trusted
 // (a previous checkpoint was restored, or the log was cut short and
@@ -79,6 +108,25 @@ func (e *ReplacedTileError) Error() string {
 		return fmt.Sprintf("custody log tile %s is missing (expected content sha256:%s)", e.Key, hex.EncodeToString(e.Want[:]))
 	}
 	return fmt.Sprintf("custody log tile %s was replaced: expected content sha256:%s, found sha256:%s", e.Key, hex.EncodeToString(e.Want[:]), hex.EncodeToString(e.Got[:]))
+}
+
+// TileError: hash tiles that the tree of a signed checkpoint needs are
+// missing, have the wrong size, or do not hash to the checkpoint's root:
+// they were deleted, replaced or damaged after the checkpoint was
+// published (its tiles are written before it). Keys are the tiles at
+// fault: the missing or misshapen one, or all the tiles that were checked
+// together against the root, of which at least one differs (with several,
+// the hashes cannot say which). Want and Found say what the checkpoint
+// needs and what the store holds.
+type TileError struct {
+	Checkpoint  custody.Checkpoint
+	Keys        []string
+	Want, Found string
+}
+
+func (e *TileError) Error() string {
+	return fmt.Sprintf("custody log hash tiles %s do not fit the signed checkpoint of %d entries (root %s): want %s, found %s; keep the archive as evidence and restore the log from a copy",
+		strings.Join(e.Keys, ", "), e.Checkpoint.Size, e.Checkpoint.Root, e.Want, e.Found)
 }
 
 // RootMismatchError: the entries hash to another root than the signed

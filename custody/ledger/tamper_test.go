@@ -2,8 +2,11 @@ package ledger
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -67,6 +70,33 @@ func wantEntryMismatch(index int64, missing bool) func(t *testing.T, fx *fixture
 	}
 }
 
+func wantTileError(key string, found string) func(t *testing.T, fx *fixture, err error) {
+	return func(t *testing.T, fx *fixture, err error) {
+		t.Helper()
+		var te *TileError
+		if !errors.As(err, &te) || !slices.Contains(te.Keys, key) || te.Checkpoint != fx.latest() || !strings.Contains(te.Found, found) {
+			t.Fatalf("error = %v, want *TileError naming %s in the latest checkpoint, found %q", err, key, found)
+		}
+	}
+}
+
+// readAll reads the whole log as a reader does, through l trusting
+// trusted: the checkpoint, every entry, and a proof of the last one.
+func readAll(ctx context.Context, l *Log, trusted custody.Checkpoint) error {
+	l.Trust(trusted)
+	c, _, err := l.Latest(ctx)
+	if err != nil {
+		return err
+	}
+	for start := int64(0); start < c.Size; start += MaxBatch {
+		if _, err := l.Entries(ctx, c, start, min(MaxBatch, c.Size-start)); err != nil {
+			return err
+		}
+	}
+	_, err = l.ProveInclusion(ctx, c, c.Size-1)
+	return err
+}
+
 func TestTamperMatrix(t *testing.T) {
 	otherSkey, _, err := custody.NewLogKey(rand.Reader, testOrigin)
 	if err != nil {
@@ -79,28 +109,31 @@ func TestTamperMatrix(t *testing.T) {
 		tamper func(t *testing.T, fx *fixture)
 		check  func(t *testing.T, fx *fixture, err error)
 		alone  bool // detected without a trusted checkpoint too
+		// read checks what a reader of the whole log gets (readAll);
+		// nil: any evidence of tampering (IsTampering).
+		read func(t *testing.T, fx *fixture, err error)
 	}{
 		{"modified event", func(t *testing.T, fx *fixture) {
 			fx.editEntryTile(t, 1, func(es [][]byte) [][]byte {
 				es[44] = bytes.Replace(es[44], []byte("writer 0"), []byte("writer 9"), 1)
 				return es
 			})
-		}, wantEntryMismatch(256+44, false), true},
+		}, wantEntryMismatch(256+44, false), true, nil},
 		{"deleted event", func(t *testing.T, fx *fixture) {
 			fx.editEntryTile(t, 1, func(es [][]byte) [][]byte { return append(es[:10:10], es[11:]...) })
-		}, wantEntryMismatch(256+10, false), true},
+		}, wantEntryMismatch(256+10, false), true, nil},
 		{"deleted last event of a tile", func(t *testing.T, fx *fixture) {
 			fx.editEntryTile(t, 0, func(es [][]byte) [][]byte { return es[:255] })
-		}, wantEntryMismatch(255, true), true},
+		}, wantEntryMismatch(255, true), true, nil},
 		{"reordered events", func(t *testing.T, fx *fixture) {
 			fx.editEntryTile(t, 0, func(es [][]byte) [][]byte {
 				es[7], es[8] = es[8], es[7]
 				return es
 			})
-		}, wantEntryMismatch(7, false), true},
+		}, wantEntryMismatch(7, false), true, nil},
 		{"truncated log", func(t *testing.T, fx *fixture) {
 			fx.b.remove(t, TileKey(entryTile(2, fx.latest().Size)))
-		}, wantEntryMismatch(512, true), true},
+		}, wantEntryMismatch(512, true), true, nil},
 		{"replaced tile", func(t *testing.T, fx *fixture) {
 			key := TileKey(tlog.Tile{H: custody.TileHeight, L: 0, N: 1, W: 256})
 			data := read(t, fx.b.Store, key)
@@ -111,7 +144,46 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &re) || re.Key != "log/tile/8/0/001" || re.Want == re.Got {
 				t.Fatalf("error = %v, want *ReplacedTileError for log/tile/8/0/001", err)
 			}
-		}, true},
+		}, true, wantTileError("log/tile/8/0/001", "do not")},
+		{"hash tile modified", func(t *testing.T, fx *fixture) {
+			key := TileKey(tlog.Tile{H: custody.TileHeight, L: 0, N: 2, W: 88})
+			data := read(t, fx.b.Store, key)
+			data[40] ^= 1
+			fx.b.overwrite(t, key, data)
+		}, func(t *testing.T, fx *fixture, err error) {
+			var re *ReplacedTileError
+			if !errors.As(err, &re) || re.Key != "log/tile/8/0/002.p/88" || re.Want == re.Got {
+				t.Fatalf("error = %v, want *ReplacedTileError for log/tile/8/0/002.p/88", err)
+			}
+		}, true, wantTileError("log/tile/8/0/002.p/88", "do not")},
+		{"upper hash tile modified", func(t *testing.T, fx *fixture) {
+			key := TileKey(tlog.Tile{H: custody.TileHeight, L: 1, N: 0, W: 2})
+			data := read(t, fx.b.Store, key)
+			data[0] ^= 1
+			fx.b.overwrite(t, key, data)
+		}, func(t *testing.T, fx *fixture, err error) {
+			var re *ReplacedTileError
+			if !errors.As(err, &re) || re.Key != "log/tile/8/1/000.p/2" || re.Want == re.Got {
+				t.Fatalf("error = %v, want *ReplacedTileError for log/tile/8/1/000.p/2", err)
+			}
+		}, true, wantTileError("log/tile/8/1/000.p/2", "do not")},
+		{"hash tile deleted", func(t *testing.T, fx *fixture) {
+			fx.b.remove(t, TileKey(tlog.Tile{H: custody.TileHeight, L: 0, N: 2, W: 88}))
+		}, func(t *testing.T, fx *fixture, err error) {
+			var re *ReplacedTileError
+			if !errors.As(err, &re) || re.Key != "log/tile/8/0/002.p/88" || re.Got != ([32]byte{}) {
+				t.Fatalf("error = %v, want *ReplacedTileError for the missing log/tile/8/0/002.p/88", err)
+			}
+		}, true, wantTileError("log/tile/8/0/002.p/88", "none")},
+		{"hash tile truncated", func(t *testing.T, fx *fixture) {
+			key := TileKey(tlog.Tile{H: custody.TileHeight, L: 0, N: 0, W: 256})
+			fx.b.overwrite(t, key, read(t, fx.b.Store, key)[:100])
+		}, func(t *testing.T, fx *fixture, err error) {
+			var re *ReplacedTileError
+			if !errors.As(err, &re) || re.Key != "log/tile/8/0/000" {
+				t.Fatalf("error = %v, want *ReplacedTileError for log/tile/8/0/000", err)
+			}
+		}, true, wantTileError("log/tile/8/0/000", "100 bytes")},
 		{"checkpoint rolled back", func(t *testing.T, fx *fixture) {
 			fx.b.overwrite(t, CheckpointKey, fx.signed[1])
 		}, func(t *testing.T, fx *fixture, err error) {
@@ -119,7 +191,7 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &re) || re.Trusted != fx.latest() || re.Found != fx.cps[1] {
 				t.Fatalf("error = %v, want *RollbackError from %d to %d", err, fx.latest().Size, fx.cps[1].Size)
 			}
-		}, false},
+		}, false, nil},
 		{"checkpoint deleted", func(t *testing.T, fx *fixture) {
 			fx.b.remove(t, CheckpointKey)
 		}, func(t *testing.T, fx *fixture, err error) {
@@ -127,7 +199,7 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &re) || re.Trusted != fx.latest() || re.Found.Size != 0 {
 				t.Fatalf("error = %v, want *RollbackError to nothing", err)
 			}
-		}, false},
+		}, false, nil},
 		{"forked checkpoint", func(t *testing.T, fx *fixture) {
 			forged := fx.latest()
 			forged.Root = tlog.RecordHash([]byte("another history"))
@@ -141,7 +213,7 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &fe) || fe.Trusted != fx.latest() || fe.Found.Size != fx.latest().Size || fe.Found.Root == fx.latest().Root {
 				t.Fatalf("error = %v, want *ForkError with both checkpoints", err)
 			}
-		}, false},
+		}, false, nil},
 		{"checkpoint signed by an unknown key", func(t *testing.T, fx *fixture) {
 			msg, err := custody.SignCheckpoint(fx.latest(), otherSigner)
 			if err != nil {
@@ -154,7 +226,7 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &ce) || !errors.As(err, &unverified) {
 				t.Fatalf("error = %v, want *custody.CheckpointError for an unknown key", err)
 			}
-		}, true},
+		}, true, nil},
 	}
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -164,21 +236,41 @@ func TestTamperMatrix(t *testing.T) {
 					fx := newFixture(t, be.open(t))
 					// The untouched log passes, also against its first checkpoint.
 					auditor := newLog(t, fx.b.reopen(t))
-					if _, err := auditor.Audit(ctx, &fx.cps[0]); err != nil {
+					rep, err := auditor.Audit(ctx, &fx.cps[0])
+					if err != nil {
 						t.Fatalf("audit before tampering: %v", err)
+					}
+					// The signed note is the one audited, for its timestamp.
+					if rep.Checkpoint != fx.latest() || !bytes.Equal(rep.Signed, fx.signed[len(fx.signed)-1]) {
+						t.Fatalf("audit report: checkpoint %+v, signed %q; want the latest checkpoint and its note", rep.Checkpoint, rep.Signed)
 					}
 					tc.tamper(t, fx)
 					trusted := fx.latest()
-					_, err := newLog(t, fx.b.reopen(t)).Audit(ctx, &trusted)
+					_, err = newLog(t, fx.b.reopen(t)).Audit(ctx, &trusted)
 					if err == nil {
 						t.Fatal("audit passed a tampered log")
 					}
 					tc.check(t, fx, err)
+					if !IsTampering(err) {
+						t.Fatalf("IsTampering(%v) = false", err)
+					}
 					// Entries and tiles need no trusted checkpoint: the
 					// signed one in the store is enough.
 					if tc.alone {
 						_, err := newLog(t, fx.b.reopen(t)).Audit(ctx, nil)
 						tc.check(t, fx, err)
+					}
+					// Readers find it too, as evidence, not as a store
+					// error.
+					err = readAll(ctx, newLog(t, fx.b.reopen(t)), trusted)
+					if err == nil {
+						t.Fatal("a reader read the whole tampered log")
+					}
+					if tc.read != nil {
+						tc.read(t, fx, err)
+					}
+					if !IsTampering(err) {
+						t.Fatalf("reader: IsTampering(%v) = false", err)
 					}
 				})
 			}
@@ -240,5 +332,33 @@ func TestPlantedBatch(t *testing.T) {
 	}
 	if rep, err := newLog(t, fx.b.Store).Audit(ctx, nil); err != nil || rep.Checkpoint != fx.latest() {
 		t.Fatalf("audit after the planted batch: %+v %v", rep, err)
+	}
+}
+
+// TestAppendOverTamperedTiles: a writer that finds the current hash tile
+// replaced or gone refuses to append, with the evidence.
+func TestAppendOverTamperedTiles(t *testing.T) {
+	key := TileKey(tlog.Tile{H: custody.TileHeight, L: 0, N: 2, W: 88})
+	for _, tc := range []struct {
+		name   string
+		tamper func(t *testing.T, fx *fixture)
+		found  string
+	}{
+		{"modified", func(t *testing.T, fx *fixture) {
+			data := read(t, fx.b.Store, key)
+			data[0] ^= 1
+			fx.b.overwrite(t, key, data)
+		}, "do not"},
+		{"deleted", func(t *testing.T, fx *fixture) { fx.b.remove(t, key) }, "none"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fx := newFixture(t, localBackend(t))
+			tc.tamper(t, fx)
+			_, err := newLog(t, fx.b.reopen(t)).Append(testCtx(t), events(1, 0, 1))
+			wantTileError(key, tc.found)(t, fx, err)
+			if !IsTampering(err) {
+				t.Fatalf("IsTampering(%v) = false", err)
+			}
+		})
 	}
 }

@@ -24,15 +24,18 @@ const maxCachedTiles = 1024
 type tileReader struct {
 	ctx   context.Context
 	store Store
+	cp    custody.Checkpoint // the tree whose tiles are read
 
 	mu    sync.Mutex
 	cache map[tlog.Tile][]byte // tiles read by this call: tlog asks again and again
+	last  []tlog.Tile          // the tiles of the last ReadTiles
 }
 
 func (r *tileReader) Height() int { return custody.TileHeight }
 
-// ReadTiles reads the tiles, several at once. A missing tile is an error
-// naming it: the tiles of a published checkpoint are written before it.
+// ReadTiles reads the tiles, several at once. A missing tile, or one of
+// the wrong size, is a *TileError: the tiles of a published checkpoint are
+// written before it.
 func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	out := make([][]byte, len(tiles))
 	errs := make([]error, len(tiles))
@@ -42,6 +45,7 @@ func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	if r.cache == nil {
 		r.cache = map[tlog.Tile][]byte{}
 	}
+	r.last = tiles
 	for i, t := range tiles {
 		out[i] = r.cache[t]
 	}
@@ -55,9 +59,17 @@ func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out[i], errs[i] = storage.ReadAll(r.ctx, r.store, TileKey(t), int64(t.W)*tlog.HashSize)
-			if errs[i] == nil && len(out[i]) != t.W*tlog.HashSize {
-				errs[i] = fmt.Errorf("tile %s holds %d bytes, want %d", TileKey(t), len(out[i]), t.W*tlog.HashSize)
+			key, size := TileKey(t), t.W*tlog.HashSize
+			// One byte more than a tile holds tells a longer one apart.
+			out[i], errs[i] = storage.ReadAll(r.ctx, r.store, key, int64(size)+1)
+			want := fmt.Sprintf("a tile of %d bytes", size)
+			switch {
+			case errors.Is(errs[i], storage.ErrNotFound):
+				errs[i] = &TileError{Checkpoint: r.cp, Keys: []string{key}, Want: want, Found: "none"}
+			case errs[i] == nil && len(out[i]) > size:
+				errs[i] = &TileError{Checkpoint: r.cp, Keys: []string{key}, Want: want, Found: fmt.Sprintf("more than %d bytes", size)}
+			case errs[i] == nil && len(out[i]) != size:
+				errs[i] = &TileError{Checkpoint: r.cp, Keys: []string{key}, Want: want, Found: fmt.Sprintf("%d bytes", len(out[i]))}
 			}
 		}()
 	}
@@ -78,10 +90,46 @@ func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 
 func (r *tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
 
-// hashReader returns a reader of the stored hashes of c's tree, each
-// authenticated against c's root before it is returned.
+// lastKeys are the keys of the tiles of the last ReadTiles.
+func (r *tileReader) lastKeys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys := make([]string, len(r.last))
+	for i, t := range r.last {
+		keys[i] = TileKey(t)
+	}
+	return keys
+}
+
+// errInconsistent is how tlog.TileHashReader says that tiles it read do
+// not hash to the tree's root, or that a tile does not match the hash its
+// parent tile holds for it. Its other errors are the tile reader's own,
+// passed on, or bugs (indexes outside the tree, which callers rule out).
+const errInconsistent = "downloaded inconsistent tile"
+
+// hashReader reads the stored hashes of one checkpoint's tree, each
+// authenticated against its root before it is returned; tiles that fail
+// that are a *TileError.
+type hashReader struct {
+	tr *tileReader
+	hr tlog.HashReader
+}
+
+// hashReader returns a reader of the stored hashes of c's tree.
 func (l *Log) hashReader(ctx context.Context, c custody.Checkpoint) tlog.HashReader {
-	return tlog.TileHashReader(tlog.Tree{N: c.Size, Hash: c.Root}, &tileReader{ctx: ctx, store: l.store})
+	tr := &tileReader{ctx: ctx, store: l.store, cp: c}
+	return &hashReader{tr: tr, hr: tlog.TileHashReader(tlog.Tree{N: c.Size, Hash: c.Root}, tr)}
+}
+
+func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
+	hs, err := r.hr.ReadHashes(indexes)
+	if err != nil && err.Error() == errInconsistent {
+		// tlog does not say which tile is wrong: name those it read for
+		// this call (read in one ReadTiles, and used sequentially).
+		return nil, &TileError{Checkpoint: r.tr.cp, Keys: r.tr.lastKeys(),
+			Want: fmt.Sprintf("hashes that lead to the signed root %s", r.tr.cp.Root), Found: "hashes that do not (" + errInconsistent + ")"}
+	}
+	return hs, err
 }
 
 // entryTile is the entry tile with index k of a tree of size n.
