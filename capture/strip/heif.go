@@ -146,7 +146,7 @@ type heifFile struct {
 	idat    *heifBox
 	drefs   []bool // self-contained data references, 1-based
 	metaRd  int64  // bytes of meta boxes read into memory
-	rep     *Report
+	rep     *tally
 	// dropped are file ranges never copied as they are: top-level boxes
 	// other than ftyp and mdat, and meta outside idat. A kept extent must
 	// not reach into one.
@@ -270,7 +270,7 @@ func (f *heifFile) readBox(b heifBox) ([]byte, error) {
 }
 
 func stripHEIF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.Writer) (*Report, error) {
-	f := &heifFile{ctx: ctx, r: r, size: size, items: map[uint32]*heifItem{}, rep: &Report{Format: HEIF}}
+	f := &heifFile{ctx: ctx, r: r, size: size, items: map[uint32]*heifItem{}, rep: &tally{unit: "boxes"}}
 	if err := f.parse(); err != nil {
 		return nil, err
 	}
@@ -284,15 +284,15 @@ func stripHEIF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.W
 	if err := f.write(plan, w); err != nil {
 		return nil, err
 	}
-	return f.rep, nil
+	return f.rep.report(HEIF), nil
 }
 
 func (f *heifFile) removed(format string, a ...any) {
-	f.rep.Removed = append(f.rep.Removed, fmt.Sprintf(format, a...))
+	f.rep.remove(fmt.Sprintf(format, a...))
 }
 
 func (f *heifFile) kept(format string, a ...any) {
-	f.rep.Kept = append(f.rep.Kept, fmt.Sprintf(format, a...))
+	f.rep.keep(fmt.Sprintf(format, a...))
 }
 
 // parse reads the top-level boxes and the item structure of meta.

@@ -333,7 +333,7 @@ type heifCoded struct {
 // encoder.
 func heifPrimaryOf(t testing.TB, file []byte) heifCoded {
 	t.Helper()
-	f := &heifFile{ctx: context.Background(), r: bytes.NewReader(file), size: int64(len(file)), items: map[uint32]*heifItem{}, rep: &Report{}}
+	f := &heifFile{ctx: context.Background(), r: bytes.NewReader(file), size: int64(len(file)), items: map[uint32]*heifItem{}, rep: &tally{}}
 	if err := f.parse(); err != nil {
 		t.Fatal(err)
 	}

@@ -111,7 +111,7 @@ func heifMustStrip(t testing.TB, in []byte, p Profile) ([]byte, *Report) {
 // heifParsed parses a HEIF file with the stripper's own reader.
 func heifParsed(t testing.TB, b []byte) *heifFile {
 	t.Helper()
-	f := &heifFile{ctx: context.Background(), r: bytes.NewReader(b), size: int64(len(b)), items: map[uint32]*heifItem{}, rep: &Report{}}
+	f := &heifFile{ctx: context.Background(), r: bytes.NewReader(b), size: int64(len(b)), items: map[uint32]*heifItem{}, rep: &tally{}}
 	if err := f.parse(); err != nil {
 		t.Fatalf("parse: %v", err)
 	}
@@ -1073,7 +1073,7 @@ func TestStripHEIFLarge(t *testing.T) {
 	if _, err := Strip(context.Background(), in, in.size, HEIF, Default, &out); err != nil {
 		t.Fatal(err)
 	}
-	of := &heifFile{ctx: context.Background(), r: heifZeros{head: out.head, size: out.n}, size: out.n, items: map[uint32]*heifItem{}, rep: &Report{}}
+	of := &heifFile{ctx: context.Background(), r: heifZeros{head: out.head, size: out.n}, size: out.n, items: map[uint32]*heifItem{}, rep: &tally{}}
 	if err := of.parse(); err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,7 @@ type tiffStrip struct {
 	f    *tiff.File
 	p    Profile
 	size int64
-	rep  *Report
+	rep  *tally
 	// blocks are the strips and tiles of the kept images, in the order
 	// found (with repeats) until finishBlocks sorts them.
 	blocks []dataBlock
@@ -102,7 +102,7 @@ func stripTIFF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.W
 			return nil, &FormatError{Format: TIFF, Offset: d.Offset, Reason: d.Path + ": directory cut short by the end of the file"}
 		}
 	}
-	s := &tiffStrip{f: f, p: p, size: size, rep: &Report{Format: TIFF}, copied: map[int64]bool{}}
+	s := &tiffStrip{f: f, p: p, size: size, rep: &tally{unit: "entries"}, copied: map[int64]bool{}}
 	keep, fileDir, err := s.choose(walk.Dirs)
 	if err != nil {
 		return nil, err
@@ -130,19 +130,21 @@ func stripTIFF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.W
 	})
 	ex, gps := x.children()
 	x.reportPointers(ex, gps)
-	s.rep.Removed = append(s.rep.Removed, x.removed...)
+	for _, name := range x.removed {
+		s.rep.remove(name)
+	}
 	for _, fl := range x.ifd0.fields {
 		if !chain[0].has(fl.tag) {
 			chain[0].fields = append(chain[0].fields, fl)
-			s.rep.Kept = append(s.rep.Kept, tagLabel("IFD0", fl.tag, false))
+			s.rep.keep(tagLabel("IFD0", fl.tag, false))
 		}
 	}
 	linkChildren(chain[0], ex, gps)
 	if ex != nil {
-		s.rep.Kept = append(s.rep.Kept, "IFD/Exif (rebuilt with kept tags only)")
+		s.rep.keep("IFD/Exif (rebuilt with kept tags only)")
 	}
 	if gps != nil {
-		s.rep.Kept = append(s.rep.Kept, "IFD/GPSInfo (rebuilt with kept tags only)")
+		s.rep.keep("IFD/GPSInfo (rebuilt with kept tags only)")
 	}
 	if err := s.finishBlocks(chain); err != nil {
 		return nil, err
@@ -155,12 +157,12 @@ func stripTIFF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.W
 		return nil, fmt.Errorf("strip tiff: %w: %w", ErrUnsupported, err)
 	}
 	if l.big && !f.Big {
-		s.rep.Kept = append(s.rep.Kept, "written as BigTIFF: the copy exceeds 4 GiB")
+		s.rep.keep("written as BigTIFF: the copy exceeds 4 GiB")
 	}
 	if _, err := l.writeTo(ctx, w, r); err != nil {
 		return nil, fmt.Errorf("strip tiff: write: %w", err)
 	}
-	return s.rep, nil
+	return s.rep.report(TIFF), nil
 }
 
 var exifPath = regexp.MustCompile(`/(Exif|GPSInfo)(/|$)`)
@@ -264,10 +266,10 @@ func (s *tiffStrip) choose(dirs []*tiff.Dir) (keep []*tiff.Dir, fileDir *tiff.Di
 	for _, d := range dirs {
 		if !slices.Contains(keep, d) && !isExifPath(d.Path) {
 			if d == ifd0 && dng {
-				s.rep.Removed = append(s.rep.Removed, "IFD0 (preview)")
+				s.rep.remove("IFD0 (preview)")
 				continue
 			}
-			s.rep.Removed = append(s.rep.Removed, label(d))
+			s.rep.remove(label(d))
 		}
 	}
 	return keep, fileDir, nil
@@ -336,7 +338,7 @@ func (s *tiffStrip) entry(d *tiff.Dir, e tiff.Entry, out *ifdDir, exifIFD0 bool)
 		}
 	}
 	if !ok || !s.keeps(t) {
-		s.rep.Removed = append(s.rep.Removed, tagLabel(d.Path, e.Tag, false))
+		s.rep.remove(tagLabel(d.Path, e.Tag, false))
 		return nil
 	}
 	if out.has(e.Tag) {
@@ -349,7 +351,7 @@ func (s *tiffStrip) entry(d *tiff.Dir, e tiff.Entry, out *ifdDir, exifIFD0 bool)
 	out.add(e.Tag, e.Type, e.Count, v)
 	s.copied[e.Pos] = true
 	if t.keep != decoding {
-		s.rep.Kept = append(s.rep.Kept, tagLabel(d.Path, e.Tag, false))
+		s.rep.keep(tagLabel(d.Path, e.Tag, false))
 	}
 	return nil
 }
@@ -362,7 +364,7 @@ func (s *tiffStrip) reportDropped(d *tiff.Dir, skip func(uint16) bool) {
 			if _, isExif := exifRules[e.Tag]; isExif || e.Tag == tagExifIFD || e.Tag == tagGPSIFD {
 				continue // reported by gatherEXIF
 			}
-			s.rep.Removed = append(s.rep.Removed, tagLabel(d.Path, e.Tag, false))
+			s.rep.remove(tagLabel(d.Path, e.Tag, false))
 		}
 	}
 }
