@@ -280,8 +280,8 @@ func (x *exifOut) reportPointers(ex, gps *ifdDir) {
 // that profile p keeps from the EXIF block b, or nil when nothing is kept.
 // It never copies maker notes, thumbnails or unknown tags.
 //
-// The new block has b's byte order; IFD0 holds Orientation, Make, Model
-// and DateTime, the EXIF directory the other kept tags (with the source's
+// The new block has b's byte order; IFD0 holds Orientation, Make and
+// Model, the EXIF directory the other kept tags (with the source's
 // ExifVersion, FlashpixVersion and ColorSpace, which it requires),
 // the GPS directory the kept GPS tags. There is no IFD1. Only IFD0 and the
 // two directories it points at are read; an EXIF or GPS directory that

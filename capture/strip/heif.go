@@ -146,7 +146,20 @@ type heifFile struct {
 	idat    *heifBox
 	drefs   []bool // self-contained data references, 1-based
 	metaRd  int64  // bytes of meta boxes read into memory
-	rep     *Report
+	rep     *tally
+	// dropped are file ranges never copied as they are: top-level boxes
+	// other than ftyp and mdat, and meta outside idat. A kept extent must
+	// not reach into one.
+	dropped []heifSpan
+}
+
+// heifSpan is a range [off, end) of the file: an item's extent or a
+// dropped box.
+type heifSpan struct {
+	off, end int64
+	id       uint32 // the item, when item is set
+	item     bool
+	kept     bool
 }
 
 func heifErr(off int64, format string, a ...any) error {
@@ -257,7 +270,7 @@ func (f *heifFile) readBox(b heifBox) ([]byte, error) {
 }
 
 func stripHEIF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.Writer) (*Report, error) {
-	f := &heifFile{ctx: ctx, r: r, size: size, items: map[uint32]*heifItem{}, rep: &Report{Format: HEIF}}
+	f := &heifFile{ctx: ctx, r: r, size: size, items: map[uint32]*heifItem{}, rep: &tally{unit: "boxes"}}
 	if err := f.parse(); err != nil {
 		return nil, err
 	}
@@ -271,15 +284,15 @@ func stripHEIF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.W
 	if err := f.write(plan, w); err != nil {
 		return nil, err
 	}
-	return f.rep, nil
+	return f.rep.report(HEIF), nil
 }
 
 func (f *heifFile) removed(format string, a ...any) {
-	f.rep.Removed = append(f.rep.Removed, fmt.Sprintf(format, a...))
+	f.rep.remove(fmt.Sprintf(format, a...))
 }
 
 func (f *heifFile) kept(format string, a ...any) {
-	f.rep.Kept = append(f.rep.Kept, fmt.Sprintf(format, a...))
+	f.rep.keep(fmt.Sprintf(format, a...))
 }
 
 // parse reads the top-level boxes and the item structure of meta.
@@ -328,6 +341,7 @@ func (f *heifFile) parse() error {
 			// Rewritten: only the kept items' bytes are copied.
 		default:
 			f.removed("box %s", fourCC(b.typ))
+			f.dropped = append(f.dropped, heifSpan{off: b.off, end: b.end()})
 		}
 	}
 	if len(f.ftyp) == 0 {
@@ -380,6 +394,9 @@ func (f *heifFile) parseMeta(meta heifBox) error {
 	}
 	if b, ok := found["idat"]; ok {
 		f.idat = &b
+		f.dropped = append(f.dropped, heifSpan{off: meta.off, end: b.body()}, heifSpan{off: b.end(), end: meta.end()})
+	} else {
+		f.dropped = append(f.dropped, heifSpan{off: meta.off, end: meta.end()})
 	}
 	if _, ok := found["ipro"]; ok {
 		f.removed("box ipro")
@@ -912,7 +929,7 @@ func (f *heifFile) plan(p Profile) (*heifPlan, error) {
 			return nil, err
 		}
 	}
-	if err := f.checkOverlap(pl.kept); err != nil {
+	if err := f.checkOverlap(pl); err != nil {
 		return nil, err
 	}
 	if err := f.planExif(pl, p); err != nil {
@@ -1027,35 +1044,87 @@ func (f *heifFile) checkExtents(it *heifItem) error {
 	return nil
 }
 
-// checkOverlap refuses kept items that share bytes: copying them apart
-// would not be what the original meant.
-func (f *heifFile) checkOverlap(kept []*heifItem) error {
-	type span struct {
-		off, end int64
-		id       uint32
-		method   int
-	}
-	var spans []span
-	for _, it := range kept {
-		for _, e := range it.extents {
-			if e.n > 0 {
-				spans = append(spans, span{e.off, e.off + e.n, it.id, it.method})
-			}
+// checkOverlap refuses kept items that share bytes with each other
+// (copying them apart would not be what the original meant) or with what
+// is dropped: a dropped item (an Exif or XMP item, a thumbnail), a dropped
+// box or the meta box. Copying such an extent would carry the dropped
+// bytes into the copy while the report says they were removed, so no copy
+// is made. Extents are compared as file ranges, idat ones included.
+func (f *heifFile) checkOverlap(pl *heifPlan) error {
+	var spans []heifSpan
+	for _, d := range f.dropped {
+		if d.end > d.off {
+			spans = append(spans, d)
 		}
 	}
-	sort.Slice(spans, func(i, j int) bool {
-		if spans[i].method != spans[j].method {
-			return spans[i].method < spans[j].method
+	for _, it := range f.order {
+		spans = f.appendSpans(spans, it, pl.keep[it.id])
+	}
+	slices.SortFunc(spans, func(a, b heifSpan) int { return cmp.Compare(a.off, b.off) })
+	// Sweep, remembering the furthest-reaching kept and dropped spans so
+	// far: a span meets an earlier one when it starts before that ends.
+	var lastKept, lastDropped *heifSpan
+	for i := range spans {
+		s := &spans[i]
+		switch {
+		case lastKept != nil && s.off < lastKept.end && s.kept:
+			return heifErr(s.off, "extents of items %d and %d overlap", lastKept.id, s.id)
+		case lastKept != nil && s.off < lastKept.end:
+			return overlapsDropped(*lastKept, *s)
+		case s.kept && lastDropped != nil && s.off < lastDropped.end:
+			return overlapsDropped(*s, *lastDropped)
 		}
-		return spans[i].off < spans[j].off
-	})
-	for i := 1; i < len(spans); i++ {
-		a, b := spans[i-1], spans[i]
-		if a.method == b.method && b.off < a.end {
-			return heifErr(b.off, "extents of items %d and %d overlap", a.id, b.id)
+		if s.kept && (lastKept == nil || s.end > lastKept.end) {
+			lastKept = s
+		}
+		if !s.kept && (lastDropped == nil || s.end > lastDropped.end) {
+			lastDropped = s
 		}
 	}
 	return nil
+}
+
+// overlapsDropped is the refusal of a kept extent that reaches into
+// dropped bytes, named by structure only.
+func overlapsDropped(kept, dropped heifSpan) error {
+	what := "a dropped box or the meta box"
+	if dropped.item {
+		what = fmt.Sprintf("dropped item %d", dropped.id)
+	}
+	return heifUnsupported("the data of kept item %d overlaps %s (bytes %d to %d), which would be copied with it; keep the original",
+		kept.id, what, max(kept.off, dropped.off), min(kept.end, dropped.end))
+}
+
+// appendSpans appends the file ranges of item it's data to spans: a kept
+// item's extents, already checked (checkExtents), or a dropped item's,
+// resolved the same way (a zero length runs to the end of the data) and
+// cut to the data; ranges in other files or built from other items are
+// not in the file as such and are left out.
+func (f *heifFile) appendSpans(spans []heifSpan, it *heifItem, kept bool) []heifSpan {
+	if !it.located || it.dref != 0 && (it.dref > len(f.drefs) || !f.drefs[it.dref-1]) {
+		return spans
+	}
+	base, limit := int64(0), f.size
+	switch {
+	case it.method == 1 && f.idat != nil:
+		base, limit = f.idat.body(), f.idat.end()
+	case it.method != 0:
+		return spans
+	}
+	for _, e := range it.extents {
+		if e.off > limit-base {
+			continue
+		}
+		off := base + e.off
+		end := limit
+		if e.n > 0 && e.n < limit-off {
+			end = off + e.n
+		}
+		if end > off {
+			spans = append(spans, heifSpan{off: off, end: end, id: it.id, item: true, kept: kept})
+		}
+	}
+	return spans
 }
 
 // planExif makes the replacement Exif item from the one describing the

@@ -27,6 +27,7 @@ type heifBItem struct {
 	method int    // overrides construction method when non-zero
 	sameAs uint32 // located where that earlier item is, sharing its bytes
 	infeV1 bool   // an untyped version 1 item entry
+	extLen int64  // when non-zero, the length written for its one extent (-1: 0, "to the end")
 }
 
 type heifBAssoc struct {
@@ -246,7 +247,14 @@ func (f *heifBFile) meta(mdatStart int) []byte {
 			}
 			il = putN(il, f.idxSize, uint64(k+1))
 			il = putN(il, f.offSize, uint64(at))
-			il = putN(il, f.lenSize, uint64(n))
+			switch {
+			case it.extLen < 0:
+				il = putN(il, f.lenSize, 0)
+			case it.extLen > 0:
+				il = putN(il, f.lenSize, uint64(it.extLen))
+			default:
+				il = putN(il, f.lenSize, uint64(n))
+			}
 			at += n
 		}
 		switch {
@@ -325,7 +333,7 @@ type heifCoded struct {
 // encoder.
 func heifPrimaryOf(t testing.TB, file []byte) heifCoded {
 	t.Helper()
-	f := &heifFile{ctx: context.Background(), r: bytes.NewReader(file), size: int64(len(file)), items: map[uint32]*heifItem{}, rep: &Report{}}
+	f := &heifFile{ctx: context.Background(), r: bytes.NewReader(file), size: int64(len(file)), items: map[uint32]*heifItem{}, rep: &tally{}}
 	if err := f.parse(); err != nil {
 		t.Fatal(err)
 	}

@@ -111,7 +111,7 @@ func heifMustStrip(t testing.TB, in []byte, p Profile) ([]byte, *Report) {
 // heifParsed parses a HEIF file with the stripper's own reader.
 func heifParsed(t testing.TB, b []byte) *heifFile {
 	t.Helper()
-	f := &heifFile{ctx: context.Background(), r: bytes.NewReader(b), size: int64(len(b)), items: map[uint32]*heifItem{}, rep: &Report{}}
+	f := &heifFile{ctx: context.Background(), r: bytes.NewReader(b), size: int64(len(b)), items: map[uint32]*heifItem{}, rep: &tally{}}
 	if err := f.parse(); err != nil {
 		t.Fatalf("parse: %v", err)
 	}
@@ -664,10 +664,53 @@ func TestStripHEIFRefused(t *testing.T) {
 		{"property index past ipco", base(func(f *heifBFile) { f.items[0].props = []heifBAssoc{{9, false}} }), malformed},
 		{"duplicate item id", base(func(f *heifBFile) { f.items = append(f.items, tile) }), malformed},
 	}
+	// A kept item whose extent covers the bytes of a dropped item or box:
+	// copying it would carry them into the copy.
+	secret := []byte("Exif\x00\x00" + heifSecret)
+	exifAfter := func(mod func(f *heifBFile)) func() []byte {
+		return base(func(f *heifBFile) {
+			f.items = append(f.items, heifBItem{id: 2, typ: "Exif", data: secret, hidden: true})
+			f.refs = []heifRef{{typ: "cdsc", from: 2, to: []uint32{1}}}
+			mod(f)
+		})
+	}
+	cases = append(cases, []struct {
+		name        string
+		file        func() []byte
+		unsupported bool
+	}{
+		{"primary extent to the end covers Exif", exifAfter(func(f *heifBFile) { f.items[0].extLen = -1 }), unsupported},
+		{"primary extent runs into Exif", exifAfter(func(f *heifBFile) { f.items[0].extLen = int64(len(tile.data) + len(secret)) }), unsupported},
+		{"primary extent covers a dropped XMP item", base(func(f *heifBFile) {
+			f.items[0].extLen = -1
+			f.items = append(f.items, heifBItem{id: 2, typ: "mime", mime: "application/rdf+xml", data: secret, hidden: true})
+		}), unsupported},
+		{"idat item covers a dropped idat Exif", base(func(f *heifBFile) {
+			f.items[0].idat, f.items[0].extLen = true, -1
+			f.items = append(f.items, heifBItem{id: 2, typ: "Exif", data: secret, idat: true, hidden: true})
+		}), unsupported},
+		{"primary extent covers a dropped top-level box", base(func(f *heifBFile) {
+			f.items[0].extLen = -1
+			f.top = [][]byte{heifBBox("uuid", append(make([]byte, 16), heifSecret...))}
+		}), unsupported},
+		{"primary extent covers the meta box", func() []byte {
+			// A named primary whose extent starts at offset 0 (an iloc
+			// base offset patched to 0) and runs to the end of the file.
+			f := &heifBFile{primary: 1, props: [][]byte{heifPropISPE(8, 8)}, items: []heifBItem{tile}, baseSize: 4}
+			f.items[0].name, f.items[0].extLen = heifSecret, -1
+			b := f.build()
+			i := bytes.Index(b, []byte("iloc")) + 4 + 4 + 2 + 2 + 2 + 2 // type, version and flags, sizes, count, id, data reference
+			copy(b[i:], []byte{0, 0, 0, 0})
+			return b
+		}, unsupported},
+	}...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			in := c.file()
-			_, _, err := heifStrip(in, Default)
+			out, _, err := heifStrip(in, Default)
+			if bytes.Contains(out, []byte(heifSecret)) {
+				t.Errorf("output holds the secret")
+			}
 			heifCheckClass(t, err, c.unsupported)
 		})
 	}
@@ -1030,7 +1073,7 @@ func TestStripHEIFLarge(t *testing.T) {
 	if _, err := Strip(context.Background(), in, in.size, HEIF, Default, &out); err != nil {
 		t.Fatal(err)
 	}
-	of := &heifFile{ctx: context.Background(), r: heifZeros{head: out.head, size: out.n}, size: out.n, items: map[uint32]*heifItem{}, rep: &Report{}}
+	of := &heifFile{ctx: context.Background(), r: heifZeros{head: out.head, size: out.n}, size: out.n, items: map[uint32]*heifItem{}, rep: &tally{}}
 	if err := of.parse(); err != nil {
 		t.Fatal(err)
 	}

@@ -237,3 +237,53 @@ func BenchmarkStripPNG(b *testing.B) {
 	// A 1.8 MB screenshot.
 	benchmarkStrip(b, PNG, testfiles.Read(b, testfiles.PNGStructure, "assets/Selection_058.png"))
 }
+
+// TestReportNamesCapped: TIFF and HEIF reports fold repeats and list at
+// most maxReportNames names, as the container walks do, so that a file of
+// many pages or boxes makes a short report.
+func TestReportNamesCapped(t *testing.T) {
+	name := func(i int) string { return string(rune('A'+i/26)) + string(rune('a'+i%26)) }
+	manyPages := func() []byte {
+		s := &synth{o: binary.LittleEndian}
+		var chain []*ifdDir
+		for range 100 {
+			d := &ifdDir{}
+			s.rgb(d, 0, 2, 2)
+			s.ascii(d, 0x0131, "Firmware 1.0") // Software, dropped
+			chain = append(chain, d)
+		}
+		return s.file(t, false, chain...)
+	}
+	heifWithBoxes := func(types func(i int) string) []byte {
+		f := &heifBFile{primary: 1, props: [][]byte{heifPropISPE(8, 8)},
+			items: []heifBItem{{id: 1, typ: "hvc1", data: bytes.Repeat([]byte{0xAB}, 64), props: []heifBAssoc{{1, false}}}}}
+		for i := range 100 {
+			f.top = append(f.top, heifBBox(types(i), nil))
+		}
+		return f.build()
+	}
+	tests := []struct {
+		name      string
+		format    Format
+		in        []byte
+		wantLen   int
+		wantFirst string
+		wantLast  string
+	}{
+		{"TIFF of 100 pages", TIFF, manyPages(), maxReportNames + 1, "IFD0 tag 0x0131 Software", "other (36 entries)"},
+		{"HEIF of 100 kinds of box", HEIF, heifWithBoxes(func(i int) string { return "zz" + name(i) }), maxReportNames + 1, "box zzAa", "other (36 boxes)"},
+		{"HEIF of 100 free boxes", HEIF, heifWithBoxes(func(int) string { return "free" }), 1, "box free (100 boxes)", "box free (100 boxes)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, rep, err := stripContainer(tt.format, Default, tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Removed) != tt.wantLen || rep.Removed[0] != tt.wantFirst || rep.Removed[len(rep.Removed)-1] != tt.wantLast {
+				t.Errorf("report lists %d names, %q … %q; want %d, %q … %q", len(rep.Removed),
+					rep.Removed[0], rep.Removed[len(rep.Removed)-1], tt.wantLen, tt.wantFirst, tt.wantLast)
+			}
+		})
+	}
+}

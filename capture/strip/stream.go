@@ -154,7 +154,7 @@ func (d *dstStream) flush() error {
 // chunks)") and capping how many distinct names are listed, so a file of a
 // million comments makes a short report.
 type tally struct {
-	unit    string // "segments", "chunks"
+	unit    string // "segments", "chunks", "entries" (TIFF), "boxes" (HEIF)
 	removed nameCounts
 	kept    nameCounts
 }

@@ -49,10 +49,14 @@ type tiffStrip struct {
 	f    *tiff.File
 	p    Profile
 	size int64
-	rep  *Report
+	rep  *tally
 	// blocks are the strips and tiles of the kept images, in the order
 	// found (with repeats) until finishBlocks sorts them.
 	blocks []dataBlock
+	// copied holds the positions of the entries whose values the copy
+	// carries as they are (kept tags, kept images' byte counts and
+	// offsets); checkPrivate lets blocks share bytes with only those.
+	copied map[int64]bool
 }
 
 // stripTIFF writes a copy of the TIFF, BigTIFF, GeoTIFF, COG or DNG file
@@ -98,7 +102,7 @@ func stripTIFF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.W
 			return nil, &FormatError{Format: TIFF, Offset: d.Offset, Reason: d.Path + ": directory cut short by the end of the file"}
 		}
 	}
-	s := &tiffStrip{f: f, p: p, size: size, rep: &Report{Format: TIFF}}
+	s := &tiffStrip{f: f, p: p, size: size, rep: &tally{unit: "entries"}, copied: map[int64]bool{}}
 	keep, fileDir, err := s.choose(walk.Dirs)
 	if err != nil {
 		return nil, err
@@ -126,21 +130,26 @@ func stripTIFF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.W
 	})
 	ex, gps := x.children()
 	x.reportPointers(ex, gps)
-	s.rep.Removed = append(s.rep.Removed, x.removed...)
+	for _, name := range x.removed {
+		s.rep.remove(name)
+	}
 	for _, fl := range x.ifd0.fields {
 		if !chain[0].has(fl.tag) {
 			chain[0].fields = append(chain[0].fields, fl)
-			s.rep.Kept = append(s.rep.Kept, tagLabel("IFD0", fl.tag, false))
+			s.rep.keep(tagLabel("IFD0", fl.tag, false))
 		}
 	}
 	linkChildren(chain[0], ex, gps)
 	if ex != nil {
-		s.rep.Kept = append(s.rep.Kept, "IFD/Exif (rebuilt with kept tags only)")
+		s.rep.keep("IFD/Exif (rebuilt with kept tags only)")
 	}
 	if gps != nil {
-		s.rep.Kept = append(s.rep.Kept, "IFD/GPSInfo (rebuilt with kept tags only)")
+		s.rep.keep("IFD/GPSInfo (rebuilt with kept tags only)")
 	}
 	if err := s.finishBlocks(chain); err != nil {
+		return nil, err
+	}
+	if err := s.checkPrivate(walk.Dirs); err != nil {
 		return nil, err
 	}
 	l := &tiffLayout{order: f.Order, big: f.Big, chain: chain, blocks: s.blocks}
@@ -148,12 +157,12 @@ func stripTIFF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.W
 		return nil, fmt.Errorf("strip tiff: %w: %w", ErrUnsupported, err)
 	}
 	if l.big && !f.Big {
-		s.rep.Kept = append(s.rep.Kept, "written as BigTIFF: the copy exceeds 4 GiB")
+		s.rep.keep("written as BigTIFF: the copy exceeds 4 GiB")
 	}
 	if _, err := l.writeTo(ctx, w, r); err != nil {
 		return nil, fmt.Errorf("strip tiff: write: %w", err)
 	}
-	return s.rep, nil
+	return s.rep.report(TIFF), nil
 }
 
 var exifPath = regexp.MustCompile(`/(Exif|GPSInfo)(/|$)`)
@@ -257,10 +266,10 @@ func (s *tiffStrip) choose(dirs []*tiff.Dir) (keep []*tiff.Dir, fileDir *tiff.Di
 	for _, d := range dirs {
 		if !slices.Contains(keep, d) && !isExifPath(d.Path) {
 			if d == ifd0 && dng {
-				s.rep.Removed = append(s.rep.Removed, "IFD0 (preview)")
+				s.rep.remove("IFD0 (preview)")
 				continue
 			}
-			s.rep.Removed = append(s.rep.Removed, label(d))
+			s.rep.remove(label(d))
 		}
 	}
 	return keep, fileDir, nil
@@ -329,7 +338,7 @@ func (s *tiffStrip) entry(d *tiff.Dir, e tiff.Entry, out *ifdDir, exifIFD0 bool)
 		}
 	}
 	if !ok || !s.keeps(t) {
-		s.rep.Removed = append(s.rep.Removed, tagLabel(d.Path, e.Tag, false))
+		s.rep.remove(tagLabel(d.Path, e.Tag, false))
 		return nil
 	}
 	if out.has(e.Tag) {
@@ -340,8 +349,9 @@ func (s *tiffStrip) entry(d *tiff.Dir, e tiff.Entry, out *ifdDir, exifIFD0 bool)
 		return tiffError(e.Pos, fmt.Sprintf("%s tag 0x%04X", d.Path, e.Tag), err)
 	}
 	out.add(e.Tag, e.Type, e.Count, v)
+	s.copied[e.Pos] = true
 	if t.keep != decoding {
-		s.rep.Kept = append(s.rep.Kept, tagLabel(d.Path, e.Tag, false))
+		s.rep.keep(tagLabel(d.Path, e.Tag, false))
 	}
 	return nil
 }
@@ -354,7 +364,7 @@ func (s *tiffStrip) reportDropped(d *tiff.Dir, skip func(uint16) bool) {
 			if _, isExif := exifRules[e.Tag]; isExif || e.Tag == tagExifIFD || e.Tag == tagGPSIFD {
 				continue // reported by gatherEXIF
 			}
-			s.rep.Removed = append(s.rep.Removed, tagLabel(d.Path, e.Tag, false))
+			s.rep.remove(tagLabel(d.Path, e.Tag, false))
 		}
 	}
 }
@@ -411,6 +421,7 @@ func (s *tiffStrip) imageData(d *tiff.Dir, out *ifdDir) error {
 	out.fields = append(out.fields,
 		ifdField{tag: offTag, blocks: idx},
 		ifdField{tag: cntTag, typ: ce.Type, count: ce.Count, data: cb})
+	s.copied[oe.Pos], s.copied[ce.Pos] = true, true
 	return nil
 }
 
@@ -454,5 +465,58 @@ func (s *tiffStrip) finishBlocks(chain []*ifdDir) error {
 		}
 	}
 	s.blocks = sorted
+	return nil
+}
+
+// checkPrivate refuses a kept strip or tile that shares bytes with a
+// directory of the source (kept or not: its entries hold short values
+// inline, those of dropped tags too) or with the out-of-line value of an
+// entry the copy does not carry as it is (a dropped ImageDescription, a
+// serial number, a maker note, the EXIF and GPS values, which are
+// rebuilt). Copying such a block would put the dropped bytes into the copy
+// while the report says they were removed, so no copy is made. It runs
+// after finishBlocks, on sorted blocks that do not overlap.
+func (s *tiffStrip) checkPrivate(dirs []*tiff.Dir) error {
+	countLen, entryLen, nextLen := int64(2), int64(12), int64(4)
+	if s.f.Big {
+		countLen, entryLen, nextLen = 8, 20, 8
+	}
+	type span struct {
+		off, end int64
+		what     string
+	}
+	var spans []span
+	add := func(off, n int64, what string) {
+		if off < 0 || n <= 0 || off >= s.size {
+			return
+		}
+		spans = append(spans, span{off, off + min(n, s.size-off), what})
+	}
+	for _, d := range dirs {
+		add(d.Offset, countLen+int64(len(d.Entries))*entryLen+nextLen, d.Path)
+		for _, e := range d.Entries {
+			n, ok := e.Size()
+			if !ok || s.copied[e.Pos] || e.Offset >= d.Offset && e.Offset < d.Offset+countLen+int64(len(d.Entries))*entryLen {
+				continue // unknown size, carried as it is, or inline
+			}
+			add(e.Offset, n, fmt.Sprintf("%s tag 0x%04X", d.Path, e.Tag))
+		}
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.off, b.off) })
+	// Both lists are sorted by start and the blocks do not overlap: for
+	// each span, the first block ending after its start decides.
+	i := 0
+	for _, sp := range spans {
+		for i < len(s.blocks) && s.blocks[i].src+s.blocks[i].n <= sp.off {
+			i++
+		}
+		if i == len(s.blocks) {
+			break
+		}
+		if b := s.blocks[i]; b.src < sp.end {
+			return fmt.Errorf("strip tiff: the strip or tile at offset %d (%d bytes) overlaps %s, which the copy drops or rebuilds; keep the original: %w",
+				b.src, b.n, sp.what, ErrUnsupported)
+		}
+	}
 	return nil
 }

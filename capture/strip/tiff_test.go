@@ -810,9 +810,31 @@ func TestStripTIFFRejects(t *testing.T) {
 			s.put(d, tagDNGVersion, tiff.Byte, 1, 4, 0, 0)
 			return s.file(t, false, d)
 		}(), true},
+		// A kept strip that covers bytes the copy drops: copying it would
+		// carry them into the copy.
+		{"strip covers a dropped tag's value", coverWithStrip(t, func(s *synth, d *ifdDir) {
+			s.ascii(d, 0x010E, tiffSecret) // ImageDescription
+		}, func(b []byte, d *tiff.Dir) (int64, int64) {
+			return int64(bytes.Index(b, []byte(tiffSecret))), int64(len(tiffSecret))
+		}), true},
+		{"strip covers an EXIF value", coverWithStrip(t, func(s *synth, d *ifdDir) {
+			ex := &ifdDir{}
+			s.ascii(ex, 0xA431, tiffSecret) // BodySerialNumber
+			d.fields = append(d.fields, ifdField{tag: tagExifIFD, typ: tiff.Long, dirs: []*ifdDir{ex}})
+		}, func(b []byte, d *tiff.Dir) (int64, int64) {
+			return int64(bytes.Index(b, []byte(tiffSecret))), int64(len(tiffSecret))
+		}), true},
+		{"strip covers the directory", coverWithStrip(t, func(s *synth, d *ifdDir) {
+			d.add(0xC4A5, tiff.Undefined, 4, []byte(tiffSecret[:4])) // PrintIM, inline
+		}, func(b []byte, d *tiff.Dir) (int64, int64) {
+			return d.Offset, 2 + 12*int64(len(d.Entries)) + 4
+		}), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, rep, err := stripBytes(t, tc.data, Default)
+			if bytes.Contains(out, []byte(tiffSecret[:4])) {
+				t.Errorf("the copy holds a dropped value")
+			}
 			var fe *FormatError
 			switch {
 			case err == nil:
@@ -824,6 +846,39 @@ func TestStripTIFFRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tiffSecret stands for an identifying value.
+const tiffSecret = "Q7ZX-secret-owner"
+
+// coverWithStrip makes a one-strip RGB file with what add puts in IFD0,
+// then points the strip at the range where returns (given the file and
+// its IFD0), as a hostile or broken writer could.
+func coverWithStrip(t *testing.T, add func(s *synth, d *ifdDir), where func(b []byte, d *tiff.Dir) (off, n int64)) []byte {
+	t.Helper()
+	o := binary.LittleEndian
+	s := &synth{o: o}
+	d := &ifdDir{}
+	s.rgb(d, 0, 4, 4)
+	add(s, d)
+	b := s.file(t, false, d)
+	f, err := tiff.Open(bytes.NewReader(b), int64(len(b)), tiff.DefaultLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := f.Walk(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, n := where(b, w.Dirs[0])
+	if off < 0 {
+		t.Fatal("nothing to cover")
+	}
+	eo, _ := w.Dirs[0].Find(tagStripOffsets)
+	ec, _ := w.Dirs[0].Find(tagStripByteCounts)
+	o.PutUint32(b[eo.Offset:], uint32(off))
+	o.PutUint32(b[ec.Offset:], uint32(n))
+	return b
 }
 
 // TestStripTIFFBrokenEXIF: EXIF and GPS directories that cannot be read

@@ -18,9 +18,9 @@ type tiffTag struct {
 	image bool
 }
 
-// tiffTags: tags not listed here are dropped. Make, Model, DateTime and
-// the EXIF and GPS directories are kept, as a profile says, through the
-// EXIF rules (exif.go) instead.
+// tiffTags: tags not listed here are dropped. Make, Model and the EXIF
+// and GPS directories are kept, as a profile says, through the EXIF rules
+// (exif.go) instead; DateTime (a modification time) is never kept.
 var tiffTags = map[uint16]tiffTag{
 	// TIFF 6.0 baseline and extensions.
 	0x00FE: {"NewSubfileType", decoding, true},
