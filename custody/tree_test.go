@@ -1,6 +1,7 @@
 package custody
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -91,9 +92,9 @@ func TestAppendMatchesReference(t *testing.T) {
 	for start := int64(0); start < tree.N; start += 1 << TileHeight {
 		w := int(min(tree.N-start, 1<<TileHeight))
 		et := tlog.Tile{H: TileHeight, L: -1, N: start >> TileHeight, W: w}
-		es, err := SplitEntryTile(store.tiles[et.Path()], w)
-		if err != nil {
-			t.Fatal(err)
+		es, clean := SplitEntries(store.tiles[et.Path()], w)
+		if !clean || len(es) != w {
+			t.Fatalf("entry tile %s: %d entries (clean %v), want %d", et.Path(), len(es), clean, w)
 		}
 		for i, e := range es {
 			if string(e) != string(all[start+int64(i)]) {
@@ -177,10 +178,24 @@ func FuzzParseCheckpointText(f *testing.F) {
 	})
 }
 
-func FuzzSplitEntryTile(f *testing.F) {
-	d, _ := entryTile(nil, [][]byte{[]byte("a"), []byte("bc")})
+// FuzzSplitEntries: the splitter never panics, returns at most limit
+// entries and, when the data ends cleanly, re-encodes to it.
+func FuzzSplitEntries(f *testing.F) {
+	d, _ := AppendEntries(nil, [][]byte{[]byte("a"), []byte("bc")})
 	f.Add(d, 2)
-	f.Fuzz(func(t *testing.T, data []byte, w int) {
-		SplitEntryTile(data, w)
+	f.Add(d, 1)
+	f.Add([]byte{0, 5, 'a'}, 256)
+	f.Fuzz(func(t *testing.T, data []byte, limit int) {
+		es, clean := SplitEntries(data, limit)
+		if len(es) > max(limit, 0) {
+			t.Fatalf("%d entries, limit %d", len(es), limit)
+		}
+		if !clean {
+			return
+		}
+		again, err := AppendEntries(nil, es)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("%q splits cleanly but re-encodes as %q (%v)", data, again, err)
+		}
 	})
 }

@@ -235,7 +235,7 @@ func (l *Log) complete(ctx context.Context, h head, b *batch) (*head, error) {
 		if err != nil {
 			return nil, err
 		}
-		return encodeEntries(entries), nil
+		return custody.AppendEntries(nil, entries)
 	}
 	nb, err := custody.Append(old, b.Entries, r, readPrefix)
 	if err != nil {
@@ -320,20 +320,6 @@ func (l *Log) putTiles(ctx context.Context, tiles []tlog.Tile, data map[tlog.Til
 		}
 	}
 	return first
-}
-
-// encodeEntries is the entry tile encoding of entries.
-func encodeEntries(entries [][]byte) []byte {
-	n := 0
-	for _, e := range entries {
-		n += 2 + len(e)
-	}
-	out := make([]byte, 0, n)
-	for _, e := range entries {
-		out = append(out, byte(len(e)>>8), byte(len(e)))
-		out = append(out, e...)
-	}
-	return out
 }
 
 func sha(b []byte) [sha256.Size]byte { return sha256.Sum256(b) }

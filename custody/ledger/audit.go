@@ -96,7 +96,7 @@ stream:
 		if err != nil {
 			return AuditReport{}, fmt.Errorf("custody/ledger: audit: %w", err)
 		}
-		entries, clean := splitEntries(data)
+		entries, clean := custody.SplitEntries(data, t.W)
 		if !clean || len(entries) != t.W {
 			entriesOK = false
 			break stream

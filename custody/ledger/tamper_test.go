@@ -52,11 +52,15 @@ func (fx *fixture) latest() custody.Checkpoint { return fx.cps[len(fx.cps)-1] }
 func (fx *fixture) editEntryTile(t *testing.T, k int64, edit func(es [][]byte) [][]byte) {
 	t.Helper()
 	key := TileKey(entryTile(k, fx.latest().Size))
-	es, clean := splitEntries(read(t, fx.b.Store, key))
+	es, clean := custody.SplitEntries(read(t, fx.b.Store, key), tileWidth)
 	if !clean {
 		t.Fatal("stored entry tile does not split")
 	}
-	fx.b.overwrite(t, key, encodeEntries(edit(es)))
+	data, err := custody.AppendEntries(nil, edit(es))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.b.overwrite(t, key, data)
 }
 
 // copyLog builds another log with the same key on a folder of its own,
