@@ -259,14 +259,8 @@ func (l *Log) complete(ctx context.Context, h head, b *batch) (*head, error) {
 	next := custody.Checkpoint{Origin: l.opts.Origin, Size: nb.Tree.N, Root: nb.Tree.Hash}
 	// Check what was just written: the new tree, read back from the
 	// stored tiles, extends the old one.
-	if old.N > 0 {
-		p, err := tlog.ProveTree(next.Size, old.N, l.hashReader(ctx, next))
-		if err != nil {
-			return nil, fmt.Errorf("custody/ledger: check the new tiles: %w", err)
-		}
-		if err := CheckConsistency(h.cp, next, p); err != nil {
-			return nil, fmt.Errorf("custody/ledger: the new checkpoint does not extend the old one (not published): %w", err)
-		}
+	if err := l.extends(ctx, h.cp, next); err != nil {
+		return nil, fmt.Errorf("custody/ledger: check the new tiles (checkpoint %d not published): %w", next.Size, err)
 	}
 	signed, err := custody.SignCheckpoint(next, l.opts.Signer)
 	if err != nil {

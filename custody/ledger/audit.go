@@ -44,10 +44,7 @@ func (l *Log) Audit(ctx context.Context, trusted *custody.Checkpoint) (AuditRepo
 	}
 	c := h.cp
 	if trusted != nil {
-		if h.version == storage.NoVersion && trusted.Size > 0 {
-			return AuditReport{}, &RollbackError{Trusted: *trusted}
-		}
-		if err := l.extends(ctx, *trusted, c); err != nil {
+		if err := l.headExtends(ctx, *trusted, h); err != nil {
 			var re *RollbackError
 			var fe *ForkError
 			if errors.As(err, &re) || errors.As(err, &fe) {
