@@ -161,7 +161,7 @@ func TestCheckpoint(t *testing.T) {
 	if _, err := OpenCheckpoint(msg, keys, "exhibit.test/archive-2"); !errors.As(err, &ce) {
 		t.Fatalf("checkpoint of another log accepted: %v", err)
 	}
-	for _, bad := range []string{"o\n1\n", "o\n01\n" + strings.Repeat("A", 43) + "=\n", "o\n-1\n" + strings.Repeat("A", 43) + "=\n", "o\n1\nAAAA\n", "o o\n1\n" + strings.Repeat("A", 43) + "=\n", "o\n1\n" + strings.Repeat("A", 43) + "=\nextra\n"} {
+	for _, bad := range []string{"o\n1\n", "o\n01\n" + strings.Repeat("A", 43) + "=\n", "o\n-1\n" + strings.Repeat("A", 43) + "=\n", "o\n1\nAAAA\n", "o o\n1\n" + strings.Repeat("A", 43) + "=\n", "o\ttab\n1\n" + strings.Repeat("A", 43) + "=\n", "o\rcr\n1\n" + strings.Repeat("A", 43) + "=\n", "o\x7f\n1\n" + strings.Repeat("A", 43) + "=\n", "\n1\n" + strings.Repeat("A", 43) + "=\n", "o\n+1\n" + strings.Repeat("A", 43) + "=\n", "o\n1\n" + strings.Repeat("A", 43) + "=\nextra\n"} {
 		if _, err := ParseCheckpointText(bad); err == nil {
 			t.Errorf("accepted checkpoint body %q", bad)
 		}
@@ -198,4 +198,52 @@ func FuzzSplitEntries(f *testing.F) {
 			t.Fatalf("%q splits cleanly but re-encodes as %q (%v)", data, again, err)
 		}
 	})
+}
+
+// TestValidOriginAndDecimal: the rules checkpoints and batches share.
+func TestValidOriginAndDecimal(t *testing.T) {
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"exhibit.test/archive-1", true},
+		{"é/ü", true},
+		{"", false},
+		{"a b", false},
+		{"a\tb", false},
+		{"a\rb", false},
+		{"a\x00b", false},
+		{"a\x7fb", false},
+	} {
+		t.Run(fmt.Sprintf("origin %q", tc.origin), func(t *testing.T) {
+			if got := ValidOrigin(tc.origin); got != tc.ok {
+				t.Fatalf("ValidOrigin(%q) = %v, want %v", tc.origin, got, tc.ok)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		text string
+		n    int64
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"600", 600, true},
+		{"9223372036854775807", 1<<63 - 1, true},
+		{"", 0, false},
+		{"00", 0, false},
+		{"012", 0, false},
+		{"+1", 0, false},
+		{"-1", 0, false},
+		{"-0", 0, false},
+		{" 1", 0, false},
+		{"1e3", 0, false},
+		{"9223372036854775808", 0, false},
+	} {
+		t.Run(fmt.Sprintf("decimal %q", tc.text), func(t *testing.T) {
+			n, err := ParseDecimal(tc.text)
+			if (err == nil) != tc.ok || n != tc.n {
+				t.Fatalf("ParseDecimal(%q) = %d, %v; want %d, ok %v", tc.text, n, err, tc.n, tc.ok)
+			}
+		})
+	}
 }

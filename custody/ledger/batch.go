@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"golang.org/x/mod/sumdb/note"
 
@@ -144,14 +143,14 @@ func parseBatch(data []byte) (*batch, error) {
 		return nil, errors.New("not a custody batch (bad first line)")
 	}
 	b := &batch{Origin: lines[1]}
-	if b.Origin == "" || !validOrigin(b.Origin) {
+	if !custody.ValidOrigin(b.Origin) {
 		return nil, errors.New("bad origin line")
 	}
-	start, err := parseCount(lines[2])
+	start, err := custody.ParseDecimal(lines[2])
 	if err != nil {
 		return nil, fmt.Errorf("bad start: %w", err)
 	}
-	count, err := parseCount(lines[3])
+	count, err := custody.ParseDecimal(lines[3])
 	if err != nil || count == 0 || count > MaxBatch {
 		return nil, fmt.Errorf("bad count %q: want 1 to %d", lines[3], MaxBatch)
 	}
@@ -180,24 +179,4 @@ func parseBatch(data []byte) (*batch, error) {
 	}
 	b.Entries = entries
 	return b, nil
-}
-
-// parseCount parses a canonical non-negative decimal.
-func parseCount(s string) (int64, error) {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || strconv.FormatInt(n, 10) != s {
-		return 0, fmt.Errorf("%q is not a canonical non-negative number", s)
-	}
-	return n, nil
-}
-
-// validOrigin is the rule of custody.ParseCheckpointText for origins, plus
-// no control characters, so an origin fits on one line of any format.
-func validOrigin(s string) bool {
-	for _, r := range s {
-		if r <= ' ' || r == 0x7f {
-			return false
-		}
-	}
-	return true
 }

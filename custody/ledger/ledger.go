@@ -144,8 +144,8 @@ func New(store Store, opts Options) (*Log, error) {
 	if store == nil {
 		return nil, errors.New("custody/ledger: no store")
 	}
-	if opts.Origin == "" || !validOrigin(opts.Origin) {
-		return nil, fmt.Errorf("custody/ledger: origin %q: want a non-empty name without spaces", opts.Origin)
+	if !custody.ValidOrigin(opts.Origin) {
+		return nil, fmt.Errorf("custody/ledger: origin %q: want a non-empty name without spaces or control characters", opts.Origin)
 	}
 	if opts.Verifiers == nil {
 		return nil, errors.New("custody/ledger: no trusted log keys (Verifiers)")
