@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -241,19 +240,7 @@ func (l *Log) complete(ctx context.Context, h head, b *batch) (*head, error) {
 	if err != nil {
 		return nil, fmt.Errorf("custody/ledger: append batch at %d: %w", b.Start, err)
 	}
-	// In a fixed order (entry tiles, then hash tiles bottom up), so that
-	// runs are alike.
-	tiles := make([]tlog.Tile, 0, len(nb.Tiles))
-	for t := range nb.Tiles {
-		tiles = append(tiles, t)
-	}
-	slices.SortFunc(tiles, func(a, b tlog.Tile) int {
-		if a.L != b.L {
-			return a.L - b.L
-		}
-		return int(a.N - b.N)
-	})
-	if err := l.putTiles(ctx, tiles, nb.Tiles); err != nil {
+	if err := l.putTiles(ctx, nb.Tiles); err != nil {
 		return nil, err
 	}
 	next := custody.Checkpoint{Origin: l.opts.Origin, Size: nb.Tree.N, Root: nb.Tree.Hash}
@@ -296,15 +283,15 @@ func (l *Log) complete(ctx context.Context, h head, b *batch) (*head, error) {
 // putTiles writes tiles, a few at once. Their order does not matter:
 // nothing refers to them until the checkpoint is swapped in, and a writer
 // that dies midway leaves a batch the next one completes.
-func (l *Log) putTiles(ctx context.Context, tiles []tlog.Tile, data map[tlog.Tile][]byte) error {
+func (l *Log) putTiles(ctx context.Context, tiles map[tlog.Tile][]byte) error {
 	const parallel = 4
 	errs := make(chan error, len(tiles))
 	sem := make(chan struct{}, parallel)
-	for _, t := range tiles {
+	for t, data := range tiles {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			errs <- l.putTile(ctx, t, data[t])
+			errs <- l.putTile(ctx, t, data)
 		}()
 	}
 	var first error
