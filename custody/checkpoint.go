@@ -29,21 +29,46 @@ func (c Checkpoint) Text() string {
 	return fmt.Sprintf("%s\n%d\n%s\n", c.Origin, c.Size, base64.StdEncoding.EncodeToString(c.Root[:]))
 }
 
+// ValidOrigin reports whether s can name a log: not empty, and without
+// spaces or control characters (ASCII), so that an origin fits on one line
+// of every format that carries it (checkpoints, batches, key names).
+func ValidOrigin(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseDecimal parses a canonical non-negative decimal: digits only,
+// without sign or leading zeros, so that each number has one encoding.
+func ParseDecimal(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || strconv.FormatInt(n, 10) != s {
+		return 0, fmt.Errorf("%q is not a canonical non-negative decimal", s)
+	}
+	return n, nil
+}
+
 // ParseCheckpointText parses a checkpoint body strictly: exactly three
-// lines, a decimal size without sign or leading zeros, a 32-byte root.
+// lines, an origin that ValidOrigin accepts, a canonical decimal size
+// (ParseDecimal), a 32-byte root.
 func ParseCheckpointText(text string) (Checkpoint, error) {
 	lines := strings.SplitAfter(text, "\n")
 	if len(lines) != 4 || lines[3] != "" {
 		return Checkpoint{}, errors.New("custody: checkpoint: want exactly three lines")
 	}
 	origin := strings.TrimSuffix(lines[0], "\n")
-	if origin == "" || strings.ContainsAny(origin, " \t") {
+	if !ValidOrigin(origin) {
 		return Checkpoint{}, errors.New("custody: checkpoint: bad origin line")
 	}
-	sizeText := strings.TrimSuffix(lines[1], "\n")
-	size, err := strconv.ParseInt(sizeText, 10, 64)
-	if err != nil || size < 0 || strconv.FormatInt(size, 10) != sizeText {
-		return Checkpoint{}, fmt.Errorf("custody: checkpoint: bad size %q", sizeText)
+	size, err := ParseDecimal(strings.TrimSuffix(lines[1], "\n"))
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("custody: checkpoint: bad size: %w", err)
 	}
 	root, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSuffix(lines[2], "\n"))
 	if err != nil || len(root) != tlog.HashSize {

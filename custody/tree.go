@@ -69,7 +69,7 @@ func Append(old tlog.Tree, entries [][]byte, r tlog.HashReader, readEntries func
 				return nil, fmt.Errorf("custody: append: read entry tile %s: %w", prev.Path(), err)
 			}
 		}
-		data, err = entryTile(prefix, entries[max(start-old.N, 0):start+int64(t.W)-old.N])
+		data, err = AppendEntries(append([]byte(nil), prefix...), entries[max(start-old.N, 0):start+int64(t.W)-old.N])
 		if err != nil {
 			return nil, err
 		}
@@ -78,37 +78,44 @@ func Append(old tlog.Tree, entries [][]byte, r tlog.HashReader, readEntries func
 	return b, nil
 }
 
-// entryTile appends entries, each with a 16-bit big-endian length, to prefix.
-func entryTile(prefix []byte, entries [][]byte) ([]byte, error) {
-	out := append([]byte(nil), prefix...)
+// MaxEntrySize is the largest entry an entry tile can hold: its length is
+// written in 16 bits.
+const MaxEntrySize = 1<<16 - 1
+
+// AppendEntries appends entries to dst in the entry tile encoding (each
+// a 16-bit big-endian length and the bytes), the one encoding of entries
+// in the log's tiles and batches.
+func AppendEntries(dst []byte, entries [][]byte) ([]byte, error) {
 	for _, e := range entries {
-		if len(e) > 1<<16-1 {
-			return nil, fmt.Errorf("custody: entry of %d bytes does not fit an entry tile", len(e))
+		if len(e) > MaxEntrySize {
+			return nil, fmt.Errorf("custody: entry of %d bytes is over the %d byte limit of an entry tile", len(e), MaxEntrySize)
 		}
-		out = binary.BigEndian.AppendUint16(out, uint16(len(e)))
-		out = append(out, e...)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(len(e)))
+		dst = append(dst, e...)
 	}
-	return out, nil
+	return dst, nil
 }
 
-// SplitEntryTile returns the entries of an entry tile of width w.
-func SplitEntryTile(data []byte, w int) ([][]byte, error) {
-	var out [][]byte
+// SplitEntries decodes at most limit entries from data in the entry tile
+// encoding, and reports whether the data ended cleanly right after them:
+// clean is false when it ends inside an entry or holds more than limit.
+// Callers that must be strict check clean and the count; readers that
+// check each entry against the signed tree may use the whole entries
+// found. The entries share data's memory; limit bounds what is allocated
+// whatever the data declares.
+func SplitEntries(data []byte, limit int) (entries [][]byte, clean bool) {
 	for len(data) > 0 {
-		if len(data) < 2 {
-			return nil, errors.New("custody: entry tile: truncated length")
+		if len(entries) >= limit || len(data) < 2 {
+			return entries, false
 		}
 		n := int(binary.BigEndian.Uint16(data))
 		if len(data) < 2+n {
-			return nil, errors.New("custody: entry tile: truncated entry")
+			return entries, false
 		}
-		out = append(out, data[2:2+n])
+		entries = append(entries, data[2:2+n:2+n])
 		data = data[2+n:]
 	}
-	if len(out) != w {
-		return nil, fmt.Errorf("custody: entry tile holds %d entries, want %d", len(out), w)
-	}
-	return out, nil
+	return entries, true
 }
 
 // overlay serves new hashes from memory and older ones from base.

@@ -1,6 +1,7 @@
 package custody
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -91,9 +92,9 @@ func TestAppendMatchesReference(t *testing.T) {
 	for start := int64(0); start < tree.N; start += 1 << TileHeight {
 		w := int(min(tree.N-start, 1<<TileHeight))
 		et := tlog.Tile{H: TileHeight, L: -1, N: start >> TileHeight, W: w}
-		es, err := SplitEntryTile(store.tiles[et.Path()], w)
-		if err != nil {
-			t.Fatal(err)
+		es, clean := SplitEntries(store.tiles[et.Path()], w)
+		if !clean || len(es) != w {
+			t.Fatalf("entry tile %s: %d entries (clean %v), want %d", et.Path(), len(es), clean, w)
 		}
 		for i, e := range es {
 			if string(e) != string(all[start+int64(i)]) {
@@ -160,7 +161,7 @@ func TestCheckpoint(t *testing.T) {
 	if _, err := OpenCheckpoint(msg, keys, "exhibit.test/archive-2"); !errors.As(err, &ce) {
 		t.Fatalf("checkpoint of another log accepted: %v", err)
 	}
-	for _, bad := range []string{"o\n1\n", "o\n01\n" + strings.Repeat("A", 43) + "=\n", "o\n-1\n" + strings.Repeat("A", 43) + "=\n", "o\n1\nAAAA\n", "o o\n1\n" + strings.Repeat("A", 43) + "=\n", "o\n1\n" + strings.Repeat("A", 43) + "=\nextra\n"} {
+	for _, bad := range []string{"o\n1\n", "o\n01\n" + strings.Repeat("A", 43) + "=\n", "o\n-1\n" + strings.Repeat("A", 43) + "=\n", "o\n1\nAAAA\n", "o o\n1\n" + strings.Repeat("A", 43) + "=\n", "o\ttab\n1\n" + strings.Repeat("A", 43) + "=\n", "o\rcr\n1\n" + strings.Repeat("A", 43) + "=\n", "o\x7f\n1\n" + strings.Repeat("A", 43) + "=\n", "\n1\n" + strings.Repeat("A", 43) + "=\n", "o\n+1\n" + strings.Repeat("A", 43) + "=\n", "o\n1\n" + strings.Repeat("A", 43) + "=\nextra\n"} {
 		if _, err := ParseCheckpointText(bad); err == nil {
 			t.Errorf("accepted checkpoint body %q", bad)
 		}
@@ -177,10 +178,72 @@ func FuzzParseCheckpointText(f *testing.F) {
 	})
 }
 
-func FuzzSplitEntryTile(f *testing.F) {
-	d, _ := entryTile(nil, [][]byte{[]byte("a"), []byte("bc")})
+// FuzzSplitEntries: the splitter never panics, returns at most limit
+// entries and, when the data ends cleanly, re-encodes to it.
+func FuzzSplitEntries(f *testing.F) {
+	d, _ := AppendEntries(nil, [][]byte{[]byte("a"), []byte("bc")})
 	f.Add(d, 2)
-	f.Fuzz(func(t *testing.T, data []byte, w int) {
-		SplitEntryTile(data, w)
+	f.Add(d, 1)
+	f.Add([]byte{0, 5, 'a'}, 256)
+	f.Fuzz(func(t *testing.T, data []byte, limit int) {
+		es, clean := SplitEntries(data, limit)
+		if len(es) > max(limit, 0) {
+			t.Fatalf("%d entries, limit %d", len(es), limit)
+		}
+		if !clean {
+			return
+		}
+		again, err := AppendEntries(nil, es)
+		if err != nil || !bytes.Equal(again, data) {
+			t.Fatalf("%q splits cleanly but re-encodes as %q (%v)", data, again, err)
+		}
 	})
+}
+
+// TestValidOriginAndDecimal: the rules checkpoints and batches share.
+func TestValidOriginAndDecimal(t *testing.T) {
+	for _, tc := range []struct {
+		origin string
+		ok     bool
+	}{
+		{"exhibit.test/archive-1", true},
+		{"é/ü", true},
+		{"", false},
+		{"a b", false},
+		{"a\tb", false},
+		{"a\rb", false},
+		{"a\x00b", false},
+		{"a\x7fb", false},
+	} {
+		t.Run(fmt.Sprintf("origin %q", tc.origin), func(t *testing.T) {
+			if got := ValidOrigin(tc.origin); got != tc.ok {
+				t.Fatalf("ValidOrigin(%q) = %v, want %v", tc.origin, got, tc.ok)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		text string
+		n    int64
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"600", 600, true},
+		{"9223372036854775807", 1<<63 - 1, true},
+		{"", 0, false},
+		{"00", 0, false},
+		{"012", 0, false},
+		{"+1", 0, false},
+		{"-1", 0, false},
+		{"-0", 0, false},
+		{" 1", 0, false},
+		{"1e3", 0, false},
+		{"9223372036854775808", 0, false},
+	} {
+		t.Run(fmt.Sprintf("decimal %q", tc.text), func(t *testing.T) {
+			n, err := ParseDecimal(tc.text)
+			if (err == nil) != tc.ok || n != tc.n {
+				t.Fatalf("ParseDecimal(%q) = %d, %v; want %d, ok %v", tc.text, n, err, tc.n, tc.ok)
+			}
+		})
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -235,38 +234,20 @@ func (l *Log) complete(ctx context.Context, h head, b *batch) (*head, error) {
 		if err != nil {
 			return nil, err
 		}
-		return encodeEntries(entries), nil
+		return custody.AppendEntries(nil, entries)
 	}
 	nb, err := custody.Append(old, b.Entries, r, readPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("custody/ledger: append batch at %d: %w", b.Start, err)
 	}
-	// In a fixed order (entry tiles, then hash tiles bottom up), so that
-	// runs are alike.
-	tiles := make([]tlog.Tile, 0, len(nb.Tiles))
-	for t := range nb.Tiles {
-		tiles = append(tiles, t)
-	}
-	slices.SortFunc(tiles, func(a, b tlog.Tile) int {
-		if a.L != b.L {
-			return a.L - b.L
-		}
-		return int(a.N - b.N)
-	})
-	if err := l.putTiles(ctx, tiles, nb.Tiles); err != nil {
+	if err := l.putTiles(ctx, nb.Tiles); err != nil {
 		return nil, err
 	}
 	next := custody.Checkpoint{Origin: l.opts.Origin, Size: nb.Tree.N, Root: nb.Tree.Hash}
 	// Check what was just written: the new tree, read back from the
 	// stored tiles, extends the old one.
-	if old.N > 0 {
-		p, err := tlog.ProveTree(next.Size, old.N, l.hashReader(ctx, next))
-		if err != nil {
-			return nil, fmt.Errorf("custody/ledger: check the new tiles: %w", err)
-		}
-		if err := CheckConsistency(h.cp, next, p); err != nil {
-			return nil, fmt.Errorf("custody/ledger: the new checkpoint does not extend the old one (not published): %w", err)
-		}
+	if err := l.extends(ctx, h.cp, next); err != nil {
+		return nil, fmt.Errorf("custody/ledger: check the new tiles (checkpoint %d not published): %w", next.Size, err)
 	}
 	signed, err := custody.SignCheckpoint(next, l.opts.Signer)
 	if err != nil {
@@ -302,15 +283,15 @@ func (l *Log) complete(ctx context.Context, h head, b *batch) (*head, error) {
 // putTiles writes tiles, a few at once. Their order does not matter:
 // nothing refers to them until the checkpoint is swapped in, and a writer
 // that dies midway leaves a batch the next one completes.
-func (l *Log) putTiles(ctx context.Context, tiles []tlog.Tile, data map[tlog.Tile][]byte) error {
+func (l *Log) putTiles(ctx context.Context, tiles map[tlog.Tile][]byte) error {
 	const parallel = 4
 	errs := make(chan error, len(tiles))
 	sem := make(chan struct{}, parallel)
-	for _, t := range tiles {
+	for t, data := range tiles {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			errs <- l.putTile(ctx, t, data[t])
+			errs <- l.putTile(ctx, t, data)
 		}()
 	}
 	var first error
@@ -320,20 +301,6 @@ func (l *Log) putTiles(ctx context.Context, tiles []tlog.Tile, data map[tlog.Til
 		}
 	}
 	return first
-}
-
-// encodeEntries is the entry tile encoding of entries.
-func encodeEntries(entries [][]byte) []byte {
-	n := 0
-	for _, e := range entries {
-		n += 2 + len(e)
-	}
-	out := make([]byte, 0, n)
-	for _, e := range entries {
-		out = append(out, byte(len(e)>>8), byte(len(e)))
-		out = append(out, e...)
-	}
-	return out
 }
 
 func sha(b []byte) [sha256.Size]byte { return sha256.Sum256(b) }

@@ -44,10 +44,7 @@ func (l *Log) Audit(ctx context.Context, trusted *custody.Checkpoint) (AuditRepo
 	}
 	c := h.cp
 	if trusted != nil {
-		if h.version == storage.NoVersion && trusted.Size > 0 {
-			return AuditReport{}, &RollbackError{Trusted: *trusted}
-		}
-		if err := l.extends(ctx, *trusted, c); err != nil {
+		if err := l.headExtends(ctx, *trusted, h); err != nil {
 			var re *RollbackError
 			var fe *ForkError
 			if errors.As(err, &re) || errors.As(err, &fe) {
@@ -96,7 +93,7 @@ stream:
 		if err != nil {
 			return AuditReport{}, fmt.Errorf("custody/ledger: audit: %w", err)
 		}
-		entries, clean := splitEntries(data)
+		entries, clean := custody.SplitEntries(data, t.W)
 		if !clean || len(entries) != t.W {
 			entriesOK = false
 			break stream

@@ -25,6 +25,8 @@ type backend struct {
 	// overwrite replaces the object at key; remove deletes it.
 	overwrite func(t testing.TB, key string, data []byte)
 	remove    func(t testing.TB, key string)
+	// dir is the archive's folder, for the local backend only.
+	dir string
 }
 
 var backends = []struct {
@@ -48,6 +50,7 @@ func localBackend(t testing.TB) *backend {
 	return &backend{
 		Store:  open(t),
 		reopen: open,
+		dir:    dir,
 		overwrite: func(t testing.TB, key string, data []byte) {
 			p := filepath.Join(dir, filepath.FromSlash(key))
 			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {

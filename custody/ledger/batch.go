@@ -8,9 +8,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/openexhibit/exhibit/custody"
 )
 
 // batchMagic is the first line of a batch object and its format version.
@@ -51,18 +52,28 @@ const maxSig = 4 + 512
 // signedMessage is what a batch's signature covers. Its six lines cannot be
 // mistaken for a checkpoint body (three lines), so a batch signature is
 // never a checkpoint signature.
-func (b *batch) signedMessage() []byte {
+func (b *batch) signedMessage() ([]byte, error) {
 	h := sha256.New()
-	for _, e := range b.Entries {
-		h.Write(binary.BigEndian.AppendUint16(nil, uint16(len(e))))
-		h.Write(e)
+	var enc []byte
+	for i := range b.Entries {
+		// One entry at a time: the entries section is hashed as
+		// marshal writes it, without a second copy of the batch.
+		var err error
+		if enc, err = custody.AppendEntries(enc[:0], b.Entries[i:i+1]); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i, err)
+		}
+		h.Write(enc)
 	}
-	return fmt.Appendf(nil, "%s signature\n%s\n%d\n%d\n%s\n%x\n", batchMagic, b.Origin, b.Start, len(b.Entries), hex.EncodeToString(b.Nonce[:]), h.Sum(nil))
+	return fmt.Appendf(nil, "%s signature\n%s\n%d\n%d\n%s\n%x\n", batchMagic, b.Origin, b.Start, len(b.Entries), hex.EncodeToString(b.Nonce[:]), h.Sum(nil)), nil
 }
 
 // sign signs b with the log key.
 func (b *batch) sign(s note.Signer) error {
-	sig, err := s.Sign(b.signedMessage())
+	msg, err := b.signedMessage()
+	if err != nil {
+		return fmt.Errorf("sign batch: %w", err)
+	}
+	sig, err := s.Sign(msg)
 	if err != nil {
 		return fmt.Errorf("sign batch: %w", err)
 	}
@@ -80,7 +91,11 @@ func (b *batch) verify(vs note.Verifiers) error {
 	if err != nil {
 		return fmt.Errorf("signed by an unknown key: %w", err)
 	}
-	if !v.Verify(b.signedMessage(), b.Sig[4:]) {
+	msg, err := b.signedMessage()
+	if err != nil {
+		return err
+	}
+	if !v.Verify(msg, b.Sig[4:]) {
 		return errors.New("invalid signature")
 	}
 	return nil
@@ -97,19 +112,15 @@ func (b *batch) verify(vs note.Verifiers) error {
 //	\n
 //	<count entries, each a 16-bit big-endian length and the bytes>
 func (b *batch) marshal() ([]byte, error) {
-	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "%s\n%s\n%d\n%d\n%s\n%s\n\n", batchMagic, b.Origin, b.Start, len(b.Entries), hex.EncodeToString(b.Nonce[:]), base64.StdEncoding.EncodeToString(b.Sig))
-	for _, e := range b.Entries {
-		if len(e) > 1<<16-1 {
-			return nil, fmt.Errorf("entry of %d bytes is over the 65535 byte limit", len(e))
-		}
-		buf.Write(binary.BigEndian.AppendUint16(nil, uint16(len(e))))
-		buf.Write(e)
+	out := fmt.Appendf(nil, "%s\n%s\n%d\n%d\n%s\n%s\n\n", batchMagic, b.Origin, b.Start, len(b.Entries), hex.EncodeToString(b.Nonce[:]), base64.StdEncoding.EncodeToString(b.Sig))
+	out, err := custody.AppendEntries(out, b.Entries)
+	if err != nil {
+		return nil, err
 	}
-	if buf.Len() > maxBatchBytes {
-		return nil, fmt.Errorf("batch of %d bytes is over the %d byte limit; append fewer events at once", buf.Len(), maxBatchBytes)
+	if len(out) > maxBatchBytes {
+		return nil, fmt.Errorf("batch of %d bytes is over the %d byte limit; append fewer events at once", len(out), maxBatchBytes)
 	}
-	return buf.Bytes(), nil
+	return out, nil
 }
 
 // parseBatch decodes a batch strictly: one encoding per batch, so that a
@@ -132,14 +143,14 @@ func parseBatch(data []byte) (*batch, error) {
 		return nil, errors.New("not a custody batch (bad first line)")
 	}
 	b := &batch{Origin: lines[1]}
-	if b.Origin == "" || !validOrigin(b.Origin) {
+	if !custody.ValidOrigin(b.Origin) {
 		return nil, errors.New("bad origin line")
 	}
-	start, err := parseCount(lines[2])
+	start, err := custody.ParseDecimal(lines[2])
 	if err != nil {
 		return nil, fmt.Errorf("bad start: %w", err)
 	}
-	count, err := parseCount(lines[3])
+	count, err := custody.ParseDecimal(lines[3])
 	if err != nil || count == 0 || count > MaxBatch {
 		return nil, fmt.Errorf("bad count %q: want 1 to %d", lines[3], MaxBatch)
 	}
@@ -157,40 +168,15 @@ func parseBatch(data []byte) (*batch, error) {
 	}
 	b.Start = start
 	copy(b.Nonce[:], nonce)
-	b.Entries = make([][]byte, 0, min(count, int64(len(rest)/2)))
-	for len(rest) > 0 {
-		if len(rest) < 2 {
-			return nil, errors.New("truncated entry length")
-		}
-		n := int(binary.BigEndian.Uint16(rest))
-		if len(rest) < 2+n {
-			return nil, errors.New("truncated entry")
-		}
-		b.Entries = append(b.Entries, rest[2:2+n:2+n])
-		rest = rest[2+n:]
+	entries, clean := custody.SplitEntries(rest, int(count))
+	switch {
+	case !clean && len(entries) == int(count):
+		return nil, fmt.Errorf("holds more than the %d entries the header says", count)
+	case !clean:
+		return nil, errors.New("truncated entry")
+	case len(entries) != int(count):
+		return nil, fmt.Errorf("holds %d entries, header says %d", len(entries), count)
 	}
-	if int64(len(b.Entries)) != count {
-		return nil, fmt.Errorf("holds %d entries, header says %d", len(b.Entries), count)
-	}
+	b.Entries = entries
 	return b, nil
-}
-
-// parseCount parses a canonical non-negative decimal.
-func parseCount(s string) (int64, error) {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || strconv.FormatInt(n, 10) != s {
-		return 0, fmt.Errorf("%q is not a canonical non-negative number", s)
-	}
-	return n, nil
-}
-
-// validOrigin is the rule of custody.ParseCheckpointText for origins, plus
-// no control characters, so an origin fits on one line of any format.
-func validOrigin(s string) bool {
-	for _, r := range s {
-		if r <= ' ' || r == 0x7f {
-			return false
-		}
-	}
-	return true
 }

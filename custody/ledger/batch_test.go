@@ -96,19 +96,6 @@ func FuzzParseBatch(f *testing.F) {
 	})
 }
 
-// FuzzSplitEntries: the lenient splitter never panics and, when the data
-// ends cleanly, re-encodes to it.
-func FuzzSplitEntries(f *testing.F) {
-	f.Add(encodeEntries([][]byte{[]byte("a"), []byte("bc")}))
-	f.Add([]byte{0, 5, 'a'})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		es, clean := splitEntries(data)
-		if clean && !bytes.Equal(encodeEntries(es), data) {
-			t.Fatalf("%q splits cleanly but re-encodes as %q", data, encodeEntries(es))
-		}
-	})
-}
-
 func TestBatchSignature(t *testing.T) {
 	b := testBatch()
 	if err := b.verify(testKey.verifiers); err != nil {

@@ -144,8 +144,8 @@ func New(store Store, opts Options) (*Log, error) {
 	if store == nil {
 		return nil, errors.New("custody/ledger: no store")
 	}
-	if opts.Origin == "" || !validOrigin(opts.Origin) {
-		return nil, fmt.Errorf("custody/ledger: origin %q: want a non-empty name without spaces", opts.Origin)
+	if !custody.ValidOrigin(opts.Origin) {
+		return nil, fmt.Errorf("custody/ledger: origin %q: want a non-empty name without spaces or control characters", opts.Origin)
 	}
 	if opts.Verifiers == nil {
 		return nil, errors.New("custody/ledger: no trusted log keys (Verifiers)")
@@ -228,10 +228,7 @@ func (l *Log) observe(ctx context.Context, h head) error {
 	seen := l.seen
 	l.mu.Unlock()
 	if seen != nil {
-		if h.version == storage.NoVersion && seen.Size > 0 {
-			return &RollbackError{Trusted: *seen}
-		}
-		if err := l.extends(ctx, *seen, h.cp); err != nil {
+		if err := l.headExtends(ctx, *seen, h); err != nil {
 			return err
 		}
 	}
@@ -239,27 +236,22 @@ func (l *Log) observe(ctx context.Context, h head) error {
 	return nil
 }
 
-// extends checks that found extends trusted, proving it from the tiles of
-// found's tree when it is larger.
-func (l *Log) extends(ctx context.Context, trusted, found custody.Checkpoint) error {
-	switch {
-	case found.Size < trusted.Size:
-		return &RollbackError{Trusted: trusted, Found: found}
-	case found.Size == trusted.Size:
-		if found.Root != trusted.Root {
-			return &ForkError{Trusted: trusted, Found: found}
-		}
-		return nil
-	case trusted.Size == 0:
-		return nil
+// headExtends checks that the checkpoint read, h, extends trusted. A
+// missing checkpoint, when trusted is not empty, is a rollback.
+func (l *Log) headExtends(ctx context.Context, trusted custody.Checkpoint, h head) error {
+	if h.version == storage.NoVersion && trusted.Size > 0 {
+		return &RollbackError{Trusted: trusted}
 	}
-	p, err := tlog.ProveTree(found.Size, trusted.Size, l.hashReader(ctx, found))
+	return l.extends(ctx, trusted, h.cp)
+}
+
+// extends checks that found extends trusted (*RollbackError, *ForkError),
+// proving it from the tiles of found's tree when it is larger; tiles that
+// cannot prove it are a *TileError.
+func (l *Log) extends(ctx context.Context, trusted, found custody.Checkpoint) error {
+	p, err := l.ProveConsistency(ctx, trusted, found)
 	if err != nil {
-		var fe *ForkError
-		if errors.As(err, &fe) {
-			return err
-		}
-		return fmt.Errorf("custody/ledger: prove checkpoint %d consistent with %d: %w", found.Size, trusted.Size, err)
+		return err
 	}
 	return CheckConsistency(trusted, found, p)
 }

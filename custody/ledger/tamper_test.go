@@ -5,6 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,6 +25,8 @@ type fixture struct {
 	entries [][]byte
 	cps     []custody.Checkpoint
 	signed  [][]byte
+	// other is the checkpoint of the log copyLog copied in.
+	other custody.Checkpoint
 }
 
 func newFixture(t *testing.T, b *backend) *fixture {
@@ -47,11 +52,50 @@ func (fx *fixture) latest() custody.Checkpoint { return fx.cps[len(fx.cps)-1] }
 func (fx *fixture) editEntryTile(t *testing.T, k int64, edit func(es [][]byte) [][]byte) {
 	t.Helper()
 	key := TileKey(entryTile(k, fx.latest().Size))
-	es, clean := splitEntries(read(t, fx.b.Store, key))
+	es, clean := custody.SplitEntries(read(t, fx.b.Store, key), tileWidth)
 	if !clean {
 		t.Fatal("stored entry tile does not split")
 	}
-	fx.b.overwrite(t, key, encodeEntries(edit(es)))
+	data, err := custody.AppendEntries(nil, edit(es))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.b.overwrite(t, key, data)
+}
+
+// copyLog builds another log with the same key on a folder of its own,
+// appending batches of the given sizes (events unlike the fixture's), and
+// copies every object of it under dir (a part of log/) over the fixture's
+// archive, as someone with write access could. fx.other is the other
+// log's checkpoint.
+func (fx *fixture) copyLog(t *testing.T, dir string, sizes ...int) {
+	t.Helper()
+	other := localBackend(t)
+	l := newLog(t, other.Store)
+	var a Appended
+	for i, n := range sizes {
+		a = mustAppend(t, l, events(5, i, n))
+	}
+	root := other.dir
+	err := filepath.WalkDir(filepath.Join(root, filepath.FromSlash(dir)), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fx.b.overwrite(t, filepath.ToSlash(rel), data)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.other = a.Checkpoint
 }
 
 func wantEntryMismatch(index int64, missing bool) func(t *testing.T, fx *fixture, err error) {
@@ -67,6 +111,14 @@ func wantEntryMismatch(index int64, missing bool) func(t *testing.T, fx *fixture
 		if !missing && me.Got == me.Want {
 			t.Fatal("EntryMismatchError reports equal hashes")
 		}
+	}
+}
+
+func wantFork(t *testing.T, fx *fixture, err error) {
+	t.Helper()
+	var fe *ForkError
+	if !errors.As(err, &fe) || fe.Trusted != fx.latest() || fe.Found != fx.other || fe.Found.Size <= fe.Trusted.Size {
+		t.Fatalf("error = %v, want *ForkError from the trusted checkpoint to the longer rewritten one", err)
 	}
 }
 
@@ -112,28 +164,32 @@ func TestTamperMatrix(t *testing.T) {
 		// read checks what a reader of the whole log gets (readAll);
 		// nil: any evidence of tampering (IsTampering).
 		read func(t *testing.T, fx *fixture, err error)
+		// readerPasses: readers check entries against the signed tree,
+		// not what the entries say, so they read this log; only Audit
+		// finds it.
+		readerPasses bool
 	}{
 		{"modified event", func(t *testing.T, fx *fixture) {
 			fx.editEntryTile(t, 1, func(es [][]byte) [][]byte {
 				es[44] = bytes.Replace(es[44], []byte("writer 0"), []byte("writer 9"), 1)
 				return es
 			})
-		}, wantEntryMismatch(256+44, false), true, nil},
+		}, wantEntryMismatch(256+44, false), true, nil, false},
 		{"deleted event", func(t *testing.T, fx *fixture) {
 			fx.editEntryTile(t, 1, func(es [][]byte) [][]byte { return append(es[:10:10], es[11:]...) })
-		}, wantEntryMismatch(256+10, false), true, nil},
+		}, wantEntryMismatch(256+10, false), true, nil, false},
 		{"deleted last event of a tile", func(t *testing.T, fx *fixture) {
 			fx.editEntryTile(t, 0, func(es [][]byte) [][]byte { return es[:255] })
-		}, wantEntryMismatch(255, true), true, nil},
+		}, wantEntryMismatch(255, true), true, nil, false},
 		{"reordered events", func(t *testing.T, fx *fixture) {
 			fx.editEntryTile(t, 0, func(es [][]byte) [][]byte {
 				es[7], es[8] = es[8], es[7]
 				return es
 			})
-		}, wantEntryMismatch(7, false), true, nil},
+		}, wantEntryMismatch(7, false), true, nil, false},
 		{"truncated log", func(t *testing.T, fx *fixture) {
 			fx.b.remove(t, TileKey(entryTile(2, fx.latest().Size)))
-		}, wantEntryMismatch(512, true), true, nil},
+		}, wantEntryMismatch(512, true), true, nil, false},
 		{"replaced tile", func(t *testing.T, fx *fixture) {
 			key := TileKey(tlog.Tile{H: custody.TileHeight, L: 0, N: 1, W: 256})
 			data := read(t, fx.b.Store, key)
@@ -144,7 +200,7 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &re) || re.Key != "log/tile/8/0/001" || re.Want == re.Got {
 				t.Fatalf("error = %v, want *ReplacedTileError for log/tile/8/0/001", err)
 			}
-		}, true, wantTileError("log/tile/8/0/001", "do not")},
+		}, true, wantTileError("log/tile/8/0/001", "do not"), false},
 		{"hash tile modified", func(t *testing.T, fx *fixture) {
 			key := TileKey(tlog.Tile{H: custody.TileHeight, L: 0, N: 2, W: 88})
 			data := read(t, fx.b.Store, key)
@@ -155,7 +211,7 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &re) || re.Key != "log/tile/8/0/002.p/88" || re.Want == re.Got {
 				t.Fatalf("error = %v, want *ReplacedTileError for log/tile/8/0/002.p/88", err)
 			}
-		}, true, wantTileError("log/tile/8/0/002.p/88", "do not")},
+		}, true, wantTileError("log/tile/8/0/002.p/88", "do not"), false},
 		{"upper hash tile modified", func(t *testing.T, fx *fixture) {
 			key := TileKey(tlog.Tile{H: custody.TileHeight, L: 1, N: 0, W: 2})
 			data := read(t, fx.b.Store, key)
@@ -166,7 +222,7 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &re) || re.Key != "log/tile/8/1/000.p/2" || re.Want == re.Got {
 				t.Fatalf("error = %v, want *ReplacedTileError for log/tile/8/1/000.p/2", err)
 			}
-		}, true, wantTileError("log/tile/8/1/000.p/2", "do not")},
+		}, true, wantTileError("log/tile/8/1/000.p/2", "do not"), false},
 		{"hash tile deleted", func(t *testing.T, fx *fixture) {
 			fx.b.remove(t, TileKey(tlog.Tile{H: custody.TileHeight, L: 0, N: 2, W: 88}))
 		}, func(t *testing.T, fx *fixture, err error) {
@@ -174,7 +230,7 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &re) || re.Key != "log/tile/8/0/002.p/88" || re.Got != ([32]byte{}) {
 				t.Fatalf("error = %v, want *ReplacedTileError for the missing log/tile/8/0/002.p/88", err)
 			}
-		}, true, wantTileError("log/tile/8/0/002.p/88", "none")},
+		}, true, wantTileError("log/tile/8/0/002.p/88", "none"), false},
 		{"hash tile truncated", func(t *testing.T, fx *fixture) {
 			key := TileKey(tlog.Tile{H: custody.TileHeight, L: 0, N: 0, W: 256})
 			fx.b.overwrite(t, key, read(t, fx.b.Store, key)[:100])
@@ -183,7 +239,7 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &re) || re.Key != "log/tile/8/0/000" {
 				t.Fatalf("error = %v, want *ReplacedTileError for log/tile/8/0/000", err)
 			}
-		}, true, wantTileError("log/tile/8/0/000", "100 bytes")},
+		}, true, wantTileError("log/tile/8/0/000", "100 bytes"), false},
 		{"checkpoint rolled back", func(t *testing.T, fx *fixture) {
 			fx.b.overwrite(t, CheckpointKey, fx.signed[1])
 		}, func(t *testing.T, fx *fixture, err error) {
@@ -191,7 +247,7 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &re) || re.Trusted != fx.latest() || re.Found != fx.cps[1] {
 				t.Fatalf("error = %v, want *RollbackError from %d to %d", err, fx.latest().Size, fx.cps[1].Size)
 			}
-		}, false, nil},
+		}, false, nil, false},
 		{"checkpoint deleted", func(t *testing.T, fx *fixture) {
 			fx.b.remove(t, CheckpointKey)
 		}, func(t *testing.T, fx *fixture, err error) {
@@ -199,7 +255,7 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &re) || re.Trusted != fx.latest() || re.Found.Size != 0 {
 				t.Fatalf("error = %v, want *RollbackError to nothing", err)
 			}
-		}, false, nil},
+		}, false, nil, false},
 		{"forked checkpoint", func(t *testing.T, fx *fixture) {
 			forged := fx.latest()
 			forged.Root = tlog.RecordHash([]byte("another history"))
@@ -213,7 +269,7 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &fe) || fe.Trusted != fx.latest() || fe.Found.Size != fx.latest().Size || fe.Found.Root == fx.latest().Root {
 				t.Fatalf("error = %v, want *ForkError with both checkpoints", err)
 			}
-		}, false, nil},
+		}, false, nil, false},
 		{"checkpoint signed by an unknown key", func(t *testing.T, fx *fixture) {
 			msg, err := custody.SignCheckpoint(fx.latest(), otherSigner)
 			if err != nil {
@@ -226,7 +282,48 @@ func TestTamperMatrix(t *testing.T) {
 			if !errors.As(err, &ce) || !errors.As(err, &unverified) {
 				t.Fatalf("error = %v, want *custody.CheckpointError for an unknown key", err)
 			}
-		}, true, nil},
+		}, true, nil, false},
+		{"rewritten and longer", func(t *testing.T, fx *fixture) {
+			// Another history, signed by the log key, longer than the
+			// trusted checkpoint: it extends nothing the verifier saw.
+			fx.copyLog(t, Prefix, 100, 200, 300, 100)
+		}, wantFork, false, wantFork, false},
+		{"tiles of another log", func(t *testing.T, fx *fixture) {
+			// Tiles (entries and hashes) of a log of the same size under
+			// this log's checkpoint: the entries hash to another root,
+			// and no stored hash tile proves this checkpoint's root.
+			fx.copyLog(t, Prefix+"tile/", 100, 200, 300)
+		}, func(t *testing.T, fx *fixture, err error) {
+			var re *RootMismatchError
+			if !errors.As(err, &re) || re.Checkpoint != fx.latest() || re.Computed != fx.other.Root || fx.other.Size != fx.latest().Size {
+				t.Fatalf("error = %v, want *RootMismatchError with the latest checkpoint and the other log's root", err)
+			}
+		}, true, nil, false},
+		{"non-canonical entry signed", func(t *testing.T, fx *fixture) {
+			// A log key holder signs a checkpoint over an entry that is
+			// not a canonical event, bypassing Append's checks.
+			c := fx.latest()
+			ctx := testCtx(t)
+			nb, err := custody.Append(tlog.Tree{N: c.Size, Hash: c.Root}, [][]byte{[]byte(`{"not":"an event"}`)},
+				newLog(t, fx.b.Store).hashReader(ctx, c),
+				func(et tlog.Tile) ([]byte, error) { return read(t, fx.b.Store, TileKey(et)), nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			for tile, data := range nb.Tiles {
+				fx.b.overwrite(t, TileKey(tile), data)
+			}
+			msg, err := custody.SignCheckpoint(custody.Checkpoint{Origin: testOrigin, Size: nb.Tree.N, Root: nb.Tree.Hash}, testKey.signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fx.b.overwrite(t, CheckpointKey, msg)
+		}, func(t *testing.T, fx *fixture, err error) {
+			var me *MalformedEntryError
+			if !errors.As(err, &me) || me.Index != fx.latest().Size || me.Err == nil {
+				t.Fatalf("error = %v, want *MalformedEntryError for entry %d", err, fx.latest().Size)
+			}
+		}, true, nil, true},
 	}
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -263,6 +360,12 @@ func TestTamperMatrix(t *testing.T) {
 					// Readers find it too, as evidence, not as a store
 					// error.
 					err = readAll(ctx, newLog(t, fx.b.reopen(t)), trusted)
+					if tc.readerPasses {
+						if err != nil {
+							t.Fatalf("reader: %v", err)
+						}
+						return
+					}
 					if err == nil {
 						t.Fatal("a reader read the whole tampered log")
 					}

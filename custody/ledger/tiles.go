@@ -3,7 +3,6 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -137,23 +136,6 @@ func entryTile(k, n int64) tlog.Tile {
 	return tlog.Tile{H: custody.TileHeight, L: -1, N: k, W: int(min(n-k*tileWidth, tileWidth))}
 }
 
-// splitEntries splits entry tile data leniently: the entries that are
-// whole, and whether the data ended cleanly after them.
-func splitEntries(data []byte) (entries [][]byte, clean bool) {
-	for len(data) > 0 {
-		if len(data) < 2 {
-			return entries, false
-		}
-		n := int(binary.BigEndian.Uint16(data))
-		if len(data) < 2+n {
-			return entries, false
-		}
-		entries = append(entries, data[2:2+n:2+n])
-		data = data[2+n:]
-	}
-	return entries, true
-}
-
 // verifiedEntries reads entries [start, end) of c's tree from the entry
 // tiles and checks each against the leaf hashes that r (authenticated
 // against c) proves. A difference is an *EntryMismatchError.
@@ -174,7 +156,8 @@ func (l *Log) verifiedEntries(ctx context.Context, c custody.Checkpoint, r tlog.
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("custody/ledger: read entries: %w", err)
 		}
-		entries, _ := splitEntries(data)
+		// Leniently: each entry is checked against the signed tree.
+		entries, _ := custody.SplitEntries(data, t.W)
 		for i := lo; i < hi; i++ {
 			j := i - k*tileWidth
 			if j >= int64(len(entries)) {
