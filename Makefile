@@ -11,7 +11,8 @@
 # make bench-photos
 #              2,000 real camera photos: extraction versus exiftool, ingest
 #              versus an exiftool + sha256sum + cosign loop (BENCH_PHOTOS=N)
-# make fuzz    every go test -fuzz target for FUZZTIME (default 30s) each
+# make fuzz    every go test -fuzz target for FUZZTIME (default 30s) each,
+#              minimizing new inputs for FUZZMINIMIZETIME (default 2s)
 
 SHELL := bash
 GO ?= go
