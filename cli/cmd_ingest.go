@@ -18,6 +18,7 @@ import (
 	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
+	"github.com/openexhibit/exhibit/verify"
 	"github.com/urfave/cli/v2"
 )
 
@@ -305,7 +306,7 @@ func ingestEvents(ctx context.Context, st storage.Store, id hashing.Digest, now 
 		return &custody.Event{V: custody.EventVersion, Type: t, Item: id.String(), Time: now, Actor: who}
 	}
 	ing := ev(custody.EventIngested)
-	ing.Record = recordDigest(bundle)
+	ing.Record = verify.RecordDigest(bundle)
 	out := []*custody.Event{ing}
 	archived := func(o custody.Object) {
 		a := ev(custody.EventArchived)

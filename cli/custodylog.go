@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
@@ -512,12 +511,6 @@ func homeKeyFingerprint(home string) (string, error) {
 	}
 	fp, _, err := sign.KeyID(pub)
 	return fp, err
-}
-
-// recordDigest is the item's record bundle digest as an event's Record.
-func recordDigest(bundle []byte) string {
-	sum := sha256.Sum256(bundle)
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // logAccess appends an accessed event for item id on behalf of command.
