@@ -62,7 +62,7 @@ func runGet(ctx context.Context, e *env, home string, cfg *Config, o getOptions)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	st, desc, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ func runGet(ctx context.Context, e *env, home string, cfg *Config, o getOptions)
 		return err
 	}
 	// get must log the access: without the log key it writes nothing.
-	cl, msg, err := openLogFor(ctx, e, home, cfg, st, logWrite)
+	cl, msg, err := openLogFor(ctx, e, home, cfg, st, desc, logWrite)
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	st, desc, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	}
 	// The log key before anything is written: a run that cannot log its
 	// events does not start.
-	cl, _, err := openLog(ctx, home, cfg, st, tf, logWrite, stampPolicy{require: o.requireTimestamp, warn: e.stderr})
+	cl, _, err := openLog(ctx, home, cfg, st, desc, tf, logWrite, stampPolicy{require: o.requireTimestamp, warn: e.stderr})
 	if errors.Is(err, errNoLog) {
 		fmt.Fprintf(e.stderr, "exhibit: note: %v: no custody events are logged for it\n", err)
 		cl = nil

@@ -81,11 +81,11 @@ func logFailure(err error) error {
 
 // openLogReadOnly opens the archive's log for the log commands.
 func openLogReadOnly(ctx context.Context, home string, cfg *Config) (*custodyLog, error) {
-	st, err := openStore(ctx, cfg)
+	st, desc, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	cl, _, err := openLogFor(ctx, &env{}, home, cfg, st, logRead)
+	cl, _, err := openLogFor(ctx, &env{}, home, cfg, st, desc, logRead)
 	if err != nil {
 		return nil, err
 	}

@@ -72,7 +72,7 @@ func loadRecord(ctx context.Context, home string, cfg *Config, st storage.Store,
 }
 
 func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.Digest, identityFiles []string) error {
-	st, err := openStore(ctx, cfg)
+	st, desc, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 		return err
 	}
 	// Reading is logged too, best effort: show still shows when it cannot.
-	cl, msg, err := openLogFor(ctx, e, home, cfg, st, logTryWrite)
+	cl, msg, err := openLogFor(ctx, e, home, cfg, st, desc, logTryWrite)
 	switch {
 	case err != nil:
 		msg = "not logged: " + err.Error()
@@ -245,7 +245,7 @@ type lsEntry struct {
 }
 
 func runLs(ctx context.Context, e *env, cfg *Config, caseName string) error {
-	st, err := openStore(ctx, cfg)
+	st, _, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

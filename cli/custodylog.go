@@ -186,15 +186,6 @@ func loadLogSigner(home, origin string) (note.Signer, error) {
 	return note.NewSigner(skey)
 }
 
-// readDescriptor reads the archive descriptor (openStore checked it).
-func readDescriptor(ctx context.Context, st storage.Store) (*custody.Archive, error) {
-	data, err := storage.ReadAll(ctx, st, custody.ArchiveKey, 1<<20)
-	if err != nil {
-		return nil, fmt.Errorf("archive %s: %w", st.Location(), err)
-	}
-	return custody.ParseArchive(data)
-}
-
 // custodyLog is an archive's log as this home sees it.
 type custodyLog struct {
 	log    *ledger.Log
@@ -222,8 +213,9 @@ const (
 	logTryWrite                // load the key if it is there and opens
 )
 
-// openLog opens the archive's custody log with the keys the trust file
-// lists for its origin. It returns errNoLog for an archive without a log.
+// openLog opens the custody log of the archive st (desc: its descriptor,
+// as openStore returned it) with the keys the trust file lists for its
+// origin. It returns errNoLog for an archive without a log.
 // With logTryWrite a key that is missing or does not open gives a
 // read-only log and the reason in msg.
 //
@@ -231,11 +223,7 @@ const (
 // when none answers, the checkpoint is published with an empty token (a
 // recorded absence, reported by verify like a missing one) and a warning
 // goes to stamp.warn, unless stamp.require makes it an error.
-func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, tf *sign.TrustFile, mode logMode, stamp stampPolicy) (cl *custodyLog, msg string, err error) {
-	desc, err := readDescriptor(ctx, st)
-	if err != nil {
-		return nil, "", err
-	}
+func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, desc *custody.Archive, tf *sign.TrustFile, mode logMode, stamp stampPolicy) (cl *custodyLog, msg string, err error) {
 	if desc.Log == "" {
 		return nil, "", errNoLog
 	}
@@ -528,12 +516,12 @@ func logAccess(ctx context.Context, cl *custodyLog, home, operator string, id ha
 // openLogFor opens the log of the archive for a command that reads items:
 // it needs the trust file. mode says what it needs of the log key. An
 // archive without a log gives a nil log and a note.
-func openLogFor(ctx context.Context, e *env, home string, cfg *Config, st storage.Store, mode logMode) (*custodyLog, string, error) {
+func openLogFor(ctx context.Context, e *env, home string, cfg *Config, st storage.Store, desc *custody.Archive, mode logMode) (*custodyLog, string, error) {
 	trust, tf, err := loadVerifier(home, cfg)
 	if err != nil {
 		return nil, "", err
 	}
-	cl, msg, err := openLog(ctx, home, cfg, st, tf, mode, stampPolicy{warn: e.stderr})
+	cl, msg, err := openLog(ctx, home, cfg, st, desc, tf, mode, stampPolicy{warn: e.stderr})
 	if errors.Is(err, errNoLog) {
 		return nil, err.Error() + ": no event is logged", nil
 	}
