@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -51,10 +50,12 @@ func EncodePointer(entries [][]byte) []byte { return bytes.Join(entries, []byte(
 
 // RecordDigest is how an ingested event names the item's record bundle
 // (its Record field): "sha256:" and the hex SHA-256 of the bundle's bytes.
-// Ingest writes it and verify compares it, so both call this one function.
+// Ingest writes it (from this function, or for an item it has just
+// archived from ingest.Result.RecordBundle, the same hashing.Digest form)
+// and verify compares it.
 func RecordDigest(bundle []byte) string {
 	sum := sha256.Sum256(bundle)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return hashing.Digest{Algorithm: hashing.SHA256, Sum: sum[:]}.String()
 }
 
 // Pointer is one pointer object: the item's events at indexes First,
