@@ -85,7 +85,11 @@ func openLogReadOnly(ctx context.Context, home string, cfg *Config) (*custodyLog
 	if err != nil {
 		return nil, err
 	}
-	cl, _, err := openLogFor(ctx, &env{}, home, cfg, st, desc, logRead)
+	trust, tf, err := loadVerifier(home, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cl, _, err := openLogFor(ctx, &env{}, home, cfg, st, desc, trust, tf, logRead)
 	if err != nil {
 		return nil, err
 	}

@@ -200,7 +200,7 @@ type custodyLog struct {
 	// verifiers are the trusted log keys.
 	verifiers note.Verifiers
 	// trust is the trust file's verifier (trusted keys and TSAs), when
-	// openLogFor loaded it.
+	// opened by openLogFor.
 	trust *sign.Verifier
 }
 
@@ -513,14 +513,11 @@ func logAccess(ctx context.Context, cl *custodyLog, home, operator string, id ha
 	return err
 }
 
-// openLogFor opens the log of the archive for a command that reads items:
-// it needs the trust file. mode says what it needs of the log key. An
-// archive without a log gives a nil log and a note.
-func openLogFor(ctx context.Context, e *env, home string, cfg *Config, st storage.Store, desc *custody.Archive, mode logMode) (*custodyLog, string, error) {
-	trust, tf, err := loadVerifier(home, cfg)
-	if err != nil {
-		return nil, "", err
-	}
+// openLogFor opens the log of the archive for a command that reads items,
+// with the trust file the command loaded (loadVerifier: trust and tf), which
+// the log keeps. mode says what it needs of the log key. An archive without
+// a log gives a nil log and a note.
+func openLogFor(ctx context.Context, e *env, home string, cfg *Config, st storage.Store, desc *custody.Archive, trust *sign.Verifier, tf *sign.TrustFile, mode logMode) (*custodyLog, string, error) {
 	cl, msg, err := openLog(ctx, home, cfg, st, desc, tf, mode, stampPolicy{warn: e.stderr})
 	if errors.Is(err, errNoLog) {
 		return nil, err.Error() + ": no event is logged", nil
