@@ -62,16 +62,20 @@ func runGet(ctx context.Context, e *env, home string, cfg *Config, o getOptions)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	st, desc, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	_, stmt, err := loadRecord(ctx, home, cfg, st, o.id)
+	trust, tf, err := loadVerifier(home, cfg)
+	if err != nil {
+		return err
+	}
+	_, stmt, err := loadRecord(ctx, trust, st, o.id)
 	if err != nil {
 		return err
 	}
 	// get must log the access: without the log key it writes nothing.
-	cl, msg, err := openLogFor(ctx, e, home, cfg, st, logWrite)
+	cl, msg, err := openLogFor(ctx, e, home, cfg, st, desc, trust, tf, logWrite)
 	if err != nil {
 		return err
 	}

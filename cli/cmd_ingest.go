@@ -18,6 +18,7 @@ import (
 	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
+	"github.com/openexhibit/exhibit/verify"
 	"github.com/urfave/cli/v2"
 )
 
@@ -100,7 +101,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, cfg)
+	st, desc, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -126,7 +127,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	}
 	// The log key before anything is written: a run that cannot log its
 	// events does not start.
-	cl, _, err := openLog(ctx, home, cfg, st, tf, logWrite, stampPolicy{require: o.requireTimestamp, warn: e.stderr})
+	cl, _, err := openLog(ctx, home, cfg, st, desc, tf, logWrite, stampPolicy{require: o.requireTimestamp, warn: e.stderr})
 	if errors.Is(err, errNoLog) {
 		fmt.Fprintf(e.stderr, "exhibit: note: %v: no custody events are logged for it\n", err)
 		cl = nil
@@ -273,7 +274,13 @@ func logIngest(ctx context.Context, cl *custodyLog, st storage.Store, results []
 				continue
 			}
 		}
-		evs, err := ingestEvents(ctx, st, id, now, who)
+		var evs []*custody.Event
+		if r.Status == ingest.Archived && r.Record != nil && !r.RecordBundle.IsZero() {
+			// Written by this run: the events come from what it wrote.
+			evs, err = ingestEvents(st, id, r.RecordBundle.String(), r.Record, now, who)
+		} else {
+			evs, err = storedIngestEvents(ctx, st, id, now, who)
+		}
 		if err != nil {
 			return 0, fmt.Errorf("custody log: %s: %w", r.Item, err)
 		}
@@ -286,8 +293,9 @@ func logIngest(ctx context.Context, cl *custodyLog, st storage.Store, results []
 	return len(events), err
 }
 
-// ingestEvents are the events of one archived item, from its stored record.
-func ingestEvents(ctx context.Context, st storage.Store, id hashing.Digest, now time.Time, who custody.Actor) ([]*custody.Event, error) {
+// storedIngestEvents are the events of an item archived by an earlier run,
+// from its stored record and record bundle.
+func storedIngestEvents(ctx context.Context, st storage.Store, id hashing.Digest, now time.Time, who custody.Actor) ([]*custody.Event, error) {
 	bundle, err := storage.ReadAll(ctx, st, custody.RecordBundleKey(id), 64<<20)
 	if err != nil {
 		return nil, err
@@ -296,6 +304,12 @@ func ingestEvents(ctx context.Context, st storage.Store, id hashing.Digest, now 
 	if err != nil {
 		return nil, err
 	}
+	return ingestEvents(st, id, verify.RecordDigest(bundle), data, now, who)
+}
+
+// ingestEvents are the events of one archived item: record names its
+// record bundle (verify.RecordDigest), data is its record statement.
+func ingestEvents(st storage.Store, id hashing.Digest, record string, data []byte, now time.Time, who custody.Actor) ([]*custody.Event, error) {
 	stmt, err := custody.ParseStatement(data)
 	if err != nil {
 		return nil, err
@@ -305,7 +319,7 @@ func ingestEvents(ctx context.Context, st storage.Store, id hashing.Digest, now 
 		return &custody.Event{V: custody.EventVersion, Type: t, Item: id.String(), Time: now, Actor: who}
 	}
 	ing := ev(custody.EventIngested)
-	ing.Record = recordDigest(bundle)
+	ing.Record = record
 	out := []*custody.Event{ing}
 	archived := func(o custody.Object) {
 		a := ev(custody.EventArchived)

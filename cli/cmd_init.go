@@ -231,13 +231,17 @@ func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, erro
 	if ret != nil {
 		desc.RetentionMode, desc.RetentionDays = ret.Mode, ret.Days
 	}
-	origin, vkey, err := initLog(ctx, st, o)
+	origin, vkey, existing, err := initLog(ctx, st, o)
 	if err != nil {
 		return nil, err
 	}
 	desc.Log = origin
-	if err := putDescriptor(ctx, st, &desc); err != nil {
-		return nil, err
+	// An existing archive keeps its descriptor (write-once), which initLog
+	// read and checked; a new one gets this one.
+	if existing == nil {
+		if err := putDescriptor(ctx, st, &desc); err != nil {
+			return nil, err
+		}
 	}
 	if err := putIfAbsent(ctx, st, custody.PublicKeyKey(signer.Fingerprint()), pub); err != nil {
 		return nil, err
@@ -295,58 +299,59 @@ func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, erro
 // initLog decides the archive's custody log: a new archive gets a new log
 // key (kept in the home folder); an existing archive with a log is joined
 // only with --trust-log naming its verifier key; an existing archive
-// without one stays without (its descriptor is write-once).
-func initLog(ctx context.Context, st storage.Store, o initOptions) (origin, vkey string, err error) {
+// without one stays without (its descriptor is write-once). existing is the
+// descriptor of an existing archive, nil for a new one.
+func initLog(ctx context.Context, st storage.Store, o initOptions) (origin, vkey string, existing *custody.Archive, err error) {
 	old, err := storage.ReadAll(ctx, st, custody.ArchiveKey, 1<<20)
 	switch {
 	case err == nil:
 		desc, err := custody.ParseArchive(old)
 		if err != nil {
-			return "", "", usageErr("%s holds something that is not an Exhibit archive: %v", st.Location(), err)
+			return "", "", nil, usageErr("%s holds something that is not an Exhibit archive: %v", st.Location(), err)
 		}
 		if desc.Log == "" {
 			if o.trustLog != "" {
-				return "", "", usageErr("--trust-log: the archive %s has no custody log", st.Location())
+				return "", "", nil, usageErr("--trust-log: the archive %s has no custody log", st.Location())
 			}
-			return "", "", nil
+			return "", "", desc, nil
 		}
 		if origin, vkey, ok := logKeyComments(o.home); ok && origin == desc.Log && o.trustLog == "" {
-			return origin, vkey, nil // this home made the archive in an interrupted init
+			return origin, vkey, desc, nil // this home made the archive in an interrupted init
 		}
 		if o.trustLog == "" {
-			return "", "", usageErr("the archive %s already has a custody log (%s): to join it, pass --trust-log with the verifier key its creator's init printed (compare it out of band)", st.Location(), desc.Log)
+			return "", "", nil, usageErr("the archive %s already has a custody log (%s): to join it, pass --trust-log with the verifier key its creator's init printed (compare it out of band)", st.Location(), desc.Log)
 		}
 		v, err := note.NewVerifier(o.trustLog)
 		if err != nil {
-			return "", "", usageErr("--trust-log: %v", err)
+			return "", "", nil, usageErr("--trust-log: %v", err)
 		}
 		if v.Name() != desc.Log {
-			return "", "", usageErr("--trust-log: the key is for log %s, the archive's log is %s", v.Name(), desc.Log)
+			return "", "", nil, usageErr("--trust-log: the key is for log %s, the archive's log is %s", v.Name(), desc.Log)
 		}
-		return desc.Log, o.trustLog, nil
+		return desc.Log, o.trustLog, desc, nil
 	case !errors.Is(err, storage.ErrNotFound):
-		return "", "", fmt.Errorf("archive %s: %w", st.Location(), err)
+		return "", "", nil, fmt.Errorf("archive %s: %w", st.Location(), err)
 	}
 	if o.trustLog != "" {
-		return "", "", usageErr("--trust-log: %s is a new archive, with no log to join", st.Location())
+		return "", "", nil, usageErr("--trust-log: %s is a new archive, with no log to join", st.Location())
 	}
 	if origin, vkey, ok := logKeyComments(o.home); ok {
-		return origin, vkey, nil // the key of an earlier, interrupted init
+		return origin, vkey, nil, nil // the key of an earlier, interrupted init
 	}
 	var pass []byte
 	if !o.insecureNoPassword {
 		p, err := passphrase(true)
 		if err != nil {
-			return "", "", fmt.Errorf("%w: %w", sign.ErrPassphrase, err)
+			return "", "", nil, fmt.Errorf("%w: %w", sign.ErrPassphrase, err)
 		}
 		if len(p) == 0 {
-			return "", "", usageErr("empty passphrase: choose one (or use --insecure-no-password to store the keys unencrypted)")
+			return "", "", nil, usageErr("empty passphrase: choose one (or use --insecure-no-password to store the keys unencrypted)")
 		}
 		pass = p
 	}
 	origin = newOrigin()
 	vkey, err = newLogKeyFile(o.home, origin, pass)
-	return origin, vkey, err
+	return origin, vkey, nil, err
 }
 
 func newKeyFile(home string, insecure bool) error {
@@ -375,6 +380,8 @@ func newKeyFile(home string, insecure bool) error {
 	return nil
 }
 
+// putDescriptor writes the descriptor of a new archive, unless another
+// init wrote one first.
 func putDescriptor(ctx context.Context, st storage.Store, d *custody.Archive) error {
 	data, err := jsonIndent(d)
 	if err != nil {
@@ -384,7 +391,8 @@ func putDescriptor(ctx context.Context, st storage.Store, d *custody.Archive) er
 	if !errors.Is(err, errDiffers) {
 		return err
 	}
-	// An existing archive: joining it is fine if it is one.
+	// Created since initLog looked (another init at the same time):
+	// joining it is fine if it is one.
 	old, err := storage.ReadAll(ctx, st, custody.ArchiveKey, 1<<20)
 	if err != nil {
 		return err

@@ -81,11 +81,15 @@ func logFailure(err error) error {
 
 // openLogReadOnly opens the archive's log for the log commands.
 func openLogReadOnly(ctx context.Context, home string, cfg *Config) (*custodyLog, error) {
-	st, err := openStore(ctx, cfg)
+	st, desc, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	cl, _, err := openLogFor(ctx, &env{}, home, cfg, st, logRead)
+	trust, tf, err := loadVerifier(home, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cl, _, err := openLogFor(ctx, &env{}, home, cfg, st, desc, trust, tf, logRead)
 	if err != nil {
 		return nil, err
 	}

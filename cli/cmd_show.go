@@ -48,11 +48,7 @@ func showCommand(e *env) *cli.Command {
 
 // loadRecord reads an item's record bundle and verifies it against the
 // trust file: a record is only shown or followed once its signature holds.
-func loadRecord(ctx context.Context, home string, cfg *Config, st storage.Store, id hashing.Digest) (*sign.Verified, *custody.Statement, error) {
-	trust, _, err := loadVerifier(home, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
+func loadRecord(ctx context.Context, trust *sign.Verifier, st storage.Store, id hashing.Digest) (*sign.Verified, *custody.Statement, error) {
 	data, err := storage.ReadAll(ctx, st, custody.RecordBundleKey(id), 64<<20)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil, withCode(ExitNotFound, fmt.Errorf("%s is not in the archive", id), "check the item ID (exhibit ls lists them)")
@@ -72,7 +68,7 @@ func loadRecord(ctx context.Context, home string, cfg *Config, st storage.Store,
 }
 
 func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.Digest, identityFiles []string) error {
-	st, err := openStore(ctx, cfg)
+	st, desc, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -80,12 +76,16 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 	if err != nil {
 		return err
 	}
-	vf, stmt, err := loadRecord(ctx, home, cfg, st, id)
+	trust, tf, err := loadVerifier(home, cfg)
+	if err != nil {
+		return err
+	}
+	vf, stmt, err := loadRecord(ctx, trust, st, id)
 	if err != nil {
 		return err
 	}
 	// Reading is logged too, best effort: show still shows when it cannot.
-	cl, msg, err := openLogFor(ctx, e, home, cfg, st, logTryWrite)
+	cl, msg, err := openLogFor(ctx, e, home, cfg, st, desc, trust, tf, logTryWrite)
 	switch {
 	case err != nil:
 		msg = "not logged: " + err.Error()
@@ -245,7 +245,7 @@ type lsEntry struct {
 }
 
 func runLs(ctx context.Context, e *env, cfg *Config, caseName string) error {
-	st, err := openStore(ctx, cfg)
+	st, _, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}

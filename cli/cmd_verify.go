@@ -67,7 +67,7 @@ type verifyOptions struct {
 }
 
 func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOptions) error {
-	st, err := openStore(ctx, cfg)
+	st, desc, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	v := &verify.Verifier{Store: st, Trust: trust, Identities: ids, RequireTimestamp: o.requireTimestamp}
 	// The custody log: checked for every item; verified events are logged
 	// when this home holds the log key, else verify is read-only.
-	cl, msg, err := openLog(ctx, home, cfg, st, tf, logTryWrite, stampPolicy{warn: e.stderr})
+	cl, msg, err := openLog(ctx, home, cfg, st, desc, tf, logTryWrite, stampPolicy{warn: e.stderr})
 	var ue *untrustedLogError
 	switch {
 	case errors.As(err, &ue):

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
@@ -187,15 +186,6 @@ func loadLogSigner(home, origin string) (note.Signer, error) {
 	return note.NewSigner(skey)
 }
 
-// readDescriptor reads the archive descriptor (openStore checked it).
-func readDescriptor(ctx context.Context, st storage.Store) (*custody.Archive, error) {
-	data, err := storage.ReadAll(ctx, st, custody.ArchiveKey, 1<<20)
-	if err != nil {
-		return nil, fmt.Errorf("archive %s: %w", st.Location(), err)
-	}
-	return custody.ParseArchive(data)
-}
-
 // custodyLog is an archive's log as this home sees it.
 type custodyLog struct {
 	log    *ledger.Log
@@ -210,7 +200,7 @@ type custodyLog struct {
 	// verifiers are the trusted log keys.
 	verifiers note.Verifiers
 	// trust is the trust file's verifier (trusted keys and TSAs), when
-	// openLogFor loaded it.
+	// opened by openLogFor.
 	trust *sign.Verifier
 }
 
@@ -223,8 +213,9 @@ const (
 	logTryWrite                // load the key if it is there and opens
 )
 
-// openLog opens the archive's custody log with the keys the trust file
-// lists for its origin. It returns errNoLog for an archive without a log.
+// openLog opens the custody log of the archive st (desc: its descriptor,
+// as openStore returned it) with the keys the trust file lists for its
+// origin. It returns errNoLog for an archive without a log.
 // With logTryWrite a key that is missing or does not open gives a
 // read-only log and the reason in msg.
 //
@@ -232,11 +223,7 @@ const (
 // when none answers, the checkpoint is published with an empty token (a
 // recorded absence, reported by verify like a missing one) and a warning
 // goes to stamp.warn, unless stamp.require makes it an error.
-func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, tf *sign.TrustFile, mode logMode, stamp stampPolicy) (cl *custodyLog, msg string, err error) {
-	desc, err := readDescriptor(ctx, st)
-	if err != nil {
-		return nil, "", err
-	}
+func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, desc *custody.Archive, tf *sign.TrustFile, mode logMode, stamp stampPolicy) (cl *custodyLog, msg string, err error) {
 	if desc.Log == "" {
 		return nil, "", errNoLog
 	}
@@ -514,12 +501,6 @@ func homeKeyFingerprint(home string) (string, error) {
 	return fp, err
 }
 
-// recordDigest is the item's record bundle digest as an event's Record.
-func recordDigest(bundle []byte) string {
-	sum := sha256.Sum256(bundle)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
 // logAccess appends an accessed event for item id on behalf of command.
 func logAccess(ctx context.Context, cl *custodyLog, home, operator string, id hashing.Digest, command string) error {
 	fp, err := homeKeyFingerprint(home)
@@ -532,15 +513,12 @@ func logAccess(ctx context.Context, cl *custodyLog, home, operator string, id ha
 	return err
 }
 
-// openLogFor opens the log of the archive for a command that reads items:
-// it needs the trust file. mode says what it needs of the log key. An
-// archive without a log gives a nil log and a note.
-func openLogFor(ctx context.Context, e *env, home string, cfg *Config, st storage.Store, mode logMode) (*custodyLog, string, error) {
-	trust, tf, err := loadVerifier(home, cfg)
-	if err != nil {
-		return nil, "", err
-	}
-	cl, msg, err := openLog(ctx, home, cfg, st, tf, mode, stampPolicy{warn: e.stderr})
+// openLogFor opens the log of the archive for a command that reads items,
+// with the trust file the command loaded (loadVerifier: trust and tf), which
+// the log keeps. mode says what it needs of the log key. An archive without
+// a log gives a nil log and a note.
+func openLogFor(ctx context.Context, e *env, home string, cfg *Config, st storage.Store, desc *custody.Archive, trust *sign.Verifier, tf *sign.TrustFile, mode logMode) (*custodyLog, string, error) {
+	cl, msg, err := openLog(ctx, home, cfg, st, desc, tf, mode, stampPolicy{warn: e.stderr})
 	if errors.Is(err, errNoLog) {
 		return nil, err.Error() + ": no event is logged", nil
 	}

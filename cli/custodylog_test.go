@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"path/filepath"
 	"testing"
@@ -9,11 +12,18 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/openexhibit/exhibit/capture"
+	"github.com/openexhibit/exhibit/capture/photo"
+	"github.com/openexhibit/exhibit/capture/strip"
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/custody/ledger"
+	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/openexhibit/exhibit/sign"
+	"github.com/openexhibit/exhibit/storage"
 	"github.com/openexhibit/exhibit/storage/local"
+	"github.com/openexhibit/exhibit/verify"
 )
 
 // The log key file round-trips: encrypted and plain, the signer made from
@@ -108,6 +118,84 @@ func BenchmarkCheckpoint(b *testing.B) {
 				if _, err := l.Append(ctx, []*custody.Event{ev}); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// The events of an item this run archived are made from what ingest wrote
+// (ingest.Result), not read back: they are byte for byte the events made
+// from the stored record, and the ingested event names the SHA-256 of the
+// stored record bundle, as verify checks it.
+func TestIngestEventsFromMemory(t *testing.T) {
+	ctx := context.Background()
+	st, err := local.Create(filepath.Join(t.TempDir(), "archive"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := sign.NewSigner(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf, err := sign.NewTrustFile(signer, "t", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, err := sign.NewVerifier(tf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ingest.New(ctx, ingest.Options{Store: st, Signer: signer, Verifier: trust,
+		Readers: []capture.Reader{photo.New(), strip.NewReader(strip.Default)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"lens.png", "lens.tif"} {
+		t.Run(name, func(t *testing.T) {
+			r := in.File(ctx, filepath.Join("..", "capture", "photo", "testdata", name))
+			if r.Status != ingest.Archived || r.Record == nil || r.RecordBundle.IsZero() {
+				t.Fatalf("ingest: %s %v (record %d bytes, bundle %v)", r.Status, r.Err, len(r.Record), r.RecordBundle)
+			}
+			id, err := hashing.ParseDigest(r.Item)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
+			who := custody.Actor{KeyFingerprint: signer.Fingerprint(), Operator: "t", Host: "h"}
+			mem, err := ingestEvents(st, id, r.RecordBundle.String(), r.Record, now, who)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored, err := storedIngestEvents(ctx, st, id, now, who)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(mem) < 2 || len(mem) != len(stored) {
+				t.Fatalf("%d events from memory, %d from the store", len(mem), len(stored))
+			}
+			for i := range mem {
+				a, err := mem[i].Marshal()
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := stored[i].Marshal()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(a, b) {
+					t.Errorf("event %d from memory:\n%s\nfrom the store:\n%s", i, a, b)
+				}
+			}
+			bundle, err := storage.ReadAll(ctx, st, custody.RecordBundleKey(id), 64<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := verify.RecordDigest(bundle); mem[0].Type != custody.EventIngested || mem[0].Record != want {
+				t.Fatalf("first event %s names %s, the stored record bundle is %s", mem[0].Type, mem[0].Record, want)
 			}
 		})
 	}

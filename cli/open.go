@@ -58,24 +58,26 @@ func s3Options(cfg *Config, a archiveRef) (s3.Options, error) {
 		AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Bucket: a.bucket, Prefix: a.prefix}, nil
 }
 
-// openStore opens the configured archive and checks that it is one.
-func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
+// openStore opens the configured archive and checks that it is one: it
+// returns the archive's descriptor, which the commands need (its log) and
+// is read once per command.
+func openStore(ctx context.Context, cfg *Config) (storage.Store, *custody.Archive, error) {
 	a, err := parseArchive(cfg.Archive)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var st storage.Store
 	if a.isS3() {
 		o, err := s3Options(cfg, a)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		s, err := s3.Open(ctx, o)
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, usageErr("archive %s: %v (run exhibit init to create it)", cfg.Archive, err)
+			return nil, nil, usageErr("archive %s: %v (run exhibit init to create it)", cfg.Archive, err)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("archive %s: %w", cfg.Archive, err)
+			return nil, nil, fmt.Errorf("archive %s: %w", cfg.Archive, err)
 		}
 		st = s
 	} else {
@@ -84,23 +86,24 @@ func openStore(ctx context.Context, cfg *Config) (storage.Store, error) {
 		s, err := local.Open(a.dir, local.GroupCommit())
 		if err != nil {
 			if errors.Is(err, storage.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-				return nil, usageErr("archive %s does not exist: run `exhibit init --archive %s`", a.dir, a.dir)
+				return nil, nil, usageErr("archive %s does not exist: run `exhibit init --archive %s`", a.dir, a.dir)
 			}
-			return nil, fmt.Errorf("archive %s: %w", a.dir, err)
+			return nil, nil, fmt.Errorf("archive %s: %w", a.dir, err)
 		}
 		st = s
 	}
 	data, err := storage.ReadAll(ctx, st, custody.ArchiveKey, 1<<20)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, usageErr("%s is not an Exhibit archive (no %s): run exhibit init", st.Location(), custody.ArchiveKey)
+		return nil, nil, usageErr("%s is not an Exhibit archive (no %s): run exhibit init", st.Location(), custody.ArchiveKey)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("archive %s: %w", st.Location(), err)
+		return nil, nil, fmt.Errorf("archive %s: %w", st.Location(), err)
 	}
-	if _, err := custody.ParseArchive(data); err != nil {
-		return nil, usageErr("%s: %v", st.Location(), err)
+	desc, err := custody.ParseArchive(data)
+	if err != nil {
+		return nil, nil, usageErr("%s: %v", st.Location(), err)
 	}
-	return st, nil
+	return st, desc, nil
 }
 
 // prompted is the passphrase typed at the prompt, asked once per process

@@ -66,6 +66,12 @@ type Result struct {
 	// Reason explains Skipped.
 	Reason string
 	Err    error
+	// Record and RecordBundle are set for Archived: the record statement
+	// this run wrote (the bytes of custody.RecordKey) and the SHA-256 of
+	// the record bundle it wrote (custody.RecordBundleKey), so that the
+	// custody events of a new item are made without reading them back.
+	Record       []byte
+	RecordBundle hashing.Digest
 }
 
 // Observer receives progress. Calls may come from several goroutines at once.
@@ -343,7 +349,7 @@ func (e *ConflictError) Error() string {
 // File ingests one regular file.
 func (in *Ingester) File(ctx context.Context, path string) Result {
 	r := Result{Path: path, Status: Failed}
-	item, size, status, err := in.file(ctx, path)
+	item, size, status, err := in.file(ctx, path, &r)
 	r.Item, r.Size = item, size
 	if err != nil {
 		r.Err = err
@@ -353,7 +359,9 @@ func (in *Ingester) File(ctx context.Context, path string) Result {
 	return r
 }
 
-func (in *Ingester) file(ctx context.Context, path string) (string, int64, Status, error) {
+// file ingests path; for an item it archives, it sets out.Record and
+// out.RecordBundle.
+func (in *Ingester) file(ctx context.Context, path string, out *Result) (string, int64, Status, error) {
 	before, err := os.Lstat(path)
 	if err != nil {
 		return "", 0, Failed, inputError(path, err)
@@ -536,7 +544,7 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 		rec.Storage.Retention = &custody.Retention{Mode: string(put.Retention.Mode), Until: put.Retention.Until}
 	}
 
-	status, err := in.commitItem(ctx, id, &rec)
+	status, err := in.commitItem(ctx, id, &rec, out)
 	if err != nil {
 		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
 	}
@@ -546,8 +554,9 @@ func (in *Ingester) file(ctx context.Context, path string) (string, int64, Statu
 // commitItem signs and writes the record bundle and the record. The record
 // bundle is the commit point: once it exists the item is archived. On a
 // store that groups its syncs, the record's write waits for a sync that
-// covers the bundle, so the item is durable when commitItem returns.
-func (in *Ingester) commitItem(ctx context.Context, id hashing.Digest, rec *custody.Record) (Status, error) {
+// covers the bundle, so the item is durable when commitItem returns. When
+// it archives the item it sets out.Record and out.RecordBundle.
+func (in *Ingester) commitItem(ctx context.Context, id hashing.Digest, rec *custody.Record, out *Result) (Status, error) {
 	stmt, err := rec.Statement().Marshal()
 	if err != nil {
 		return Failed, err
@@ -568,6 +577,8 @@ func (in *Ingester) commitItem(ctx context.Context, id hashing.Digest, rec *cust
 	if _, err := in.putSmall(ctx, custody.RecordKey(id), stmt, "application/json", storage.PutOptions{}); err != nil && !errors.Is(err, storage.ErrExists) {
 		return Failed, fmt.Errorf("write record (the item is archived; run ingest again to complete it): %w", err)
 	}
+	sum := sha256.Sum256(rb)
+	out.Record, out.RecordBundle = stmt, hashing.Digest{Algorithm: hashing.SHA256, Sum: sum[:]}
 	return Archived, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -48,6 +47,16 @@ func PointerKey(id hashing.Digest, first int64) string {
 // EncodePointer is the content of a pointer to consecutive log entries.
 // Canonical events hold no raw newline, so lines separate them.
 func EncodePointer(entries [][]byte) []byte { return bytes.Join(entries, []byte("\n")) }
+
+// RecordDigest is how an ingested event names the item's record bundle
+// (its Record field): "sha256:" and the hex SHA-256 of the bundle's bytes.
+// Ingest writes it (from this function, or for an item it has just
+// archived from ingest.Result.RecordBundle, the same hashing.Digest form)
+// and verify compares it.
+func RecordDigest(bundle []byte) string {
+	sum := sha256.Sum256(bundle)
+	return hashing.Digest{Algorithm: hashing.SHA256, Sum: sum[:]}.String()
+}
 
 // Pointer is one pointer object: the item's events at indexes First,
 // First+1, … as the pointer claims them (each is checked against the log
@@ -187,8 +196,7 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 		c.add(storeErr("log ingested", bundleKey, rbErr))
 		return
 	}
-	sum := sha256.Sum256(rb)
-	record := "sha256:" + hex.EncodeToString(sum[:])
+	record := RecordDigest(rb)
 	counts := map[custody.EventType]int{}
 	included, later, ingested := 0, 0, 0
 	for _, p := range ptrs {
@@ -215,7 +223,7 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 			i := p.First + int64(j)
 			if !bytes.Equal(entry, p.Entries[j]) {
 				c.add(Check{Name: "log events", Object: p.Key, Status: Fail, Expected: "the event the log holds at index " + strconv.FormatInt(i, 10),
-					Found: "other bytes in the pointer (sha256:" + hex.EncodeToString(sha(p.Entries[j])) + ")"})
+					Found: "other bytes in the pointer (" + RecordDigest(p.Entries[j]) + ")"}) // same digest form as a record's
 				return
 			}
 			ev, err := custody.ParseEvent(entry)
@@ -261,11 +269,6 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 		return
 	}
 	c.add(Check{Name: "log ingested", Object: bundleKey, Status: Pass, Detail: "names the stored record bundle " + record})
-}
-
-func sha(b []byte) []byte {
-	s := sha256.Sum256(b)
-	return s[:]
 }
 
 // LoggedItems reads every event under the checkpoint (each proven against
