@@ -30,7 +30,7 @@ func verifyCommand(e *env) *cli.Command {
 			"the one this home folder saw last (else: rollback or fork), and a verified event is logged per\n" +
 			"item when this home folder holds the log key (else verify is read-only and says so).\n" +
 			"Exit 0 only when every check of every item passes; 1 tampered or unverifiable; 3 not found;\n" +
-			"4 the store could not be read.",
+			"4 nothing proven: the store or the custody log could not be read, or no --identity decrypts an item.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "case", Usage: "verify every item of this case"},
 			&cli.BoolFlag{Name: "all", Usage: "verify every item in the archive"},
