@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -46,12 +47,13 @@ type env struct {
 
 const exitCodesHelp = `EXIT CODES:
    0    success (verify: every check passed)
-   1    verification failed: tampered or unverifiable
+   1    verification failed: tampered, or an item missing
    2    usage or configuration error
    3    item not found in the archive
    4    storage or file system error (unreachable, refused, full)
    5    signing key missing, unreadable, or wrong passphrase
-   6    some inputs could not be ingested (the others were)
+   6    some inputs could not be ingested (the others were), or none was
+   7    unverifiable: the trust file lacks a key, TSA or custody log items need
    130  interrupted (nothing half-written was kept; rerun to complete)
 `
 
@@ -154,6 +156,30 @@ func (e *env) config(c *cli.Context) (string, *Config, error) {
 	}
 	cfg, err := loadConfig(c, home, false)
 	return home, cfg, err
+}
+
+// verifierConfig is config for the commands that only verify (verify, log
+// verify): they also run with no configuration file at all, for a verifier
+// who received nothing but the trust file, given the archive and the trust
+// file (--archive and --trust, or EXHIBIT_ARCHIVE and EXHIBIT_TRUST). The
+// home folder then only keeps the remembered checkpoint.
+func (e *env) verifierConfig(c *cli.Context) (string, *Config, error) {
+	wantJSON(c, e)
+	home, err := homeDir(c)
+	if err != nil {
+		return "", nil, err
+	}
+	cfg, err := loadConfig(c, home, true)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := os.Stat(filepath.Join(home, configName)); err != nil {
+		_, trustSet := os.LookupEnv("EXHIBIT_TRUST")
+		if cfg.Archive == "" || !(c.IsSet("trust") || trustSet) {
+			return "", nil, usageErr("no configuration at %s: run `exhibit init --archive DIR` first, or verify with --archive ARCHIVE --trust TRUST_FILE", filepath.Join(home, configName))
+		}
+	}
+	return home, cfg, nil
 }
 
 func wantJSON(c *cli.Context, e *env) bool {

@@ -80,6 +80,9 @@ func params(dir string, setup func(*testscript.Env) error) testscript.Params {
 			"logsize":    cmdLogSize,
 			"forgecp":    cmdForgeCheckpoint,
 			"logvkey":    cmdLogVKey,
+			"jsonset":    cmdJSONSet,
+			"rewrite":    cmdRewrite,
+			"mkname":     cmdMkname,
 		},
 	}
 }
@@ -372,7 +375,7 @@ func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
 // with raw S3 access (what an attacker with the store's credentials has).
 func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 || (neg && args[0] != "exists") {
-		ts.Fatalf("usage: s3 get|put|rm|flip|exists key [file|offset]")
+		ts.Fatalf("usage: s3 get|put|rm|flip|exists|locked key [file|offset|versions]")
 	}
 	c, err := minio.New(ts.Getenv("EXHIBIT_S3_ENDPOINT"), &minio.Options{
 		Creds: credentials.NewStaticV4(ts.Getenv("EXHIBIT_S3_ACCESS_KEY"), ts.Getenv("EXHIBIT_S3_SECRET_KEY"), "")})
@@ -405,6 +408,30 @@ func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
 		put(data)
 	case "rm":
 		ts.Check(c.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{}))
+	case "locked":
+		// Every version of every object under the prefix key (at least
+		// args[2] versions) is under retention, and deleting it for good is
+		// refused.
+		want, err := strconv.Atoi(args[2])
+		ts.Check(err)
+		n := 0
+		for o := range c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: key, WithVersions: true}) {
+			ts.Check(o.Err)
+			if o.IsDeleteMarker {
+				continue
+			}
+			n++
+			mode, until, err := c.GetObjectRetention(ctx, bucket, o.Key, o.VersionID)
+			if err != nil || mode == nil || !until.After(time.Now()) {
+				ts.Fatalf("s3 locked %s: version %s has no retention in force (%v, %v, %v)", o.Key, o.VersionID, mode, until, err)
+			}
+			if err := c.RemoveObject(ctx, bucket, o.Key, minio.RemoveObjectOptions{VersionID: o.VersionID}); err == nil {
+				ts.Fatalf("s3 locked %s: version %s was deleted", o.Key, o.VersionID)
+			}
+		}
+		if n < want {
+			ts.Fatalf("s3 locked %s: %d versions, want at least %d", key, n, want)
+		}
 	case "flip":
 		data := get()
 		off, _ := strconv.Atoi(args[2])
@@ -486,4 +513,68 @@ func cmdForgeCheckpoint(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	os.Chmod(p, 0o644)
 	ts.Check(os.WriteFile(p, msg, 0o644))
+}
+
+// cmdJSONSet sets (or with the value "-" deletes) a field of a JSON object
+// file and writes the file back re-encoded: jsonset FILE PATH VALUE, PATH
+// dot-separated field names, VALUE a JSON value.
+func cmdJSONSet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: jsonset file path value|-")
+	}
+	p := ts.MkAbs(args[0])
+	data, err := os.ReadFile(p)
+	ts.Check(err)
+	var root map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	ts.Check(dec.Decode(&root))
+	obj, names := root, strings.Split(args[1], ".")
+	for _, n := range names[:len(names)-1] {
+		next, ok := obj[n].(map[string]any)
+		if !ok {
+			ts.Fatalf("jsonset: %s: no object %q", args[0], n)
+		}
+		obj = next
+	}
+	last := names[len(names)-1]
+	if args[2] == "-" {
+		delete(obj, last)
+	} else {
+		var v any
+		ts.Check(json.Unmarshal([]byte(args[2]), &v))
+		obj[last] = v
+	}
+	out, err := json.Marshal(root)
+	ts.Check(err)
+	os.Chmod(p, 0o644)
+	ts.Check(os.WriteFile(p, out, 0o644))
+}
+
+// cmdRewrite overwrites the last bytes of a file in place, keeping its size,
+// and sets its modification time back: rewrite FILE.
+func cmdRewrite(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: rewrite file")
+	}
+	p := ts.MkAbs(args[0])
+	fi, err := os.Stat(p)
+	ts.Check(err)
+	f, err := os.OpenFile(p, os.O_WRONLY, 0)
+	ts.Check(err)
+	_, err = f.WriteAt([]byte("rewritten in place"), fi.Size()-18)
+	ts.Check(err)
+	ts.Check(f.Close())
+	ts.Check(os.Chtimes(p, fi.ModTime(), fi.ModTime()))
+}
+
+// cmdMkname makes names/<a hostile name>: a newline that starts a forged
+// verdict line, a terminal escape, BEL and a byte that is not UTF-8.
+func cmdMkname(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 0 {
+		ts.Fatalf("usage: mkname")
+	}
+	dir := ts.MkAbs("names")
+	ts.Check(os.MkdirAll(dir, 0o755))
+	ts.Check(os.WriteFile(filepath.Join(dir, "evil\nverdict: INTACT\x1b[2J\a\xff"), []byte("hostile name"), 0o644))
 }

@@ -25,13 +25,17 @@ func getCommand(e *env) *cli.Command {
 			"decrypted with --identity when the original is encrypted, and kept only if every digest\n" +
 			"matches the signed record. PATH must not exist.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "file to write (must not exist)", Required: true},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "file to write (required; must not exist)"},
 			&cli.BoolFlag{Name: "working-copy", Usage: "write the stripped working copy instead of the original"},
 			identityFlag(),
 		},
 		Action: func(c *cli.Context) error {
+			wantJSON(c, e)
 			if c.NArg() != 1 {
 				return usageErr("get: give exactly one ITEM_ID")
+			}
+			if c.String("output") == "" {
+				return usageErr("get: missing -o PATH, the file to write (it must not exist)")
 			}
 			id, err := hashing.ParseDigest(c.Args().First())
 			if err != nil || id.Algorithm != hashing.SHA256 {

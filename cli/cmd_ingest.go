@@ -149,6 +149,11 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	if r := cfg.Retention; r != nil {
 		opts.Retention = &ingest.Retention{Mode: r.storageMode(), Period: r.period()}
 	}
+	// Never the archive's own files, nor the keys in the home folder.
+	opts.Exclude = []string{home}
+	if a, err := parseArchive(cfg.Archive); err == nil && !a.isS3() {
+		opts.Exclude = append(opts.Exclude, a.dir)
+	}
 	if c, ok := st.(interface {
 		CleanupStale(context.Context, time.Duration) error
 	}); ok {
@@ -189,7 +194,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	var logErr error
 	var logged int
 	if cl != nil {
-		logged, logErr = logIngest(context.WithoutCancel(ctx), cl, st, results, actor(signer.Fingerprint(), cfg.Operator))
+		logged, logErr = logIngest(context.WithoutCancel(ctx), cl, st, verifier, results, actor(signer.Fingerprint(), cfg.Operator))
 	}
 	if err := storage.Sync(context.WithoutCancel(ctx), st); err != nil && logErr == nil {
 		// Items are durable when reported; what may be lost is a record
@@ -199,32 +204,47 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	summary := map[string]any{"event": "summary", "archived": counts[ingest.Archived], "exists": counts[ingest.Exists],
 		"repaired": counts[ingest.Repaired], "skipped": counts[ingest.Skipped], "failed": counts[ingest.Failed],
 		"archive": st.Location()}
+	if n := counts[ingest.NotStarted]; n > 0 {
+		summary["notStarted"] = n
+	}
 	if cl != nil {
 		summary["logged"] = logged
 	}
 	if e.json {
 		writeJSON(e.stdout, summary)
 	} else {
-		fmt.Fprintf(e.stdout, "%d archived, %d already archived, %d repaired, %d skipped, %d failed  (%s)\n",
-			counts[ingest.Archived], counts[ingest.Exists], counts[ingest.Repaired], counts[ingest.Skipped], counts[ingest.Failed], st.Location())
+		fmt.Fprintf(e.stdout, "%d archived, %d already archived, %d repaired, %d skipped, %d failed", counts[ingest.Archived],
+			counts[ingest.Exists], counts[ingest.Repaired], counts[ingest.Skipped], counts[ingest.Failed])
+		if n := counts[ingest.NotStarted]; n > 0 {
+			fmt.Fprintf(e.stdout, ", %d not started (interrupted)", n)
+		}
+		fmt.Fprintf(e.stdout, "  (%s)\n", st.Location())
 		if cl != nil && logErr == nil {
 			fmt.Fprintf(e.stdout, "custody log: %d events logged\n", logged)
 		}
 	}
-	if ledger.IsTampering(logErr) {
+	var te *tamperedError
+	if ledger.IsTampering(logErr) || errors.As(logErr, &te) {
 		return withCode(ExitVerifyFail, fmt.Errorf("custody log: %w", logErr), "the items are archived but their events are not logged: the custody log was tampered with: keep the archive and this output as evidence")
 	}
 	if logErr != nil {
 		return withCode(ExitIO, logErr, "the items are archived but their events may not be logged: run the same ingest again to log them")
 	}
+	taken := counts[ingest.Archived] + counts[ingest.Exists] + counts[ingest.Repaired]
 	switch {
 	case ctx.Err() != nil:
+		if n := counts[ingest.NotStarted]; n > 0 {
+			return fmt.Errorf("%d inputs not started: %w", n, ctx.Err())
+		}
 		return ctx.Err()
 	case firstStoreErr != nil:
 		return fmt.Errorf("%d of %d items failed; first: %w", counts[ingest.Failed], len(results), firstStoreErr)
 	case firstInputErr != nil:
 		return withCode(ExitInput, fmt.Errorf("%d inputs could not be ingested; first: %w", counts[ingest.Failed], firstInputErr),
 			"fix the paths listed above and run ingest again; the other items are archived")
+	case taken == 0 && counts[ingest.Skipped] > 0:
+		return withCode(ExitInput, fmt.Errorf("nothing was ingested: the %d paths found were skipped", counts[ingest.Skipped]),
+			"symbolic links, pipes, devices and the archive's own folders are never read: give the regular files themselves")
 	}
 	return nil
 }
@@ -247,7 +267,7 @@ func stripProfile(cfg *Config) (strip.Profile, error) {
 // run that stopped before its append), an ingested event, an archived event
 // per object and a derived event per derivative. It returns how many events
 // it logged.
-func logIngest(ctx context.Context, cl *custodyLog, st storage.Store, results []ingest.Result, who custody.Actor) (int, error) {
+func logIngest(ctx context.Context, cl *custodyLog, st storage.Store, trust *sign.Verifier, results []ingest.Result, who custody.Actor) (int, error) {
 	now := time.Now().UTC()
 	var events []*custody.Event
 	seen := map[string]bool{}
@@ -275,11 +295,11 @@ func logIngest(ctx context.Context, cl *custodyLog, st storage.Store, results []
 			}
 		}
 		var evs []*custody.Event
-		if r.Status == ingest.Archived && r.Record != nil && !r.RecordBundle.IsZero() {
+		if r.Status == ingest.Archived && r.Record != nil && !r.RecordBundle.IsZero() && !r.OriginalBundle.IsZero() {
 			// Written by this run: the events come from what it wrote.
-			evs, err = ingestEvents(st, id, r.RecordBundle.String(), r.Record, now, who)
+			evs, err = ingestEvents(st, id, r.RecordBundle.String(), r.OriginalBundle.String(), r.Record, now, who)
 		} else {
-			evs, err = storedIngestEvents(ctx, st, id, now, who)
+			evs, err = storedIngestEvents(ctx, st, trust, id, now, who)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("custody log: %s: %w", r.Item, err)
@@ -294,22 +314,30 @@ func logIngest(ctx context.Context, cl *custodyLog, st storage.Store, results []
 }
 
 // storedIngestEvents are the events of an item archived by an earlier run,
-// from its stored record and record bundle.
-func storedIngestEvents(ctx context.Context, st storage.Store, id hashing.Digest, now time.Time, who custody.Actor) ([]*custody.Event, error) {
+// from its stored bundles, each verified first: the events name what the
+// trusted key signed, never an unsigned copy.
+func storedIngestEvents(ctx context.Context, st storage.Store, trust *sign.Verifier, id hashing.Digest, now time.Time, who custody.Actor) ([]*custody.Event, error) {
 	bundle, err := storage.ReadAll(ctx, st, custody.RecordBundleKey(id), 64<<20)
 	if err != nil {
 		return nil, err
 	}
-	data, err := storage.ReadAll(ctx, st, custody.RecordKey(id), 64<<20)
+	rv, err := trust.VerifyStatement(bundle, id.Sum)
+	if err != nil {
+		return nil, &tamperedError{fmt.Errorf("%s does not verify, not logging its ingest: %w", custody.RecordBundleKey(id), err)}
+	}
+	original, err := storage.ReadAll(ctx, st, custody.OriginalBundleKey(id), 64<<20)
 	if err != nil {
 		return nil, err
 	}
-	return ingestEvents(st, id, verify.RecordDigest(bundle), data, now, who)
+	if _, err := trust.VerifyDigest(original, id.Sum); err != nil {
+		return nil, &tamperedError{fmt.Errorf("%s does not verify, not logging its ingest: %w", custody.OriginalBundleKey(id), err)}
+	}
+	return ingestEvents(st, id, verify.RecordDigest(bundle), verify.RecordDigest(original), rv.Payload, now, who)
 }
 
 // ingestEvents are the events of one archived item: record names its
 // record bundle (verify.RecordDigest), data is its record statement.
-func ingestEvents(st storage.Store, id hashing.Digest, record string, data []byte, now time.Time, who custody.Actor) ([]*custody.Event, error) {
+func ingestEvents(st storage.Store, id hashing.Digest, record, original string, data []byte, now time.Time, who custody.Actor) ([]*custody.Event, error) {
 	stmt, err := custody.ParseStatement(data)
 	if err != nil {
 		return nil, err
@@ -319,7 +347,7 @@ func ingestEvents(st storage.Store, id hashing.Digest, record string, data []byt
 		return &custody.Event{V: custody.EventVersion, Type: t, Item: id.String(), Time: now, Actor: who}
 	}
 	ing := ev(custody.EventIngested)
-	ing.Record = record
+	ing.Record, ing.Original, ing.Case = record, original, rec.Case
 	out := []*custody.Event{ing}
 	archived := func(o custody.Object) {
 		a := ev(custody.EventArchived)

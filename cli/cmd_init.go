@@ -165,7 +165,7 @@ func checkTSAURL(u string) error {
 	return nil
 }
 
-func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, error) {
+func runInit(ctx context.Context, o initOptions, cfg *Config) (res *initResult, err error) {
 	a, err := parseArchive(o.archive)
 	if err != nil {
 		return nil, err
@@ -196,9 +196,17 @@ func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, erro
 	keyRef := o.key
 	if keyRef == "" {
 		keyRef = keyFile
-		if err := newKeyFile(o.home, o.insecureNoPassword); err != nil {
+		made, err := newKeyFile(o.home, o.insecureNoPassword)
+		if err != nil {
 			return nil, err
 		}
+		// A key made for an archive that init then refuses (a join without
+		// --trust-log, say) is not left behind.
+		defer func() {
+			if made && err != nil {
+				os.Remove(filepath.Join(o.home, keyFile))
+			}
+		}()
 	}
 	signer, err := sign.LoadSigner(ctx, inHome(o.home, keyRef), passphrase)
 	if err != nil {
@@ -239,11 +247,11 @@ func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, erro
 	// An existing archive keeps its descriptor (write-once), which initLog
 	// read and checked; a new one gets this one.
 	if existing == nil {
-		if err := putDescriptor(ctx, st, &desc); err != nil {
+		if existing, err = putDescriptor(ctx, st, &desc, ret.retention()); err != nil {
 			return nil, err
 		}
 	}
-	if err := putIfAbsent(ctx, st, custody.PublicKeyKey(signer.Fingerprint()), pub); err != nil {
+	if err := putIfAbsent(ctx, st, custody.PublicKeyKey(signer.Fingerprint()), pub, ret.retention()); err != nil {
 		return nil, err
 	}
 
@@ -262,6 +270,8 @@ func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, erro
 		if err := tf.AddLog(vkey, time.Now()); err != nil {
 			return nil, err
 		}
+		// The descriptor is write-once: verifiers refuse any other.
+		tf.PinDescriptor(origin, existing.Digest())
 	}
 	tdata, err := tf.Marshal()
 	if err != nil {
@@ -287,7 +297,7 @@ func runInit(ctx context.Context, o initOptions, cfg *Config) (*initResult, erro
 	if err := writeConfig(o.home, &out); err != nil {
 		return nil, fmt.Errorf("write configuration: %w", err)
 	}
-	res := &initResult{Archive: st.Location(), Key: inHome(o.home, keyRef), KeyFingerprint: signer.Fingerprint(),
+	res = &initResult{Archive: st.Location(), Key: inHome(o.home, keyRef), KeyFingerprint: signer.Fingerprint(),
 		Trust: filepath.Join(o.home, trustFile), Config: filepath.Join(o.home, configName), TSAs: shownTSAs,
 		Log: origin, LogVerifierKey: vkey}
 	if ret != nil {
@@ -354,69 +364,78 @@ func initLog(ctx context.Context, st storage.Store, o initOptions) (origin, vkey
 	return origin, vkey, nil, err
 }
 
-func newKeyFile(home string, insecure bool) error {
+// newKeyFile makes the signing key in the home folder, unless an earlier,
+// interrupted init left one there, and reports whether it made it.
+func newKeyFile(home string, insecure bool) (bool, error) {
 	path := filepath.Join(home, keyFile)
 	if _, err := os.Stat(path); err == nil {
-		return nil // reuse the key of an earlier, interrupted init
+		return false, nil // reuse the key of an earlier, interrupted init
 	}
 	var pass []byte
 	if !insecure {
 		p, err := passphrase(true)
 		if err != nil {
-			return fmt.Errorf("%w: %w", sign.ErrPassphrase, err)
+			return false, fmt.Errorf("%w: %w", sign.ErrPassphrase, err)
 		}
 		if len(p) == 0 {
-			return usageErr("empty passphrase: choose one (or use --insecure-no-password to store the key unencrypted)")
+			return false, usageErr("empty passphrase: choose one (or use --insecure-no-password to store the key unencrypted)")
 		}
 		pass = p
 	}
 	priv, _, err := sign.GenerateKey(pass)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := writeFileExcl(path, priv, 0o600); err != nil {
-		return fmt.Errorf("write key: %w", err)
+		return false, fmt.Errorf("write key: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 // putDescriptor writes the descriptor of a new archive, unless another
 // init wrote one first.
-func putDescriptor(ctx context.Context, st storage.Store, d *custody.Archive) error {
+// putDescriptor writes a new archive's descriptor once and returns the
+// descriptor the archive holds, as read back (its digest is what trust
+// files pin).
+func putDescriptor(ctx context.Context, st storage.Store, d *custody.Archive, ret storage.Retention) (*custody.Archive, error) {
 	data, err := jsonIndent(d)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	err = putIfAbsent(ctx, st, custody.ArchiveKey, data)
+	err = putIfAbsent(ctx, st, custody.ArchiveKey, data, ret)
+	if err == nil {
+		return custody.ParseArchive(data)
+	}
 	if !errors.Is(err, errDiffers) {
-		return err
+		return nil, err
 	}
 	// Created since initLog looked (another init at the same time):
 	// joining it is fine if it is one.
 	old, err := storage.ReadAll(ctx, st, custody.ArchiveKey, 1<<20)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := custody.ParseArchive(old); err != nil {
-		return usageErr("%s holds something that is not an Exhibit archive: %v", st.Location(), err)
+	stored, err := custody.ParseArchive(old)
+	if err != nil {
+		return nil, usageErr("%s holds something that is not an Exhibit archive: %v", st.Location(), err)
 	}
-	return nil
+	return stored, nil
 }
 
 var errDiffers = errors.New("exists with other content")
 
 // putIfAbsent writes a small object; an existing object with the same
 // bytes is fine, other bytes give errDiffers.
-func putIfAbsent(ctx context.Context, st storage.Store, key string, data []byte) error {
-	return commitIfAbsent(ctx, st, putDeferred(ctx, st, key, data), data)
+func putIfAbsent(ctx context.Context, st storage.Store, key string, data []byte, ret storage.Retention) error {
+	return commitIfAbsent(ctx, st, putDeferred(ctx, st, key, data, ret), data)
 }
 
 // putDeferred starts putIfAbsent's write, for commitIfAbsent to finish:
 // writes started together share one wait for the disk on a store that
-// groups its syncs.
-func putDeferred(ctx context.Context, st storage.Store, key string, data []byte) *storage.Deferred {
+// groups its syncs. ret is its Object Lock retention (zero: none).
+func putDeferred(ctx context.Context, st storage.Store, key string, data []byte, ret storage.Retention) *storage.Deferred {
 	sum := sha256.Sum256(data)
-	return storage.PutDeferred(ctx, st, key, data, storage.PutOptions{SHA256: sum[:], ContentType: "application/json"})
+	return storage.PutDeferred(ctx, st, key, data, storage.PutOptions{SHA256: sum[:], ContentType: "application/json", Retention: ret})
 }
 
 func commitIfAbsent(ctx context.Context, st storage.Store, w *storage.Deferred, data []byte) error {

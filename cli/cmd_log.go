@@ -59,7 +59,7 @@ func logCommand(e *env) *cli.Command {
 					if c.NArg() > 0 {
 						return usageErr("log verify takes no arguments")
 					}
-					home, cfg, err := e.config(c)
+					home, cfg, err := e.verifierConfig(c)
 					if err != nil {
 						return err
 					}
@@ -219,6 +219,10 @@ func runLogVerify(ctx context.Context, e *env, home string, cfg *Config, require
 		return err
 	}
 	rep, err := cl.log.Audit(ctx, cl.remembered)
+	if err == nil {
+		// A fresh verifier's only defence against a rollback.
+		err = cl.log.CheckHistory(ctx, cl.store, rep.Checkpoint)
+	}
 	if err != nil {
 		if e.json {
 			writeJSON(e.stdout, map[string]any{"status": "fail", "error": err.Error(), "trusted": checkpointJSON(cl.remembered)})
@@ -232,7 +236,8 @@ func runLogVerify(ctx context.Context, e *env, home string, cfg *Config, require
 	if c.Size > 0 {
 		stamp = verify.CheckpointTimestamp(ctx, cl.log, c, signed, cl.trust, requireTimestamp)
 	}
-	if stamp.Status != verify.Fail && stamp.Status != verify.Error {
+	bad := stamp.Status == verify.Fail || stamp.Status == verify.Error || stamp.Status == verify.Untrusted
+	if !bad {
 		if err := cl.remember(c, signed); err != nil {
 			return err
 		}
@@ -242,7 +247,7 @@ func runLogVerify(ctx context.Context, e *env, home string, cfg *Config, require
 			"trusted": checkpointJSON(cl.remembered)}
 		if c.Size > 0 {
 			out["timestamp"] = stamp
-			if stamp.Status == verify.Fail || stamp.Status == verify.Error {
+			if bad {
 				out["status"] = string(stamp.Status)
 			}
 		}
@@ -259,6 +264,8 @@ func runLogVerify(ctx context.Context, e *env, home string, cfg *Config, require
 	switch stamp.Status {
 	case verify.Fail:
 		return withCode(ExitVerifyFail, errors.New("custody log: the checkpoint's timestamp does not verify: "+stamp.Detail), "")
+	case verify.Untrusted:
+		return withCode(ExitUnverifiable, errors.New("custody log: the checkpoint's timestamp cannot be verified with this trust file: "+stamp.Detail), "")
 	case verify.Error:
 		return withCode(ExitIO, errors.New("custody log: the checkpoint's timestamp could not be read: "+stamp.Detail), "")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/openexhibit/exhibit/capture/geo"
 	"github.com/openexhibit/exhibit/capture/photo"
 	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/custody/ledger"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
@@ -86,11 +87,17 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 	}
 	// Reading is logged too, best effort: show still shows when it cannot.
 	cl, msg, err := openLogFor(ctx, e, home, cfg, st, desc, trust, tf, logTryWrite)
+	var de *verify.DescriptorError
 	switch {
+	case errors.As(err, &de) || ledger.IsTampering(err):
+		// Evidence of tampering is not a note: show nothing.
+		return err
 	case err != nil:
 		msg = "not logged: " + err.Error()
 	case cl != nil && cl.writable:
-		if err := logAccess(ctx, cl, home, cfg.Operator, id, "show"); err != nil {
+		if err := logAccess(ctx, cl, home, cfg.Operator, id, "show"); ledger.IsTampering(err) {
+			return logFailure(err)
+		} else if err != nil {
 			msg = "not logged: " + err.Error()
 		}
 	}
@@ -109,7 +116,7 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 	w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
-			fmt.Fprintf(w, "%s\t%s\n", k, v)
+			fmt.Fprintf(w, "%s\t%s\n", k, printable(v))
 		}
 	}
 	row("item", r.Item)
@@ -283,7 +290,7 @@ func runLs(ctx context.Context, e *env, cfg *Config, caseName string) error {
 			fmt.Fprintf(w, "%s\t-\t-\t-\t-\t%s\n", en.Item, en.Problem)
 			continue
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", en.Item, en.AcquiredAt.Format(time.RFC3339), humanBytes(en.Size), en.MediaType, en.Case, en.Name)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", en.Item, en.AcquiredAt.Format(time.RFC3339), humanBytes(en.Size), printable(en.MediaType), printable(en.Case), printable(en.Name))
 	}
 	return w.Flush()
 }

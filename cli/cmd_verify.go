@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
@@ -29,13 +30,22 @@ func verifyCommand(e *env) *cli.Command {
 			"The item's custody events are proven against the log's signed checkpoint, which must extend\n" +
 			"the one this home folder saw last (else: rollback or fork), and a verified event is logged per\n" +
 			"item when this home folder holds the log key (else verify is read-only and says so).\n" +
-			"Exit 0 only when every check of every item passes; 1 tampered or unverifiable; 3 not found;\n" +
-			"4 nothing proven: the store or the custody log could not be read, or no --identity decrypts an item.",
+			"Prints one line per item (INTACT, TAMPERED, MISSING, UNVERIFIABLE, NOT IN THE ARCHIVE,\n" +
+			"NOT VERIFIED) with the checks that did not pass beneath it; -v prints every check.\n" +
+			"Exit 0 only when every check of every item passes; 1 tampered or missing; 7 unverifiable with\n" +
+			"this trust file; 3 not found; 4 nothing proven: the store or the custody log could not be read,\n" +
+			"or no --identity decrypts an item; 5 intact but not logged (the log key did not open).\n\n" +
+			"Examples:\n" +
+			"   exhibit verify --all\n" +
+			"   exhibit verify --case kharkiv-0312 -v\n" +
+			"   exhibit verify photo.jpg                      (is this file archived, and intact?)\n" +
+			"   exhibit verify --archive ./archive --trust trust.json --all   (with no setup at all)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "case", Usage: "verify every item of this case"},
 			&cli.BoolFlag{Name: "all", Usage: "verify every item in the archive"},
 			identityFlag(),
 			&cli.BoolFlag{Name: "require-timestamp", Usage: "fail a bundle that carries no verified RFC 3161 timestamp (default: warn)"},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every check of every item, not only those that did not pass"},
 		},
 		Action: func(c *cli.Context) error {
 			n := 0
@@ -47,12 +57,12 @@ func verifyCommand(e *env) *cli.Command {
 			if n != 1 {
 				return usageErr("verify: give item IDs or files, or --case NAME, or --all (exactly one of them)")
 			}
-			home, cfg, err := e.config(c)
+			home, cfg, err := e.verifierConfig(c)
 			if err != nil {
 				return err
 			}
 			return runVerify(c.Context, e, home, cfg, verifyOptions{args: c.Args().Slice(), caseName: c.String("case"), all: c.Bool("all"),
-				identities: c.StringSlice("identity"), requireTimestamp: c.Bool("require-timestamp")})
+				identities: c.StringSlice("identity"), requireTimestamp: c.Bool("require-timestamp"), verbose: c.Bool("verbose")})
 		},
 	}
 }
@@ -64,6 +74,8 @@ type verifyOptions struct {
 	requireTimestamp bool
 	// identities are age identity files for encrypted items.
 	identities []string
+	// verbose prints every check (else only those that did not pass).
+	verbose bool
 }
 
 func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOptions) error {
@@ -84,17 +96,27 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	// when this home holds the log key, else verify is read-only.
 	cl, msg, err := openLog(ctx, home, cfg, st, desc, tf, logTryWrite, stampPolicy{warn: e.stderr})
 	var ue *untrustedLogError
+	var de *verify.DescriptorError
+	// unusable is why the archive's log cannot be used: every item fails,
+	// and so does a run that finds no item.
+	var unusable error
 	switch {
+	case errors.As(err, &de):
+		unusable = de
+		v.Log = verify.UnusableLog(verify.Check{Name: "archive descriptor", Object: custody.ArchiveKey, Status: verify.Fail,
+			Expected: de.Expected, Found: de.Found, Detail: "the descriptor is written once, by init: someone changed it"})
+		cl = nil
 	case errors.As(err, &ue):
 		// Not a usage error here: the items are verified, and fail.
-		v.Log = verify.UnusableLog(verify.Check{Name: "log checkpoint", Status: verify.Fail, Detail: ue.Error()})
+		unusable = ue
+		v.Log = verify.UnusableLog(verify.Check{Name: "log checkpoint", Status: verify.Untrusted, Detail: ue.Error()})
 		cl = nil
 	case errors.Is(err, errNoLog):
 		msg = err.Error() + ": items are verified without custody events"
 	case err != nil:
 		return err
 	default:
-		v.Log = verify.OpenLog(ctx, cl.log, trust, o.requireTimestamp)
+		v.Log = verify.OpenLog(ctx, cl.log, st, trust, o.requireTimestamp)
 	}
 	if msg != "" {
 		fmt.Fprintf(e.stderr, "exhibit: note: custody log: %s\n", msg)
@@ -113,33 +135,43 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 		if err != nil {
 			return fmt.Errorf("list items: %w", err)
 		}
+		// The signed log, not the archive, says what the archive held: items
+		// it records as ingested (into the case) must still be there.
+		logged, err := v.Log.LoggedItems(ctx)
+		if err != nil {
+			return logFailure(fmt.Errorf("read the custody log: %w", err))
+		}
 		for _, id := range ids {
 			if o.caseName != "" {
 				c, err := v.CaseOf(ctx, id)
-				if err == nil && c != o.caseName {
+				if err != nil {
+					// A record that does not verify is verified (and
+					// reported) anyway, unless the log puts it in another case.
+					l, ok := logged[id.String()]
+					c = o.caseName
+					if ok && l.Case != "" {
+						c = l.Case
+					}
+				}
+				if c != o.caseName {
 					continue
 				}
-				// A record that does not verify is verified (and reported) anyway.
 			}
 			targets = append(targets, target{id: id})
 		}
-		if o.all {
-			// Items the log says were ingested must still be in the archive.
-			logged, err := v.Log.LoggedItems(ctx)
-			if err != nil {
-				return logFailure(fmt.Errorf("read the custody log: %w", err))
-			}
-			have := map[string]bool{}
-			for _, t := range targets {
-				have[t.id.String()] = true
-			}
-			for _, item := range slices.Sorted(maps.Keys(logged)) {
-				if !have[item] {
-					deleted = append(deleted, verify.DeletedItem(item, logged[item]))
-				}
+		have := map[string]bool{}
+		for _, id := range ids {
+			have[id.String()] = true
+		}
+		for _, item := range slices.Sorted(maps.Keys(logged)) {
+			if !have[item] && (o.caseName == "" || logged[item].Case == o.caseName) {
+				deleted = append(deleted, verify.DeletedItem(item, logged[item]))
 			}
 		}
 		if len(targets) == 0 && len(deleted) == 0 {
+			if unusable != nil {
+				return withCode(ExitVerifyFail, unusable, "")
+			}
 			what := "the archive holds no items"
 			if o.caseName != "" {
 				what = fmt.Sprintf("no items in case %q", o.caseName)
@@ -168,6 +200,7 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 			targets = append(targets, target{id: id})
 		}
 	}
+	out := verdictWriter{e: e, verbose: o.verbose, noTSA: len(trust.TSAs()) == 0}
 	for _, t := range targets {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -175,29 +208,20 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 		ir := v.Item(ctx, t.id)
 		ir.File = t.file
 		rep.Add(ir)
-		if !e.json {
-			printItem(e, &ir)
-		}
+		out.item(&rep.Items[len(rep.Items)-1])
 	}
 	for _, ir := range deleted {
 		rep.Add(ir)
-		if !e.json {
-			printItem(e, &ir)
-		}
+		out.item(&rep.Items[len(rep.Items)-1])
 	}
+	var logErr error
 	if v.Log != nil && v.Log.Usable {
 		if err := cl.remember(v.Log.Checkpoint, v.Log.Signed); err != nil {
 			return err
 		}
 		if cl.writable {
-			if err := logVerified(ctx, cl, home, cfg.Operator, rep); err != nil {
-				fmt.Fprintf(e.stderr, "exhibit: custody log: the verified events were not logged: %v\n", err)
-				switch {
-				case ledger.IsTampering(err):
-					rep.Status = verify.Fail
-				case rep.Status == verify.Pass || rep.Status == verify.Warn:
-					rep.Status = verify.Error
-				}
+			if logErr = logVerified(ctx, cl, home, cfg.Operator, rep); ledger.IsTampering(logErr) {
+				rep.Status = verify.Fail
 			}
 		}
 	}
@@ -206,11 +230,30 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 			return err
 		}
 	} else {
-		printVerdict(e, rep)
+		out.summary(rep)
+	}
+	switch {
+	case logErr != nil && !ledger.IsTampering(logErr):
+		if !e.json {
+			fmt.Fprintln(e.stdout, "NOT LOGGED: this verification is not in the custody log")
+		}
+		return withCode(ExitIO, fmt.Errorf("the items were verified as shown, but the verified events could not be logged: %w", logErr),
+			"check the store, then run verify again to put the verification on record")
+	case cl != nil && cl.keyErr != nil && (rep.Status == verify.Pass || rep.Status == verify.Warn):
+		// A key holder whose key did not open: the result stands, but it
+		// is not on record, which must not pass for a normal run.
+		if !e.json {
+			fmt.Fprintln(e.stdout, "NOT LOGGED: this verification is not in the custody log")
+		}
+		return withCode(ExitKey, fmt.Errorf("the items verified, but the verification was not logged: %w", cl.keyErr),
+			"check the passphrase (EXHIBIT_PASSWORD or EXHIBIT_LOG_PASSWORD) and run verify again to put it on record")
 	}
 	switch rep.Status {
-	case verify.Fail:
+	case verify.Fail, verify.Missing:
 		return &exitError{code: ExitVerifyFail, err: errors.New("verification failed"), hint: "see the failed checks above; the archive does not hold what was signed"}
+	case verify.Untrusted:
+		return &exitError{code: ExitUnverifiable, err: errors.New("unverifiable: the trust file lacks a key, timestamp authority or custody log that items need"),
+			hint: "see the UNTRUSTED checks above; get the missing key, TSA chain or log key from the archive's operator, out of band, and verify again"}
 	case verify.Error:
 		return &exitError{code: ExitIO, err: errors.New("some checks could not be made (the store could not be read, or no given identity decrypts an item); nothing was proven for them"), hint: "see the ERROR lines above, fix the store or the --identity file, and run verify again"}
 	case verify.NotFound:
@@ -219,60 +262,124 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	return nil
 }
 
-func printItem(e *env, ir *verify.ItemReport) {
+// verdictWriter prints verify's text output: by default one line per item
+// (verdict, ID, name, case) with the checks that did not pass beneath the
+// items that are not intact, and a summary; with verbose every check of
+// every item. Warnings that only say no TSA is configured are one note in
+// the summary instead of two lines per item.
+type verdictWriter struct {
+	e       *env
+	verbose bool
+	// noTSA: the trust file lists no TSA, so no item has trusted time.
+	noTSA bool
+	// warned counts intact items with warnings shown.
+	warned int
+}
+
+var (
+	checkLabels = map[verify.Status]string{verify.Pass: "ok", verify.Fail: "FAIL", verify.Warn: "warn", verify.NotFound: "none",
+		verify.Error: "ERROR", verify.Untrusted: "UNTRUSTED", verify.Missing: "MISSING"}
+	verdictLabels = map[verify.Verdict]string{verify.Intact: "INTACT", verify.Tampered: "TAMPERED", verify.Unverifiable: "UNVERIFIABLE",
+		verify.MissingItem: "MISSING", verify.NotInArchive: "NOT IN THE ARCHIVE", verify.NotVerified: "NOT VERIFIED"}
+)
+
+// noTimeWarning is a warning that only says no TSA is configured.
+func (w *verdictWriter) noTimeWarning(c verify.Check) bool {
+	return w.noTSA && c.Status == verify.Warn && (c.Name == "timestamps" || c.Name == "log timestamp")
+}
+
+func (w *verdictWriter) item(ir *verify.ItemReport) {
+	if w.e.json {
+		return
+	}
+	out := w.e.stdout
+	if !w.verbose {
+		line := fmt.Sprintf("%-13s %s", verdictLabels[ir.Verdict], ir.Item)
+		if ir.File != "" {
+			line += "  file " + printable(ir.File)
+		}
+		if ir.Name != "" {
+			line += "  " + printable(ir.Name)
+		}
+		if ir.Case != "" {
+			line += "  case " + printable(ir.Case)
+		}
+		fmt.Fprintln(out, line)
+		shown := false
+		for _, c := range ir.Checks {
+			if c.Status == verify.Pass || w.noTimeWarning(c) || (ir.Verdict == verify.NotInArchive && c.Status == verify.NotFound) {
+				continue
+			}
+			printCheck(out, c)
+			shown = true
+		}
+		if shown && ir.Verdict == verify.Intact {
+			w.warned++
+		}
+		return
+	}
 	head := ir.Item
 	if ir.File != "" {
-		head = ir.File + " = " + ir.Item
+		head = printable(ir.File) + " = " + ir.Item
 	}
 	if ir.Name != "" || ir.Case != "" {
-		head += fmt.Sprintf("  (%s", ir.Name)
+		head += fmt.Sprintf("  (%s", printable(ir.Name))
 		if ir.Case != "" {
-			head += ", case " + ir.Case
+			head += ", case " + printable(ir.Case)
 		}
 		head += ")"
 	}
-	fmt.Fprintln(e.stdout, head)
+	fmt.Fprintln(out, head)
 	for _, c := range ir.Checks {
-		label := map[verify.Status]string{verify.Pass: "ok", verify.Fail: "FAIL", verify.Warn: "warn", verify.NotFound: "none", verify.Error: "ERROR"}[c.Status]
-		line := fmt.Sprintf("  %-5s %-19s ", label, c.Name)
-		var parts []string
-		if c.Expected != "" || c.Found != "" {
-			parts = append(parts, fmt.Sprintf("expected %s, found %s", c.Expected, c.Found))
-		}
-		if c.Detail != "" {
-			parts = append(parts, c.Detail)
-		}
-		if c.Object != "" {
-			parts = append(parts, "["+c.Object+"]")
-		}
-		line += strings.Join(parts, "; ")
-		fmt.Fprintln(e.stdout, line)
+		printCheck(out, c)
 	}
-	verdict := map[verify.Status]string{verify.Pass: "INTACT", verify.Warn: "INTACT", verify.Fail: "TAMPERED OR UNVERIFIABLE",
-		verify.NotFound: "NOT IN THE ARCHIVE", verify.Error: "NOT VERIFIED (store error, or no identity to decrypt)"}[ir.Status]
-	if ir.File != "" && (ir.Status == verify.Pass || ir.Status == verify.Warn) {
+	verdict := verdictLabels[ir.Verdict]
+	switch {
+	case ir.Verdict == verify.NotVerified:
+		verdict += " (store error, or no identity to decrypt)"
+	case ir.File != "" && ir.Verdict == verify.Intact:
 		verdict += ": this file is in the archive and the archived copy is intact"
 	}
-	fmt.Fprintf(e.stdout, "  verdict: %s\n\n", verdict)
+	fmt.Fprintf(out, "  verdict: %s\n\n", verdict)
 }
 
-func printVerdict(e *env, r *verify.Report) {
-	counts := map[verify.Status]int{}
+func printCheck(out io.Writer, c verify.Check) {
+	line := fmt.Sprintf("  %-5s %-19s ", checkLabels[c.Status], c.Name)
+	var parts []string
+	if c.Expected != "" || c.Found != "" {
+		parts = append(parts, fmt.Sprintf("expected %s, found %s", c.Expected, c.Found))
+	}
+	if c.Detail != "" {
+		parts = append(parts, c.Detail)
+	}
+	if c.Object != "" {
+		parts = append(parts, "["+c.Object+"]")
+	}
+	fmt.Fprintln(out, strings.TrimRight(line+strings.Join(parts, "; "), " "))
+}
+
+func (w *verdictWriter) summary(r *verify.Report) {
+	out := w.e.stdout
+	counts := map[verify.Verdict]int{}
 	for _, it := range r.Items {
-		counts[it.Status]++
+		counts[it.Verdict]++
 	}
-	intact := counts[verify.Pass] + counts[verify.Warn]
-	fmt.Fprintf(e.stdout, "%d of %d items intact", intact, len(r.Items))
-	if n := counts[verify.Fail]; n > 0 {
-		fmt.Fprintf(e.stdout, ", %d TAMPERED OR UNVERIFIABLE", n)
+	if !w.verbose && len(r.Items) > 0 {
+		fmt.Fprintln(out)
 	}
-	if n := counts[verify.NotFound]; n > 0 {
-		fmt.Fprintf(e.stdout, ", %d not found", n)
+	fmt.Fprintf(out, "%d of %d items intact", counts[verify.Intact], len(r.Items))
+	for _, v := range []verify.Verdict{verify.Tampered, verify.Unverifiable, verify.MissingItem, verify.NotInArchive, verify.NotVerified} {
+		if n := counts[v]; n > 0 {
+			fmt.Fprintf(out, ", %d %s", n, verdictLabels[v])
+		}
 	}
-	if n := counts[verify.Error]; n > 0 {
-		fmt.Fprintf(e.stdout, ", %d not verified (store errors or no identity)", n)
+	fmt.Fprintf(out, "  (%s)\n", r.Archive)
+	if w.warned > 0 {
+		fmt.Fprintf(out, "note: %d intact items have warnings (shown above): they pass, with the caveat each states\n", w.warned)
 	}
-	fmt.Fprintf(e.stdout, "  (%s)\n", r.Archive)
+	if w.noTSA && counts[verify.Intact] > 0 {
+		fmt.Fprintln(out, "note: no timestamp authority is configured (the trust file lists none): no trusted time is proven; acquisition times are the ingesting machine's clock")
+	}
 }
 
 // logVerified appends one verified event per item found, with its result,
@@ -285,7 +392,7 @@ func logVerified(ctx context.Context, cl *custodyLog, home, operator string, rep
 	who, now := actor(fp, operator), time.Now().UTC()
 	var events []*custody.Event
 	for _, ir := range rep.Items {
-		result := map[verify.Status]string{verify.Pass: "pass", verify.Warn: "pass", verify.Fail: "fail", verify.Error: "error"}[ir.Status]
+		result := map[verify.Status]string{verify.Pass: "pass", verify.Warn: "pass", verify.Fail: "fail", verify.Untrusted: "fail", verify.Error: "error"}[ir.Status]
 		if result == "" {
 			continue // not in the archive: no item to log about
 		}

@@ -79,6 +79,15 @@ func (r *RetentionConfig) storageMode() storage.RetentionMode {
 // period is the retention period.
 func (r *RetentionConfig) period() time.Duration { return time.Duration(r.Days) * 24 * time.Hour }
 
+// retention is the retention of an object written now: none for a nil
+// configuration.
+func (r *RetentionConfig) retention() storage.Retention {
+	if r == nil {
+		return storage.Retention{}
+	}
+	return storage.Retention{Mode: r.storageMode(), Until: time.Now().Add(r.period())}
+}
+
 // splitList splits a comma-separated setting, dropping empty elements.
 func splitList(v string) []string {
 	var out []string
@@ -160,6 +169,17 @@ func loadConfig(c *cli.Context, home string, allowMissing bool) (*Config, error)
 	for name, dst := range map[string]*string{"archive": &cfg.Archive, "key": &cfg.Key, "trust": &cfg.Trust, "operator": &cfg.Operator} {
 		if c.IsSet(name) {
 			*dst = c.String(name)
+		}
+	}
+	// Files named on the command line are where the user is, not in the
+	// home folder (as the configuration's relative paths are).
+	for name, dst := range map[string]*string{"key": &cfg.Key, "trust": &cfg.Trust} {
+		if c.IsSet(name) && *dst != "" && !strings.Contains(*dst, "://") {
+			abs, err := filepath.Abs(*dst)
+			if err != nil {
+				return nil, usageErr("--%s %s: %v", name, *dst, err)
+			}
+			*dst = abs
 		}
 	}
 	if cfg.S3.AccessKey == "" {

@@ -192,8 +192,10 @@ type custodyLog struct {
 	store  storage.Store
 	origin string
 	home   string
-	// writable is true when the log key was loaded.
+	// writable is true when the log key was loaded; keyErr is why a log
+	// key this home holds did not open (a wrong passphrase), when it did not.
 	writable bool
+	keyErr   error
 	// remembered is the newest checkpoint this home verified before (nil:
 	// none).
 	remembered *custody.Checkpoint
@@ -202,6 +204,9 @@ type custodyLog struct {
 	// trust is the trust file's verifier (trusted keys and TSAs), when
 	// opened by openLogFor.
 	trust *sign.Verifier
+	// retention is the archive's Object Lock retention, which item
+	// pointers get like the log's own objects (nil: none).
+	retention *RetentionConfig
 }
 
 // logMode says what a command needs of the log key.
@@ -215,7 +220,8 @@ const (
 
 // openLog opens the custody log of the archive st (desc: its descriptor,
 // as openStore returned it) with the keys the trust file lists for its
-// origin. It returns errNoLog for an archive without a log.
+// origin. It returns errNoLog for an archive without a log, when the trust
+// file trusts no log (else a *verify.DescriptorError).
 // With logTryWrite a key that is missing or does not open gives a
 // read-only log and the reason in msg.
 //
@@ -224,6 +230,11 @@ const (
 // recorded absence, reported by verify like a missing one) and a warning
 // goes to stamp.warn, unless stamp.require makes it an error.
 func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, desc *custody.Archive, tf *sign.TrustFile, mode logMode, stamp stampPolicy) (cl *custodyLog, msg string, err error) {
+	// What the descriptor declares is checked against the trust file
+	// first: an edited descriptor must not switch the log off.
+	if err := verify.CheckDescriptor(tf, desc); err != nil {
+		return nil, "", err
+	}
 	if desc.Log == "" {
 		return nil, "", errNoLog
 	}
@@ -237,6 +248,7 @@ func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, de
 	}
 	opts := ledger.Options{Origin: desc.Log, Verifiers: vs}
 	writable := false
+	var keyErr error
 	if mode != logRead {
 		s, err := loadLogSigner(home, desc.Log)
 		switch {
@@ -246,6 +258,8 @@ func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, de
 			msg = "read-only: the custody log key could not be used (" + err.Error() + "); no event is logged"
 			if errors.Is(err, fs.ErrNotExist) {
 				msg = "read-only: this home folder has no custody log key (" + logKeyFile + "); no event is logged"
+			} else {
+				keyErr = err
 			}
 		default:
 			if errors.Is(err, fs.ErrNotExist) {
@@ -263,10 +277,7 @@ func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, de
 				opts.Timestamper = checkpointStamper{ts: ts, stampPolicy: stamp}
 			}
 			if r := cfg.Retention; r != nil {
-				mode, period := r.storageMode(), r.period()
-				opts.Retention = func() storage.Retention {
-					return storage.Retention{Mode: mode, Until: time.Now().Add(period)}
-				}
+				opts.Retention = r.retention
 			}
 		}
 	}
@@ -274,7 +285,7 @@ func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, de
 	if err != nil {
 		return nil, "", err
 	}
-	cl = &custodyLog{log: l, store: st, origin: desc.Log, home: home, writable: writable, verifiers: vs}
+	cl = &custodyLog{log: l, store: st, origin: desc.Log, home: home, writable: writable, keyErr: keyErr, verifiers: vs, retention: cfg.Retention}
 	if cl.remembered, err = cl.loadRemembered(); err != nil {
 		return nil, "", err
 	}
@@ -451,7 +462,7 @@ func (cl *custodyLog) putPointers(ctx context.Context, events []appended) error 
 			}
 			first := events[start].Index
 			data := verify.EncodePointer(entries)
-			ps = append(ps, pointer{putDeferred(ctx, cl.store, verify.PointerKey(id, first), data), data, first, events[end-1].Index})
+			ps = append(ps, pointer{putDeferred(ctx, cl.store, verify.PointerKey(id, first), data, cl.retention.retention()), data, first, events[end-1].Index})
 		}
 		start = end
 	}

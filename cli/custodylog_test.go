@@ -157,7 +157,7 @@ func TestIngestEventsFromMemory(t *testing.T) {
 	for _, name := range []string{"lens.png", "lens.tif"} {
 		t.Run(name, func(t *testing.T) {
 			r := in.File(ctx, filepath.Join("..", "capture", "photo", "testdata", name))
-			if r.Status != ingest.Archived || r.Record == nil || r.RecordBundle.IsZero() {
+			if r.Status != ingest.Archived || r.Record == nil || r.RecordBundle.IsZero() || r.OriginalBundle.IsZero() {
 				t.Fatalf("ingest: %s %v (record %d bytes, bundle %v)", r.Status, r.Err, len(r.Record), r.RecordBundle)
 			}
 			id, err := hashing.ParseDigest(r.Item)
@@ -166,11 +166,11 @@ func TestIngestEventsFromMemory(t *testing.T) {
 			}
 			now := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
 			who := custody.Actor{KeyFingerprint: signer.Fingerprint(), Operator: "t", Host: "h"}
-			mem, err := ingestEvents(st, id, r.RecordBundle.String(), r.Record, now, who)
+			mem, err := ingestEvents(st, id, r.RecordBundle.String(), r.OriginalBundle.String(), r.Record, now, who)
 			if err != nil {
 				t.Fatal(err)
 			}
-			stored, err := storedIngestEvents(ctx, st, id, now, who)
+			stored, err := storedIngestEvents(ctx, st, trust, id, now, who)
 			if err != nil {
 				t.Fatal(err)
 			}

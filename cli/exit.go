@@ -5,22 +5,26 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/custody/ledger"
 	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
+	"github.com/openexhibit/exhibit/verify"
 )
 
 // Exit codes. They are part of the command-line interface (docs/operations.md)
 // and never change meaning.
 const (
-	ExitOK          = 0
-	ExitVerifyFail  = 1 // tampered or unverifiable
-	ExitUsage       = 2 // bad arguments or configuration
-	ExitNotFound    = 3 // item not in the archive
-	ExitIO          = 4 // store or file system error (unreachable, refused, full)
-	ExitKey         = 5 // signing key missing, unreadable or wrong passphrase
-	ExitInput       = 6 // some inputs could not be ingested (the rest were)
-	ExitInterrupted = 130
+	ExitOK           = 0
+	ExitVerifyFail   = 1 // tampered, or an item missing (unverifiable items are 7)
+	ExitUsage        = 2 // bad arguments or configuration
+	ExitNotFound     = 3 // item not in the archive
+	ExitIO           = 4 // store or file system error (unreachable, refused, full)
+	ExitKey          = 5 // signing key missing, unreadable or wrong passphrase
+	ExitInput        = 6 // some inputs could not be ingested (the rest were), or none was
+	ExitUnverifiable = 7 // verify: the trust file lacks a key, TSA or log items need
+	ExitInterrupted  = 130
 )
 
 // exitError carries an exit code and a hint saying what to do next.
@@ -41,6 +45,13 @@ func withCode(code int, err error, hint string) error {
 	return &exitError{code: code, err: err, hint: hint}
 }
 
+// tamperedError: the archive holds something that is not what was signed;
+// the command stopped rather than act on it.
+type tamperedError struct{ err error }
+
+func (e *tamperedError) Error() string { return e.err.Error() }
+func (e *tamperedError) Unwrap() error { return e.err }
+
 // classify maps an error to an exit code and a hint.
 func classify(err error) (int, string) {
 	var ee *exitError
@@ -53,13 +64,21 @@ func classify(err error) (int, string) {
 	}
 	var ce *ingest.ConflictError
 	var te *sign.TSAError
+	var tampered *tamperedError
+	var de *verify.DescriptorError
 	switch {
+	case errors.As(err, &de):
+		return ExitVerifyFail, "the archive descriptor (" + custody.ArchiveKey + ") is not the one the trust file pinned: keep it as evidence, restore the one init wrote from a copy, and run exhibit verify --all"
+	case errors.As(err, &tampered) || ledger.IsTampering(err) || errors.Is(err, storage.ErrTooLarge):
+		return ExitVerifyFail, "the archive does not hold what was signed: keep it as evidence and run exhibit verify --all"
 	case errors.As(err, &ce):
 		return ExitVerifyFail, "inspect the item with exhibit verify; ingest will not sign over an altered archive"
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted, "interrupted: nothing half-written was kept; run the same command again to complete it"
+	case errors.Is(err, errNoPassphrase):
+		return ExitKey, "set EXHIBIT_PASSWORD (and EXHIBIT_LOG_PASSWORD when the custody log key's differs), or run the command in a terminal to be asked"
 	case errors.Is(err, sign.ErrPassphrase):
-		return ExitKey, "check the passphrase (EXHIBIT_PASSWORD or the prompt) for the key named in the configuration"
+		return ExitKey, "check the passphrase (EXHIBIT_PASSWORD or the prompt; EXHIBIT_LOG_PASSWORD for the custody log key when it differs)"
 	case errors.Is(err, sign.ErrKey):
 		return ExitKey, "check the key path or KMS URI (--key, EXHIBIT_KEY or key: in the configuration)"
 	case errors.As(err, &te):

@@ -113,6 +113,9 @@ var prompted struct {
 	pass []byte
 }
 
+// errNoPassphrase: no passphrase was given and none can be asked for.
+var errNoPassphrase = errors.New("no passphrase: set EXHIBIT_PASSWORD or run in a terminal")
+
 // passphrase reads the key passphrase from EXHIBIT_PASSWORD or, on a
 // terminal, from a prompt (once per process).
 func passphrase(confirm bool) ([]byte, error) {
@@ -126,7 +129,7 @@ func passphrase(confirm bool) ([]byte, error) {
 	}
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) {
-		return nil, errors.New("no passphrase: set EXHIBIT_PASSWORD or run in a terminal")
+		return nil, errNoPassphrase
 	}
 	fmt.Fprint(os.Stderr, "Key passphrase: ")
 	p, err := term.ReadPassword(fd)

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/sign"
@@ -129,6 +132,9 @@ func (p *progress) TimestampMissed(item string, err *sign.TSAError) {
 func (p *progress) Done(r ingest.Result) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if r.Status == ingest.NotStarted {
+		return // counted in the summary; one line each would bury it
+	}
 	if r.Status != ingest.Skipped && (r.Status != ingest.Failed || r.Item != "") {
 		p.done++
 	}
@@ -150,15 +156,35 @@ func (p *progress) Done(r ingest.Result) {
 	p.clear()
 	switch r.Status {
 	case ingest.Failed:
-		fmt.Fprintf(p.e.stderr, "failed    %s: %v\n", r.Path, r.Err)
+		fmt.Fprintf(p.e.stderr, "failed    %s: %s\n", printable(r.Path), printable(r.Err.Error()))
 	case ingest.Skipped:
-		fmt.Fprintf(p.e.stderr, "skipped   %s: %s\n", r.Path, r.Reason)
+		fmt.Fprintf(p.e.stderr, "skipped   %s: %s\n", printable(r.Path), r.Reason)
 	case ingest.Exists:
-		fmt.Fprintf(p.e.stdout, "exists    %s  %s  (already archived: nothing written)\n", r.Item, r.Path)
+		fmt.Fprintf(p.e.stdout, "exists    %s  %s  (already archived: nothing written)\n", r.Item, printable(r.Path))
 	default:
-		fmt.Fprintf(p.e.stdout, "%-9s %s  %s  %s\n", r.Status, r.Item, r.Path, humanBytes(r.Size))
+		fmt.Fprintf(p.e.stdout, "%-9s %s  %s  %s\n", r.Status, r.Item, printable(r.Path), humanBytes(r.Size))
 	}
 	if p.e.tty {
 		p.draw()
 	}
+}
+
+// printable is s for a line of text output: control characters (newlines,
+// escape sequences, BEL) and bytes that are not UTF-8 are written as Go
+// escapes (\n, \x1b, \xff), and a backslash as \\, so that a hostile
+// file name cannot forge lines or drive the terminal, and the exact bytes
+// can be read back. JSON output carries names as they are.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || r == '\\' || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }

@@ -1,6 +1,8 @@
 package custody
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -28,7 +30,15 @@ type Archive struct {
 	// before the log existed. Informational like Keys: verifiers trust the
 	// log key their trust file lists for this origin, never the archive.
 	Log string `json:"log,omitempty"`
+
+	// digest is the SHA-256 of the bytes ParseArchive read.
+	digest string
 }
+
+// Digest is "sha256:<hex>" of the descriptor's bytes as read (empty for a
+// descriptor not read by ParseArchive). Trust files pin it: the descriptor
+// is written once, so any change to it is tampering.
+func (a *Archive) Digest() string { return a.digest }
 
 // PublicKeyKey is where a public key is published in the archive.
 func PublicKeyKey(fingerprint string) string {
@@ -44,5 +54,7 @@ func ParseArchive(data []byte) (*Archive, error) {
 	if a.MediaType != ArchiveMediaType {
 		return nil, fmt.Errorf("custody: archive descriptor: media type %q, want %q", a.MediaType, ArchiveMediaType)
 	}
+	sum := sha256.Sum256(data)
+	a.digest = "sha256:" + hex.EncodeToString(sum[:])
 	return &a, nil
 }

@@ -41,6 +41,10 @@ type Event struct {
 	Type EventType `json:"type"`
 	// Item is the item ID ("sha256:<hex>"); empty for archive-wide events.
 	Item string `json:"item,omitempty"`
+	// Case is the case an ingested event's record names, so that the
+	// signed log tells which items a case holds even when one of them is
+	// deleted from the archive. Empty in events written before it existed.
+	Case string `json:"case,omitempty"`
 	// Time is when the actor says the event happened (its clock, UTC).
 	// Trusted time comes from the timestamps on the log's checkpoints.
 	Time  time.Time `json:"time"`
@@ -48,6 +52,11 @@ type Event struct {
 	// Record is the SHA-256 ("sha256:<hex>") of the signed record bundle the
 	// event refers to, when there is one.
 	Record string `json:"record,omitempty"`
+	// Original is the SHA-256 ("sha256:<hex>") of the original's
+	// message-signature bundle (OriginalBundleKey) that an ingested event
+	// refers to: with Record it binds both bundles' bytes, timestamps
+	// included, to the signed log. Empty in events written before it existed.
+	Original string `json:"original,omitempty"`
 	// Object describes the stored object of an archived event.
 	Object *EventObject `json:"object,omitempty"`
 	// Command names the command of an accessed event (show, get, export).
@@ -153,10 +162,16 @@ func (e *Event) check() error {
 	} else if e.Type != EventKeyAdded {
 		return fmt.Errorf("custody: %s event names no item", e.Type)
 	}
-	if e.Record != "" {
-		if d, err := hashing.ParseDigest(e.Record); err != nil || d.String() != e.Record {
-			return fmt.Errorf("custody: event record %q is not a digest", e.Record)
+	for name, v := range map[string]string{"record": e.Record, "original": e.Original} {
+		if v == "" {
+			continue
 		}
+		if d, err := hashing.ParseDigest(v); err != nil || d.String() != v {
+			return fmt.Errorf("custody: event %s %q is not a digest", name, v)
+		}
+	}
+	if e.Case != "" && e.Type != EventIngested {
+		return fmt.Errorf("custody: %s event names a case (only ingested events do)", e.Type)
 	}
 	return nil
 }

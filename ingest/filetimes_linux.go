@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/openexhibit/exhibit/custody"
@@ -30,4 +31,16 @@ func fileTimes(f *os.File) custody.FileTimes {
 		ft.Birth = ts(stx.Btime)
 	}
 	return ft
+}
+
+// changeTime is the file's status change time (ctime), which every write
+// advances and which, unlike the modification time, no system call can set
+// back: a file rewritten during the read with its mtime restored still
+// shows a new ctime. ok is false when it is unknown.
+func changeTime(fi os.FileInfo) (t time.Time, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.Unix(st.Ctim.Sec, st.Ctim.Nsec), true
 }

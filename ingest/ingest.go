@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -55,6 +56,9 @@ const (
 	Skipped Status = "skipped"
 	// Failed: the item could not be archived; Err says why.
 	Failed Status = "failed"
+	// NotStarted: the run was cancelled before the path was read; nothing
+	// was written for it.
+	NotStarted Status = "not-started"
 )
 
 // Result is the outcome for one path.
@@ -72,6 +76,10 @@ type Result struct {
 	// custody events of a new item are made without reading them back.
 	Record       []byte
 	RecordBundle hashing.Digest
+	// OriginalBundle is the SHA-256 of the original bundle this run wrote
+	// (custody.OriginalBundleKey), set with RecordBundle unless a
+	// concurrent ingest of the same bytes wrote that bundle first.
+	OriginalBundle hashing.Digest
 }
 
 // Observer receives progress. Calls may come from several goroutines at once.
@@ -135,6 +143,10 @@ type Options struct {
 	Observer Observer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Exclude are folders whose contents are never ingested, however a
+	// path reaches them (the archive's own folder, the home folder with
+	// its keys): they are reported as Skipped.
+	Exclude []string
 }
 
 // Encryption names the age recipients originals are encrypted to.
@@ -203,7 +215,7 @@ func (in *Ingester) Paths(ctx context.Context, paths []string) []Result {
 	var entries []entry
 	var total int64
 	for _, p := range paths {
-		entries = append(entries, walk(p)...)
+		entries = append(entries, in.walk(p)...)
 	}
 	files := 0
 	for _, e := range entries {
@@ -230,7 +242,7 @@ func (in *Ingester) Paths(ctx context.Context, paths []string) []Result {
 				case e.reason != "":
 					r = Result{Path: e.path, Status: Skipped, Reason: e.reason}
 				case ctx.Err() != nil:
-					r = Result{Path: e.path, Status: Failed, Err: ctx.Err()}
+					r = Result{Path: e.path, Status: NotStarted, Err: ctx.Err()}
 				default:
 					r = in.File(ctx, e.path)
 				}
@@ -247,11 +259,15 @@ func (in *Ingester) Paths(ctx context.Context, paths []string) []Result {
 	return results
 }
 
-// walk lists p, or everything under it when it is a folder.
-func walk(p string) []entry {
+// walk lists p, or everything under it when it is a folder, but for the
+// excluded folders.
+func (in *Ingester) walk(p string) []entry {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return []entry{{path: p, err: inputError(p, err)}}
+	}
+	if reason := in.excluded(p); reason != "" {
+		return []entry{{path: p, reason: reason}}
 	}
 	if !fi.IsDir() {
 		return []entry{classify(p, fi)}
@@ -266,6 +282,10 @@ func walk(p string) []entry {
 			return nil
 		}
 		if d.IsDir() {
+			if reason := in.excluded(path); reason != "" {
+				out = append(out, entry{path: path, reason: reason})
+				return fs.SkipDir
+			}
 			return nil
 		}
 		fi, err := d.Info()
@@ -281,6 +301,21 @@ func walk(p string) []entry {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].path < out[j].path })
 	return out
+}
+
+// excluded says why p is not ingested when it is, or is inside, a folder
+// of Options.Exclude.
+func (in *Ingester) excluded(p string) string {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return ""
+	}
+	for _, x := range in.o.Exclude {
+		if rel, err := filepath.Rel(x, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return "inside " + x + ", which Exhibit keeps (the archive or the home folder): not ingested"
+		}
+	}
+	return ""
 }
 
 func classify(path string, fi fs.FileInfo) entry {
@@ -335,6 +370,27 @@ type ChangedError struct{ Path, What string }
 
 func (e *ChangedError) Error() string {
 	return fmt.Sprintf("%s changed while it was being read (%s); nothing was archived: ingest it again once nothing writes to it", e.Path, e.What)
+}
+
+// changed says how a file changed between open (at) and the end of its
+// read (after), read bytes in all, or "" when nothing shows that it did:
+// its size, identity, modification time and, where known, change time
+// (which a writer cannot set back as it can the modification time).
+func changed(at, after os.FileInfo, read int64) string {
+	switch {
+	case read != at.Size() || after.Size() != at.Size():
+		return fmt.Sprintf("size %d at open, %d read, %d now", at.Size(), read, after.Size())
+	case !os.SameFile(at, after):
+		return "it is another file now"
+	case !after.ModTime().Equal(at.ModTime()):
+		return "modified at " + after.ModTime().UTC().Format(time.RFC3339Nano)
+	}
+	c0, ok0 := changeTime(at)
+	c1, ok1 := changeTime(after)
+	if ok0 && ok1 && !c1.Equal(c0) {
+		return "written at " + c1.UTC().Format(time.RFC3339Nano) + ", its modification time set back"
+	}
+	return ""
 }
 
 // ConflictError says that the archive holds part of an item that ingest
@@ -425,8 +481,8 @@ func (in *Ingester) file(ctx context.Context, path string, out *Result) (string,
 	if err != nil {
 		return "", 0, Failed, inputError(path, err)
 	}
-	if sum.Size != st.Size() || after.Size() != st.Size() || !after.ModTime().Equal(st.ModTime()) {
-		return "", 0, Failed, &ChangedError{Path: path, What: fmt.Sprintf("size %d at open, %d read, %d now", st.Size(), sum.Size, after.Size())}
+	if what := changed(st, after, sum.Size); what != "" {
+		return "", 0, Failed, &ChangedError{Path: path, What: what}
 	}
 	id := sum.SHA256
 	item := id.String()
@@ -495,7 +551,7 @@ func (in *Ingester) file(ctx context.Context, path string, out *Result) (string,
 		return item, sum.Size, Failed, fmt.Errorf("ingest %s: metadata: %w", path, err)
 	}
 	pending = append(pending, func() { metaWrite.Discard(context.WithoutCancel(ctx)) })
-	bundleWrite, err := in.originalBundle(ctx, id)
+	bundleWrite, bundleSum, err := in.originalBundle(ctx, id)
 	if err != nil {
 		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
 	}
@@ -520,7 +576,9 @@ func (in *Ingester) file(ctx context.Context, path string, out *Result) (string,
 	if metadata.VersionID, err = in.commitContent(ctx, metaWrite); err != nil {
 		return item, sum.Size, Failed, fmt.Errorf("ingest %s: metadata: %w", path, err)
 	}
-	if _, err := bundleWrite.Commit(ctx); err != nil && !errors.Is(err, storage.ErrExists) {
+	if _, err := bundleWrite.Commit(ctx); errors.Is(err, storage.ErrExists) {
+		bundleSum = hashing.Digest{} // another run's bundle: the events read it back
+	} else if err != nil {
 		return item, sum.Size, Failed, fmt.Errorf("ingest %s: write original bundle: %w", path, err)
 	}
 
@@ -547,6 +605,9 @@ func (in *Ingester) file(ctx context.Context, path string, out *Result) (string,
 	status, err := in.commitItem(ctx, id, &rec, out)
 	if err != nil {
 		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
+	}
+	if status == Archived {
+		out.OriginalBundle = bundleSum
 	}
 	return item, sum.Size, status, nil
 }
@@ -583,18 +644,20 @@ func (in *Ingester) commitItem(ctx context.Context, id hashing.Digest, rec *cust
 }
 
 // originalBundle signs the original's digest and starts writing its
-// bundle; the caller commits the write.
-func (in *Ingester) originalBundle(ctx context.Context, id hashing.Digest) (*storage.Deferred, error) {
+// bundle, whose SHA-256 it returns; the caller commits the write.
+func (in *Ingester) originalBundle(ctx context.Context, id hashing.Digest) (*storage.Deferred, hashing.Digest, error) {
 	signed, err := in.o.Signer.DigestBundle(ctx, id.Sum, in.bundleOptions())
 	if err != nil {
-		return nil, err
+		return nil, hashing.Digest{}, err
 	}
 	in.missed(id, signed)
-	return in.putDeferred(ctx, custody.OriginalBundleKey(id), signed.Bundle, "application/json", storage.PutOptions{}), nil
+	sum := sha256.Sum256(signed.Bundle)
+	w := in.putDeferred(ctx, custody.OriginalBundleKey(id), signed.Bundle, "application/json", storage.PutOptions{})
+	return w, hashing.Digest{Algorithm: hashing.SHA256, Sum: sum[:]}, nil
 }
 
 func (in *Ingester) putOriginalBundle(ctx context.Context, id hashing.Digest) error {
-	w, err := in.originalBundle(ctx, id)
+	w, _, err := in.originalBundle(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -261,6 +262,47 @@ func TestFileChangesWhileRead(t *testing.T) {
 	}
 	if exists(t, e.store, custody.ObjectKey(id)) || exists(t, e.store, custody.RecordBundleKey(id)) {
 		t.Fatal("something was archived from a file that changed while it was read")
+	}
+}
+
+// TestTornRead: a file rewritten in place during the read, same size, its
+// modification time set back, would be archived as bytes that never existed
+// as a whole. The change time gives it away.
+func TestTornRead(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the change time is read on Linux only")
+	}
+	e := newEnv(t)
+	path, id := writeFile(t, 4<<20)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	st := &faulty{Store: e.store, hook: func(n int64) {
+		once.Do(func() {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			f.WriteAt([]byte("rewritten at the end"), fi.Size()-64)
+			f.Close()
+			if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+				t.Error(err)
+			}
+		})
+	}}
+	res := e.ingester(t, st).File(context.Background(), path)
+	var ce *ingest.ChangedError
+	if !errors.As(res.Err, &ce) || !strings.Contains(ce.What, "modification time set back") {
+		t.Fatalf("want ChangedError naming the set-back modification time, got %+v", res)
+	}
+	if after, _ := os.Stat(path); !after.ModTime().Equal(fi.ModTime()) || after.Size() != fi.Size() {
+		t.Fatal("the test did not restore size and modification time")
+	}
+	if exists(t, e.store, custody.ObjectKey(id)) || exists(t, e.store, custody.RecordBundleKey(id)) {
+		t.Fatal("something was archived from a file rewritten while it was read")
 	}
 }
 

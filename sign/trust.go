@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
@@ -30,6 +31,11 @@ const TrustMediaType = "application/vnd.exhibit.trust+json;version=1"
 
 // TrustMediaTypeV2 is the media type of a trust file that lists TSAs or logs.
 const TrustMediaTypeV2 = "application/vnd.exhibit.trust+json;version=2"
+
+// TrustMediaTypeV3 is the media type of a trust file that pins an archive
+// descriptor (TrustedLog.Descriptor), which version 2 verifiers refuse as
+// an unknown field.
+const TrustMediaTypeV3 = "application/vnd.exhibit.trust+json;version=3"
 
 // TrustFile lists the keys and timestamp authorities a verifier accepts. It
 // is kept by the verifier (never read from the archive it checks) and is
@@ -53,6 +59,32 @@ type TrustedLog struct {
 	Origin      string    `json:"origin"`
 	VerifierKey string    `json:"verifierKey"`
 	AddedAt     time.Time `json:"addedAt"`
+	// Descriptor is "sha256:<hex>" of the archive descriptor
+	// (exhibit-archive.json) as init wrote or found it: the descriptor is
+	// written once, so a verifier refuses any other (a downgrade of its
+	// log or retention). Empty in trust files written before it existed.
+	Descriptor string `json:"descriptor,omitempty"`
+}
+
+// PinDescriptor records the digest of the descriptor of the archive whose
+// log is origin, on every trusted key of that log.
+func (t *TrustFile) PinDescriptor(origin, digest string) {
+	for i := range t.Logs {
+		if t.Logs[i].Origin == origin {
+			t.Logs[i].Descriptor = digest
+		}
+	}
+}
+
+// Descriptors returns the descriptor digests pinned for the log origin.
+func (t *TrustFile) Descriptors(origin string) []string {
+	var out []string
+	for _, l := range t.Logs {
+		if l.Origin == origin && l.Descriptor != "" {
+			out = append(out, l.Descriptor)
+		}
+	}
+	return out
 }
 
 // AddLog trusts a custody log's verifier key, whose name must be the
@@ -143,6 +175,11 @@ func (t *TrustFile) Marshal() ([]byte, error) {
 // neededMediaType is the lowest version that holds t: version 2 when it lists
 // TSAs or logs, which version 1 verifiers refuse, else version 1.
 func (t *TrustFile) neededMediaType() string {
+	for _, l := range t.Logs {
+		if l.Descriptor != "" {
+			return TrustMediaTypeV3
+		}
+	}
 	if len(t.TimestampAuthorities) > 0 || len(t.Logs) > 0 {
 		return TrustMediaTypeV2
 	}
@@ -167,8 +204,8 @@ func ParseTrustFile(data []byte) (*TrustFile, error) {
 	if err := dec.Decode(&t); err != nil {
 		return nil, fmt.Errorf("sign: trust file: %w", err)
 	}
-	if t.MediaType != TrustMediaType && t.MediaType != TrustMediaTypeV2 {
-		return nil, fmt.Errorf("sign: trust file: media type %q, want %q or %q", t.MediaType, TrustMediaType, TrustMediaTypeV2)
+	if t.MediaType != TrustMediaType && t.MediaType != TrustMediaTypeV2 && t.MediaType != TrustMediaTypeV3 {
+		return nil, fmt.Errorf("sign: trust file: media type %q, want %q, %q or %q", t.MediaType, TrustMediaType, TrustMediaTypeV2, TrustMediaTypeV3)
 	}
 	// Version 1 with TSAs is accepted: such files were written before
 	// version 2 covered TSAs. Logs were always version 2.
@@ -182,6 +219,14 @@ func ParseTrustFile(data []byte) (*TrustFile, error) {
 		}
 		if v.Name() != l.Origin {
 			return nil, fmt.Errorf("sign: trust file log %d: key named %q for origin %q", i+1, v.Name(), l.Origin)
+		}
+		if l.Descriptor != "" {
+			if t.MediaType != TrustMediaTypeV3 {
+				return nil, fmt.Errorf("sign: trust file log %d: a descriptor needs media type %q", i+1, TrustMediaTypeV3)
+			}
+			if b, err := hex.DecodeString(strings.TrimPrefix(l.Descriptor, "sha256:")); err != nil || len(b) != sha256.Size || !strings.HasPrefix(l.Descriptor, "sha256:") {
+				return nil, fmt.Errorf("sign: trust file log %d: descriptor %q: want sha256:<64 hex>", i+1, l.Descriptor)
+			}
 		}
 	}
 	if len(t.Keys) == 0 {

@@ -25,7 +25,7 @@ func ReadAll(ctx context.Context, s Getter, key string, limit int64) ([]byte, er
 		return nil, fmt.Errorf("storage: read %s: %w", key, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("storage: %s is larger than %d bytes", key, limit)
+		return nil, fmt.Errorf("storage: %s: %w (over %d bytes)", key, ErrTooLarge, limit)
 	}
 	return data, nil
 }

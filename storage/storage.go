@@ -37,6 +37,10 @@ var (
 	// version the caller read (another writer changed it, created it or it
 	// never existed); nothing was changed. Read it again and decide anew.
 	ErrConflict = errors.New("object changed since it was read")
+	// ErrTooLarge: an object holds more bytes than the reader's limit
+	// (ReadAll, Swapper.Load). The limits are above anything Exhibit writes
+	// at such keys, so to a verifier it means the object was replaced.
+	ErrTooLarge = errors.New("object is larger than any written there")
 )
 
 // RetentionMode is an S3 Object Lock mode.
@@ -174,14 +178,26 @@ const NoVersion Version = ""
 // All methods may be called concurrently.
 type Swapper interface {
 	// Load reads the mutable object at key, which must hold at most limit
-	// bytes, with its version. Errors wrap ErrNotFound when it is missing.
+	// bytes, with its version. Errors wrap ErrNotFound when it is missing,
+	// ErrTooLarge when it holds more.
 	Load(ctx context.Context, key string, limit int64) ([]byte, Version, error)
 	// Swap replaces the object at key with data if its version is still
 	// old (with NoVersion: creates it if it does not exist), and returns
 	// the new version. When the object is at another version, or exists
 	// although old is NoVersion, or is missing although old is not, it
 	// fails with an error wrapping ErrConflict and changes nothing.
-	Swap(ctx context.Context, key string, old Version, data []byte) (Version, error)
+	Swap(ctx context.Context, key string, old Version, data []byte, opts SwapOptions) (Version, error)
+}
+
+// SwapOptions are the options of one Swap.
+type SwapOptions struct {
+	// Retention is the S3 Object Lock retention of the new content, as
+	// PutOptions.Retention: on a store that keeps every content of a key
+	// as a version of its own (S3 with Object Lock, which requires
+	// versioning), the retention keeps that version from deletion while
+	// later ones replace it as the current content. A store that cannot
+	// enforce it refuses it as Put does; a folder ignores it, as Put does.
+	Retention Retention
 }
 
 // Staged is content written by Store.Stage and not yet visible under a key.

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/custody/ledger"
@@ -23,6 +24,10 @@ import (
 // events are then proven.
 type LogView struct {
 	log *ledger.Log
+	// newest is the newest checkpoint read since (see newer): pointers to
+	// events past Checkpoint are proven against it.
+	mu     sync.Mutex
+	newest custody.Checkpoint
 	// Checkpoint is the log's latest checkpoint and Signed its signed note;
 	// Usable is false when it did not verify (every item then fails).
 	Checkpoint custody.Checkpoint
@@ -73,7 +78,18 @@ const (
 	maxPointerBytes = 16 << 20
 )
 
-// ReadPointers lists and reads an item's pointers, in log order.
+// PointerError: an object under an item's pointer prefix that no writer
+// makes (a name that is not a log index, too many of them): planted.
+type PointerError struct {
+	Key string
+	Err error
+}
+
+func (e *PointerError) Error() string { return fmt.Sprintf("%s: %v", e.Key, e.Err) }
+
+// ReadPointers lists and reads an item's pointers, in log order. Objects
+// that cannot be pointers are a *PointerError; a pointer over the size
+// limit wraps storage.ErrTooLarge.
 func ReadPointers(ctx context.Context, st storage.Store, id hashing.Digest) ([]Pointer, error) {
 	prefix := PointerPrefix(id)
 	var ps []Pointer
@@ -81,10 +97,10 @@ func ReadPointers(ctx context.Context, st storage.Store, id hashing.Digest) ([]P
 		name := strings.TrimPrefix(o.Key, prefix)
 		n, err := strconv.ParseInt(name, 10, 64)
 		if err != nil || n < 0 || len(name) != 20 {
-			return fmt.Errorf("unexpected object %s", o.Key)
+			return &PointerError{Key: o.Key, Err: errors.New("not a pointer: its name is no log index")}
 		}
 		if len(ps) >= maxPointers {
-			return fmt.Errorf("%s: more than %d pointers", prefix, maxPointers)
+			return &PointerError{Key: prefix, Err: fmt.Errorf("more than %d pointers", maxPointers)}
 		}
 		ps = append(ps, Pointer{Key: o.Key, First: n})
 		return nil
@@ -108,10 +124,21 @@ func ReadPointers(ctx context.Context, st storage.Store, id hashing.Digest) ([]P
 // a checkpoint that does not extend it is a rollback or a fork, and fails.
 // trust checks the checkpoint's RFC 3161 timestamp; requireTimestamp fails
 // a checkpoint without a verified one (else it gets a warning).
-func OpenLog(ctx context.Context, l *ledger.Log, trust *sign.Verifier, requireTimestamp bool) *LogView {
+//
+// The store (ls lists it) must show no sign that the log was once larger
+// than its checkpoint (ledger.Log.CheckHistory): that is how a verifier
+// that remembers no checkpoint sees a rollback.
+func OpenLog(ctx context.Context, l *ledger.Log, ls ledger.Lister, trust *sign.Verifier, requireTimestamp bool) *LogView {
 	v := &LogView{log: l}
 	c, signed, err := l.Latest(ctx)
+	if err == nil {
+		err = l.CheckHistory(ctx, ls, c)
+	}
+	var be *ledger.BatchError
 	switch {
+	case errors.As(err, &be):
+		v.Head = append(v.Head, Check{Name: "log checkpoint", Object: be.Key, Status: Fail, Detail: err.Error()})
+		return v
 	case ledger.IsTampering(err):
 		ck := Check{Name: "log checkpoint", Object: ledger.CheckpointKey, Status: Fail, Detail: err.Error()}
 		// A rollback or fork shows both checkpoints.
@@ -121,7 +148,12 @@ func OpenLog(ctx context.Context, l *ledger.Log, trust *sign.Verifier, requireTi
 		}
 		var re *ledger.RollbackError
 		var fe *ledger.ForkError
+		var te *ledger.TruncatedError
 		switch {
+		case errors.As(err, &te):
+			ck.Object = te.Batch
+			ck.Expected = fmt.Sprintf("a checkpoint of at least %d entries (%s claims that position)", te.Start, te.Batch)
+			ck.Found = fmt.Sprintf("%d entries, root %s", te.Found.Size, te.Found.Root)
 		case errors.As(err, &re):
 			both(re.Trusted, re.Found)
 		case errors.As(err, &fe):
@@ -133,7 +165,7 @@ func OpenLog(ctx context.Context, l *ledger.Log, trust *sign.Verifier, requireTi
 		v.Head = append(v.Head, Check{Name: "log checkpoint", Object: ledger.CheckpointKey, Status: Error, Detail: err.Error()})
 		return v
 	}
-	v.Checkpoint, v.Signed, v.Usable = c, signed, true
+	v.Checkpoint, v.Signed, v.Usable, v.newest = c, signed, true, c
 	if c.Size == 0 {
 		v.Head = append(v.Head, Check{Name: "log checkpoint", Object: ledger.CheckpointKey, Status: Pass, Detail: "the log holds no events yet"})
 		return v
@@ -169,7 +201,7 @@ func CheckpointTimestamp(ctx context.Context, l *ledger.Log, c custody.Checkpoin
 	}
 	r := trust.VerifyTimestamp(tok, signed)
 	if !r.OK() {
-		return Check{Name: "log timestamp", Object: key, Status: Fail, Detail: r.Err.Error()}
+		return Check{Name: "log timestamp", Object: key, Status: failed(r.Err), Detail: r.Err.Error()}
 	}
 	return Check{Name: "log timestamp", Object: key, Status: Pass, Detail: "checkpoint timestamped " + r.Time.Format("2006-01-02T15:04:05Z") + " by " + r.TSA}
 }
@@ -187,8 +219,13 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 	}
 	prefix := PointerPrefix(id)
 	ptrs, err := ReadPointers(ctx, st, id)
-	if err != nil {
-		c.add(Check{Name: "log events", Object: prefix, Status: Error, Detail: err.Error()})
+	var pe *PointerError
+	switch {
+	case errors.As(err, &pe):
+		c.add(Check{Name: "log events", Object: pe.Key, Status: Fail, Detail: "an object that no writer makes: " + pe.Err.Error()})
+		return
+	case err != nil:
+		c.add(storeErr("log events", prefix, err))
 		return
 	}
 	bundleKey := custody.RecordBundleKey(id)
@@ -197,26 +234,36 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 		return
 	}
 	record := RecordDigest(rb)
+	obKey := custody.OriginalBundleKey(id)
+	original := "" // the stored original bundle's digest, read when an event names one
 	counts := map[custody.EventType]int{}
-	included, later, ingested := 0, 0, 0
+	included, ingested, unbound := 0, 0, 0
+	proven := v.Checkpoint
 	for _, p := range ptrs {
 		n := int64(len(p.Entries))
-		if p.First >= v.Checkpoint.Size {
-			later += len(p.Entries) // appended after the checkpoint this run read
-			continue
-		}
-		if p.First+n > v.Checkpoint.Size {
-			c.add(Check{Name: "log events", Object: p.Key, Status: Fail, Expected: fmt.Sprintf("events within the checkpoint's %d entries", v.Checkpoint.Size),
-				Found: fmt.Sprintf("a pointer to events %d to %d", p.First, p.First+n-1)})
-			return
-		}
-		entries, err := v.log.Entries(ctx, v.Checkpoint, p.First, n)
-		if err != nil {
-			status := Error
-			if ledger.IsTampering(err) {
-				status = Fail
+		cp := v.Checkpoint
+		if p.First+n > cp.Size {
+			// Logged after the checkpoint this run read, or past the log.
+			newest, err := v.newer(ctx)
+			if err != nil {
+				c.add(logErr("log events", p.Key, err))
+				return
 			}
-			c.add(Check{Name: "log events", Object: p.Key, Status: status, Detail: fmt.Sprintf("events %d to %d: %v", p.First, p.First+n-1, err)})
+			if p.First+n > newest.Size {
+				c.add(Check{Name: "log events", Object: p.Key, Status: Fail,
+					Expected: fmt.Sprintf("events within the log's signed checkpoint of %d entries", newest.Size),
+					Found:    fmt.Sprintf("a pointer to events %d to %d", p.First, p.First+n-1),
+					Detail:   "the log once held these events: its checkpoint was rolled back or deleted (or the pointer was forged)"})
+				return
+			}
+			cp = newest
+			if cp.Size > proven.Size {
+				proven = cp
+			}
+		}
+		entries, err := v.log.Entries(ctx, cp, p.First, n)
+		if err != nil {
+			c.add(logErr("log events", p.Key, fmt.Errorf("events %d to %d: %w", p.First, p.First+n-1, err)))
 			return
 		}
 		for j, entry := range entries {
@@ -238,13 +285,31 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 			}
 			counts[ev.Type]++
 			included++
-			if ev.Type == custody.EventIngested {
-				ingested++
-				if ev.Record != record {
-					c.add(Check{Name: "log ingested", Object: bundleKey, Status: Fail, Expected: ev.Record, Found: record,
-						Detail: fmt.Sprintf("the ingested event %d names another record bundle than the one stored", i)})
+			if ev.Type != custody.EventIngested {
+				continue
+			}
+			ingested++
+			if ev.Record != record {
+				c.add(Check{Name: "log ingested", Object: bundleKey, Status: Fail, Expected: ev.Record, Found: record,
+					Detail: fmt.Sprintf("the ingested event %d names another record bundle than the one stored", i)})
+				return
+			}
+			if ev.Original == "" {
+				unbound++
+				continue
+			}
+			if original == "" {
+				ob, err := storage.ReadAll(ctx, st, obKey, maxSmall)
+				if err != nil {
+					c.add(storeErr("log ingested", obKey, err))
 					return
 				}
+				original = RecordDigest(ob)
+			}
+			if ev.Original != original {
+				c.add(Check{Name: "log ingested", Object: obKey, Status: Fail, Expected: ev.Original, Found: original,
+					Detail: fmt.Sprintf("the ingested event %d names another original bundle than the one stored (its signature or timestamps were changed)", i)})
+				return
 			}
 		}
 	}
@@ -255,12 +320,9 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 			parts = append(parts, fmt.Sprintf("%d %s", counts[t], t))
 		}
 	}
-	detail := fmt.Sprintf("%d events proven in the checkpoint of %d entries", included, v.Checkpoint.Size)
+	detail := fmt.Sprintf("%d events proven in the checkpoint of %d entries", included, proven.Size)
 	if len(parts) > 0 {
 		detail += " (" + strings.Join(parts, ", ") + ")"
-	}
-	if later > 0 {
-		detail += fmt.Sprintf("; %d newer than it, not checked", later)
 	}
 	c.add(Check{Name: "log events", Object: prefix, Status: Pass, Detail: detail})
 	if ingested == 0 {
@@ -268,19 +330,58 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 			Detail: "the item's ingest is not in the custody log (removed, or an ingest that stopped before logging: exhibit ingest of the same file logs it)"})
 		return
 	}
-	c.add(Check{Name: "log ingested", Object: bundleKey, Status: Pass, Detail: "names the stored record bundle " + record})
+	if unbound == ingested {
+		// Logged before ingested events named the original bundle: its
+		// signature is checked, but the log does not pin its bytes.
+		c.add(Check{Name: "log ingested", Object: bundleKey, Status: Warn,
+			Detail: "names the stored record bundle " + record + "; the original bundle is not named (logged by an older version), so its timestamps are not bound to the log"})
+		return
+	}
+	c.add(Check{Name: "log ingested", Object: bundleKey, Status: Pass, Detail: "names the stored record bundle " + record + " and original bundle " + original})
+}
+
+// newer reads the log's newest checkpoint, checked to extend every
+// checkpoint read before, and returns it.
+func (v *LogView) newer(ctx context.Context) (custody.Checkpoint, error) {
+	c, _, err := v.log.Latest(ctx)
+	if err != nil {
+		return custody.Checkpoint{}, err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if c.Size > v.newest.Size {
+		v.newest = c
+	}
+	return v.newest, nil
+}
+
+// logErr is the check of an error reading the log: evidence of tampering
+// fails, anything else is a store error.
+func logErr(name, key string, err error) Check {
+	if ledger.IsTampering(err) {
+		return Check{Name: name, Object: key, Status: Fail, Detail: err.Error()}
+	}
+	return Check{Name: name, Object: key, Status: Error, Detail: err.Error()}
+}
+
+// Logged is what the custody log says of an ingested item: the index of its
+// first ingested event and the case that event names (empty in events
+// written before events named cases).
+type Logged struct {
+	Index int64
+	Case  string
 }
 
 // LoggedItems reads every event under the checkpoint (each proven against
-// it) and returns the items the log says were ingested, with the index of
-// the first ingested event of each: verify --all checks that the archive
-// still holds every one of them, so that deleting a whole item, pointers
-// included, is caught.
-func (v *LogView) LoggedItems(ctx context.Context) (map[string]int64, error) {
+// it) and returns the items the log says were ingested: verify --all
+// checks that the archive still holds every one of them, and verify --case
+// every one of the case, so that deleting a whole item, pointers included,
+// is caught.
+func (v *LogView) LoggedItems(ctx context.Context) (map[string]Logged, error) {
 	if v == nil || !v.Usable {
 		return nil, nil
 	}
-	items := map[string]int64{}
+	items := map[string]Logged{}
 	for start := int64(0); start < v.Checkpoint.Size; {
 		n := min(v.Checkpoint.Size-start, ledger.MaxBatch)
 		entries, err := v.log.Entries(ctx, v.Checkpoint, start, n)
@@ -293,7 +394,7 @@ func (v *LogView) LoggedItems(ctx context.Context) (map[string]int64, error) {
 				return nil, &ledger.MalformedEntryError{Index: start + int64(i), Err: err}
 			}
 			if _, seen := items[ev.Item]; ev.Type == custody.EventIngested && ev.Item != "" && !seen {
-				items[ev.Item] = start + int64(i)
+				items[ev.Item] = Logged{Index: start + int64(i), Case: ev.Case}
 			}
 		}
 		start += n
@@ -303,9 +404,9 @@ func (v *LogView) LoggedItems(ctx context.Context) (map[string]int64, error) {
 
 // DeletedItem is the report of an item the custody log records as ingested
 // but the archive no longer holds.
-func DeletedItem(id string, index int64) ItemReport {
-	return ItemReport{Item: id, Status: Fail, Checks: []Check{{Name: "item", Object: custody.ItemPrefix(mustDigest(id)), Status: Fail,
-		Expected: fmt.Sprintf("the item the custody log records as ingested (event %d)", index),
+func DeletedItem(id string, l Logged) ItemReport {
+	return ItemReport{Item: id, Status: Missing, Case: l.Case, Checks: []Check{{Name: "item", Object: custody.ItemPrefix(mustDigest(id)), Status: Missing,
+		Expected: fmt.Sprintf("the item the custody log records as ingested (event %d)", l.Index),
 		Found:    "nothing in the archive: the item was deleted"}}}
 }
 

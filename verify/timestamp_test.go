@@ -153,7 +153,7 @@ func TestTimestamps(t *testing.T) {
 		}, nil, verify.Fail, "covers a different signature"},
 		{"untrusted TSA", func(*testing.T, *fixture) {},
 			func(f *fixture) *verify.Verifier { return &verify.Verifier{Store: f.b.store, Trust: noTSA} },
-			verify.Fail, "not in the trust file"},
+			verify.Untrusted, "not in the trust file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -172,7 +172,7 @@ func TestTimestamps(t *testing.T) {
 				if ch.Status == c.want && strings.Contains(ch.Detail+" "+ch.Expected+" "+ch.Found, c.contain) {
 					found = true
 				}
-				if ch.Status == verify.Fail && strings.Contains(ch.Detail, "RFC 3161 time") {
+				if ch.Status != verify.Pass && strings.Contains(ch.Detail, "RFC 3161 time") {
 					t.Fatalf("a failed timestamp shows a time: %+v", ch)
 				}
 			}

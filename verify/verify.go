@@ -44,7 +44,55 @@ const (
 	NotFound Status = "not-found"
 	// Error: the store could not be read; nothing was proven either way.
 	Error Status = "error"
+	// Untrusted: the check could not be made with the verifier's trust
+	// material: the bundle, timestamp or log names a key, TSA or log the
+	// trust file does not hold. Nothing is known to be altered, and
+	// nothing is proven.
+	Untrusted Status = "untrusted"
+	// Missing: the custody log records the item as ingested, and the
+	// archive no longer holds it.
+	Missing Status = "missing"
 )
+
+// Verdict is what an item's checks add up to, for people and scripts.
+type Verdict string
+
+const (
+	Intact       Verdict = "intact"         // every check passed (warnings allowed)
+	Tampered     Verdict = "tampered"       // bytes, records, bundles or the log are not what was signed
+	Unverifiable Verdict = "unverifiable"   // the trust file lacks a key, TSA or log the item needs
+	MissingItem  Verdict = "missing"        // the log says it existed; the archive lacks it
+	NotInArchive Verdict = "not-in-archive" // no such item, and the log names none
+	NotVerified  Verdict = "not-verified"   // the store could not be read, or nothing decrypts it
+)
+
+// VerdictOf maps a status (an item's worst check) to its verdict.
+func VerdictOf(s Status) Verdict {
+	switch s {
+	case Pass, Warn:
+		return Intact
+	case Fail:
+		return Tampered
+	case Untrusted:
+		return Unverifiable
+	case Missing:
+		return MissingItem
+	case NotFound:
+		return NotInArchive
+	}
+	return NotVerified
+}
+
+// failed is the status of a check that failed with err: Untrusted when the
+// trust file lacks what the signature or timestamp names, else Fail.
+func failed(err error) Status {
+	var uk *sign.UntrustedKeyError
+	var ut *sign.UntrustedTSAError
+	if errors.As(err, &uk) || errors.As(err, &ut) {
+		return Untrusted
+	}
+	return Fail
+}
 
 // Check is one verification step.
 type Check struct {
@@ -60,9 +108,11 @@ type Check struct {
 type ItemReport struct {
 	Item string `json:"item"`
 	// File is set when the item was looked up from a local file.
-	File   string  `json:"file,omitempty"`
-	Status Status  `json:"status"`
-	Checks []Check `json:"checks"`
+	File   string `json:"file,omitempty"`
+	Status Status `json:"status"`
+	// Verdict is VerdictOf(Status), set by Report.Add.
+	Verdict Verdict `json:"verdict"`
+	Checks  []Check `json:"checks"`
 	// Case and Name come from the verified record (empty when it did not verify).
 	Case string `json:"case,omitempty"`
 	Name string `json:"name,omitempty"`
@@ -77,10 +127,11 @@ type Report struct {
 	Checked time.Time `json:"checked"`
 }
 
-// worse orders outcomes: a failure outranks a store error, which outranks
-// not-found, which outranks a warning.
+// worse orders outcomes: a failure outranks a missing item, which
+// outranks an untrusted check, a store error, not-found and a warning, in
+// that order.
 func worse(a, b Status) Status {
-	rank := map[Status]int{Pass: 0, Warn: 1, NotFound: 2, Error: 3, Fail: 4}
+	rank := map[Status]int{Pass: 0, Warn: 1, NotFound: 2, Error: 3, Untrusted: 4, Missing: 5, Fail: 6}
 	if rank[b] > rank[a] {
 		return b
 	}
@@ -89,6 +140,7 @@ func worse(a, b Status) Status {
 
 // Add appends an item report and updates the overall status.
 func (r *Report) Add(ir ItemReport) {
+	ir.Verdict = VerdictOf(ir.Status)
 	r.Items = append(r.Items, ir)
 	if len(r.Items) == 1 {
 		r.Status = ir.Status
@@ -129,8 +181,11 @@ func (c itemCheck) add(ch Check) Check {
 // storeErr turns a read error into a check: missing objects fail (something
 // the archive must hold is gone), other errors are store errors.
 func storeErr(name, key string, err error) Check {
-	if errors.Is(err, storage.ErrNotFound) {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
 		return Check{Name: name, Object: key, Status: Fail, Expected: "object present", Found: "object missing"}
+	case errors.Is(err, storage.ErrTooLarge):
+		return Check{Name: name, Object: key, Status: Fail, Expected: "an object of the size Exhibit writes there", Found: "a larger object: " + err.Error()}
 	}
 	return Check{Name: name, Object: key, Status: Error, Detail: err.Error()}
 }
@@ -172,7 +227,7 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, 
 	// 1. The record is signed by a trusted key.
 	verified, err := v.Trust.VerifyStatement(rb, nil)
 	if err != nil {
-		c.add(Check{Name: "record signature", Object: bundleKey, Status: Fail, Detail: err.Error()})
+		c.add(Check{Name: "record signature", Object: bundleKey, Status: failed(err), Detail: err.Error()})
 		return ir, rb, rbErr
 	}
 	c.add(Check{Name: "record signature", Object: bundleKey, Status: Pass, Detail: "signed by trusted key " + verified.KeyFingerprint})
@@ -226,6 +281,8 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, 
 	if ob, err := v.read(ctx, obKey); err != nil {
 		c.add(storeErr("original signature", obKey, err))
 	} else if ov, err := v.Trust.VerifyDigest(ob, id.Sum); err != nil {
+		// Both bundles are signed by the same key at ingest: a trusted
+		// record beside an original bundle by another key was replaced.
 		c.add(Check{Name: "original signature", Object: obKey, Status: Fail, Detail: err.Error()})
 	} else {
 		c.add(Check{Name: "original signature", Object: obKey, Status: Pass, Detail: "signed by trusted key " + ov.KeyFingerprint})
@@ -398,7 +455,7 @@ func (v *Verifier) timestampChecks(c itemCheck, key string, vd *sign.Verified) {
 				Detail: "RFC 3161 time " + r.Time.Format(time.RFC3339Nano) + " from trusted TSA " + r.TSA})
 			continue
 		}
-		ch := Check{Name: "timestamps", Object: key, Status: Fail, Detail: r.Err.Error()}
+		ch := Check{Name: "timestamps", Object: key, Status: failed(r.Err), Detail: r.Err.Error()}
 		var me *sign.TimestampMismatchError
 		if errors.As(r.Err, &me) {
 			ch.Detail = "timestamp covers a different signature (copied from another bundle?)"

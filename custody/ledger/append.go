@@ -263,7 +263,11 @@ func (l *Log) complete(ctx context.Context, h head, b *batch) (*head, error) {
 			return nil, fmt.Errorf("custody/ledger: store timestamp of checkpoint %d: %w", next.Size, err)
 		}
 	}
-	v, err := l.store.Swap(ctx, CheckpointKey, h.version, signed)
+	var so storage.SwapOptions
+	if l.opts.Retention != nil {
+		so.Retention = l.opts.Retention()
+	}
+	v, err := l.store.Swap(ctx, CheckpointKey, h.version, signed, so)
 	if err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return nil, nil

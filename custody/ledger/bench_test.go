@@ -59,7 +59,7 @@ func BenchmarkPublish(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if v, err = s.Swap(ctx, CheckpointKey, v, signed); err != nil {
+				if v, err = s.Swap(ctx, CheckpointKey, v, signed, storage.SwapOptions{}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -30,11 +30,11 @@ func (f *faulty) Put(ctx context.Context, key string, r io.Reader, opts storage.
 	return f.Store.Put(ctx, key, r, opts)
 }
 
-func (f *faulty) Swap(ctx context.Context, key string, old storage.Version, data []byte) (storage.Version, error) {
+func (f *faulty) Swap(ctx context.Context, key string, old storage.Version, data []byte, opts storage.SwapOptions) (storage.Version, error) {
 	if f.swap != nil {
 		return f.swap(ctx, key, old, data)
 	}
-	return f.Store.Swap(ctx, key, old, data)
+	return f.Store.Swap(ctx, key, old, data, opts)
 }
 
 func marshalAll(t testing.TB, evs []*custody.Event) [][]byte {
@@ -141,7 +141,7 @@ func TestSwapReplyLost(t *testing.T) {
 			b := be.open(t)
 			f := &faulty{Store: b.Store}
 			f.swap = func(ctx context.Context, key string, old storage.Version, data []byte) (storage.Version, error) {
-				if _, err := b.Store.Swap(ctx, key, old, data); err != nil {
+				if _, err := b.Store.Swap(ctx, key, old, data, storage.SwapOptions{}); err != nil {
 					return "", err
 				}
 				return "", errors.New("connection reset by peer")
@@ -168,7 +168,7 @@ func TestBatchCompletedByAnother(t *testing.T) {
 			f := &faulty{Store: b.Store}
 			f.swap = func(ctx context.Context, key string, old storage.Version, data []byte) (storage.Version, error) {
 				once.Do(func() { mustAppend(t, newLog(t, b.reopen(t)), other) })
-				return b.Store.Swap(ctx, key, old, data)
+				return b.Store.Swap(ctx, key, old, data, storage.SwapOptions{})
 			}
 			mine := events(0, 0, 20)
 			a := mustAppend(t, newLog(t, f), mine)

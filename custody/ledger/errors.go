@@ -10,6 +10,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/storage"
 )
 
 // The errors below carry the evidence of what was found: a verifier can
@@ -18,13 +19,15 @@ import (
 
 // IsTampering reports whether err carries evidence that the log was
 // tampered with: one of the evidence errors of this package (every type
-// below but *BatchError) or a *custody.CheckpointError, however wrapped.
+// below and *TruncatedError), a *custody.CheckpointError, or
+// storage.ErrTooLarge from reading the log, however wrapped.
 // Callers report such an error as a failed verification, never as a store
 // error: a missing or altered part of the log is evidence, not an outage.
 func IsTampering(err error) bool {
 	var ev evidence
 	var ce *custody.CheckpointError
-	return errors.As(err, &ev) || errors.As(err, &ce)
+	// An object of the log larger than any writer makes was replaced.
+	return errors.As(err, &ev) || errors.As(err, &ce) || errors.Is(err, storage.ErrTooLarge)
 }
 
 // evidence marks the error types that are evidence of tampering, so that
@@ -42,6 +45,7 @@ func (*TileError) evidence()           {}
 func (*RootMismatchError) evidence()   {}
 func (*MalformedEntryError) evidence() {}
 func (*InclusionError) evidence()      {}
+func (*BatchError) evidence()          {}
 
 // RollbackError: the log's checkpoint is smaller than one already trusted
 // (a previous checkpoint was restored, or the log was cut short and
@@ -156,16 +160,17 @@ func (e *MalformedEntryError) Error() string {
 
 func (e *MalformedEntryError) Unwrap() error { return e.Err }
 
-// BatchError: a pending batch under log/batch/ cannot be completed: it is
-// malformed or does not fit the log. Appending stops (fail closed) until
-// someone looks at it.
+// BatchError: a batch under log/batch/ that no writer with the log key
+// made: malformed, unsigned, of another log, or stored at another position
+// than it claims (planted or replayed). At the next position it stops
+// appending (fail closed) until someone examines it and moves it away.
 type BatchError struct {
 	Key string
 	Err error
 }
 
 func (e *BatchError) Error() string {
-	return fmt.Sprintf("custody log batch %s cannot be completed: %v; appending is stopped until it is examined", e.Key, e.Err)
+	return fmt.Sprintf("custody log batch %s was not written by a holder of the log key: %v; keep it as evidence and move it out of log/batch/, appending is stopped until then", e.Key, e.Err)
 }
 
 func (e *BatchError) Unwrap() error { return e.Err }

@@ -114,10 +114,12 @@ type Options struct {
 	// publishes; nil means none.
 	Timestamper Timestamper
 	// Retention, when set, gives the S3 Object Lock retention of each
-	// write-once object the log writes (tiles, batches, timestamps), as
-	// archived objects get; nil writes them without one. Set it only on
-	// stores that enforce Object Lock: an S3 bucket without it refuses such
-	// writes. The checkpoint, being replaced, never gets one.
+	// object the log writes (tiles, batches, timestamps), as archived
+	// objects get, and of each checkpoint it publishes: a bucket with
+	// Object Lock keeps every checkpoint as a version of its own, which
+	// the retention keeps from deletion. nil writes them without one. Set
+	// it only on stores that enforce Object Lock: an S3 bucket without it
+	// refuses such writes.
 	Retention func() storage.Retention
 	// HelpAfter is how long Append waits for another writer to publish a
 	// batch it claimed before completing it itself (that writer may have

@@ -156,7 +156,7 @@ func TestGroupCommitSyncFails(t *testing.T) {
 	if err := s.Sync(ctx); !errors.Is(err, syscall.EIO) {
 		t.Errorf("Sync after a failed sync: %v, want the failure again", err)
 	}
-	if _, err := s.Swap(ctx, "m", storage.NoVersion, []byte("c")); !errors.Is(err, syscall.EIO) || exists(s, "m") {
+	if _, err := s.Swap(ctx, "m", storage.NoVersion, []byte("c"), storage.SwapOptions{}); !errors.Is(err, syscall.EIO) || exists(s, "m") {
 		t.Errorf("Swap after a failed sync: %v, want the failure and nothing at the key", err)
 	}
 	for _, name := range tmpEntries(t, s) {
@@ -213,7 +213,7 @@ func TestGroupCommitSwapDurable(t *testing.T) {
 		seen = append(seen, [2]bool{exists(s, "tile"), exists(s, "checkpoint")})
 		return real()
 	}
-	if _, err := s.Swap(ctx, "checkpoint", storage.NoVersion, []byte("c1")); err != nil {
+	if _, err := s.Swap(ctx, "checkpoint", storage.NoVersion, []byte("c1"), storage.SwapOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	before, after := false, false

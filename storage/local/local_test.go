@@ -405,7 +405,7 @@ func TestDiscardedStageLeavesNothing(t *testing.T) {
 func TestOpenKeepsLockFiles(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	if _, err := s.Swap(ctx, "log/checkpoint", storage.NoVersion, []byte("c1")); err != nil {
+	if _, err := s.Swap(ctx, "log/checkpoint", storage.NoVersion, []byte("c1"), storage.SwapOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var locks []string
@@ -441,11 +441,11 @@ func TestSwapWaitsForLock(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := s.Swap(ctx, "k", storage.NoVersion, []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := s.Swap(ctx, "k", storage.NoVersion, []byte("x"), storage.SwapOptions{}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Swap while locked: %v, want a deadline error", err)
 	}
 	unlock()
-	if _, err := s.Swap(context.Background(), "k", storage.NoVersion, []byte("x")); err != nil {
+	if _, err := s.Swap(context.Background(), "k", storage.NoVersion, []byte("x"), storage.SwapOptions{}); err != nil {
 		t.Fatalf("Swap after unlock: %v", err)
 	}
 }

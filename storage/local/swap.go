@@ -27,9 +27,6 @@ const (
 	lockSuffix = ".lock"
 )
 
-// errTooLarge: an object is larger than the caller's limit.
-var errTooLarge = errors.New("object is too large")
-
 func isLockFile(name string) bool {
 	return strings.HasPrefix(name, lockPrefix) && strings.HasSuffix(name, lockSuffix)
 }
@@ -70,7 +67,7 @@ func readRegular(path string, limit int64) ([]byte, error) {
 		return nil, mapOSError(err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%w: over %d bytes", errTooLarge, limit)
+		return nil, fmt.Errorf("%w: over %d bytes", storage.ErrTooLarge, limit)
 	}
 	return data, nil
 }
@@ -106,7 +103,7 @@ func openRegular(path string) (*os.File, error) {
 // Swap replaces the mutable object at key with data if it is still at
 // version old. See storage.Swapper for the contract and the package
 // documentation for how the folder keeps it.
-func (s *Store) Swap(ctx context.Context, key string, old storage.Version, data []byte) (storage.Version, error) {
+func (s *Store) Swap(ctx context.Context, key string, old storage.Version, data []byte, _ storage.SwapOptions) (storage.Version, error) {
 	path, err := s.checkKey("swap", key)
 	if err != nil {
 		return "", err
@@ -133,7 +130,7 @@ func (s *Store) Swap(ctx context.Context, key string, old storage.Version, data 
 		if old != storage.NoVersion {
 			return "", fmt.Errorf("storage/local: swap %s: %w: the object does not exist", key, storage.ErrConflict)
 		}
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, storage.ErrTooLarge):
 		// Longer than anything whose version could be old: another content.
 		return "", fmt.Errorf("storage/local: swap %s: %w", key, storage.ErrConflict)
 	default:

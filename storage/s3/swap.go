@@ -7,7 +7,6 @@ import (
 	"io"
 
 	"github.com/minio/crc64nvme"
-	"github.com/minio/minio-go/v7"
 
 	"github.com/openexhibit/exhibit/storage"
 )
@@ -25,14 +24,14 @@ func (s *Store) Load(ctx context.Context, key string, limit int64) ([]byte, stor
 	}
 	defer vr.Close()
 	if oi.Size > limit {
-		return nil, "", fmt.Errorf("storage/s3: load %s: the object is %d bytes, over the %d limit", key, oi.Size, limit)
+		return nil, "", fmt.Errorf("storage/s3: load %s: %w: %d bytes, over the %d limit", key, storage.ErrTooLarge, oi.Size, limit)
 	}
 	data, err := io.ReadAll(io.LimitReader(vr, limit+1))
 	if err != nil {
 		return nil, "", fmt.Errorf("storage/s3: load %s: %w", key, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, "", fmt.Errorf("storage/s3: load %s: the object is over the %d byte limit", key, limit)
+		return nil, "", fmt.Errorf("storage/s3: load %s: %w: over the %d byte limit", key, storage.ErrTooLarge, limit)
 	}
 	if oi.ETag == "" {
 		return nil, "", fmt.Errorf("storage/s3: load %s: the server sent no ETag, which mutable objects need", key)
@@ -46,17 +45,19 @@ func (s *Store) Load(ctx context.Context, key string, limit int64) ([]byte, stor
 // since 2024); a 412 or, for If-Match on a missing object, a 404 is
 // storage.ErrConflict. The content carries a CRC64NVME checksum the server
 // verifies before accepting it.
-func (s *Store) Swap(ctx context.Context, key string, old storage.Version, data []byte) (storage.Version, error) {
+func (s *Store) Swap(ctx context.Context, key string, old storage.Version, data []byte, opts storage.SwapOptions) (storage.Version, error) {
 	name, err := s.checkKey("swap", key)
 	if err != nil {
 		return "", err
 	}
 	crc := crcString(crc64nvme.Checksum(data))
-	po := minio.PutObjectOptions{
-		DisableMultipart: true,
-		UserMetadata:     map[string]string{hdrChecksumCRC64: crc},
-		ContentType:      "application/octet-stream",
+	// Each content is a version of its own; its retention keeps it.
+	po, err := s.lockOptions(ctx, "swap", key, storage.PutOptions{Retention: opts.Retention, ContentType: "application/octet-stream"})
+	if err != nil {
+		return "", err
 	}
+	po.DisableMultipart = true
+	po.UserMetadata = map[string]string{hdrChecksumCRC64: crc}
 	if old == storage.NoVersion {
 		po.SetMatchETagExcept("*")
 	} else {

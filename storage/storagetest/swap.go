@@ -39,7 +39,7 @@ func load(t *testing.T, sw storage.Swapper, key string) ([]byte, storage.Version
 
 func swap(t *testing.T, sw storage.Swapper, key string, old storage.Version, data string) storage.Version {
 	t.Helper()
-	v, err := sw.Swap(ctxT(t), key, old, []byte(data))
+	v, err := sw.Swap(ctxT(t), key, old, []byte(data), storage.SwapOptions{})
 	if err != nil {
 		t.Fatalf("Swap(%q, %q): %v", key, old, err)
 	}
@@ -99,17 +99,17 @@ func testSwapRoundTrip(t *testing.T, s storage.Store, sw storage.Swapper) {
 func testSwapConflicts(t *testing.T, s storage.Store, sw storage.Swapper) {
 	ctx := ctxT(t)
 	const key = "m/head"
-	_, err := sw.Swap(ctx, key, storage.Version("made-up"), []byte("x"))
+	_, err := sw.Swap(ctx, key, storage.Version("made-up"), []byte("x"), storage.SwapOptions{})
 	wantConflict(t, err, "Swap of a missing object from a version")
 	absent(t, s, key)
 
 	v1 := swap(t, sw, key, storage.NoVersion, "first")
-	_, err = sw.Swap(ctx, key, storage.NoVersion, []byte("second"))
+	_, err = sw.Swap(ctx, key, storage.NoVersion, []byte("second"), storage.SwapOptions{})
 	wantConflict(t, err, "create over an existing object")
 	v2 := swap(t, sw, key, v1, "second")
-	_, err = sw.Swap(ctx, key, v1, []byte("stale"))
+	_, err = sw.Swap(ctx, key, v1, []byte("stale"), storage.SwapOptions{})
 	wantConflict(t, err, "Swap from a stale version")
-	_, err = sw.Swap(ctx, key, storage.Version("made-up"), []byte("made-up"))
+	_, err = sw.Swap(ctx, key, storage.Version("made-up"), []byte("made-up"), storage.SwapOptions{})
 	wantConflict(t, err, "Swap from a made-up version")
 	if data, v := load(t, sw, key); string(data) != "second" || v != v2 {
 		t.Fatalf("after refused swaps: %q at %q, want %q at %q", data, v, "second", v2)
@@ -121,7 +121,7 @@ func testSwapConflicts(t *testing.T, s storage.Store, sw storage.Swapper) {
 		t.Fatalf("Put over a mutable object: %v, want ErrExists", err)
 	}
 	putBytes(t, s, "m/once", []byte("once"))
-	_, err = sw.Swap(ctx, "m/once", storage.NoVersion, []byte("x"))
+	_, err = sw.Swap(ctx, "m/once", storage.NoVersion, []byte("x"), storage.SwapOptions{})
 	wantConflict(t, err, "create over a write-once object")
 }
 
@@ -135,7 +135,7 @@ func testSwapLimits(t *testing.T, s storage.Store, sw storage.Swapper) {
 		t.Fatalf("Load at exactly the limit: %d bytes, %v", len(data), err)
 	}
 	for _, key := range []string{"", "/abs", "a/../b", ".tmp/x", "a//b"} {
-		if _, err := sw.Swap(ctx, key, storage.NoVersion, []byte("x")); err == nil {
+		if _, err := sw.Swap(ctx, key, storage.NoVersion, []byte("x"), storage.SwapOptions{}); err == nil {
 			t.Errorf("Swap accepted invalid key %q", key)
 		}
 		if _, _, err := sw.Load(ctx, key, 10); err == nil {
@@ -153,7 +153,7 @@ func testSwapRace(t *testing.T, s storage.Store, sw storage.Swapper) {
 	for round := range 5 {
 		versions := make([]storage.Version, writers)
 		errs := race(func(i int) error {
-			v, err := sw.Swap(ctx, key, old, []byte(fmt.Sprintf("round %d writer %d", round, i)))
+			v, err := sw.Swap(ctx, key, old, []byte(fmt.Sprintf("round %d writer %d", round, i)), storage.SwapOptions{})
 			versions[i] = v
 			return err
 		})
@@ -203,7 +203,7 @@ func testSwapCounter(t *testing.T, s storage.Store, sw storage.Swapper) {
 					errs <- fmt.Errorf("counter holds %q", data)
 					return
 				}
-				_, err = sw.Swap(ctx, key, v, []byte(strconv.Itoa(n+1)))
+				_, err = sw.Swap(ctx, key, v, []byte(strconv.Itoa(n+1)), storage.SwapOptions{})
 				switch {
 				case err == nil:
 					done++
