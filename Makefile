@@ -11,6 +11,9 @@
 # make bench-photos
 #              2,000 real camera photos: extraction versus exiftool, ingest
 #              versus an exiftool + sha256sum + cosign loop (BENCH_PHOTOS=N)
+# make bench-verify
+#              verify --all over 4,000 small items against sha256sum of the
+#              same stored objects (BENCH_ITEMS, BENCH_KB, BENCH_RUNS)
 # make fuzz    every go test -fuzz target for FUZZTIME (default 30s) each,
 #              minimizing new inputs for FUZZMINIMIZETIME (default 2s)
 
@@ -19,7 +22,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export TEST_FLAGS TEST_PKGS
 
-.PHONY: test tools vet build demo bench bench-photos fuzz
+.PHONY: test tools vet build demo bench bench-photos bench-verify fuzz
 
 test: vet tools
 	scripts/test.sh
@@ -51,6 +54,9 @@ bench: tools
 
 bench-photos: tools
 	scripts/bench-photos.sh
+
+bench-verify:
+	scripts/bench-verify.sh
 
 fuzz:
 	scripts/fuzz.sh

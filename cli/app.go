@@ -80,7 +80,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		e.tty = isTerminal(f)
 	}
 	app := newApp(e)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, normalizeArgs(app, args))
 	if err == nil {
 		if e.unknownCommand {
 			return ExitUsage
@@ -92,7 +92,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		code, hint = classify(context.Canceled)
 	}
 	if e.json {
-		writeJSON(stdout, map[string]any{"event": "error", "error": err.Error(), "hint": hint, "exitCode": code})
+		writeJSON(stdout, schemaError, map[string]any{"event": "error", "error": err.Error(), "hint": hint, "exitCode": code})
 	} else {
 		fmt.Fprintf(stderr, "exhibit: %v\n", err)
 		if hint != "" {
@@ -119,19 +119,70 @@ func newApp(e *env) *cli.App {
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return usageErr("%v (see exhibit --help)", err)
+			flags, help := c.App.Flags, "exhibit --help"
+			if c.Command != nil && c.Command.Name != "" {
+				flags, help = c.Command.Flags, "exhibit "+c.Command.FullName()+" --help"
+			}
+			if hint := didYouMean(flags, err); hint != "" {
+				return &exitError{code: ExitUsage, err: err, hint: hint + " (see " + help + ")"}
+			}
+			return usageErr("%v (see %s)", err, help)
 		},
 		CommandNotFound: func(c *cli.Context, name string) {
 			e.unknownCommand = true
-			fmt.Fprintf(e.stderr, "exhibit: unknown command %q (see exhibit --help)\n", name)
+			var names []string
+			for _, cmd := range c.App.Commands {
+				names = append(names, cmd.Names()...)
+			}
+			hint := ""
+			if s := suggest(name, names); s != "" {
+				hint = "; did you mean " + s + "?"
+			}
+			fmt.Fprintf(e.stderr, "exhibit: unknown command %q%s (see exhibit --help)\n", name, hint)
 		},
 		Commands: []*cli.Command{initCommand(e), ingestCommand(e), verifyCommand(e), showCommand(e), getCommand(e), lsCommand(e), logCommand(e)},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
 		c.Flags = append(c.Flags, commonFlags()...)
+		finishHelp(c, c.Name)
 	}
 	return app
+}
+
+// examples are shown at the end of each command's help.
+var examples = map[string][]string{
+	"init": {"exhibit init --archive ./archive --operator 'Field Team 3'",
+		"exhibit init --archive s3://evidence/ngo --object-lock compliance:365d --tsa https://tsa.example/api/v1/timestamp",
+		"exhibit init --home ./verifier --archive ./archive --trust-log 'exhibit.archive/…+…+…'   (join an archive)"},
+	"ingest": {"exhibit ingest --case kharkiv-0312 ~/card01/DCIM", "exhibit ingest --encrypt-to age1… --case kharkiv-0312 photo.jpg"},
+	"verify": {"exhibit verify --all", "exhibit verify --case kharkiv-0312 -v", "exhibit verify photo.jpg   (is this file archived, and intact?)",
+		"exhibit verify --archive ./archive --trust trust.json --all   (no setup needed)"},
+	"show":       {"exhibit show sha256:3f2a…", "exhibit show --json sha256:3f2a…"},
+	"get":        {"exhibit get sha256:3f2a… -o evidence.jpg", "exhibit get sha256:3f2a… --working-copy -o share.jpg"},
+	"ls":         {"exhibit ls", "exhibit ls --case kharkiv-0312 --json"},
+	"log show":   {"exhibit log show", "exhibit log show sha256:3f2a…"},
+	"log verify": {"exhibit log verify", "exhibit log verify --archive ./archive --trust trust.json   (no setup needed)"},
+}
+
+// finishHelp adds the examples to a command's help (and its
+// subcommands'), and drops the "(default: false)" urfave/cli prints after
+// every boolean flag: a flag that is not given is off.
+func finishHelp(c *cli.Command, name string) {
+	if ex := examples[name]; len(ex) > 0 {
+		if c.Description != "" {
+			c.Description += "\n\n"
+		}
+		c.Description += "Examples:\n   " + strings.Join(ex, "\n   ")
+	}
+	for _, f := range c.Flags {
+		if b, ok := f.(*cli.BoolFlag); ok {
+			b.DisableDefaultText = true
+		}
+	}
+	for _, sub := range c.Subcommands {
+		finishHelp(sub, name+" "+sub.Name)
+	}
 }
 
 // commonFlags are accepted by every command (after its name).
@@ -142,19 +193,23 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "key", Usage: "signing key file or KMS URI such as hashivault://NAME (env EXHIBIT_KEY)"},
 		&cli.StringFlag{Name: "trust", Usage: "trust file listing the keys verify accepts (env EXHIBIT_TRUST)"},
 		&cli.StringFlag{Name: "operator", Usage: "name of the person ingesting, recorded in each record (env EXHIBIT_OPERATOR)"},
-		&cli.BoolFlag{Name: "json", Usage: "write JSON (JSON lines for ingest progress) instead of text"},
+		&cli.BoolFlag{Name: "json", Usage: "write JSON instead of text (ingest: one JSON line per event)"},
 	}
 }
 
 // config applies --json and reads the home folder and the configuration
 // that every command but init needs.
-func (e *env) config(c *cli.Context) (string, *Config, error) {
+func (e *env) config(c *cli.Context) (string, *Config, error) { return e.load(c, false) }
+
+// load applies --json and reads the home folder and the configuration; a
+// missing configuration file is an error unless allowMissing.
+func (e *env) load(c *cli.Context, allowMissing bool) (string, *Config, error) {
 	wantJSON(c, e)
 	home, err := homeDir(c)
 	if err != nil {
 		return "", nil, err
 	}
-	cfg, err := loadConfig(c, home, false)
+	cfg, err := loadConfig(c, home, allowMissing)
 	return home, cfg, err
 }
 
@@ -164,12 +219,7 @@ func (e *env) config(c *cli.Context) (string, *Config, error) {
 // file (--archive and --trust, or EXHIBIT_ARCHIVE and EXHIBIT_TRUST). The
 // home folder then only keeps the remembered checkpoint.
 func (e *env) verifierConfig(c *cli.Context) (string, *Config, error) {
-	wantJSON(c, e)
-	home, err := homeDir(c)
-	if err != nil {
-		return "", nil, err
-	}
-	cfg, err := loadConfig(c, home, true)
+	home, cfg, err := e.load(c, true)
 	if err != nil {
 		return "", nil, err
 	}
@@ -192,11 +242,6 @@ func wantJSON(c *cli.Context, e *env) bool {
 func needArgs(c *cli.Context, what string) error {
 	if c.NArg() == 0 {
 		return usageErr("%s: missing %s (see exhibit %s --help)", c.Command.Name, what, c.Command.Name)
-	}
-	for _, a := range c.Args().Slice() {
-		if strings.HasPrefix(a, "-") && len(a) > 1 {
-			return usageErr("%s: flag %s must come before the arguments", c.Command.Name, a)
-		}
 	}
 	return nil
 }

@@ -148,7 +148,7 @@ func runGet(ctx context.Context, e *env, home string, cfg *Config, o getOptions)
 		return withCode(ExitIO, fmt.Errorf("get: %w", err), "")
 	}
 	if e.json {
-		return writeJSON(e.stdout, map[string]any{"item": o.id.String(), "object": what, "path": o.out,
+		return writeJSON(e.stdout, schemaGet, map[string]any{"item": o.id.String(), "object": what, "path": o.out,
 			"size": sum.Size, "digest": sum.Map(), "verified": true})
 	}
 	fmt.Fprintf(e.stdout, "wrote %s: %s of %s, %d bytes, sha256 and sha512 match the signed record\n", o.out, what, o.id, sum.Size)

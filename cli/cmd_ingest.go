@@ -35,9 +35,10 @@ func ingestCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "case", Usage: "case (investigation) the items belong to"},
 			&cli.BoolFlag{Name: "legal-hold", Usage: "place an S3 Object Lock legal hold on every object written"},
-			&cli.IntFlag{Name: "jobs", Usage: "files ingested at once (default: number of CPUs, times 8 on a local archive)"},
+			&cli.IntFlag{Name: "jobs", Usage: "files ingested at once", DefaultText: "number of CPUs, times 8 on a local archive"},
 			&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt originals and their metadata to this age recipient (age1…) before they are written; repeatable (config: encrypt_to)"},
 			&cli.BoolFlag{Name: "require-timestamp", Usage: "fail an item when a timestamp authority (tsa: in the configuration) gives no timestamp, instead of warning"},
+			&cli.IntFlag{Name: "require-timestamps", Usage: "fail an item whose bundles get fewer than N timestamps, while the other configured TSAs may miss (N of them)", DefaultText: "none required"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, "PATH"); err != nil {
@@ -56,7 +57,11 @@ func ingestCommand(e *env) *cli.Command {
 			if c.IsSet("encrypt-to") {
 				cfg.EncryptTo = c.StringSlice("encrypt-to")
 			}
-			return runIngest(c.Context, e, home, cfg, ingestOptions{caseName: c.String("case"), requireTimestamp: c.Bool("require-timestamp")}, c.Args().Slice())
+			n := c.Int("require-timestamps")
+			if n < 0 || (n > 0 && c.Bool("require-timestamp")) {
+				return usageErr("--require-timestamps N: N must be positive, and without --require-timestamp (which requires every TSA)")
+			}
+			return runIngest(c.Context, e, home, cfg, ingestOptions{caseName: c.String("case"), requireTimestamp: c.Bool("require-timestamp"), minTimestamps: n}, c.Args().Slice())
 		},
 	}
 }
@@ -64,6 +69,8 @@ func ingestCommand(e *env) *cli.Command {
 type ingestOptions struct {
 	caseName         string
 	requireTimestamp bool
+	// minTimestamps: each bundle needs this many timestamps (0: none).
+	minTimestamps int
 }
 
 // timestamper builds the client for the configured TSAs, each of which the
@@ -121,7 +128,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 		return withCode(ExitKey, fmt.Errorf("the signing key %s is not in the trust file", signer.Fingerprint()),
 			"add the key to the trust file, or use the key that init made")
 	}
-	ts, err := timestamper(cfg, tf, o.requireTimestamp)
+	ts, err := timestamper(cfg, tf, o.requireTimestamp || o.minTimestamps > 0)
 	if err != nil {
 		return err
 	}
@@ -137,7 +144,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	hostname, _ := os.Hostname()
 	opts := ingest.Options{
 		Store: st, Signer: signer, Verifier: verifier,
-		Timestamper: ts, RequireTimestamp: o.requireTimestamp,
+		Timestamper: ts, RequireTimestamp: o.requireTimestamp, MinTimestamps: o.minTimestamps,
 		Case: caseName, Operator: cfg.Operator,
 		Host:      custody.Host{Name: hostname, OS: runtime.GOOS, Arch: runtime.GOARCH},
 		Tool:      custody.Tool{Name: "exhibit", Version: version(), GoVersion: runtime.Version()},
@@ -211,7 +218,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 		summary["logged"] = logged
 	}
 	if e.json {
-		writeJSON(e.stdout, summary)
+		writeJSON(e.stdout, schemaIngest, summary)
 	} else {
 		fmt.Fprintf(e.stdout, "%d archived, %d already archived, %d repaired, %d skipped, %d failed", counts[ingest.Archived],
 			counts[ingest.Exists], counts[ingest.Repaired], counts[ingest.Skipped], counts[ingest.Failed])

@@ -82,7 +82,7 @@ func initCommand(e *env) *cli.Command {
 				return err
 			}
 			if e.json {
-				return writeJSON(e.stdout, res)
+				return writeJSON(e.stdout, schemaInit, res)
 			}
 			fmt.Fprintf(e.stdout, "archive      %s\nkey          %s (%s)\ntrust file   %s\nconfig       %s\n",
 				res.Archive, res.KeyFingerprint, res.Key, res.Trust, res.Config)

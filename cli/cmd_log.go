@@ -168,7 +168,7 @@ func runLogShow(ctx context.Context, e *env, home string, cfg *Config, id *hashi
 		return err
 	}
 	if e.json {
-		return writeJSON(e.stdout, map[string]any{"origin": c.Origin, "size": c.Size, "root": c.Root.String(), "events": events})
+		return writeJSON(e.stdout, schemaLogShow, map[string]any{"origin": c.Origin, "size": c.Size, "root": c.Root.String(), "events": events})
 	}
 	if c.Size == 0 {
 		fmt.Fprintf(e.stdout, "the custody log %s holds no events yet\n", c.Origin)
@@ -202,7 +202,13 @@ func eventDetail(ev *custody.Event) string {
 	if ev.Object != nil {
 		parts = append(parts, ev.Object.Key)
 	}
-	if ev.Record != "" {
+	if ev.Case != "" {
+		parts = append(parts, "case "+ev.Case)
+	}
+	switch {
+	case ev.Type == custody.EventVerified && ev.Item == "" && ev.Record != "":
+		parts = append(parts, "result set "+custody.VerificationKey(ev.Record))
+	case ev.Record != "":
 		parts = append(parts, "record "+ev.Record)
 	}
 	who := ev.Actor.Operator
@@ -225,7 +231,7 @@ func runLogVerify(ctx context.Context, e *env, home string, cfg *Config, require
 	}
 	if err != nil {
 		if e.json {
-			writeJSON(e.stdout, map[string]any{"status": "fail", "error": err.Error(), "trusted": checkpointJSON(cl.remembered)})
+			writeJSON(e.stdout, schemaLogVerify, map[string]any{"status": "fail", "error": err.Error(), "trusted": checkpointJSON(cl.remembered)})
 		}
 		return logFailure(err)
 	}
@@ -251,7 +257,7 @@ func runLogVerify(ctx context.Context, e *env, home string, cfg *Config, require
 				out["status"] = string(stamp.Status)
 			}
 		}
-		if err := writeJSON(e.stdout, out); err != nil {
+		if err := writeJSON(e.stdout, schemaLogVerify, out); err != nil {
 			return err
 		}
 	} else {

@@ -110,7 +110,7 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 		if sum != nil {
 			out["summary"] = sum
 		}
-		return writeJSON(e.stdout, out)
+		return writeJSON(e.stdout, schemaShow, out)
 	}
 	r := &stmt.Predicate
 	w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
@@ -281,7 +281,7 @@ func runLs(ctx context.Context, e *env, cfg *Config, caseName string) error {
 	}
 	sort.SliceStable(entries, func(i, j int) bool { return entries[i].AcquiredAt.Before(entries[j].AcquiredAt) })
 	if e.json {
-		return writeJSON(e.stdout, entries)
+		return writeJSON(e.stdout, schemaList, map[string]any{"items": entries})
 	}
 	w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "ITEM\tACQUIRED\tSIZE\tTYPE\tCASE\tNAME")

@@ -34,17 +34,13 @@ func verifyCommand(e *env) *cli.Command {
 			"NOT VERIFIED) with the checks that did not pass beneath it; -v prints every check.\n" +
 			"Exit 0 only when every check of every item passes; 1 tampered or missing; 7 unverifiable with\n" +
 			"this trust file; 3 not found; 4 nothing proven: the store or the custody log could not be read,\n" +
-			"or no --identity decrypts an item; 5 intact but not logged (the log key did not open).\n\n" +
-			"Examples:\n" +
-			"   exhibit verify --all\n" +
-			"   exhibit verify --case kharkiv-0312 -v\n" +
-			"   exhibit verify photo.jpg                      (is this file archived, and intact?)\n" +
-			"   exhibit verify --archive ./archive --trust trust.json --all   (with no setup at all)",
+			"or no --identity decrypts an item; 5 intact but not logged (the log key did not open).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "case", Usage: "verify every item of this case"},
 			&cli.BoolFlag{Name: "all", Usage: "verify every item in the archive"},
 			identityFlag(),
 			&cli.BoolFlag{Name: "require-timestamp", Usage: "fail a bundle that carries no verified RFC 3161 timestamp (default: warn)"},
+			&cli.IntFlag{Name: "require-timestamps", Usage: "fail a bundle with fewer than N verified timestamps from distinct trusted TSAs, so that one compromised TSA cannot date it alone", DefaultText: "1 with --require-timestamp, else none"},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print every check of every item, not only those that did not pass"},
 		},
 		Action: func(c *cli.Context) error {
@@ -62,7 +58,8 @@ func verifyCommand(e *env) *cli.Command {
 				return err
 			}
 			return runVerify(c.Context, e, home, cfg, verifyOptions{args: c.Args().Slice(), caseName: c.String("case"), all: c.Bool("all"),
-				identities: c.StringSlice("identity"), requireTimestamp: c.Bool("require-timestamp"), verbose: c.Bool("verbose")})
+				identities: c.StringSlice("identity"), requireTimestamp: c.Bool("require-timestamp") || c.Int("require-timestamps") > 0,
+				minTimestamps: c.Int("require-timestamps"), verbose: c.Bool("verbose")})
 		},
 	}
 }
@@ -76,6 +73,9 @@ type verifyOptions struct {
 	identities []string
 	// verbose prints every check (else only those that did not pass).
 	verbose bool
+	// minTimestamps: each bundle needs timestamps from this many distinct
+	// trusted TSAs.
+	minTimestamps int
 }
 
 func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOptions) error {
@@ -91,7 +91,7 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	if err != nil {
 		return err
 	}
-	v := &verify.Verifier{Store: st, Trust: trust, Identities: ids, RequireTimestamp: o.requireTimestamp}
+	v := &verify.Verifier{Store: st, Trust: trust, Identities: ids, RequireTimestamp: o.requireTimestamp, MinTimestamps: o.minTimestamps}
 	// The custody log: checked for every item; verified events are logged
 	// when this home holds the log key, else verify is read-only.
 	cl, msg, err := openLog(ctx, home, cfg, st, desc, tf, logTryWrite, stampPolicy{warn: e.stderr})
@@ -100,6 +100,7 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	// unusable is why the archive's log cannot be used: every item fails,
 	// and so does a run that finds no item.
 	var unusable error
+	unusableCode := ExitVerifyFail
 	switch {
 	case errors.As(err, &de):
 		unusable = de
@@ -108,7 +109,7 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 		cl = nil
 	case errors.As(err, &ue):
 		// Not a usage error here: the items are verified, and fail.
-		unusable = ue
+		unusable, unusableCode = ue, ExitUnverifiable
 		v.Log = verify.UnusableLog(verify.Check{Name: "log checkpoint", Status: verify.Untrusted, Detail: ue.Error()})
 		cl = nil
 	case errors.Is(err, errNoLog):
@@ -123,82 +124,13 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	}
 	rep := &verify.Report{Archive: st.Location(), Checked: time.Now().UTC(), Status: verify.Pass}
 
-	type target struct {
-		id   hashing.Digest
-		file string
+	targets, deleted, err := verifyTargets(ctx, v, o)
+	var none *noItemsError
+	if errors.As(err, &none) && unusable != nil {
+		return withCode(unusableCode, unusable, "")
 	}
-	var targets []target
-	var deleted []verify.ItemReport
-	switch {
-	case o.all || o.caseName != "":
-		ids, err := v.Items(ctx)
-		if err != nil {
-			return fmt.Errorf("list items: %w", err)
-		}
-		// The signed log, not the archive, says what the archive held: items
-		// it records as ingested (into the case) must still be there.
-		logged, err := v.Log.LoggedItems(ctx)
-		if err != nil {
-			return logFailure(fmt.Errorf("read the custody log: %w", err))
-		}
-		for _, id := range ids {
-			if o.caseName != "" {
-				c, err := v.CaseOf(ctx, id)
-				if err != nil {
-					// A record that does not verify is verified (and
-					// reported) anyway, unless the log puts it in another case.
-					l, ok := logged[id.String()]
-					c = o.caseName
-					if ok && l.Case != "" {
-						c = l.Case
-					}
-				}
-				if c != o.caseName {
-					continue
-				}
-			}
-			targets = append(targets, target{id: id})
-		}
-		have := map[string]bool{}
-		for _, id := range ids {
-			have[id.String()] = true
-		}
-		for _, item := range slices.Sorted(maps.Keys(logged)) {
-			if !have[item] && (o.caseName == "" || logged[item].Case == o.caseName) {
-				deleted = append(deleted, verify.DeletedItem(item, logged[item]))
-			}
-		}
-		if len(targets) == 0 && len(deleted) == 0 {
-			if unusable != nil {
-				return withCode(ExitVerifyFail, unusable, "")
-			}
-			what := "the archive holds no items"
-			if o.caseName != "" {
-				what = fmt.Sprintf("no items in case %q", o.caseName)
-			}
-			return withCode(ExitNotFound, errors.New(what), "")
-		}
-	default:
-		for _, a := range o.args {
-			if fi, err := os.Stat(a); err == nil && fi.Mode().IsRegular() {
-				f, err := os.Open(a)
-				if err != nil {
-					return withCode(ExitIO, fmt.Errorf("read %s: %w", a, err), "check the file's permissions")
-				}
-				sum, err := hashing.Reader(f)
-				f.Close()
-				if err != nil {
-					return withCode(ExitIO, fmt.Errorf("read %s: %w", a, err), "")
-				}
-				targets = append(targets, target{id: sum.SHA256, file: a})
-				continue
-			}
-			id, err := hashing.ParseDigest(a)
-			if err != nil || id.Algorithm != hashing.SHA256 {
-				return usageErr("verify: %q is neither a file nor an item ID (sha256:<64 hex>)", a)
-			}
-			targets = append(targets, target{id: id})
-		}
+	if err != nil {
+		return err
 	}
 	out := verdictWriter{e: e, verbose: o.verbose, noTSA: len(trust.TSAs()) == 0}
 	for _, t := range targets {
@@ -220,13 +152,13 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 			return err
 		}
 		if cl.writable {
-			if logErr = logVerified(ctx, cl, home, cfg.Operator, rep); ledger.IsTampering(logErr) {
+			if logErr = logVerified(ctx, cl, home, cfg.Operator, rep, o, v.Log.Checkpoint); ledger.IsTampering(logErr) {
 				rep.Status = verify.Fail
 			}
 		}
 	}
 	if e.json {
-		if err := writeJSON(e.stdout, rep); err != nil {
+		if err := writeJSON(e.stdout, schemaVerify, rep); err != nil {
 			return err
 		}
 	} else {
@@ -260,6 +192,100 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 		return &exitError{code: ExitNotFound, err: errors.New("not found in the archive"), hint: "check the item ID, the file, or --archive"}
 	}
 	return nil
+}
+
+// target is one item verify checks: by ID, or found from a file.
+type target struct {
+	id   hashing.Digest
+	file string
+}
+
+// noItemsError: an --all or --case run found nothing to verify.
+type noItemsError struct{ what string }
+
+func (e *noItemsError) Error() string { return e.what }
+
+// verifyTargets chooses what verify checks: the named items and files, or
+// every item of the archive (of the case) as the archive lists them and as
+// the signed log records them; items the log records that the archive
+// lacks come back as deleted.
+func verifyTargets(ctx context.Context, v *verify.Verifier, o verifyOptions) ([]target, []verify.ItemReport, error) {
+	var targets []target
+	var deleted []verify.ItemReport
+	if !o.all && o.caseName == "" {
+		for _, a := range o.args {
+			t, err := verifyTarget(a)
+			if err != nil {
+				return nil, nil, err
+			}
+			targets = append(targets, t)
+		}
+		return targets, nil, nil
+	}
+	ids, err := v.Items(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list items: %w", err)
+	}
+	// The signed log, not the archive, says what the archive held: items
+	// it records as ingested (into the case) must still be there.
+	logged, err := v.Log.LoggedItems(ctx)
+	if err != nil {
+		return nil, nil, logFailure(fmt.Errorf("read the custody log: %w", err))
+	}
+	have := map[string]bool{}
+	for _, id := range ids {
+		have[id.String()] = true
+		if o.caseName != "" {
+			c, err := v.CaseOf(ctx, id)
+			if err != nil {
+				// A record that does not verify is verified (and
+				// reported) anyway, unless the log puts it in another case.
+				c = o.caseName
+				if l, ok := logged[id.String()]; ok && l.Case != "" {
+					c = l.Case
+				}
+			}
+			if c != o.caseName {
+				continue
+			}
+		}
+		targets = append(targets, target{id: id})
+	}
+	for _, item := range slices.Sorted(maps.Keys(logged)) {
+		if !have[item] && (o.caseName == "" || logged[item].Case == o.caseName) {
+			deleted = append(deleted, verify.DeletedItem(item, logged[item]))
+		}
+	}
+	if len(targets) == 0 && len(deleted) == 0 {
+		what := "the archive holds no items"
+		if o.caseName != "" {
+			what = fmt.Sprintf("no items in case %q", o.caseName)
+		}
+		return nil, nil, withCode(ExitNotFound, &noItemsError{what}, "")
+	}
+	return targets, deleted, nil
+}
+
+// verifyTarget is a command-line argument of verify: a regular file (its
+// SHA-256 is the item asked about) or an item ID.
+func verifyTarget(a string) (target, error) {
+	if fi, err := os.Stat(a); err == nil && fi.Mode().IsRegular() {
+		f, err := os.Open(a)
+		if err != nil {
+			return target{}, withCode(ExitIO, fmt.Errorf("read %s: %w", a, err), "check the file's permissions")
+		}
+		defer f.Close()
+		sum, err := hashing.Reader(f)
+		if err != nil {
+			return target{}, withCode(ExitIO, fmt.Errorf("read %s: %w", a, err), "")
+		}
+		return target{id: sum.SHA256, file: a}, nil
+	}
+	id, err := hashing.ParseDigest(a)
+	if err != nil || id.Algorithm != hashing.SHA256 {
+		return target{}, usageErr("verify: %q is neither a file nor an item ID (sha256:<64 hex>)", a)
+	}
+	return target{id: id}, nil
 }
 
 // verdictWriter prints verify's text output: by default one line per item
@@ -382,25 +408,58 @@ func (w *verdictWriter) summary(r *verify.Report) {
 	}
 }
 
-// logVerified appends one verified event per item found, with its result,
-// in one batch.
-func logVerified(ctx context.Context, cl *custodyLog, home, operator string, rep *verify.Report) error {
+// logVerified puts the run on record. A run over named items appends one
+// verified event per item found, with its result, in one batch; a run over
+// the archive or a case (--all, --case), which a fixity routine repeats
+// over thousands of items, writes its result set once (custody.Verification,
+// content-addressed under verifications/) and appends one event naming it,
+// so that the log grows by one event per run while each item's result stays
+// provable.
+func logVerified(ctx context.Context, cl *custodyLog, home, operator string, rep *verify.Report, o verifyOptions, cp custody.Checkpoint) error {
 	fp, err := homeKeyFingerprint(home)
 	if err != nil {
 		return err
 	}
 	who, now := actor(fp, operator), time.Now().UTC()
-	var events []*custody.Event
+	var items []custody.VerifiedItem
+	overall := "pass"
 	for _, ir := range rep.Items {
-		result := map[verify.Status]string{verify.Pass: "pass", verify.Warn: "pass", verify.Fail: "fail", verify.Untrusted: "fail", verify.Error: "error"}[ir.Status]
+		result := map[verify.Status]string{verify.Pass: "pass", verify.Warn: "pass", verify.Fail: "fail", verify.Untrusted: "fail",
+			verify.Missing: "fail", verify.Error: "error"}[ir.Status]
 		if result == "" {
 			continue // not in the archive: no item to log about
 		}
-		events = append(events, &custody.Event{V: custody.EventVersion, Type: custody.EventVerified, Item: ir.Item, Time: now, Actor: who, Result: result})
+		if result == "fail" || (result == "error" && overall == "pass") {
+			overall = result
+		}
+		items = append(items, custody.VerifiedItem{Item: ir.Item, Result: result})
 	}
-	if len(events) == 0 {
+	if len(items) == 0 {
 		return nil
 	}
-	_, err = cl.append(ctx, events)
+	if !o.all && o.caseName == "" {
+		var events []*custody.Event
+		for _, it := range items {
+			events = append(events, &custody.Event{V: custody.EventVersion, Type: custody.EventVerified, Item: it.Item, Time: now, Actor: who, Result: it.Result})
+		}
+		_, err = cl.append(ctx, events)
+		return err
+	}
+	slices.SortFunc(items, func(a, b custody.VerifiedItem) int { return strings.Compare(a.Item, b.Item) })
+	items = slices.CompactFunc(items, func(a, b custody.VerifiedItem) bool { return a.Item == b.Item })
+	run := custody.Verification{MediaType: custody.VerificationMediaType, Time: now, Actor: who, Scope: "all",
+		Checkpoint: custody.VerifiedCheckpoint{Size: cp.Size, Root: cp.Root.String()}, Items: items}
+	if o.caseName != "" {
+		run.Scope, run.Case = "case", o.caseName
+	}
+	data, digest, err := run.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := putIfAbsent(ctx, cl.store, custody.VerificationKey(digest), data, cl.retention.retention()); err != nil {
+		return fmt.Errorf("write the verification result set: %w", err)
+	}
+	ev := &custody.Event{V: custody.EventVersion, Type: custody.EventVerified, Case: o.caseName, Time: now, Actor: who, Record: digest, Result: overall}
+	_, err = cl.append(ctx, []*custody.Event{ev})
 	return err
 }

@@ -161,7 +161,7 @@ func loadLogSigner(home, origin string) (note.Signer, error) {
 		if !ok {
 			p, err := passphrase(false)
 			if err != nil {
-				return nil, withCode(ExitKey, fmt.Errorf("custody log key %s: %w: %w", path, sign.ErrPassphrase, err), "")
+				return nil, withCode(ExitKey, fmt.Errorf("custody log key %s: %w", path, err), "")
 			}
 			pw = string(p)
 		}
@@ -170,7 +170,7 @@ func loadLogSigner(home, origin string) (note.Signer, error) {
 	k, err := cryptoutils.UnmarshalPEMToPrivateKey(rest, pf)
 	if err != nil {
 		if strings.Contains(err.Error(), "decryption failed") {
-			return nil, withCode(ExitKey, fmt.Errorf("custody log key %s: %w", path, sign.ErrPassphrase),
+			return nil, withCode(ExitKey, &logPassphraseError{path},
 				"the log key is encrypted with the passphrase given at init (set EXHIBIT_LOG_PASSWORD if it differs from the signing key's)")
 		}
 		return nil, withCode(ExitKey, fmt.Errorf("custody log key %s: %w", path, err), "")
@@ -185,6 +185,15 @@ func loadLogSigner(home, origin string) (note.Signer, error) {
 	}
 	return note.NewSigner(skey)
 }
+
+// logPassphraseError: the custody log key does not open with the
+// passphrase given. It is a sign.ErrPassphrase, named for the log key.
+type logPassphraseError struct{ path string }
+
+func (e *logPassphraseError) Error() string {
+	return "wrong passphrase for the custody log key " + e.path
+}
+func (e *logPassphraseError) Is(target error) bool { return target == sign.ErrPassphrase }
 
 // custodyLog is an archive's log as this home sees it.
 type custodyLog struct {

@@ -30,10 +30,40 @@ func jsonIndent(v any) ([]byte, error) {
 }
 
 // writeJSON writes v as one line of JSON.
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+// JSON schemas: every JSON document a command writes names its schema
+// (name and version) in its first field, "schema"; docs/formats.md
+// specifies each.
+const (
+	schemaError     = "exhibit.error/v1"
+	schemaInit      = "exhibit.init/v1"
+	schemaIngest    = "exhibit.ingest/v1"
+	schemaVerify    = "exhibit.verify/v2"
+	schemaShow      = "exhibit.show/v1"
+	schemaList      = "exhibit.ls/v2"
+	schemaGet       = "exhibit.get/v1"
+	schemaLogShow   = "exhibit.log-show/v1"
+	schemaLogVerify = "exhibit.log-verify/v1"
+)
+
+// writeJSON writes v, a JSON object, as one line with "schema" as its
+// first field.
+func writeJSON(w io.Writer, schema string, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	body := buf.Bytes()
+	if len(body) < 2 || body[0] != '{' {
+		return fmt.Errorf("cli: JSON output of %s is not an object", schema)
+	}
+	head := `{"schema":"` + schema + `"`
+	if body[1] != '}' {
+		head += ","
+	}
+	_, err := io.WriteString(w, head+string(body[1:]))
+	return err
 }
 
 func humanBytes(n int64) string {
@@ -73,7 +103,7 @@ func (p *progress) Planned(files int, total int64) {
 	defer p.mu.Unlock()
 	p.files, p.total = files, total
 	if p.e.json {
-		writeJSON(p.e.stdout, map[string]any{"event": "planned", "files": files, "bytes": total})
+		writeJSON(p.e.stdout, schemaIngest, map[string]any{"event": "planned", "files": files, "bytes": total})
 	}
 }
 
@@ -86,7 +116,7 @@ func (p *progress) Read(n int64) {
 	case p.e.json && now.Sub(p.last) >= time.Second:
 		// Progress of long files, at most once a second.
 		p.last = now
-		writeJSON(p.e.stdout, map[string]any{"event": "progress", "filesDone": p.done, "files": p.files, "bytesRead": p.read, "bytes": p.total})
+		writeJSON(p.e.stdout, schemaIngest, map[string]any{"event": "progress", "filesDone": p.done, "files": p.files, "bytesRead": p.read, "bytes": p.total})
 	case !p.e.json && p.e.tty && now.Sub(p.last) >= 100*time.Millisecond:
 		p.last = now
 		p.draw()
@@ -122,7 +152,7 @@ func (p *progress) TimestampMissed(item string, err *sign.TSAError) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.e.json {
-		writeJSON(p.e.stdout, map[string]any{"event": "timestamp-missed", "item": item, "tsa": err.URL, "error": err.Error()})
+		writeJSON(p.e.stdout, schemaIngest, map[string]any{"event": "timestamp-missed", "item": item, "tsa": err.URL, "error": err.Error()})
 		return
 	}
 	p.clear()
@@ -150,7 +180,7 @@ func (p *progress) Done(r ingest.Result) {
 		if r.Err != nil {
 			m["error"] = r.Err.Error()
 		}
-		writeJSON(p.e.stdout, m)
+		writeJSON(p.e.stdout, schemaIngest, m)
 		return
 	}
 	p.clear()

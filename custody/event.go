@@ -43,14 +43,16 @@ type Event struct {
 	Item string `json:"item,omitempty"`
 	// Case is the case an ingested event's record names, so that the
 	// signed log tells which items a case holds even when one of them is
-	// deleted from the archive. Empty in events written before it existed.
+	// deleted from the archive (empty in events written before it
+	// existed), or the case a verification run covered.
 	Case string `json:"case,omitempty"`
 	// Time is when the actor says the event happened (its clock, UTC).
 	// Trusted time comes from the timestamps on the log's checkpoints.
 	Time  time.Time `json:"time"`
 	Actor Actor     `json:"actor"`
 	// Record is the SHA-256 ("sha256:<hex>") of the signed record bundle the
-	// event refers to, when there is one.
+	// event refers to, when there is one; for a verified event without an
+	// item (a verification run), of its result set (Verification).
 	Record string `json:"record,omitempty"`
 	// Original is the SHA-256 ("sha256:<hex>") of the original's
 	// message-signature bundle (OriginalBundleKey) that an ingested event
@@ -159,7 +161,9 @@ func (e *Event) check() error {
 		if d, err := hashing.ParseDigest(e.Item); err != nil || d.Algorithm != hashing.SHA256 || d.String() != e.Item {
 			return fmt.Errorf("custody: event item %q is not an item ID", e.Item)
 		}
-	} else if e.Type != EventKeyAdded {
+	} else if e.Type != EventKeyAdded && (e.Type != EventVerified || e.Record == "") {
+		// A verified event without an item is a run's: it names the
+		// result set (Verification) in Record.
 		return fmt.Errorf("custody: %s event names no item", e.Type)
 	}
 	for name, v := range map[string]string{"record": e.Record, "original": e.Original} {
@@ -170,8 +174,8 @@ func (e *Event) check() error {
 			return fmt.Errorf("custody: event %s %q is not a digest", name, v)
 		}
 	}
-	if e.Case != "" && e.Type != EventIngested {
-		return fmt.Errorf("custody: %s event names a case (only ingested events do)", e.Type)
+	if e.Case != "" && e.Type != EventIngested && (e.Type != EventVerified || e.Item != "") {
+		return fmt.Errorf("custody: %s event names a case (only ingested events and verification runs do)", e.Type)
 	}
 	return nil
 }

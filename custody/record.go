@@ -112,6 +112,10 @@ type Source struct {
 	// Path is the path exactly as the operator gave it (or as found when
 	// walking a folder given by the operator).
 	Path string `json:"path"`
+	// PathBytes holds the path's exact bytes when they are not UTF-8
+	// (JSON strings cannot carry them: Path then shows U+FFFD where a
+	// byte was not UTF-8); absent otherwise.
+	PathBytes []byte `json:"pathBytes,omitempty"`
 	// Name is the file's base name.
 	Name string `json:"name"`
 	// AcquiredAt is when ingest began reading the item (the ingesting

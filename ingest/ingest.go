@@ -30,6 +30,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"filippo.io/age"
 
@@ -126,6 +127,9 @@ type Options struct {
 	// RequireTimestamp fails an item when a timestamp authority gives no
 	// timestamp; otherwise the Observer is told (TimestampObserver).
 	RequireTimestamp bool
+	// MinTimestamps fails an item whose bundles get fewer timestamps than
+	// this from distinct TSAs; the others may miss (0: none required).
+	MinTimestamps int
 
 	// Retention and LegalHold apply Object Lock; the store must enforce it.
 	Retention *Retention
@@ -372,6 +376,15 @@ func (e *ChangedError) Error() string {
 	return fmt.Sprintf("%s changed while it was being read (%s); nothing was archived: ingest it again once nothing writes to it", e.Path, e.What)
 }
 
+// nonUTF8 is path's bytes when they are not valid UTF-8, for the record to
+// keep them exactly (custody.Source.PathBytes), else nil.
+func nonUTF8(path string) []byte {
+	if utf8.ValidString(path) {
+		return nil
+	}
+	return []byte(path)
+}
+
 // changed says how a file changed between open (at) and the end of its
 // read (after), read bytes in all, or "" when nothing shows that it did:
 // its size, identity, modification time and, where known, change time
@@ -587,7 +600,7 @@ func (in *Ingester) file(ctx context.Context, path string, out *Result) (string,
 		Case:     in.o.Case,
 		Original: original,
 		Source: custody.Source{Kind: "file", Path: path, Name: filepath.Base(path), AcquiredAt: acquired,
-			FileTimes: times},
+			FileTimes: times, PathBytes: nonUTF8(path)},
 		Operator:    custody.Operator{Name: in.o.Operator, KeyFingerprint: in.o.Signer.Fingerprint()},
 		Host:        in.o.Host,
 		Tool:        in.o.Tool,
@@ -668,7 +681,7 @@ func (in *Ingester) putOriginalBundle(ctx context.Context, id hashing.Digest) er
 }
 
 func (in *Ingester) bundleOptions() sign.BundleOptions {
-	return sign.BundleOptions{Verifier: in.o.Verifier, Timestamper: in.o.Timestamper, RequireTimestamp: in.o.RequireTimestamp}
+	return sign.BundleOptions{Verifier: in.o.Verifier, Timestamper: in.o.Timestamper, RequireTimestamp: in.o.RequireTimestamp, MinTimestamps: in.o.MinTimestamps}
 }
 
 func (in *Ingester) missed(id hashing.Digest, s *sign.Signed) {

@@ -540,3 +540,31 @@ func TestEncryptedOriginal(t *testing.T) {
 		t.Fatalf("fetch without identity: %v", err)
 	}
 }
+
+// TestNonUTF8PathKept: a path that is not UTF-8 keeps its exact bytes in
+// the signed record (JSON strings would turn them into U+FFFD).
+func TestNonUTF8PathKept(t *testing.T) {
+	e := newEnv(t)
+	p := filepath.Join(t.TempDir(), "photo-\xff\xfe.jpg")
+	if err := os.WriteFile(p, []byte("not utf-8 named"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := e.ingester(t, e.store).File(context.Background(), p)
+	if r.Status != ingest.Archived {
+		t.Fatalf("ingest: %+v", r)
+	}
+	stmt, err := custody.ParseStatement(r.Record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := stmt.Predicate.Source
+	if string(src.PathBytes) != p || !strings.Contains(src.Path, "\uFFFD") {
+		t.Fatalf("path %q, pathBytes %q; want the exact bytes %q", src.Path, src.PathBytes, p)
+	}
+	// A UTF-8 path has none.
+	q, _ := writeFile(t, 10)
+	r = e.ingester(t, e.store).File(context.Background(), q)
+	if stmt, err = custody.ParseStatement(r.Record); err != nil || stmt.Predicate.Source.PathBytes != nil {
+		t.Fatalf("UTF-8 path: %v %q", err, stmt.Predicate.Source.PathBytes)
+	}
+}

@@ -31,6 +31,11 @@ type BundleOptions struct {
 	// RequireTimestamp makes a TSA that gives no verified timestamp fatal;
 	// otherwise the bundle goes without it and Signed.Missed says so.
 	RequireTimestamp bool
+	// MinTimestamps, when above zero, makes a bundle with fewer verified
+	// timestamps (from distinct TSAs) fatal, while TSAs beyond that may
+	// miss: N of the configured TSAs, so that one TSA that is down does not
+	// stop ingest and one that is compromised cannot date a bundle alone.
+	MinTimestamps int
 }
 
 // Signed is a bundle just made and checked.
@@ -134,6 +139,9 @@ func (s *Signer) finish(ctx context.Context, pb *protobundle.Bundle, sig []byte,
 	if o.RequireTimestamp && (o.Timestamper == nil || len(o.Timestamper.URLs) == 0) {
 		return nil, errors.New("sign: a timestamp is required but no timestamp authority is configured")
 	}
+	if o.MinTimestamps > 0 && (o.Timestamper == nil || len(o.Timestamper.URLs) < o.MinTimestamps) {
+		return nil, fmt.Errorf("sign: %d timestamps are required but fewer timestamp authorities are configured", o.MinTimestamps)
+	}
 	out := &Signed{}
 	var tsd []*protocommon.RFC3161SignedTimestamp
 	var from []string // the TSA URL of each timestamp in tsd
@@ -183,6 +191,9 @@ func (s *Signer) finish(ctx context.Context, pb *protobundle.Bundle, sig []byte,
 		}
 		if len(failed) == 0 {
 			out.Timestamps = vd.Timestamps
+			if o.MinTimestamps > 0 && len(out.Timestamps) < o.MinTimestamps {
+				return nil, requiredErr(out.Missed)
+			}
 			return out, nil
 		}
 		if o.RequireTimestamp {

@@ -383,6 +383,21 @@ func TestBundleTimestampsFake(t *testing.T) {
 				t.Fatalf("timestamps %+v, missed %v", out.Timestamps, out.Missed)
 			}
 		})
+		t.Run(kind+": N of the TSAs", func(t *testing.T) {
+			// Two of three answer with a trusted timestamp: enough for 2,
+			// not for 3; fewer TSAs than required is refused up front.
+			out, err := mk(BundleOptions{Verifier: v, Timestamper: &Timestamper{URLs: []string{ua, ub, uc}}, MinTimestamps: 2})
+			if err != nil || len(out.Timestamps) != 2 || len(out.Missed) != 1 {
+				t.Fatalf("2 of 3: %v, timestamps %+v, missed %v", err, out, err)
+			}
+			var ue *UntrustedTSAError
+			if _, err := mk(BundleOptions{Verifier: v, Timestamper: &Timestamper{URLs: []string{ua, ub, uc}}, MinTimestamps: 3}); !errors.As(err, &ue) {
+				t.Fatalf("3 of 3 with one untrusted: %v, want the untrusted TSA's error", err)
+			}
+			if _, err := mk(BundleOptions{Verifier: v, Timestamper: &Timestamper{URLs: []string{ua}}, MinTimestamps: 2}); err == nil {
+				t.Fatal("2 required of 1 configured: accepted")
+			}
+		})
 		t.Run(kind+": an untrusted one when required", func(t *testing.T) {
 			_, err := mk(BundleOptions{Verifier: v, Timestamper: &Timestamper{URLs: []string{ua, ub}}, RequireTimestamp: true})
 			var ue *UntrustedTSAError

@@ -405,7 +405,7 @@ func (v *LogView) LoggedItems(ctx context.Context) (map[string]Logged, error) {
 // DeletedItem is the report of an item the custody log records as ingested
 // but the archive no longer holds.
 func DeletedItem(id string, l Logged) ItemReport {
-	return ItemReport{Item: id, Status: Missing, Case: l.Case, Checks: []Check{{Name: "item", Object: custody.ItemPrefix(mustDigest(id)), Status: Missing,
+	return ItemReport{Item: id, Status: Missing, Case: l.Case, Checks: []Check{{ID: "item", Name: "item", Object: custody.ItemPrefix(mustDigest(id)), Status: Missing,
 		Expected: fmt.Sprintf("the item the custody log records as ingested (event %d)", l.Index),
 		Found:    "nothing in the archive: the item was deleted"}}}
 }

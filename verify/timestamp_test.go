@@ -151,6 +151,11 @@ func TestTimestamps(t *testing.T) {
 		{"swapped from the original's bundle", func(t *testing.T, f *fixture) {
 			setTimestamps(t, f, custody.RecordBundleKey(f.id), f.get(t, custody.OriginalBundleKey(f.id)))
 		}, nil, verify.Fail, "covers a different signature"},
+		{"one TSA where two are required", func(*testing.T, *fixture) {},
+			func(f *fixture) *verify.Verifier {
+				return &verify.Verifier{Store: f.b.store, Trust: trust, RequireTimestamp: true, MinTimestamps: 2}
+			},
+			verify.Fail, "at least 2 distinct trusted TSAs"},
 		{"untrusted TSA", func(*testing.T, *fixture) {},
 			func(f *fixture) *verify.Verifier { return &verify.Verifier{Store: f.b.store, Trust: noTSA} },
 			verify.Untrusted, "not in the trust file"},

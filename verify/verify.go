@@ -96,7 +96,13 @@ func failed(err error) Status {
 
 // Check is one verification step.
 type Check struct {
-	Name     string `json:"check"`
+	// ID names the check for programs: stable, lowercase, hyphenated
+	// ("record-signature", "log-ingested", "derivative"); Name is for people.
+	ID   string `json:"id"`
+	Name string `json:"check"`
+	// Subject is what a check of several of one kind is about: the
+	// derivative's name for "derivative".
+	Subject  string `json:"subject,omitempty"`
 	Object   string `json:"object,omitempty"`
 	Status   Status `json:"status"`
 	Expected string `json:"expected,omitempty"`
@@ -160,6 +166,10 @@ type Verifier struct {
 	// RequireTimestamp fails a bundle that carries no verified RFC 3161
 	// timestamp; without it, a bundle with none gets a warning.
 	RequireTimestamp bool
+	// MinTimestamps, when above one, fails a bundle with fewer verified
+	// timestamps from distinct trusted TSAs: one compromised TSA cannot
+	// then date a bundle alone.
+	MinTimestamps int
 	// Log, when set, is the archive's custody log: each item's events are
 	// proven included in its checkpoint (see OpenLog).
 	Log *LogView
@@ -173,6 +183,12 @@ type itemCheck struct {
 }
 
 func (c itemCheck) add(ch Check) Check {
+	if ch.ID == "" {
+		ch.ID = CheckID(ch.Name)
+	}
+	if sub, ok := strings.CutPrefix(ch.Name, "derivative "); ok && ch.Subject == "" {
+		ch.Subject = sub
+	}
 	c.r.Checks = append(c.r.Checks, ch)
 	c.r.Status = worse(c.r.Status, ch.Status)
 	return ch
@@ -188,6 +204,15 @@ func storeErr(name, key string, err error) Check {
 		return Check{Name: name, Object: key, Status: Fail, Expected: "an object of the size Exhibit writes there", Found: "a larger object: " + err.Error()}
 	}
 	return Check{Name: name, Object: key, Status: Error, Detail: err.Error()}
+}
+
+// CheckID is the stable ID of the check named name: the name with spaces as
+// hyphens, and "derivative" for every "derivative NAME".
+func CheckID(name string) string {
+	if strings.HasPrefix(name, "derivative ") {
+		return "derivative"
+	}
+	return strings.ReplaceAll(name, " ", "-")
 }
 
 // Item verifies one item, and its custody events when Log is set.
@@ -462,6 +487,18 @@ func (v *Verifier) timestampChecks(c itemCheck, key string, vd *sign.Verified) {
 			ch.Expected, ch.Found = "a timestamp over this bundle's signature, hash "+me.Expected, "a timestamp over hash "+me.Found
 		}
 		c.add(ch)
+	}
+	distinct := map[string]bool{}
+	for _, r := range vd.Timestamps {
+		if r.OK() {
+			distinct[r.TSA] = true
+		}
+	}
+	if v.MinTimestamps > 1 && len(distinct) < v.MinTimestamps {
+		c.add(Check{Name: "timestamps", Object: key, Status: Fail,
+			Expected: fmt.Sprintf("verified RFC 3161 timestamps from at least %d distinct trusted TSAs (required)", v.MinTimestamps),
+			Found:    fmt.Sprintf("%d", len(distinct))})
+		return
 	}
 	if len(vd.Timestamps) > 0 {
 		return
