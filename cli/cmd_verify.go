@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -133,14 +134,11 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 		return err
 	}
 	out := verdictWriter{e: e, verbose: o.verbose, noTSA: len(trust.TSAs()) == 0}
-	for _, t := range targets {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		ir := v.Item(ctx, t.id)
-		ir.File = t.file
+	if err := verifyEach(ctx, v, targets, func(ir verify.ItemReport) {
 		rep.Add(ir)
 		out.item(&rep.Items[len(rep.Items)-1])
+	}); err != nil {
+		return err
 	}
 	for _, ir := range deleted {
 		rep.Add(ir)
@@ -198,6 +196,52 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 type target struct {
 	id   hashing.Digest
 	file string
+}
+
+// verifyEach verifies the targets on as many goroutines as there are CPUs
+// (each item is mostly signature and proof checks, CPU-bound on small
+// items) and hands the reports to report in the targets' order, as each
+// becomes ready. It stops at the first target not started when ctx ends.
+func verifyEach(ctx context.Context, v *verify.Verifier, targets []target, report func(verify.ItemReport)) error {
+	reports := make([]verify.ItemReport, len(targets))
+	ready := make([]chan struct{}, len(targets))
+	for i := range ready {
+		ready[i] = make(chan struct{})
+	}
+	next := make(chan int)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(next)
+		for i := range targets {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for range runtime.GOMAXPROCS(0) {
+		go func() {
+			for i := range next {
+				reports[i] = v.Item(ctx, targets[i].id)
+				reports[i].File = targets[i].file
+				close(ready[i])
+			}
+		}()
+	}
+	for i := range targets {
+		select {
+		case <-ready[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		report(reports[i])
+	}
+	return nil
 }
 
 // noItemsError: an --all or --case run found nothing to verify.
