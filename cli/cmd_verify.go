@@ -29,8 +29,9 @@ func verifyCommand(e *env) *cli.Command {
 			"checks the metadata document, every derivative and the recorded retention. A FILE argument\n" +
 			"answers: is this file in the archive, and is the archived copy intact?\n" +
 			"The item's custody events are proven against the log's signed checkpoint, which must extend\n" +
-			"the one this home folder saw last (else: rollback or fork), and a verified event is logged per\n" +
-			"item when this home folder holds the log key (else verify is read-only and says so).\n" +
+			"the one this home folder saw last (else: rollback or fork). When this home folder holds the log\n" +
+			"key, the run is logged: a verified event per item named, or for --all and --case one event\n" +
+			"naming the run's result set (else verify is read-only and says so).\n" +
 			"Prints one line per item (INTACT, TAMPERED, MISSING, UNVERIFIABLE, NOT IN THE ARCHIVE,\n" +
 			"NOT VERIFIED) with the checks that did not pass beneath it; -v prints every check.\n" +
 			"Exit 0 only when every check of every item passes; 1 tampered or missing; 7 unverifiable with\n" +
