@@ -100,3 +100,16 @@ func (l *Log) CheckHistory(ctx context.Context, ls Lister, c custody.Checkpoint)
 	}
 	return nil
 }
+
+// Pending returns the entries of the batch that claims the position after
+// checkpoint c, verified (signed by a trusted log key, for this log and
+// position, canonical events), or nil when there is none: an append in
+// progress, or one whose writer died. Its events are not in the log yet, but
+// a holder of the log key wrote them, and the next Append publishes them.
+func (l *Log) Pending(ctx context.Context, c custody.Checkpoint) ([][]byte, error) {
+	b, err := l.readBatch(ctx, c)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	return b.Entries, nil
+}

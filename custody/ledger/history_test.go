@@ -54,6 +54,10 @@ func TestCheckHistory(t *testing.T) {
 			if err := check(); err != nil {
 				t.Fatalf("rolled back by one batch (an unpublished claim): %v", err)
 			}
+			// Its events are the pending batch's, signed by the log key.
+			if p, err := readerLog(t, fx.b.Store).Pending(ctx, fx.cps[1]); err != nil || len(p) != 300 || string(p[0]) != string(fx.entries[300]) {
+				t.Fatalf("pending after a one-batch rollback: %d entries, %v", len(p), err)
+			}
 			// Deleted: every batch but the first is past it.
 			fx.b.remove(t, CheckpointKey)
 			if err := check(); !errors.As(err, &te) || te.Found.Size != 0 {
