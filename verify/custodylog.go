@@ -233,9 +233,7 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 		c.add(storeErr("log ingested", bundleKey, rbErr))
 		return
 	}
-	record := RecordDigest(rb)
-	obKey := custody.OriginalBundleKey(id)
-	original := "" // the stored original bundle's digest, read when an event names one
+	bind := &binding{st: st, id: id, record: RecordDigest(rb)}
 	counts := map[custody.EventType]int{}
 	included, ingested, unbound := 0, 0, 0
 	proven := v.Checkpoint
@@ -289,26 +287,11 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 				continue
 			}
 			ingested++
-			if ev.Record != record {
-				c.add(Check{Name: "log ingested", Object: bundleKey, Status: Fail, Expected: ev.Record, Found: record,
-					Detail: fmt.Sprintf("the ingested event %d names another record bundle than the one stored", i)})
-				return
-			}
 			if ev.Original == "" {
 				unbound++
-				continue
 			}
-			if original == "" {
-				ob, err := storage.ReadAll(ctx, st, obKey, maxSmall)
-				if err != nil {
-					c.add(storeErr("log ingested", obKey, err))
-					return
-				}
-				original = RecordDigest(ob)
-			}
-			if ev.Original != original {
-				c.add(Check{Name: "log ingested", Object: obKey, Status: Fail, Expected: ev.Original, Found: original,
-					Detail: fmt.Sprintf("the ingested event %d names another original bundle than the one stored (its signature or timestamps were changed)", i)})
+			if bad := bind.check(ctx, ev, i); bad != nil {
+				c.add(*bad)
 				return
 			}
 		}
@@ -334,10 +317,46 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 		// Logged before ingested events named the original bundle: its
 		// signature is checked, but the log does not pin its bytes.
 		c.add(Check{Name: "log ingested", Object: bundleKey, Status: Warn,
-			Detail: "names the stored record bundle " + record + "; the original bundle is not named (logged by an older version), so its timestamps are not bound to the log"})
+			Detail: "names the stored record bundle " + bind.record + "; the original bundle is not named (logged by an older version), so its timestamps are not bound to the log"})
 		return
 	}
-	c.add(Check{Name: "log ingested", Object: bundleKey, Status: Pass, Detail: "names the stored record bundle " + record + " and original bundle " + original})
+	c.add(Check{Name: "log ingested", Object: bundleKey, Status: Pass, Detail: "names the stored record bundle " + bind.record + " and original bundle " + bind.original})
+}
+
+// binding checks that an item's ingested events name its bundles as stored:
+// the record bundle (record, its digest as read by the item's checks) and
+// the original bundle (read once, when an event names it).
+type binding struct {
+	st       storage.Store
+	id       hashing.Digest
+	record   string
+	original string
+}
+
+// check returns the failed check when the ingested event ev (at index i)
+// names other bundles than those stored, else nil.
+func (b *binding) check(ctx context.Context, ev *custody.Event, i int64) *Check {
+	if ev.Record != b.record {
+		return &Check{Name: "log ingested", Object: custody.RecordBundleKey(b.id), Status: Fail, Expected: ev.Record, Found: b.record,
+			Detail: fmt.Sprintf("the ingested event %d names another record bundle than the one stored", i)}
+	}
+	if ev.Original == "" {
+		return nil // logged before events named the original bundle
+	}
+	obKey := custody.OriginalBundleKey(b.id)
+	if b.original == "" {
+		ob, err := storage.ReadAll(ctx, b.st, obKey, maxSmall)
+		if err != nil {
+			c := storeErr("log ingested", obKey, err)
+			return &c
+		}
+		b.original = RecordDigest(ob)
+	}
+	if ev.Original != b.original {
+		return &Check{Name: "log ingested", Object: obKey, Status: Fail, Expected: ev.Original, Found: b.original,
+			Detail: fmt.Sprintf("the ingested event %d names another original bundle than the one stored (its signature or timestamps were changed)", i)}
+	}
+	return nil
 }
 
 // newer reads the log's newest checkpoint, checked to extend every
