@@ -105,17 +105,27 @@ func (e *Event) Marshal() ([]byte, error) {
 		r.Until = r.Until.UTC()
 		c.Retention = &r
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&c); err != nil {
+	out, err := compactJSON(&c)
+	if err != nil {
 		return nil, fmt.Errorf("custody: encode event: %w", err)
 	}
-	out := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	if len(out) > maxEvent {
 		return nil, fmt.Errorf("custody: event is %d bytes, over the %d limit", len(out), maxEvent)
 	}
 	return out, nil
+}
+
+// compactJSON encodes v as compact JSON in field order, without HTML
+// escaping or a trailing newline: the one encoding of events and
+// verification result sets.
+func compactJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // ParseEvent decodes a log entry. It accepts only the canonical encoding:

@@ -59,13 +59,10 @@ func (v *Verification) Marshal() ([]byte, string, error) {
 	}
 	c := *v
 	c.Time = c.Time.UTC()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(&c); err != nil {
+	data, err := compactJSON(&c)
+	if err != nil {
 		return nil, "", fmt.Errorf("custody: encode verification: %w", err)
 	}
-	data := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	sum := sha256.Sum256(data)
 	return data, "sha256:" + hex.EncodeToString(sum[:]), nil
 }
