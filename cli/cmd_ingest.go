@@ -132,6 +132,9 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	if err != nil {
 		return err
 	}
+	if o.minTimestamps > len(cfg.TSA) {
+		return usageErr("--require-timestamps %d: only %d timestamp authorities are configured (tsa: in the configuration, or EXHIBIT_TSA)", o.minTimestamps, len(cfg.TSA))
+	}
 	// The log key before anything is written: a run that cannot log its
 	// events does not start.
 	cl, _, err := openLog(ctx, home, cfg, st, desc, tf, logWrite, stampPolicy{require: o.requireTimestamp, warn: e.stderr})
@@ -339,7 +342,7 @@ func storedIngestEvents(ctx context.Context, st storage.Store, trust *sign.Verif
 	if _, err := trust.VerifyDigest(original, id.Sum); err != nil {
 		return nil, &tamperedError{fmt.Errorf("%s does not verify, not logging its ingest: %w", custody.OriginalBundleKey(id), err)}
 	}
-	return ingestEvents(st, id, verify.RecordDigest(bundle), verify.RecordDigest(original), rv.Payload, now, who)
+	return ingestEvents(st, id, verify.RecordDigest(bundle), hashing.Sum256(original).String(), rv.Payload, now, who)
 }
 
 // ingestEvents are the events of one archived item: record names its

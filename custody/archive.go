@@ -1,11 +1,11 @@
 package custody
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/openexhibit/exhibit/hashing"
 )
 
 // ArchiveKey is the key of the archive descriptor, written once by init.
@@ -54,7 +54,6 @@ func ParseArchive(data []byte) (*Archive, error) {
 	if a.MediaType != ArchiveMediaType {
 		return nil, fmt.Errorf("custody: archive descriptor: media type %q, want %q", a.MediaType, ArchiveMediaType)
 	}
-	sum := sha256.Sum256(data)
-	a.digest = "sha256:" + hex.EncodeToString(sum[:])
+	a.digest = hashing.Sum256(data).String()
 	return &a, nil
 }

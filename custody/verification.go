@@ -2,8 +2,6 @@ package custody
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,8 +61,7 @@ func (v *Verification) Marshal() ([]byte, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("custody: encode verification: %w", err)
 	}
-	sum := sha256.Sum256(data)
-	return data, "sha256:" + hex.EncodeToString(sum[:]), nil
+	return data, hashing.Sum256(data).String(), nil
 }
 
 // ParseVerification decodes a result set, strictly.

@@ -206,6 +206,13 @@ func Reader(r io.Reader) (Set, error) {
 	return h.Sum(), nil
 }
 
+// Sum256 returns the SHA-256 of b alone: how small objects (bundles,
+// descriptors, result sets) are named by digest elsewhere.
+func Sum256(b []byte) Digest {
+	sum := sha256.Sum256(b)
+	return Digest{Algorithm: SHA256, Sum: sum[:]}
+}
+
 // Bytes returns the digests of b.
 func Bytes(b []byte) Set {
 	h := New()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/sha512"
+	"encoding/hex"
 	"io"
 	"math/rand/v2"
 	"strings"
@@ -141,4 +142,13 @@ func BenchmarkHasher(b *testing.B) {
 			h.Write(buf)
 		}
 	})
+}
+
+func TestSum256(t *testing.T) {
+	data := []byte("a bundle")
+	want := sha256.Sum256(data)
+	got := Sum256(data)
+	if got.Algorithm != SHA256 || !bytes.Equal(got.Sum, want[:]) || got.String() != "sha256:"+hex.EncodeToString(want[:]) || !got.Equal(Bytes(data).SHA256) {
+		t.Fatalf("Sum256 = %v", got)
+	}
 }

@@ -651,8 +651,7 @@ func (in *Ingester) commitItem(ctx context.Context, id hashing.Digest, rec *cust
 	if _, err := in.putSmall(ctx, custody.RecordKey(id), stmt, "application/json", storage.PutOptions{}); err != nil && !errors.Is(err, storage.ErrExists) {
 		return Failed, fmt.Errorf("write record (the item is archived; run ingest again to complete it): %w", err)
 	}
-	sum := sha256.Sum256(rb)
-	out.Record, out.RecordBundle = stmt, hashing.Digest{Algorithm: hashing.SHA256, Sum: sum[:]}
+	out.Record, out.RecordBundle = stmt, hashing.Sum256(rb)
 	return Archived, nil
 }
 
@@ -664,9 +663,8 @@ func (in *Ingester) originalBundle(ctx context.Context, id hashing.Digest) (*sto
 		return nil, hashing.Digest{}, err
 	}
 	in.missed(id, signed)
-	sum := sha256.Sum256(signed.Bundle)
 	w := in.putDeferred(ctx, custody.OriginalBundleKey(id), signed.Bundle, "application/json", storage.PutOptions{})
-	return w, hashing.Digest{Algorithm: hashing.SHA256, Sum: sum[:]}, nil
+	return w, hashing.Sum256(signed.Bundle), nil
 }
 
 func (in *Ingester) putOriginalBundle(ctx context.Context, id hashing.Digest) error {

@@ -3,7 +3,6 @@ package verify
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"sort"
@@ -58,10 +57,7 @@ func EncodePointer(entries [][]byte) []byte { return bytes.Join(entries, []byte(
 // Ingest writes it (from this function, or for an item it has just
 // archived from ingest.Result.RecordBundle, the same hashing.Digest form)
 // and verify compares it.
-func RecordDigest(bundle []byte) string {
-	sum := sha256.Sum256(bundle)
-	return hashing.Digest{Algorithm: hashing.SHA256, Sum: sum[:]}.String()
-}
+func RecordDigest(bundle []byte) string { return hashing.Sum256(bundle).String() }
 
 // Pointer is one pointer object: the item's events at indexes First,
 // First+1, … as the pointer claims them (each is checked against the log
@@ -350,7 +346,7 @@ func (b *binding) check(ctx context.Context, ev *custody.Event, i int64) *Check 
 			c := storeErr("log ingested", obKey, err)
 			return &c
 		}
-		b.original = RecordDigest(ob)
+		b.original = hashing.Sum256(ob).String()
 	}
 	if ev.Original != b.original {
 		return &Check{Name: "log ingested", Object: obKey, Status: Fail, Expected: ev.Original, Found: b.original,

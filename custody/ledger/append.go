@@ -143,7 +143,14 @@ func (l *Log) Append(ctx context.Context, events []*custody.Event) (Appended, er
 // readBatch returns the batch claiming the position after checkpoint c, or
 // nil when there is none, after checking that it fits the log.
 func (l *Log) readBatch(ctx context.Context, c custody.Checkpoint) (*batch, error) {
-	key := BatchKey(c.Size)
+	return l.readBatchAt(ctx, c.Size)
+}
+
+// readBatchAt returns the batch stored at position start, or nil when there
+// is none, after checking that it is a batch of this log for that position,
+// signed by a trusted log key, holding canonical events (*BatchError).
+func (l *Log) readBatchAt(ctx context.Context, start int64) (*batch, error) {
+	key := BatchKey(start)
 	data, err := storage.ReadAll(ctx, l.store, key, maxBatchBytes)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
@@ -158,8 +165,8 @@ func (l *Log) readBatch(ctx context.Context, c custody.Checkpoint) (*batch, erro
 	switch {
 	case b.Origin != l.opts.Origin:
 		return nil, &BatchError{Key: key, Err: fmt.Errorf("belongs to log %q, not %q", b.Origin, l.opts.Origin)}
-	case b.Start != c.Size:
-		return nil, &BatchError{Key: key, Err: fmt.Errorf("claims position %d, stored at %d", b.Start, c.Size)}
+	case b.Start != start:
+		return nil, &BatchError{Key: key, Err: fmt.Errorf("claims position %d, stored at %d", b.Start, start)}
 	}
 	if err := b.verify(l.opts.Verifiers); err != nil {
 		return nil, &BatchError{Key: key, Err: err}

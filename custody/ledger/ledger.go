@@ -17,8 +17,10 @@
 // Readers and auditors check everything against the signed checkpoint:
 // Entries verifies each entry's leaf hash, proofs are built from tiles
 // that are authenticated against the tree's root, and Audit re-reads the
-// whole log and recomputes every hash. Failures are typed errors carrying
-// the evidence (both checkpoints, expected and found hashes).
+// whole log and recomputes every hash. A reader that remembers no earlier
+// checkpoint still sees a rollback through CheckHistory: batches signed by
+// the log key past the checkpoint. Failures are typed errors carrying the
+// evidence (both checkpoints, expected and found hashes).
 //
 // This package must not import capture, ingest, verify or cli.
 package ledger
