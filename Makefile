@@ -1,6 +1,9 @@
 # make test    install the pinned tools, then run every test against a real
 #              MinIO, timestamp-server and cosign (scripts/test.sh); TEST_FLAGS='-run X -v' and
 #              TEST_PKGS='./storage/...' narrow it
+# make check   the fast loop (under 2 minutes on 2 cores): gofmt, go vet and
+#              go test -short ./..., which skips the proofs that need MinIO,
+#              the timestamp-server, cosign or outside programs
 # make tools   install MinIO, cosign and timestamp-server into .tools/bin (scripts/tools.sh)
 # make vet     gofmt and go vet
 # make build   build ./exhibit
@@ -22,10 +25,13 @@ GO ?= go
 export GOTOOLCHAIN := local
 export TEST_FLAGS TEST_PKGS
 
-.PHONY: test tools vet build demo bench bench-photos bench-verify fuzz
+.PHONY: test check tools vet build demo bench bench-photos bench-verify fuzz
 
 test: vet tools
 	scripts/test.sh
+
+check: vet
+	$(GO) test -short -count=1 -timeout 10m ./...
 
 tools:
 	scripts/tools.sh

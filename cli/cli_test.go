@@ -38,6 +38,9 @@ import (
 
 // The scripts in testdata run the exhibit command as a user would: each
 // "exec exhibit …" starts this test binary as the exhibit program.
+// Scripts that test neither passphrases nor key files init with
+// --insecure-no-password: decrypting a cosign key (scrypt) costs about 0.3 s
+// per command, and seconds with -race, twice per command.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"exhibit": func() { os.Exit(cli.Main()) },

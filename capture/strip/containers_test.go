@@ -1,6 +1,8 @@
 package strip
 
 import (
+	"github.com/openexhibit/exhibit/internal/testenv"
+
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -411,7 +413,7 @@ func exiftoolAllowed(p Profile, group, name string) bool {
 }
 
 func TestContainersExiftool(t *testing.T) {
-	exiftool := needTool(t, "exiftool") // Debian: libimage-exiftool-perl
+	exiftool := testenv.Program(t, "libimage-exiftool-perl", "exiftool")
 	files := containerFiles(t)
 	for _, p := range profilesUnderTest(t) {
 		t.Run(p.Name, func(t *testing.T) {

@@ -1,6 +1,8 @@
 package strip
 
 import (
+	"github.com/openexhibit/exhibit/internal/testenv"
+
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -177,7 +179,7 @@ func TestKeptEXIF(t *testing.T) {
 // TestKeptEXIFExiftool checks the kept blocks with exiftool: none of the
 // identifying tags of the sources survives, whatever the profile.
 func TestKeptEXIFExiftool(t *testing.T) {
-	exiftool := needTool(t, "exiftool")
+	exiftool := testenv.Program(t, "libimage-exiftool-perl", "exiftool")
 	dir := t.TempDir()
 	for name, b := range exifSources(t) {
 		out, err := keptEXIF(b, exifProfiles["all"])
@@ -208,18 +210,6 @@ var forbiddenTags = []string{"Serial", "Owner", "Artist", "Copyright", "MakerNot
 	"Apple", "UserComment", "ImageDescription", "ImageUniqueID", "Thumbnail", "InteropIFD",
 	"XMP", "IPTC", "GDALMetadata", "Photoshop", "Software", "ProcessingMethod", "AreaInformation", "PrintIM",
 	"HostComputer", "DocumentName", "PageName", "Preview", "OriginalRawFileName", "RawDataUniqueID", "DNGPrivateData"}
-
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found (CI=true: install it)", name)
-		}
-		t.Skipf("%s not found", name)
-	}
-	return p
-}
 
 // exiftoolTags returns exiftool's "-a -G1" tags of a file, without the
 // File/System/ExifTool groups.

@@ -28,21 +28,6 @@ import (
 // it must never reach an output, a report or an error.
 const heifSecret = "SECRET-Field-Team-3"
 
-// heifTool returns the path of an external program, skipping the test
-// when it is missing (failing under CI=true).
-func heifTool(t testing.TB, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		msg := name + " not found; install Debian's " + pkg
-		if testenv.InCI() {
-			t.Fatal(msg + " (CI=true: this test must not skip)")
-		}
-		t.Skip(msg)
-	}
-	return p
-}
-
 func heifRun(t testing.TB, name string, args ...string) []byte {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
@@ -55,7 +40,7 @@ func heifRun(t testing.TB, name string, args ...string) []byte {
 // heifEnc encodes src with heif-enc and returns the file.
 func heifEnc(t testing.TB, src string, args ...string) []byte {
 	t.Helper()
-	heifTool(t, "heif-enc", "libheif-examples")
+	testenv.Program(t, "libheif-examples", "heif-enc")
 	out := filepath.Join(t.TempDir(), "out.heic")
 	heifRun(t, "heif-enc", append(append([]string{"-o", out}, args...), src)...)
 	b, err := os.ReadFile(out)
@@ -208,10 +193,7 @@ func heifCheckCopy(t testing.TB, in, out []byte, p Profile) (inF, outF *heifFile
 func heifDecode(t testing.TB, file []byte) *image.NRGBA {
 	t.Helper()
 	// libheif 1.17 renamed heif-convert to heif-dec.
-	dec := "heif-dec"
-	if _, err := exec.LookPath(dec); err != nil {
-		dec = heifTool(t, "heif-convert", "libheif-examples")
-	}
+	dec := testenv.Program(t, "libheif-examples", "heif-dec", "heif-convert")
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.heic"), filepath.Join(dir, "out.png")
 	if err := os.WriteFile(in, file, 0o644); err != nil {
@@ -250,7 +232,7 @@ func heifSamePixels(t testing.TB, a, b *image.NRGBA) {
 // heifExiftool runs exiftool on a file and returns its group:tag keys.
 func heifExiftool(t testing.TB, file []byte) map[string]any {
 	t.Helper()
-	heifTool(t, "exiftool", "libimage-exiftool-perl")
+	testenv.Program(t, "libimage-exiftool-perl", "exiftool")
 	p := filepath.Join(t.TempDir(), "f.heic")
 	if err := os.WriteFile(p, file, 0o644); err != nil {
 		t.Fatal(err)
@@ -473,7 +455,7 @@ func TestStripHEIFFiles(t *testing.T) {
 					if testing.Short() {
 						return
 					}
-					info := string(heifRun(t, heifTool(t, "heif-info", "libheif-examples"), heifWriteTemp(t, out)))
+					info := string(heifRun(t, testenv.Program(t, "libheif-examples", "heif-info"), heifWriteTemp(t, out)))
 					if !strings.Contains(info, "primary") {
 						t.Errorf("heif-info on the copy:\n%s", info)
 					}

@@ -1,6 +1,8 @@
 package strip
 
 import (
+	"github.com/openexhibit/exhibit/internal/testenv"
+
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -307,8 +309,8 @@ func readFile(t testing.TB, path string) []byte {
 // a predictor, a BigTIFF COG.
 func gdalFiles(t *testing.T) []tiffCase {
 	t.Helper()
-	needTool(t, "gdal_translate")
-	gdaladdo := needTool(t, "gdaladdo")
+	testenv.Program(t, "gdal-bin", "gdal_translate")
+	gdaladdo := testenv.Program(t, "gdal-bin", "gdaladdo")
 	dir := t.TempDir()
 	run := func(name string, args ...string) {
 		t.Helper()
@@ -500,8 +502,8 @@ func checkAllowed(t *testing.T, b []byte, p Profile) {
 // profile, the same georeference, which is gone when the profile drops it;
 // golang.org/x/image/tiff decodes the same pixels where it can.
 func TestStripTIFFTools(t *testing.T) {
-	exiftool := needTool(t, "exiftool")
-	gdalinfo := needTool(t, "gdalinfo")
+	exiftool := testenv.Program(t, "libimage-exiftool-perl", "exiftool")
+	gdalinfo := testenv.Program(t, "gdal-bin", "gdalinfo")
 	dir := t.TempDir()
 	type copyOf struct {
 		tc       tiffCase

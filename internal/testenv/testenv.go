@@ -18,6 +18,9 @@
 // skipped with a message that names `make test`, so a plain `go test ./...`
 // still works on a bare machine. When CI=true, a missing variable fails the
 // test instead: in CI, nothing that needs MinIO or cosign may skip silently.
+// Under -short (`make check`, the fast loop) every test that needs a
+// service or an outside program is skipped, present or not: those proofs
+// are the slow part of the suite, and `make test` runs them.
 //
 // This package must not import anything else from this module.
 package testenv
@@ -58,6 +61,7 @@ func InCI() bool { return os.Getenv("CI") == "true" }
 // message says to run the tests through `make test`, which provides them.
 func Required(t testing.TB, name, purpose string) string {
 	t.Helper()
+	skipShort(t, purpose)
 	v := os.Getenv(name)
 	if v != "" {
 		return v
@@ -223,6 +227,7 @@ func Cosign(t testing.TB) string {
 // and `make tools`, whose scripts/tools.sh installs it.
 func Program(t testing.TB, pkg string, names ...string) string {
 	t.Helper()
+	skipShort(t, strings.Join(names, " or "))
 	for _, n := range names {
 		if p, err := exec.LookPath(n); err == nil {
 			return p
@@ -235,4 +240,17 @@ func Program(t testing.TB, pkg string, names ...string) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// short is testing.Short (a variable for this package's own tests of the
+// rules, which must run in either mode).
+var short = testing.Short
+
+// skipShort skips a test that needs what (a service or an outside
+// program) when tests run with -short.
+func skipShort(t testing.TB, what string) {
+	t.Helper()
+	if short() {
+		t.Skip("-short: this test needs " + what + "; make test runs it")
+	}
 }

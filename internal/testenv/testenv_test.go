@@ -19,6 +19,28 @@ func (r *recorder) Skip(args ...any)          { r.skipped = fmt.Sprint(args...) 
 func (r *recorder) Fatal(args ...any)         { r.fatal = fmt.Sprint(args...) }
 func (r *recorder) Fatalf(f string, a ...any) { r.fatal = fmt.Sprintf(f, a...) }
 
+// The rules are tested as they apply without -short; TestShort tests -short.
+func init() { short = func() bool { return false } }
+
+// TestShort: under -short, everything that needs a service or an outside
+// program skips, even when it is there and even in CI.
+func TestShort(t *testing.T) {
+	short = func() bool { return true }
+	defer func() { short = func() bool { return false } }()
+	t.Setenv("CI", "true")
+	t.Setenv(EnvCosign, "/bin/sh")
+	for name, call := range map[string]func(testing.TB){
+		"Required": func(tb testing.TB) { Required(tb, EnvCosign, "the cosign binary") },
+		"Program":  func(tb testing.TB) { Program(tb, "dash", "sh") },
+	} {
+		r := &recorder{TB: t}
+		call(r)
+		if !strings.Contains(r.skipped, "-short") || !strings.Contains(r.skipped, "make test") {
+			t.Errorf("%s under -short: skipped %q, failed %q; want a skip that names -short and make test", name, r.skipped, r.fatal)
+		}
+	}
+}
+
 func TestRequired(t *testing.T) {
 	const name = "EXHIBIT_TEST_TESTENV_PROBE"
 	cases := []struct {
