@@ -164,14 +164,10 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	if a, err := parseArchive(cfg.Archive); err == nil && !a.isS3() {
 		opts.Exclude = append(opts.Exclude, a.dir)
 	}
-	if c, ok := st.(interface {
-		CleanupStale(context.Context, time.Duration) error
-	}); ok {
-		// Best effort: what an interrupted run left behind a day ago.
-		cctx, cancel := context.WithTimeout(ctx, time.Minute)
-		_ = c.CleanupStale(cctx, 24*time.Hour)
-		cancel()
-	}
+	// Best effort: what an interrupted run left behind a day ago.
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	_ = storage.CleanupStale(cctx, st, 24*time.Hour)
+	cancel()
 	p := newProgress(e)
 	opts.Observer = p
 	in, err := ingest.New(ctx, opts)

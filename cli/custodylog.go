@@ -247,7 +247,7 @@ func openLog(ctx context.Context, home string, cfg *Config, st storage.Store, de
 	if desc.Log == "" {
 		return nil, "", errNoLog
 	}
-	ls, ok := st.(ledger.Store)
+	ls, ok := storage.Swapping(st)
 	if !ok {
 		return nil, "", fmt.Errorf("archive %s cannot keep a custody log (no compare-and-swap)", st.Location())
 	}

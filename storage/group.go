@@ -24,16 +24,18 @@ type Syncer interface {
 	Grouped() bool
 }
 
-// Grouped reports whether s makes writes durable in groups (see Syncer).
+// Grouped reports whether s makes writes durable in groups (see Syncer),
+// looking through decorators (see Wrapper).
 func Grouped(s Store) bool {
-	sy, ok := s.(Syncer)
+	sy, ok := As[Syncer](s)
 	return ok && sy.Grouped()
 }
 
-// Sync calls s.Sync when s is a Syncer; on any other store every write is
-// durable when it returns, and Sync does nothing.
+// Sync calls the Sync of s, or of the store it wraps, when that is a
+// Syncer; on any other store every write is durable when it returns, and
+// Sync does nothing.
 func Sync(ctx context.Context, s Store) error {
-	if sy, ok := s.(Syncer); ok {
+	if sy, ok := As[Syncer](s); ok {
 		return sy.Sync(ctx)
 	}
 	return nil

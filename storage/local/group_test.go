@@ -225,3 +225,37 @@ func TestGroupCommitSwapDurable(t *testing.T) {
 		t.Errorf("syncs during Swap (tile linked, checkpoint in place) = %v, want one before the rename covering the tile and one after it", seen)
 	}
 }
+
+// TestWrapped: behind a decorator that knows nothing of them, the store's
+// grouped sync, compare-and-swap and conformance are all still there.
+func TestWrapped(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return storagetest.Wrap(newGroupStore(t)) })
+	s := newGroupStore(t)
+	w := storagetest.Wrap(s)
+	if !storage.Grouped(w) {
+		t.Error("storage.Grouped(wrapped) = false: the decorator switched grouped sync off")
+	}
+	ctx := context.Background()
+	if _, err := w.Put(ctx, "a", strings.NewReader("x"), storage.PutOptions{Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.Sync(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	s.group.mu.Lock()
+	synced, changed := s.group.synced, s.group.dirty.Load()
+	s.group.mu.Unlock()
+	if synced < changed {
+		t.Errorf("storage.Sync(wrapped) left changes up to %d of %d unsynced: it did not sync the wrapped store", synced, changed)
+	}
+	ss, ok := storage.Swapping(w)
+	if !ok {
+		t.Fatal("storage.Swapping(wrapped): no Swapper found")
+	}
+	if _, err := ss.Swap(ctx, "m", storage.NoVersion, []byte("1"), storage.SwapOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if ss.Location() != s.Location() {
+		t.Errorf("Location through Swapping = %s", ss.Location())
+	}
+}

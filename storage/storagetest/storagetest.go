@@ -867,3 +867,33 @@ func testLocation(t *testing.T, s storage.Store) {
 		t.Fatalf("Capabilities: %v", err)
 	}
 }
+
+// Wrap returns s behind a decorator that implements nothing but
+// storage.Store and storage.Wrapper, as a retry or rate-limit layer would
+// at first: tests run it through the suite and through what relies on
+// optional capabilities (grouped sync, the custody log's compare-and-swap)
+// to prove that those are still found.
+func Wrap(s storage.Store) storage.Store { return wrapped{s} }
+
+type wrapped struct{ s storage.Store }
+
+func (w wrapped) Unwrap() storage.Store { return w.s }
+func (w wrapped) Location() string      { return w.s.Location() }
+func (w wrapped) Put(ctx context.Context, key string, r io.Reader, opts storage.PutOptions) (storage.Object, error) {
+	return w.s.Put(ctx, key, r, opts)
+}
+func (w wrapped) Stage(ctx context.Context, r io.Reader, size int64) (storage.Staged, error) {
+	return w.s.Stage(ctx, r, size)
+}
+func (w wrapped) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	return w.s.Get(ctx, key)
+}
+func (w wrapped) Stat(ctx context.Context, key string) (storage.Object, error) {
+	return w.s.Stat(ctx, key)
+}
+func (w wrapped) List(ctx context.Context, prefix string, fn func(storage.Object) error) error {
+	return w.s.List(ctx, prefix, fn)
+}
+func (w wrapped) Capabilities(ctx context.Context) (storage.Capabilities, error) {
+	return w.s.Capabilities(ctx)
+}

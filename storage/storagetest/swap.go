@@ -11,11 +11,12 @@ import (
 	"github.com/openexhibit/exhibit/storage"
 )
 
-// swapTest runs fn on stores that implement storage.Swapper and skips the
-// others (the interface is optional).
+// swapTest runs fn on stores that keep mutable objects (storage.Swapping,
+// which also finds the Swapper of a wrapped store) and skips the others
+// (the interface is optional).
 func swapTest(fn func(t *testing.T, s storage.Store, sw storage.Swapper)) func(t *testing.T, s storage.Store) {
 	return func(t *testing.T, s storage.Store) {
-		sw, ok := s.(storage.Swapper)
+		sw, ok := storage.Swapping(s)
 		if !ok {
 			t.Skipf("%T does not implement storage.Swapper", s)
 		}
