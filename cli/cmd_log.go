@@ -10,9 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/openexhibit/exhibit/custody"
-	"github.com/openexhibit/exhibit/custody/ledger"
 	"github.com/openexhibit/exhibit/hashing"
-	"github.com/openexhibit/exhibit/storage"
 	"github.com/openexhibit/exhibit/verify"
 )
 
@@ -70,103 +68,16 @@ func logCommand(e *env) *cli.Command {
 	}
 }
 
-// logFailure maps the log's evidence of tampering (ledger.IsTampering) to
-// exit code 1; other errors keep theirs.
-func logFailure(err error) error {
-	if ledger.IsTampering(err) {
-		return withCode(ExitVerifyFail, fmt.Errorf("custody log: %w", err), "the custody log was tampered with: keep the archive and this output as evidence")
-	}
-	return err
-}
-
-// openLogReadOnly opens the archive's log for the log commands.
-func openLogReadOnly(ctx context.Context, home string, cfg *Config) (*custodyLog, error) {
-	st, desc, err := openStore(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	trust, tf, err := loadVerifier(home, cfg)
-	if err != nil {
-		return nil, err
-	}
-	cl, _, err := openLogFor(ctx, &env{}, home, cfg, st, desc, trust, tf, logRead)
-	if err != nil {
-		return nil, err
-	}
-	if cl == nil {
-		return nil, withCode(ExitNotFound, errNoLog, "")
-	}
-	return cl, nil
-}
-
-type shownEvent struct {
-	Index int64          `json:"index"`
-	Event *custody.Event `json:"event"`
-}
-
 func runLogShow(ctx context.Context, e *env, home string, cfg *Config, id *hashing.Digest) error {
-	cl, err := openLogReadOnly(ctx, home, cfg)
+	a, err := openArchive(ctx, e, home, cfg)
 	if err != nil {
 		return err
 	}
-	c, signed, err := cl.log.Latest(ctx)
+	evs, err := a.Events(ctx, id)
 	if err != nil {
-		return logFailure(err)
-	}
-	var events []shownEvent
-	add := func(i int64, entry []byte) error {
-		ev, err := custody.ParseEvent(entry)
-		if err != nil {
-			return logFailure(&ledger.MalformedEntryError{Index: i, Err: err})
-		}
-		events = append(events, shownEvent{Index: i, Event: ev})
-		return nil
-	}
-	if id != nil {
-		ps, err := verify.ReadPointers(ctx, cl.store, *id)
-		if err != nil {
-			return fmt.Errorf("custody log: %w", err)
-		}
-		for _, p := range ps {
-			n := int64(len(p.Entries))
-			if p.First+n > c.Size {
-				continue // appended after the checkpoint read
-			}
-			entries, err := cl.log.Entries(ctx, c, p.First, n)
-			if err != nil {
-				return logFailure(err)
-			}
-			for j, entry := range entries {
-				if string(p.Entries[j]) != string(entry) {
-					return withCode(ExitVerifyFail, fmt.Errorf("custody log: the pointer %s does not hold the event the log holds at %d", p.Key, p.First+int64(j)), "run exhibit verify "+id.String())
-				}
-				if err := add(p.First+int64(j), entry); err != nil {
-					return err
-				}
-			}
-		}
-		if len(events) == 0 {
-			if _, err := cl.store.Stat(ctx, custody.RecordBundleKey(*id)); errors.Is(err, storage.ErrNotFound) {
-				return withCode(ExitNotFound, fmt.Errorf("%s is not in the archive", id), "check the item ID (exhibit ls lists them)")
-			}
-		}
-	} else {
-		for start := int64(0); start < c.Size; start += 256 {
-			n := min(256, c.Size-start)
-			entries, err := cl.log.Entries(ctx, c, start, n)
-			if err != nil {
-				return logFailure(err)
-			}
-			for j, en := range entries {
-				if err := add(start+int64(j), en); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if err := cl.remember(c, signed); err != nil {
 		return err
 	}
+	c, events := evs.Checkpoint, evs.Events
 	if e.json {
 		return writeJSON(e.stdout, schemaLogShow, map[string]any{"origin": c.Origin, "size": c.Size, "root": c.Root.String(), "events": events})
 	}
@@ -220,37 +131,22 @@ func eventDetail(ev *custody.Event) string {
 }
 
 func runLogVerify(ctx context.Context, e *env, home string, cfg *Config, requireTimestamp bool) error {
-	cl, err := openLogReadOnly(ctx, home, cfg)
+	a, err := openArchive(ctx, e, home, cfg)
 	if err != nil {
 		return err
 	}
-	rep, err := cl.log.Audit(ctx, cl.remembered)
-	if err == nil {
-		// A fresh verifier's only defence against a rollback.
-		err = cl.log.CheckHistory(ctx, cl.store, rep.Checkpoint)
-	}
+	res, err := a.AuditLog(ctx, requireTimestamp)
 	if err != nil {
-		if e.json {
-			writeJSON(e.stdout, schemaLogVerify, map[string]any{"status": "fail", "error": err.Error(), "trusted": checkpointJSON(cl.remembered)})
+		if e.json && res != nil {
+			writeJSON(e.stdout, schemaLogVerify, map[string]any{"status": "fail", "error": err.Error(), "trusted": checkpointJSON(res.Trusted)})
 		}
-		return logFailure(err)
+		return err
 	}
-	// The signed note is the one Audit verified: reading the checkpoint
-	// again could pair it with a newer one another writer published since.
-	c, signed := rep.Checkpoint, rep.Signed
-	var stamp verify.Check
-	if c.Size > 0 {
-		stamp = verify.CheckpointTimestamp(ctx, cl.log, c, signed, cl.trust, requireTimestamp)
-	}
+	c, stamp := res.Report.Checkpoint, res.Timestamp
 	bad := stamp.Status == verify.Fail || stamp.Status == verify.Error || stamp.Status == verify.Untrusted
-	if !bad {
-		if err := cl.remember(c, signed); err != nil {
-			return err
-		}
-	}
 	if e.json {
-		out := map[string]any{"status": "pass", "origin": c.Origin, "size": c.Size, "root": c.Root.String(), "entries": rep.Entries, "tiles": rep.Tiles,
-			"trusted": checkpointJSON(cl.remembered)}
+		out := map[string]any{"status": "pass", "origin": c.Origin, "size": c.Size, "root": c.Root.String(), "entries": res.Report.Entries, "tiles": res.Report.Tiles,
+			"trusted": checkpointJSON(res.Trusted)}
 		if c.Size > 0 {
 			out["timestamp"] = stamp
 			if bad {
@@ -262,7 +158,7 @@ func runLogVerify(ctx context.Context, e *env, home string, cfg *Config, require
 		}
 	} else {
 		fmt.Fprintf(e.stdout, "log          %s\nsize         %d\nroot         %s\nevents       %d read, hashed and parsed; %d hash tiles recomputed\n",
-			c.Origin, c.Size, c.Root, rep.Entries, rep.Tiles)
+			c.Origin, c.Size, c.Root, res.Report.Entries, res.Report.Tiles)
 		if c.Size > 0 {
 			fmt.Fprintf(e.stdout, "timestamp    %s: %s\n", stamp.Status, stamp.Detail)
 		}

@@ -1,26 +1,18 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"filippo.io/age"
-
+	"github.com/openexhibit/exhibit/archive"
 	"github.com/openexhibit/exhibit/capture/geo"
 	"github.com/openexhibit/exhibit/capture/photo"
-	"github.com/openexhibit/exhibit/custody"
-	"github.com/openexhibit/exhibit/custody/ledger"
 	"github.com/openexhibit/exhibit/hashing"
-	"github.com/openexhibit/exhibit/sign"
-	"github.com/openexhibit/exhibit/storage"
-	"github.com/openexhibit/exhibit/verify"
 	"github.com/urfave/cli/v2"
 )
 
@@ -47,66 +39,27 @@ func showCommand(e *env) *cli.Command {
 	}
 }
 
-// loadRecord reads an item's record bundle and verifies it against the
-// trust file: a record is only shown or followed once its signature holds.
-func loadRecord(ctx context.Context, trust *sign.Verifier, st storage.Store, id hashing.Digest) (*sign.Verified, *custody.Statement, error) {
-	data, err := storage.ReadAll(ctx, st, custody.RecordBundleKey(id), 64<<20)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, withCode(ExitNotFound, fmt.Errorf("%s is not in the archive", id), "check the item ID (exhibit ls lists them)")
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	vf, err := trust.VerifyStatement(data, nil)
-	if err != nil {
-		return nil, nil, withCode(ExitVerifyFail, fmt.Errorf("the record of %s does not verify: %w", id, err), "run exhibit verify "+id.String())
-	}
-	stmt, err := custody.ParseStatement(vf.Payload)
-	if err != nil {
-		return nil, nil, withCode(ExitVerifyFail, err, "run exhibit verify "+id.String())
-	}
-	return vf, stmt, nil
-}
-
 func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.Digest, identityFiles []string) error {
-	st, desc, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
 	ids, err := loadIdentities(identityFiles)
 	if err != nil {
 		return err
 	}
-	trust, tf, err := loadVerifier(home, cfg)
+	a, err := openArchive(ctx, e, home, cfg)
 	if err != nil {
 		return err
 	}
-	vf, stmt, err := loadRecord(ctx, trust, st, id)
+	rec, err := a.Show(ctx, id, e.note)
 	if err != nil {
 		return err
 	}
-	// Reading is logged too, best effort: show still shows when it cannot.
-	cl, msg, err := openLogFor(ctx, e, home, cfg, st, desc, trust, tf, logTryWrite)
-	var de *verify.DescriptorError
-	switch {
-	case errors.As(err, &de) || ledger.IsTampering(err):
-		// Evidence of tampering is not a note: show nothing.
-		return err
-	case err != nil:
-		msg = "not logged: " + err.Error()
-	case cl != nil && cl.writable:
-		if err := logAccess(ctx, cl, home, cfg.Operator, id, "show"); ledger.IsTampering(err) {
-			return logFailure(err)
-		} else if err != nil {
-			msg = "not logged: " + err.Error()
-		}
+	stmt := rec.Statement
+	formats, sumErr := a.Formats(ctx, stmt.Predicate.Metadata, ids)
+	sum, err := parseSummary(formats)
+	if sumErr == nil {
+		sumErr = err
 	}
-	if msg != "" {
-		fmt.Fprintf(e.stderr, "exhibit: note: custody log: %s\n", msg)
-	}
-	sum, sumErr := formatSummary(ctx, st, stmt.Predicate.Metadata, ids)
 	if e.json {
-		out := map[string]any{"item": id.String(), "signedBy": vf.KeyFingerprint, "statement": stmt}
+		out := map[string]any{"item": id.String(), "signedBy": rec.SignedBy, "statement": stmt}
 		if sum != nil {
 			out["summary"] = sum
 		}
@@ -131,7 +84,7 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 		row("modified", t.Format(time.RFC3339Nano))
 	}
 	row("operator", r.Operator.Name)
-	row("signed by", vf.KeyFingerprint+" (record signature verified)")
+	row("signed by", rec.SignedBy+" (record signature verified)")
 	row("host", fmt.Sprintf("%s (%s/%s)", r.Host.Name, r.Host.OS, r.Host.Arch))
 	row("tool", fmt.Sprintf("%s %s (%s)", r.Tool.Name, r.Tool.Version, r.Tool.GoVersion))
 	row("stored at", r.Storage.Location+"/"+r.Original.Key)
@@ -203,26 +156,23 @@ func (s *summary) geo() *geo.Metadata {
 	return s.Geo
 }
 
-// formatSummary reads the metadata document named by a verified record,
-// decrypting it when it is encrypted, and checks its digests before using it.
-func formatSummary(ctx context.Context, st storage.Store, m *custody.Metadata, ids []age.Identity) (*summary, error) {
-	if m == nil || len(m.Readers) < 2 {
+// parseSummary reads show's summary from what the format readers found.
+func parseSummary(formats map[string]json.RawMessage) (*summary, error) {
+	if formats == nil {
 		return nil, nil
 	}
-	if m.Encryption != nil && len(ids) == 0 {
-		return nil, errors.New("the metadata document is encrypted: pass --identity FILE to show it")
+	var s summary
+	if data, ok := formats["photo/1"]; ok {
+		if err := json.Unmarshal(data, &s.Photo); err != nil {
+			return nil, fmt.Errorf("metadata document: %w", err)
+		}
 	}
-	var buf bytes.Buffer
-	if _, err := verify.Fetch(ctx, st, m.Object, ids, &verify.LimitedWriter{W: &buf, N: 64 << 20}); err != nil {
-		return nil, fmt.Errorf("%w (run exhibit verify)", err)
+	if data, ok := formats["geo/1"]; ok {
+		if err := json.Unmarshal(data, &s.Geo); err != nil {
+			return nil, fmt.Errorf("metadata document: %w", err)
+		}
 	}
-	var doc struct {
-		Formats summary `json:"formats"`
-	}
-	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
-		return nil, fmt.Errorf("metadata document: %w", err)
-	}
-	return &doc.Formats, nil
+	return &s, nil
 }
 
 func lsCommand(e *env) *cli.Command {
@@ -240,46 +190,19 @@ func lsCommand(e *env) *cli.Command {
 	}
 }
 
-type lsEntry struct {
-	Item       string    `json:"item"`
-	Case       string    `json:"case,omitempty"`
-	Name       string    `json:"name"`
-	Size       int64     `json:"size"`
-	MediaType  string    `json:"mediaType"`
-	AcquiredAt time.Time `json:"acquiredAt"`
-	// Problem is set when the item's record could not be read.
-	Problem string `json:"problem,omitempty"`
-}
-
 func runLs(ctx context.Context, e *env, cfg *Config, caseName string) error {
-	st, _, err := openStore(ctx, cfg)
+	o, err := archiveOptions(e, "", cfg)
 	if err != nil {
 		return err
 	}
-	ids, err := (&verify.Verifier{Store: st}).Items(ctx)
+	st, err := archive.OpenStore(ctx, o.Location, o.S3)
 	if err != nil {
-		return fmt.Errorf("list items: %w", err)
+		return err
 	}
-	entries := []lsEntry{}
-	for _, id := range ids {
-		en := lsEntry{Item: id.String()}
-		data, err := storage.ReadAll(ctx, st, custody.RecordKey(id), 64<<20)
-		if err == nil {
-			var s custody.Statement
-			if err = json.Unmarshal(data, &s); err == nil {
-				r := s.Predicate
-				en.Case, en.Name, en.Size, en.MediaType, en.AcquiredAt = r.Case, r.Source.Name, r.Original.Size, r.Original.MediaType, r.Source.AcquiredAt
-			}
-		}
-		if err != nil {
-			en.Problem = "record unreadable (" + err.Error() + "): run exhibit verify " + id.String()
-		}
-		if caseName != "" && en.Case != caseName && en.Problem == "" {
-			continue
-		}
-		entries = append(entries, en)
+	entries, err := archive.List(ctx, st, caseName)
+	if err != nil {
+		return err
 	}
-	sort.SliceStable(entries, func(i, j int) bool { return entries[i].AcquiredAt.Before(entries[j].AcquiredAt) })
 	if e.json {
 		return writeJSON(e.stdout, schemaList, map[string]any{"items": entries})
 	}

@@ -5,14 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"runtime"
-	"slices"
 	"strings"
-	"time"
 
-	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/archive"
 	"github.com/openexhibit/exhibit/custody/ledger"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/verify"
@@ -81,11 +77,7 @@ type verifyOptions struct {
 }
 
 func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOptions) error {
-	st, desc, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	trust, tf, err := loadVerifier(home, cfg)
+	a, err := openArchive(ctx, e, home, cfg)
 	if err != nil {
 		return err
 	}
@@ -93,69 +85,22 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	if err != nil {
 		return err
 	}
-	v := &verify.Verifier{Store: st, Trust: trust, Identities: ids, RequireTimestamp: o.requireTimestamp, MinTimestamps: o.minTimestamps}
-	// The custody log: checked for every item; verified events are logged
-	// when this home holds the log key, else verify is read-only.
-	cl, msg, err := openLog(ctx, home, cfg, st, desc, tf, logTryWrite, stampPolicy{warn: e.stderr})
-	var ue *untrustedLogError
-	var de *verify.DescriptorError
-	// unusable is why the archive's log cannot be used: every item fails,
-	// and so does a run that finds no item.
-	var unusable error
-	unusableCode := ExitVerifyFail
-	switch {
-	case errors.As(err, &de):
-		unusable = de
-		v.Log = verify.UnusableLog(verify.Check{Name: "archive descriptor", Object: custody.ArchiveKey, Status: verify.Fail,
-			Expected: de.Expected, Found: de.Found, Detail: "the descriptor is written once, by init: someone changed it"})
-		cl = nil
-	case errors.As(err, &ue):
-		// Not a usage error here: the items are verified, and fail.
-		unusable, unusableCode = ue, ExitUnverifiable
-		v.Log = verify.UnusableLog(verify.Check{Name: "log checkpoint", Status: verify.Untrusted, Detail: ue.Error()})
-		cl = nil
-	case errors.Is(err, errNoLog):
-		msg = err.Error() + ": items are verified without custody events"
-	case err != nil:
-		return err
-	default:
-		v.Log = verify.OpenLog(ctx, cl.log, st, trust, o.requireTimestamp)
+	sel := archive.Selection{Case: o.caseName, All: o.all}
+	if !o.all && o.caseName == "" {
+		for _, arg := range o.args {
+			t, err := verifyTarget(arg)
+			if err != nil {
+				return err
+			}
+			sel.Items = append(sel.Items, t)
+		}
 	}
-	if msg != "" {
-		fmt.Fprintf(e.stderr, "exhibit: note: custody log: %s\n", msg)
-	}
-	rep := &verify.Report{Archive: st.Location(), Checked: time.Now().UTC(), Status: verify.Pass}
-
-	targets, deleted, err := verifyTargets(ctx, v, o)
-	var none *noItemsError
-	if errors.As(err, &none) && unusable != nil {
-		return withCode(unusableCode, unusable, "")
-	}
+	out := verdictWriter{e: e, verbose: o.verbose, noTSA: len(a.Trust().TSAs()) == 0}
+	res, err := a.Verify(ctx, sel, archive.VerifyOptions{Identities: ids, RequireTimestamp: o.requireTimestamp, MinTimestamps: o.minTimestamps, Note: e.note}, out.item)
 	if err != nil {
 		return err
 	}
-	out := verdictWriter{e: e, verbose: o.verbose, noTSA: len(trust.TSAs()) == 0}
-	if err := verifyEach(ctx, v, targets, func(ir verify.ItemReport) {
-		rep.Add(ir)
-		out.item(&rep.Items[len(rep.Items)-1])
-	}); err != nil {
-		return err
-	}
-	for _, ir := range deleted {
-		rep.Add(ir)
-		out.item(&rep.Items[len(rep.Items)-1])
-	}
-	var logErr error
-	if v.Log != nil && v.Log.Usable {
-		if err := cl.remember(v.Log.Checkpoint, v.Log.Signed); err != nil {
-			return err
-		}
-		if cl.writable {
-			if logErr = logVerified(ctx, cl, home, cfg.Operator, rep, o, v.Log.Checkpoint); ledger.IsTampering(logErr) {
-				rep.Status = verify.Fail
-			}
-		}
-	}
+	rep := res.Report
 	if e.json {
 		if err := writeJSON(e.stdout, schemaVerify, rep); err != nil {
 			return err
@@ -164,19 +109,19 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 		out.summary(rep)
 	}
 	switch {
-	case logErr != nil && !ledger.IsTampering(logErr):
+	case res.LogErr != nil && !ledger.IsTampering(res.LogErr):
 		if !e.json {
 			fmt.Fprintln(e.stdout, "NOT LOGGED: this verification is not in the custody log")
 		}
-		return withCode(ExitIO, fmt.Errorf("the items were verified as shown, but the verified events could not be logged: %w", logErr),
+		return withCode(ExitIO, fmt.Errorf("the items were verified as shown, but the verified events could not be logged: %w", res.LogErr),
 			"check the store, then run verify again to put the verification on record")
-	case cl != nil && cl.keyErr != nil && (rep.Status == verify.Pass || rep.Status == verify.Warn):
+	case res.KeyErr != nil && (rep.Status == verify.Pass || rep.Status == verify.Warn):
 		// A key holder whose key did not open: the result stands, but it
 		// is not on record, which must not pass for a normal run.
 		if !e.json {
 			fmt.Fprintln(e.stdout, "NOT LOGGED: this verification is not in the custody log")
 		}
-		return withCode(ExitKey, fmt.Errorf("the items verified, but the verification was not logged: %w", cl.keyErr),
+		return withCode(ExitKey, fmt.Errorf("the items verified, but the verification was not logged: %w", res.KeyErr),
 			"check the passphrase (EXHIBIT_PASSWORD or EXHIBIT_LOG_PASSWORD) and run verify again to put it on record")
 	}
 	switch rep.Status {
@@ -193,144 +138,26 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 	return nil
 }
 
-// target is one item verify checks: by ID, or found from a file.
-type target struct {
-	id   hashing.Digest
-	file string
-}
-
-// verifyEach verifies the targets on as many goroutines as there are CPUs
-// (each item is mostly signature and proof checks, CPU-bound on small
-// items) and hands the reports to report in the targets' order, as each
-// becomes ready. It stops at the first target not started when ctx ends.
-func verifyEach(ctx context.Context, v *verify.Verifier, targets []target, report func(verify.ItemReport)) error {
-	reports := make([]verify.ItemReport, len(targets))
-	ready := make([]chan struct{}, len(targets))
-	for i := range ready {
-		ready[i] = make(chan struct{})
-	}
-	next := make(chan int)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		defer close(next)
-		for i := range targets {
-			select {
-			case next <- i:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	for range runtime.GOMAXPROCS(0) {
-		go func() {
-			for i := range next {
-				reports[i] = v.Item(ctx, targets[i].id)
-				reports[i].File = targets[i].file
-				close(ready[i])
-			}
-		}()
-	}
-	for i := range targets {
-		select {
-		case <-ready[i]:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		report(reports[i])
-	}
-	return nil
-}
-
-// noItemsError: an --all or --case run found nothing to verify.
-type noItemsError struct{ what string }
-
-func (e *noItemsError) Error() string { return e.what }
-
-// verifyTargets chooses what verify checks: the named items and files, or
-// every item of the archive (of the case) as the archive lists them and as
-// the signed log records them; items the log records that the archive
-// lacks come back as deleted.
-func verifyTargets(ctx context.Context, v *verify.Verifier, o verifyOptions) ([]target, []verify.ItemReport, error) {
-	var targets []target
-	var deleted []verify.ItemReport
-	if !o.all && o.caseName == "" {
-		for _, a := range o.args {
-			t, err := verifyTarget(a)
-			if err != nil {
-				return nil, nil, err
-			}
-			targets = append(targets, t)
-		}
-		return targets, nil, nil
-	}
-	ids, err := v.Items(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("list items: %w", err)
-	}
-	// The signed log, not the archive, says what the archive held: items
-	// it records as ingested (into the case) must still be there.
-	logged, err := v.Log.LoggedItems(ctx)
-	if err != nil {
-		return nil, nil, logFailure(fmt.Errorf("read the custody log: %w", err))
-	}
-	have := map[string]bool{}
-	for _, id := range ids {
-		have[id.String()] = true
-		if o.caseName != "" {
-			c, err := v.CaseOf(ctx, id)
-			if err != nil {
-				// A record that does not verify is verified (and
-				// reported) anyway, unless the log puts it in another case.
-				c = o.caseName
-				if l, ok := logged[id.String()]; ok && l.Case != "" {
-					c = l.Case
-				}
-			}
-			if c != o.caseName {
-				continue
-			}
-		}
-		targets = append(targets, target{id: id})
-	}
-	for _, item := range slices.Sorted(maps.Keys(logged)) {
-		if !have[item] && (o.caseName == "" || logged[item].Case == o.caseName) {
-			deleted = append(deleted, verify.DeletedItem(item, logged[item]))
-		}
-	}
-	if len(targets) == 0 && len(deleted) == 0 {
-		what := "the archive holds no items"
-		if o.caseName != "" {
-			what = fmt.Sprintf("no items in case %q", o.caseName)
-		}
-		return nil, nil, withCode(ExitNotFound, &noItemsError{what}, "")
-	}
-	return targets, deleted, nil
-}
-
 // verifyTarget is a command-line argument of verify: a regular file (its
 // SHA-256 is the item asked about) or an item ID.
-func verifyTarget(a string) (target, error) {
+func verifyTarget(a string) (archive.Target, error) {
 	if fi, err := os.Stat(a); err == nil && fi.Mode().IsRegular() {
 		f, err := os.Open(a)
 		if err != nil {
-			return target{}, withCode(ExitIO, fmt.Errorf("read %s: %w", a, err), "check the file's permissions")
+			return archive.Target{}, withCode(ExitIO, fmt.Errorf("read %s: %w", a, err), "check the file's permissions")
 		}
 		defer f.Close()
 		sum, err := hashing.Reader(f)
 		if err != nil {
-			return target{}, withCode(ExitIO, fmt.Errorf("read %s: %w", a, err), "")
+			return archive.Target{}, withCode(ExitIO, fmt.Errorf("read %s: %w", a, err), "")
 		}
-		return target{id: sum.SHA256, file: a}, nil
+		return archive.Target{ID: sum.SHA256, File: a}, nil
 	}
 	id, err := hashing.ParseDigest(a)
 	if err != nil || id.Algorithm != hashing.SHA256 {
-		return target{}, usageErr("verify: %q is neither a file nor an item ID (sha256:<64 hex>)", a)
+		return archive.Target{}, usageErr("verify: %q is neither a file nor an item ID (sha256:<64 hex>)", a)
 	}
-	return target{id: id}, nil
+	return archive.Target{ID: id}, nil
 }
 
 // verdictWriter prints verify's text output: by default one line per item
@@ -451,60 +278,4 @@ func (w *verdictWriter) summary(r *verify.Report) {
 	if w.noTSA && counts[verify.Intact] > 0 {
 		fmt.Fprintln(out, "note: no timestamp authority is configured (the trust file lists none): no trusted time is proven; acquisition times are the ingesting machine's clock")
 	}
-}
-
-// logVerified puts the run on record. A run over named items appends one
-// verified event per item found, with its result, in one batch; a run over
-// the archive or a case (--all, --case), which a fixity routine repeats
-// over thousands of items, writes its result set once (custody.Verification,
-// content-addressed under verifications/) and appends one event naming it,
-// so that the log grows by one event per run while each item's result stays
-// provable.
-func logVerified(ctx context.Context, cl *custodyLog, home, operator string, rep *verify.Report, o verifyOptions, cp custody.Checkpoint) error {
-	fp, err := homeKeyFingerprint(home)
-	if err != nil {
-		return err
-	}
-	who, now := actor(fp, operator), time.Now().UTC()
-	var items []custody.VerifiedItem
-	overall := "pass"
-	for _, ir := range rep.Items {
-		result := map[verify.Status]string{verify.Pass: "pass", verify.Warn: "pass", verify.Fail: "fail", verify.Untrusted: "fail",
-			verify.Missing: "fail", verify.Error: "error"}[ir.Status]
-		if result == "" {
-			continue // not in the archive: no item to log about
-		}
-		if result == "fail" || (result == "error" && overall == "pass") {
-			overall = result
-		}
-		items = append(items, custody.VerifiedItem{Item: ir.Item, Result: result})
-	}
-	if len(items) == 0 {
-		return nil
-	}
-	if !o.all && o.caseName == "" {
-		var events []*custody.Event
-		for _, it := range items {
-			events = append(events, &custody.Event{V: custody.EventVersion, Type: custody.EventVerified, Item: it.Item, Time: now, Actor: who, Result: it.Result})
-		}
-		_, err = cl.append(ctx, events)
-		return err
-	}
-	slices.SortFunc(items, func(a, b custody.VerifiedItem) int { return strings.Compare(a.Item, b.Item) })
-	items = slices.CompactFunc(items, func(a, b custody.VerifiedItem) bool { return a.Item == b.Item })
-	run := custody.Verification{MediaType: custody.VerificationMediaType, Time: now, Actor: who, Scope: "all",
-		Checkpoint: custody.VerifiedCheckpoint{Size: cp.Size, Root: cp.Root.String()}, Items: items}
-	if o.caseName != "" {
-		run.Scope, run.Case = "case", o.caseName
-	}
-	data, digest, err := run.Marshal()
-	if err != nil {
-		return err
-	}
-	if err := putIfAbsent(ctx, cl.store, custody.VerificationKey(digest), data, cl.retention.retention()); err != nil {
-		return fmt.Errorf("write the verification result set: %w", err)
-	}
-	ev := &custody.Event{V: custody.EventVersion, Type: custody.EventVerified, Case: o.caseName, Time: now, Actor: who, Record: digest, Result: overall}
-	_, err = cl.append(ctx, []*custody.Event{ev})
-	return err
 }

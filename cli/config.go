@@ -10,9 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/openexhibit/exhibit/storage"
+	"github.com/openexhibit/exhibit/archive"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 )
@@ -62,31 +61,7 @@ type S3 struct {
 }
 
 // RetentionConfig is an Object Lock retention: mode and period in days.
-type RetentionConfig struct {
-	Mode string `yaml:"mode"`
-	Days int    `yaml:"days"`
-}
-
-// storageMode is the Object Lock mode: governance when so configured, else
-// compliance.
-func (r *RetentionConfig) storageMode() storage.RetentionMode {
-	if r.Mode == "governance" {
-		return storage.Governance
-	}
-	return storage.Compliance
-}
-
-// period is the retention period.
-func (r *RetentionConfig) period() time.Duration { return time.Duration(r.Days) * 24 * time.Hour }
-
-// retention is the retention of an object written now: none for a nil
-// configuration.
-func (r *RetentionConfig) retention() storage.Retention {
-	if r == nil {
-		return storage.Retention{}
-	}
-	return storage.Retention{Mode: r.storageMode(), Until: time.Now().Add(r.period())}
-}
+type RetentionConfig = archive.Retention
 
 // splitList splits a comma-separated setting, dropping empty elements.
 func splitList(v string) []string {
@@ -192,15 +167,6 @@ func loadConfig(c *cli.Context, home string, allowMissing bool) (*Config, error)
 		cfg.Trust = "trust.json"
 	}
 	return cfg, nil
-}
-
-// inHome resolves a path relative to the home folder; KMS URIs and absolute
-// paths are returned as they are.
-func inHome(home, p string) string {
-	if p == "" || filepath.IsAbs(p) || strings.Contains(p, "://") {
-		return p
-	}
-	return filepath.Join(home, p)
 }
 
 func writeConfig(home string, cfg *Config) error {

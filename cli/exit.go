@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/openexhibit/exhibit/archive"
 
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/custody/ledger"
@@ -45,12 +46,9 @@ func withCode(code int, err error, hint string) error {
 	return &exitError{code: code, err: err, hint: hint}
 }
 
-// tamperedError: the archive holds something that is not what was signed;
-// the command stopped rather than act on it.
-type tamperedError struct{ err error }
-
-func (e *tamperedError) Error() string { return e.err.Error() }
-func (e *tamperedError) Unwrap() error { return e.err }
+// kindCodes are the exit codes of the archive's error kinds.
+var kindCodes = map[archive.Kind]int{archive.KindIO: ExitIO, archive.KindConfig: ExitUsage, archive.KindKey: ExitKey,
+	archive.KindNotFound: ExitNotFound, archive.KindTampered: ExitVerifyFail, archive.KindUnverifiable: ExitUnverifiable}
 
 // classify maps an error to an exit code and a hint.
 func classify(err error) (int, string) {
@@ -62,9 +60,20 @@ func classify(err error) (int, string) {
 		_, hint := classify(ee.err)
 		return ee.code, hint
 	}
+	var ae *archive.Error
+	if errors.As(err, &ae) {
+		code, hint := classify(ae.Err)
+		if ae.Kind != archive.KindIO || code == ExitIO {
+			code = kindCodes[ae.Kind]
+		}
+		if ae.Hint != "" {
+			hint = ae.Hint
+		}
+		return code, hint
+	}
 	var ce *ingest.ConflictError
 	var te *sign.TSAError
-	var tampered *tamperedError
+	var tampered *archive.TamperedError
 	var de *verify.DescriptorError
 	switch {
 	case errors.As(err, &de):
@@ -75,7 +84,7 @@ func classify(err error) (int, string) {
 		return ExitVerifyFail, "inspect the item with exhibit verify; ingest will not sign over an altered archive"
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted, "interrupted: nothing half-written was kept; run the same command again to complete it"
-	case errors.Is(err, errNoPassphrase):
+	case errors.Is(err, archive.ErrNoPassphrase):
 		return ExitKey, "set EXHIBIT_PASSWORD (and EXHIBIT_LOG_PASSWORD when the custody log key's differs), or run the command in a terminal to be asked"
 	case errors.Is(err, sign.ErrPassphrase):
 		return ExitKey, "check the passphrase (EXHIBIT_PASSWORD or the prompt; EXHIBIT_LOG_PASSWORD for the custody log key when it differs)"

@@ -23,18 +23,6 @@ func FuzzParseRetention(f *testing.F) {
 	})
 }
 
-func FuzzParseArchive(f *testing.F) {
-	for _, s := range []string{"s3://bucket/prefix", "./archive", "s3://", "ftp://x", "s3://b", ""} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		a, err := parseArchive(s)
-		if err == nil && !a.isS3() && !filepath.IsAbs(a.dir) {
-			t.Fatalf("%q parsed to a relative folder %q", s, a.dir)
-		}
-	})
-}
-
 // FuzzConfig: any config.yaml loads or fails with a usage error; no panic.
 func FuzzConfig(f *testing.F) {
 	f.Add([]byte("archive: /srv/archive\nkey: cosign.key\nretention:\n  mode: compliance\n  days: 30\n"))

@@ -4,128 +4,69 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"path/filepath"
-	"strings"
+	"runtime"
 	"sync"
 
-	"github.com/openexhibit/exhibit/custody"
-	"github.com/openexhibit/exhibit/sign"
-	"github.com/openexhibit/exhibit/storage"
-	"github.com/openexhibit/exhibit/storage/local"
-	"github.com/openexhibit/exhibit/storage/s3"
 	"golang.org/x/term"
+
+	"github.com/openexhibit/exhibit/archive"
+	"github.com/openexhibit/exhibit/custody"
 )
 
-// archiveRef is a parsed archive location.
-type archiveRef struct {
-	dir            string // local folder
-	bucket, prefix string // S3
-}
-
-func (a archiveRef) isS3() bool { return a.bucket != "" }
-
-func parseArchive(s string) (archiveRef, error) {
-	if s == "" {
-		return archiveRef{}, usageErr("no archive: pass --archive DIR or s3://BUCKET/PREFIX (or set archive: in the configuration)")
-	}
-	if strings.HasPrefix(s, "s3://") {
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" {
-			return archiveRef{}, usageErr("archive %q: want s3://BUCKET/PREFIX", s)
-		}
-		return archiveRef{bucket: u.Host, prefix: strings.Trim(u.Path, "/")}, nil
-	}
-	if strings.Contains(s, "://") {
-		return archiveRef{}, usageErr("archive %q: want a folder path or s3://BUCKET/PREFIX", s)
-	}
-	dir, err := filepath.Abs(s)
+// archiveOptions are the archive.Options of the configuration.
+func archiveOptions(e *env, home string, cfg *Config) (archive.Options, error) {
+	loc, err := archive.ParseLocation(cfg.Archive)
 	if err != nil {
-		return archiveRef{}, usageErr("archive %q: %v", s, err)
+		return archive.Options{}, err
 	}
-	return archiveRef{dir: dir}, nil
+	return archive.Options{
+		Location: loc,
+		S3: archive.S3Config{Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, InsecureHTTP: cfg.S3.InsecureHTTP,
+			AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey},
+		Home: home, Key: cfg.Key, Trust: cfg.Trust, Credentials: &credentials{}, Operator: cfg.Operator,
+		TSA: cfg.TSA, Retention: cfg.Retention, LegalHold: cfg.LegalHold, Warnings: e.stderr,
+		Tool: custody.Tool{Name: "exhibit", Version: version(), GoVersion: runtime.Version()},
+	}, nil
 }
 
-func s3Options(cfg *Config, a archiveRef) (s3.Options, error) {
-	if cfg.S3.Endpoint == "" {
-		return s3.Options{}, usageErr("archive s3://%s needs an endpoint: set s3.endpoint in the configuration or EXHIBIT_S3_ENDPOINT (host:port)", a.bucket)
+// openArchive opens the configured archive.
+func openArchive(ctx context.Context, e *env, home string, cfg *Config) (*archive.Archive, error) {
+	o, err := archiveOptions(e, home, cfg)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.S3.AccessKey == "" || cfg.S3.SecretKey == "" {
-		return s3.Options{}, usageErr("archive s3://%s needs credentials: set EXHIBIT_S3_ACCESS_KEY and EXHIBIT_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)", a.bucket)
-	}
-	return s3.Options{Endpoint: cfg.S3.Endpoint, Secure: !cfg.S3.InsecureHTTP, Region: cfg.S3.Region,
-		AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Bucket: a.bucket, Prefix: a.prefix}, nil
+	return archive.Open(ctx, o)
 }
 
-// openStore opens the configured archive and checks that it is one: it
-// returns the archive's descriptor, which the commands need (its log) and
-// is read once per command.
-func openStore(ctx context.Context, cfg *Config) (storage.Store, *custody.Archive, error) {
-	a, err := parseArchive(cfg.Archive)
-	if err != nil {
-		return nil, nil, err
-	}
-	var st storage.Store
-	if a.isS3() {
-		o, err := s3Options(cfg, a)
-		if err != nil {
-			return nil, nil, err
-		}
-		s, err := s3.Open(ctx, o)
-		if errors.Is(err, storage.ErrNotFound) {
-			return nil, nil, usageErr("archive %s: %v (run exhibit init to create it)", cfg.Archive, err)
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("archive %s: %w", cfg.Archive, err)
-		}
-		st = s
-	} else {
-		// Writes share syncs: many small objects per item, and the
-		// commands sync before they report anything durable.
-		s, err := local.Open(a.dir, local.GroupCommit())
-		if err != nil {
-			if errors.Is(err, storage.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-				return nil, nil, usageErr("archive %s does not exist: run `exhibit init --archive %s`", a.dir, a.dir)
-			}
-			return nil, nil, fmt.Errorf("archive %s: %w", a.dir, err)
-		}
-		st = s
-	}
-	data, err := storage.ReadAll(ctx, st, custody.ArchiveKey, 1<<20)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil, usageErr("%s is not an Exhibit archive (no %s): run exhibit init", st.Location(), custody.ArchiveKey)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("archive %s: %w", st.Location(), err)
-	}
-	desc, err := custody.ParseArchive(data)
-	if err != nil {
-		return nil, nil, usageErr("%s: %v", st.Location(), err)
-	}
-	return st, desc, nil
-}
-
-// prompted is the passphrase typed at the prompt, asked once per process
-// (the signing key and the log key share it).
-var prompted struct {
-	sync.Mutex
-	pass []byte
-}
+// note prints a note about the custody log.
+func (e *env) note(msg string) { fmt.Fprintf(e.stderr, "exhibit: note: custody log: %s\n", msg) }
 
 // errNoPassphrase: no passphrase was given and none can be asked for.
-var errNoPassphrase = errors.New("no passphrase: set EXHIBIT_PASSWORD or run in a terminal")
+var errNoPassphrase = fmt.Errorf("%w: set EXHIBIT_PASSWORD or run in a terminal", archive.ErrNoPassphrase)
 
-// passphrase reads the key passphrase from EXHIBIT_PASSWORD or, on a
-// terminal, from a prompt (once per process).
-func passphrase(confirm bool) ([]byte, error) {
+// credentials are the passphrases of the command line: the signing key's
+// from EXHIBIT_PASSWORD, the log key's from EXHIBIT_LOG_PASSWORD or else
+// the signing key's; without them, on a terminal, one prompt per process
+// (both keys share it).
+type credentials struct {
+	mu    sync.Mutex
+	typed []byte
+}
+
+func (c *credentials) Passphrase(_ context.Context, role archive.KeyRole, create bool) ([]byte, error) {
+	if role == archive.LogKey {
+		if p, ok := os.LookupEnv("EXHIBIT_LOG_PASSWORD"); ok {
+			return []byte(p), nil
+		}
+	}
 	if p, ok := os.LookupEnv("EXHIBIT_PASSWORD"); ok {
 		return []byte(p), nil
 	}
-	prompted.Lock()
-	defer prompted.Unlock()
-	if prompted.pass != nil {
-		return prompted.pass, nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.typed != nil {
+		return c.typed, nil
 	}
 	fd := int(os.Stdin.Fd())
 	if !term.IsTerminal(fd) {
@@ -137,7 +78,7 @@ func passphrase(confirm bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if confirm {
+	if create {
 		fmt.Fprint(os.Stderr, "Repeat passphrase: ")
 		q, err := term.ReadPassword(fd)
 		fmt.Fprintln(os.Stderr)
@@ -148,26 +89,6 @@ func passphrase(confirm bool) ([]byte, error) {
 			return nil, errors.New("the passphrases differ")
 		}
 	}
-	prompted.pass = p
+	c.typed = p
 	return p, nil
-}
-
-func loadSigner(ctx context.Context, home string, cfg *Config) (*sign.Signer, error) {
-	if cfg.Key == "" {
-		return nil, withCode(ExitKey, errors.New("no signing key configured"), "run exhibit init, or set key: in the configuration / EXHIBIT_KEY")
-	}
-	return sign.LoadSigner(ctx, inHome(home, cfg.Key), passphrase)
-}
-
-func loadVerifier(home string, cfg *Config) (*sign.Verifier, *sign.TrustFile, error) {
-	path := inHome(home, cfg.Trust)
-	tf, err := sign.ReadTrustFile(path)
-	if err != nil {
-		return nil, nil, usageErr("trust file %s: %v (run exhibit init, or pass --trust FILE)", path, err)
-	}
-	v, err := sign.NewVerifier(tf)
-	if err != nil {
-		return nil, nil, usageErr("trust file %s: %v", path, err)
-	}
-	return v, tf, nil
 }

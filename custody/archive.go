@@ -1,6 +1,7 @@
 package custody
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -43,6 +44,17 @@ func (a *Archive) Digest() string { return a.digest }
 // PublicKeyKey is where a public key is published in the archive.
 func PublicKeyKey(fingerprint string) string {
 	return "keys/" + fingerprint[len("sha256:"):] + ".pub"
+}
+
+// Marshal encodes the descriptor as init writes it: indented JSON with a
+// final newline.
+func (a *Archive) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	err := enc.Encode(a)
+	return buf.Bytes(), err
 }
 
 // ParseArchive decodes a descriptor.

@@ -23,10 +23,12 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -34,6 +36,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/sigstore/sigstore/pkg/signature/kms"
 	"github.com/sigstore/sigstore/pkg/signature/options"
+	"golang.org/x/crypto/nacl/secretbox"
+	"golang.org/x/crypto/scrypt"
 )
 
 // Errors that callers branch on.
@@ -118,6 +122,55 @@ func NewSigner(priv *ecdsa.PrivateKey) (*Signer, error) {
 	return newSigner(sv, priv.Public(), "memory")
 }
 
+// scryptLevels are the scrypt parameters cosign's key format allows (those
+// of go-securesystemslib's encrypted package: legacy, standard, OWASP); any
+// other would let a key file set the cost of opening it.
+var scryptLevels = [][3]int{{32768, 8, 1}, {65536, 8, 1}, {131072, 8, 1}}
+
+// DecryptKey opens the body of an "ENCRYPTED SIGSTORE PRIVATE KEY" PEM
+// block (cosign's format: JSON naming scrypt and nacl/secretbox) with
+// passphrase and returns the private key's PKCS#8 DER. A passphrase that
+// does not open it gives ErrPassphrase; a body that is not of that format
+// gives ErrKey.
+func DecryptKey(body, passphrase []byte) ([]byte, error) {
+	var box struct {
+		KDF struct {
+			Name   string `json:"name"`
+			Params struct {
+				N int `json:"N"`
+				R int `json:"r"`
+				P int `json:"p"`
+			} `json:"params"`
+			Salt []byte `json:"salt"`
+		} `json:"kdf"`
+		Cipher struct {
+			Name  string `json:"name"`
+			Nonce []byte `json:"nonce"`
+		} `json:"cipher"`
+		Ciphertext []byte `json:"ciphertext"`
+	}
+	if err := json.Unmarshal(body, &box); err != nil {
+		return nil, fmt.Errorf("%w: encrypted key: %w", ErrKey, err)
+	}
+	p := box.KDF.Params
+	if box.KDF.Name != "scrypt" || box.Cipher.Name != "nacl/secretbox" || !slices.Contains(scryptLevels, [3]int{p.N, p.R, p.P}) || len(box.Cipher.Nonce) != 24 {
+		return nil, fmt.Errorf("%w: encrypted key: unsupported KDF or cipher (want cosign's scrypt and nacl/secretbox)", ErrKey)
+	}
+	k, err := scrypt.Key(passphrase, box.KDF.Salt, p.N, p.R, p.P, 32)
+	if err != nil {
+		return nil, fmt.Errorf("%w: encrypted key: %w", ErrKey, err)
+	}
+	var key [32]byte
+	var nonce [24]byte
+	copy(key[:], k)
+	copy(nonce[:], box.Cipher.Nonce)
+	der, ok := secretbox.Open(nil, box.Ciphertext, &nonce, &key)
+	if !ok {
+		return nil, ErrPassphrase
+	}
+	return der, nil
+}
+
 func parsePrivateKey(data []byte, pass PassFunc) (*ecdsa.PrivateKey, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
@@ -133,19 +186,9 @@ func parsePrivateKey(data []byte, pass PassFunc) (*ecdsa.PrivateKey, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrPassphrase, err)
 		}
-		// Decrypt through cryptoutils so the format stays exactly cosign's.
-		k, err := cryptoutils.UnmarshalPEMToPrivateKey(data, func(bool) ([]byte, error) { return pw, nil })
-		if err != nil {
-			if strings.Contains(err.Error(), "decryption failed") {
-				return nil, ErrPassphrase
-			}
-			return nil, fmt.Errorf("%w: %w", ErrKey, err)
+		if der, err = DecryptKey(block.Bytes, pw); err != nil {
+			return nil, err
 		}
-		ek, ok := k.(*ecdsa.PrivateKey)
-		if !ok || ek.Curve != elliptic.P256() {
-			return nil, fmt.Errorf("%w: want an ECDSA P-256 key", ErrKey)
-		}
-		return ek, nil
 	case string(cryptoutils.PrivateKeyPEMType):
 		der = block.Bytes
 	default:

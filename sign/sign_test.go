@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -77,6 +78,21 @@ func TestKeyFile(t *testing.T) {
 			}
 		})
 	}
+	// A key file that sets its own scrypt cost (here 2^30, 1 TiB of
+	// memory) is refused before any work, not run.
+	t.Run("kdf cost edited", func(t *testing.T) {
+		block, _ := pem.Decode(priv)
+		body := bytes.Replace(block.Bytes, []byte(`"N":65536`), []byte(`"N":1073741824`), 1)
+		if bytes.Equal(body, block.Bytes) {
+			t.Fatalf("no scrypt N in %s", block.Bytes)
+		}
+		if _, err := DecryptKey(body, []byte("correct horse")); !errors.Is(err, ErrKey) {
+			t.Fatalf("err = %v, want ErrKey", err)
+		}
+		if _, err := DecryptKey(block.Bytes, []byte("correct horse")); err != nil {
+			t.Fatalf("the unedited key: %v", err)
+		}
+	})
 	t.Run("not a key", func(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), "bad")
 		os.WriteFile(bad, []byte("hello"), 0o600)

@@ -1,4 +1,4 @@
-package cli
+package archive
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -41,8 +42,8 @@ func TestLogKeyFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Setenv("EXHIBIT_PASSWORD", tc.pass)
-			s, err := loadLogSigner(home, origin)
+			ctx := context.Background()
+			s, err := loadLogSigner(ctx, home, origin, Passphrase(tc.pass))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -65,13 +66,13 @@ func TestLogKeyFile(t *testing.T) {
 				t.Fatalf("comments: %q %q %v", o, k, ok)
 			}
 			if tc.pass != "" {
-				t.Setenv("EXHIBIT_PASSWORD", "wrong")
-				if _, err := loadLogSigner(home, origin); err == nil {
-					t.Fatal("a wrong passphrase opened the log key")
+				_, err := loadLogSigner(ctx, home, origin, Passphrase("wrong"))
+				var pe *LogPassphraseError
+				if !errors.As(err, &pe) || !errors.Is(err, sign.ErrPassphrase) || KindOf(err) != KindKey {
+					t.Fatalf("a wrong passphrase: %v, want a LogPassphraseError of KindKey", err)
 				}
-				t.Setenv("EXHIBIT_LOG_PASSWORD", tc.pass)
-				if _, err := loadLogSigner(home, origin); err != nil {
-					t.Fatalf("EXHIBIT_LOG_PASSWORD: %v", err)
+				if _, err := loadLogSigner(ctx, home, origin, nil); !errors.Is(err, ErrNoPassphrase) {
+					t.Fatalf("no credentials: %v, want ErrNoPassphrase", err)
 				}
 			}
 		})
@@ -103,7 +104,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 			opts := ledger.Options{Origin: origin, Verifiers: note.VerifierList(verifier), Signer: signer}
 			if withTSA {
 				u := testenv.TSA(b)
-				opts.Timestamper = checkpointStamper{ts: &sign.Timestamper{URLs: []string{u}}, stampPolicy: stampPolicy{require: true}}
+				opts.Timestamper = checkpointStamper{ts: &sign.Timestamper{URLs: []string{u}}, require: true}
 			}
 			l, err := ledger.New(st, opts)
 			if err != nil {
@@ -149,6 +150,7 @@ func TestIngestEventsFromMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	a := &Archive{store: st, trust: trust}
 	in, err := ingest.New(ctx, ingest.Options{Store: st, Signer: signer, Verifier: trust,
 		Readers: []capture.Reader{photo.New(), strip.NewReader(strip.Default)}})
 	if err != nil {
@@ -166,14 +168,17 @@ func TestIngestEventsFromMemory(t *testing.T) {
 			}
 			now := time.Date(2026, 11, 24, 8, 0, 0, 0, time.UTC)
 			who := custody.Actor{KeyFingerprint: signer.Fingerprint(), Operator: "t", Host: "h"}
-			mem, err := ingestEvents(st, id, r.RecordBundle.String(), r.OriginalBundle.String(), r.Record, now, who)
-			if err != nil {
-				t.Fatal(err)
+			events := func(r ingest.Result) []*custody.Event {
+				t.Helper()
+				stmt, b, err := a.signedRecord(ctx, id, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return custody.IngestEvents(id.String(), &stmt.Predicate, b, st.Location(), now, who)
 			}
-			stored, err := storedIngestEvents(ctx, st, trust, id, now, who)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mem := events(r)
+			r.Status = ingest.Exists // as a later run finds it: read from the store
+			stored := events(r)
 			if len(mem) < 2 || len(mem) != len(stored) {
 				t.Fatalf("%d events from memory, %d from the store", len(mem), len(stored))
 			}

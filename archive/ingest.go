@@ -1,0 +1,205 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/openexhibit/exhibit/capture"
+	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/ingest"
+	"github.com/openexhibit/exhibit/storage"
+	"github.com/openexhibit/exhibit/verify"
+)
+
+// IngestOptions configure one ingest run.
+type IngestOptions struct {
+	Case string
+	// RequireTimestamp fails an item (and a checkpoint) that a TSA does
+	// not timestamp; MinTimestamps fails an item whose bundles get fewer
+	// timestamps than that from distinct TSAs.
+	RequireTimestamp bool
+	MinTimestamps    int
+	// Jobs is how many files are ingested at once (0: ingest's default).
+	Jobs int
+	// Encrypt encrypts originals and their metadata (nil: none).
+	Encrypt *ingest.Encryption
+	// Readers extract format metadata and derivatives.
+	Readers []capture.Reader
+	// Observer receives progress (nil: none).
+	Observer ingest.Observer
+}
+
+// IngestReport is the outcome of an ingest run.
+type IngestReport struct {
+	// Results has one entry per path found.
+	Results []ingest.Result
+	// Logged is the number of custody events logged; LogErr is why the
+	// run's events were not all logged (nil: they were, or there is no
+	// log). NoLog says the archive has no custody log.
+	Logged int
+	LogErr error
+	NoLog  bool
+	// SyncErr: the store could not confirm that the last writes are
+	// durable (a rerun writes them again).
+	SyncErr error
+}
+
+// Count returns how many results have status s.
+func (r *IngestReport) Count(s ingest.Status) int {
+	n := 0
+	for _, res := range r.Results {
+		if res.Status == s {
+			n++
+		}
+	}
+	return n
+}
+
+// Ingest archives files and folders: each file is hashed, stored
+// write-once, signed and recorded (see package ingest), and the run's
+// custody events are appended to the log at its end under one checkpoint.
+// A run that cannot log its events does not start. Errors returned are
+// those that stopped the run before it read anything; what happened to
+// each path, and to the events, is in the report.
+func (a *Archive) Ingest(ctx context.Context, o IngestOptions, paths []string) (*IngestReport, error) {
+	signer, err := a.signer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := a.timestamper(o.RequireTimestamp || o.MinTimestamps > 0)
+	if err != nil {
+		return nil, err
+	}
+	if o.MinTimestamps > len(a.o.TSA) {
+		return nil, configErr("--require-timestamps %d: only %d timestamp authorities are configured (tsa: in the configuration, or EXHIBIT_TSA)", o.MinTimestamps, len(a.o.TSA))
+	}
+	// The log key before anything is written.
+	rep := &IngestReport{}
+	cl, _, err := a.openLog(ctx, logWrite, o.RequireTimestamp)
+	if errors.Is(err, ErrNoLog) {
+		rep.NoLog = true
+	} else if err != nil {
+		return nil, err
+	}
+	opts := ingest.Options{
+		Store: a.store, Signer: signer, Verifier: a.trust,
+		Timestamper: ts, RequireTimestamp: o.RequireTimestamp, MinTimestamps: o.MinTimestamps,
+		Case: o.Case, Operator: a.o.Operator,
+		Host:      hostInfo(),
+		Tool:      a.o.Tool,
+		LegalHold: a.o.LegalHold,
+		Jobs:      o.Jobs,
+		Readers:   o.Readers,
+		Encrypt:   o.Encrypt,
+		Observer:  o.Observer,
+		// Never the archive's own files, nor the keys in the home folder.
+		Exclude: []string{a.o.Home},
+	}
+	if r := a.o.Retention; r != nil {
+		opts.Retention = &ingest.Retention{Mode: r.StorageMode(), Period: r.Period()}
+	}
+	if !a.o.Location.IsS3() && a.o.Location.Dir != "" {
+		opts.Exclude = append(opts.Exclude, a.o.Location.Dir)
+	}
+	// Best effort: what an interrupted run left behind a day ago.
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	_ = storage.CleanupStale(cctx, a.store, 24*time.Hour)
+	cancel()
+	in, err := ingest.New(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	rep.Results = in.Paths(ctx, paths)
+	if cl != nil {
+		rep.Logged, rep.LogErr = a.logIngest(context.WithoutCancel(ctx), cl, rep.Results, a.actor(signer.Fingerprint()))
+	}
+	// Items are durable when reported; what may be lost is a record copy
+	// or pointer written after, which a rerun writes again.
+	rep.SyncErr = storage.Sync(context.WithoutCancel(ctx), a.store)
+	return rep, nil
+}
+
+// hostInfo describes this machine for records.
+func hostInfo() custody.Host {
+	name, _ := os.Hostname()
+	return custody.Host{Name: name, OS: runtime.GOOS, Arch: runtime.GOARCH}
+}
+
+// logIngest appends the custody events of a run in one batch (one
+// checkpoint; more only past ledger.MaxBatch events): for each item
+// archived or repaired, or found archived with no ingested event logged (a
+// run that stopped before its append), the item's events
+// (custody.IngestEvents). It returns how many events it logged.
+func (a *Archive) logIngest(ctx context.Context, cl *custodyLog, results []ingest.Result, who custody.Actor) (int, error) {
+	now := time.Now().UTC()
+	var events []*custody.Event
+	seen := map[string]bool{}
+	for _, r := range results {
+		if r.Item == "" || seen[r.Item] {
+			continue
+		}
+		switch r.Status {
+		case ingest.Archived, ingest.Repaired, ingest.Exists:
+		default:
+			continue
+		}
+		seen[r.Item] = true
+		id, err := hashing.ParseDigest(r.Item)
+		if err != nil {
+			return 0, err
+		}
+		if r.Status != ingest.Archived {
+			done, err := hasIngested(ctx, a.store, id)
+			if err != nil {
+				return 0, fmt.Errorf("custody log: %s: %w", r.Item, err)
+			}
+			if done {
+				continue
+			}
+		}
+		stmt, bound, err := a.signedRecord(ctx, id, r)
+		if err != nil {
+			return 0, fmt.Errorf("custody log: %s: %w", r.Item, err)
+		}
+		events = append(events, custody.IngestEvents(id.String(), &stmt.Predicate, bound, a.store.Location(), now, who)...)
+	}
+	if len(events) == 0 {
+		return 0, nil
+	}
+	_, err := cl.append(ctx, events)
+	return len(events), err
+}
+
+// signedRecord is an item's record statement and the digests of its two
+// bundles: for an item this run archived, as it wrote and verified them;
+// for one archived by an earlier run, from its stored bundles, each
+// verified first, so that events name what the trusted key signed, never
+// an unsigned copy.
+func (a *Archive) signedRecord(ctx context.Context, id hashing.Digest, r ingest.Result) (*custody.Statement, custody.Bound, error) {
+	if r.Status == ingest.Archived && r.Record != nil && !r.RecordBundle.IsZero() && !r.OriginalBundle.IsZero() {
+		stmt, err := custody.ParseStatement(r.Record)
+		return stmt, custody.Bound{Record: r.RecordBundle.String(), Original: r.OriginalBundle.String()}, err
+	}
+	bundle, err := storage.ReadAll(ctx, a.store, custody.RecordBundleKey(id), 64<<20)
+	if err != nil {
+		return nil, custody.Bound{}, err
+	}
+	rv, err := a.trust.VerifyStatement(bundle, id.Sum)
+	if err != nil {
+		return nil, custody.Bound{}, &TamperedError{fmt.Errorf("%s does not verify, not logging its ingest: %w", custody.RecordBundleKey(id), err)}
+	}
+	original, err := storage.ReadAll(ctx, a.store, custody.OriginalBundleKey(id), 64<<20)
+	if err != nil {
+		return nil, custody.Bound{}, err
+	}
+	if _, err := a.trust.VerifyDigest(original, id.Sum); err != nil {
+		return nil, custody.Bound{}, &TamperedError{fmt.Errorf("%s does not verify, not logging its ingest: %w", custody.OriginalBundleKey(id), err)}
+	}
+	stmt, err := custody.ParseStatement(rv.Payload)
+	return stmt, custody.Bound{Record: verify.RecordDigest(bundle), Original: hashing.Sum256(original).String()}, err
+}
