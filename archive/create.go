@@ -171,7 +171,29 @@ func Create(ctx context.Context, o CreateOptions) (res *Created, err error) {
 		return nil, err
 	}
 
-	tf, err := sign.NewTrustFile(signer, o.Operator, time.Now())
+	tf, err := writeTrust(o.Home, signer, o.Operator, tsas, vkey, existing)
+	if err != nil {
+		return nil, err
+	}
+	res = &Created{Archive: st.Location(), Key: o.path(keyRef), KeyFingerprint: signer.Fingerprint(),
+		Trust: filepath.Join(o.Home, TrustFile), TSAs: shownTSAs, Log: origin, LogVerifierKey: vkey,
+		KeyRef: keyRef, TSAURLs: tf.TSAURIs()}
+	if r := o.ObjectLock; r != nil {
+		res.ObjectLock = fmt.Sprintf("%s:%dd", r.Mode, r.Days)
+	}
+	return res, nil
+}
+
+// writeTrust writes the home folder's trust files: the trust file
+// (signer's key, the TSAs, the log key vkey when there is a log, with the
+// archive descriptor's digest pinned), the public key and cosign's trusted
+// root.
+func writeTrust(home string, signer *sign.Signer, operator string, tsas []sign.TrustedTSA, vkey string, desc *custody.Archive) (*sign.TrustFile, error) {
+	pub, err := signer.PublicKeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	tf, err := sign.NewTrustFile(signer, operator, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +207,7 @@ func Create(ctx context.Context, o CreateOptions) (res *Created, err error) {
 			return nil, err
 		}
 		// The descriptor is write-once: verifiers refuse any other.
-		tf.PinDescriptor(origin, existing.Digest())
+		tf.PinDescriptor(desc.Log, desc.Digest())
 	}
 	tdata, err := tf.Marshal()
 	if err != nil {
@@ -196,17 +218,11 @@ func Create(ctx context.Context, o CreateOptions) (res *Created, err error) {
 		return nil, err
 	}
 	for name, data := range map[string][]byte{TrustFile: tdata, PubFile: pub, TrustedRootFile: rootData} {
-		if err := replaceFile(filepath.Join(o.Home, name), data, 0o644); err != nil {
+		if err := replaceFile(filepath.Join(home, name), data, 0o644); err != nil {
 			return nil, err
 		}
 	}
-	res = &Created{Archive: st.Location(), Key: o.path(keyRef), KeyFingerprint: signer.Fingerprint(),
-		Trust: filepath.Join(o.Home, TrustFile), TSAs: shownTSAs, Log: origin, LogVerifierKey: vkey,
-		KeyRef: keyRef, TSAURLs: tf.TSAURIs()}
-	if r := o.ObjectLock; r != nil {
-		res.ObjectLock = fmt.Sprintf("%s:%dd", r.Mode, r.Days)
-	}
-	return res, nil
+	return tf, nil
 }
 
 // initLog decides the archive's custody log: a new archive gets a new log

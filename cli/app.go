@@ -1,8 +1,9 @@
-// Package cli is Exhibit's command-line interface and its only composition
-// root: it reads the configuration (file, then EXHIBIT_* environment, then
-// flags), picks the store, the signer and the trust file, runs one command,
-// renders its result as text or JSON, and maps errors to exit codes. Commands
-// are thin: they parse, call one function of ingest or verify, and print.
+// Package cli is Exhibit's command-line interface, one front end of package
+// archive: it reads the configuration (file, then EXHIBIT_* environment,
+// then flags), supplies passphrases (environment or a terminal prompt),
+// runs one command, renders its result as text or JSON, and maps errors to
+// exit codes (archive.KindOf and the errors it wraps). Commands are thin:
+// they parse, call one function of archive, and print.
 package cli
 
 import (

@@ -65,7 +65,12 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 		}
 		return writeJSON(e.stdout, schemaShow, out)
 	}
-	r := &stmt.Predicate
+	return printRecord(e, rec, sum, sumErr)
+}
+
+// printRecord prints a verified record and the summary of its formats.
+func printRecord(e *env, rec *archive.Record, sum *summary, sumErr error) error {
+	r := &rec.Statement.Predicate
 	w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
