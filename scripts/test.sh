@@ -53,8 +53,9 @@ status=0
 # TEST_FLAGS and TEST_PKGS are split into words on purpose.
 # shellcheck disable=SC2086
 # go test's default of 10 minutes per package binary is too short for cli
-# on a loaded 2-core machine (its scripts run cosign, MinIO and the TSA; 7.5
-# minutes unloaded with -race): 45 minutes leaves margin inside CI's 90.
+# on a loaded 2-core machine (its scripts run cosign, MinIO and the TSA;
+# under 6 minutes unloaded with -race, 10 before its scripts used plain keys
+# where no passphrase is tested): 45 minutes leaves margin inside CI's 90.
 go test -race -count=1 -timeout "${TEST_TIMEOUT:-45m}" ${TEST_FLAGS:-} ${TEST_PKGS:-./...} || status=$?
 if ((status != 0)); then
 	echo "test.sh: go test failed (exit $status); logs: $MINIO_RUN_DIR/minio.log, $TSA_RUN_DIR/tsa.log" >&2
