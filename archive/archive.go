@@ -21,7 +21,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,9 +72,10 @@ type Options struct {
 	Retention *Retention
 	// LegalHold places a legal hold on every object ingested.
 	LegalHold bool
-	// Warnings receives warnings that do not stop an operation (a
+	// Note receives notes on what an operation could not do and why it
+	// went on (the custody log is read-only, or absent); Warn, warnings (a
 	// checkpoint published without a timestamp). Nil: discarded.
-	Warnings io.Writer
+	Note, Warn func(msg string)
 	// Tool is the program acting, as recorded in records.
 	Tool custody.Tool
 }
@@ -137,6 +137,12 @@ func Open(ctx context.Context, o Options) (*Archive, error) {
 		return nil, err
 	}
 	return &Archive{o: o, store: st, desc: desc, trust: trust, trustFile: tf}, nil
+}
+
+func (a *Archive) note(msg string) {
+	if a.o.Note != nil {
+		a.o.Note(msg)
+	}
 }
 
 // Store is the archive's store.

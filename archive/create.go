@@ -12,6 +12,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/internal/files"
 	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
 )
@@ -218,7 +219,7 @@ func writeTrust(home string, signer *sign.Signer, operator string, tsas []sign.T
 		return nil, err
 	}
 	for name, data := range map[string][]byte{TrustFile: tdata, PubFile: pub, TrustedRootFile: rootData} {
-		if err := replaceFile(filepath.Join(home, name), data, 0o644); err != nil {
+		if err := files.Replace(filepath.Join(home, name), data, 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -307,7 +308,7 @@ func newKeyFile(ctx context.Context, o CreateOptions) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := writeFileExcl(path, priv, 0o600); err != nil {
+	if err := files.WriteNew(path, priv, 0o600); err != nil {
 		return false, fmt.Errorf("write key: %w", err)
 	}
 	return true, nil

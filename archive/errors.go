@@ -70,10 +70,3 @@ func (e *UntrustedLogError) Error() string {
 }
 
 func (e *UntrustedLogError) Unwrap() error { return e.Err }
-
-// TamperedError: the archive holds something that is not what was
-// signed; the operation stopped rather than act on it.
-type TamperedError struct{ Err error }
-
-func (e *TamperedError) Error() string { return e.Err.Error() }
-func (e *TamperedError) Unwrap() error { return e.Err }

@@ -27,7 +27,7 @@ type Events struct {
 // openLogRead opens the log read-only; an archive without one is
 // KindNotFound.
 func (a *Archive) openLogRead(ctx context.Context) (*custodyLog, error) {
-	cl, _, err := a.openLog(ctx, logRead, false)
+	cl, err := a.openLog(ctx, logRead, false)
 	if errors.Is(err, ErrNoLog) {
 		return nil, withKind(KindNotFound, err, "")
 	}
@@ -58,18 +58,7 @@ func (a *Archive) Events(ctx context.Context, id *hashing.Digest) (*Events, erro
 	if id != nil {
 		err = a.itemEvents(ctx, cl, c, *id, add)
 	} else {
-		for start := int64(0); start < c.Size && err == nil; start += 256 {
-			var entries [][]byte
-			if entries, err = cl.log.Entries(ctx, c, start, min(256, c.Size-start)); err != nil {
-				err = logFailure(err)
-				break
-			}
-			for j, en := range entries {
-				if err = add(start+int64(j), en); err != nil {
-					break
-				}
-			}
-		}
+		err = allEvents(ctx, cl, c, add)
 	}
 	if err != nil {
 		return nil, err
@@ -78,6 +67,22 @@ func (a *Archive) Events(ctx context.Context, id *hashing.Digest) (*Events, erro
 		return nil, err
 	}
 	return out, nil
+}
+
+// allEvents adds every event the checkpoint c covers, read 256 at a time.
+func allEvents(ctx context.Context, cl *custodyLog, c custody.Checkpoint, add func(int64, []byte) error) error {
+	for start := int64(0); start < c.Size; start += 256 {
+		entries, err := cl.log.Entries(ctx, c, start, min(256, c.Size-start))
+		if err != nil {
+			return logFailure(err)
+		}
+		for j, en := range entries {
+			if err := add(start+int64(j), en); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // itemEvents adds the events of item id that its pointers name and the

@@ -80,9 +80,10 @@ func (a *Archive) Ingest(ctx context.Context, o IngestOptions, paths []string) (
 	}
 	// The log key before anything is written.
 	rep := &IngestReport{}
-	cl, _, err := a.openLog(ctx, logWrite, o.RequireTimestamp)
+	cl, err := a.openLog(ctx, logWrite, o.RequireTimestamp)
 	if errors.Is(err, ErrNoLog) {
 		rep.NoLog = true
+		a.note(err.Error() + ": no custody events are logged for it")
 	} else if err != nil {
 		return nil, err
 	}
@@ -191,14 +192,14 @@ func (a *Archive) signedRecord(ctx context.Context, id hashing.Digest, r ingest.
 	}
 	rv, err := a.trust.VerifyStatement(bundle, id.Sum)
 	if err != nil {
-		return nil, custody.Bound{}, &TamperedError{fmt.Errorf("%s does not verify, not logging its ingest: %w", custody.RecordBundleKey(id), err)}
+		return nil, custody.Bound{}, withKind(KindTampered, fmt.Errorf("%s does not verify, not logging its ingest: %w", custody.RecordBundleKey(id), err), "")
 	}
 	original, err := storage.ReadAll(ctx, a.store, custody.OriginalBundleKey(id), 64<<20)
 	if err != nil {
 		return nil, custody.Bound{}, err
 	}
 	if _, err := a.trust.VerifyDigest(original, id.Sum); err != nil {
-		return nil, custody.Bound{}, &TamperedError{fmt.Errorf("%s does not verify, not logging its ingest: %w", custody.OriginalBundleKey(id), err)}
+		return nil, custody.Bound{}, withKind(KindTampered, fmt.Errorf("%s does not verify, not logging its ingest: %w", custody.OriginalBundleKey(id), err), "")
 	}
 	stmt, err := custody.ParseStatement(rv.Payload)
 	return stmt, custody.Bound{Record: verify.RecordDigest(bundle), Original: hashing.Sum256(original).String()}, err

@@ -51,31 +51,28 @@ func (a *Archive) Record(ctx context.Context, id hashing.Digest) (*Record, error
 
 // Show is Record for a person reading it: the access is logged (an
 // accessed event) when this home holds the log key, best effort: what
-// kept it from being logged goes to note. Evidence of tampering with the
-// log is an error, not a note.
-func (a *Archive) Show(ctx context.Context, id hashing.Digest, note func(string)) (*Record, error) {
+// kept it from being logged is a note (Options.Note). Evidence of
+// tampering with the log is an error, not a note.
+func (a *Archive) Show(ctx context.Context, id hashing.Digest) (*Record, error) {
 	rec, err := a.Record(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	cl, msg, err := a.openLog(ctx, logTryWrite, false)
+	cl, err := a.openLog(ctx, logTryWrite, false)
 	var de *verify.DescriptorError
 	switch {
 	case errors.As(err, &de) || ledger.IsTampering(err):
 		return nil, err
 	case errors.Is(err, ErrNoLog):
-		msg = err.Error() + ": no event is logged"
+		a.note("custody log: " + err.Error() + ": no event is logged")
 	case err != nil:
-		msg = "not logged: " + err.Error()
+		a.note("custody log: not logged: " + err.Error())
 	case cl.writable:
 		if err := a.logAccess(ctx, cl, id, "show"); ledger.IsTampering(err) {
 			return nil, logFailure(err)
 		} else if err != nil {
-			msg = "not logged: " + err.Error()
+			a.note("custody log: not logged: " + err.Error())
 		}
-	}
-	if msg != "" && note != nil {
-		note(msg)
 	}
 	return rec, nil
 }
@@ -120,9 +117,6 @@ type GetOptions struct {
 	WorkingCopy bool
 	// Identities decrypt an encrypted original.
 	Identities []age.Identity
-	// Note receives a note when the access cannot be logged because the
-	// archive has no custody log (nil: discarded).
-	Note func(string)
 }
 
 // Got is what Get wrote.
@@ -142,11 +136,9 @@ func (a *Archive) Get(ctx context.Context, id hashing.Digest, o GetOptions, w io
 	if err != nil {
 		return nil, err
 	}
-	cl, _, err := a.openLog(ctx, logWrite, false)
+	cl, err := a.openLog(ctx, logWrite, false)
 	if errors.Is(err, ErrNoLog) {
-		if o.Note != nil {
-			o.Note(err.Error() + ": no event is logged")
-		}
+		a.note("custody log: " + err.Error() + ": no event is logged")
 	} else if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -53,28 +52,28 @@ const (
 // file lists for its origin. It returns ErrNoLog for an archive without a
 // log, when the trust file trusts no log (else a *verify.DescriptorError).
 // With logTryWrite a key that is missing or does not open gives a
-// read-only log and the reason in msg.
+// read-only log, and a note that says why.
 //
 // Checkpoints this log publishes are timestamped by the configured TSAs;
 // when none answers, the checkpoint is published with an empty token (a
 // recorded absence, reported by verify like a missing one) and a warning
-// goes to Options.Warnings, unless requireStamp makes it an error.
-func (a *Archive) openLog(ctx context.Context, mode logMode, requireStamp bool) (cl *custodyLog, msg string, err error) {
+// goes to Options.Warn, unless requireStamp makes it an error.
+func (a *Archive) openLog(ctx context.Context, mode logMode, requireStamp bool) (*custodyLog, error) {
 	// What the descriptor declares is checked against the trust file
 	// first: an edited descriptor must not switch the log off.
 	if err := verify.CheckDescriptor(a.trustFile, a.desc); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if a.desc.Log == "" {
-		return nil, "", ErrNoLog
+		return nil, ErrNoLog
 	}
 	ls, ok := storage.Swapping(a.store)
 	if !ok {
-		return nil, "", fmt.Errorf("archive %s cannot keep a custody log (no compare-and-swap)", a.store.Location())
+		return nil, fmt.Errorf("archive %s cannot keep a custody log (no compare-and-swap)", a.store.Location())
 	}
 	vs, err := a.trustFile.LogVerifiers(a.desc.Log)
 	if err != nil {
-		return nil, "", withKind(KindConfig, &UntrustedLogError{Origin: a.desc.Log, Err: err}, "")
+		return nil, withKind(KindConfig, &UntrustedLogError{Origin: a.desc.Log, Err: err}, "")
 	}
 	opts := ledger.Options{Origin: a.desc.Log, Verifiers: vs}
 	writable := false
@@ -85,37 +84,37 @@ func (a *Archive) openLog(ctx context.Context, mode logMode, requireStamp bool) 
 		case err == nil:
 			opts.Signer, writable = s, true
 		case mode == logTryWrite:
-			msg = "read-only: the custody log key could not be used (" + err.Error() + "); no event is logged"
 			if errors.Is(err, fs.ErrNotExist) {
-				msg = "read-only: this home folder has no custody log key (" + LogKeyFile + "); no event is logged"
+				a.note("custody log: read-only: this home folder has no custody log key (" + LogKeyFile + "); no event is logged")
 			} else {
+				a.note("custody log: read-only: the custody log key could not be used (" + err.Error() + "); no event is logged")
 				keyErr = err
 			}
 		default:
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil, "", withKind(KindKey, fmt.Errorf("no custody log key in %s: this command logs an event and cannot without it", a.o.Home),
+				return nil, withKind(KindKey, fmt.Errorf("no custody log key in %s: this command logs an event and cannot without it", a.o.Home),
 					"use the home folder that created the archive, or copy its "+LogKeyFile+" here")
 			}
-			return nil, "", err
+			return nil, err
 		}
 		if writable {
 			ts, err := a.timestamper(false)
 			if err != nil {
-				return nil, "", err
+				return nil, err
 			}
 			if ts != nil {
-				opts.Timestamper = checkpointStamper{ts: ts, require: requireStamp, warn: a.o.Warnings}
+				opts.Timestamper = checkpointStamper{ts: ts, require: requireStamp, warn: a.o.Warn}
 			}
 			opts.Retention = a.o.Retention.now
 		}
 	}
 	l, err := ledger.New(ls, opts)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	cl = &custodyLog{log: l, store: a.store, origin: a.desc.Log, home: a.o.Home, writable: writable, keyErr: keyErr, verifiers: vs, retention: a.o.Retention}
+	cl := &custodyLog{log: l, store: a.store, origin: a.desc.Log, home: a.o.Home, writable: writable, keyErr: keyErr, verifiers: vs, retention: a.o.Retention}
 	if cl.remembered, err = cl.loadRemembered(); err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if cl.remembered != nil {
 		l.Trust(*cl.remembered)
@@ -125,10 +124,10 @@ func (a *Archive) openLog(ctx context.Context, mode logMode, requireStamp bool) 
 		// anything: it will not act on an archive whose log it cannot
 		// extend.
 		if _, _, err := l.Latest(ctx); err != nil {
-			return nil, "", logFailure(err)
+			return nil, logFailure(err)
 		}
 	}
-	return cl, msg, nil
+	return cl, nil
 }
 
 // logFailure marks the log's evidence of tampering (ledger.IsTampering) as
@@ -145,7 +144,7 @@ func logFailure(err error) error {
 type checkpointStamper struct {
 	ts      *sign.Timestamper
 	require bool
-	warn    io.Writer
+	warn    func(string)
 }
 
 func (c checkpointStamper) Timestamp(ctx context.Context, signed []byte) ([]byte, error) {
@@ -162,7 +161,7 @@ func (c checkpointStamper) Timestamp(ctx context.Context, signed []byte) ([]byte
 		return nil, err
 	}
 	if c.warn != nil {
-		fmt.Fprintf(c.warn, "warning  custody log checkpoint published without a timestamp: %v\n", err)
+		c.warn(fmt.Sprintf("custody log checkpoint published without a timestamp: %v", err))
 	}
 	return []byte{}, nil
 }

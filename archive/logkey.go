@@ -18,6 +18,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/openexhibit/exhibit/internal/files"
 	"github.com/openexhibit/exhibit/sign"
 )
 
@@ -87,7 +88,7 @@ func newLogKeyFile(home, origin string, pass []byte) (string, error) {
 		block = &pem.Block{Type: string(cryptoutils.PrivateKeyPEMType), Bytes: der}
 	}
 	data := append([]byte("# custody log key of "+origin+"\n# verifier key "+vkey+"\n"), pem.EncodeToMemory(block)...)
-	if err := writeFileExcl(filepath.Join(home, LogKeyFile), data, 0o600); err != nil {
+	if err := files.WriteNew(filepath.Join(home, LogKeyFile), data, 0o600); err != nil {
 		return "", fmt.Errorf("write log key: %w", err)
 	}
 	return vkey, nil

@@ -45,9 +45,6 @@ type VerifyOptions struct {
 	// MinTimestamps asks for that many from distinct trusted TSAs.
 	RequireTimestamp bool
 	MinTimestamps    int
-	// Note receives notes about the custody log (read-only, none) before
-	// the first item (nil: discarded).
-	Note func(string)
 }
 
 // Verification is the outcome of Verify.
@@ -68,11 +65,7 @@ type Verification struct {
 // event naming the run's result set (custody.Verification).
 func (a *Archive) Verify(ctx context.Context, sel Selection, o VerifyOptions, each func(*verify.ItemReport)) (*Verification, error) {
 	v := &verify.Verifier{Store: a.store, Trust: a.trust, Identities: o.Identities, RequireTimestamp: o.RequireTimestamp, MinTimestamps: o.MinTimestamps}
-	note := o.Note
-	if note == nil {
-		note = func(string) {}
-	}
-	cl, msg, err := a.openLog(ctx, logTryWrite, false)
+	cl, err := a.openLog(ctx, logTryWrite, false)
 	var ue *UntrustedLogError
 	var de *verify.DescriptorError
 	// unusable is why the archive's log cannot be used: every item fails,
@@ -87,7 +80,7 @@ func (a *Archive) Verify(ctx context.Context, sel Selection, o VerifyOptions, ea
 		unusable = withKind(KindUnverifiable, ue, "")
 		v.Log = verify.UnusableLog(verify.Check{Name: "log checkpoint", Status: verify.Untrusted, Detail: ue.Error()})
 	case errors.Is(err, ErrNoLog):
-		msg = err.Error() + ": items are verified without custody events"
+		a.note("custody log: " + err.Error() + ": items are verified without custody events")
 	case err != nil:
 		return nil, err
 	default:
@@ -95,9 +88,6 @@ func (a *Archive) Verify(ctx context.Context, sel Selection, o VerifyOptions, ea
 	}
 	if unusable != nil {
 		cl = nil
-	}
-	if msg != "" {
-		note(msg)
 	}
 	targets, deleted, err := a.targets(ctx, v, sel)
 	var none *noItemsError

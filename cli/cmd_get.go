@@ -70,7 +70,7 @@ func runGet(ctx context.Context, e *env, home string, cfg *Config, o getOptions)
 		return withCode(ExitIO, fmt.Errorf("get: %w", err), "check that the folder of "+o.out+" exists and is writable")
 	}
 	defer os.Remove(tmp.Name())
-	got, err := a.Get(ctx, o.id, archive.GetOptions{WorkingCopy: o.workingCopy, Identities: ids, Note: e.note}, tmp)
+	got, err := a.Get(ctx, o.id, archive.GetOptions{WorkingCopy: o.workingCopy, Identities: ids}, tmp)
 	if err == nil {
 		if err = tmp.Sync(); err != nil {
 			err = withCode(ExitIO, fmt.Errorf("get: %w", err), "")

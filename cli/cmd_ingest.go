@@ -88,9 +88,6 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	p.mu.Lock()
 	p.clear()
 	p.mu.Unlock()
-	if rep.NoLog {
-		fmt.Fprintf(e.stderr, "exhibit: note: %v: no custody events are logged for it\n", archive.ErrNoLog)
-	}
 	printIngest(e, rep, a.Location())
 	return ingestError(ctx, rep)
 }
@@ -124,9 +121,8 @@ func printIngest(e *env, rep *archive.IngestReport, location string) {
 // ingestError is the error (and exit code) of a finished run: the log
 // first, then the store, then the inputs.
 func ingestError(ctx context.Context, rep *archive.IngestReport) error {
-	var te *archive.TamperedError
 	switch {
-	case ledger.IsTampering(rep.LogErr) || errors.As(rep.LogErr, &te):
+	case ledger.IsTampering(rep.LogErr) || archive.KindOf(rep.LogErr) == archive.KindTampered:
 		return withCode(ExitVerifyFail, fmt.Errorf("custody log: %w", rep.LogErr), "the items are archived but their events are not logged: the custody log was tampered with: keep the archive and this output as evidence")
 	case rep.LogErr != nil:
 		return withCode(ExitIO, rep.LogErr, "the items are archived but their events may not be logged: run the same ingest again to log them")

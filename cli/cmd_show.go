@@ -48,7 +48,7 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 	if err != nil {
 		return err
 	}
-	rec, err := a.Show(ctx, id, e.note)
+	rec, err := a.Show(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -96,7 +96,7 @@ func runVerify(ctx context.Context, e *env, home string, cfg *Config, o verifyOp
 		}
 	}
 	out := verdictWriter{e: e, verbose: o.verbose, noTSA: len(a.Trust().TSAs()) == 0}
-	res, err := a.Verify(ctx, sel, archive.VerifyOptions{Identities: ids, RequireTimestamp: o.requireTimestamp, MinTimestamps: o.minTimestamps, Note: e.note}, out.item)
+	res, err := a.Verify(ctx, sel, archive.VerifyOptions{Identities: ids, RequireTimestamp: o.requireTimestamp, MinTimestamps: o.minTimestamps}, out.item)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/openexhibit/exhibit/archive"
+	"github.com/openexhibit/exhibit/internal/files"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 )
@@ -177,26 +178,7 @@ func writeConfig(home string, cfg *Config) error {
 	if err := enc.Encode(cfg); err != nil {
 		return err
 	}
-	return writeFileExcl(filepath.Join(home, configName), buf.Bytes(), 0o600)
-}
-
-// writeFileExcl writes a new file; it refuses to replace an existing one.
-func writeFileExcl(path string, data []byte, perm os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	return f.Close()
+	return files.WriteNew(filepath.Join(home, configName), buf.Bytes(), 0o600)
 }
 
 // parseRetention parses "compliance:365d", "governance:30d" or "compliance:7y".

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/openexhibit/exhibit/archive"
 
+	"github.com/openexhibit/exhibit/archive"
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/custody/ledger"
 	"github.com/openexhibit/exhibit/ingest"
@@ -73,12 +73,11 @@ func classify(err error) (int, string) {
 	}
 	var ce *ingest.ConflictError
 	var te *sign.TSAError
-	var tampered *archive.TamperedError
 	var de *verify.DescriptorError
 	switch {
 	case errors.As(err, &de):
 		return ExitVerifyFail, "the archive descriptor (" + custody.ArchiveKey + ") is not the one the trust file pinned: keep it as evidence, restore the one init wrote from a copy, and run exhibit verify --all"
-	case errors.As(err, &tampered) || ledger.IsTampering(err) || errors.Is(err, storage.ErrTooLarge):
+	case ledger.IsTampering(err) || errors.Is(err, storage.ErrTooLarge):
 		return ExitVerifyFail, "the archive does not hold what was signed: keep it as evidence and run exhibit verify --all"
 	case errors.As(err, &ce):
 		return ExitVerifyFail, "inspect the item with exhibit verify; ingest will not sign over an altered archive"

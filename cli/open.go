@@ -25,7 +25,9 @@ func archiveOptions(e *env, home string, cfg *Config) (archive.Options, error) {
 		S3: archive.S3Config{Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, InsecureHTTP: cfg.S3.InsecureHTTP,
 			AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey},
 		Home: home, Key: cfg.Key, Trust: cfg.Trust, Credentials: &credentials{}, Operator: cfg.Operator,
-		TSA: cfg.TSA, Retention: cfg.Retention, LegalHold: cfg.LegalHold, Warnings: e.stderr,
+		TSA: cfg.TSA, Retention: cfg.Retention, LegalHold: cfg.LegalHold,
+		Note: func(msg string) { fmt.Fprintf(e.stderr, "exhibit: note: %s\n", msg) },
+		Warn: func(msg string) { fmt.Fprintf(e.stderr, "warning  %s\n", msg) },
 		Tool: custody.Tool{Name: "exhibit", Version: version(), GoVersion: runtime.Version()},
 	}, nil
 }
@@ -38,9 +40,6 @@ func openArchive(ctx context.Context, e *env, home string, cfg *Config) (*archiv
 	}
 	return archive.Open(ctx, o)
 }
-
-// note prints a note about the custody log.
-func (e *env) note(msg string) { fmt.Fprintf(e.stderr, "exhibit: note: custody log: %s\n", msg) }
 
 // errNoPassphrase: no passphrase was given and none can be asked for.
 var errNoPassphrase = fmt.Errorf("%w: set EXHIBIT_PASSWORD or run in a terminal", archive.ErrNoPassphrase)

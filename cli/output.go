@@ -20,16 +20,6 @@ import (
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
-func jsonIndent(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	err := enc.Encode(v)
-	return buf.Bytes(), err
-}
-
-// writeJSON writes v as one line of JSON.
 // JSON schemas: every JSON document a command writes names its schema
 // (name and version) in its first field, "schema"; docs/formats.md
 // specifies each.

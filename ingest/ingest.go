@@ -9,7 +9,7 @@
 // the record bundle follows once they are visible, and an item is reported
 // archived only once its bundle is durable.
 //
-// ingest is composed by cli; it must not import cli or verify.
+// ingest is composed by archive; it must not import archive, cli or verify.
 package ingest
 
 import (

@@ -67,8 +67,15 @@ func Swapping(s Store) (SwapStore, bool) {
 	if !ok {
 		return nil, false
 	}
-	return struct {
-		Store
-		Swapper
-	}{s, sw}, true
+	return swapStore{s, sw}, true
 }
+
+// swapStore is a Store with the Swapper found in its chain. It wraps the
+// Store, so that the rest of the chain's capabilities are found through
+// it too.
+type swapStore struct {
+	Store
+	Swapper
+}
+
+func (s swapStore) Unwrap() Store { return s.Store }

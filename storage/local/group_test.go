@@ -258,4 +258,7 @@ func TestWrapped(t *testing.T) {
 	if ss.Location() != s.Location() {
 		t.Errorf("Location through Swapping = %s", ss.Location())
 	}
+	if !storage.Grouped(ss) {
+		t.Error("storage.Grouped(storage.Swapping(wrapped)) = false: the swapping view hides the chain")
+	}
 }

@@ -629,7 +629,8 @@ func TestCleanupStale(t *testing.T) {
 		t.Fatalf("CleanupStale(1h) left %d objects and %d uploads, want 2 and 1 (nothing is that old)", n, u)
 	}
 	time.Sleep(1100 * time.Millisecond) // server times have one-second resolution
-	if err := s.CleanupStale(ctx, 0); err != nil {
+	// Through a decorator, as the archive calls it: the cleanup is found.
+	if err := storage.CleanupStale(ctx, storagetest.Wrap(s), 0); err != nil {
 		t.Fatal(err)
 	}
 	if names, u := rawKeys(t, raw, s.opts.Bucket), uploads(); len(names) != 1 || names[0] != s.prefix+"kept" || u != 0 {
@@ -637,6 +638,28 @@ func TestCleanupStale(t *testing.T) {
 	}
 	if err := st.Discard(ctx); err != nil {
 		t.Fatalf("Discard of a cleaned-up temporary object: %v", err)
+	}
+}
+
+// TestWrappedSwap: the custody log's compare-and-swap on MinIO is found
+// through a decorator that knows nothing of it.
+func TestWrappedSwap(t *testing.T) {
+	s, _ := openTest(t, false, nil)
+	ctx := testCtx(t)
+	ss, ok := storage.Swapping(storagetest.Wrap(s))
+	if !ok {
+		t.Fatal("storage.Swapping(wrapped S3 store): no Swapper found")
+	}
+	v, err := ss.Swap(ctx, "log/checkpoint", storage.NoVersion, []byte("c1"), storage.SwapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ss.Swap(ctx, "log/checkpoint", storage.NoVersion, []byte("c2"), storage.SwapOptions{}); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("second create through the wrapper: %v, want ErrConflict", err)
+	}
+	data, got, err := ss.Load(ctx, "log/checkpoint", 64)
+	if err != nil || string(data) != "c1" || got != v {
+		t.Fatalf("Load: %q at %q, %v; want c1 at %q", data, got, err, v)
 	}
 }
 
