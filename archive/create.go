@@ -172,7 +172,7 @@ func Create(ctx context.Context, o CreateOptions) (res *Created, err error) {
 		return nil, err
 	}
 
-	tf, err := writeTrust(o.Home, signer, o.Operator, tsas, vkey, existing)
+	tf, err := writeTrust(o.Home, signer, pub, o.Operator, tsas, vkey, existing)
 	if err != nil {
 		return nil, err
 	}
@@ -187,13 +187,9 @@ func Create(ctx context.Context, o CreateOptions) (res *Created, err error) {
 
 // writeTrust writes the home folder's trust files: the trust file
 // (signer's key, the TSAs, the log key vkey when there is a log, with the
-// archive descriptor's digest pinned), the public key and cosign's trusted
-// root.
-func writeTrust(home string, signer *sign.Signer, operator string, tsas []sign.TrustedTSA, vkey string, desc *custody.Archive) (*sign.TrustFile, error) {
-	pub, err := signer.PublicKeyPEM()
-	if err != nil {
-		return nil, err
-	}
+// archive descriptor's digest pinned), the public key pub and cosign's
+// trusted root.
+func writeTrust(home string, signer *sign.Signer, pub []byte, operator string, tsas []sign.TrustedTSA, vkey string, desc *custody.Archive) (*sign.TrustFile, error) {
 	tf, err := sign.NewTrustFile(signer, operator, time.Now())
 	if err != nil {
 		return nil, err

@@ -21,10 +21,8 @@ import (
 
 // custodyLog is an archive's log as this home sees it.
 type custodyLog struct {
-	log    *ledger.Log
-	store  storage.Store
-	origin string
-	home   string
+	log *ledger.Log
+	a   *Archive
 	// writable is true when the log key was loaded; keyErr is why a log
 	// key this home holds did not open (a wrong passphrase), when it did not.
 	writable bool
@@ -34,9 +32,6 @@ type custodyLog struct {
 	remembered *custody.Checkpoint
 	// verifiers are the trusted log keys.
 	verifiers note.Verifiers
-	// retention is the archive's Object Lock retention, which item
-	// pointers get like the log's own objects (nil: none).
-	retention *Retention
 }
 
 // logMode says what an operation needs of the log key.
@@ -112,7 +107,7 @@ func (a *Archive) openLog(ctx context.Context, mode logMode, requireStamp bool) 
 	if err != nil {
 		return nil, err
 	}
-	cl := &custodyLog{log: l, store: a.store, origin: a.desc.Log, home: a.o.Home, writable: writable, keyErr: keyErr, verifiers: vs, retention: a.o.Retention}
+	cl := &custodyLog{log: l, a: a, writable: writable, keyErr: keyErr, verifiers: vs}
 	if cl.remembered, err = cl.loadRemembered(); err != nil {
 		return nil, err
 	}
@@ -167,7 +162,7 @@ func (c checkpointStamper) Timestamp(ctx context.Context, signed []byte) ([]byte
 }
 
 func (cl *custodyLog) statePath() string {
-	return filepath.Join(cl.home, logStateDir, url.PathEscape(cl.origin), "latest")
+	return filepath.Join(cl.a.o.Home, logStateDir, url.PathEscape(cl.a.desc.Log), "latest")
 }
 
 // loadRemembered reads the checkpoint this home verified last.
@@ -179,7 +174,7 @@ func (cl *custodyLog) loadRemembered() (*custody.Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the remembered checkpoint: %w", err)
 	}
-	c, err := custody.OpenCheckpoint(data, cl.verifiers, cl.origin)
+	c, err := custody.OpenCheckpoint(data, cl.verifiers, cl.a.desc.Log)
 	if err != nil {
 		return nil, withKind(KindTampered, fmt.Errorf("the checkpoint remembered in %s does not verify: %w", cl.statePath(), err),
 			"it was written by this program after verifying it: check who changed it or the trust file")
@@ -251,7 +246,7 @@ func (cl *custodyLog) append(ctx context.Context, events []*custody.Event) ([]ap
 	if err := cl.putPointers(ctx, out); err != nil {
 		return out, err
 	}
-	if err := storage.Sync(ctx, cl.store); err != nil {
+	if err := storage.Sync(ctx, cl.a.store); err != nil {
 		return out, fmt.Errorf("custody log: %w", err)
 	}
 	return out, nil
@@ -293,12 +288,13 @@ func (cl *custodyLog) putPointers(ctx context.Context, events []appended) error 
 			}
 			first := events[start].Index
 			data := verify.EncodePointer(entries)
-			ps = append(ps, pointer{putDeferred(ctx, cl.store, verify.PointerKey(id, first), data, cl.retention.now()), data, first, events[end-1].Index})
+			// Pointers get the archive's retention, like the log's own objects.
+			ps = append(ps, pointer{putDeferred(ctx, cl.a.store, verify.PointerKey(id, first), data, cl.a.o.Retention.now()), data, first, events[end-1].Index})
 		}
 		start = end
 	}
 	for _, p := range ps {
-		if err := commitIfAbsent(ctx, cl.store, p.w, p.data); err != nil {
+		if err := commitIfAbsent(ctx, cl.a.store, p.w, p.data); err != nil {
 			return fmt.Errorf("custody log: write the pointer to events %d to %d (they are logged; verify will not find them): %w", p.first, p.last, err)
 		}
 	}

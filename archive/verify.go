@@ -277,7 +277,7 @@ func (a *Archive) logVerified(ctx context.Context, cl *custodyLog, rep *verify.R
 	if err != nil {
 		return err
 	}
-	if err := putIfAbsent(ctx, cl.store, custody.VerificationKey(digest), data, cl.retention.now()); err != nil {
+	if err := putIfAbsent(ctx, a.store, custody.VerificationKey(digest), data, a.o.Retention.now()); err != nil {
 		return fmt.Errorf("write the verification result set: %w", err)
 	}
 	_, err = cl.append(ctx, []*custody.Event{custody.VerificationEvent(&run, digest, overall)})

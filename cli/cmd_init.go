@@ -98,9 +98,6 @@ func runInit(ctx context.Context, e *env, home string, cfg *Config, o initOption
 	ao.TSA = o.tsa
 	co := archive.CreateOptions{Options: ao, InsecureNoPassword: o.insecureNoPassword, TrustLog: o.trustLog}
 	if o.objectLock != "" {
-		if !ao.Location.IsS3() {
-			return nil, usageErr("--object-lock needs an S3 archive: a local folder cannot enforce retention")
-		}
 		if co.ObjectLock, err = parseRetention(o.objectLock); err != nil {
 			return nil, usageErr("%v", err)
 		}
