@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"time"
 
 	"github.com/openexhibit/exhibit/capture"
@@ -34,9 +35,15 @@ type IngestOptions struct {
 	Observer ingest.Observer
 }
 
+// Acquisition is something acquired, with its parts (see ingest).
+type Acquisition = ingest.Acquisition
+
+// Part is one original of an Acquisition: a local file or a byte stream.
+type Part = ingest.Part
+
 // IngestReport is the outcome of an ingest run.
 type IngestReport struct {
-	// Results has one entry per path found.
+	// Results has one entry per path found, or per part acquired.
 	Results []ingest.Result
 	// Logged is the number of custody events logged; LogErr is why the
 	// run's events were not all logged (nil: they were, or there is no
@@ -67,6 +74,20 @@ func (r *IngestReport) Count(s ingest.Status) int {
 // those that stopped the run before it read anything; what happened to
 // each path, and to the events, is in the report.
 func (a *Archive) Ingest(ctx context.Context, o IngestOptions, paths []string) (*IngestReport, error) {
+	return a.ingest(ctx, o, func(in *ingest.Ingester) []ingest.Result { return in.Paths(ctx, paths) })
+}
+
+// Acquire archives acquisitions, each whole or not at all: every part is
+// an item whose signed record names the acquisition and all its parts
+// (custody.Acquisition). Otherwise it is Ingest: the run's custody events
+// go on the log at its end, and the report has one result per part, in
+// order.
+func (a *Archive) Acquire(ctx context.Context, o IngestOptions, acqs []*Acquisition) (*IngestReport, error) {
+	return a.ingest(ctx, o, func(in *ingest.Ingester) []ingest.Result { return slices.Concat(in.Acquire(ctx, acqs)...) })
+}
+
+// ingest is Ingest and Acquire: run reads the inputs with in.
+func (a *Archive) ingest(ctx context.Context, o IngestOptions, run func(in *ingest.Ingester) []ingest.Result) (*IngestReport, error) {
 	signer, err := a.signer(ctx)
 	if err != nil {
 		return nil, err
@@ -115,7 +136,7 @@ func (a *Archive) Ingest(ctx context.Context, o IngestOptions, paths []string) (
 	if err != nil {
 		return nil, err
 	}
-	rep.Results = in.Paths(ctx, paths)
+	rep.Results = run(in)
 	if cl != nil {
 		rep.Logged, rep.LogErr = a.logIngest(context.WithoutCancel(ctx), cl, rep.Results, a.actor(signer.Fingerprint()))
 	}

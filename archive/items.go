@@ -222,7 +222,7 @@ func List(ctx context.Context, st storage.Store, caseName string) ([]Listed, err
 			var s custody.Statement
 			if err = json.Unmarshal(data, &s); err == nil {
 				r := s.Predicate
-				en.Case, en.Name, en.Size, en.MediaType, en.AcquiredAt = r.Case, r.Source.Name, r.Original.Size, r.Original.MediaType, r.Source.AcquiredAt
+				en.Case, en.Name, en.Size, en.MediaType, en.AcquiredAt = r.Case, r.Name(), r.Original.Size, r.Original.MediaType, r.AcquiredAt()
 			}
 		}
 		if err != nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/openexhibit/exhibit/archive"
 	"github.com/openexhibit/exhibit/capture/geo"
 	"github.com/openexhibit/exhibit/capture/photo"
+	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/urfave/cli/v2"
 )
@@ -68,6 +70,45 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 	return printRecord(e, rec, sum, sumErr)
 }
 
+// acquisitionRows prints how the item was acquired: the source, its
+// provenance, when, by whom and with what, and the acquisition's parts.
+func acquisitionRows(row func(k, v string), a *custody.Acquisition) {
+	row("acquired", fmt.Sprintf("%s to %s (the acquiring machine's clock, not trusted time)",
+		a.Started.Format(time.RFC3339Nano), a.Ended.Format(time.RFC3339Nano)))
+	row("acquired by", a.By)
+	var tools []string
+	for _, t := range a.Tools {
+		tools = append(tools, strings.TrimSpace(t.Name+" "+t.Version))
+	}
+	row("acquired with", strings.Join(tools, ", "))
+	row("source", a.Kind+" ("+a.ProvenanceType+")")
+	if f, ok, err := a.File(); ok && err == nil {
+		row("path", f.Path)
+		if t := f.FileTimes.Modified; t != nil {
+			row("modified", t.Format(time.RFC3339Nano))
+		}
+		if d := f.Device; d != nil {
+			row("device", strings.TrimSpace(fmt.Sprintf("%s %s %s mounted at %s", d.ID, d.Source, d.Type, d.Mount)))
+		}
+	} else {
+		var buf bytes.Buffer
+		if json.Compact(&buf, a.Provenance) == nil {
+			row("provenance", buf.String())
+		}
+	}
+	row("acquisition", a.ID)
+	if len(a.Parts) == 1 {
+		return
+	}
+	for i, p := range a.Parts {
+		this := ""
+		if p.Name == a.Part {
+			this = "  (this item)"
+		}
+		row(fmt.Sprintf("part %d of %d", i+1, len(a.Parts)), fmt.Sprintf("%s %s %d bytes%s", p.Name, p.Item, p.Size, this))
+	}
+}
+
 // printRecord prints a verified record and the summary of its formats.
 func printRecord(e *env, rec *archive.Record, sum *summary, sumErr error) error {
 	r := &rec.Statement.Predicate
@@ -80,13 +121,18 @@ func printRecord(e *env, rec *archive.Record, sum *summary, sumErr error) error 
 	row("item", r.Item)
 	row("sha512", r.Original.Digest[hashing.SHA512])
 	row("case", r.Case)
-	row("name", r.Source.Name)
-	row("path", r.Source.Path)
+	row("name", r.Name())
 	row("size", fmt.Sprintf("%d bytes (%s)", r.Original.Size, humanBytes(r.Original.Size)))
 	row("media type", r.Original.MediaType)
-	row("acquired", r.Source.AcquiredAt.Format(time.RFC3339)+" (ingesting machine's clock)")
-	if t := r.Source.FileTimes.Modified; t != nil {
-		row("modified", t.Format(time.RFC3339Nano))
+	if s := r.Source; s != nil {
+		row("path", s.Path)
+		row("acquired", s.AcquiredAt.Format(time.RFC3339)+" (ingesting machine's clock)")
+		if t := s.FileTimes.Modified; t != nil {
+			row("modified", t.Format(time.RFC3339Nano))
+		}
+	}
+	if a := r.Acquisition; a != nil {
+		acquisitionRows(row, a)
 	}
 	row("operator", r.Operator.Name)
 	row("signed by", rec.SignedBy+" (record signature verified)")

@@ -1,6 +1,7 @@
 package custody
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -16,6 +17,13 @@ func FuzzParseStatement(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(good)
+	for _, r := range []*Record{goldenRecordV1(), goldenRecordParts()} {
+		data, err := r.Statement().Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"` + RecordPredicateType + `","predicate":{}}`))
 	f.Add([]byte(`[`))
@@ -45,8 +53,8 @@ func FuzzParseArchive(f *testing.F) {
 	})
 }
 
-// goldenRecord is a fixed record used by the golden file and fuzz seeds.
-func goldenRecord() *Record {
+// goldenRecordV1 is a fixed version 1 record, as earlier releases wrote.
+func goldenRecordV1() *Record {
 	orig := hashing.Bytes([]byte("original bytes"))
 	meta := hashing.Bytes([]byte("metadata document"))
 	der := hashing.Bytes([]byte("derivative bytes"))
@@ -58,7 +66,7 @@ func goldenRecord() *Record {
 		Case: "case-2026-017",
 		Original: Object{Key: ObjectKey(orig.SHA256), Digest: orig.Map(), Size: orig.Size, MediaType: "image/jpeg",
 			VersionID: "6e0f1b3a-2f49-4e6b-a3a4-6a7c4f2b9d10"},
-		Source: Source{Kind: "file", Path: "card01/DCIM/IMG_0001.JPG", Name: "IMG_0001.JPG", AcquiredAt: at,
+		Source: &Source{Kind: "file", Path: "card01/DCIM/IMG_0001.JPG", Name: "IMG_0001.JPG", AcquiredAt: at,
 			FileTimes: FileTimes{Modified: &mod}},
 		Operator: Operator{Name: "Field Team 3", KeyFingerprint: "sha256:" + orig.SHA256.Hex()},
 		Host:     Host{Name: "laptop-7", OS: "linux", Arch: "amd64"},
@@ -69,4 +77,46 @@ func goldenRecord() *Record {
 			Name: "stripped.jpg", Kind: "stripped", Transform: Transform{Name: "exhibit-strip", Version: "1", Profile: "default"}}},
 		Storage: Storage{Location: "s3://evidence/ngo", ObjectLock: true, Retention: &Retention{Mode: "COMPLIANCE", Until: until}},
 	}
+}
+
+// goldenRecord is a fixed version 2 record of a file, used by the golden
+// files, the fuzz seeds and the tests that edit a valid record.
+func goldenRecord() *Record {
+	r := goldenRecordV1()
+	at, mod := r.Source.AcquiredAt, *r.Source.FileTimes.Modified
+	prov, err := json.Marshal(FileProvenance{Path: "card01/DCIM/IMG_0001.JPG", Name: "IMG_0001.JPG",
+		FileTimes: FileTimes{Modified: &mod}, Device: &Device{ID: "8:17", Mount: "/media/card01", Type: "vfat", Source: "/dev/sdb1"}})
+	if err != nil {
+		panic(err)
+	}
+	r.Source = nil
+	r.Acquisition = &Acquisition{
+		ID: "urn:uuid:0b8e3c52-6f1d-4c8e-9a5b-2d7f4e1c3a90", Part: "original", Kind: KindFile,
+		ProvenanceType: ProvenanceFileV1, Provenance: prov, By: "Field Team 3",
+		Started: at, Ended: at.Add(1500 * time.Millisecond), Clock: ClockHost,
+		Tools: []AcquisitionTool{{Name: "exhibit", Version: "0.1.0"}},
+		Parts: []Part{{Name: "original", Item: r.Item, Digest: r.Original.Digest, Size: r.Original.Size, MediaType: r.Original.MediaType}},
+	}
+	return r
+}
+
+// goldenRecordParts is a fixed version 2 record of one part of a
+// two-part acquisition of a kind that Exhibit does not know (a satellite
+// scene: its item JSON and an asset), with a provenance of its own.
+func goldenRecordParts() *Record {
+	r := goldenRecord()
+	item := hashing.Bytes([]byte(`{"type":"Feature"}`))
+	a := r.Acquisition
+	a.ID, a.Part, a.Kind = "urn:uuid:5f2c7d1e-8a3b-4c6d-9e0f-1a2b3c4d5e6f", "asset/visual", "stac"
+	a.ProvenanceType = "https://example.org/provenance/stac-item/v1"
+	a.Provenance = json.RawMessage(`{"api": "https://earth-search.example/v1", "collection": "sentinel-2-l2a", "item": "S2B_36UUA_20260312_0_L2A"}`)
+	a.Tools = append(a.Tools, AcquisitionTool{Name: "gdal", Version: "3.10.3",
+		Digest: hashing.Bytes([]byte("gdal binary")).Map()})
+	r.Original.MediaType = "image/tiff; application=geotiff; profile=cloud-optimized"
+	a.Parts = []Part{
+		{Name: "item.json", Item: item.SHA256.String(), Digest: item.Map(), Size: item.Size, MediaType: "application/geo+json"},
+		{Name: "asset/visual", Item: r.Item, Digest: r.Original.Digest, Size: r.Original.Size, MediaType: r.Original.MediaType},
+	}
+	r.Derivatives = []Derivative{}
+	return r
 }

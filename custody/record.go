@@ -3,7 +3,10 @@
 // from it and where it is kept, and the custody log's pure parts: events,
 // tree math and signed checkpoints (custody/ledger keeps the log in an
 // archive). The record is an in-toto Statement v1 whose predicate is
-// specified in docs/formats.md and pinned by testdata/record.golden.json.
+// specified in docs/formats.md and pinned by the golden records in testdata/:
+// version 2 (record-v2*.golden.json) says how the item was acquired
+// (Acquisition); version 1 (record.golden.json), which earlier releases
+// wrote, has a file Source instead and still verifies.
 //
 // custody is pure data and its checks: it does no I/O and must not import
 // storage, capture, ingest or cli.
@@ -23,9 +26,13 @@ import (
 const (
 	// StatementType is the in-toto Statement v1 type.
 	StatementType = "https://in-toto.io/Statement/v1"
-	// RecordPredicateType names version 1 of the custody record predicate.
-	// A change that old verifiers would misread gets a new version.
-	RecordPredicateType = "https://github.com/openexhibit/exhibit/custody-record/v1"
+	// RecordPredicateType names version 2 of the custody record predicate,
+	// the version written. A change that old verifiers would misread gets
+	// a new version.
+	RecordPredicateType = "https://github.com/openexhibit/exhibit/custody-record/v2"
+	// RecordPredicateV1 names version 1, written by earlier releases: a
+	// file Source in place of the Acquisition.
+	RecordPredicateV1 = "https://github.com/openexhibit/exhibit/custody-record/v1"
 	// MetadataMediaType is the media type of the metadata document.
 	MetadataMediaType = "application/vnd.exhibit.metadata+json;version=1"
 	// OriginalSubject is the subject name of the original bytes.
@@ -48,7 +55,8 @@ type Subject struct {
 	Digest map[string]string `json:"digest"`
 }
 
-// Record is the custody record predicate, version 1.
+// Record is the custody record predicate, version 2, or version 1 when
+// Source is set in place of Acquisition.
 type Record struct {
 	// Item is the item ID, "sha256:<hex>" of the original.
 	Item string `json:"item"`
@@ -56,8 +64,12 @@ type Record struct {
 	Case string `json:"case,omitempty"`
 	// Original is where the original bytes are stored and what they are.
 	Original Object `json:"original"`
-	// Source says where the item came from and when it was acquired.
-	Source Source `json:"source"`
+	// Source says where the item came from and when it was acquired
+	// (version 1 only).
+	Source *Source `json:"source,omitempty"`
+	// Acquisition says how the item was acquired, and with which other
+	// originals (version 2).
+	Acquisition *Acquisition `json:"acquisition,omitempty"`
 	// Operator names who ingested it and with which key.
 	Operator Operator `json:"operator"`
 	// Host and Tool describe the machine and the program that ingested it.
@@ -105,7 +117,7 @@ type Encryption struct {
 	Size int64 `json:"size"`
 }
 
-// Source describes the acquisition.
+// Source describes the acquisition of a file in a version 1 record.
 type Source struct {
 	// Kind is "file" for files ingested from a file system.
 	Kind string `json:"kind"`
@@ -214,6 +226,9 @@ type Retention struct {
 // subject and every derivative follows.
 func (r *Record) Statement() *Statement {
 	s := &Statement{Type: StatementType, PredicateType: RecordPredicateType, Predicate: *r}
+	if r.Acquisition == nil {
+		s.PredicateType = RecordPredicateV1
+	}
 	s.Subject = append(s.Subject, Subject{Name: OriginalSubject, Digest: r.Original.Digest})
 	for _, d := range r.Derivatives {
 		s.Subject = append(s.Subject, Subject{Name: DerivativeSubjectPrefix + d.Name, Digest: d.Digest})
@@ -246,8 +261,8 @@ func ParseStatement(data []byte) (*Statement, error) {
 	if s.Type != StatementType {
 		return nil, fmt.Errorf("custody: statement type %q, want %q", s.Type, StatementType)
 	}
-	if s.PredicateType != RecordPredicateType {
-		return nil, fmt.Errorf("custody: predicate type %q, want %q", s.PredicateType, RecordPredicateType)
+	if s.PredicateType != RecordPredicateType && s.PredicateType != RecordPredicateV1 {
+		return nil, fmt.Errorf("custody: predicate type %q, want %q (or %q)", s.PredicateType, RecordPredicateType, RecordPredicateV1)
 	}
 	if err := s.check(); err != nil {
 		return nil, fmt.Errorf("custody: %w", err)
@@ -266,6 +281,16 @@ func (s *Statement) check() error {
 	}
 	if r.Item != orig.SHA256.String() {
 		return fmt.Errorf("item %q is not the original's sha256 %s", r.Item, orig.SHA256)
+	}
+	switch v1 := s.PredicateType == RecordPredicateV1; {
+	case v1 && (r.Source == nil || r.Acquisition != nil):
+		return errors.New("a version 1 record has a source and no acquisition")
+	case !v1 && (r.Source != nil || r.Acquisition == nil):
+		return errors.New("a version 2 record has an acquisition and no source")
+	case !v1:
+		if err := r.Acquisition.Check(r.Item, r.Original); err != nil {
+			return err
+		}
 	}
 	want := r.Statement().Subject
 	if len(s.Subject) != len(want) {
@@ -326,6 +351,33 @@ func (e *Encryption) check() error {
 		return errors.New("ciphertext: negative size")
 	}
 	return nil
+}
+
+// Name is the item's name for people: the file's base name, or for an
+// acquisition of another kind the kind and part ("web:warc").
+func (r *Record) Name() string {
+	if r.Source != nil {
+		return r.Source.Name
+	}
+	if r.Acquisition == nil {
+		return ""
+	}
+	if f, ok, err := r.Acquisition.File(); ok && err == nil {
+		return f.Name
+	}
+	return r.Acquisition.Kind + ":" + r.Acquisition.Part
+}
+
+// AcquiredAt is when the acquisition began (the acquiring machine's
+// clock): version 1's AcquiredAt, version 2's Acquisition.Started.
+func (r *Record) AcquiredAt() time.Time {
+	if r.Source != nil {
+		return r.Source.AcquiredAt
+	}
+	if r.Acquisition == nil {
+		return time.Time{}
+	}
+	return r.Acquisition.Started
 }
 
 // StoredKey is the content-addressed key the object's stored bytes must

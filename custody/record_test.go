@@ -2,11 +2,13 @@ package custody
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/openexhibit/exhibit/hashing"
 )
@@ -15,28 +17,115 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 // TestRecordGolden pins the record format: a change to the encoding of a
 // record must be deliberate (rerun with -update and review the diff, and
-// bump RecordPredicateType if old verifiers would misread it).
+// bump RecordPredicateType if old verifiers would misread it). Version 1,
+// which earlier releases wrote, must parse unchanged.
 func TestRecordGolden(t *testing.T) {
-	got, err := goldenRecord().Statement().Marshal()
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		file, predicate string
+		rec             *Record
+	}{
+		{"record.golden.json", RecordPredicateV1, goldenRecordV1()},
+		{"record-v2-file.golden.json", RecordPredicateType, goldenRecord()},
+		{"record-v2-parts.golden.json", RecordPredicateType, goldenRecordParts()},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			got, err := tc.rec.Statement().Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", tc.file)
+			if *update && tc.predicate == RecordPredicateType {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("record encoding changed; rerun with -update if intended\ngot:\n%s", got)
+			}
+			s, err := ParseStatement(want)
+			if err != nil {
+				t.Fatalf("golden record does not parse: %v", err)
+			}
+			if s.PredicateType != tc.predicate {
+				t.Fatalf("predicate type %s, want %s", s.PredicateType, tc.predicate)
+			}
+			again, err := s.Marshal()
+			if err != nil || !bytes.Equal(again, want) {
+				t.Fatalf("a parsed record does not re-encode to its bytes (%v):\n%s", err, again)
+			}
+		})
 	}
-	path := filepath.Join("testdata", "record.golden.json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
+}
+
+// TestParseStatementRejectsAcquisition: a version 2 record whose
+// acquisition is incoherent is refused with an error naming what is wrong.
+func TestParseStatementRejectsAcquisition(t *testing.T) {
+	other := hashing.Bytes([]byte("other part"))
+	tests := []struct {
+		name string
+		edit func(r *Record)
+		want string
+	}{
+		{"source and acquisition", func(r *Record) { r.Source = goldenRecordV1().Source }, "has an acquisition and no source"},
+		{"no acquisition", func(r *Record) { r.Acquisition = nil; r.Source = goldenRecordV1().Source }, ""},
+		{"id", func(r *Record) { r.Acquisition.ID = "0b8e3c52" }, "not a urn:uuid"},
+		{"id upper case", func(r *Record) { r.Acquisition.ID = strings.ToUpper(r.Acquisition.ID) }, "not a urn:uuid"},
+		{"kind", func(r *Record) { r.Acquisition.Kind = "Web Capture" }, "acquisition kind"},
+		{"provenance type", func(r *Record) { r.Acquisition.ProvenanceType = "file/v1" }, "not an absolute URI"},
+		{"provenance not an object", func(r *Record) { r.Acquisition.Provenance = json.RawMessage(`["a"]`) }, "not a JSON object"},
+		{"file provenance, unknown field", func(r *Record) {
+			r.Acquisition.Provenance = json.RawMessage(`{"path":"a","name":"a","fileTimes":{},"url":"x"}`)
+		}, "file provenance"},
+		{"file provenance, other kind", func(r *Record) { r.Acquisition.Kind = "web" }, "file provenance on an acquisition of kind"},
+		{"clock", func(r *Record) { r.Acquisition.Clock = "tsa" }, "acquisition clock"},
+		{"ends before it starts", func(r *Record) { r.Acquisition.Ended = r.Acquisition.Started.Add(-time.Second) }, "ends before it starts"},
+		{"no start", func(r *Record) { r.Acquisition.Started = time.Time{} }, "no start"},
+		{"no parts", func(r *Record) { r.Acquisition.Parts = nil }, "0 parts"},
+		{"part not named", func(r *Record) { r.Acquisition.Part = "warc" }, "not among the acquisition's parts"},
+		{"part name", func(r *Record) { r.Acquisition.Parts[0].Name = "../x"; r.Acquisition.Part = "../x" }, "invalid or repeated"},
+		{"part repeated", func(r *Record) { r.Acquisition.Parts = append(r.Acquisition.Parts, r.Acquisition.Parts[0]) }, "invalid or repeated"},
+		{"part of other bytes", func(r *Record) {
+			p := &r.Acquisition.Parts[0]
+			p.Item, p.Digest = other.SHA256.String(), other.Map()
+		}, "does not describe the record's original"},
+		{"part item not its digest", func(r *Record) {
+			r.Acquisition.Parts = append(r.Acquisition.Parts, Part{Name: "b", Item: r.Item, Digest: other.Map(), Size: other.Size})
+		}, "do not agree"},
+		{"part size", func(r *Record) { r.Acquisition.Parts[0].Size++ }, "does not describe the record's original"},
+		{"tool without name", func(r *Record) { r.Acquisition.Tools = append(r.Acquisition.Tools, AcquisitionTool{Version: "1"}) }, "tool without a name"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := goldenRecord()
+			tc.edit(r)
+			data, err := r.Statement().Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = ParseStatement(data)
+			if tc.want == "" {
+				// Without an acquisition the statement is version 1, and valid.
+				if err != nil {
+					t.Fatalf("version 1 record refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("version 1 predicate with an acquisition", func(t *testing.T) {
+		data, _ := goldenRecord().Statement().Marshal()
+		bad := strings.Replace(string(data), RecordPredicateType, RecordPredicateV1, 1)
+		if _, err := ParseStatement([]byte(bad)); err == nil || !strings.Contains(err.Error(), "version 1 record has a source") {
+			t.Fatalf("err = %v", err)
 		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("record encoding changed; rerun with -update if intended\ngot:\n%s", got)
-	}
-	if _, err := ParseStatement(want); err != nil {
-		t.Fatalf("golden record does not parse: %v", err)
-	}
+	})
 }
 
 func TestParseStatementRejects(t *testing.T) {

@@ -25,10 +25,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -62,9 +61,16 @@ const (
 	NotStarted Status = "not-started"
 )
 
-// Result is the outcome for one path.
+// Result is the outcome for one path, or one part of an acquisition.
 type Result struct {
-	Path   string
+	// Path is the file's path; for a part that is not a local file, the
+	// part's name.
+	Path string
+	// Part names the part of its acquisition ("original" for a file);
+	// Acquisition is the acquisition's ID when its records name it (some
+	// part of it was archived by this run).
+	Part, Acquisition string
+
 	Status Status
 	Item   string // "sha256:<hex>", empty when not read
 	Size   int64
@@ -120,7 +126,8 @@ type Options struct {
 	Case     string
 	Operator string
 	Host     custody.Host
-	Tool     custody.Tool
+	// Tool is the ingesting program (default: Exhibit as a library).
+	Tool custody.Tool
 
 	// Timestamper adds RFC 3161 timestamps to both bundles (nil: none).
 	Timestamper *sign.Timestamper
@@ -145,6 +152,9 @@ type Options struct {
 	// (storage.Grouped).
 	Jobs     int
 	Observer Observer
+	// TempDir holds the temporary copies of parts that are not local files,
+	// while their metadata is read (default: the system's).
+	TempDir string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// Exclude are folders whose contents are never ingested, however a
@@ -184,6 +194,9 @@ func New(ctx context.Context, o Options) (*Ingester, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Tool.Name == "" {
+		o.Tool = libraryTool()
+	}
 	if o.Jobs <= 0 {
 		o.Jobs = runtime.GOMAXPROCS(0)
 		if storage.Grouped(o.Store) {
@@ -202,6 +215,20 @@ func New(ctx context.Context, o Options) (*Ingester, error) {
 			o.Store.Location(), storage.ErrDenied)
 	}
 	return &Ingester{o: o, storage: custody.Storage{Location: o.Store.Location(), ObjectLock: caps.ObjectLock, LegalHold: o.LegalHold}}, nil
+}
+
+// libraryTool names Exhibit as a library, at the version the program that
+// uses it was built with.
+func libraryTool() custody.Tool {
+	t := custody.Tool{Name: "exhibit", Version: "(devel)", GoVersion: runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, m := range append([]*debug.Module{&bi.Main}, bi.Deps...) {
+			if m.Path == "github.com/openexhibit/exhibit" && m.Version != "" {
+				t.Version = m.Version
+			}
+		}
+	}
+	return t
 }
 
 // entry is one path found while walking the arguments.
@@ -231,35 +258,20 @@ func (in *Ingester) Paths(ctx context.Context, paths []string) []Result {
 	in.o.Observer.Planned(files, total)
 
 	results := make([]Result, len(entries))
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < in.o.Jobs; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				e := entries[i]
-				var r Result
-				switch {
-				case e.err != nil:
-					r = Result{Path: e.path, Status: Failed, Err: e.err}
-				case e.reason != "":
-					r = Result{Path: e.path, Status: Skipped, Reason: e.reason}
-				case ctx.Err() != nil:
-					r = Result{Path: e.path, Status: NotStarted, Err: ctx.Err()}
-				default:
-					r = in.File(ctx, e.path)
-				}
-				results[i] = r
-				in.o.Observer.Done(r)
-			}
-		}()
-	}
-	for i := range entries {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
+	in.parallel(len(entries), func(i int) {
+		e := entries[i]
+		switch {
+		case e.err != nil:
+			results[i] = Result{Path: e.path, Status: Failed, Err: e.err}
+		case e.reason != "":
+			results[i] = Result{Path: e.path, Status: Skipped, Reason: e.reason}
+		case ctx.Err() != nil:
+			results[i] = Result{Path: e.path, Status: NotStarted, Err: ctx.Err()}
+		default:
+			results[i] = in.File(ctx, e.path)
+		}
+		in.o.Observer.Done(results[i])
+	})
 	return results
 }
 
@@ -315,11 +327,17 @@ func (in *Ingester) excluded(p string) string {
 		return ""
 	}
 	for _, x := range in.o.Exclude {
-		if rel, err := filepath.Rel(x, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		if within(abs, x) {
 			return "inside " + x + ", which Exhibit keeps (the archive or the home folder): not ingested"
 		}
 	}
 	return ""
+}
+
+// within reports whether path is dir or inside it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 func classify(path string, fi fs.FileInfo) entry {
@@ -415,214 +433,9 @@ func (e *ConflictError) Error() string {
 	return fmt.Sprintf("%s exists but its record bundle does not: the archive was altered; not re-signing over it (run exhibit verify %s)", e.Key, e.Item)
 }
 
-// File ingests one regular file.
+// File ingests one regular file: an acquisition of kind "file".
 func (in *Ingester) File(ctx context.Context, path string) Result {
-	r := Result{Path: path, Status: Failed}
-	item, size, status, err := in.file(ctx, path, &r)
-	r.Item, r.Size = item, size
-	if err != nil {
-		r.Err = err
-		return r
-	}
-	r.Status = status
-	return r
-}
-
-// file ingests path; for an item it archives, it sets out.Record and
-// out.RecordBundle.
-func (in *Ingester) file(ctx context.Context, path string, out *Result) (string, int64, Status, error) {
-	before, err := os.Lstat(path)
-	if err != nil {
-		return "", 0, Failed, inputError(path, err)
-	}
-	if !before.Mode().IsRegular() {
-		return "", 0, Failed, inputError(path, errors.New("not a regular file"))
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return "", 0, Failed, inputError(path, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", 0, Failed, inputError(path, err)
-	}
-	if !os.SameFile(before, st) {
-		return "", 0, Failed, &ChangedError{Path: path, What: "it was replaced between listing and opening"}
-	}
-	acquired := in.o.Now().UTC()
-	times := fileTimes(f)
-
-	// The one streaming read: hash, sniff and stage in the same pass. The
-	// store gets the SHA-256 from src (a storage.SHA256Reader) rather than
-	// hashing the same bytes again.
-	h := hashing.New()
-	head := &headBuffer{max: capture.SniffLen}
-	guarded := &sizeGuard{r: f, left: st.Size(), path: path}
-	src := h.Tee(io.TeeReader(guarded, io.MultiWriter(head, progress{in.o.Observer})))
-	stageSrc, stageSize := io.Reader(src), st.Size()
-	var ch *hashing.Hasher // the ciphertext's digests, when encrypting
-	if in.o.Encrypt != nil {
-		er, err := age.EncryptReader(src, in.o.Encrypt.Recipients...)
-		if err != nil {
-			return "", 0, Failed, fmt.Errorf("ingest %s: encrypt: %w", path, err)
-		}
-		ch = hashing.New()
-		stageSrc, stageSize = ch.Tee(er), -1
-	}
-	stagedOriginal, err := in.o.Store.Stage(ctx, stageSrc, stageSize)
-	if err != nil {
-		var ce *ChangedError
-		if errors.As(err, &ce) {
-			return "", 0, Failed, ce
-		}
-		if isReadErr(err) {
-			return "", 0, Failed, inputError(path, err)
-		}
-		return "", 0, Failed, fmt.Errorf("ingest %s: %w", path, err)
-	}
-	// Whatever is not committed is discarded (after Commit, Discard does
-	// nothing).
-	pending := []func(){func() { stagedOriginal.Discard(context.WithoutCancel(ctx)) }}
-	defer func() {
-		for _, discard := range pending {
-			discard()
-		}
-	}()
-	sum := h.Sum()
-	after, err := f.Stat()
-	if err != nil {
-		return "", 0, Failed, inputError(path, err)
-	}
-	if what := changed(st, after, sum.Size); what != "" {
-		return "", 0, Failed, &ChangedError{Path: path, What: what}
-	}
-	id := sum.SHA256
-	item := id.String()
-
-	// The record copy is written after the record bundle, so a copy without
-	// its bundle means the bundle was removed: never sign over that. The
-	// copy is looked up first: when a concurrent ingest of the same bytes
-	// commits in between, its bundle is then found below, not missed.
-	_, recErr := in.o.Store.Stat(ctx, custody.RecordKey(id))
-	if recErr != nil && !errors.Is(recErr, storage.ErrNotFound) {
-		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, recErr)
-	}
-	// Same bytes already archived: write nothing new, repair what an
-	// interrupted run may have left out.
-	if _, err := in.o.Store.Stat(ctx, custody.RecordBundleKey(id)); err == nil {
-		repaired, err := in.repair(ctx, id)
-		if err != nil {
-			return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
-		}
-		if repaired {
-			return item, sum.Size, Repaired, nil
-		}
-		return item, sum.Size, Exists, nil
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
-	}
-	if recErr == nil {
-		return item, sum.Size, Failed, &ConflictError{Item: item, Key: custody.RecordKey(id)}
-	}
-
-	mediaType := capture.Sniff(head.buf, filepath.Base(path))
-	put := in.putOptions(acquired)
-	popts := put
-	popts.Size, popts.SHA256, popts.ContentType = sum.Size, id.Sum, mediaType
-	original := custody.Object{Digest: sum.Map(), Size: sum.Size, MediaType: mediaType}
-	if ch != nil {
-		csum := ch.Sum()
-		popts.Size, popts.SHA256, popts.ContentType = csum.Size, csum.SHA256.Sum, "application/octet-stream"
-		original.Encryption = in.encryption(csum)
-	}
-	original.Key, _ = original.StoredKey()
-
-	// Everything the record points to is written first and made visible
-	// after: on a store that groups its syncs (storage.Grouped) the item's
-	// objects then share one wait for the disk instead of one each.
-	source := &fileSource{f: f, size: sum.Size, name: filepath.Base(path), mediaType: mediaType}
-	meta, derivs := in.extract(ctx, source, item, times)
-	var stagedDerivs []*stagedDerivative
-	for _, d := range derivs {
-		sd, err := in.stageDerivative(ctx, d, put)
-		var pe *producerError
-		if errors.As(err, &pe) {
-			// The original is what matters: record why there is no
-			// derivative (never with metadata values) and go on.
-			meta.Errors = append(meta.Errors, custody.ReaderError{Reader: d.Reader, Error: fmt.Sprintf("derivative %s not made: %v", d.Name, pe.err)})
-			continue
-		}
-		if err != nil {
-			return item, sum.Size, Failed, fmt.Errorf("ingest %s: derivative %s: %w", path, d.Name, err)
-		}
-		pending = append(pending, func() { sd.staged.Discard(context.WithoutCancel(ctx)) })
-		stagedDerivs = append(stagedDerivs, sd)
-	}
-	metadata, metaWrite, err := in.storeMetadata(ctx, meta, put)
-	if err != nil {
-		return item, sum.Size, Failed, fmt.Errorf("ingest %s: metadata: %w", path, err)
-	}
-	pending = append(pending, func() { metaWrite.Discard(context.WithoutCancel(ctx)) })
-	bundleWrite, bundleSum, err := in.originalBundle(ctx, id)
-	if err != nil {
-		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
-	}
-	pending = append(pending, func() { bundleWrite.Discard(context.WithoutCancel(ctx)) })
-	if err := ctx.Err(); err != nil {
-		return item, sum.Size, Failed, err
-	}
-
-	obj, err := in.commitStaged(ctx, stagedOriginal, original.Key, popts)
-	if err != nil {
-		return item, sum.Size, Failed, fmt.Errorf("ingest %s: store original: %w", path, err)
-	}
-	original.VersionID = obj.VersionID
-	derivatives := []custody.Derivative{}
-	for _, sd := range stagedDerivs {
-		d, err := in.commitDerivative(ctx, sd)
-		if err != nil {
-			return item, sum.Size, Failed, fmt.Errorf("ingest %s: derivative %s: %w", path, sd.d.Name, err)
-		}
-		derivatives = append(derivatives, d)
-	}
-	if metadata.VersionID, err = in.commitContent(ctx, metaWrite); err != nil {
-		return item, sum.Size, Failed, fmt.Errorf("ingest %s: metadata: %w", path, err)
-	}
-	if _, err := bundleWrite.Commit(ctx); errors.Is(err, storage.ErrExists) {
-		bundleSum = hashing.Digest{} // another run's bundle: the events read it back
-	} else if err != nil {
-		return item, sum.Size, Failed, fmt.Errorf("ingest %s: write original bundle: %w", path, err)
-	}
-
-	rec := custody.Record{
-		Item:     item,
-		Case:     in.o.Case,
-		Original: original,
-		Source: custody.Source{Kind: "file", Path: path, Name: filepath.Base(path), AcquiredAt: acquired,
-			FileTimes: times, PathBytes: nonUTF8(path)},
-		Operator:    custody.Operator{Name: in.o.Operator, KeyFingerprint: in.o.Signer.Fingerprint()},
-		Host:        in.o.Host,
-		Tool:        in.o.Tool,
-		Derivatives: derivatives,
-		Metadata:    metadata,
-		Storage:     in.storage,
-	}
-	if sign.IsKMSRef(in.o.Signer.Ref()) {
-		rec.Operator.KeyRef = in.o.Signer.Ref()
-	}
-	if put.Retention.Mode != "" {
-		rec.Storage.Retention = &custody.Retention{Mode: string(put.Retention.Mode), Until: put.Retention.Until}
-	}
-
-	status, err := in.commitItem(ctx, id, &rec, out)
-	if err != nil {
-		return item, sum.Size, Failed, fmt.Errorf("ingest %s: %w", path, err)
-	}
-	if status == Archived {
-		out.OriginalBundle = bundleSum
-	}
-	return item, sum.Size, status, nil
+	return in.acquire(ctx, fileAcquisition(path))[0]
 }
 
 // commitItem signs and writes the record bundle and the record. The record
@@ -952,14 +765,3 @@ func (h *headBuffer) Write(p []byte) (int, error) {
 type progress struct{ o Observer }
 
 func (p progress) Write(b []byte) (int, error) { p.o.Read(int64(len(b))); return len(b), nil }
-
-type fileSource struct {
-	f               *os.File
-	size            int64
-	name, mediaType string
-}
-
-func (s *fileSource) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, off) }
-func (s *fileSource) Size() int64                             { return s.size }
-func (s *fileSource) Name() string                            { return s.name }
-func (s *fileSource) MediaType() string                       { return s.mediaType }

@@ -553,18 +553,28 @@ func TestNonUTF8PathKept(t *testing.T) {
 	if r.Status != ingest.Archived {
 		t.Fatalf("ingest: %+v", r)
 	}
-	stmt, err := custody.ParseStatement(r.Record)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := stmt.Predicate.Source
+	src := fileProvenance(t, r.Record)
 	if string(src.PathBytes) != p || !strings.Contains(src.Path, "\uFFFD") {
 		t.Fatalf("path %q, pathBytes %q; want the exact bytes %q", src.Path, src.PathBytes, p)
 	}
 	// A UTF-8 path has none.
 	q, _ := writeFile(t, 10)
 	r = e.ingester(t, e.store).File(context.Background(), q)
-	if stmt, err = custody.ParseStatement(r.Record); err != nil || stmt.Predicate.Source.PathBytes != nil {
-		t.Fatalf("UTF-8 path: %v %q", err, stmt.Predicate.Source.PathBytes)
+	if src := fileProvenance(t, r.Record); src.PathBytes != nil || src.Path != q {
+		t.Fatalf("UTF-8 path: %q %q", src.Path, src.PathBytes)
 	}
+}
+
+// fileProvenance is the file provenance of a signed record statement.
+func fileProvenance(t *testing.T, record []byte) *custody.FileProvenance {
+	t.Helper()
+	stmt, err := custody.ParseStatement(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok, err := stmt.Predicate.Acquisition.File()
+	if !ok || err != nil {
+		t.Fatalf("no file provenance: %v", err)
+	}
+	return f
 }

@@ -206,6 +206,43 @@ func storeErr(name, key string, err error) Check {
 	return Check{Name: name, Object: key, Status: Error, Detail: err.Error()}
 }
 
+// checkParts checks that every other part of an item's acquisition is
+// archived (its record bundle exists; verifying that item checks the rest),
+// so that a unit acquired together is not silently missing a part.
+func (v *Verifier) checkParts(ctx context.Context, c itemCheck, bundleKey string, a *custody.Acquisition) {
+	var missing []string
+	for _, p := range a.Parts {
+		if p.Name == a.Part {
+			continue
+		}
+		id, err := hashing.ParseDigest(p.Item)
+		if err != nil {
+			c.add(Check{Name: "acquisition", Object: bundleKey, Status: Fail, Detail: "part " + p.Name + ": " + err.Error()})
+			return
+		}
+		if p.Item == c.r.Item {
+			continue // the same bytes as this item's part
+		}
+		_, err = v.Store.Stat(ctx, custody.RecordBundleKey(id))
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			missing = append(missing, p.Name+" ("+p.Item+")")
+		case err != nil:
+			c.add(storeErr("acquisition", custody.RecordBundleKey(id), err))
+			return
+		}
+	}
+	if len(missing) > 0 {
+		c.add(Check{Name: "acquisition", Object: bundleKey, Status: Fail,
+			Expected: fmt.Sprintf("all %d parts of acquisition %s archived", len(a.Parts), a.ID),
+			Found:    "missing: " + strings.Join(missing, ", "),
+			Detail:   "a part was removed, or the run that acquired them was interrupted before its record was written"})
+		return
+	}
+	c.add(Check{Name: "acquisition", Object: bundleKey, Status: Pass,
+		Detail: fmt.Sprintf("part %s of acquisition %s (%s); all %d parts archived", a.Part, a.ID, a.Kind, len(a.Parts))})
+}
+
 // CheckID is the stable ID of the check named name: the name with spaces as
 // hyphens, and "derivative" for every "derivative NAME".
 func CheckID(name string) string {
@@ -263,12 +300,12 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, 
 		return ir, rb, rbErr
 	}
 	rec := &stmt.Predicate
-	ir.Case, ir.Name = rec.Case, rec.Source.Name
+	ir.Case, ir.Name = rec.Case, rec.Name()
 	if rec.Item != id.String() {
 		c.add(Check{Name: "record item", Object: bundleKey, Status: Fail, Expected: id.String(), Found: rec.Item})
 		return ir, rb, rbErr
 	}
-	c.add(Check{Name: "record format", Object: bundleKey, Status: Pass, Detail: custody.RecordPredicateType})
+	c.add(Check{Name: "record format", Object: bundleKey, Status: Pass, Detail: stmt.PredicateType})
 	if rec.Operator.KeyFingerprint != verified.KeyFingerprint {
 		c.add(Check{Name: "record key", Object: bundleKey, Status: Fail, Expected: rec.Operator.KeyFingerprint, Found: verified.KeyFingerprint,
 			Detail: "the record names another key than the one that signed it"})
@@ -283,6 +320,11 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, 
 			Found: "different bytes (" + hashing.Bytes(data).SHA256.String() + ")"})
 	} else {
 		c.add(Check{Name: "record copy", Object: recordKey, Status: Pass})
+	}
+
+	// The other parts of its acquisition are archived too.
+	if rec.Acquisition != nil {
+		v.checkParts(ctx, c, bundleKey, rec.Acquisition)
 	}
 
 	// 3. The original: re-hash every byte and compare with the signed subject.

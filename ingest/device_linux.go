@@ -1,0 +1,84 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/openexhibit/exhibit/custody"
+)
+
+// device names the file system an open file is on: its device number and,
+// from /proc/self/mountinfo, where it is mounted, its type and what was
+// mounted (the memory card's partition, say). Nil when not even the device
+// number can be read. When the same device is mounted more than once, the
+// mount that contains the file's absolute path is preferred.
+func device(f *os.File, path string) *custody.Device {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil
+	}
+	d := &custody.Device{ID: fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))}
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return d
+	}
+	abs, _ := filepath.Abs(path)
+	best := -1
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		m, ok := parseMountinfo(sc.Text())
+		if !ok || m.ID != d.ID {
+			continue
+		}
+		n := len(m.Mount)
+		if !within(abs, m.Mount) {
+			n = 0
+		}
+		if n > best {
+			best, d.Mount, d.Type, d.Source = n, m.Mount, m.Type, m.Source
+		}
+	}
+	return d
+}
+
+// parseMountinfo reads one line of /proc/self/mountinfo:
+// "36 35 98:0 /root /mnt rw,noatime master:1 - ext3 /dev/sda1 rw".
+func parseMountinfo(line string) (custody.Device, bool) {
+	f := strings.Fields(line)
+	sep := -1
+	for i := 6; i < len(f); i++ {
+		if f[i] == "-" {
+			sep = i
+			break
+		}
+	}
+	if len(f) < 5 || sep < 0 || sep+2 >= len(f) {
+		return custody.Device{}, false
+	}
+	return custody.Device{ID: f[2], Mount: unescapeMount(f[4]), Type: f[sep+1], Source: unescapeMount(f[sep+2])}, true
+}
+
+// unescapeMount undoes the octal escapes (\040 for a space) of mountinfo.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }
