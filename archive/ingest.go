@@ -29,8 +29,9 @@ type IngestOptions struct {
 	Jobs int
 	// Encrypt encrypts originals and their metadata (nil: none).
 	Encrypt *ingest.Encryption
-	// Readers extract format metadata and derivatives.
-	Readers []capture.Reader
+	// Readers extract format metadata and derivatives (nil: none; see
+	// capture/readers for every reader Exhibit ships).
+	Readers *capture.Registry
 	// Observer receives progress (nil: none).
 	Observer ingest.Observer
 }

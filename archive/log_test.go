@@ -151,8 +151,12 @@ func TestIngestEventsFromMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &Archive{store: st, trust: trust}
+	readers, err := capture.NewRegistry(photo.New(), strip.NewReader(strip.Default))
+	if err != nil {
+		t.Fatal(err)
+	}
 	in, err := ingest.New(ctx, ingest.Options{Store: st, Signer: signer, Verifier: trust,
-		Readers: []capture.Reader{photo.New(), strip.NewReader(strip.Default)}})
+		Readers: readers})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 // Package capture reads what can be learned from an original's bytes: basic
 // facts for every file (size, sniffed media type, name, file times) and,
-// through Readers that later format packages register, format metadata and
-// derivatives such as stripped working copies.
+// through Readers that format packages provide and a Registry holds by
+// media type, format metadata and derivatives such as stripped working
+// copies. A Reader that is also a Summarizer says what exhibit show prints
+// of its output.
 //
 // A Reader never modifies the original and never logs metadata values.
 // capture must not import storage, sign, ingest or cli.
@@ -34,8 +36,11 @@ type Source interface {
 type Reader interface {
 	// ID names the reader and its output version, e.g. "photo/1".
 	ID() string
-	// Accepts reports whether the reader handles this media type and name.
-	Accepts(mediaType, name string) bool
+	// MediaTypes are the media types it reads (lower case, without
+	// parameters; "image/*" and "*/*" match a family or anything): a
+	// Registry hands it only those. A reader that finds it cannot handle
+	// one file after all returns ErrUnsupported.
+	MediaTypes() []string
 	// Read extracts metadata (a JSON-encodable value) and derivatives.
 	Read(ctx context.Context, src Source) (*Result, error)
 }

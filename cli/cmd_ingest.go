@@ -6,9 +6,7 @@ import (
 	"fmt"
 
 	"github.com/openexhibit/exhibit/archive"
-	"github.com/openexhibit/exhibit/capture"
-	"github.com/openexhibit/exhibit/capture/geo"
-	"github.com/openexhibit/exhibit/capture/photo"
+	"github.com/openexhibit/exhibit/capture/readers"
 	"github.com/openexhibit/exhibit/capture/strip"
 	"github.com/openexhibit/exhibit/custody/ledger"
 	"github.com/openexhibit/exhibit/ingest"
@@ -75,13 +73,17 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	if err != nil {
 		return err
 	}
+	registry, err := readers.Default(profile)
+	if err != nil {
+		return err
+	}
 	a, err := openArchive(ctx, e, home, cfg)
 	if err != nil {
 		return err
 	}
 	p := newProgress(e)
 	rep, err := a.Ingest(ctx, archive.IngestOptions{Case: o.caseName, RequireTimestamp: o.requireTimestamp, MinTimestamps: o.minTimestamps,
-		Jobs: cfg.Jobs, Encrypt: enc, Readers: []capture.Reader{photo.New(), geo.New(), strip.NewReader(profile)}, Observer: p}, paths)
+		Jobs: cfg.Jobs, Encrypt: enc, Readers: registry, Observer: p}, paths)
 	if err != nil {
 		return err
 	}

@@ -5,14 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/openexhibit/exhibit/archive"
-	"github.com/openexhibit/exhibit/capture/geo"
-	"github.com/openexhibit/exhibit/capture/photo"
+	"github.com/openexhibit/exhibit/capture"
+	"github.com/openexhibit/exhibit/capture/readers"
+	"github.com/openexhibit/exhibit/capture/strip"
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/urfave/cli/v2"
@@ -56,18 +56,26 @@ func runShow(ctx context.Context, e *env, home string, cfg *Config, id hashing.D
 	}
 	stmt := rec.Statement
 	formats, sumErr := a.Formats(ctx, stmt.Predicate.Metadata, ids)
-	sum, err := parseSummary(formats)
-	if sumErr == nil {
-		sumErr = err
+	var sums []capture.Summarized
+	if sumErr == nil && formats != nil {
+		registry, err := readers.Default(strip.Default)
+		if err != nil {
+			return err
+		}
+		sums, sumErr = registry.Summaries(formats)
 	}
 	if e.json {
 		out := map[string]any{"item": id.String(), "signedBy": rec.SignedBy, "statement": stmt}
-		if sum != nil {
-			out["summary"] = sum
+		if len(sums) > 0 {
+			byReader := map[string]any{}
+			for _, s := range sums {
+				byReader[s.Reader] = s.Value
+			}
+			out["summary"] = byReader
 		}
 		return writeJSON(e.stdout, schemaShow, out)
 	}
-	return printRecord(e, rec, sum, sumErr)
+	return printRecord(e, rec, sums, sumErr)
 }
 
 // acquisitionRows prints how the item was acquired: the source, its
@@ -110,7 +118,7 @@ func acquisitionRows(row func(k, v string), a *custody.Acquisition) {
 }
 
 // printRecord prints a verified record and the summary of its formats.
-func printRecord(e *env, rec *archive.Record, sum *summary, sumErr error) error {
+func printRecord(e *env, rec *archive.Record, sums []capture.Summarized, sumErr error) error {
 	r := &rec.Statement.Predicate
 	w := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	row := func(k, v string) {
@@ -154,76 +162,15 @@ func printRecord(e *env, rec *archive.Record, sum *summary, sumErr error) error 
 	if sumErr != nil {
 		row("summary", "unavailable: "+sumErr.Error())
 	}
-	if p := sum.photo(); p != nil {
-		row("captured", p.CaptureTime+" ("+p.CaptureTimeSource+", the camera's clock)")
-		row("camera", strings.TrimSpace(p.Make+" "+p.Model))
-		row("lens", p.Lens)
-		if p.Latitude != nil && p.Longitude != nil {
-			row("gps", fmt.Sprintf("%.6f, %.6f", *p.Latitude, *p.Longitude))
+	for _, sum := range sums {
+		for _, f := range sum.Facts {
+			row(f.Label, f.Value)
 		}
-		var ids []string
-		for name, on := range map[string]bool{"body serial": p.BodySerial, "lens serial": p.LensSerial, "owner/artist": p.Owner, "XMP": p.XMP, "IPTC": p.IPTC} {
-			if on {
-				ids = append(ids, name)
-			}
-		}
-		sort.Strings(ids)
-		row("identifying", strings.Join(ids, ", "))
-	}
-	if g := sum.geo(); g != nil {
-		if g.CRS != nil && g.CRS.EPSG != 0 {
-			row("crs", fmt.Sprintf("EPSG:%d %s", g.CRS.EPSG, g.CRS.Name))
-		}
-		if d := g.Degrees; d != nil {
-			row("extent", fmt.Sprintf("W %.6f S %.6f E %.6f N %.6f (degrees)", d.West, d.South, d.East, d.North))
-		}
-		row("tiff date", g.DateTime)
 	}
 	for _, d := range r.Derivatives {
 		row("derivative", fmt.Sprintf("%s (%s, %s, %d bytes) %s", d.Name, d.Kind, d.MediaType, d.Size, d.Key))
 	}
 	return w.Flush()
-}
-
-// summary is what show prints of the format readers' output.
-type summary struct {
-	Photo *struct {
-		Summary photo.Summary `json:"summary"`
-	} `json:"photo/1,omitempty"`
-	Geo *geo.Metadata `json:"geo/1,omitempty"`
-}
-
-func (s *summary) photo() *photo.Summary {
-	if s == nil || s.Photo == nil {
-		return nil
-	}
-	return &s.Photo.Summary
-}
-
-func (s *summary) geo() *geo.Metadata {
-	if s == nil {
-		return nil
-	}
-	return s.Geo
-}
-
-// parseSummary reads show's summary from what the format readers found.
-func parseSummary(formats map[string]json.RawMessage) (*summary, error) {
-	if formats == nil {
-		return nil, nil
-	}
-	var s summary
-	if data, ok := formats["photo/1"]; ok {
-		if err := json.Unmarshal(data, &s.Photo); err != nil {
-			return nil, fmt.Errorf("metadata document: %w", err)
-		}
-	}
-	if data, ok := formats["geo/1"]; ok {
-		if err := json.Unmarshal(data, &s.Geo); err != nil {
-			return nil, fmt.Errorf("metadata document: %w", err)
-		}
-	}
-	return &s, nil
 }
 
 func lsCommand(e *env) *cli.Command {

@@ -60,10 +60,7 @@ func (in *Ingester) extract(ctx context.Context, src capture.Source, item string
 	}
 	var derivs []derivative
 	names := map[string]bool{}
-	for _, r := range in.o.Readers {
-		if !r.Accepts(src.MediaType(), src.Name()) {
-			continue
-		}
+	for _, r := range in.o.Readers.For(src.MediaType()) {
 		res, err := safeRead(ctx, r, src)
 		if errors.Is(err, capture.ErrUnsupported) {
 			continue

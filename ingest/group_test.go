@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/openexhibit/exhibit/capture"
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/storage"
@@ -139,7 +138,7 @@ func TestGroupedStoreConcurrent(t *testing.T) {
 		paths = append(paths, p)
 	}
 	in, err := ingest.New(context.Background(), ingest.Options{Store: e.store, Signer: e.signer, Verifier: e.trust,
-		Readers: []capture.Reader{deriving{"ok"}}})
+		Readers: registry(t, deriving{"ok"})})
 	if err != nil {
 		t.Fatal(err)
 	}

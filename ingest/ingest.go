@@ -141,8 +141,9 @@ type Options struct {
 	// Retention and LegalHold apply Object Lock; the store must enforce it.
 	Retention *Retention
 	LegalHold bool
-	// Readers extract format metadata and derivatives.
-	Readers []capture.Reader
+	// Readers extract format metadata and derivatives: those registered
+	// for an original's sniffed media type run on it (nil: none).
+	Readers *capture.Registry
 	// Encrypt, when set, encrypts each original and its metadata document
 	// before they are written; derivatives (stripped working copies) are
 	// written as they are.

@@ -92,11 +92,20 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) ingester(t *testing.T, st storage.Store, readers ...capture.Reader) *ingest.Ingester {
 	t.Helper()
-	in, err := ingest.New(context.Background(), ingest.Options{Store: st, Signer: e.signer, Verifier: e.trust, Readers: readers})
+	in, err := ingest.New(context.Background(), ingest.Options{Store: st, Signer: e.signer, Verifier: e.trust, Readers: registry(t, readers...)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return in
+}
+
+func registry(t *testing.T, readers ...capture.Reader) *capture.Registry {
+	t.Helper()
+	g, err := capture.NewRegistry(readers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
 
 func (e *env) verify(t *testing.T, item string) verify.ItemReport {
@@ -309,8 +318,8 @@ func TestTornRead(t *testing.T) {
 // crashing is a reader that panics, as a parser might on hostile input.
 type crashing struct{}
 
-func (crashing) ID() string                  { return "crash/1" }
-func (crashing) Accepts(string, string) bool { return true }
+func (crashing) ID() string           { return "crash/1" }
+func (crashing) MediaTypes() []string { return []string{"*/*"} }
 func (crashing) Read(context.Context, capture.Source) (*capture.Result, error) {
 	var m map[string]int
 	m["boom"]++ // nil map write: panics
@@ -422,8 +431,8 @@ func TestRefusesToSignOverAlteredItem(t *testing.T) {
 // after writing some bytes.
 type deriving struct{ mode string }
 
-func (deriving) ID() string                  { return "derive/1" }
-func (deriving) Accepts(string, string) bool { return true }
+func (deriving) ID() string           { return "derive/1" }
+func (deriving) MediaTypes() []string { return []string{"*/*"} }
 func (d deriving) Read(context.Context, capture.Source) (*capture.Result, error) {
 	return &capture.Result{Derivatives: []capture.Derivative{{
 		Name: "copy.bin", Kind: "stripped", MediaType: "application/octet-stream",

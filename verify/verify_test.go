@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -89,8 +88,8 @@ func trustOnly(t *testing.T, s *sign.Signer) *sign.Verifier {
 // (the original upper-cased), so derivative checks are exercised.
 type upper struct{}
 
-func (upper) ID() string                       { return "test-upper/1" }
-func (upper) Accepts(mediaType, _ string) bool { return strings.HasPrefix(mediaType, "text/") }
+func (upper) ID() string           { return "test-upper/1" }
+func (upper) MediaTypes() []string { return []string{"text/*"} }
 func (upper) Read(_ context.Context, src capture.Source) (*capture.Result, error) {
 	data := make([]byte, src.Size())
 	if _, err := src.ReadAt(data, 0); err != nil && err != io.EOF {
@@ -117,11 +116,15 @@ type fixture struct {
 
 func setup(t *testing.T, b backend) *fixture {
 	t.Helper()
+	uppers, err := capture.NewRegistry(upper{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	s := newSigner(t)
 	trust := trustOnly(t, s)
 	in, err := ingest.New(ctx, ingest.Options{Store: b.store, Signer: s, Verifier: trust, Case: "c1",
-		Readers: []capture.Reader{upper{}}})
+		Readers: uppers})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,11 +42,9 @@ var _ capture.Reader = (*Reader)(nil)
 // ID implements capture.Reader.
 func (*Reader) ID() string { return ID }
 
-// Accepts implements capture.Reader: TIFF and BigTIFF, by sniffed media
-// type.
-func (*Reader) Accepts(mediaType, _ string) bool {
-	return strings.ToLower(strings.TrimSpace(strings.Split(mediaType, ";")[0])) == "image/tiff"
-}
+// MediaTypes implements capture.Reader: TIFF and BigTIFF (by the sniffed
+// media type).
+func (*Reader) MediaTypes() []string { return []string{"image/tiff"} }
 
 // Read implements capture.Reader.
 func (*Reader) Read(ctx context.Context, src capture.Source) (*capture.Result, error) {

@@ -160,8 +160,7 @@ func local(name string) func(t *testing.T) string {
 func TestReader(t *testing.T) {
 	r := New()
 	eq(t, "ID", r.ID(), "geo/1")
-	eq(t, "accepts tiff", r.Accepts("image/tiff", "x.tif"), true)
-	eq(t, "accepts jpeg", r.Accepts("image/jpeg", "x.tif"), false)
+	eq(t, "media types", fmt.Sprint(r.MediaTypes()), "[image/tiff]")
 	if _, err := extract(t, "testdata/plain.tif"); !errors.Is(err, capture.ErrUnsupported) {
 		t.Errorf("plain TIFF: error = %v, want ErrUnsupported", err)
 	}

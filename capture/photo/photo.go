@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/openexhibit/exhibit/capture"
 )
@@ -43,14 +42,10 @@ var _ capture.Reader = (*Reader)(nil)
 // ID implements capture.Reader.
 func (*Reader) ID() string { return ID }
 
-// Accepts implements capture.Reader. It goes by the sniffed media type only:
-// an extension can lie.
-func (*Reader) Accepts(mediaType, _ string) bool {
-	switch strings.ToLower(strings.TrimSpace(strings.Split(mediaType, ";")[0])) {
-	case "image/jpeg", "image/png", "image/tiff", "image/heic", "image/heif", "image/avif", "image/webp":
-		return true
-	}
-	return false
+// MediaTypes implements capture.Reader. Files are matched by the sniffed
+// media type only: an extension can lie.
+func (*Reader) MediaTypes() []string {
+	return []string{"image/jpeg", "image/png", "image/tiff", "image/heic", "image/heif", "image/avif", "image/webp"}
 }
 
 // Metadata is the output of photo/1, stored under "photo/1" in an item's

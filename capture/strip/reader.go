@@ -27,10 +27,9 @@ func NewReader(p Profile) *Reader { return &Reader{profile: p} }
 // ID implements capture.Reader.
 func (*Reader) ID() string { return ReaderID }
 
-// Accepts implements capture.Reader: by sniffed media type only.
-func (*Reader) Accepts(mediaType, _ string) bool {
-	_, ok := FormatOf(mediaType)
-	return ok
+// MediaTypes implements capture.Reader: the formats FormatOf knows.
+func (*Reader) MediaTypes() []string {
+	return []string{"image/jpeg", "image/png", "image/webp", "image/tiff", "image/heic", "image/heif"}
 }
 
 var extensions = map[Format]string{JPEG: ".jpg", PNG: ".png", WebP: ".webp", TIFF: ".tif", HEIF: ".heic"}

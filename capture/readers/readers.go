@@ -1,0 +1,19 @@
+// Package readers is the registry of every format reader Exhibit ships,
+// in the order they run: photo/1 (photo metadata), geo/1 (GeoTIFF
+// georeference) and strip/1 (stripped working copies). A new reader is
+// added here, and its package implements capture.Reader (and
+// capture.Summarizer for what exhibit show prints of it).
+package readers
+
+import (
+	"github.com/openexhibit/exhibit/capture"
+	"github.com/openexhibit/exhibit/capture/geo"
+	"github.com/openexhibit/exhibit/capture/photo"
+	"github.com/openexhibit/exhibit/capture/strip"
+)
+
+// Default is the registry of every reader, with working copies stripped by
+// profile.
+func Default(profile strip.Profile) (*capture.Registry, error) {
+	return capture.NewRegistry(photo.New(), geo.New(), strip.NewReader(profile))
+}
