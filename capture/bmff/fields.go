@@ -1,5 +1,9 @@
-// Package bmff holds what the readers of ISO base media files (HEIF and
-// HEIC) in capture share: a bounded reader of big-endian box fields.
+// Package bmff is the one parser of ISO base media files (HEIF and HEIC)
+// in capture: Parse reads the top-level boxes and the item structure of
+// the meta box, for the metadata reader (capture/photo) and the stripper
+// (capture/strip) alike, so that what is reported of a file and what is
+// stripped from it come from the same reading; Fields is its bounded
+// reader of big-endian box fields.
 //
 // bmff must not import other capture packages.
 package bmff

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -51,18 +52,11 @@ import (
 // items and their decoder configurations (such as an HEVC SEI message
 // naming the encoder), since the coded bytes are kept identical.
 
+// Limits of the stripper's own (the parse has bmff's).
 const (
-	heifMaxTopBoxes  = 1024
-	heifMaxMetaChild = 16 << 20 // one meta child box (iinf, iloc, iprp...) in memory
-	heifMaxMetaRead  = 32 << 20 // all of them together
-	heifMaxFtyp      = 4096
-	heifMaxItems     = 4096
-	heifMaxExtents   = 1 << 16 // all items together
-	heifMaxProps     = 1 << 15 // ipma indexes are at most 15 bits
-	heifMaxRefs      = 1 << 16
-	heifMaxIdat      = 4 << 20 // kept idat bytes, held in memory
-	heifMaxExif      = 4 << 20
-	heifMaxDepth     = 64 // derivation chain
+	heifMaxIdat  = 4 << 20 // kept idat bytes, held in memory
+	heifMaxExif  = 4 << 20
+	heifMaxDepth = 64 // derivation chain
 )
 
 // Item types of coded or derived images that can be kept. JPEG and JPEG
@@ -91,47 +85,16 @@ var heifDepthURNs = []string{
 	"urn:mpeg:mpegB:cicp:systems:auxiliary:depth",
 }
 
-type heifBox struct {
-	typ            string
-	off, hdr, size int64 // content is [off+hdr, off+size)
-}
-
-func (b heifBox) body() int64 { return b.off + b.hdr }
-func (b heifBox) end() int64  { return b.off + b.size }
-
-type heifExtent struct{ off, n int64 } // absolute (method 0) or within idat (1)
-
-type heifAssoc struct {
-	index     int // 1-based into ipco
-	essential bool
-}
-
-type heifItem struct {
-	id        uint32
-	typ       string
-	hidden    bool
-	protected bool
-	mime      string // content type of a mime item
-	named     bool
-	order     int // position in iinf
-	located   bool
-	method    int
-	dref      int
-	extents   []heifExtent
-	assocs    []heifAssoc
-	inIpma    bool
-}
-
-type heifRef struct {
-	typ  string
-	from uint32
-	to   []uint32
-}
-
-type heifProp struct {
-	typ  string
-	body []byte // after the box header
-}
+// The item structure comes from bmff.Parse, the same parse the photo
+// reader reports from.
+type (
+	heifBox    = bmff.Box
+	heifExtent = bmff.Extent
+	heifAssoc  = bmff.Assoc
+	heifItem   = bmff.Item
+	heifRef    = bmff.Ref
+	heifProp   = bmff.Prop
+)
 
 type heifFile struct {
 	ctx     context.Context
@@ -145,7 +108,7 @@ type heifFile struct {
 	props   []heifProp
 	idat    *heifBox
 	drefs   []bool // self-contained data references, 1-based
-	metaRd  int64  // bytes of meta boxes read into memory
+	file    *bmff.File
 	rep     *tally
 	// dropped are file ranges never copied as they are: top-level boxes
 	// other than ftyp and mdat, and meta outside idat. A kept extent must
@@ -170,103 +133,28 @@ func heifUnsupported(format string, a ...any) error {
 	return fmt.Errorf("strip heif: %s: %w", fmt.Sprintf(format, a...), ErrUnsupported)
 }
 
-// fourCC makes a box or item type printable for reports and errors.
-func fourCC(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c < 0x20 || c > 0x7e {
-			b[i] = '?'
-		}
+var fourCC = bmff.FourCC
+
+// heifError turns a parse error into the stripper's: a FormatError, or
+// ErrUnsupported for a structure the parser does not read.
+func heifError(err error) error {
+	var be *bmff.Error
+	var ue *bmff.UnsupportedError
+	switch {
+	case errors.As(err, &be):
+		return heifErr(be.Offset, "%s", be.Reason)
+	case errors.As(err, &ue):
+		return heifUnsupported("%s", ue.Reason)
 	}
-	return string(b)
+	return fmt.Errorf("strip heif: %w", err)
 }
 
 func (f *heifFile) read(off, n int64) ([]byte, error) {
-	if off < 0 || n < 0 || off > f.size || n > f.size-off {
-		return nil, heifErr(off, "%d bytes past the end of the file", n)
-	}
-	b := make([]byte, n)
-	if m, err := f.r.ReadAt(b, off); m < len(b) {
-		if err == nil || err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("strip heif: read at offset %d: %w", off, err)
-	}
-	return b, nil
-}
-
-// boxAt reads the box header at off; the box must end by end.
-func (f *heifFile) boxAt(off, end int64) (heifBox, error) {
-	if end-off < 8 {
-		return heifBox{}, heifErr(off, "box header cut short")
-	}
-	h, err := f.read(off, min(16, end-off))
+	b, err := f.file.ReadAt(off, n)
 	if err != nil {
-		return heifBox{}, err
-	}
-	return parseBoxHeader(h, off, end)
-}
-
-// parseBoxHeader reads a box header from h, which starts at off in a space
-// ending at end.
-func parseBoxHeader(h []byte, off, end int64) (heifBox, error) {
-	if len(h) < 8 {
-		return heifBox{}, heifErr(off, "box header cut short")
-	}
-	b := heifBox{typ: string(h[4:8]), off: off, hdr: 8}
-	switch size := binary.BigEndian.Uint32(h); size {
-	case 0:
-		b.size = end - off
-	case 1:
-		if len(h) < 16 {
-			return heifBox{}, heifErr(off, "box %s: large size cut short", fourCC(b.typ))
-		}
-		large := binary.BigEndian.Uint64(h[8:16])
-		if large > uint64(end-off) {
-			return heifBox{}, heifErr(off, "box %s runs past its container", fourCC(b.typ))
-		}
-		b.size, b.hdr = int64(large), 16
-	default:
-		b.size = int64(size)
-	}
-	if b.size < b.hdr || b.size > end-off {
-		return heifBox{}, heifErr(off, "box %s size %d does not fit its container", fourCC(b.typ), b.size)
+		return nil, heifError(err)
 	}
 	return b, nil
-}
-
-// memBoxes splits b (the content of a box at file offset base) into boxes.
-func memBoxes(b []byte, base int64, limit int) ([]heifBox, error) {
-	var out []heifBox
-	for p := 0; p < len(b); {
-		if len(out) >= limit {
-			return nil, heifErr(base+int64(p), "more than %d boxes", limit)
-		}
-		bx, err := parseBoxHeader(b[p:min(len(b), p+16)], base+int64(p), base+int64(len(b)))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, bx)
-		p += int(bx.size)
-	}
-	return out, nil
-}
-
-// content returns box bx's content from b, the bytes of its container
-// starting at file offset base.
-func content(b []byte, base int64, bx heifBox) []byte {
-	return b[bx.body()-base : bx.end()-base]
-}
-
-// readBox reads a whole (bounded) box's content.
-func (f *heifFile) readBox(b heifBox) ([]byte, error) {
-	if b.size-b.hdr > heifMaxMetaChild {
-		return nil, heifUnsupported("box %s larger than %d bytes", fourCC(b.typ), heifMaxMetaChild)
-	}
-	if f.metaRd += b.size - b.hdr; f.metaRd > heifMaxMetaRead {
-		return nil, heifUnsupported("item metadata larger than %d bytes", heifMaxMetaRead)
-	}
-	return f.read(b.body(), b.size-b.hdr)
 }
 
 func stripHEIF(ctx context.Context, r io.ReaderAt, size int64, p Profile, w io.Writer) (*Report, error) {
@@ -295,486 +183,66 @@ func (f *heifFile) kept(format string, a ...any) {
 	f.rep.keep(fmt.Sprintf(format, a...))
 }
 
-// parse reads the top-level boxes and the item structure of meta.
+// parse reads the top-level boxes and the item structure of meta
+// (bmff.Parse), and notes what is dropped whatever the profile.
 func (f *heifFile) parse() error {
-	var meta *heifBox
-	n := 0
-	for off := int64(0); off < f.size; n++ {
-		if n >= heifMaxTopBoxes {
-			return heifErr(off, "more than %d top-level boxes", heifMaxTopBoxes)
-		}
-		if n%64 == 0 {
-			if err := f.ctx.Err(); err != nil {
-				return err
-			}
-		}
-		b, err := f.boxAt(off, f.size)
-		if err != nil {
-			return err
-		}
-		off = b.end()
-		if n == 0 {
-			if b.typ != "ftyp" {
-				return heifErr(0, "no ftyp box first (found %s)", fourCC(b.typ))
-			}
-			if b.size-b.hdr < 8 || b.size-b.hdr > heifMaxFtyp || (b.size-b.hdr)%4 != 0 {
-				return heifErr(0, "ftyp box of %d bytes", b.size)
-			}
-			body, err := f.read(b.body(), b.size-b.hdr)
-			if err != nil {
-				return err
-			}
-			f.ftyp = appendBox(nil, "ftyp", body)
-			continue
-		}
-		switch b.typ {
-		case "ftyp":
-			return heifErr(b.off, "second ftyp box")
+	pf, err := bmff.Parse(f.ctx, f.r, f.size)
+	if err != nil {
+		return heifError(err)
+	}
+	f.file = pf
+	f.ftyp = appendBox(nil, "ftyp", pf.Ftyp)
+	for _, b := range pf.Top[1:] {
+		switch b.Type {
 		case "meta":
-			if meta != nil {
-				return heifErr(b.off, "second meta box")
-			}
-			meta = &b
 		case "moov":
 			return heifUnsupported("image sequences (moov box) cannot be stripped; keep the original")
 		case "mdat":
 			// Rewritten: only the kept items' bytes are copied.
 		default:
-			f.removed("box %s", fourCC(b.typ))
-			f.dropped = append(f.dropped, heifSpan{off: b.off, end: b.end()})
+			f.removed("box %s", fourCC(b.Type))
+			f.dropped = append(f.dropped, heifSpan{off: b.Off, end: b.End()})
 		}
 	}
-	if len(f.ftyp) == 0 {
-		return heifErr(0, "no ftyp box")
-	}
-	if meta == nil {
+	m := pf.Meta
+	if m == nil {
 		return heifUnsupported("no meta box: not a HEIF still image")
 	}
-	return f.parseMeta(*meta)
-}
-
-func (f *heifFile) parseMeta(meta heifBox) error {
-	if meta.size-meta.hdr < 4 {
-		return heifErr(meta.off, "meta box cut short")
-	}
-	vf, err := f.read(meta.body(), 4)
-	if err != nil {
-		return err
-	}
-	if vf[0] != 0 {
-		return heifUnsupported("meta box version %d", vf[0])
-	}
-	found := map[string]heifBox{}
-	n := 0
-	for off := meta.body() + 4; off < meta.end(); n++ {
-		if n >= heifMaxTopBoxes {
-			return heifErr(off, "more than %d boxes in meta", heifMaxTopBoxes)
-		}
-		b, err := f.boxAt(off, meta.end())
-		if err != nil {
-			return err
-		}
-		off = b.end()
-		switch b.typ {
-		case "hdlr", "pitm", "iloc", "iinf", "iref", "iprp", "idat", "dinf":
-			if _, dup := found[b.typ]; dup {
-				return heifErr(b.off, "second %s box in meta", b.typ)
-			}
-			found[b.typ] = b
-		case "ipro":
-			found[b.typ] = b // only matters if a kept item is protected
-		default:
-			f.removed("box %s", fourCC(b.typ))
-		}
+	for _, b := range m.Other {
+		f.removed("box %s", fourCC(b.Type))
 	}
 	for _, need := range []string{"hdlr", "pitm", "iloc", "iinf", "iprp"} {
-		if _, ok := found[need]; !ok {
-			return heifErr(meta.off, "meta has no %s box", need)
+		if _, ok := m.Boxes[need]; !ok {
+			return heifErr(m.Box.Off, "meta has no %s box", need)
 		}
 	}
-	if b, ok := found["idat"]; ok {
-		f.idat = &b
-		f.dropped = append(f.dropped, heifSpan{off: meta.off, end: b.body()}, heifSpan{off: b.end(), end: meta.end()})
-	} else {
-		f.dropped = append(f.dropped, heifSpan{off: meta.off, end: meta.end()})
+	if m.Handler != "pict" {
+		return heifUnsupported("meta handler %q is not pict", fourCC(m.Handler))
 	}
-	if _, ok := found["ipro"]; ok {
+	if b := m.Idat; b != nil {
+		f.dropped = append(f.dropped, heifSpan{off: m.Box.Off, end: b.Body()}, heifSpan{off: b.End(), end: m.Box.End()})
+	} else {
+		f.dropped = append(f.dropped, heifSpan{off: m.Box.Off, end: m.Box.End()})
+	}
+	if _, ok := m.Boxes["ipro"]; ok {
 		f.removed("box ipro")
 	}
-	steps := []struct {
-		typ   string
-		parse func([]byte, heifBox) error
-	}{
-		{"hdlr", f.parseHdlr},
-		{"pitm", f.parsePitm},
-		{"iinf", f.parseIinf},
-		{"iloc", f.parseIloc},
-		{"iref", f.parseIref},
-		{"iprp", f.parseIprp},
-		{"dinf", f.parseDinf},
+	for _, b := range m.IprpOther {
+		f.removed("box %s", fourCC(b.Type))
 	}
-	for _, s := range steps {
-		b, ok := found[s.typ]
-		if !ok {
-			continue
-		}
-		body, err := f.readBox(b)
-		if err != nil {
-			return err
-		}
-		if err := s.parse(body, b); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// fullBody splits a full box's content into version, flags and the rest.
-func fullBody(body []byte, b heifBox) (byte, uint32, []byte, error) {
-	if len(body) < 4 {
-		return 0, 0, nil, heifErr(b.off, "%s box cut short", fourCC(b.typ))
-	}
-	return body[0], binary.BigEndian.Uint32(body) & 0xffffff, body[4:], nil
-}
-
-func (f *heifFile) parseHdlr(body []byte, b heifBox) error {
-	_, _, rest, err := fullBody(body, b)
-	if err != nil {
-		return err
-	}
-	if len(rest) < 8 {
-		return heifErr(b.off, "hdlr box cut short")
-	}
-	if h := string(rest[4:8]); h != "pict" {
-		return heifUnsupported("meta handler %q is not pict", fourCC(h))
-	}
-	return nil
-}
-
-func (f *heifFile) parsePitm(body []byte, b heifBox) error {
-	v, _, rest, err := fullBody(body, b)
-	if err != nil {
-		return err
-	}
-	c := &bmff.Fields{B: rest}
-	if v == 0 {
-		f.primary = uint32(c.N(2))
-	} else {
-		f.primary = uint32(c.N(4))
-	}
-	if c.Bad {
-		return heifErr(b.off, "pitm box cut short")
-	}
-	return nil
-}
-
-func (f *heifFile) parseIinf(body []byte, b heifBox) error {
-	v, _, rest, err := fullBody(body, b)
-	if err != nil {
-		return err
-	}
-	c := &bmff.Fields{B: rest}
-	var count uint64
-	if v == 0 {
-		count = c.N(2)
-	} else {
-		count = c.N(4)
-	}
-	if c.Bad || count > heifMaxItems {
-		return heifErr(b.off, "iinf item count malformed or beyond %d", heifMaxItems)
-	}
-	base := b.body() + 4 + int64(c.P)
-	boxes, err := memBoxes(rest[c.P:], base, heifMaxItems)
-	if err != nil {
-		return err
-	}
-	if uint64(len(boxes)) < count {
-		return heifErr(b.off, "iinf lists %d items but holds %d", count, len(boxes))
-	}
-	for i, ib := range boxes[:count] {
-		if ib.typ != "infe" {
-			return heifErr(ib.off, "item entry is a %s box", fourCC(ib.typ))
-		}
-		ev, flags, eb, err := fullBody(content(rest[c.P:], base, ib), ib)
-		if err != nil {
-			return err
-		}
-		ec := &bmff.Fields{B: eb}
-		it := &heifItem{order: i, hidden: flags&1 != 0}
-		var prot uint64
-		switch ev {
-		case 0, 1:
-			it.id = uint32(ec.N(2))
-			prot = ec.N(2)
-			ec.Str() // name
-			ec.Str() // content type: an item without a type is never an image
-		case 2, 3:
-			if ev == 2 {
-				it.id = uint32(ec.N(2))
-			} else {
-				it.id = uint32(ec.N(4))
-			}
-			prot = ec.N(2)
-			it.typ = string(ec.Bytes(4))
-			if ec.Left() > 0 {
-				it.named = ec.Str() != "" // never copied
-			}
-			if it.typ == "mime" && ec.Left() > 0 {
-				it.mime = ec.Str()
-			}
-		default:
-			return heifUnsupported("item entry version %d", ev)
-		}
-		if ec.Bad {
-			return heifErr(ib.off, "item entry cut short")
-		}
-		it.protected = prot != 0
-		if _, dup := f.items[it.id]; dup {
-			return heifErr(ib.off, "item %d listed twice", it.id)
-		}
-		f.items[it.id] = it
-		f.order = append(f.order, it)
-	}
-	return nil
-}
-
-func (f *heifFile) parseIloc(body []byte, b heifBox) error {
-	v, _, rest, err := fullBody(body, b)
-	if err != nil {
-		return err
-	}
-	if v > 2 {
-		return heifUnsupported("iloc version %d", v)
-	}
-	c := &bmff.Fields{B: rest}
-	s1, s2 := c.N(1), c.N(1)
-	offSize, lenSize, baseSize := int(s1>>4), int(s1&15), int(s2>>4)
-	idxSize := 0
-	if v >= 1 {
-		idxSize = int(s2 & 15)
-	}
-	for _, s := range []int{offSize, lenSize, baseSize, idxSize} {
-		if s != 0 && s != 4 && s != 8 {
-			return heifErr(b.off, "iloc field size %d", s)
-		}
-	}
-	var count uint64
-	if v < 2 {
-		count = c.N(2)
-	} else {
-		count = c.N(4)
-	}
-	if c.Bad || count > heifMaxItems {
-		return heifErr(b.off, "iloc item count malformed or beyond %d", heifMaxItems)
-	}
-	total := 0
-	seen := map[uint32]bool{}
-	for i := uint64(0); i < count; i++ {
-		var id uint32
-		if v < 2 {
-			id = uint32(c.N(2))
-		} else {
-			id = uint32(c.N(4))
-		}
-		method := 0
-		if v >= 1 {
-			method = int(c.N(2) & 15)
-		}
-		dref := int(c.N(2))
-		base := c.N(baseSize)
-		n := int(c.N(2))
-		if c.Bad {
-			return heifErr(b.off, "iloc cut short")
-		}
-		if seen[id] {
-			return heifErr(b.off, "iloc locates item %d twice", id)
-		}
-		seen[id] = true
-		total += n
-		if total > heifMaxExtents {
-			return heifErr(b.off, "more than %d extents", heifMaxExtents)
-		}
-		// Each extent takes idx+off+len bytes; a count the box cannot hold
-		// is refused before anything is allocated.
-		if per := idxSize + offSize + lenSize; per > 0 && n > c.Left()/per {
-			return heifErr(b.off, "iloc cut short")
-		}
-		it := f.items[id]
-		var list []heifExtent
-		if it != nil {
-			list = make([]heifExtent, 0, n)
-		}
-		for j := 0; j < n; j++ {
-			c.N(idxSize)
-			eo, el := c.N(offSize), c.N(lenSize)
-			if c.Bad {
-				return heifErr(b.off, "iloc cut short")
-			}
-			if eo > 1<<61 || base > 1<<61 || el > 1<<61 {
-				return heifErr(b.off, "item %d: extent offset or length out of range", id)
-			}
-			list = append(list, heifExtent{off: int64(base + eo), n: int64(el)})
-		}
-		if it != nil {
-			it.located, it.method, it.dref, it.extents = true, method, dref, list
-		}
-	}
-	return nil
-}
-
-func (f *heifFile) parseIref(body []byte, b heifBox) error {
-	v, _, rest, err := fullBody(body, b)
-	if err != nil {
-		return err
-	}
-	if v > 1 {
-		return heifUnsupported("iref version %d", v)
-	}
-	idSize := 2
-	if v == 1 {
-		idSize = 4
-	}
-	base := b.body() + 4
-	boxes, err := memBoxes(rest, base, heifMaxRefs)
-	if err != nil {
-		return err
-	}
-	for _, rb := range boxes {
-		c := &bmff.Fields{B: content(rest, base, rb)}
-		ref := heifRef{typ: rb.typ, from: uint32(c.N(idSize))}
-		n := int(c.N(2))
-		if c.Bad || n > c.Left()/idSize {
-			return heifErr(rb.off, "reference box %s cut short", fourCC(rb.typ))
-		}
-		ref.to = make([]uint32, n)
-		for k := range ref.to {
-			ref.to[k] = uint32(c.N(idSize))
-		}
-		f.refs = append(f.refs, ref)
-	}
-	return nil
-}
-
-func (f *heifFile) parseIprp(body []byte, b heifBox) error {
-	boxes, err := memBoxes(body, b.body(), heifMaxTopBoxes)
-	if err != nil {
-		return err
-	}
-	var ipco *heifBox
-	var ipmas []heifBox
-	for i, k := range boxes {
-		switch k.typ {
-		case "ipco":
-			if ipco != nil {
-				return heifErr(k.off, "second ipco box")
-			}
-			ipco = &boxes[i]
-		case "ipma":
-			ipmas = append(ipmas, k)
-		default:
-			f.removed("box %s", fourCC(k.typ))
-		}
-	}
-	if ipco == nil {
-		return heifErr(b.off, "iprp has no ipco box")
-	}
-	pb := content(body, b.body(), *ipco)
-	props, err := memBoxes(pb, ipco.body(), heifMaxProps)
-	if err != nil {
-		return err
-	}
-	for _, pr := range props {
-		f.props = append(f.props, heifProp{typ: pr.typ, body: content(pb, ipco.body(), pr)})
-	}
-	for _, m := range ipmas {
-		v, flags, rest, err := fullBody(content(body, b.body(), m), m)
-		if err != nil {
-			return err
-		}
-		idSize, idxSize := 2, 1
-		if v >= 1 {
-			idSize = 4
-		}
-		if flags&1 != 0 {
-			idxSize = 2
-		}
-		c := &bmff.Fields{B: rest}
-		count := c.N(4)
-		if c.Bad || count > uint64(c.Left()/(idSize+1)) {
-			return heifErr(m.off, "ipma entry count malformed")
-		}
-		for i := uint64(0); i < count; i++ {
-			id := uint32(c.N(idSize))
-			n := int(c.N(1))
-			if c.Bad || n > c.Left()/idxSize {
-				return heifErr(m.off, "ipma cut short")
-			}
-			it := f.items[id]
-			if it != nil {
-				if it.inIpma {
-					return heifErr(m.off, "item %d has two property associations", id)
-				}
-				it.inIpma = true
-			}
-			for k := 0; k < n; k++ {
-				x := c.N(idxSize)
-				a := heifAssoc{}
-				if idxSize == 1 {
-					a.essential, a.index = x&0x80 != 0, int(x&0x7f)
-				} else {
-					a.essential, a.index = x&0x8000 != 0, int(x&0x7fff)
-				}
-				if a.index > len(f.props) {
-					return heifErr(m.off, "item %d uses property %d of %d", id, a.index, len(f.props))
-				}
-				if it != nil && a.index > 0 {
-					it.assocs = append(it.assocs, a)
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// parseDinf records which data references are this file.
-func (f *heifFile) parseDinf(body []byte, b heifBox) error {
-	boxes, err := memBoxes(body, b.body(), heifMaxTopBoxes)
-	if err != nil {
-		return err
-	}
-	for _, k := range boxes {
-		if k.typ != "dref" {
-			continue
-		}
-		_, _, rest, err := fullBody(content(body, b.body(), k), k)
-		if err != nil {
-			return err
-		}
-		if len(rest) < 4 {
-			return heifErr(k.off, "dref cut short")
-		}
-		entries, err := memBoxes(rest[4:], k.body()+8, heifMaxTopBoxes)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			eb := content(rest[4:], k.body()+8, e)
-			self := len(eb) >= 4 && (e.typ == "url " || e.typ == "urn ") && eb[3]&1 != 0
-			f.drefs = append(f.drefs, self)
-		}
-	}
+	f.primary, f.items, f.order, f.refs, f.props, f.idat, f.drefs = m.Primary, m.Items, m.Order, m.Refs, m.Props, m.Idat, m.DataRefs
 	return nil
 }
 
 // propKind names a property for reports and decides whether it is kept.
 // essential properties that are not understood make the item unsupported.
 func (f *heifFile) propKind(pr heifProp, p Profile) (name string, keep, known bool) {
-	switch pr.typ {
+	switch pr.Type {
 	case "colr":
-		if len(pr.body) < 4 {
+		if len(pr.Body) < 4 {
 			return "colr", false, false
 		}
-		switch ct := string(pr.body[:4]); ct {
+		switch ct := string(pr.Body[:4]); ct {
 		case "nclx":
 			return "colr nclx", true, true
 		case "prof", "rICC":
@@ -794,24 +262,24 @@ func (f *heifFile) propKind(pr heifProp, p Profile) (name string, keep, known bo
 	case "altt":
 		return "altt (alternative text)", false, true
 	}
-	if slices.Contains(heifKeptProps, pr.typ) {
-		return pr.typ, true, true
+	if slices.Contains(heifKeptProps, pr.Type) {
+		return pr.Type, true, true
 	}
-	return fourCC(pr.typ), false, false
+	return fourCC(pr.Type), false, false
 }
 
 func auxURN(pr heifProp) string {
-	if pr.typ != "auxC" || len(pr.body) < 4 {
+	if pr.Type != "auxC" || len(pr.Body) < 4 {
 		return ""
 	}
-	c := &bmff.Fields{B: pr.body[4:]}
+	c := &bmff.Fields{B: pr.Body[4:]}
 	return c.Str()
 }
 
 // auxType returns the auxC URN of item it, or "".
 func (f *heifFile) auxType(it *heifItem) string {
-	for _, a := range it.assocs {
-		if pr := f.props[a.index-1]; pr.typ == "auxC" {
+	for _, a := range it.Assocs {
+		if pr := f.props[a.Index-1]; pr.Type == "auxC" {
 			return auxURN(pr)
 		}
 	}
@@ -836,14 +304,14 @@ func (f *heifFile) plan(p Profile) (*heifPlan, error) {
 	if prim == nil {
 		return nil, heifErr(0, "primary item %d is not listed", f.primary)
 	}
-	if !slices.Contains(heifImageTypes, prim.typ) {
-		return nil, heifUnsupported("primary item type %s", fourCC(prim.typ))
+	if !slices.Contains(heifImageTypes, prim.Type) {
+		return nil, heifUnsupported("primary item type %s", fourCC(prim.Type))
 	}
 	if err := f.reach(pl, prim); err != nil {
 		return nil, err
 	}
 	for _, it := range f.order {
-		if pl.keep[it.id] {
+		if pl.keep[it.ID] {
 			pl.kept = append(pl.kept, it)
 		}
 	}
@@ -851,17 +319,17 @@ func (f *heifFile) plan(p Profile) (*heifPlan, error) {
 	used := map[int]bool{}
 	reported := map[int]bool{}
 	for _, it := range pl.kept {
-		for _, a := range it.assocs {
-			pr := f.props[a.index-1]
+		for _, a := range it.Assocs {
+			pr := f.props[a.Index-1]
 			name, keep, known := f.propKind(pr, p)
-			if !keep && a.essential && !known {
-				return nil, heifUnsupported("item %d: essential property %s is not understood", it.id, name)
+			if !keep && a.Essential && !known {
+				return nil, heifUnsupported("item %d: essential property %s is not understood", it.ID, name)
 			}
 			if keep {
-				used[a.index] = true
-				pl.assocs[it.id] = append(pl.assocs[it.id], a)
-			} else if !reported[a.index] {
-				reported[a.index] = true
+				used[a.Index] = true
+				pl.assocs[it.ID] = append(pl.assocs[it.ID], a)
+			} else if !reported[a.Index] {
+				reported[a.Index] = true
 				f.removed("property %s", name)
 			}
 		}
@@ -884,44 +352,44 @@ func (f *heifFile) plan(p Profile) (*heifPlan, error) {
 	}
 	// References between kept items.
 	for _, ref := range f.refs {
-		switch ref.typ {
+		switch ref.Type {
 		case "dimg", "auxl", "base", "prem":
 		default:
 			continue
 		}
-		if !pl.keep[ref.from] {
+		if !pl.keep[ref.From] {
 			continue
 		}
-		nr := heifRef{typ: ref.typ, from: ref.from}
-		for _, to := range ref.to {
+		nr := heifRef{Type: ref.Type, From: ref.From}
+		for _, to := range ref.To {
 			if pl.keep[to] {
-				nr.to = append(nr.to, to)
+				nr.To = append(nr.To, to)
 			}
 		}
-		if len(nr.to) > 0 {
+		if len(nr.To) > 0 {
 			pl.refs = append(pl.refs, nr)
 		}
 	}
 	// Kept items: check they can be copied as they are.
 	roles := f.roles()
 	for _, it := range pl.kept {
-		if it.protected {
-			return nil, heifUnsupported("item %d is protected", it.id)
+		if it.Protected {
+			return nil, heifUnsupported("item %d is protected", it.ID)
 		}
-		what := fourCC(it.typ)
-		switch r := roles[it.id]; {
-		case it.id == f.primary:
+		what := fourCC(it.Type)
+		switch r := roles[it.ID]; {
+		case it.ID == f.primary:
 			what += " (primary)"
 		case r != "":
 			what += " (" + r + ")"
 		}
-		f.kept("item %d %s", it.id, what)
-		if it.named {
-			f.removed("item %d name", it.id)
+		f.kept("item %d %s", it.ID, what)
+		if it.Named {
+			f.removed("item %d name", it.ID)
 		}
-		if !it.located {
-			if it.typ != "iden" {
-				return nil, heifErr(0, "item %d (%s) has no location", it.id, fourCC(it.typ))
+		if !it.Located {
+			if it.Type != "iden" {
+				return nil, heifErr(0, "item %d (%s) has no location", it.ID, fourCC(it.Type))
 			}
 			continue
 		}
@@ -945,15 +413,15 @@ func (f *heifFile) reach(pl *heifPlan, prim *heifItem) error {
 	from := map[uint32][]heifRef{} // refs by source item
 	auxOf := map[uint32][]uint32{} // master -> auxiliary items
 	for _, ref := range f.refs {
-		switch ref.typ {
+		switch ref.Type {
 		case "dimg", "base":
-			from[ref.from] = append(from[ref.from], ref)
+			from[ref.From] = append(from[ref.From], ref)
 		case "auxl":
-			for _, to := range ref.to {
-				if to == ref.from {
+			for _, to := range ref.To {
+				if to == ref.From {
 					return heifErr(0, "item %d is an auxiliary image of itself", to)
 				}
-				auxOf[to] = append(auxOf[to], ref.from)
+				auxOf[to] = append(auxOf[to], ref.From)
 			}
 		}
 	}
@@ -978,13 +446,13 @@ func (f *heifFile) reach(pl *heifPlan, prim *heifItem) error {
 		if it == nil {
 			return heifErr(0, "reference to unlisted item %d", id)
 		}
-		if !slices.Contains(heifImageTypes, it.typ) {
-			return heifUnsupported("item %d of type %s is needed by the image", id, fourCC(it.typ))
+		if !slices.Contains(heifImageTypes, it.Type) {
+			return heifUnsupported("item %d of type %s is needed by the image", id, fourCC(it.Type))
 		}
 		colour[id] = grey
 		pl.keep[id] = true
 		for _, ref := range from[id] {
-			for _, to := range ref.to {
+			for _, to := range ref.To {
 				if err := visit(to, depth+1); err != nil {
 					return err
 				}
@@ -1002,44 +470,22 @@ func (f *heifFile) reach(pl *heifPlan, prim *heifItem) error {
 		}
 		return nil
 	}
-	return visit(prim.id, 0)
+	return visit(prim.ID, 0)
 }
 
 // checkExtents resolves and bounds a kept item's extents.
 func (f *heifFile) checkExtents(it *heifItem) error {
-	switch it.method {
-	case 0, 1:
-	case 2:
-		return heifUnsupported("item %d is built from other items (iloc construction method 2)", it.id)
-	default:
-		return heifErr(0, "item %d: iloc construction method %d", it.id, it.method)
-	}
-	if it.dref != 0 && (it.dref > len(f.drefs) || !f.drefs[it.dref-1]) {
-		return heifUnsupported("item %d is stored outside this file", it.id)
-	}
-	lo, hi := int64(0), f.size
-	if it.method == 1 {
-		if f.idat == nil {
-			return heifErr(0, "item %d is in a missing idat box", it.id)
-		}
-		lo, hi = 0, f.idat.size-f.idat.hdr
+	spans, err := f.file.Locate(it)
+	if err != nil {
+		return heifError(err)
 	}
 	var total int64
-	for i := range it.extents {
-		e := &it.extents[i]
-		if e.off > hi-lo {
-			return heifErr(e.off, "item %d: extent starts past the end of its data", it.id)
-		}
-		if e.n == 0 {
-			e.n = hi - lo - e.off
-		}
-		if e.n > hi-lo-e.off {
-			return heifErr(e.off, "item %d: extent of %d bytes runs past the end of its data", it.id, e.n)
-		}
-		total += e.n
+	for i, sp := range spans {
+		it.Extents[i].N = sp.End - sp.Off // "to the end" resolved
+		total += sp.End - sp.Off
 	}
-	if total == 0 && it.typ != "iden" {
-		return heifErr(0, "item %d (%s) has no data", it.id, fourCC(it.typ))
+	if total == 0 && it.Type != "iden" {
+		return heifErr(0, "item %d (%s) has no data", it.ID, fourCC(it.Type))
 	}
 	return nil
 }
@@ -1058,7 +504,7 @@ func (f *heifFile) checkOverlap(pl *heifPlan) error {
 		}
 	}
 	for _, it := range f.order {
-		spans = f.appendSpans(spans, it, pl.keep[it.id])
+		spans = f.appendSpans(spans, it, pl.keep[it.ID])
 	}
 	slices.SortFunc(spans, func(a, b heifSpan) int { return cmp.Compare(a.off, b.off) })
 	// Sweep, remembering the furthest-reaching kept and dropped spans so
@@ -1101,27 +547,27 @@ func overlapsDropped(kept, dropped heifSpan) error {
 // cut to the data; ranges in other files or built from other items are
 // not in the file as such and are left out.
 func (f *heifFile) appendSpans(spans []heifSpan, it *heifItem, kept bool) []heifSpan {
-	if !it.located || it.dref != 0 && (it.dref > len(f.drefs) || !f.drefs[it.dref-1]) {
+	if !it.Located || it.DataRef != 0 && (it.DataRef > len(f.drefs) || !f.drefs[it.DataRef-1]) {
 		return spans
 	}
 	base, limit := int64(0), f.size
 	switch {
-	case it.method == 1 && f.idat != nil:
-		base, limit = f.idat.body(), f.idat.end()
-	case it.method != 0:
+	case it.Method == 1 && f.idat != nil:
+		base, limit = f.idat.Body(), f.idat.End()
+	case it.Method != 0:
 		return spans
 	}
-	for _, e := range it.extents {
-		if e.off > limit-base {
+	for _, e := range it.Extents {
+		if e.Off > limit-base {
 			continue
 		}
-		off := base + e.off
+		off := base + e.Off
 		end := limit
-		if e.n > 0 && e.n < limit-off {
-			end = off + e.n
+		if e.N > 0 && e.N < limit-off {
+			end = off + e.N
 		}
 		if end > off {
-			spans = append(spans, heifSpan{off: off, end: end, id: it.id, item: true, kept: kept})
+			spans = append(spans, heifSpan{off: off, end: end, id: it.ID, item: true, kept: kept})
 		}
 	}
 	return spans
@@ -1132,42 +578,42 @@ func (f *heifFile) appendSpans(spans []heifSpan, it *heifItem, kept bool) []heif
 func (f *heifFile) planExif(pl *heifPlan, p Profile) error {
 	var src *heifItem
 	for _, ref := range f.refs {
-		if ref.typ != "cdsc" || !slices.Contains(ref.to, f.primary) {
+		if ref.Type != "cdsc" || !slices.Contains(ref.To, f.primary) {
 			continue
 		}
-		it := f.items[ref.from]
-		if it != nil && it.typ == "Exif" && !pl.keep[it.id] && (src == nil || it.order < src.order) {
+		it := f.items[ref.From]
+		if it != nil && it.Type == "Exif" && !pl.keep[it.ID] && (src == nil || it.Order < src.Order) {
 			src = it
 		}
 	}
-	if src == nil || !src.located || src.protected {
+	if src == nil || !src.Located || src.Protected {
 		return nil
 	}
-	if err := f.checkExtents(src); err != nil || (src.method != 0 && src.method != 1) {
-		f.removed("item %d Exif (unreadable, not filtered)", src.id)
+	if err := f.checkExtents(src); err != nil || (src.Method != 0 && src.Method != 1) {
+		f.removed("item %d Exif (unreadable, not filtered)", src.ID)
 		return nil
 	}
 	data, err := f.itemBytes(src, heifMaxExif)
 	if err != nil {
-		f.removed("item %d Exif (unreadable, not filtered)", src.id)
+		f.removed("item %d Exif (unreadable, not filtered)", src.ID)
 		return nil
 	}
 	tiffStart := exifTIFFStart(data)
 	if tiffStart < 0 {
-		f.removed("item %d Exif (no TIFF header, not filtered)", src.id)
+		f.removed("item %d Exif (no TIFF header, not filtered)", src.ID)
 		return nil
 	}
 	out, err := keptEXIF(data[tiffStart:], p)
 	if err != nil {
-		f.removed("item %d Exif (malformed, not filtered)", src.id)
+		f.removed("item %d Exif (malformed, not filtered)", src.ID)
 		return nil
 	}
 	if out == nil {
 		return nil
 	}
 	pl.exif = append(make([]byte, 4, 4+len(out)), out...) // TIFF header offset 0
-	pl.exifID = src.id
-	f.kept("item %d Exif (filtered)", src.id)
+	pl.exifID = src.ID
+	f.kept("item %d Exif (filtered)", src.ID)
 	return nil
 }
 
@@ -1192,54 +638,39 @@ func exifTIFFStart(b []byte) int {
 
 // itemBytes reads a (checked) item's data into memory, at most limit bytes.
 func (f *heifFile) itemBytes(it *heifItem, limit int64) ([]byte, error) {
-	var total int64
-	for _, e := range it.extents {
-		total += e.n
+	b, err := f.file.ItemBytes(it, limit)
+	if err != nil {
+		return nil, heifError(err)
 	}
-	if total > limit {
-		return nil, heifUnsupported("item %d larger than %d bytes", it.id, limit)
-	}
-	out := make([]byte, 0, total)
-	for _, e := range it.extents {
-		off := e.off
-		if it.method == 1 {
-			off += f.idat.body()
-		}
-		b, err := f.read(off, e.n)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, b...)
-	}
-	return out, nil
+	return b, nil
 }
 
 // reportDropped names every item not kept, by role.
 func (f *heifFile) reportDropped(pl *heifPlan) {
 	role := f.roles()
 	for _, it := range f.order {
-		if pl.keep[it.id] {
+		if pl.keep[it.ID] {
 			continue
 		}
-		what := role[it.id]
+		what := role[it.ID]
 		switch {
 		case strings.HasPrefix(what, "tile") || strings.HasPrefix(what, "input") || strings.HasPrefix(what, "base"):
-			what = fourCC(it.typ) + " (" + what + ")"
+			what = fourCC(it.Type) + " (" + what + ")"
 		case what != "":
-		case it.typ == "Exif":
+		case it.Type == "Exif":
 			what = "Exif"
-		case it.typ == "mime" && (strings.Contains(strings.ToLower(it.mime), "xmp") || strings.Contains(strings.ToLower(it.mime), "rdf+xml")):
+		case it.Type == "mime" && (strings.Contains(strings.ToLower(it.MIME), "xmp") || strings.Contains(strings.ToLower(it.MIME), "rdf+xml")):
 			what = "XMP"
-		case it.typ == "tmap":
+		case it.Type == "tmap":
 			what = "tmap (HDR gain map rendering)"
-		case it.typ == "":
+		case it.Type == "":
 			what = "(untyped)"
-		case slices.Contains(heifImageTypes, it.typ):
-			what = fourCC(it.typ) + " (not needed by the primary image)"
+		case slices.Contains(heifImageTypes, it.Type):
+			what = fourCC(it.Type) + " (not needed by the primary image)"
 		default:
-			what = fourCC(it.typ)
+			what = fourCC(it.Type)
 		}
-		f.removed("item %d %s", it.id, what)
+		f.removed("item %d %s", it.ID, what)
 	}
 }
 
@@ -1247,35 +678,35 @@ func (f *heifFile) reportDropped(pl *heifPlan) {
 func (f *heifFile) roles() map[uint32]string {
 	role := map[uint32]string{}
 	for _, ref := range f.refs {
-		switch ref.typ {
+		switch ref.Type {
 		case "dimg", "base":
 			kind := "input"
-			if ref.typ == "base" {
+			if ref.Type == "base" {
 				kind = "base image"
-			} else if it := f.items[ref.from]; it != nil && it.typ == "grid" {
+			} else if it := f.items[ref.From]; it != nil && it.Type == "grid" {
 				kind = "tile"
 			}
-			for _, to := range ref.to {
+			for _, to := range ref.To {
 				if role[to] == "" {
-					role[to] = fmt.Sprintf("%s of item %d", kind, ref.from)
+					role[to] = fmt.Sprintf("%s of item %d", kind, ref.From)
 				}
 			}
 		case "thmb":
-			role[ref.from] = "thumbnail"
+			role[ref.From] = "thumbnail"
 		case "auxl":
-			if it := f.items[ref.from]; it != nil {
+			if it := f.items[ref.From]; it != nil {
 				urn := f.auxType(it)
 				switch {
 				case slices.Contains(heifAlphaURNs, urn):
-					role[ref.from] = "alpha plane"
+					role[ref.From] = "alpha plane"
 				case slices.Contains(heifDepthURNs, urn):
-					role[ref.from] = "depth map"
+					role[ref.From] = "depth map"
 				case strings.Contains(urn, "hdrgainmap"):
-					role[ref.from] = "HDR gain map"
+					role[ref.From] = "HDR gain map"
 				case strings.Contains(urn, "matte"):
-					role[ref.from] = "matte"
+					role[ref.From] = "matte"
 				default:
-					role[ref.from] = "auxiliary image"
+					role[ref.From] = "auxiliary image"
 				}
 			}
 		}
@@ -1328,14 +759,14 @@ func (f *heifFile) write(pl *heifPlan, w io.Writer) error {
 		return firstOff(kept[i]) < firstOff(kept[j])
 	})
 	for _, it := range kept {
-		l := &heifLoc{id: it.id, method: it.method}
-		for _, e := range it.extents {
-			l.n += e.n
+		l := &heifLoc{id: it.ID, method: it.Method}
+		for _, e := range it.Extents {
+			l.n += e.N
 		}
 		if l.n == 0 { // an item without data (iden) needs no location
 			continue
 		}
-		if it.method == 1 {
+		if it.Method == 1 {
 			if int64(len(idat))+l.n > heifMaxIdat {
 				return heifUnsupported("kept idat data beyond %d bytes", heifMaxIdat)
 			}
@@ -1346,7 +777,7 @@ func (f *heifFile) write(pl *heifPlan, w io.Writer) error {
 			l.dataOff = int64(len(idat))
 			idat = append(idat, b...)
 		} else {
-			l.src = it.extents
+			l.src = it.Extents
 			l.dataOff = mdatLen
 			mdatLen += l.n
 		}
@@ -1413,12 +844,12 @@ func (f *heifFile) write(pl *heifPlan, w io.Writer) error {
 			if err := f.ctx.Err(); err != nil {
 				return err
 			}
-			n, err := io.Copy(w, &ctxReader{ctx: f.ctx, r: io.NewSectionReader(f.r, e.off, e.n)})
+			n, err := io.Copy(w, &ctxReader{ctx: f.ctx, r: io.NewSectionReader(f.r, e.Off, e.N)})
 			if err != nil {
 				return fmt.Errorf("strip heif: copy item %d: %w", l.id, err)
 			}
-			if n != e.n {
-				return fmt.Errorf("strip heif: copy item %d: input ended after %d of %d bytes: %w", l.id, n, e.n, io.ErrUnexpectedEOF)
+			if n != e.N {
+				return fmt.Errorf("strip heif: copy item %d: input ended after %d of %d bytes: %w", l.id, n, e.N, io.ErrUnexpectedEOF)
 			}
 		}
 	}
@@ -1426,10 +857,10 @@ func (f *heifFile) write(pl *heifPlan, w io.Writer) error {
 }
 
 func firstOff(it *heifItem) int64 {
-	if len(it.extents) == 0 {
+	if len(it.Extents) == 0 {
 		return -1
 	}
-	return it.extents[0].off
+	return it.Extents[0].Off
 }
 
 // ctxReader stops a long copy when its context is cancelled.
@@ -1450,7 +881,7 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 func (f *heifFile) buildMeta(pl *heifPlan, locs []*heifLoc, idat []byte, offSize, lenSize int, mdatStart int64) []byte {
 	big := f.primary > 0xffff || pl.exifID > 0xffff
 	for _, it := range pl.kept {
-		big = big || it.id > 0xffff
+		big = big || it.ID > 0xffff
 	}
 	idSize, ver := 2, byte(0)
 	if big {
@@ -1471,7 +902,7 @@ func (f *heifFile) buildMeta(pl *heifPlan, locs []*heifLoc, idat []byte, offSize
 	}
 	var entries []entry
 	for _, it := range pl.kept {
-		entries = append(entries, entry{it.id, it.typ, it.hidden})
+		entries = append(entries, entry{it.ID, it.Type, it.Hidden})
 	}
 	if pl.exif != nil {
 		entries = append(entries, entry{pl.exifID, "Exif", true})
@@ -1500,17 +931,17 @@ func (f *heifFile) buildMeta(pl *heifPlan, locs []*heifLoc, idat []byte, offSize
 	// iref
 	refs := slices.Clone(pl.refs)
 	if pl.exif != nil {
-		refs = append(refs, heifRef{typ: "cdsc", from: pl.exifID, to: []uint32{f.primary}})
+		refs = append(refs, heifRef{Type: "cdsc", From: pl.exifID, To: []uint32{f.primary}})
 	}
 	if len(refs) > 0 {
 		var iref []byte
 		for _, r := range refs {
-			body := putN(nil, idSize, uint64(r.from))
-			body = putN(body, 2, uint64(len(r.to)))
-			for _, to := range r.to {
+			body := putN(nil, idSize, uint64(r.From))
+			body = putN(body, 2, uint64(len(r.To)))
+			for _, to := range r.To {
 				body = putN(body, idSize, uint64(to))
 			}
-			iref = appendBox(iref, r.typ, body)
+			iref = appendBox(iref, r.Type, body)
 		}
 		meta = appendFull(meta, "iref", ver, 0, iref)
 	}
@@ -1519,7 +950,7 @@ func (f *heifFile) buildMeta(pl *heifPlan, locs []*heifLoc, idat []byte, offSize
 	var ipco []byte
 	for _, old := range pl.newProps {
 		pr := f.props[old-1]
-		ipco = appendBox(ipco, pr.typ, pr.body)
+		ipco = appendBox(ipco, pr.Type, pr.Body)
 	}
 	wide := len(pl.newProps) > 127
 	var ipmaBody []byte
@@ -1534,14 +965,14 @@ func (f *heifFile) buildMeta(pl *heifPlan, locs []*heifLoc, idat []byte, offSize
 		ipmaBody = putN(ipmaBody, idSize, uint64(id))
 		ipmaBody = append(ipmaBody, byte(len(as)))
 		for _, a := range as {
-			idx := uint64(pl.propMap[a.index])
+			idx := uint64(pl.propMap[a.Index])
 			if wide {
-				if a.essential {
+				if a.Essential {
 					idx |= 0x8000
 				}
 				ipmaBody = putN(ipmaBody, 2, idx)
 			} else {
-				if a.essential {
+				if a.Essential {
 					idx |= 0x80
 				}
 				ipmaBody = putN(ipmaBody, 1, idx)

@@ -154,12 +154,12 @@ func (f *heifBFile) meta(mdatStart int) []byte {
 	if len(f.refs) > 0 {
 		var iref []byte
 		for _, r := range f.refs {
-			b := putN(nil, idSize, uint64(r.from))
-			b = putN(b, 2, uint64(len(r.to)))
-			for _, to := range r.to {
+			b := putN(nil, idSize, uint64(r.From))
+			b = putN(b, 2, uint64(len(r.To)))
+			for _, to := range r.To {
 				b = putN(b, idSize, uint64(to))
 			}
-			iref = appendBox(iref, r.typ, b)
+			iref = appendBox(iref, r.Type, b)
 		}
 		m = append(m, heifBFull("iref", ver, 0, iref)...)
 	}
@@ -338,10 +338,10 @@ func heifPrimaryOf(t testing.TB, file []byte) heifCoded {
 		t.Fatal(err)
 	}
 	it := f.items[f.primary]
-	if it.typ == "grid" { // libheif wraps odd sizes in a one-tile grid
+	if it.Type == "grid" { // libheif wraps odd sizes in a one-tile grid
 		for _, r := range f.refs {
-			if r.typ == "dimg" && r.from == it.id {
-				it = f.items[r.to[0]]
+			if r.Type == "dimg" && r.From == it.ID {
+				it = f.items[r.To[0]]
 			}
 		}
 	}
@@ -352,11 +352,11 @@ func heifPrimaryOf(t testing.TB, file []byte) heifCoded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := heifCoded{typ: it.typ, data: data}
-	for _, a := range it.assocs {
-		p := f.props[a.index-1]
-		c.props = append(c.props, heifBBox(p.typ, p.body))
-		c.ess = append(c.ess, a.essential)
+	c := heifCoded{typ: it.Type, data: data}
+	for _, a := range it.Assocs {
+		p := f.props[a.Index-1]
+		c.props = append(c.props, heifBBox(p.Type, p.Body))
+		c.ess = append(c.ess, a.Essential)
 	}
 	return c
 }

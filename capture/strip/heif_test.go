@@ -105,28 +105,28 @@ func heifParsed(t testing.TB, b []byte) *heifFile {
 
 func heifItemData(t testing.TB, f *heifFile, it *heifItem) []byte {
 	t.Helper()
-	if !it.located {
+	if !it.Located {
 		return nil
 	}
 	if err := f.checkExtents(it); err != nil {
-		t.Fatalf("item %d: %v", it.id, err)
+		t.Fatalf("item %d: %v", it.ID, err)
 	}
 	b, err := f.itemBytes(it, 1<<30)
 	if err != nil {
-		t.Fatalf("item %d: %v", it.id, err)
+		t.Fatalf("item %d: %v", it.ID, err)
 	}
 	return b
 }
 
 func heifPropsOf(f *heifFile, it *heifItem) []string {
 	var out []string
-	for _, a := range it.assocs {
-		p := f.props[a.index-1]
+	for _, a := range it.Assocs {
+		p := f.props[a.Index-1]
 		ess := ""
-		if a.essential {
+		if a.Essential {
 			ess = "!"
 		}
-		out = append(out, ess+string(heifBBox(p.typ, p.body)))
+		out = append(out, ess+string(heifBBox(p.Type, p.Body)))
 	}
 	return out
 }
@@ -145,18 +145,18 @@ func heifCheckCopy(t testing.TB, in, out []byte, p Profile) (inF, outF *heifFile
 		t.Errorf("ftyp changed")
 	}
 	for _, o := range outF.order {
-		if o.typ == "Exif" {
+		if o.Type == "Exif" {
 			continue
 		}
-		i := inF.items[o.id]
+		i := inF.items[o.ID]
 		if i == nil {
-			t.Fatalf("item %d is not in the original", o.id)
+			t.Fatalf("item %d is not in the original", o.ID)
 		}
-		if o.typ != i.typ || o.hidden != i.hidden {
-			t.Errorf("item %d: %s hidden=%v, want %s hidden=%v", o.id, o.typ, o.hidden, i.typ, i.hidden)
+		if o.Type != i.Type || o.Hidden != i.Hidden {
+			t.Errorf("item %d: %s hidden=%v, want %s hidden=%v", o.ID, o.Type, o.Hidden, i.Type, i.Hidden)
 		}
 		if !bytes.Equal(heifItemData(t, outF, o), heifItemData(t, inF, i)) {
-			t.Errorf("item %d (%s): coded bytes differ", o.id, o.typ)
+			t.Errorf("item %d (%s): coded bytes differ", o.ID, o.Type)
 		}
 		var want []string
 		for _, s := range heifPropsOf(inF, i) {
@@ -170,7 +170,7 @@ func heifCheckCopy(t testing.TB, in, out []byte, p Profile) (inF, outF *heifFile
 			case "colr":
 				keep = kind == "nclx" || (kind == "prof" || kind == "rICC") && p.Keeps(ColorProfile)
 			case "auxC":
-				keep = slices.Contains(heifAlphaURNs, auxURN(heifProp{typ: typ, body: []byte(box[8:])}))
+				keep = slices.Contains(heifAlphaURNs, auxURN(heifProp{Type: typ, Body: []byte(box[8:])}))
 			default:
 				keep = slices.Contains(heifKeptProps, typ)
 			}
@@ -179,7 +179,7 @@ func heifCheckCopy(t testing.TB, in, out []byte, p Profile) (inF, outF *heifFile
 			}
 		}
 		if got := heifPropsOf(outF, o); !slices.Equal(got, want) {
-			t.Errorf("item %d: properties differ:\n got %q\nwant %q", o.id, got, want)
+			t.Errorf("item %d: properties differ:\n got %q\nwant %q", o.ID, got, want)
 		}
 	}
 	if bytes.Contains(out, []byte(heifSecret)) {
@@ -300,13 +300,13 @@ func heifComposite(t testing.TB, mod func(*heifBFile)) []byte {
 	af := heifParsed(t, withAlpha)
 	var alpha heifCoded
 	for _, r := range af.refs {
-		if r.typ == "auxl" {
-			it := af.items[r.from]
-			alpha = heifCoded{typ: it.typ, data: heifItemData(t, af, it)}
-			for _, a := range it.assocs {
-				p := af.props[a.index-1]
-				alpha.props = append(alpha.props, heifBBox(p.typ, p.body))
-				alpha.ess = append(alpha.ess, a.essential)
+		if r.Type == "auxl" {
+			it := af.items[r.From]
+			alpha = heifCoded{typ: it.Type, data: heifItemData(t, af, it)}
+			for _, a := range it.Assocs {
+				p := af.props[a.Index-1]
+				alpha.props = append(alpha.props, heifBBox(p.Type, p.Body))
+				alpha.ess = append(alpha.ess, a.Essential)
 			}
 		}
 	}
@@ -316,7 +316,7 @@ func heifComposite(t testing.TB, mod func(*heifBFile)) []byte {
 	gf := heifParsed(t, heifCamera(t, testfiles.GoExif, "assets/gps.jpg", "-q", "5"))
 	var exif []byte
 	for _, it := range gf.order {
-		if it.typ == "Exif" {
+		if it.Type == "Exif" {
 			exif = heifItemData(t, gf, it)
 		}
 	}
@@ -345,13 +345,13 @@ func heifComposite(t testing.TB, mod func(*heifBFile)) []byte {
 			data: []byte(`<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description Owner="` + heifSecret + `"/></rdf:RDF></x:xmpmeta>`)},
 	)
 	f.refs = []heifRef{
-		{typ: "dimg", from: 10, to: []uint32{20, 21, 22, 23}},
-		{typ: "auxl", from: 30, to: []uint32{10}},
-		{typ: "auxl", from: 31, to: []uint32{10}},
-		{typ: "auxl", from: 32, to: []uint32{10}},
-		{typ: "thmb", from: 33, to: []uint32{10}},
-		{typ: "cdsc", from: 40, to: []uint32{10}},
-		{typ: "cdsc", from: 41, to: []uint32{10}},
+		{Type: "dimg", From: 10, To: []uint32{20, 21, 22, 23}},
+		{Type: "auxl", From: 30, To: []uint32{10}},
+		{Type: "auxl", From: 31, To: []uint32{10}},
+		{Type: "auxl", From: 32, To: []uint32{10}},
+		{Type: "thmb", From: 33, To: []uint32{10}},
+		{Type: "cdsc", From: 40, To: []uint32{10}},
+		{Type: "cdsc", From: 41, To: []uint32{10}},
 	}
 	f.top = [][]byte{heifBBox("free", make([]byte, 16)), heifBBox("uuid", append(make([]byte, 16), heifSecret...))}
 	f.metaExtra = [][]byte{heifBBox("grpl", heifBFull("altr", 0, 0, []byte{0, 0, 0, 1, 0, 0, 0, 2, 0, 10, 0, 32}))}
@@ -401,9 +401,9 @@ func TestStripHEIFFiles(t *testing.T) {
 				}
 				f.primary += 70000
 				for i := range f.refs {
-					f.refs[i].from += 70000
-					for k := range f.refs[i].to {
-						f.refs[i].to[k] += 70000
+					f.refs[i].From += 70000
+					for k := range f.refs[i].To {
+						f.refs[i].To[k] += 70000
 					}
 				}
 			})
@@ -509,9 +509,9 @@ func TestStripHEIFLayouts(t *testing.T) {
 			heifBItem{id: 13, infeV1: true, name: heifSecret, mime: "text/plain", data: []byte(heifSecret)},
 			heifBItem{id: 14, typ: "iden", noLoc: true, props: []heifBAssoc{{4, true}}},
 		)
-		f.refs = append(f.refs, heifRef{typ: "dimg", from: 10, to: []uint32{1, 2}}, heifRef{typ: "auxl", from: 11, to: []uint32{10}},
-			heifRef{typ: "prem", from: 10, to: []uint32{11}}, heifRef{typ: "auxl", from: 12, to: []uint32{99}},
-			heifRef{typ: "dimg", from: 14, to: []uint32{10}})
+		f.refs = append(f.refs, heifRef{Type: "dimg", From: 10, To: []uint32{1, 2}}, heifRef{Type: "auxl", From: 11, To: []uint32{10}},
+			heifRef{Type: "prem", From: 10, To: []uint32{11}}, heifRef{Type: "auxl", From: 12, To: []uint32{99}},
+			heifRef{Type: "dimg", From: 14, To: []uint32{10}})
 	}
 	cases := []struct {
 		name        string
@@ -542,7 +542,7 @@ func TestStripHEIFLayouts(t *testing.T) {
 			_, of := heifCheckCopy(t, in, out, Default)
 			var kept []uint32
 			for _, it := range of.order {
-				kept = append(kept, it.id)
+				kept = append(kept, it.ID)
 			}
 			slices.Sort(kept)
 			if !slices.Equal(kept, c.kept) {
@@ -553,7 +553,7 @@ func TestStripHEIFLayouts(t *testing.T) {
 					t.Errorf("report %q does not name %q", rep.Removed, w)
 				}
 			}
-			if !slices.ContainsFunc(of.refs, func(r heifRef) bool { return r.typ == "prem" }) {
+			if !slices.ContainsFunc(of.refs, func(r heifRef) bool { return r.Type == "prem" }) {
 				t.Errorf("prem reference dropped")
 			}
 			again, _ := heifMustStrip(t, out, Default)
@@ -622,25 +622,25 @@ func TestStripHEIFRefused(t *testing.T) {
 		{"dimg loop", base(func(f *heifBFile) {
 			grid(f)
 			f.items = append(f.items, heifBItem{id: 3, typ: "grid", data: heifGrid(1, 1, 8, 8)})
-			f.refs = []heifRef{{typ: "dimg", from: 2, to: []uint32{3}}, {typ: "dimg", from: 3, to: []uint32{2}}}
+			f.refs = []heifRef{{Type: "dimg", From: 2, To: []uint32{3}}, {Type: "dimg", From: 3, To: []uint32{2}}}
 		}), malformed},
 		{"dimg to itself", base(func(f *heifBFile) {
 			grid(f)
-			f.refs = []heifRef{{typ: "dimg", from: 2, to: []uint32{2}}}
+			f.refs = []heifRef{{Type: "dimg", From: 2, To: []uint32{2}}}
 		}), malformed},
 		{"auxl to itself", base(func(f *heifBFile) {
 			f.props = append(f.props, heifPropAuxC(heifAlphaURNs[0]))
 			f.items[0].props = append(f.items[0].props, heifBAssoc{2, false})
-			f.refs = []heifRef{{typ: "auxl", from: 1, to: []uint32{1}}}
+			f.refs = []heifRef{{Type: "auxl", From: 1, To: []uint32{1}}}
 		}), malformed},
 		{"dimg to a missing item", base(func(f *heifBFile) {
 			grid(f)
-			f.refs = []heifRef{{typ: "dimg", from: 2, to: []uint32{1, 77}}}
+			f.refs = []heifRef{{Type: "dimg", From: 2, To: []uint32{1, 77}}}
 		}), malformed},
 		{"overlapping extents", base(func(f *heifBFile) {
 			grid(f)
 			f.items = append(f.items, heifBItem{id: 3, typ: "hvc1", data: tile.data, sameAs: 1})
-			f.refs = []heifRef{{typ: "dimg", from: 2, to: []uint32{1, 3}}}
+			f.refs = []heifRef{{Type: "dimg", From: 2, To: []uint32{1, 3}}}
 		}), malformed},
 		{"primary without data", base(func(f *heifBFile) { f.items[0].noLoc = true }), malformed},
 		{"property index past ipco", base(func(f *heifBFile) { f.items[0].props = []heifBAssoc{{9, false}} }), malformed},
@@ -652,7 +652,7 @@ func TestStripHEIFRefused(t *testing.T) {
 	exifAfter := func(mod func(f *heifBFile)) func() []byte {
 		return base(func(f *heifBFile) {
 			f.items = append(f.items, heifBItem{id: 2, typ: "Exif", data: secret, hidden: true})
-			f.refs = []heifRef{{typ: "cdsc", from: 2, to: []uint32{1}}}
+			f.refs = []heifRef{{Type: "cdsc", From: 2, To: []uint32{1}}}
 			mod(f)
 		})
 	}
@@ -730,7 +730,7 @@ func TestStripHEIFRefused(t *testing.T) {
 	}
 	t.Run("huge iref count", func(t *testing.T) {
 		f := &heifBFile{primary: 1, props: [][]byte{heifPropISPE(8, 8)}, items: []heifBItem{tile},
-			refs: []heifRef{{typ: "dimg", from: 1, to: []uint32{1}}}}
+			refs: []heifRef{{Type: "dimg", From: 1, To: []uint32{1}}}}
 		b := f.build()
 		i := bytes.Index(b, []byte("dimg"))
 		b[i+6], b[i+7] = 0xff, 0xff
@@ -849,7 +849,7 @@ func FuzzStripHEIF(f *testing.F) {
 				{id: 2, typ: "grid", data: heifGrid(1, 2, 16, 8), idat: true, props: []heifBAssoc{{1, false}, {4, true}}},
 				{id: 4, typ: "hvc1", data: []byte("alpha"), props: []heifBAssoc{{3, true}}},
 				{id: 5, typ: "Exif", data: []byte("\x00\x00\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00")}},
-			refs:     []heifRef{{typ: "dimg", from: 2, to: []uint32{1, 3}}, {typ: "auxl", from: 4, to: []uint32{2}}, {typ: "cdsc", from: 5, to: []uint32{2}}},
+			refs:     []heifRef{{Type: "dimg", From: 2, To: []uint32{1, 3}}, {Type: "auxl", From: 4, To: []uint32{2}}, {Type: "cdsc", From: 5, To: []uint32{2}}},
 			baseSize: 4, idxSize: 4, largeIDs: true},
 	}
 	for _, b := range small {
@@ -947,8 +947,8 @@ func TestStripHEIFExif(t *testing.T) {
 			f := heifParsed(t, out)
 			var exif []uint32
 			for _, it := range f.order {
-				if it.typ == "Exif" {
-					exif = append(exif, it.id)
+				if it.Type == "Exif" {
+					exif = append(exif, it.ID)
 				}
 			}
 			filtered := slices.ContainsFunc(rep.Kept, func(s string) bool { return strings.HasSuffix(s, "Exif (filtered)") })
@@ -956,7 +956,7 @@ func TestStripHEIFExif(t *testing.T) {
 				t.Fatalf("Exif items %v, report %q", exif, rep.Kept)
 			}
 			if len(exif) == 1 && !slices.ContainsFunc(f.refs, func(r heifRef) bool {
-				return r.typ == "cdsc" && r.from == exif[0] && slices.Equal(r.to, []uint32{f.primary})
+				return r.Type == "cdsc" && r.From == exif[0] && slices.Equal(r.To, []uint32{f.primary})
 			}) {
 				t.Errorf("the Exif item does not describe the primary image")
 			}
@@ -1060,14 +1060,14 @@ func TestStripHEIFLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	it := of.items[1]
-	if it == nil || len(it.extents) != 1 || it.extents[0].n != large {
+	if it == nil || len(it.Extents) != 1 || it.Extents[0].N != large {
 		t.Fatalf("item 1 located at %+v, want one extent of %d bytes", it, int64(large))
 	}
 	mo := bytes.Index(out.head, []byte("mdat"))
 	if binary.BigEndian.Uint32(out.head[mo-4:]) != 1 || int64(binary.BigEndian.Uint64(out.head[mo+4:])) != out.n-int64(mo-4) {
 		t.Fatalf("mdat header is not a large size covering the rest of the file")
 	}
-	if it.extents[0].off+large != out.n {
-		t.Fatalf("item ends at %d, file at %d", it.extents[0].off+large, out.n)
+	if it.Extents[0].Off+large != out.n {
+		t.Fatalf("item ends at %d, file at %d", it.Extents[0].Off+large, out.n)
 	}
 }
