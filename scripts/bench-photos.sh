@@ -15,6 +15,8 @@
 #   BENCH_PHOTOS_LOOP    photos in the loop baseline (default 50)
 #   BENCH_RUNS           runs of each extraction and ingest contender (default 3)
 #   BENCH_LOOP_RUNS      runs of the loop baseline (default 1)
+#   BENCH_BASELINE       a git revision: its exhibit is built and its ingest
+#                        contenders take turns with this tree's (before/after)
 #   COSIGN, EXIFTOOL     the programs to use (default .tools/bin/cosign, exiftool)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,7 +45,19 @@ mkdir -p .bench
 go build -o .bench/exhibit ./cmd/exhibit
 go build -o .bench/exhibit-bench ./internal/cmd/exhibit-bench
 .bench/exhibit-bench photos -n "$n" -out ".bench/photos-$n"
+baseline=()
+if [[ -n "${BENCH_BASELINE:-}" ]]; then
+	rev="$(git rev-parse --short "$BENCH_BASELINE")"
+	if [[ ! -x ".bench/exhibit-$rev" ]]; then
+		src=".bench/src-$rev"
+		rm -rf "$src" && mkdir -p "$src"
+		git archive "$rev" | tar -x -C "$src"
+		(cd "$src" && go build -o "$root/.bench/exhibit-$rev" ./cmd/exhibit)
+		rm -rf "$src"
+	fi
+	baseline=(-baseline ".bench/exhibit-$rev" -baseline-label "$rev")
+fi
 echo "exiftool $("$exiftool" -ver), cosign $("$cosign" version 2>/dev/null | awk '/^GitVersion/ {print $2}'), $(nproc) cores, $(date -u +%Y-%m-%d)"
 .bench/exhibit-bench photo-bench -exhibit .bench/exhibit -cosign "$cosign" -exiftool "$exiftool" \
 	-corpus ".bench/photos-$n" -work .bench -ingest "${BENCH_PHOTOS_INGEST:-0}" \
-	-loop "${BENCH_PHOTOS_LOOP:-50}" -runs "${BENCH_RUNS:-3}" -loop-runs "${BENCH_LOOP_RUNS:-1}"
+	-loop "${BENCH_PHOTOS_LOOP:-50}" -runs "${BENCH_RUNS:-3}" -loop-runs "${BENCH_LOOP_RUNS:-1}" "${baseline[@]}"

@@ -124,11 +124,15 @@ func extractOne(ctx context.Context, path string, enc *json.Encoder) error {
 // photoOptions are the flags of `exhibit-bench photo-bench`.
 type photoOptions struct {
 	exhibit, cosign, exiftool string
-	corpus, work              string
-	ingest, loop              int
-	smallKB                   int   // the small-photo contender ingests the files under this size
-	jobs                      []int // exhibit ingest --jobs values; 0 is the default
-	runs, loopRuns            int
+	// baseline, when set, is another exhibit binary (an earlier version)
+	// whose ingest contenders take turns with exhibit's, labelled
+	// baselineLabel.
+	baseline, baselineLabel string
+	corpus, work            string
+	ingest, loop            int
+	smallKB                 int   // the small-photo contender ingests the files under this size
+	jobs                    []int // exhibit ingest --jobs values; 0 is the default
+	runs, loopRuns          int
 }
 
 // cmdPhotoBench is `exhibit-bench photo-bench`: time extraction against
@@ -138,6 +142,8 @@ func cmdPhotoBench(args []string) error {
 	var o photoOptions
 	fs := flag.NewFlagSet("photo-bench", flag.ContinueOnError)
 	fs.StringVar(&o.exhibit, "exhibit", "./exhibit", "exhibit binary")
+	fs.StringVar(&o.baseline, "baseline", "", "an earlier exhibit binary, whose ingest takes turns with exhibit's (before/after)")
+	fs.StringVar(&o.baselineLabel, "baseline-label", "baseline", "what to call the -baseline binary in the table")
 	fs.StringVar(&o.cosign, "cosign", ".tools/bin/cosign", "cosign binary (v2.6.5)")
 	fs.StringVar(&o.exiftool, "exiftool", "exiftool", "exiftool binary")
 	fs.StringVar(&o.corpus, "corpus", ".bench/photos-2000", "corpus folder (exhibit-bench photos)")
@@ -191,7 +197,10 @@ func (s *stats) cpuRate() float64 {
 }
 
 func photoBench(o photoOptions) error {
-	for _, p := range []*string{&o.exhibit, &o.cosign, &o.corpus, &o.work} {
+	for _, p := range []*string{&o.exhibit, &o.baseline, &o.cosign, &o.corpus, &o.work} {
+		if *p == "" {
+			continue
+		}
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return err
@@ -282,18 +291,29 @@ func photoBench(o photoOptions) error {
 		s     *stats
 		files []string
 		jobs  int
+		bin   string
 	}
 	var ings []contender
-	for _, j := range o.jobs {
-		label := "`exhibit ingest` (extract, strip, hash, sign, store, log)"
-		if j > 0 {
-			label = fmt.Sprintf("`exhibit ingest --jobs %d`", j)
-		}
-		ings = append(ings, contender{&stats{label: label, files: len(ingestFiles), bytes: sum(ingestFiles)}, ingestFiles, j})
+	bins := []string{o.exhibit}
+	if o.baseline != "" {
+		bins = append(bins, o.baseline)
 	}
-	if len(smallFiles) > 0 {
-		label := fmt.Sprintf("`exhibit ingest`, the photos under %d KB", o.smallKB)
-		ings = append(ings, contender{&stats{label: label, files: len(smallFiles), bytes: sum(smallFiles)}, smallFiles, 0})
+	for _, bin := range bins {
+		suffix := ""
+		if bin == o.baseline {
+			suffix = " (" + o.baselineLabel + ")"
+		}
+		for _, j := range o.jobs {
+			label := "`exhibit ingest` (extract, strip, hash, sign, store, log)"
+			if j > 0 {
+				label = fmt.Sprintf("`exhibit ingest --jobs %d`", j)
+			}
+			ings = append(ings, contender{&stats{label: label + suffix, files: len(ingestFiles), bytes: sum(ingestFiles)}, ingestFiles, j, bin})
+		}
+		if len(smallFiles) > 0 {
+			label := fmt.Sprintf("`exhibit ingest`, the photos under %d KB", o.smallKB)
+			ings = append(ings, contender{&stats{label: label + suffix, files: len(smallFiles), bytes: sum(smallFiles)}, smallFiles, 0, bin})
+		}
 	}
 	var copies, stripErrs int
 	// Archives are removed only after the last run: on ext4 without a
@@ -315,14 +335,14 @@ func photoBench(o photoOptions) error {
 			os.RemoveAll(arch)
 			remove = append(remove, home, arch)
 			env := []string{"EXHIBIT_HOME=" + home, "EXHIBIT_PASSWORD=bench"}
-			if _, err := measure(env, o.exhibit, "init", "--archive", arch); err != nil {
+			if _, err := measure(env, c.bin, "init", "--archive", arch); err != nil {
 				return err
 			}
 			args := []string{"ingest", "--case", "bench"}
 			if c.jobs > 0 {
 				args = append(args, "--jobs", strconv.Itoa(c.jobs))
 			}
-			r, out, err := measureOut(env, o.exhibit, append(args, c.files...)...)
+			r, out, err := measureOut(env, c.bin, append(args, c.files...)...)
 			if err != nil {
 				return err
 			}
