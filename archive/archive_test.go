@@ -48,6 +48,12 @@ func TestWrappedStore(t *testing.T) {
 		t.Fatalf("ingest: %d archived, no log %v, %d events logged, log error %v, sync error %v",
 			rep.Count(ingest.Archived), rep.NoLog, rep.Logged, rep.LogErr, rep.SyncErr)
 	}
+	// The archive's own folder is never ingested, though the store was
+	// given as a (wrapped) store rather than a location.
+	self, err := a.Ingest(ctx, archive.IngestOptions{}, []string{filepath.Join(dir, "archive")})
+	if err != nil || len(self.Results) != 1 || self.Results[0].Status != ingest.Skipped {
+		t.Fatalf("ingest of the archive folder: %+v, %v", self, err)
+	}
 	res, err := a.Verify(ctx, archive.Selection{All: true}, archive.VerifyOptions{}, func(*verify.ItemReport) {})
 	if err != nil {
 		t.Fatal(err)

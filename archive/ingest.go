@@ -14,6 +14,7 @@ import (
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/storage"
+	"github.com/openexhibit/exhibit/storage/local"
 	"github.com/openexhibit/exhibit/verify"
 )
 
@@ -126,8 +127,9 @@ func (a *Archive) ingest(ctx context.Context, o IngestOptions, run func(in *inge
 	if r := a.o.Retention; r != nil {
 		opts.Retention = &ingest.Retention{Mode: r.StorageMode(), Period: r.Period()}
 	}
-	if !a.o.Location.IsS3() && a.o.Location.Dir != "" {
-		opts.Exclude = append(opts.Exclude, a.o.Location.Dir)
+	if ls, ok := storage.As[*local.Store](a.store); ok {
+		// The archive's folder, however the store was given.
+		opts.Exclude = append(opts.Exclude, ls.Dir())
 	}
 	// Best effort: what an interrupted run left behind a day ago.
 	cctx, cancel := context.WithTimeout(ctx, time.Minute)

@@ -366,7 +366,7 @@ type input struct {
 // open opens a part for reading.
 func (in *Ingester) open(ctx context.Context, p Part) (*input, error) {
 	if p.Path != "" {
-		return openFile(p)
+		return in.openFile(p)
 	}
 	name := p.FileName
 	if name == "" {
@@ -390,7 +390,7 @@ func (in *Ingester) open(ctx context.Context, p Part) (*input, error) {
 
 // openFile opens a local file without following a symbolic link, and
 // checks after the read that it did not change.
-func openFile(p Part) (*input, error) {
+func (in *Ingester) openFile(p Part) (*input, error) {
 	path := p.Path
 	before, err := os.Lstat(path)
 	if err != nil {
@@ -421,7 +421,7 @@ func openFile(p Part) (*input, error) {
 		r: &sizeGuard{r: f, left: st.Size(), path: path}, at: f, size: st.Size(), name: name, path: path,
 		times: times,
 		provenance: &custody.FileProvenance{Path: path, PathBytes: nonUTF8(path), Name: filepath.Base(path),
-			FileTimes: times, Device: device(f, path)},
+			FileTimes: times, Device: in.mounts.device(f, path)},
 		after: func(read int64) error {
 			after, err := f.Stat()
 			if err != nil {

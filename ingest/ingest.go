@@ -175,6 +175,7 @@ type Encryption struct {
 type Ingester struct {
 	o       Options
 	storage custody.Storage
+	mounts  mountTable
 }
 
 // groupJobs is how many files per CPU are ingested at once by default on a
