@@ -84,7 +84,7 @@ func classify(err error) (int, string) {
 	case errors.Is(err, context.Canceled):
 		return ExitInterrupted, "interrupted: nothing half-written was kept; run the same command again to complete it"
 	case errors.Is(err, archive.ErrNoPassphrase):
-		return ExitKey, "set EXHIBIT_PASSWORD (and EXHIBIT_LOG_PASSWORD when the custody log key's differs), or run the command in a terminal to be asked"
+		return ExitKey, "set EXHIBIT_PASSWORD or EXHIBIT_PASSWORD_FILE (and EXHIBIT_LOG_PASSWORD when the custody log key's differs), or run the command in a terminal to be asked"
 	case errors.Is(err, sign.ErrPassphrase):
 		return ExitKey, "check the passphrase (EXHIBIT_PASSWORD or the prompt; EXHIBIT_LOG_PASSWORD for the custody log key when it differs)"
 	case errors.Is(err, sign.ErrKey):

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,12 +43,14 @@ func openArchive(ctx context.Context, e *env, home string, cfg *Config) (*archiv
 }
 
 // errNoPassphrase: no passphrase was given and none can be asked for.
-var errNoPassphrase = fmt.Errorf("%w: set EXHIBIT_PASSWORD or run in a terminal", archive.ErrNoPassphrase)
+var errNoPassphrase = fmt.Errorf("%w: set EXHIBIT_PASSWORD (or EXHIBIT_PASSWORD_FILE) or run in a terminal", archive.ErrNoPassphrase)
 
 // credentials are the passphrases of the command line: the signing key's
-// from EXHIBIT_PASSWORD, the log key's from EXHIBIT_LOG_PASSWORD or else
-// the signing key's; without them, on a terminal, one prompt per process
-// (both keys share it).
+// from EXHIBIT_PASSWORD, or the file EXHIBIT_PASSWORD_FILE names (a
+// service's secret; one trailing newline is not part of it); the log key's
+// from EXHIBIT_LOG_PASSWORD or EXHIBIT_LOG_PASSWORD_FILE, or else the
+// signing key's; without them, on a terminal, one prompt per process (both
+// keys share it).
 type credentials struct {
 	mu    sync.Mutex
 	typed []byte
@@ -55,12 +58,12 @@ type credentials struct {
 
 func (c *credentials) Passphrase(_ context.Context, role archive.KeyRole, create bool) ([]byte, error) {
 	if role == archive.LogKey {
-		if p, ok := os.LookupEnv("EXHIBIT_LOG_PASSWORD"); ok {
-			return []byte(p), nil
+		if p, ok, err := fromEnv("EXHIBIT_LOG_PASSWORD"); ok || err != nil {
+			return p, err
 		}
 	}
-	if p, ok := os.LookupEnv("EXHIBIT_PASSWORD"); ok {
-		return []byte(p), nil
+	if p, ok, err := fromEnv("EXHIBIT_PASSWORD"); ok || err != nil {
+		return p, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -90,4 +93,25 @@ func (c *credentials) Passphrase(_ context.Context, role archive.KeyRole, create
 	}
 	c.typed = p
 	return p, nil
+}
+
+// fromEnv is the passphrase in the variable name, or in the file that
+// name+"_FILE" names (without one trailing newline); ok is false when
+// neither is set.
+func fromEnv(name string) (p []byte, ok bool, err error) {
+	if v, ok := os.LookupEnv(name); ok {
+		return []byte(v), true, nil
+	}
+	path, ok := os.LookupEnv(name + "_FILE")
+	if !ok {
+		return nil, false, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, true, &archive.Error{Kind: archive.KindKey, Err: fmt.Errorf("%s_FILE: %w", name, err),
+			Hint: "check the path in " + name + "_FILE and that this user can read it"}
+	}
+	data = bytes.TrimSuffix(data, []byte("\n"))
+	data = bytes.TrimSuffix(data, []byte("\r"))
+	return data, true, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"golang.org/x/term"
@@ -34,6 +36,30 @@ func TestCredentials(t *testing.T) {
 		t.Errorf("log key without EXHIBIT_LOG_PASSWORD: %q, want EXHIBIT_PASSWORD's", p)
 	}
 	unsetenv(t, "EXHIBIT_PASSWORD")
+	// From files, as a service's secrets: one trailing newline is not part
+	// of the passphrase; a file that cannot be read is a key error.
+	dir := t.TempDir()
+	for name, content := range map[string]string{"signing": "from file\n", "log": "log from file"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("EXHIBIT_PASSWORD_FILE", filepath.Join(dir, "signing"))
+	if p, _ := ask(archive.LogKey); p != "from file" {
+		t.Errorf("log key from EXHIBIT_PASSWORD_FILE: %q", p)
+	}
+	t.Setenv("EXHIBIT_LOG_PASSWORD_FILE", filepath.Join(dir, "log"))
+	if p, _ := ask(archive.LogKey); p != "log from file" {
+		t.Errorf("log key from EXHIBIT_LOG_PASSWORD_FILE: %q", p)
+	}
+	t.Setenv("EXHIBIT_PASSWORD_FILE", filepath.Join(dir, "missing"))
+	if _, err := ask(archive.SigningKey); err == nil {
+		t.Error("a missing passphrase file gave a passphrase")
+	} else if code, hint := classify(err); code != ExitKey || !strings.Contains(hint, "EXHIBIT_PASSWORD_FILE") {
+		t.Errorf("missing passphrase file: exit %d, hint %q", code, hint)
+	}
+	unsetenv(t, "EXHIBIT_PASSWORD_FILE")
+	unsetenv(t, "EXHIBIT_LOG_PASSWORD_FILE")
 	if !isTerminalStdin() {
 		_, err := ask(archive.SigningKey)
 		if !errors.Is(err, archive.ErrNoPassphrase) {
