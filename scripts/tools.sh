@@ -34,7 +34,9 @@ module_of() {
 # Programs the tests use that a minimal machine may lack, and the Debian
 # packages that provide them: curl and python3 for the scripts; exiftool,
 # GDAL, libheif and libwebp to build the stripping proof's corpus and to
-# check its output independently (capture/strip/proof_test.go).
+# check its output independently (capture/strip/proof_test.go); the
+# headless browser that web captures drive (acquire/web/browser), found by
+# its path since it is not on PATH, and yt-dlp for their media.
 # command|Debian package
 needs=(
 	"curl|curl"
@@ -46,6 +48,8 @@ needs=(
 	"heif-info|libheif-examples"
 	"cwebp|webp"
 	"dwebp|webp"
+	"/usr/lib/chromium/chromium-headless-shell|chromium-headless-shell"
+	"yt-dlp|yt-dlp"
 )
 missing=()
 for need in "${needs[@]}"; do

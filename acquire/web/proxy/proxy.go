@@ -119,6 +119,8 @@ type Proxy struct {
 	mu    sync.Mutex
 	conns map[net.Conn]bool
 	done  chan struct{}
+	once  sync.Once
+	err   error
 }
 
 // Start listens on 127.0.0.1 and serves until Close.
@@ -155,17 +157,20 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 // not trust anyway.
 func (p *Proxy) SPKIHash() string { return p.spki }
 
-// Close stops the proxy and waits for its connections to end.
+// Close stops the proxy and waits for its connections to end. Only the
+// first call does anything.
 func (p *Proxy) Close() error {
-	close(p.done)
-	err := p.ln.Close()
-	p.mu.Lock()
-	for c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-	return err
+	p.once.Do(func() {
+		close(p.done)
+		p.err = p.ln.Close()
+		p.mu.Lock()
+		for c := range p.conns {
+			c.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	return p.err
 }
 
 // newLeaf makes the key and self-signed certificate shown to the browser.
