@@ -1,0 +1,302 @@
+// Package web captures web pages as evidence: what the server sent,
+// provably. A capture runs the recording proxy (acquire/web/proxy) and the
+// headless browser (acquire/web/browser) and writes one WARC 1.1 file
+// (acquire/web/warc) holding, in order:
+//
+//   - a warcinfo record naming the programs and how the capture was made;
+//   - for each connection to an origin, a metadata record with its remote
+//     address, TLS version, cipher, ALPN and certificate chain as presented
+//     (PEM), and whether the chain verified;
+//   - for each exchange, the request and the response exactly as they
+//     crossed the wire (a refused or failed exchange gets a metadata record
+//     saying why in place of the response);
+//   - the page as the browser showed it, as resource records: the full-page
+//     screenshot (PNG), a PDF, the DOM after scripts ran, the visible text;
+//   - a metadata record describing the page: requested and final URL,
+//     times, browser, user agent and client hints, viewport, behaviours.
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/openexhibit/exhibit/acquire/web/browser"
+	"github.com/openexhibit/exhibit/acquire/web/proxy"
+	"github.com/openexhibit/exhibit/acquire/web/warc"
+)
+
+// Options configure a capture.
+type Options struct {
+	Browser browser.Options
+	// RootCAs verify origins' chains (nil: the system's).
+	RootCAs *x509.CertPool
+	// InsecureAllowPrivate allows loopback, private and link-local
+	// destinations (tests).
+	InsecureAllowPrivate bool
+	// TempDir holds the WARC being written and large messages.
+	TempDir string
+	// MaxMessage bounds one request or response (default 4 GiB).
+	MaxMessage int64
+	// Software names the capturing program in the warcinfo record.
+	Software string
+}
+
+// Result is a capture: its WARC file (removed by the caller) and what the
+// browser took.
+type Result struct {
+	WARC string
+	Size int64
+	Page *browser.Page
+	// Records are the WARC records written, in order.
+	Records []warc.Written
+	// Exchanges counts the request-response pairs; Failed those that
+	// failed (refused destination, origin error).
+	Exchanges, Failed int
+}
+
+// URN prefixes of the resource records of what the browser took.
+const (
+	ScreenshotURN = "urn:exhibit:screenshot:"
+	PDFURN        = "urn:exhibit:pdf:"
+	DOMURN        = "urn:exhibit:dom:"
+	TextURN       = "urn:exhibit:text:"
+	PageURN       = "urn:exhibit:page:"
+)
+
+// writer writes the capture's records as they come, one at a time.
+type writer struct {
+	mu    sync.Mutex
+	f     *os.File
+	w     *warc.Writer
+	info  string // warcinfo record ID
+	conns map[string]bool
+	res   *Result
+	err   error
+}
+
+func (w *writer) write(r *warc.Record) (warc.Written, error) {
+	if w.err != nil {
+		return warc.Written{}, w.err
+	}
+	if w.info != "" {
+		r.Fields = append([][2]string{{"WARC-Warcinfo-ID", w.info}}, r.Fields...)
+	}
+	out, err := w.w.Write(r)
+	if err != nil {
+		w.err = err
+		return out, err
+	}
+	w.res.Records = append(w.res.Records, out)
+	return out, nil
+}
+
+func bytesRecord(typ, uri, ct string, b []byte, fields ...[2]string) *warc.Record {
+	return &warc.Record{Type: typ, TargetURI: uri, ContentType: ct, Block: bytes.NewReader(b), Size: int64(len(b)), Fields: fields}
+}
+
+// Capture captures url.
+func Capture(ctx context.Context, url string, o Options) (*Result, error) {
+	f, err := os.CreateTemp(o.TempDir, "exhibit-capture-*.warc")
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{WARC: f.Name()}
+	w := &writer{f: f, w: warc.NewWriter(f, 0), conns: map[string]bool{}, res: res}
+	fail := func(err error) (*Result, error) {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	info, err := w.write(bytesRecord(warc.Warcinfo, "", warc.Fields, warcinfo(o)))
+	if err != nil {
+		return fail(err)
+	}
+	w.info = info.ID
+
+	p, err := proxy.Start(proxy.Options{RootCAs: o.RootCAs, InsecureAllowPrivate: o.InsecureAllowPrivate,
+		TempDir: o.TempDir, MaxMessage: o.MaxMessage, Exchange: w.exchange})
+	if err != nil {
+		return fail(err)
+	}
+	bo := o.Browser
+	bo.Proxy, bo.SPKI = p.Addr(), p.SPKIHash()
+	page, err := browser.Capture(ctx, url, bo)
+	p.Close() // every exchange is written when Close returns
+	if err != nil {
+		return fail(err)
+	}
+	if w.err != nil {
+		return fail(fmt.Errorf("write the WARC: %w", w.err))
+	}
+	res.Page = page
+	if err := w.page(page); err != nil {
+		return fail(fmt.Errorf("write the WARC: %w", err))
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	res.Size = w.w.Offset()
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	return res, nil
+}
+
+func warcinfo(o Options) []byte {
+	var b bytes.Buffer
+	field := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
+		}
+	}
+	field("software", o.Software)
+	field("format", "WARC File Format 1.1")
+	field("conformsTo", "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/")
+	field("description", "Web capture: every request and response through a recording proxy, byte for byte as exchanged with the origin; the page as a headless browser showed it")
+	field("payload-digest", "sha256 of the entity body with chunked transfer coding removed and content coding kept")
+	return b.Bytes()
+}
+
+// exchange writes one exchange's records (and its connection's, the
+// first time) and releases its spools.
+func (w *writer) exchange(ex *proxy.Exchange) {
+	defer ex.Request.Close()
+	if ex.Response != nil {
+		defer ex.Response.Close()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.res.Exchanges++
+	var fields [][2]string
+	if c := ex.Conn; c != nil {
+		if !w.conns[c.ID] {
+			w.conns[c.ID] = true
+			if err := w.conn(ex.URL, c); err != nil {
+				return
+			}
+		}
+		ip := c.Remote
+		if h, _, err := net.SplitHostPort(ip); err == nil {
+			ip = h
+		}
+		// WARC-Protocol repeats, one per layer (the WARC 1.1 annotations
+		// of iipc/warc-specifications#42).
+		fields = append(fields, [2]string{"WARC-IP-Address", ip}, [2]string{"WARC-Protocol", "http/1.1"})
+		if c.TLS != nil {
+			fields = append(fields, [2]string{"WARC-Protocol", tlsProtocol(c.TLS.Version)}, [2]string{"WARC-Cipher-Suite", c.TLS.Cipher})
+		}
+		fields = append(fields, [2]string{"WARC-Concurrent-To", c.ID})
+	}
+	respID := warc.NewID()
+	reqFields := append(append([][2]string(nil), fields...), [2]string{"WARC-Concurrent-To", respID})
+	if _, err := w.write(&warc.Record{Type: warc.Request, TargetURI: ex.URL, Date: ex.Started, ContentType: warc.HTTPRequest,
+		Block: ex.Request, Size: ex.Request.Size(), Fields: reqFields}); err != nil {
+		return
+	}
+	if ex.Err != nil || ex.Response == nil {
+		w.res.Failed++
+		msg := map[string]any{"url": ex.URL, "error": fmt.Sprint(ex.Err)}
+		if ex.Response != nil {
+			msg["responseBytes"] = ex.Response.Size()
+		}
+		b, _ := json.MarshalIndent(msg, "", "  ")
+		w.write(bytesRecord(warc.Metadata, ex.URL, "application/json", b, [2]string{"WARC-Concurrent-To", respID}))
+		return
+	}
+	w.write(&warc.Record{Type: warc.Response, ID: respID, TargetURI: ex.URL, Date: ex.Started, ContentType: warc.HTTPResponse,
+		Block: ex.Response, Size: ex.Response.Size(), Fields: fields})
+}
+
+// connInfo is the metadata record of a connection to an origin.
+type connInfo struct {
+	Host        string    `json:"host"`
+	Remote      string    `json:"remote"`
+	Opened      time.Time `json:"opened"`
+	TLSVersion  string    `json:"tlsVersion,omitempty"`
+	Cipher      string    `json:"cipherSuite,omitempty"`
+	ALPN        string    `json:"alpn,omitempty"`
+	ServerName  string    `json:"serverName,omitempty"`
+	Verified    *bool     `json:"chainVerified,omitempty"`
+	VerifyError string    `json:"chainError,omitempty"`
+	Chain       string    `json:"chain,omitempty"` // PEM, leaf first, as presented
+}
+
+func (w *writer) conn(url string, c *proxy.Conn) error {
+	ci := connInfo{Host: c.Host, Remote: c.Remote, Opened: c.Opened}
+	if t := c.TLS; t != nil {
+		ci.TLSVersion, ci.Cipher, ci.ALPN, ci.ServerName = t.Version, t.Cipher, t.ALPN, t.ServerName
+		ci.Verified, ci.VerifyError = &t.Verified, t.VerifyError
+		var chain bytes.Buffer
+		for _, der := range t.Chain {
+			pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+		}
+		ci.Chain = chain.String()
+	}
+	b, err := json.MarshalIndent(ci, "", "  ")
+	if err != nil {
+		return err
+	}
+	r := bytesRecord(warc.Metadata, url, "application/json", b)
+	r.ID, r.Date = c.ID, c.Opened
+	_, err = w.write(r)
+	return err
+}
+
+// page writes what the browser took.
+func (w *writer) page(p *browser.Page) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range []*warc.Record{
+		bytesRecord(warc.Resource, ScreenshotURN+p.URL, "image/png", p.Screenshot),
+		bytesRecord(warc.Resource, PDFURN+p.URL, "application/pdf", p.PDF),
+		bytesRecord(warc.Resource, DOMURN+p.URL, "text/html; charset=utf-8", []byte(p.DOM)),
+		bytesRecord(warc.Resource, TextURN+p.URL, "text/plain; charset=utf-8", []byte(p.Text)),
+	} {
+		r.Date = p.Ended
+		if _, err := w.write(r); err != nil {
+			return err
+		}
+	}
+	desc, err := json.MarshalIndent(pageInfo{URL: p.URL, FinalURL: p.FinalURL, Title: p.Title, Started: p.Started, Ended: p.Ended,
+		Browser: p.Browser, UserAgent: p.UserAgent, Hints: p.Hints, Viewport: fmt.Sprintf("%dx%d", p.Width, p.Height),
+		Behaviours: p.Behaviours}, "", "  ")
+	if err != nil {
+		return err
+	}
+	r := bytesRecord(warc.Metadata, PageURN+p.URL, "application/json", desc)
+	r.Date = p.Ended
+	_, err = w.write(r)
+	return err
+}
+
+// pageInfo is the metadata record describing the page.
+type pageInfo struct {
+	URL        string    `json:"url"`
+	FinalURL   string    `json:"finalUrl"`
+	Title      string    `json:"title"`
+	Started    time.Time `json:"started"`
+	Ended      time.Time `json:"ended"`
+	Browser    string    `json:"browser"`
+	UserAgent  string    `json:"userAgent"`
+	Hints      string    `json:"clientHints"`
+	Viewport   string    `json:"viewport"`
+	Behaviours []string  `json:"behaviours"`
+}
+
+func tlsProtocol(v string) string {
+	switch v {
+	case "TLS 1.3":
+		return "tls/1.3"
+	case "TLS 1.2":
+		return "tls/1.2"
+	}
+	return v
+}

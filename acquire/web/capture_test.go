@@ -1,0 +1,107 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openexhibit/exhibit/acquire/web"
+	"github.com/openexhibit/exhibit/acquire/web/browser"
+	"github.com/openexhibit/exhibit/acquire/web/warc"
+	"github.com/openexhibit/exhibit/acquire/web/webtest"
+	"github.com/openexhibit/exhibit/internal/testenv"
+)
+
+// TestCaptureWARC captures the test site's article with the real browser
+// and reads the WARC back: every record's digests hold; the connection,
+// every exchange and what the browser took are there; the screenshot
+// record is the screenshot; a byte changed anywhere is caught.
+func TestCaptureWARC(t *testing.T) {
+	testenv.Program(t, "chromium-headless-shell", browser.DefaultExec)
+	srv := webtest.Site(t)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	url := srv.URL + "/post/123"
+	res, err := web.Capture(ctx, url, web.Options{RootCAs: roots, InsecureAllowPrivate: true, TempDir: t.TempDir(), Software: "exhibit test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(res.WARC)
+	if testing.Verbose() {
+		t.Logf("%s", data[:min(len(data), 3000)])
+	}
+	if err != nil || int64(len(data)) != res.Size {
+		t.Fatalf("WARC of %d bytes, result says %d: %v", len(data), res.Size, err)
+	}
+	types := map[string]int{}
+	var conn map[string]any
+	var shot []byte
+	rd := warc.NewReader(bytes.NewReader(data))
+	for i := 0; ; i++ {
+		rec, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && rec.Header.Get("WARC-Type") != warc.Warcinfo {
+			t.Fatal("the first record is not warcinfo")
+		}
+		typ := rec.Header.Get("WARC-Type")
+		types[typ]++
+		uri := rec.Header.Get("WARC-Target-URI")
+		var block bytes.Buffer
+		if err := warc.Check(&warc.ReadRecord{Header: rec.Header, Offset: rec.Offset, Size: rec.Size, Block: io.TeeReader(rec.Block, &block)}); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case typ == warc.Metadata && conn == nil && strings.HasPrefix(uri, srv.URL):
+			if err := json.Unmarshal(block.Bytes(), &conn); err != nil {
+				t.Fatal(err)
+			}
+		case uri == web.ScreenshotURN+url:
+			shot = block.Bytes()
+		}
+	}
+	if types[warc.Request] != res.Exchanges || types[warc.Response] != res.Exchanges-res.Failed || res.Exchanges < 8 || res.Failed != 0 {
+		t.Fatalf("records %v for %d exchanges (%d failed)", types, res.Exchanges, res.Failed)
+	}
+	if types[warc.Resource] != 4 {
+		t.Fatalf("%d resource records, want screenshot, PDF, DOM and text", types[warc.Resource])
+	}
+	if conn["tlsVersion"] != "TLS 1.3" || conn["chainVerified"] != true || !strings.Contains(conn["chain"].(string), "BEGIN CERTIFICATE") {
+		t.Fatalf("connection record %v", conn)
+	}
+	if !bytes.Equal(shot, res.Page.Screenshot) {
+		t.Fatal("the screenshot record is not the screenshot")
+	}
+	// One byte changed in any record's block is caught.
+	for _, rec := range res.Records[1:6] {
+		bad := bytes.Clone(data)
+		bad[rec.Offset+rec.HeaderLength] ^= 0x20
+		rd := warc.NewReader(bytes.NewReader(bad))
+		caught := false
+		for {
+			r, err := rd.Next()
+			if err != nil {
+				break
+			}
+			if err := warc.Check(r); err != nil {
+				caught = true
+				break
+			}
+		}
+		if !caught {
+			t.Fatalf("a byte changed in the record at %d went unnoticed", rec.Offset)
+		}
+	}
+}
