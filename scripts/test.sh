@@ -47,6 +47,7 @@ source "$MINIO_RUN_DIR/minio.env"
 # shellcheck source=/dev/null
 source "$TSA_RUN_DIR/tsa.env"
 export EXHIBIT_TEST_COSIGN="$cosign"
+export EXHIBIT_TEST_WARCIO="$root/.tools/npm/node_modules/warcio/dist/index.js"
 export GOTOOLCHAIN=local
 
 status=0

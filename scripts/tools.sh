@@ -41,6 +41,8 @@ module_of() {
 needs=(
 	"curl|curl"
 	"python3|python3"
+	"node|nodejs"
+	"npm|npm"
 	"exiftool|libimage-exiftool-perl"
 	"gdalinfo|gdal-bin"
 	"gdal_translate|gdal-bin"
@@ -91,4 +93,21 @@ for pin in "${pins[@]}"; do
 	GOBIN="$bin" go install "$pkg@$version"
 	echo "$version" >"$record"
 	echo "tools: installed $name $version"
+done
+
+# npm packages the tests run as independent checkers, into .tools/npm:
+# warcio.js reads the WARC files of web captures (scripts/warc-check.mjs).
+# name@version; changing a version here reinstalls it.
+npm_pins=("warcio@2.4.11")
+for pin in "${npm_pins[@]}"; do
+	name="${pin%@*}"
+	version="${pin##*@}"
+	have="$(node -p "require('$tools/npm/node_modules/$name/package.json').version" 2>/dev/null || true)"
+	if [[ -z "${FORCE:-}" && "$have" == "$version" ]]; then
+		echo "tools: npm $name $version already installed"
+		continue
+	fi
+	echo "tools: installing npm $name $version into $tools/npm"
+	npm install --prefix "$tools/npm" --no-audit --no-fund --save-exact "$pin" >/dev/null
+	echo "tools: installed npm $name $version"
 done

@@ -5,8 +5,11 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +87,27 @@ func TestCaptureWARC(t *testing.T) {
 	if !bytes.Equal(shot, res.Page.Screenshot) {
 		t.Fatal("the screenshot record is not the screenshot")
 	}
+	// warcio.js, sharing no code with the writer, agrees; and catches a
+	// byte changed in a response.
+	node := testenv.Program(t, "nodejs", "node")
+	check := func(file string) (string, error) {
+		cmd := exec.Command(node, filepath.Join("..", "..", "scripts", "warc-check.mjs"), file)
+		cmd.Env = append(os.Environ(), "WARCIO_MODULE="+testenv.Warcio(t))
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := check(res.WARC); err != nil || !strings.Contains(out, fmt.Sprintf("%d records ok", len(res.Records))) {
+		t.Fatalf("warc-check: %v\n%s", err, out)
+	}
+	resp := res.Records[3] // warcinfo, connection, request, response
+	bad := bytes.Clone(data)
+	bad[resp.Offset+resp.HeaderLength+(resp.Length-resp.HeaderLength-4)/2] ^= 1
+	badFile := filepath.Join(t.TempDir(), "bad.warc")
+	os.WriteFile(badFile, bad, 0o644)
+	if out, err := check(badFile); err == nil || !strings.Contains(out, "Digest") {
+		t.Fatalf("warc-check passed a changed response: %v\n%s", err, out)
+	}
+
 	// One byte changed in any record's block is caught.
 	for _, rec := range res.Records[1:6] {
 		bad := bytes.Clone(data)

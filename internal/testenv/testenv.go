@@ -46,6 +46,7 @@ const (
 	EnvMinIOSecretKey = "EXHIBIT_TEST_MINIO_SECRET_KEY"
 	EnvCosign         = "EXHIBIT_TEST_COSIGN"
 	EnvTSA            = "EXHIBIT_TEST_TSA"
+	EnvWarcio         = "EXHIBIT_TEST_WARCIO"
 )
 
 // InCI reports whether the tests run in CI (CI=true), where a missing service
@@ -213,6 +214,22 @@ func Cosign(t testing.TB) string {
 	if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
 		t.Fatalf("testenv: %s=%s is not an executable file; run `make tools` to install cosign", EnvCosign, p)
 		return ""
+	}
+	return p
+}
+
+// Warcio returns the path of warcio.js's dist/index.js (npm, installed by
+// scripts/tools.sh under .tools/npm), for scripts/warc-check.mjs, following
+// the skip-or-fail rule of [Required].
+func Warcio(t testing.TB) string {
+	t.Helper()
+	p := Required(t, EnvWarcio, "warcio.js (npm) to check WARC files independently")
+	if _, err := os.Stat(p); err != nil {
+		msg := "warcio.js is not at " + p + " (" + EnvWarcio + "): run `make tools`"
+		if InCI() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
 	return p
 }
