@@ -25,11 +25,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/openexhibit/exhibit/acquire/web/browser"
 	"github.com/openexhibit/exhibit/acquire/web/proxy"
+	"github.com/openexhibit/exhibit/acquire/web/wacz"
 	"github.com/openexhibit/exhibit/acquire/web/warc"
 )
 
@@ -49,17 +51,27 @@ type Options struct {
 	Software string
 }
 
-// Result is a capture: its WARC file (removed by the caller) and what the
-// browser took.
+// Result is a capture: its WARC file, the WACZ that packs it (both
+// removed by Remove), and what the browser took.
 type Result struct {
-	WARC string
-	Size int64
-	Page *browser.Page
-	// Records are the WARC records written, in order.
+	WARC, WACZ string
+	Size       int64 // of the WARC
+	Page       *browser.Page
+	// Records are the WARC records written, in order; Index the response
+	// and resource records, as the WACZ's index lists them.
 	Records []warc.Written
+	Index   []wacz.Entry
 	// Exchanges counts the request-response pairs; Failed those that
 	// failed (refused destination, origin error).
 	Exchanges, Failed int
+}
+
+// Remove removes the capture's files.
+func (r *Result) Remove() {
+	os.Remove(r.WARC)
+	if r.WACZ != "" {
+		os.Remove(r.WACZ)
+	}
 }
 
 // URN prefixes of the resource records of what the browser took.
@@ -147,7 +159,30 @@ func Capture(ctx context.Context, url string, o Options) (*Result, error) {
 	if err := f.Close(); err != nil {
 		return fail(err)
 	}
+	if err := res.pack(o); err != nil {
+		res.Remove()
+		return nil, err
+	}
 	return res, nil
+}
+
+// pack writes the WACZ.
+func (res *Result) pack(o Options) error {
+	f, err := os.CreateTemp(o.TempDir, "exhibit-capture-*.wacz")
+	if err != nil {
+		return err
+	}
+	res.WACZ = f.Name()
+	p := res.Page
+	err = wacz.Write(f, wacz.Package{WARC: res.WARC, Index: res.Index, Software: o.Software, Title: p.Title, Created: p.Ended,
+		Pages: []wacz.Page{{ID: "page-1", URL: p.URL, Time: p.Started, Title: p.Title}}})
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func warcinfo(o Options) []byte {
@@ -211,8 +246,28 @@ func (w *writer) exchange(ex *proxy.Exchange) {
 		w.write(bytesRecord(warc.Metadata, ex.URL, "application/json", b, [2]string{"WARC-Concurrent-To", respID}))
 		return
 	}
-	w.write(&warc.Record{Type: warc.Response, ID: respID, TargetURI: ex.URL, Date: ex.Started, ContentType: warc.HTTPResponse,
+	out, err := w.write(&warc.Record{Type: warc.Response, ID: respID, TargetURI: ex.URL, Date: ex.Started, ContentType: warc.HTTPResponse,
 		Block: ex.Response, Size: ex.Response.Size(), Fields: fields})
+	if err == nil {
+		w.res.Index = append(w.res.Index, wacz.Entry{URL: ex.URL, Time: ex.Started, Mime: contentType(ex.Response), Status: ex.Status,
+			Digest: out.PayloadDigest, Offset: out.Offset, Length: out.Length})
+	}
+}
+
+// contentType is the media type a recorded response declares.
+func contentType(s *proxy.Spool) string {
+	head := make([]byte, min(s.Size(), 64<<10))
+	s.ReadAt(head, 0)
+	if end := bytes.Index(head, []byte("\r\n\r\n")); end >= 0 {
+		head = head[:end]
+	}
+	for _, line := range strings.Split(string(head), "\r\n")[1:] {
+		if name, value, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(name), "Content-Type") {
+			mt, _, _ := strings.Cut(strings.TrimSpace(value), ";")
+			return strings.ToLower(strings.TrimSpace(mt))
+		}
+	}
+	return ""
 }
 
 // connInfo is the metadata record of a connection to an origin.
@@ -261,9 +316,13 @@ func (w *writer) page(p *browser.Page) error {
 		bytesRecord(warc.Resource, TextURN+p.URL, "text/plain; charset=utf-8", []byte(p.Text)),
 	} {
 		r.Date = p.Ended
-		if _, err := w.write(r); err != nil {
+		out, err := w.write(r)
+		if err != nil {
 			return err
 		}
+		mt, _, _ := strings.Cut(r.ContentType, ";")
+		w.res.Index = append(w.res.Index, wacz.Entry{URL: r.TargetURI, Time: r.Date, Mime: mt, Digest: out.PayloadDigest,
+			Offset: out.Offset, Length: out.Length})
 	}
 	desc, err := json.MarshalIndent(pageInfo{URL: p.URL, FinalURL: p.FinalURL, Title: p.Title, Started: p.Started, Ended: p.Ended,
 		Browser: p.Browser, UserAgent: p.UserAgent, Hints: p.Hints, Viewport: fmt.Sprintf("%dx%d", p.Width, p.Height),

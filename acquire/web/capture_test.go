@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/openexhibit/exhibit/acquire/web"
 	"github.com/openexhibit/exhibit/acquire/web/browser"
+	"github.com/openexhibit/exhibit/acquire/web/wacz"
 	"github.com/openexhibit/exhibit/acquire/web/warc"
 	"github.com/openexhibit/exhibit/acquire/web/webtest"
 	"github.com/openexhibit/exhibit/internal/testenv"
@@ -37,6 +39,7 @@ func TestCaptureWARC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer res.Remove()
 	data, err := os.ReadFile(res.WARC)
 	if testing.Verbose() {
 		t.Logf("%s", data[:min(len(data), 3000)])
@@ -127,5 +130,25 @@ func TestCaptureWARC(t *testing.T) {
 		if !caught {
 			t.Fatalf("a byte changed in the record at %d went unnoticed", rec.Offset)
 		}
+	}
+
+	// The WACZ holds together: every resource's hash, the digest file, and
+	// every index line resolving to its record; and a byte changed in the
+	// WARC inside it is caught.
+	z, err := os.ReadFile(res.WACZ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := wacz.Check(bytes.NewReader(z), int64(len(z)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Resources != 3 || got.Entries != len(res.Index) || got.Entries != res.Exchanges+4 || got.MainPage != url {
+		t.Fatalf("WACZ %+v; %d index entries, %d exchanges", got, len(res.Index), res.Exchanges)
+	}
+	at := bytes.Index(z, []byte("WARC/1.1\r\nWARC-Type: response"))
+	z[at+400] ^= 1
+	if _, err := wacz.Check(bytes.NewReader(z), int64(len(z))); !errors.Is(err, wacz.ErrInvalid) {
+		t.Fatalf("a byte changed in the WACZ's WARC: %v", err)
 	}
 }
