@@ -141,7 +141,7 @@ func newApp(e *env) *cli.App {
 			}
 			fmt.Fprintf(e.stderr, "exhibit: unknown command %q%s (see exhibit --help)\n", name, hint)
 		},
-		Commands: []*cli.Command{initCommand(e), ingestCommand(e), verifyCommand(e), showCommand(e), getCommand(e), lsCommand(e), logCommand(e)},
+		Commands: []*cli.Command{initCommand(e), ingestCommand(e), captureCommand(e), verifyCommand(e), showCommand(e), getCommand(e), lsCommand(e), logCommand(e)},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError

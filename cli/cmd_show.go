@@ -99,10 +99,7 @@ func acquisitionRows(row func(k, v string), a *custody.Acquisition) {
 			row("device", strings.TrimSpace(fmt.Sprintf("%s %s %s mounted at %s", d.ID, d.Source, d.Type, d.Mount)))
 		}
 	} else {
-		var buf bytes.Buffer
-		if json.Compact(&buf, a.Provenance) == nil {
-			row("provenance", buf.String())
-		}
+		provenanceRows(row, a.Provenance)
 	}
 	row("acquisition", a.ID)
 	if len(a.Parts) == 1 {
@@ -114,6 +111,33 @@ func acquisitionRows(row func(k, v string), a *custody.Acquisition) {
 			this = "  (this item)"
 		}
 		row(fmt.Sprintf("part %d of %d", i+1, len(a.Parts)), fmt.Sprintf("%s %s %d bytes%s", p.Name, p.Item, p.Size, this))
+	}
+}
+
+// provenanceRows prints a provenance of a kind show does not know, one
+// row per field in the order signed: strings as they are, anything else
+// as compact JSON.
+func provenanceRows(row func(k, v string), raw json.RawMessage) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return
+		}
+		var str string
+		if json.Unmarshal(v, &str) != nil {
+			var buf bytes.Buffer
+			json.Compact(&buf, v)
+			str = buf.String()
+		}
+		row(fmt.Sprint(k), str)
 	}
 }
 

@@ -353,8 +353,9 @@ func (e *Encryption) check() error {
 	return nil
 }
 
-// Name is the item's name for people: the file's base name, or for an
-// acquisition of another kind the kind and part ("web:warc").
+// Name is the item's name for people: the file's base name; for an
+// acquisition of another kind, the "url" its provenance names, with the
+// part when there are several; else the kind and part ("web:warc").
 func (r *Record) Name() string {
 	if r.Source != nil {
 		return r.Source.Name
@@ -362,10 +363,21 @@ func (r *Record) Name() string {
 	if r.Acquisition == nil {
 		return ""
 	}
-	if f, ok, err := r.Acquisition.File(); ok && err == nil {
+	a := r.Acquisition
+	if f, ok, err := a.File(); ok && err == nil {
 		return f.Name
 	}
-	return r.Acquisition.Kind + ":" + r.Acquisition.Part
+	// A provenance that names a URL (web, stac, s3-object…) is known by it.
+	var p struct {
+		URL string `json:"url"`
+	}
+	if json.Unmarshal(a.Provenance, &p) == nil && p.URL != "" {
+		if len(a.Parts) > 1 {
+			return p.URL + " (" + a.Part + ")"
+		}
+		return p.URL
+	}
+	return a.Kind + ":" + a.Part
 }
 
 // AcquiredAt is when the acquisition began (the acquiring machine's

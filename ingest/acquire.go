@@ -139,7 +139,10 @@ func (in *Ingester) acquire(ctx context.Context, a *Acquisition) []Result {
 	results := make([]Result, len(a.Parts))
 	for i, p := range a.Parts {
 		results[i] = Result{Path: p.Path, Part: p.Name, Status: Failed}
-		if p.Path == "" {
+		switch {
+		case p.Path != "" && p.FileName != "":
+			results[i].Path = p.FileName // a file named for people (a capture's temporary WACZ)
+		case p.Path == "":
 			results[i].Path = p.Name
 		}
 	}

@@ -63,8 +63,8 @@ const (
 
 // Result is the outcome for one path, or one part of an acquisition.
 type Result struct {
-	// Path is the file's path; for a part that is not a local file, the
-	// part's name.
+	// Path is the file's path (a part's FileName when it gives one); for
+	// a part that is not a local file, the part's name.
 	Path string
 	// Part names the part of its acquisition ("original" for a file);
 	// Acquisition is the acquisition's ID when its records name it (some

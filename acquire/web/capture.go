@@ -64,7 +64,24 @@ type Result struct {
 	// Exchanges counts the request-response pairs; Failed those that
 	// failed (refused destination, origin error).
 	Exchanges, Failed int
+
+	hops, redirects []Redirect // every redirect seen; those from the page's URL
+	origins         []Origin
+	// failed and fetched say, per URL, why an exchange failed and whether
+	// one succeeded.
+	failedURL map[string]error
+	fetched   map[string]bool
 }
+
+// PageError says that the page itself could not be fetched (a refused
+// destination, an unreachable server): nothing worth archiving was shown.
+type PageError struct {
+	URL string
+	Err error
+}
+
+func (e *PageError) Error() string { return fmt.Sprintf("%s could not be fetched: %v", e.URL, e.Err) }
+func (e *PageError) Unwrap() error { return e.Err }
 
 // Remove removes the capture's files.
 func (r *Result) Remove() {
@@ -90,6 +107,7 @@ type writer struct {
 	w     *warc.Writer
 	info  string // warcinfo record ID
 	conns map[string]bool
+	seen  map[string]bool // origins noted
 	res   *Result
 	err   error
 }
@@ -120,8 +138,8 @@ func Capture(ctx context.Context, url string, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{WARC: f.Name()}
-	w := &writer{f: f, w: warc.NewWriter(f, 0), conns: map[string]bool{}, res: res}
+	res := &Result{WARC: f.Name(), failedURL: map[string]error{}, fetched: map[string]bool{}}
+	w := &writer{f: f, w: warc.NewWriter(f, 0), conns: map[string]bool{}, seen: map[string]bool{}, res: res}
 	fail := func(err error) (*Result, error) {
 		f.Close()
 		os.Remove(f.Name())
@@ -149,6 +167,12 @@ func Capture(ctx context.Context, url string, o Options) (*Result, error) {
 		return fail(fmt.Errorf("write the WARC: %w", w.err))
 	}
 	res.Page = page
+	for _, u := range []string{url, page.FinalURL} {
+		if err := res.failedURL[u]; err != nil && !res.fetched[u] {
+			return fail(&PageError{URL: u, Err: err})
+		}
+	}
+	res.chain()
 	if err := w.page(page); err != nil {
 		return fail(fmt.Errorf("write the WARC: %w", err))
 	}
@@ -238,6 +262,7 @@ func (w *writer) exchange(ex *proxy.Exchange) {
 	}
 	if ex.Err != nil || ex.Response == nil {
 		w.res.Failed++
+		w.res.failedURL[ex.URL] = ex.Err
 		msg := map[string]any{"url": ex.URL, "error": fmt.Sprint(ex.Err)}
 		if ex.Response != nil {
 			msg["responseBytes"] = ex.Response.Size()
@@ -248,23 +273,35 @@ func (w *writer) exchange(ex *proxy.Exchange) {
 	}
 	out, err := w.write(&warc.Record{Type: warc.Response, ID: respID, TargetURI: ex.URL, Date: ex.Started, ContentType: warc.HTTPResponse,
 		Block: ex.Response, Size: ex.Response.Size(), Fields: fields})
-	if err == nil {
-		w.res.Index = append(w.res.Index, wacz.Entry{URL: ex.URL, Time: ex.Started, Mime: contentType(ex.Response), Status: ex.Status,
-			Digest: out.PayloadDigest, Offset: out.Offset, Length: out.Length})
+	if err != nil {
+		return
 	}
+	w.res.fetched[ex.URL] = true
+	mt, _, _ := strings.Cut(header(ex.Response, "Content-Type"), ";")
+	w.res.Index = append(w.res.Index, wacz.Entry{URL: ex.URL, Time: ex.Started, Mime: strings.ToLower(strings.TrimSpace(mt)), Status: ex.Status,
+		Digest: out.PayloadDigest, Offset: out.Offset, Length: out.Length})
+	var o *originNote
+	if c := ex.Conn; c != nil {
+		o = &originNote{Host: c.Host, Remote: c.Remote}
+		if c.TLS != nil {
+			verified := c.TLS.Verified
+			o.TLS, o.ChainVerified = c.TLS.Version, &verified
+		}
+	}
+	w.note(ex.URL, ex.Status, header(ex.Response, "Location"), o)
 }
 
-// contentType is the media type a recorded response declares.
-func contentType(s *proxy.Spool) string {
+// header is the first value of the field name in a recorded message's
+// header ("" when absent).
+func header(s *proxy.Spool, name string) string {
 	head := make([]byte, min(s.Size(), 64<<10))
 	s.ReadAt(head, 0)
 	if end := bytes.Index(head, []byte("\r\n\r\n")); end >= 0 {
 		head = head[:end]
 	}
 	for _, line := range strings.Split(string(head), "\r\n")[1:] {
-		if name, value, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(name), "Content-Type") {
-			mt, _, _ := strings.Cut(strings.TrimSpace(value), ";")
-			return strings.ToLower(strings.TrimSpace(mt))
+		if n, value, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(n), name) {
+			return strings.TrimSpace(value)
 		}
 	}
 	return ""

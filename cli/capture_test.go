@@ -1,0 +1,76 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/pem"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/openexhibit/exhibit/acquire/web/browser"
+	"github.com/openexhibit/exhibit/acquire/web/webtest"
+	"github.com/openexhibit/exhibit/cli"
+	"github.com/openexhibit/exhibit/internal/testenv"
+)
+
+// TestCaptureCommand captures the local test site with the real browser
+// as a user would: the capture is archived, verifies and lists under its
+// URL; a loopback address without the insecure flag, a server that does
+// not answer and a URL that is not http(s) are refused with their codes,
+// and nothing is archived for them.
+func TestCaptureCommand(t *testing.T) {
+	testenv.Program(t, "chromium-headless-shell", browser.DefaultExec)
+	srv := webtest.Site(t)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EXHIBIT_HOME", filepath.Join(dir, "home"))
+	run := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		code := cli.Run(context.Background(), append([]string{"exhibit"}, args...), strings.NewReader(""), &out, &out)
+		return code, out.String()
+	}
+	if code, out := run("init", "--archive", filepath.Join(dir, "archive"), "--insecure-no-password"); code != cli.ExitOK {
+		t.Fatalf("init: %d\n%s", code, out)
+	}
+	url := srv.URL + "/post/123"
+	code, out := run("capture", "--case", "bridge", "--insecure-allow-private", "--ca", ca, url)
+	if code != cli.ExitOK || !strings.Contains(out, "1 archived") || !strings.Contains(out, "custody log: 3 events logged") {
+		t.Fatalf("capture: %d\n%s", code, out)
+	}
+	if code, out := run("verify", "--all"); code != cli.ExitOK || !strings.Contains(out, "1 of 1 items intact") {
+		t.Fatalf("verify: %d\n%s", code, out)
+	}
+	if code, out := run("ls", "--case", "bridge"); code != cli.ExitOK || !strings.Contains(out, url) {
+		t.Fatalf("ls: %d\n%s", code, out)
+	}
+
+	// Refused: loopback without the flag; a port nothing listens on; not http.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String() + "/"
+	ln.Close()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"capture", "--ca", ca, url}, cli.ExitInput, "not a public address"},
+		{[]string{"capture", "--insecure-allow-private", closed}, cli.ExitInput, "could not be fetched"},
+		{[]string{"capture", "ftp://example.org/x"}, cli.ExitUsage, "not an http or https URL"},
+	} {
+		if code, out := run(tc.args...); code != tc.code || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: exit %d, want %d with %q\n%s", tc.args, code, tc.code, tc.want, out)
+		}
+	}
+	if code, out := run("ls"); code != cli.ExitOK || strings.Count(out, "sha256:") != 1 {
+		t.Fatalf("after the refused captures: %d\n%s", code, out)
+	}
+}

@@ -1,0 +1,165 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/openexhibit/exhibit/acquire/web"
+	"github.com/openexhibit/exhibit/acquire/web/browser"
+	"github.com/openexhibit/exhibit/archive"
+	"github.com/openexhibit/exhibit/capture/readers"
+	"github.com/urfave/cli/v2"
+)
+
+func captureCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:      "capture",
+		Usage:     "capture web pages: every byte the server sent, and the page as a browser showed it",
+		ArgsUsage: "URL...",
+		Description: "Each URL is loaded in chromium-headless-shell (Debian: apt-get install chromium-headless-shell)\n" +
+			"through Exhibit's recording proxy, which keeps every request and response exactly as exchanged\n" +
+			"with the server, with each connection's address, TLS state and certificate chain. The page is\n" +
+			"scrolled until it stops growing; a screenshot, a PDF, the DOM and the visible text are taken.\n" +
+			"Everything is packed as a WACZ (WARC inside; replay tools open it) and archived, signed and\n" +
+			"logged like any item, with a record saying what was asked for, what the browser ended on,\n" +
+			"when, with which browser, and from where.\n" +
+			"Loopback, private and link-local addresses are refused unless --insecure-allow-private.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "case", Usage: "case (investigation) the captures belong to"},
+			&cli.StringFlag{Name: "from", Usage: "read URLs from this file, one a line (# starts a comment)"},
+			&cli.StringFlag{Name: "browser", Usage: "the browser binary", Value: browser.DefaultExec},
+			&cli.DurationFlag{Name: "timeout", Usage: "time allowed for each page", Value: 2 * time.Minute},
+			&cli.StringSliceFlag{Name: "ca", Usage: "PEM file of further certificate authorities to verify servers against (the system's are used too); repeatable"},
+			&cli.BoolFlag{Name: "insecure-allow-private", Usage: "allow loopback, private and link-local destinations (never for URL lists from others)"},
+		},
+		Action: func(c *cli.Context) error {
+			urls, err := captureURLs(c.Args().Slice(), c.String("from"))
+			if err != nil {
+				return err
+			}
+			home, cfg, err := e.config(c)
+			if err != nil {
+				return err
+			}
+			roots, err := rootPool(c.StringSlice("ca"))
+			if err != nil {
+				return err
+			}
+			o := web.Options{RootCAs: roots, InsecureAllowPrivate: c.Bool("insecure-allow-private"), Software: "exhibit " + version(),
+				Browser: browser.Options{Exec: c.String("browser"), Timeout: c.Duration("timeout")}}
+			return runCapture(c.Context, e, home, cfg, c.String("case"), o, urls)
+		},
+	}
+}
+
+// captureURLs are the URLs of the arguments and the --from file, checked.
+func captureURLs(args []string, from string) ([]string, error) {
+	urls := append([]string(nil), args...)
+	if from != "" {
+		f, err := os.Open(from)
+		if err != nil {
+			return nil, withCode(ExitInput, err, "check the path given to --from")
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+				urls = append(urls, line)
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, withCode(ExitInput, err, "check the file given to --from")
+		}
+	}
+	if len(urls) == 0 {
+		return nil, usageErr("capture: give at least one URL (or --from FILE)")
+	}
+	for _, u := range urls {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+			return nil, usageErr("capture: %q is not an http or https URL", u)
+		}
+	}
+	return urls, nil
+}
+
+// rootPool is the system's roots plus the PEM files given.
+func rootPool(files []string) (*x509.CertPool, error) {
+	if len(files) == 0 {
+		return nil, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	for _, f := range files {
+		pem, err := os.ReadFile(f)
+		if err != nil {
+			return nil, withCode(ExitInput, err, "check the path given to --ca")
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageErr("--ca %s: no PEM certificate in it", f)
+		}
+	}
+	return pool, nil
+}
+
+func runCapture(ctx context.Context, e *env, home string, cfg *Config, caseName string, o web.Options, urls []string) error {
+	profile, err := stripProfile(cfg)
+	if err != nil {
+		return err
+	}
+	registry, err := readers.Default(profile)
+	if err != nil {
+		return err
+	}
+	a, err := openArchive(ctx, e, home, cfg)
+	if err != nil {
+		return err
+	}
+	var acqs []*archive.Acquisition
+	var failed []string
+	for _, u := range urls {
+		res, err := web.Capture(ctx, u, o)
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("%s: %v", u, err))
+			fmt.Fprintf(e.stderr, "capture failed  %s: %v\n", u, err)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		defer res.Remove()
+		acq, err := res.Acquisition(web.AcquireOptions{Browser: o.Browser.Exec, By: cfg.Operator})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "captured  %s  (%d exchanges, %s)\n", u, res.Exchanges, humanBytes(res.Size))
+		acqs = append(acqs, acq)
+	}
+	var rep *archive.IngestReport
+	if len(acqs) > 0 {
+		p := newProgress(e)
+		if rep, err = a.Acquire(ctx, archive.IngestOptions{Case: caseName, Readers: registry, Observer: p}, acqs); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.clear()
+		p.mu.Unlock()
+		printIngest(e, rep, a.Location())
+		if err := ingestError(ctx, rep); err != nil {
+			return err
+		}
+	}
+	if len(failed) > 0 {
+		return withCode(ExitInput, fmt.Errorf("%d of %d captures failed; first: %s", len(failed), len(urls), failed[0]),
+			"check the URLs and the network, then capture those again; the others are archived")
+	}
+	return nil
+}
