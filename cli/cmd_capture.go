@@ -13,7 +13,6 @@ import (
 	"github.com/openexhibit/exhibit/acquire/web"
 	"github.com/openexhibit/exhibit/acquire/web/browser"
 	"github.com/openexhibit/exhibit/archive"
-	"github.com/openexhibit/exhibit/capture/readers"
 	"github.com/urfave/cli/v2"
 )
 
@@ -111,11 +110,7 @@ func rootPool(files []string) (*x509.CertPool, error) {
 }
 
 func runCapture(ctx context.Context, e *env, home string, cfg *Config, caseName string, o web.Options, urls []string) error {
-	profile, err := stripProfile(cfg)
-	if err != nil {
-		return err
-	}
-	registry, err := readers.Default(profile)
+	registry, err := configuredReaders(cfg)
 	if err != nil {
 		return err
 	}
@@ -149,9 +144,7 @@ func runCapture(ctx context.Context, e *env, home string, cfg *Config, caseName 
 		if rep, err = a.Acquire(ctx, archive.IngestOptions{Case: caseName, Readers: registry, Observer: p}, acqs); err != nil {
 			return err
 		}
-		p.mu.Lock()
-		p.clear()
-		p.mu.Unlock()
+		p.finish()
 		printIngest(e, rep, a.Location())
 		if err := ingestError(ctx, rep); err != nil {
 			return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/openexhibit/exhibit/archive"
+	"github.com/openexhibit/exhibit/capture"
 	"github.com/openexhibit/exhibit/capture/readers"
 	"github.com/openexhibit/exhibit/capture/strip"
 	"github.com/openexhibit/exhibit/custody/ledger"
@@ -69,11 +70,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	if err != nil {
 		return err
 	}
-	profile, err := stripProfile(cfg)
-	if err != nil {
-		return err
-	}
-	registry, err := readers.Default(profile)
+	registry, err := configuredReaders(cfg)
 	if err != nil {
 		return err
 	}
@@ -87,9 +84,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 	if err != nil {
 		return err
 	}
-	p.mu.Lock()
-	p.clear()
-	p.mu.Unlock()
+	p.finish()
 	printIngest(e, rep, a.Location())
 	return ingestError(ctx, rep)
 }
@@ -165,6 +160,16 @@ func ingestError(ctx context.Context, rep *archive.IngestReport) error {
 			"symbolic links, pipes, devices and the archive's own folders are never read: give the regular files themselves")
 	}
 	return nil
+}
+
+// configuredReaders are every reader, with working copies stripped by the
+// configured profile.
+func configuredReaders(cfg *Config) (*capture.Registry, error) {
+	profile, err := stripProfile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return readers.Default(profile)
 }
 
 // stripProfile is the configured strip profile, or strip.Default.

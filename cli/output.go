@@ -130,6 +130,13 @@ func (p *progress) draw() {
 	p.drawn = true
 }
 
+// finish clears the progress line, once the run is over.
+func (p *progress) finish() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+}
+
 func (p *progress) clear() {
 	if p.drawn {
 		fmt.Fprint(p.e.stderr, "\r\x1b[K")
