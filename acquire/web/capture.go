@@ -1,7 +1,7 @@
 // Package web captures web pages as evidence: what the server sent,
 // provably. A capture runs the recording proxy (acquire/web/proxy) and the
 // headless browser (acquire/web/browser) and writes one WARC 1.1 file
-// (acquire/web/warc) holding, in order:
+// (capture/warc) holding, in order:
 //
 //   - a warcinfo record naming the programs and how the capture was made;
 //   - for each connection to an origin, a metadata record with its remote
@@ -31,8 +31,8 @@ import (
 
 	"github.com/openexhibit/exhibit/acquire/web/browser"
 	"github.com/openexhibit/exhibit/acquire/web/proxy"
-	"github.com/openexhibit/exhibit/acquire/web/wacz"
-	"github.com/openexhibit/exhibit/acquire/web/warc"
+	"github.com/openexhibit/exhibit/capture/wacz"
+	"github.com/openexhibit/exhibit/capture/warc"
 )
 
 // Options configure a capture.

@@ -17,9 +17,9 @@ import (
 
 	"github.com/openexhibit/exhibit/acquire/web"
 	"github.com/openexhibit/exhibit/acquire/web/browser"
-	"github.com/openexhibit/exhibit/acquire/web/wacz"
-	"github.com/openexhibit/exhibit/acquire/web/warc"
 	"github.com/openexhibit/exhibit/acquire/web/webtest"
+	"github.com/openexhibit/exhibit/capture/wacz"
+	"github.com/openexhibit/exhibit/capture/warc"
 	"github.com/openexhibit/exhibit/internal/testenv"
 )
 

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/openexhibit/exhibit/acquire/web/warc"
+	"github.com/openexhibit/exhibit/capture/warc"
 )
 
 // tap records what is read through it into a spool and, when forward is

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/openexhibit/exhibit/acquire/web/warc"
+	"github.com/openexhibit/exhibit/capture/warc"
 )
 
 func TestSURT(t *testing.T) {

@@ -1,10 +1,10 @@
-// Package warc writes WARC 1.1 files (ISO 28500:2017): the records of a
+// Package warc writes and reads WARC 1.1 files (ISO 28500:2017): the records of a
 // web capture, each block exactly the bytes that crossed the wire.
 //
 // Files are written uncompressed: a record's bytes can then be read, and
 // indexed, at its offset without a decompressor, and writing a large media
 // response costs one copy rather than a compression pass. A WACZ packs the
-// file as it is (capture/web).
+// file as it is (capture/wacz).
 //
 // Digests are SHA-256, written as "sha256:" and 64 lower-case hex digits.
 // WARC-Block-Digest covers the record block. WARC-Payload-Digest covers the
