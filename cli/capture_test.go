@@ -40,10 +40,20 @@ func TestCaptureCommand(t *testing.T) {
 	}
 	url := srv.URL + "/post/123"
 	code, out := run("capture", "--case", "bridge", "--insecure-allow-private", "--ca", ca, url)
-	if code != cli.ExitOK || !strings.Contains(out, "1 archived") || !strings.Contains(out, "custody log: 3 events logged") {
+	// 11 events: ingested, archived (WACZ, metadata, 4 attachments),
+	// derived (4 attachments).
+	if code != cli.ExitOK || !strings.Contains(out, "1 archived") || !strings.Contains(out, "custody log: 11 events logged") {
 		t.Fatalf("capture: %d\n%s", code, out)
 	}
-	if code, out := run("verify", "--all"); code != cli.ExitOK || !strings.Contains(out, "1 of 1 items intact") {
+	id := strings.Fields(out[strings.Index(out, "archived  sha256:")+len("archived  "):])[0]
+	code, out = run("show", id)
+	for _, want := range []string{"web archive     WACZ, valid", "screenshot.png (screenshot, image/png", "page.pdf", "text.txt", "finalUrl        " + url} {
+		if code != cli.ExitOK || !strings.Contains(out, want) {
+			t.Fatalf("show: %d, no %q in\n%s", code, want, out)
+		}
+	}
+	if code, out := run("verify", "--verbose", "--all"); code != cli.ExitOK || !strings.Contains(out, "1 of 1 items intact") ||
+		!strings.Contains(out, "derivative screenshot.png source") {
 		t.Fatalf("verify: %d\n%s", code, out)
 	}
 	if code, out := run("ls", "--case", "bridge"); code != cli.ExitOK || !strings.Contains(out, url) {

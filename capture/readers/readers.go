@@ -1,6 +1,7 @@
 // Package readers is the registry of every format reader Exhibit ships,
 // in the order they run: photo/1 (photo metadata), geo/1 (GeoTIFF
-// georeference) and strip/1 (stripped working copies). A new reader is
+// georeference), strip/1 (stripped working copies) and wacz/1 (web
+// archives: checked, and a capture's page attachments as derivatives). A new reader is
 // added here, and its package implements capture.Reader (and
 // capture.Summarizer for what exhibit show prints of it).
 package readers
@@ -10,10 +11,11 @@ import (
 	"github.com/openexhibit/exhibit/capture/geo"
 	"github.com/openexhibit/exhibit/capture/photo"
 	"github.com/openexhibit/exhibit/capture/strip"
+	"github.com/openexhibit/exhibit/capture/wacz"
 )
 
 // Default is the registry of every reader, with working copies stripped by
 // profile.
 func Default(profile strip.Profile) (*capture.Registry, error) {
-	return capture.NewRegistry(photo.New(), geo.New(), strip.NewReader(profile))
+	return capture.NewRegistry(photo.New(), geo.New(), strip.NewReader(profile), wacz.New())
 }

@@ -40,8 +40,10 @@ func NewReader(r io.Reader) *Reader { return &Reader{br: bufio.NewReaderSize(r, 
 type ReadRecord struct {
 	Header Header
 	Offset int64
-	Size   int64
-	Block  io.Reader
+	// BlockOffset is where the block starts in the file; Size its length.
+	BlockOffset int64
+	Size        int64
+	Block       io.Reader
 }
 
 // maxRecordHeader bounds a record's header.
@@ -102,7 +104,7 @@ func (r *Reader) Next() (*ReadRecord, error) {
 		return nil, fmt.Errorf("warc: record at offset %d: Content-Length %q", start, truncate(h.Get("Content-Length")))
 	}
 	r.cur = &io.LimitedReader{R: r.br, N: size}
-	return &ReadRecord{Header: h, Offset: start, Size: size, Block: &counting{r: r.cur, off: &r.off}}, nil
+	return &ReadRecord{Header: h, Offset: start, BlockOffset: r.off, Size: size, Block: &counting{r: r.cur, off: &r.off}}, nil
 }
 
 // counting advances the reader's offset by what the caller reads.

@@ -1,0 +1,238 @@
+package wacz
+
+import (
+	"archive/zip"
+	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"strings"
+
+	"github.com/openexhibit/exhibit/capture"
+	"github.com/openexhibit/exhibit/capture/warc"
+)
+
+// ReaderID names the WACZ reader and its output version.
+const ReaderID = "wacz/1"
+
+// Reader is the capture.Reader of WACZ files: an incoming WACZ (a
+// capture made elsewhere, a platform's export) is checked, never trusted,
+// and the result goes into the metadata document; the page attachments of
+// a capture (screenshot, PDF, DOM, text) become derivatives, each
+// byte-identical to its WARC record's block, which the record names by its
+// place in the original so that verify can compare them.
+type Reader struct{}
+
+// New returns the WACZ reader.
+func New() *Reader { return &Reader{} }
+
+// ID implements capture.Reader.
+func (*Reader) ID() string { return ReaderID }
+
+// MediaTypes implements capture.Reader: a WACZ is sniffed as a ZIP.
+func (*Reader) MediaTypes() []string { return []string{"application/zip"} }
+
+// Metadata is the output of wacz/1.
+type Metadata struct {
+	// Valid says the package holds together (Check); Problem says why not.
+	Valid    bool   `json:"valid"`
+	Problem  string `json:"problem,omitempty"`
+	Software string `json:"software,omitempty"`
+	Created  string `json:"created,omitempty"`
+	MainPage string `json:"mainPageUrl,omitempty"`
+	// Resources and IndexEntries count what was checked.
+	Resources    int `json:"resources"`
+	IndexEntries int `json:"indexEntries"`
+	// Signature is "absent", "verified" (an anonymous WACZ-auth signature
+	// over the package's hash, by PublicKey), "invalid", or "not checked"
+	// (a domain signature, whose certificate chain is not checked here).
+	Signature string `json:"signature"`
+	PublicKey string `json:"publicKey,omitempty"`
+}
+
+// attachments are the resource records made into derivatives.
+var attachments = []struct {
+	prefix, name, kind string
+}{
+	{"urn:exhibit:screenshot:", "screenshot.png", "screenshot"},
+	{"urn:exhibit:pdf:", "page.pdf", "pdf"},
+	{"urn:exhibit:dom:", "dom.html", "dom"},
+	{"urn:exhibit:text:", "text.txt", "text"},
+}
+
+// Read implements capture.Reader. A ZIP that is not a WACZ (no
+// datapackage.json) is capture.ErrUnsupported.
+func (*Reader) Read(ctx context.Context, src capture.Source) (*capture.Result, error) {
+	zr, err := zip.NewReader(src, src.Size())
+	if err != nil {
+		return nil, capture.ErrUnsupported
+	}
+	var warcFile *zip.File
+	isWACZ := false
+	for _, f := range zr.File {
+		switch {
+		case f.Name == "datapackage.json":
+			isWACZ = true
+		case strings.HasPrefix(f.Name, "archive/") && strings.HasSuffix(f.Name, ".warc") && warcFile == nil:
+			warcFile = f
+		}
+	}
+	if !isWACZ {
+		return nil, capture.ErrUnsupported
+	}
+	m := &Metadata{Signature: "absent"}
+	checked, err := Check(src, src.Size())
+	if err != nil {
+		m.Problem = err.Error()
+	} else {
+		m.Valid = true
+		m.Software, m.Created, m.MainPage = checked.Software, checked.Created, checked.MainPage
+		m.Resources, m.IndexEntries = checked.Resources, checked.Entries
+		m.Signature, m.PublicKey = signature(zr)
+	}
+	res := &capture.Result{Metadata: m}
+	if m.Valid && warcFile != nil && warcFile.Method == zip.Store {
+		ds, err := derivatives(ctx, src, warcFile)
+		if err != nil {
+			return nil, err
+		}
+		res.Derivatives = ds
+	}
+	return res, nil
+}
+
+// derivatives makes the page attachments of a stored WARC into
+// derivatives whose bytes are their records' blocks.
+func derivatives(ctx context.Context, src capture.Source, f *zip.File) ([]capture.Derivative, error) {
+	base, err := f.DataOffset()
+	if err != nil {
+		return nil, err
+	}
+	rd := warc.NewReader(io.NewSectionReader(src, base, int64(f.UncompressedSize64)))
+	var out []capture.Derivative
+	seen := map[string]bool{}
+	for n := 0; ; n++ {
+		if n%256 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		rec, err := rd.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, nil // Check read the file already; what follows a bad record is not attached
+		}
+		if rec.Header.Get("WARC-Type") != warc.Resource {
+			continue
+		}
+		uri := rec.Header.Get("WARC-Target-URI")
+		for _, a := range attachments {
+			if !strings.HasPrefix(uri, a.prefix) || seen[a.name] {
+				continue
+			}
+			seen[a.name] = true
+			// The block's place in the original: the record's offset in the
+			// WARC, plus its header, plus where the WARC starts in the ZIP.
+			off := base + rec.Offset + headerLength(rec)
+			size := rec.Size
+			mt, _, _ := strings.Cut(rec.Header.Get("Content-Type"), ";")
+			out = append(out, capture.Derivative{
+				Name: a.name, Kind: a.kind, MediaType: strings.TrimSpace(mt),
+				Transform: capture.Transform{Name: "wacz-extract", Version: "1", Params: map[string]string{
+					"record":          rec.Header.Get("WARC-Record-ID"),
+					"original-offset": fmt.Sprint(off),
+					"original-length": fmt.Sprint(size),
+				}},
+				Write: func(_ context.Context, w io.Writer) error {
+					_, err := io.Copy(w, io.NewSectionReader(src, off, size))
+					return err
+				},
+			})
+		}
+	}
+}
+
+// headerLength is the length of a read record's own header: the block
+// starts right after it.
+func headerLength(rec *warc.ReadRecord) int64 { return rec.BlockOffset - rec.Offset }
+
+// signature checks an anonymous WACZ-auth signature in
+// datapackage-digest.json: ECDSA P-256 over SHA-256 of the UTF-8 string of
+// the package's hash ("sha256:…"), raw r||s in base64, by the key given as
+// base64 SPKI DER.
+func signature(zr *zip.Reader) (status, key string) {
+	f, err := zr.Open("datapackage-digest.json")
+	if err != nil {
+		return "absent", ""
+	}
+	defer f.Close()
+	var d struct {
+		Hash       string `json:"hash"`
+		SignedData *struct {
+			Hash       string `json:"hash"`
+			Signature  string `json:"signature"`
+			PublicKey  string `json:"publicKey"`
+			DomainCert string `json:"domainCert"`
+		} `json:"signedData"`
+	}
+	if err := json.NewDecoder(io.LimitReader(f, 1<<20)).Decode(&d); err != nil || d.SignedData == nil {
+		return "absent", ""
+	}
+	sd := d.SignedData
+	if sd.DomainCert != "" || sd.PublicKey == "" {
+		return "not checked", ""
+	}
+	ok, err := verifyAnonymous(sd.Hash, sd.Signature, sd.PublicKey)
+	if err != nil || !ok || sd.Hash != d.Hash {
+		return "invalid", sd.PublicKey
+	}
+	return "verified", sd.PublicKey
+}
+
+func verifyAnonymous(hash, sigB64, keyB64 string) (bool, error) {
+	der, err := base64.StdEncoding.DecodeString(keyB64)
+	if err != nil {
+		return false, err
+	}
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return false, err
+	}
+	ek, ok := pub.(*ecdsa.PublicKey)
+	if !ok {
+		return false, errors.New("not an ECDSA key")
+	}
+	sig, err := base64.StdEncoding.DecodeString(sigB64)
+	if err != nil || len(sig) != 64 {
+		return false, errors.New("signature is not r||s")
+	}
+	sum := sha256.Sum256([]byte(hash))
+	return ecdsa.Verify(ek, sum[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])), nil
+}
+
+// Summarize implements capture.Summarizer.
+func (*Reader) Summarize(stored json.RawMessage) (*capture.Summary, error) {
+	var m Metadata
+	if err := json.Unmarshal(stored, &m); err != nil {
+		return nil, err
+	}
+	valid := "valid (every file's hash, the digest file and the index checked)"
+	if !m.Valid {
+		valid = "NOT VALID: " + m.Problem
+	}
+	facts := []capture.Fact{{Label: "web archive", Value: "WACZ, " + valid}}
+	if m.MainPage != "" {
+		facts = append(facts, capture.Fact{Label: "main page", Value: m.MainPage})
+	}
+	if m.Software != "" {
+		facts = append(facts, capture.Fact{Label: "made by", Value: m.Software + " " + m.Created})
+	}
+	facts = append(facts, capture.Fact{Label: "wacz signature", Value: m.Signature})
+	return &capture.Summary{Value: &m, Facts: facts}, nil
+}
