@@ -54,6 +54,10 @@ type Metadata struct {
 	// (a domain signature, whose certificate chain is not checked here).
 	Signature string `json:"signature"`
 	PublicKey string `json:"publicKey,omitempty"`
+	// Credentials counts the Cookie, Set-Cookie, Authorization and
+	// Proxy-Authorization fields in its requests and responses: a WACZ that
+	// has any gets a working copy without them.
+	Credentials int `json:"credentials"`
 }
 
 // attachments are the resource records made into derivatives.
@@ -98,37 +102,52 @@ func (*Reader) Read(ctx context.Context, src capture.Source) (*capture.Result, e
 	}
 	res := &capture.Result{Metadata: m}
 	if m.Valid && warcFile != nil && warcFile.Method == zip.Store {
-		ds, err := derivatives(ctx, src, warcFile)
+		ds, creds, err := derivatives(ctx, src, warcFile)
 		if err != nil {
 			return nil, err
 		}
-		res.Derivatives = ds
+		res.Derivatives, m.Credentials = ds, creds
+		if creds > 0 {
+			res.Derivatives = append(res.Derivatives, workingCopy(src, warcFile, ""))
+		}
 	}
 	return res, nil
 }
 
 // derivatives makes the page attachments of a stored WARC into
-// derivatives whose bytes are their records' blocks.
-func derivatives(ctx context.Context, src capture.Source, f *zip.File) ([]capture.Derivative, error) {
+// derivatives whose bytes are their records' blocks, and counts the
+// credential fields of its HTTP messages.
+func derivatives(ctx context.Context, src capture.Source, f *zip.File) ([]capture.Derivative, int, error) {
 	base, err := f.DataOffset()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	creds := map[string]int{}
 	rd := warc.NewReader(io.NewSectionReader(src, base, int64(f.UncompressedSize64)))
 	var out []capture.Derivative
 	seen := map[string]bool{}
 	for n := 0; ; n++ {
 		if n%256 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		}
 		rec, err := rd.Next()
-		if err == io.EOF {
-			return out, nil
+		if err == io.EOF || err != nil {
+			// After an error: Check read the file already; what follows a
+			// bad record is not attached.
+			total := 0
+			for _, c := range creds {
+				total += c
+			}
+			return out, total, nil
 		}
-		if err != nil {
-			return out, nil // Check read the file already; what follows a bad record is not attached
+		typ := rec.Header.Get("WARC-Type")
+		if (typ == warc.Request || typ == warc.Response) && strings.HasPrefix(rec.Header.Get("Content-Type"), "application/http") {
+			if head, _, err := httpHead(io.NewSectionReader(src, base+rec.BlockOffset, rec.Size)); err == nil {
+				dropFields(head, creds)
+			}
+			continue
 		}
-		if rec.Header.Get("WARC-Type") != warc.Resource {
+		if typ != warc.Resource {
 			continue
 		}
 		uri := rec.Header.Get("WARC-Target-URI")

@@ -143,3 +143,61 @@ func TestSignature(t *testing.T) {
 		t.Fatalf("signature over another hash: %+v, %v", m, err)
 	}
 }
+
+// TestWorkingCopy: a WACZ whose messages carry session credentials gets a
+// working copy without them, itself a valid WACZ whose other bytes are
+// unchanged; the params say what was removed, by name and count.
+func TestWorkingCopy(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "data.warc")
+	f, _ := os.Create(p)
+	w := warc.NewWriter(f, 0)
+	req := "GET /inbox HTTP/1.1\r\nHost: example.org\r\nCookie: session=SECRET-INVESTIGATOR\r\nAuthorization: Bearer SECRET-TOKEN\r\n\r\n"
+	resp := "HTTP/1.1 200 OK\r\nSet-Cookie: session=SECRET-NEW; HttpOnly\r\nContent-Type: text/html\r\nContent-Length: 11\r\n\r\n<p>post</p>"
+	shot := []byte("\x89PNG\r\n\x1a\nshown")
+	var index []Entry
+	at := time.Date(2026, 3, 12, 9, 30, 0, 0, time.UTC)
+	for _, r := range []*warc.Record{
+		{Type: warc.Request, TargetURI: "https://example.org/inbox", ContentType: warc.HTTPRequest, Block: strings.NewReader(req), Size: int64(len(req)), Date: at},
+		{Type: warc.Response, TargetURI: "https://example.org/inbox", ContentType: warc.HTTPResponse, Block: strings.NewReader(resp), Size: int64(len(resp)), Date: at},
+		{Type: warc.Resource, TargetURI: "urn:exhibit:screenshot:https://example.org/inbox", ContentType: "image/png", Block: bytes.NewReader(shot), Size: int64(len(shot)), Date: at},
+	} {
+		out, err := w.Write(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Type != warc.Request {
+			index = append(index, Entry{URL: r.TargetURI, Time: at, Digest: out.PayloadDigest, Offset: out.Offset, Length: out.Length})
+		}
+	}
+	f.Close()
+	var b bytes.Buffer
+	if err := Write(&b, Package{WARC: p, Created: at, Index: index}); err != nil {
+		t.Fatal(err)
+	}
+	m, ds, err := read(t, b.Bytes())
+	if err != nil || m.Credentials != 3 || len(ds) != 2 || ds[1].Name != WorkingCopyName || ds[1].Kind != WorkingCopyKind {
+		t.Fatalf("metadata %+v, derivatives %d, %v", m, len(ds), err)
+	}
+	var copyBuf bytes.Buffer
+	if err := ds[1].Write(context.Background(), &copyBuf); err != nil {
+		t.Fatal(err)
+	}
+	c := copyBuf.Bytes()
+	if bytes.Contains(c, []byte("SECRET")) {
+		t.Fatal("the working copy still holds a credential")
+	}
+	if _, err := Check(bytes.NewReader(c), int64(len(c))); err != nil {
+		t.Fatalf("the working copy is not a valid WACZ: %v", err)
+	}
+	if !bytes.Contains(c, shot) || !bytes.Contains(c, []byte("<p>post</p>")) || !bytes.Contains(c, []byte("Host: example.org\r\n")) {
+		t.Fatal("the working copy lost more than the credentials")
+	}
+	if got := ds[1].Params()["removed"]; got != "Authorization (1), Cookie (1), Set-Cookie (1)" {
+		t.Fatalf("removed %q", got)
+	}
+	// Without credentials there is nothing to remove and no working copy.
+	if m, ds, err := read(t, withScreenshot(t, shot)); err != nil || m.Credentials != 0 || len(ds) != 1 {
+		t.Fatalf("no credentials: %+v, %d derivatives, %v", m, len(ds), err)
+	}
+}
