@@ -22,6 +22,9 @@ type Spool struct {
 	f    *os.File
 	size int64
 	max  int64
+	// pending are bytes written past the file's end, not yet in it: a
+	// TLS record at a time would otherwise cost a system call each.
+	pending []byte
 }
 
 // NewSpool makes a spool whose file, if it needs one, goes in dir; max
@@ -51,15 +54,29 @@ func (s *Spool) Write(p []byte) (int, error) {
 		s.f = f
 		s.mem = bytes.Buffer{}
 	}
-	var n int
-	var err error
 	if s.f != nil {
-		n, err = s.f.WriteAt(p, s.size)
-	} else {
-		n, err = s.mem.Write(p)
+		s.pending = append(s.pending, p...)
+		s.size += int64(len(p))
+		if len(s.pending) >= memLimit {
+			if err := s.flush(); err != nil {
+				return 0, err
+			}
+		}
+		return len(p), nil
 	}
+	n, err := s.mem.Write(p)
 	s.size += int64(n)
 	return n, err
+}
+
+// flush writes the pending bytes to the file.
+func (s *Spool) flush() error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	_, err := s.f.WriteAt(s.pending, s.size-int64(len(s.pending)))
+	s.pending = s.pending[:0]
+	return err
 }
 
 // Size is the number of bytes written.
@@ -89,6 +106,9 @@ func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
 
 func (s *Spool) readAt(p []byte, off int64) (int, error) {
 	if s.f != nil {
+		if err := s.flush(); err != nil {
+			return 0, err
+		}
 		return s.f.ReadAt(p, off)
 	}
 	return copy(p, s.mem.Bytes()[off:]), nil
@@ -107,6 +127,9 @@ func (s *Spool) Truncate(n int64) ([]byte, error) {
 		return nil, err
 	}
 	if s.f != nil {
+		if err := s.flush(); err != nil {
+			return nil, err
+		}
 		if err := s.f.Truncate(n); err != nil {
 			return nil, err
 		}
