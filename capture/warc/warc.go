@@ -89,9 +89,7 @@ func (w *Writer) Offset() int64 { return w.off }
 // NewID returns a new record ID, "<urn:uuid:…>" (random, version 4).
 func NewID() string {
 	var u [16]byte
-	if _, err := rand.Read(u[:]); err != nil {
-		panic("warc: no randomness: " + err.Error()) // crypto/rand does not fail on supported systems
-	}
+	rand.Read(u[:]) // never fails: crypto/rand crashes the program rather than return an error
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
 	return fmt.Sprintf("<urn:uuid:%x-%x-%x-%x-%x>", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])

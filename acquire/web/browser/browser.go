@@ -201,17 +201,20 @@ func (p *Page) load(ctx context.Context, url string, o Options) error {
 	}
 	wait, cancel := context.WithTimeout(ctx, o.Settle)
 	defer cancel()
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
 		for _, err := range loaded {
-			_ = err
+			done <- err // the first load event, or why none came
 			return
 		}
 	}()
 	select {
-	case <-done:
-		p.Behaviours = append(p.Behaviours, "loaded (load event)")
+	case err := <-done:
+		if err != nil {
+			p.Behaviours = append(p.Behaviours, "no load event ("+err.Error()+"): taken as it was")
+		} else {
+			p.Behaviours = append(p.Behaviours, "loaded (load event)")
+		}
 	case <-wait.Done():
 		if ctx.Err() != nil {
 			return fmt.Errorf("load %s: %w", url, ctx.Err())
