@@ -157,7 +157,7 @@ func Capture(ctx context.Context, url string, o Options) (*Result, error) {
 		return fail(err)
 	}
 	bo := o.Browser
-	bo.Proxy, bo.SPKI = p.Addr(), p.SPKIHash()
+	bo.Proxy, bo.SPKI, bo.Quiet = p.Addr(), p.SPKIHash(), p.Quiet
 	page, err := browser.Capture(ctx, url, bo)
 	p.Close() // every exchange is written when Close returns
 	if err != nil {

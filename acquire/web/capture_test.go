@@ -40,6 +40,11 @@ func TestCaptureWARC(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer res.Remove()
+	// Scrolling waited for the proxy to go quiet, and so loaded the whole
+	// list.
+	if !strings.Contains(res.Page.Text, "item 30") {
+		t.Fatalf("the list was not loaded to its end (%v)", res.Page.Behaviours)
+	}
 	data, err := os.ReadFile(res.WARC)
 	if testing.Verbose() {
 		t.Logf("%s", data[:min(len(data), 3000)])

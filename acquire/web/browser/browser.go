@@ -51,6 +51,10 @@ type Options struct {
 	Timeout, Settle time.Duration
 	// MaxScrolls bounds the scroll steps (default 40).
 	MaxScrolls int
+	// Quiet, when set, says how long no request has been under way (the
+	// recording proxy's Quiet): scrolling waits for the network to settle
+	// instead of a fixed pause.
+	Quiet func() time.Duration
 }
 
 // Page is what a capture took.
@@ -107,7 +111,7 @@ func Capture(ctx context.Context, url string, o Options) (*Page, error) {
 	if err := p.load(bctx, url, o); err != nil {
 		return nil, err
 	}
-	if err := p.scroll(bctx, o.MaxScrolls); err != nil {
+	if err := p.scroll(bctx, o.MaxScrolls, o.Quiet); err != nil {
 		return nil, err
 	}
 	if err := p.take(bctx); err != nil {
@@ -232,9 +236,31 @@ const scrollStep = `new Promise(resolve => {
 		document.documentElement.scrollHeight, window.scrollY + window.innerHeight])));
 })`
 
+// settle waits until the network has been quiet for quietFor (at most
+// settleMax), or, without a signal, for a fixed pause.
+func settle(ctx context.Context, quiet func() time.Duration) {
+	const quietFor, settleMax, pause = 100 * time.Millisecond, 3 * time.Second, 300 * time.Millisecond
+	if quiet == nil {
+		sleep(ctx, pause)
+		return
+	}
+	// Two frames have passed since the step: what it set off has started.
+	deadline := time.Now().Add(settleMax)
+	for time.Now().Before(deadline) && quiet() < quietFor && ctx.Err() == nil {
+		sleep(ctx, 20*time.Millisecond)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+}
+
 // scroll scrolls until the page stops growing, or max steps; then back
 // to the top, where the screenshot starts.
-func (p *Page) scroll(ctx context.Context, max int) error {
+func (p *Page) scroll(ctx context.Context, max int, quiet func() time.Duration) error {
 	steps, last, still := 0, -1.0, 0
 	for ; steps < max; steps++ {
 		v, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](scrollStep, chromedp.EvalAwaitPromise))
@@ -243,12 +269,12 @@ func (p *Page) scroll(ctx context.Context, max int) error {
 		}
 		height, bottom := v[0], v[1]
 		if bottom >= height && height == last {
-			// At the bottom and nothing was added: give lazy loading one
-			// more quiet moment, then stop.
+			// At the bottom and nothing was added: let what the last step
+			// set off finish (lazy content), then look once more.
 			if still++; still >= 2 {
 				break
 			}
-			time.Sleep(300 * time.Millisecond)
+			settle(ctx, quiet)
 		} else {
 			still = 0
 		}

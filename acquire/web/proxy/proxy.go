@@ -121,6 +121,10 @@ type Proxy struct {
 	done  chan struct{}
 	once  sync.Once
 	err   error
+	// inflight counts the exchanges under way; quietSince is when the
+	// last one ended.
+	inflight   int
+	quietSince time.Time
 }
 
 // Start listens on 127.0.0.1 and serves until Close.
@@ -142,7 +146,7 @@ func Start(o Options) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	p := &Proxy{o: o, ln: ln, cert: cert, spki: spki, conns: map[net.Conn]bool{}, done: make(chan struct{})}
+	p := &Proxy{o: o, ln: ln, cert: cert, spki: spki, conns: map[net.Conn]bool{}, done: make(chan struct{}), quietSince: time.Now()}
 	p.wg.Add(1)
 	go p.serve()
 	return p, nil
@@ -156,6 +160,28 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 // takes, so that the browser trusts this proxy and nothing else it would
 // not trust anyway.
 func (p *Proxy) SPKIHash() string { return p.spki }
+
+// Quiet is how long no exchange has been under way (0 while one is): a
+// page whose requests have all been answered for a while has loaded what
+// it will load.
+func (p *Proxy) Quiet() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.inflight > 0 {
+		return 0
+	}
+	return time.Since(p.quietSince)
+}
+
+// busy counts an exchange in (+1) or out (-1).
+func (p *Proxy) busy(delta int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inflight += delta
+	if p.inflight == 0 {
+		p.quietSince = time.Now()
+	}
+}
 
 // Close stops the proxy and waits for its connections to end. Only the
 // first call does anything.

@@ -396,3 +396,39 @@ func TestHostileOrigin(t *testing.T) {
 		t.Errorf("the cut response kept %q", got)
 	}
 }
+
+// TestQuiet: the proxy says it is quiet only when no exchange is under way.
+func TestQuiet(t *testing.T) {
+	o := startOrigin(t, true)
+	release := make(chan struct{})
+	started := make(chan struct{})
+	slow := &recorder{}
+	p, err := Start(Options{InsecureAllowPrivate: true, TempDir: t.TempDir(), Exchange: func(ex *Exchange) {
+		close(started)
+		<-release // the exchange is handed on while still counted
+		slow.add(ex)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	time.Sleep(20 * time.Millisecond)
+	if p.Quiet() < 20*time.Millisecond {
+		t.Fatalf("an idle proxy quiet for %v", p.Quiet())
+	}
+	go func() {
+		if resp, err := browser(p).Get(o.url("https", "/moved")); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-started
+	if q := p.Quiet(); q != 0 {
+		t.Fatalf("quiet for %v with an exchange under way", q)
+	}
+	close(release)
+	slow.wait(t, 1)
+	time.Sleep(20 * time.Millisecond)
+	if p.Quiet() < 10*time.Millisecond {
+		t.Fatalf("quiet for only %v after the exchange ended", p.Quiet())
+	}
+}

@@ -122,8 +122,10 @@ func (t *tunnel) serve(in *tap, ex *Exchange, first *http.Request) {
 			ex.Request.Close()
 			return
 		}
+		t.p.busy(1)
 		keep := t.exchange(ex, req)
 		t.p.o.Exchange(ex)
+		t.p.busy(-1)
 		if t.switched {
 			t.pipe()
 			return
