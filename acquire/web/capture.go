@@ -71,6 +71,7 @@ type Result struct {
 	// one succeeded.
 	failedURL map[string]error
 	fetched   map[string]bool
+	statusOf  map[string]int // the last status each URL answered with
 }
 
 // PageError says that the page itself could not be fetched (a refused
@@ -138,7 +139,7 @@ func Capture(ctx context.Context, url string, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{WARC: f.Name(), failedURL: map[string]error{}, fetched: map[string]bool{}}
+	res := &Result{WARC: f.Name(), failedURL: map[string]error{}, fetched: map[string]bool{}, statusOf: map[string]int{}}
 	w := &writer{f: f, w: warc.NewWriter(f, 0), conns: map[string]bool{}, seen: map[string]bool{}, res: res}
 	fail := func(err error) (*Result, error) {
 		f.Close()
@@ -277,6 +278,7 @@ func (w *writer) exchange(ex *proxy.Exchange) {
 		return
 	}
 	w.res.fetched[ex.URL] = true
+	w.res.statusOf[ex.URL] = ex.Status
 	mt, _, _ := strings.Cut(header(ex.Response, "Content-Type"), ";")
 	w.res.Index = append(w.res.Index, wacz.Entry{URL: ex.URL, Time: ex.Started, Mime: strings.ToLower(strings.TrimSpace(mt)), Status: ex.Status,
 		Digest: out.PayloadDigest, Offset: out.Offset, Length: out.Length})

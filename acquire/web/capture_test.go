@@ -157,3 +157,37 @@ func TestCaptureWARC(t *testing.T) {
 		t.Fatalf("a byte changed in the WACZ's WARC: %v", err)
 	}
 }
+
+// TestRedirectAndRemoved: a shared link that redirects (setting a cookie)
+// is recorded with its redirect and the page it led to; a post taken down
+// (410) is captured, not refused, and recorded as unavailable at that time.
+func TestRedirectAndRemoved(t *testing.T) {
+	testenv.Program(t, "chromium-headless-shell", browser.DefaultExec)
+	srv := webtest.Site(t)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	prov := func(path string) web.Provenance {
+		t.Helper()
+		res, err := web.Capture(ctx, srv.URL+path, web.Options{RootCAs: roots, InsecureAllowPrivate: true, TempDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Remove()
+		acq, err := res.Acquisition(web.AcquireOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return acq.Provenance.(web.Provenance)
+	}
+	p := prov("/share/123")
+	if p.FinalURL != srv.URL+"/post/123" || len(p.Redirects) != 1 || p.Redirects[0].Status != 302 ||
+		p.Redirects[0].URL != srv.URL+"/share/123" || p.Status != 200 || p.Availability != "available" {
+		t.Fatalf("redirect: %+v", p)
+	}
+	p = prov("/post/removed")
+	if p.Status != 410 || p.Availability != "unavailable" || p.Title != "Removed" {
+		t.Fatalf("removed post: %+v", p)
+	}
+}

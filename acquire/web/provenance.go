@@ -35,6 +35,12 @@ type Provenance struct {
 	Title    string `json:"title"`
 	// Redirects are the responses that led from URL to FinalURL.
 	Redirects []Redirect `json:"redirects,omitempty"`
+	// Status is the HTTP status of the final URL's response;
+	// Availability says what it means for the page: "available", or
+	// "unavailable" (404 Not Found, 410 Gone, 451 Unavailable For Legal
+	// Reasons: a post taken down is captured as such, at that time).
+	Status       int    `json:"status,omitempty"`
+	Availability string `json:"availability"`
 	// Started and Ended bound the page's capture (this machine's clock).
 	Started time.Time `json:"started"`
 	Ended   time.Time `json:"ended"`
@@ -89,6 +95,7 @@ func (r *Result) Acquisition(o AcquireOptions) (*ingest.Acquisition, error) {
 	prov := Provenance{URL: p.URL, FinalURL: p.FinalURL, Title: p.Title, Redirects: r.redirects, Started: p.Started, Ended: p.Ended,
 		Browser: p.Browser, UserAgent: p.UserAgent, ClientHints: p.Hints, Viewport: fmt.Sprintf("%dx%d", p.Width, p.Height),
 		Behaviours: p.Behaviours, Profile: o.Profile, Origins: r.origins, Exchanges: r.Exchanges, Failed: r.Failed,
+		Status: r.statusOf[p.FinalURL], Availability: availability(r.statusOf[p.FinalURL]),
 		Egress: "directly from this machine, through Exhibit's recording proxy (HTTP/1.1 to each origin, TLS by Go's crypto/tls)"}
 	tool := custody.AcquisitionTool{Name: "chromium-headless-shell", Version: strings.TrimPrefix(p.Browser, "HeadlessChrome/")}
 	if o.Browser != "" {
@@ -108,6 +115,17 @@ func (r *Result) Acquisition(o AcquireOptions) (*ingest.Acquisition, error) {
 		Tools: []custody.AcquisitionTool{tool},
 		Parts: []ingest.Part{{Name: WACZPart, Path: r.WACZ, FileName: name}},
 	}, nil
+}
+
+// availability is what a final status says about the page.
+func availability(status int) string {
+	switch status {
+	case 404, 410, 451:
+		return "unavailable"
+	case 0:
+		return "unknown"
+	}
+	return "available"
 }
 
 var digests sync.Map // path -> map[string]string

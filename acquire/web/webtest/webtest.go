@@ -50,7 +50,9 @@ var Pixel = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\
 
 // Site starts the test site on 127.0.0.1 (HTTPS, HTTP/2 and HTTP/1.1,
 // its certificate from srv.Certificate()): /post/123 is Article, with
-// /pixel.png and the list items of /more; it stops when the test ends.
+// /pixel.png and the list items of /more; /share/123 redirects to it
+// setting a cookie; /post/removed answers 410 Gone. It stops when the
+// test ends.
 func Site(t testing.TB) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/post/123", func(w http.ResponseWriter, r *http.Request) {
@@ -67,6 +69,17 @@ func Site(t testing.TB) *httptest.Server {
 		for i := from + 1; i <= from+5; i++ {
 			fmt.Fprintf(w, "item %d\n", i)
 		}
+	})
+	// A post taken down: the platform answers 410 with a page saying so.
+	mux.HandleFunc("/post/removed", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusGone)
+		io.WriteString(w, "<!doctype html><title>Removed</title><p>This post was removed.</p>")
+	})
+	// A redirect that sets a cookie, to the article.
+	mux.HandleFunc("/share/123", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "tracking", Value: "abc", Path: "/"})
+		http.Redirect(w, r, "/post/123", http.StatusFound)
 	})
 	srv := httptest.NewUnstartedServer(mux)
 	srv.EnableHTTP2 = true
