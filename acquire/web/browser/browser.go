@@ -236,15 +236,18 @@ const scrollStep = `new Promise(resolve => {
 		document.documentElement.scrollHeight, window.scrollY + window.innerHeight])));
 })`
 
-// settle waits until the network has been quiet for quietFor (at most
-// settleMax), or, without a signal, for a fixed pause.
+// settle gives what the last scroll set off its chance: a short pause
+// (the page's scripts may not have sent their request yet: "quiet" says
+// nothing about requests not yet made), then, with the proxy's signal,
+// until the network has been quiet for quietFor (at most settleMax);
+// without it, a longer fixed pause.
 func settle(ctx context.Context, quiet func() time.Duration) {
-	const quietFor, settleMax, pause = 100 * time.Millisecond, 3 * time.Second, 300 * time.Millisecond
+	const quietFor, settleMax, pause, fixed = 100 * time.Millisecond, 3 * time.Second, 200 * time.Millisecond, 300 * time.Millisecond
 	if quiet == nil {
-		sleep(ctx, pause)
+		sleep(ctx, fixed)
 		return
 	}
-	// Two frames have passed since the step: what it set off has started.
+	sleep(ctx, pause)
 	deadline := time.Now().Add(settleMax)
 	for time.Now().Before(deadline) && quiet() < quietFor && ctx.Err() == nil {
 		sleep(ctx, 20*time.Millisecond)
