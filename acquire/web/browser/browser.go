@@ -51,9 +51,9 @@ type Options struct {
 	Timeout, Settle time.Duration
 	// MaxScrolls bounds the scroll steps (default 40).
 	MaxScrolls int
-	// Quiet, when set, says how long no request has been under way (the
-	// recording proxy's Quiet): scrolling waits for the network to settle
-	// instead of a fixed pause.
+	// Quiet, when set, says how long no request has been under way at the
+	// recording proxy (its Quiet). Scrolling waits for it, and for the
+	// browser's own network events, to settle.
 	Quiet func() time.Duration
 }
 
@@ -108,10 +108,18 @@ func Capture(ctx context.Context, url string, o Options) (*Page, error) {
 	if err := p.identify(bctx); err != nil {
 		return nil, fmt.Errorf("start the browser: %w", err)
 	}
+	net := watchNetwork(bctx)
+	quiet := func() time.Duration {
+		q := net.Quiet()
+		if o.Quiet != nil {
+			q = min(q, o.Quiet())
+		}
+		return q
+	}
 	if err := p.load(bctx, url, o); err != nil {
 		return nil, err
 	}
-	if err := p.scroll(bctx, o.MaxScrolls, o.Quiet); err != nil {
+	if err := p.scroll(bctx, o.MaxScrolls, quiet); err != nil {
 		return nil, err
 	}
 	if err := p.take(bctx); err != nil {
@@ -236,17 +244,11 @@ const scrollStep = `new Promise(resolve => {
 		document.documentElement.scrollHeight, window.scrollY + window.innerHeight])));
 })`
 
-// settle gives what the last scroll set off its chance: a short pause
-// (the page's scripts may not have sent their request yet: "quiet" says
-// nothing about requests not yet made), then, with the proxy's signal,
-// until the network has been quiet for quietFor (at most settleMax);
-// without it, a longer fixed pause.
+// settle gives what the last scroll set off its chance: a moment for the
+// browser's network events to arrive, then until neither the browser nor
+// the proxy has had a request under way for quietFor (at most settleMax).
 func settle(ctx context.Context, quiet func() time.Duration) {
-	const quietFor, settleMax, pause, fixed = 100 * time.Millisecond, 3 * time.Second, 200 * time.Millisecond, 300 * time.Millisecond
-	if quiet == nil {
-		sleep(ctx, fixed)
-		return
-	}
+	const quietFor, settleMax, pause = 100 * time.Millisecond, 3 * time.Second, 50 * time.Millisecond
 	sleep(ctx, pause)
 	deadline := time.Now().Add(settleMax)
 	for time.Now().Before(deadline) && quiet() < quietFor && ctx.Err() == nil {
