@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,6 +60,32 @@ func TestCaptureCommand(t *testing.T) {
 	if code, out := run("ls", "--case", "bridge"); code != cli.ExitOK || !strings.Contains(out, url) {
 		t.Fatalf("ls: %d\n%s", code, out)
 	}
+	// The reference client verifies the capture's signed record against
+	// the WACZ, offline, and refuses it for a WACZ with one byte changed.
+	t.Run("cosign", func(t *testing.T) {
+		cosign := testenv.Cosign(t)
+		wacz := filepath.Join(dir, "capture.wacz")
+		if code, out := run("get", "-o", wacz, id); code != cli.ExitOK {
+			t.Fatalf("get: %d\n%s", code, out)
+		}
+		home := filepath.Join(dir, "home")
+		verifyBlob := func(file string) ([]byte, error) {
+			return exec.Command(cosign, "verify-blob-attestation", "--key", filepath.Join(home, "cosign.pub"),
+				"--bundle", filepath.Join(dir, "archive", "items", strings.TrimPrefix(id, "sha256:"), "record.sigstore.json"),
+				"--new-bundle-format", "--insecure-ignore-tlog=true", "--trusted-root", filepath.Join(home, "trusted_root.json"),
+				"--type", "https://github.com/openexhibit/exhibit/custody-record/v2", file).CombinedOutput()
+		}
+		if out, err := verifyBlob(wacz); err != nil || !strings.Contains(string(out), "Verified OK") {
+			t.Fatalf("cosign: %v\n%s", err, out)
+		}
+		data, _ := os.ReadFile(wacz)
+		data[len(data)/2] ^= 1
+		bad := filepath.Join(dir, "changed.wacz")
+		os.WriteFile(bad, data, 0o644)
+		if out, err := verifyBlob(bad); err == nil {
+			t.Fatalf("cosign verified a changed WACZ:\n%s", out)
+		}
+	})
 
 	// Refused: loopback without the flag; a port nothing listens on; not http.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -3,7 +3,6 @@ package web_test
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,8 +29,7 @@ import (
 func TestCaptureWARC(t *testing.T) {
 	testenv.Program(t, "chromium-headless-shell", browser.DefaultExec)
 	srv := webtest.Site(t)
-	roots := x509.NewCertPool()
-	roots.AddCert(srv.Certificate())
+	roots := webtest.Roots(srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	url := srv.URL + "/post/123"
@@ -164,8 +162,7 @@ func TestCaptureWARC(t *testing.T) {
 func TestRedirectAndRemoved(t *testing.T) {
 	testenv.Program(t, "chromium-headless-shell", browser.DefaultExec)
 	srv := webtest.Site(t)
-	roots := x509.NewCertPool()
-	roots.AddCert(srv.Certificate())
+	roots := webtest.Roots(srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	prov := func(path string) web.Provenance {

@@ -3,7 +3,6 @@ package browser_test
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"strings"
 	"sync"
 	"testing"
@@ -22,8 +21,7 @@ import (
 func TestCapture(t *testing.T) {
 	testenv.Program(t, "chromium-headless-shell", browser.DefaultExec)
 	srv := webtest.Site(t)
-	roots := x509.NewCertPool()
-	roots.AddCert(srv.Certificate())
+	roots := webtest.Roots(srv)
 	var mu sync.Mutex
 	var exs []*proxy.Exchange
 	p, err := proxy.Start(proxy.Options{InsecureAllowPrivate: true, RootCAs: roots, TempDir: t.TempDir(),

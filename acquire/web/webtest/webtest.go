@@ -4,6 +4,7 @@
 package webtest
 
 import (
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -86,4 +87,11 @@ func Site(t testing.TB) *httptest.Server {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// Roots is a pool that trusts only the site's certificate.
+func Roots(srv *httptest.Server) *x509.CertPool {
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	return roots
 }
