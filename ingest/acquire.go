@@ -61,14 +61,15 @@ type Part struct {
 	FileName string
 }
 
-// AcquisitionError says that an acquisition is not well formed; nothing
-// of it was read.
+// AcquisitionError says that an acquisition is not well formed (found
+// before anything is read, or, for its provenance and parts as recorded,
+// once they are read); nothing of it is archived.
 type AcquisitionError struct{ Reason string }
 
 func (e *AcquisitionError) Error() string { return "acquisition: " + e.Reason }
 
-// PartFailedError is the error of a part that was read but not archived
-// because another part of its acquisition failed: an acquisition is
+// PartFailedError is the error of a part that is not archived, read or
+// not, because another part of its acquisition failed: an acquisition is
 // archived whole or not at all.
 type PartFailedError struct{ Part string }
 
@@ -190,7 +191,13 @@ func (in *Ingester) acquire(ctx context.Context, a *Acquisition) []Result {
 	}
 	acq, err := in.describe(a, id, prepared)
 	if err != nil {
-		return fail(0, err)
+		// No part failed: the acquisition cannot be recorded as given.
+		for i := range results {
+			if results[i].Status == Archived {
+				results[i].Status, results[i].Err = Failed, err
+			}
+		}
+		return results
 	}
 	if i, err := in.commit(ctx, a, acq, prepared, results); err != nil {
 		return fail(i, err)
@@ -424,7 +431,7 @@ func (in *Ingester) openFile(p Part) (*input, error) {
 		r: &sizeGuard{r: f, left: st.Size(), path: path}, at: f, size: st.Size(), name: name, path: path,
 		times: times,
 		provenance: &custody.FileProvenance{Path: path, PathBytes: nonUTF8(path), Name: filepath.Base(path),
-			FileTimes: times, Device: in.mounts.device(f, path)},
+			FileTimes: times, Device: in.mounts.device(st, path)},
 		after: func(read int64) error {
 			after, err := f.Stat()
 			if err != nil {

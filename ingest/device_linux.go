@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -22,6 +23,7 @@ import (
 type mountTable struct {
 	mu      sync.Mutex
 	entries []custody.Device
+	missed  map[string]bool // device IDs a fresh read did not list (btrfs subvolumes, overlays)
 }
 
 // device names the file system an open file is on: its device number and,
@@ -29,16 +31,22 @@ type mountTable struct {
 // mounted (the memory card's partition, say). Nil when not even the device
 // number can be read. When the same device is mounted more than once, the
 // mount that contains the file's absolute path is preferred.
-func (t *mountTable) device(f *os.File, path string) *custody.Device {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+func (t *mountTable) device(fi os.FileInfo, path string) *custody.Device {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
 		return nil
 	}
 	d := &custody.Device{ID: fmt.Sprintf("%d:%d", unix.Major(st.Dev), unix.Minor(st.Dev))}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !slices.ContainsFunc(t.entries, func(m custody.Device) bool { return m.ID == d.ID }) {
+	if !t.missed[d.ID] && !slices.ContainsFunc(t.entries, func(m custody.Device) bool { return m.ID == d.ID }) {
 		t.entries = readMountinfo()
+		if !slices.ContainsFunc(t.entries, func(m custody.Device) bool { return m.ID == d.ID }) {
+			if t.missed == nil {
+				t.missed = map[string]bool{}
+			}
+			t.missed[d.ID] = true // the table does not name it: do not read it again for it
+		}
 	}
 	abs, _ := filepath.Abs(path)
 	best := -1

@@ -26,4 +26,4 @@ func changeTime(os.FileInfo) (time.Time, bool) { return time.Time{}, false }
 // mountTable names no device where this build cannot read it.
 type mountTable struct{}
 
-func (*mountTable) device(*os.File, string) *custody.Device { return nil }
+func (*mountTable) device(os.FileInfo, string) *custody.Device { return nil }

@@ -1,9 +1,13 @@
-// Package ingest takes items into an archive, one item end to end: read the
-// original once while hashing it and streaming it to the store, extract its
-// metadata and derivatives, sign a custody record, and write everything
-// write-once. An item counts as archived when its record bundle exists; it
-// is written after everything it refers to, so an interrupted run leaves no
-// half-written item, and rerunning completes it. The objects an item's
+// Package ingest takes acquisitions into an archive (a file is an
+// acquisition of one part): each part is read once while it is hashed and
+// streamed to the store, its metadata and derivatives are extracted, and a
+// custody record naming every part of the acquisition is signed; everything
+// is written write-once. An item counts as archived when its record bundle
+// exists; it is written after everything it refers to, so an interrupted
+// run leaves no half-written item, and rerunning completes it. An
+// acquisition is committed whole or not at all, but for a failure between
+// its parts' record bundles, which leaves the earlier parts archived and
+// the acquisition incomplete: verify reports that on each of them. The objects an item's
 // record names are all staged before any is committed, so that on a store
 // that groups its syncs (storage.Grouped) they share one wait for the disk;
 // the record bundle follows once they are visible, and an item is reported

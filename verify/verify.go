@@ -2,8 +2,9 @@
 // trust file, that an item is intact: it re-hashes every stored object,
 // checks both sigstore bundles against trusted keys and their RFC 3161
 // timestamps against trusted timestamp authorities, checks that the record's
-// subjects are the bytes in the store, and checks every derivative and the
-// recorded retention. It fails closed: an item passes only when every check
+// subjects are the bytes in the store, and checks every derivative (and,
+// for one that names a span of its original, that span), that every other
+// part of the item's acquisition is archived, and the recorded retention. It fails closed: an item passes only when every check
 // passes, and each failure names the check, the object, and what was
 // expected versus found.
 //
@@ -274,8 +275,9 @@ func (s *spans) check(c itemCheck, origOK bool, key string) {
 		case !origOK:
 			c.add(Check{Name: name, Object: key, Status: Warn, Detail: "not compared: the original's bytes were not verified"})
 		case hex.EncodeToString(sp.h.Sum(nil)) != sp.want:
+			got := hex.EncodeToString(sp.h.Sum(nil))
 			c.add(Check{Name: name, Object: key, Status: Fail, Expected: fmt.Sprintf("bytes %d+%d of the original hash to the derivative's sha256 %s", sp.off, sp.n, sp.want),
-				Found: "sha256 " + hex.EncodeToString(sp.h.Sum(nil))})
+				Found: "sha256 " + got})
 		default:
 			c.add(Check{Name: name, Object: key, Status: Pass, Detail: fmt.Sprintf("the derivative is bytes %d+%d of the original", sp.off, sp.n)})
 		}

@@ -104,7 +104,6 @@ const (
 // writer writes the capture's records as they come, one at a time.
 type writer struct {
 	mu    sync.Mutex
-	f     *os.File
 	w     *warc.Writer
 	info  string // warcinfo record ID
 	conns map[string]bool
@@ -140,7 +139,7 @@ func Capture(ctx context.Context, url string, o Options) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{WARC: f.Name(), failedURL: map[string]error{}, fetched: map[string]bool{}, statusOf: map[string]int{}}
-	w := &writer{f: f, w: warc.NewWriter(f, 0), conns: map[string]bool{}, seen: map[string]bool{}, res: res}
+	w := &writer{w: warc.NewWriter(f, 0), conns: map[string]bool{}, seen: map[string]bool{}, res: res}
 	fail := func(err error) (*Result, error) {
 		f.Close()
 		os.Remove(f.Name())
@@ -255,13 +254,17 @@ func (w *writer) exchange(ex *proxy.Exchange) {
 		}
 		fields = append(fields, [2]string{"WARC-Concurrent-To", c.ID})
 	}
-	respID := warc.NewID()
-	reqFields := append(append([][2]string(nil), fields...), [2]string{"WARC-Concurrent-To", respID})
-	if _, err := w.write(&warc.Record{Type: warc.Request, TargetURI: ex.URL, Date: ex.Started, ContentType: warc.HTTPRequest,
+	failed := ex.Err != nil || ex.Response == nil
+	respID, reqID := warc.NewID(), warc.NewID()
+	reqFields := append([][2]string(nil), fields...)
+	if !failed {
+		reqFields = append(reqFields, [2]string{"WARC-Concurrent-To", respID})
+	}
+	if _, err := w.write(&warc.Record{Type: warc.Request, ID: reqID, TargetURI: ex.URL, Date: ex.Started, ContentType: warc.HTTPRequest,
 		Block: ex.Request, Size: ex.Request.Size(), Fields: reqFields}); err != nil {
 		return
 	}
-	if ex.Err != nil || ex.Response == nil {
+	if failed {
 		w.res.Failed++
 		w.res.failedURL[ex.URL] = ex.Err
 		msg := map[string]any{"url": ex.URL, "error": fmt.Sprint(ex.Err)}
@@ -269,7 +272,7 @@ func (w *writer) exchange(ex *proxy.Exchange) {
 			msg["responseBytes"] = ex.Response.Size()
 		}
 		b, _ := json.MarshalIndent(msg, "", "  ")
-		w.write(bytesRecord(warc.Metadata, ex.URL, "application/json", b, [2]string{"WARC-Concurrent-To", respID}))
+		w.write(bytesRecord(warc.Metadata, ex.URL, "application/json", b, [2]string{"WARC-Concurrent-To", reqID}))
 		return
 	}
 	out, err := w.write(&warc.Record{Type: warc.Response, ID: respID, TargetURI: ex.URL, Date: ex.Started, ContentType: warc.HTTPResponse,

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -99,13 +100,16 @@ func (r *Result) Acquisition(o AcquireOptions) (*ingest.Acquisition, error) {
 		Egress: "directly from this machine, through Exhibit's recording proxy (HTTP/1.1 to each origin, TLS by Go's crypto/tls)"}
 	tool := custody.AcquisitionTool{Name: "chromium-headless-shell", Version: strings.TrimPrefix(p.Browser, "HeadlessChrome/")}
 	if o.Browser != "" {
+		tool.Name = filepath.Base(o.Browser)
+	}
+	if o.Browser != "" {
 		d, err := binaryDigest(o.Browser)
 		if err != nil {
 			return nil, fmt.Errorf("the browser's digest: %w", err)
 		}
 		tool.Digest = d
 	}
-	name := "capture.wacz"
+	name := WACZPart
 	if u, err := url.Parse(p.URL); err == nil && u.Hostname() != "" {
 		name = u.Hostname() + "-" + p.Started.UTC().Format("20060102T150405Z") + ".wacz"
 	}

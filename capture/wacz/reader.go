@@ -131,7 +131,7 @@ func derivatives(ctx context.Context, src capture.Source, f *zip.File) ([]captur
 			return nil, 0, ctx.Err()
 		}
 		rec, err := rd.Next()
-		if err == io.EOF || err != nil {
+		if err != nil {
 			// After an error: Check read the file already; what follows a
 			// bad record is not attached.
 			total := 0
@@ -158,7 +158,7 @@ func derivatives(ctx context.Context, src capture.Source, f *zip.File) ([]captur
 			seen[a.name] = true
 			// The block's place in the original: the record's offset in the
 			// WARC, plus its header, plus where the WARC starts in the ZIP.
-			off := base + rec.Offset + headerLength(rec)
+			off := base + rec.BlockOffset
 			size := rec.Size
 			mt, _, _ := strings.Cut(rec.Header.Get("Content-Type"), ";")
 			out = append(out, capture.Derivative{
@@ -176,10 +176,6 @@ func derivatives(ctx context.Context, src capture.Source, f *zip.File) ([]captur
 		}
 	}
 }
-
-// headerLength is the length of a read record's own header: the block
-// starts right after it.
-func headerLength(rec *warc.ReadRecord) int64 { return rec.BlockOffset - rec.Offset }
 
 // signature checks an anonymous WACZ-auth signature in
 // datapackage-digest.json: ECDSA P-256 over SHA-256 of the UTF-8 string of

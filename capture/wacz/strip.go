@@ -128,7 +128,10 @@ func copyRecord(ww *warc.Writer, rec *warc.ReadRecord, block *io.SectionReader, 
 			fields = append(fields, h)
 		}
 	}
-	date, _ := time.Parse(time.RFC3339Nano, rec.Header.Get("WARC-Date"))
+	date, err := time.Parse(time.RFC3339Nano, rec.Header.Get("WARC-Date"))
+	if err != nil {
+		return warc.Written{}, nil, fmt.Errorf("wacz: record %s: WARC-Date: %w", rec.Header.Get("WARC-Record-ID"), err)
+	}
 	r := &warc.Record{Type: typ, ID: rec.Header.Get("WARC-Record-ID"), Date: date, TargetURI: rec.Header.Get("WARC-Target-URI"),
 		ContentType: ct, Fields: fields, Block: block, Size: rec.Size}
 	var head []byte
@@ -159,17 +162,25 @@ func copyRecord(ww *warc.Writer, rec *warc.ReadRecord, block *io.SectionReader, 
 	return out, nil, nil
 }
 
-// httpHead returns an HTTP message's header (through the blank line) and
-// where the body starts.
+// httpHead returns an HTTP message's header through its blank line, with
+// the headers of interim (1xx) responses before it, and where the body
+// starts.
 func httpHead(block *io.SectionReader) ([]byte, int64, error) {
 	buf := make([]byte, min(block.Size(), 1<<20))
 	n, _ := block.ReadAt(buf, 0)
 	buf = buf[:n]
-	end := bytes.Index(buf, []byte("\r\n\r\n"))
-	if end < 0 {
-		return nil, 0, fmt.Errorf("wacz: an HTTP header without its end (or over 1 MiB)")
+	at := 0
+	for {
+		end := bytes.Index(buf[at:], []byte("\r\n\r\n"))
+		if end < 0 {
+			return nil, 0, fmt.Errorf("wacz: an HTTP header without its end (or over 1 MiB)")
+		}
+		code := status(buf[at:])
+		at += end + 4
+		if code < 100 || code >= 200 || code == 101 {
+			return buf[:at], int64(at), nil
+		}
 	}
-	return buf[:end+4], int64(end + 4), nil
 }
 
 // dropFields removes the credential fields from an HTTP header, counting
@@ -195,8 +206,11 @@ func dropFields(head []byte, removed map[string]int) ([]byte, bool) {
 	return out, changed
 }
 
+// status is the status code of the last message in head (after any
+// interim responses).
 func status(head []byte) int {
-	first, _, _ := bytes.Cut(head, []byte("\r\n"))
+	blocks := bytes.Split(bytes.TrimSuffix(head, []byte("\r\n\r\n")), []byte("\r\n\r\n"))
+	first, _, _ := bytes.Cut(blocks[len(blocks)-1], []byte("\r\n"))
 	parts := strings.SplitN(string(first), " ", 3)
 	if len(parts) < 2 {
 		return 0

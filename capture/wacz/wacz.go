@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -251,6 +252,9 @@ func Check(r io.ReaderAt, size int64) (*Checked, error) {
 		if f.Method != zip.Store {
 			return nil, fmt.Errorf("%w: %s is compressed (WACZ stores its entries)", ErrInvalid, f.Name)
 		}
+		if files[f.Name] != nil {
+			return nil, fmt.Errorf("%w: %s appears twice in the ZIP", ErrInvalid, f.Name)
+		}
 		files[f.Name] = f
 	}
 	read := func(name string, max int64) ([]byte, error) {
@@ -292,6 +296,15 @@ func Check(r io.ReaderAt, size int64) (*Checked, error) {
 		return nil, fmt.Errorf("%w: datapackage.json: %v", ErrInvalid, err)
 	}
 	out := &Checked{Software: dp.Software, Created: dp.Created, MainPage: dp.MainPageURL}
+	listed := map[string]bool{}
+	for _, res := range dp.Resources {
+		listed[res.Path] = true
+	}
+	for name := range files {
+		if (strings.HasPrefix(name, "archive/") || strings.HasPrefix(name, "indexes/")) && !listed[name] {
+			return nil, fmt.Errorf("%w: %s is in the ZIP but not in datapackage.json, so nothing vouches for it", ErrInvalid, name)
+		}
+	}
 	for _, res := range dp.Resources {
 		f, ok := files[res.Path]
 		if !ok {
@@ -346,11 +359,10 @@ func checkIndex(r io.ReaderAt, files map[string]*zip.File, read func(string, int
 			if !ok {
 				return 0, fmt.Errorf("%w: %s names archive/%s, which is not there", ErrInvalid, name, f.Filename)
 			}
-			var off, length int64
-			fmt.Sscan(f.Offset, &off)
-			fmt.Sscan(f.Length, &length)
+			off, err1 := strconv.ParseInt(f.Offset, 10, 64)
+			length, err2 := strconv.ParseInt(f.Length, 10, 64)
 			data, err := wf.DataOffset()
-			if err != nil || off < 0 || length < 12 || uint64(off+length) > wf.UncompressedSize64 {
+			if err != nil || err1 != nil || err2 != nil || off < 0 || length < 12 || uint64(off+length) > wf.UncompressedSize64 {
 				return 0, fmt.Errorf("%w: %s: %s at %s+%s is outside the WARC", ErrInvalid, name, f.URL, f.Offset, f.Length)
 			}
 			// Entries are stored: the record is at the same offset in the ZIP.

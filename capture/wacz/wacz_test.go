@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,6 +69,28 @@ func TestCheck(t *testing.T) {
 	} {
 		if _, err := Check(bytes.NewReader(bad), int64(len(bad))); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// An entry that datapackage.json does not list, and a name given
+	// twice, are refused: nothing vouches for their bytes.
+	add := func(name string, body []byte) []byte {
+		zr, _ := zip.NewReader(bytes.NewReader(good), int64(len(good)))
+		var out bytes.Buffer
+		zw := zip.NewWriter(&out)
+		for _, f := range zr.File {
+			rc, _ := f.Open()
+			w, _ := zw.CreateHeader(&zip.FileHeader{Name: f.Name, Method: zip.Store})
+			io.Copy(w, rc)
+			rc.Close()
+		}
+		w, _ := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+		w.Write(body)
+		zw.Close()
+		return out.Bytes()
+	}
+	for what, bad := range map[string][]byte{"unlisted entry": add("archive/other.warc", []byte("x")), "name twice": add("datapackage.json", []byte("{}"))} {
+		if _, err := Check(bytes.NewReader(bad), int64(len(bad))); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v", what, err)
 		}
 	}
 	// A compressed entry is refused: records must be readable at their

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -153,9 +152,8 @@ func allocatorOptions(o Options, profile string) []chromedp.ExecAllocatorOption 
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(o.Width, o.Height),
 		chromedp.DisableGPU,
-		// As root in a container there is no user namespace for the
-		// sandbox; the browser only ever talks to the recording proxy.
-		chromedp.NoSandbox,
+		// (chromedp adds --no-sandbox when it runs as root, as in a
+		// container, where the sandbox has no user namespace.)
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
@@ -177,8 +175,6 @@ func allocatorOptions(o Options, profile string) []chromedp.ExecAllocatorOption 
 	return opts
 }
 
-var headless = regexp.MustCompile(`HeadlessChrome/`)
-
 // identify reads the browser's version and overrides the user agent and
 // its client hints so that both say Chrome.
 func (p *Page) identify(ctx context.Context) error {
@@ -187,7 +183,7 @@ func (p *Page) identify(ctx context.Context) error {
 		return err
 	}
 	p.Browser = v.Product
-	p.UserAgent = headless.ReplaceAllString(v.UserAgent, "Chrome/")
+	p.UserAgent = strings.ReplaceAll(v.UserAgent, "HeadlessChrome/", "Chrome/")
 	full := strings.TrimPrefix(strings.TrimPrefix(v.Product, "HeadlessChrome/"), "Chrome/")
 	major, _, _ := strings.Cut(full, ".")
 	brands := []*emulation.UserAgentBrandVersion{{Brand: "Chromium", Version: major}, {Brand: "Not_A Brand", Version: "24"}}

@@ -121,6 +121,9 @@ type Proxy struct {
 	done  chan struct{}
 	once  sync.Once
 	err   error
+	// ctx ends with Close, so that dials and handshakes under way end too.
+	ctx    context.Context
+	cancel context.CancelFunc
 	// inflight counts the exchanges under way; quietSince is when the
 	// last one ended.
 	inflight   int
@@ -147,6 +150,7 @@ func Start(o Options) (*Proxy, error) {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	p := &Proxy{o: o, ln: ln, cert: cert, spki: spki, conns: map[net.Conn]bool{}, done: make(chan struct{}), quietSince: time.Now()}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.wg.Add(1)
 	go p.serve()
 	return p, nil
@@ -188,6 +192,7 @@ func (p *Proxy) busy(delta int) {
 func (p *Proxy) Close() error {
 	p.once.Do(func() {
 		close(p.done)
+		p.cancel()
 		p.err = p.ln.Close()
 		p.mu.Lock()
 		for c := range p.conns {
@@ -335,11 +340,12 @@ func publicAddr(ip netip.Addr) bool {
 // nonPublic are ranges the standard library does not classify but that
 // are not the public internet: this network, shared address space
 // (carrier NAT), IETF protocol assignments, benchmarking, reserved,
-// broadcast, and the IPv6 discard and documentation prefixes.
+// broadcast, and the IPv6 discard, documentation, NAT64 and 6to4 prefixes.
 var nonPublic = func() []netip.Prefix {
 	var out []netip.Prefix
+	// NAT64 and 6to4 addresses embed an IPv4 one, possibly private.
 	for _, s := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "240.0.0.0/4",
-		"255.255.255.255/32", "100::/64", "2001:db8::/32", "64:ff9b:1::/48"} {
+		"255.255.255.255/32", "100::/64", "2001:db8::/32", "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16"} {
 		out = append(out, netip.MustParsePrefix(s))
 	}
 	return out

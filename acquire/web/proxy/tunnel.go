@@ -41,8 +41,12 @@ func (t *tap) Read(p []byte) (int, error) {
 				return n, werr
 			}
 		}
-		if t.forward != nil && t.fwdErr == nil {
-			_, t.fwdErr = t.forward.Write(p[:n])
+		if t.forward != nil {
+			if _, t.fwdErr = t.forward.Write(p[:n]); t.fwdErr != nil {
+				// The browser went away: stop reading the origin (a stream
+				// would otherwise be read to its end, or the size bound).
+				return n, t.fwdErr
+			}
 		}
 	}
 	return n, err
@@ -91,6 +95,7 @@ type tunnel struct {
 func (t *tunnel) close() {
 	if t.up != nil {
 		t.up.conn.Close()
+		t.p.track(t.up.conn, false)
 		t.up = nil
 	}
 }
@@ -127,7 +132,7 @@ func (t *tunnel) serve(in *tap, ex *Exchange, first *http.Request) {
 		t.p.o.Exchange(ex)
 		t.p.busy(-1)
 		if t.switched {
-			t.pipe()
+			t.pipe(in)
 			return
 		}
 		if !keep {
@@ -137,14 +142,18 @@ func (t *tunnel) serve(in *tap, ex *Exchange, first *http.Request) {
 }
 
 // pipe passes bytes both ways, unrecorded, until either side closes.
-func (t *tunnel) pipe() {
+// in holds what the browser sent past the handshake; the origin's bytes
+// buffered past it were forwarded already, as the tap read them.
+func (t *tunnel) pipe(in *tap) {
 	up := t.up
 	up.tap.spool, up.tap.forward = nil, nil
+	up.tap.br.Discard(up.tap.br.Buffered())
+	in.spool = nil
 	go func() {
-		io.Copy(up.conn, t.browser)
+		io.Copy(up.conn, in.br)
 		up.conn.Close()
 	}()
-	io.Copy(t.browser, up.tap.br)
+	io.Copy(t.browser, up.conn)
 	t.close()
 }
 
@@ -264,11 +273,15 @@ func (t *tunnel) fail(ex *Exchange, status int) {
 
 // connect dials the origin and, in a tunnel, makes the TLS connection.
 func (t *tunnel) connect(host string) (*upstream, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.p.ctx, 30*time.Second)
 	defer cancel()
 	c, err := t.p.dial(ctx, host)
 	if err != nil {
 		return nil, err
+	}
+	if !t.p.track(c, true) { // Close came first: it closes what it tracks
+		c.Close()
+		return nil, errors.New("the capture ended")
 	}
 	info := &Conn{ID: warc.NewID(), Host: host, Remote: c.RemoteAddr().String(), Opened: time.Now().UTC()}
 	if t.scheme == "https" {
