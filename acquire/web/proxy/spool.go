@@ -25,6 +25,9 @@ type Spool struct {
 	// pending are bytes written past the file's end, not yet in it: a
 	// TLS record at a time would otherwise cost a system call each.
 	pending []byte
+	// err is the first failed file write: every later call returns it,
+	// rather than read a hole where the bytes should be.
+	err error
 }
 
 // NewSpool makes a spool whose file, if it needs one, goes in dir; max
@@ -38,6 +41,9 @@ var ErrTooLarge = errors.New("message larger than the capture allows")
 func (s *Spool) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.err != nil {
+		return 0, s.err
+	}
 	if s.max > 0 && s.size+int64(len(p)) > s.max {
 		return 0, ErrTooLarge
 	}
@@ -74,9 +80,12 @@ func (s *Spool) flush() error {
 	if len(s.pending) == 0 {
 		return nil
 	}
-	_, err := s.f.WriteAt(s.pending, s.size-int64(len(s.pending)))
+	if s.err != nil {
+		return s.err
+	}
+	_, s.err = s.f.WriteAt(s.pending, s.size-int64(len(s.pending)))
 	s.pending = s.pending[:0]
-	return err
+	return s.err
 }
 
 // Size is the number of bytes written.
@@ -150,6 +159,8 @@ func (s *Spool) Close() error {
 	name := s.f.Name()
 	err := s.f.Close()
 	os.Remove(name)
-	s.f = nil
+	// Closed: empty, so that a late ReadAt reads nothing rather than what
+	// the file held.
+	s.f, s.size, s.pending, s.mem = nil, 0, nil, bytes.Buffer{}
 	return err
 }
