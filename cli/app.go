@@ -159,6 +159,8 @@ var examples = map[string][]string{
 	"ingest": {"exhibit ingest --case kharkiv-0312 ~/card01/DCIM", "exhibit ingest --encrypt-to age1… --case kharkiv-0312 photo.jpg"},
 	"verify": {"exhibit verify --all", "exhibit verify --case kharkiv-0312 -v", "exhibit verify photo.jpg   (is this file archived, and intact?)",
 		"exhibit verify --archive ./archive --trust trust.json --all   (no setup needed)"},
+	"capture": {"exhibit capture --case kharkiv-0312 https://example.org/post/123",
+		"exhibit capture --case kharkiv-0312 --from urls.txt", "exhibit capture --media https://video.example/watch?v=…"},
 	"show":       {"exhibit show sha256:3f2a…", "exhibit show --json sha256:3f2a…"},
 	"get":        {"exhibit get sha256:3f2a… -o evidence.jpg", "exhibit get sha256:3f2a… --working-copy -o share.jpg"},
 	"ls":         {"exhibit ls", "exhibit ls --case kharkiv-0312 --json"},

@@ -3,19 +3,26 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"filippo.io/age"
 	"github.com/openexhibit/exhibit/acquire/web/browser"
 	"github.com/openexhibit/exhibit/acquire/web/webtest"
 	"github.com/openexhibit/exhibit/cli"
+	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/internal/testenv"
 )
+
+// columns collapses show's column padding.
+var columns = regexp.MustCompile(` {2,}`)
 
 // TestCaptureCommand captures the local test site with the real browser
 // as a user would: the capture is archived, verifies and lists under its
@@ -48,7 +55,9 @@ func TestCaptureCommand(t *testing.T) {
 	}
 	id := strings.Fields(out[strings.Index(out, "archived  sha256:")+len("archived  "):])[0]
 	code, out = run("show", id)
-	for _, want := range []string{"web archive     WACZ, valid", "screenshot.png (screenshot, image/png", "page.pdf", "text.txt", "finalUrl        " + url} {
+	out = columns.ReplaceAllString(out, "  ")
+	for _, want := range []string{"web archive  WACZ, valid", "screenshot.png (screenshot, image/png", "page.pdf", "text.txt", "finalUrl  " + url,
+		"origins[0].chainVerified  true", "behaviours  loaded (load event)\n  scrolled"} {
 		if code != cli.ExitOK || !strings.Contains(out, want) {
 			t.Fatalf("show: %d, no %q in\n%s", code, want, out)
 		}
@@ -102,6 +111,8 @@ func TestCaptureCommand(t *testing.T) {
 		{[]string{"capture", "--ca", ca, url}, cli.ExitInput, "not a public address"},
 		{[]string{"capture", "--insecure-allow-private", closed}, cli.ExitInput, "could not be fetched"},
 		{[]string{"capture", "ftp://example.org/x"}, cli.ExitUsage, "not an http or https URL"},
+		{[]string{"capture", "--media", "--yt-dlp", filepath.Join(dir, "none"), url}, cli.ExitUsage, "apt-get install yt-dlp"},
+		{[]string{"capture", "--yt-dlp", "yt-dlp", url}, cli.ExitUsage, "go with --media"},
 	} {
 		if code, out := run(tc.args...); code != tc.code || !strings.Contains(out, tc.want) {
 			t.Errorf("%v: exit %d, want %d with %q\n%s", tc.args, code, tc.code, tc.want, out)
@@ -110,4 +121,67 @@ func TestCaptureCommand(t *testing.T) {
 	if code, out := run("ls"); code != cli.ExitOK || strings.Count(out, "sha256:") != 1 {
 		t.Fatalf("after the refused captures: %d\n%s", code, out)
 	}
+
+	// --encrypt-to applies to the capture as to any original: the stored
+	// WACZ is age ciphertext, and the item still verifies.
+	t.Run("encrypt-to", func(t *testing.T) {
+		key, err := age.GenerateX25519Identity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, out := run("capture", "--encrypt-to", key.Recipient().String(), "--insecure-allow-private", "--ca", ca, srv.URL+"/post/removed")
+		if code != cli.ExitOK || !strings.Contains(out, "1 archived") {
+			t.Fatalf("capture --encrypt-to: %d\n%s", code, out)
+		}
+		id := strings.Fields(out[strings.Index(out, "archived  sha256:")+len("archived  "):])[0]
+		rec, err := os.ReadFile(filepath.Join(dir, "archive", "items", strings.TrimPrefix(id, "sha256:"), "record.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st custody.Statement
+		if err := json.Unmarshal(rec, &st); err != nil || st.Predicate.Original.Encryption == nil {
+			t.Fatalf("record says no encryption (%v):\n%s", err, rec)
+		}
+		stored, err := os.ReadFile(filepath.Join(dir, "archive", st.Predicate.Original.Key))
+		if err != nil || !bytes.HasPrefix(stored, []byte("age-encryption.org/v1")) || bytes.Contains(stored, []byte("This post was removed")) {
+			t.Fatalf("stored capture is not encrypted (%v): %.80q", err, stored)
+		}
+		if code, out := run("verify", id); code != cli.ExitOK {
+			t.Fatalf("verify: %d\n%s", code, out)
+		}
+	})
+
+	// With --media, and a yt-dlp given by path (a copy, as a newer one
+	// would be): the clip is a derivative, verify checks it against the
+	// WACZ, show states what the platform claims as claims.
+	t.Run("media", func(t *testing.T) {
+		testenv.Program(t, "yt-dlp", "yt-dlp")
+		sys, _ := exec.LookPath("yt-dlp")
+		ytdlp := filepath.Join(dir, "bin", "yt-dlp")
+		b, err := os.ReadFile(sys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(ytdlp), 0o755)
+		if err := os.WriteFile(ytdlp, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		code, out := run("capture", "--case", "bridge", "--media", "--yt-dlp", ytdlp, "--insecure-allow-private", "--ca", ca, srv.URL+"/video/7")
+		if code != cli.ExitOK || !strings.Contains(out, "1 archived") {
+			t.Fatalf("capture --media: %d\n%s", code, out)
+		}
+		id := strings.Fields(out[strings.Index(out, "archived  sha256:")+len("archived  "):])[0]
+		code, out = run("show", id)
+		out = columns.ReplaceAllString(out, "  ")
+		for _, want := range []string{"media-001.mp4 (media, video/mp4", "social.author.name  witness_kh", "social.posted.time  2026-03-12T05:41:00Z",
+			"social.posted.note  as the platform states it; not verified", "social.engagement.views  1520", "media.files[0].name  media-001.mp4",
+			", yt-dlp 20"} {
+			if code != cli.ExitOK || !strings.Contains(out, want) {
+				t.Fatalf("show: %d, no %q in\n%s", code, want, out)
+			}
+		}
+		if code, out := run("verify", "--verbose", id); code != cli.ExitOK || !strings.Contains(out, "derivative media-001.mp4 source") {
+			t.Fatalf("verify: %d\n%s", code, out)
+		}
+	})
 }

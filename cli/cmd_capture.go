@@ -12,6 +12,7 @@ import (
 
 	"github.com/openexhibit/exhibit/acquire/web"
 	"github.com/openexhibit/exhibit/acquire/web/browser"
+	"github.com/openexhibit/exhibit/acquire/web/media"
 	"github.com/openexhibit/exhibit/archive"
 	"github.com/urfave/cli/v2"
 )
@@ -21,6 +22,12 @@ func captureCommand(e *env) *cli.Command {
 		Name:      "capture",
 		Usage:     "capture web pages: every byte the server sent, and the page as a browser showed it",
 		ArgsUsage: "URL...",
+		Before: func(c *cli.Context) error {
+			if !c.Bool("media") && (c.IsSet("yt-dlp") || c.IsSet("media-timeout")) {
+				return usageErr("capture: --yt-dlp and --media-timeout go with --media")
+			}
+			return nil
+		},
 		Description: "Each URL is loaded in chromium-headless-shell (Debian: apt-get install chromium-headless-shell)\n" +
 			"through Exhibit's recording proxy, which keeps every request and response exactly as exchanged\n" +
 			"with the server, with each connection's address, TLS state and certificate chain. The page is\n" +
@@ -28,6 +35,9 @@ func captureCommand(e *env) *cli.Command {
 			"Everything is packed as a WACZ (WARC inside; replay tools open it) and archived, signed and\n" +
 			"logged like any item, with a record saying what was asked for, what the browser ended on,\n" +
 			"when, with which browser, and from where.\n" +
+			"With --media, yt-dlp (Debian: apt-get install yt-dlp; a newer one by --yt-dlp PATH) fetches the\n" +
+			"page's videos and other media through the same proxy, and what it reads of the post (author,\n" +
+			"time of posting, counts, text) is recorded as the platform's claims.\n" +
 			"Loopback, private and link-local addresses are refused unless --insecure-allow-private.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "case", Usage: "case (investigation) the captures belong to"},
@@ -35,6 +45,10 @@ func captureCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "browser", Usage: "the browser binary", Value: browser.DefaultExec},
 			&cli.DurationFlag{Name: "timeout", Usage: "time allowed for each page", Value: 2 * time.Minute},
 			&cli.StringSliceFlag{Name: "ca", Usage: "PEM file of further certificate authorities to verify servers against (the system's are used too); repeatable"},
+			&cli.BoolFlag{Name: "media", Usage: "fetch the page's media files too, with yt-dlp, through the recording proxy"},
+			&cli.StringFlag{Name: "yt-dlp", Usage: "the yt-dlp binary, for --media", Value: media.DefaultExec},
+			&cli.DurationFlag{Name: "media-timeout", Usage: "time allowed for each page's media", Value: 30 * time.Minute},
+			&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt the capture and its metadata to this age recipient (age1…) before they are written; repeatable (config: encrypt_to)"},
 			&cli.BoolFlag{Name: "insecure-allow-private", Usage: "allow loopback, private and link-local destinations (never for URL lists from others)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -46,12 +60,26 @@ func captureCommand(e *env) *cli.Command {
 			if err != nil {
 				return err
 			}
+			if c.IsSet("encrypt-to") {
+				cfg.EncryptTo = c.StringSlice("encrypt-to")
+			}
 			roots, err := rootPool(c.StringSlice("ca"))
 			if err != nil {
 				return err
 			}
 			o := web.Options{RootCAs: roots, InsecureAllowPrivate: c.Bool("insecure-allow-private"), Software: "exhibit " + version(),
 				Browser: browser.Options{Exec: c.String("browser"), Timeout: c.Duration("timeout")}}
+			if c.Bool("media") {
+				// Before any page is loaded: a missing yt-dlp is found now.
+				bin, err := media.Resolve(c.String("yt-dlp"))
+				if err != nil {
+					return withCode(ExitUsage, err, "install yt-dlp, give its path with --yt-dlp, or capture without --media")
+				}
+				if _, err := media.Version(c.Context, bin); err != nil {
+					return withCode(ExitUsage, err, "give a working yt-dlp with --yt-dlp, or capture without --media")
+				}
+				o.Media = &media.Options{Exec: bin, Timeout: c.Duration("media-timeout")}
+			}
 			return runCapture(c.Context, e, home, cfg, c.String("case"), o, urls)
 		},
 	}
@@ -110,6 +138,10 @@ func rootPool(files []string) (*x509.CertPool, error) {
 }
 
 func runCapture(ctx context.Context, e *env, home string, cfg *Config, caseName string, o web.Options, urls []string) error {
+	enc, err := parseRecipients(cfg.EncryptTo)
+	if err != nil {
+		return err
+	}
 	registry, err := configuredReaders(cfg)
 	if err != nil {
 		return err
@@ -136,12 +168,15 @@ func runCapture(ctx context.Context, e *env, home string, cfg *Config, caseName 
 			return err
 		}
 		fmt.Fprintf(e.stderr, "captured  %s  (%d exchanges, %s)\n", u, res.Exchanges, humanBytes(res.Size))
+		if m := res.MediaProblem(); m != "" {
+			fmt.Fprintf(e.stderr, "  media: %s\n", m)
+		}
 		acqs = append(acqs, acq)
 	}
 	var rep *archive.IngestReport
 	if len(acqs) > 0 {
 		p := newProgress(e)
-		if rep, err = a.Acquire(ctx, archive.IngestOptions{Case: caseName, Readers: registry, Observer: p}, acqs); err != nil {
+		if rep, err = a.Acquire(ctx, archive.IngestOptions{Case: caseName, Encrypt: enc, Readers: registry, Observer: p}, acqs); err != nil {
 			return err
 		}
 		p.finish()

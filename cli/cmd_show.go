@@ -115,30 +115,68 @@ func acquisitionRows(row func(k, v string), a *custody.Acquisition) {
 }
 
 // provenanceRows prints a provenance of a kind show does not know, one
-// row per field in the order signed: strings as they are, anything else
-// as compact JSON.
+// row per value in the order signed: a nested object's fields under
+// dotted names (social.author.name), a list of objects by index
+// (media.files[0].name), a list of strings or numbers one per line.
 func provenanceRows(row func(k, v string), raw json.RawMessage) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
+		flatten(row, "", t, 0)
+	}
+}
+
+func flatten(row func(k, v string), key string, raw json.RawMessage, depth int) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
 		return
 	}
-	for dec.More() {
-		k, err := dec.Token()
-		if err != nil {
+	switch raw[0] {
+	case '{':
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		if _, err := dec.Token(); err != nil || depth > 8 {
+			row(key, compactJSON(raw))
 			return
 		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
+		for dec.More() {
+			k, err := dec.Token()
+			var v json.RawMessage
+			if err != nil || dec.Decode(&v) != nil {
+				return
+			}
+			name := fmt.Sprint(k)
+			if key != "" {
+				name = key + "." + name
+			}
+			flatten(row, name, v, depth+1)
+		}
+	case '[':
+		var items []json.RawMessage
+		if json.Unmarshal(raw, &items) != nil || depth > 8 {
+			row(key, compactJSON(raw))
 			return
 		}
-		var str string
-		if json.Unmarshal(v, &str) != nil {
-			var buf bytes.Buffer
-			json.Compact(&buf, v)
-			str = buf.String()
+		for i, v := range items {
+			if v = bytes.TrimSpace(v); len(v) > 0 && (v[0] == '{' || v[0] == '[') {
+				flatten(row, fmt.Sprintf("%s[%d]", key, i), v, depth+1)
+				continue
+			}
+			if i > 0 {
+				key = "" // the rest of the list continues the row
+			}
+			flatten(row, key, v, depth+1)
 		}
-		row(fmt.Sprint(k), str)
+	case '"':
+		var s string
+		json.Unmarshal(raw, &s)
+		row(key, s)
+	default:
+		row(key, string(raw))
 	}
+}
+
+func compactJSON(raw json.RawMessage) string {
+	var buf bytes.Buffer
+	json.Compact(&buf, raw)
+	return buf.String()
 }
 
 // printRecord prints a verified record and the summary of its formats.

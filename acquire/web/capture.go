@@ -13,7 +13,10 @@
 //   - the page as the browser showed it, as resource records: the full-page
 //     screenshot (PNG), a PDF, the DOM after scripts ran, the visible text;
 //   - a metadata record describing the page: requested and final URL,
-//     times, browser, user agent and client hints, viewport, behaviours.
+//     times, browser, user agent and client hints, viewport, behaviours;
+//   - with Options.Media, the media files yt-dlp fetched (through the same
+//     proxy, so their wire bytes are among the exchanges) as resource
+//     records, and yt-dlp's description of the post as a metadata record.
 package web
 
 import (
@@ -30,6 +33,7 @@ import (
 	"time"
 
 	"github.com/openexhibit/exhibit/acquire/web/browser"
+	"github.com/openexhibit/exhibit/acquire/web/media"
 	"github.com/openexhibit/exhibit/acquire/web/proxy"
 	"github.com/openexhibit/exhibit/capture/wacz"
 	"github.com/openexhibit/exhibit/capture/warc"
@@ -49,6 +53,9 @@ type Options struct {
 	MaxMessage int64
 	// Software names the capturing program in the warcinfo record.
 	Software string
+	// Media, when set, has yt-dlp fetch the page's media files too
+	// (Proxy and Dir are set by Capture).
+	Media *media.Options
 }
 
 // Result is a capture: its WARC file, the WACZ that packs it (both
@@ -72,6 +79,12 @@ type Result struct {
 	failedURL map[string]error
 	fetched   map[string]bool
 	statusOf  map[string]int // the last status each URL answered with
+
+	// media is what yt-dlp fetched (with Options.Media), in mediaDir.
+	media                *media.Result
+	mediaDir             string
+	mediaStart, mediaEnd time.Time
+	mediaFiles           []MediaFile
 }
 
 // PageError says that the page itself could not be fetched (a refused
@@ -86,20 +99,14 @@ func (e *PageError) Unwrap() error { return e.Err }
 
 // Remove removes the capture's files.
 func (r *Result) Remove() {
+	if r.mediaDir != "" {
+		os.RemoveAll(r.mediaDir)
+	}
 	os.Remove(r.WARC)
 	if r.WACZ != "" {
 		os.Remove(r.WACZ)
 	}
 }
-
-// URN prefixes of the resource records of what the browser took.
-const (
-	ScreenshotURN = "urn:exhibit:screenshot:"
-	PDFURN        = "urn:exhibit:pdf:"
-	DOMURN        = "urn:exhibit:dom:"
-	TextURN       = "urn:exhibit:text:"
-	PageURN       = "urn:exhibit:page:"
-)
 
 // writer writes the capture's records as they come, one at a time.
 type writer struct {
@@ -110,6 +117,9 @@ type writer struct {
 	seen  map[string]bool // origins noted
 	res   *Result
 	err   error
+	// media: the exchanges are yt-dlp's, which say nothing about the
+	// page's status or redirects.
+	media bool
 }
 
 func (w *writer) write(r *warc.Record) (warc.Written, error) {
@@ -159,8 +169,12 @@ func Capture(ctx context.Context, url string, o Options) (*Result, error) {
 	bo := o.Browser
 	bo.Proxy, bo.SPKI, bo.Quiet = p.Addr(), p.SPKIHash(), p.Quiet
 	page, err := browser.Capture(ctx, url, bo)
+	if err == nil && o.Media != nil {
+		err = res.fetchMedia(ctx, url, w, p.Addr(), o)
+	}
 	p.Close() // every exchange is written when Close returns
 	if err != nil {
+		res.Remove()
 		return fail(err)
 	}
 	if w.err != nil {
@@ -176,12 +190,18 @@ func Capture(ctx context.Context, url string, o Options) (*Result, error) {
 	if err := w.page(page); err != nil {
 		return fail(fmt.Errorf("write the WARC: %w", err))
 	}
+	if err := w.mediaRecords(url); err != nil {
+		return fail(fmt.Errorf("write the WARC: %w", err))
+	}
 	if err := f.Sync(); err != nil {
 		return fail(err)
 	}
 	res.Size = w.w.Offset()
 	if err := f.Close(); err != nil {
 		return fail(err)
+	}
+	if res.mediaDir != "" {
+		os.RemoveAll(res.mediaDir) // the files are in the WARC
 	}
 	if err := res.pack(o); err != nil {
 		res.Remove()
@@ -266,7 +286,9 @@ func (w *writer) exchange(ex *proxy.Exchange) {
 	}
 	if failed {
 		w.res.Failed++
-		w.res.failedURL[ex.URL] = ex.Err
+		if !w.media {
+			w.res.failedURL[ex.URL] = ex.Err
+		}
 		msg := map[string]any{"url": ex.URL, "error": fmt.Sprint(ex.Err)}
 		if ex.Response != nil {
 			msg["responseBytes"] = ex.Response.Size()
@@ -280,8 +302,10 @@ func (w *writer) exchange(ex *proxy.Exchange) {
 	if err != nil {
 		return
 	}
-	w.res.fetched[ex.URL] = true
-	w.res.statusOf[ex.URL] = ex.Status
+	if !w.media {
+		w.res.fetched[ex.URL] = true
+		w.res.statusOf[ex.URL] = ex.Status
+	}
 	mt, _, _ := strings.Cut(header(ex.Response, "Content-Type"), ";")
 	w.res.Index = append(w.res.Index, wacz.Entry{URL: ex.URL, Time: ex.Started, Mime: strings.ToLower(strings.TrimSpace(mt)), Status: ex.Status,
 		Digest: out.PayloadDigest, Offset: out.Offset, Length: out.Length})
@@ -352,10 +376,10 @@ func (w *writer) page(p *browser.Page) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, r := range []*warc.Record{
-		bytesRecord(warc.Resource, ScreenshotURN+p.URL, "image/png", p.Screenshot),
-		bytesRecord(warc.Resource, PDFURN+p.URL, "application/pdf", p.PDF),
-		bytesRecord(warc.Resource, DOMURN+p.URL, "text/html; charset=utf-8", []byte(p.DOM)),
-		bytesRecord(warc.Resource, TextURN+p.URL, "text/plain; charset=utf-8", []byte(p.Text)),
+		bytesRecord(warc.Resource, wacz.ScreenshotURN+p.URL, "image/png", p.Screenshot),
+		bytesRecord(warc.Resource, wacz.PDFURN+p.URL, "application/pdf", p.PDF),
+		bytesRecord(warc.Resource, wacz.DOMURN+p.URL, "text/html; charset=utf-8", []byte(p.DOM)),
+		bytesRecord(warc.Resource, wacz.TextURN+p.URL, "text/plain; charset=utf-8", []byte(p.Text)),
 	} {
 		r.Date = p.Ended
 		out, err := w.write(r)
@@ -372,7 +396,7 @@ func (w *writer) page(p *browser.Page) error {
 	if err != nil {
 		return err
 	}
-	r := bytesRecord(warc.Metadata, PageURN+p.URL, "application/json", desc)
+	r := bytesRecord(warc.Metadata, wacz.PageURN+p.URL, "application/json", desc)
 	r.Date = p.Ended
 	_, err = w.write(r)
 	return err

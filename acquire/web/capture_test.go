@@ -3,6 +3,8 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/openexhibit/exhibit/acquire/web"
 	"github.com/openexhibit/exhibit/acquire/web/browser"
+	"github.com/openexhibit/exhibit/acquire/web/media"
 	"github.com/openexhibit/exhibit/acquire/web/webtest"
 	"github.com/openexhibit/exhibit/capture/wacz"
 	"github.com/openexhibit/exhibit/capture/warc"
@@ -77,7 +81,7 @@ func TestCaptureWARC(t *testing.T) {
 			if err := json.Unmarshal(block.Bytes(), &conn); err != nil {
 				t.Fatal(err)
 			}
-		case uri == web.ScreenshotURN+url:
+		case uri == wacz.ScreenshotURN+url:
 			shot = block.Bytes()
 		}
 	}
@@ -188,3 +192,109 @@ func TestRedirectAndRemoved(t *testing.T) {
 		t.Fatalf("removed post: %+v", p)
 	}
 }
+
+// TestCaptureMedia captures the test site's video post with --media's
+// yt-dlp: the browser's range requests for the clip and yt-dlp's download
+// are exchanges like any; the clip is a resource record byte-identical to
+// what was served, and a derivative of the WACZ; the post's JSON-LD is
+// social metadata in the provenance, with yt-dlp among the tools.
+func TestCaptureMedia(t *testing.T) {
+	testenv.Program(t, "chromium-headless-shell", browser.DefaultExec)
+	testenv.Program(t, "yt-dlp", media.DefaultExec)
+	srv := webtest.Site(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	url := srv.URL + "/video/7"
+	res, err := web.Capture(ctx, url, web.Options{RootCAs: webtest.Roots(srv), InsecureAllowPrivate: true, TempDir: t.TempDir(),
+		Media: &media.Options{Timeout: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Remove()
+	data, err := os.ReadFile(res.WARC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses := map[string][]string{}
+	var clip, info []byte
+	rd := warc.NewReader(bytes.NewReader(data))
+	for {
+		rec, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		block, _ := io.ReadAll(rec.Block)
+		uri := rec.Header.Get("WARC-Target-URI")
+		switch typ := rec.Header.Get("WARC-Type"); {
+		case typ == warc.Response:
+			status, _, _ := bytes.Cut(block, []byte("\r\n"))
+			statuses[uri] = append(statuses[uri], string(status))
+		case typ == warc.Resource && uri == wacz.MediaURN+"media-001.mp4:"+url:
+			clip = block
+		case typ == warc.Metadata && uri == wacz.MediaInfoURN+url:
+			info = block
+		}
+	}
+	if !bytes.Equal(clip, webtest.Clip) {
+		t.Fatalf("media record of %d bytes, the clip has %d; responses: %v", len(clip), len(webtest.Clip), statuses)
+	}
+	got := strings.Join(statuses[srv.URL+"/clip.mp4"], ", ")
+	if !strings.Contains(got, "206 Partial Content") || !strings.Contains(got, "200 OK") {
+		t.Errorf("clip responses %q: want the browser's range response and yt-dlp's download", got)
+	}
+	if !bytes.Contains(info, []byte(`"witness_kh"`)) {
+		t.Errorf("info record: %s", info)
+	}
+	acq, err := res.Acquisition(web.AcquireOptions{Browser: browser.DefaultExec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := acq.Provenance.(web.Provenance)
+	if p.Status != 200 || p.Availability != "available" || p.Media == nil || len(p.Media.Files) != 1 || p.Media.Problem != "" {
+		t.Fatalf("provenance %+v, media %+v", p, p.Media)
+	}
+	f := p.Media.Files[0]
+	sum := sha256.Sum256(webtest.Clip)
+	if f.Name != "media-001.mp4" || f.Digest != "sha256:"+hex.EncodeToString(sum[:]) || f.MediaType != "video/mp4" {
+		t.Errorf("media file %+v", f)
+	}
+	if p.Social == nil || p.Social.Author.Name != "witness_kh" || p.Social.Posted == nil || !strings.Contains(p.Social.Posted.Note, "not verified") {
+		t.Errorf("social %+v", p.Social)
+	}
+	if len(acq.Tools) != 2 || acq.Tools[1].Name != "yt-dlp" || acq.Tools[1].Version == "" || acq.Tools[1].Digest["sha256"] == "" {
+		t.Errorf("tools %+v", acq.Tools)
+	}
+	if acq.Ended.Before(p.Media.Ended) {
+		t.Errorf("acquisition ended %v before its media (%v)", acq.Ended, p.Media.Ended)
+	}
+	// The WACZ reader makes the clip a derivative: the record's block.
+	z, err := os.ReadFile(res.WACZ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := wacz.New().Read(ctx, zipSource{bytes.NewReader(z)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range out.Derivatives {
+		names = append(names, d.Name)
+		if d.Name == "media-001.mp4" {
+			var b bytes.Buffer
+			if err := d.Write(ctx, &b); err != nil || !bytes.Equal(b.Bytes(), webtest.Clip) || d.Kind != "media" {
+				t.Errorf("media derivative: %v, %d bytes, kind %s", err, b.Len(), d.Kind)
+			}
+		}
+	}
+	if !slices.Contains(names, "media-001.mp4") {
+		t.Errorf("derivatives %v", names)
+	}
+}
+
+type zipSource struct{ *bytes.Reader }
+
+func (zipSource) Name() string      { return "capture.wacz" }
+func (zipSource) MediaType() string { return "application/zip" }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openexhibit/exhibit/acquire/web/media"
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/ingest"
@@ -60,6 +61,11 @@ type Provenance struct {
 	Origins   []Origin `json:"origins"`
 	Exchanges int      `json:"exchanges"`
 	Failed    int      `json:"failed,omitempty"`
+	// Media is what yt-dlp fetched, when asked to (--media).
+	Media *Media `json:"media,omitempty"`
+	// Social is what the platform says about the post, as yt-dlp read it:
+	// author, time of posting, counts; claims, labelled as such.
+	Social *media.Social `json:"social,omitempty"`
 }
 
 // Redirect is one response on the way to the final URL.
@@ -109,14 +115,30 @@ func (r *Result) Acquisition(o AcquireOptions) (*ingest.Acquisition, error) {
 		}
 		tool.Digest = d
 	}
+	tools := []custody.AcquisitionTool{tool}
+	if r.media != nil {
+		prov.Media, prov.Social = r.mediaProvenance(), r.media.Social
+		if r.mediaEnd.After(prov.Ended) {
+			prov.Ended = r.mediaEnd
+		}
+		t := custody.AcquisitionTool{Name: "yt-dlp", Version: r.media.Version}
+		if r.media.Exec != "" {
+			d, err := binaryDigest(r.media.Exec)
+			if err != nil {
+				return nil, fmt.Errorf("yt-dlp's digest: %w", err)
+			}
+			t.Digest = d
+		}
+		tools = append(tools, t)
+	}
 	name := WACZPart
 	if u, err := url.Parse(p.URL); err == nil && u.Hostname() != "" {
 		name = u.Hostname() + "-" + p.Started.UTC().Format("20060102T150405Z") + ".wacz"
 	}
 	return &ingest.Acquisition{
 		Kind: Kind, ProvenanceType: ProvenanceV1, Provenance: prov, By: o.By,
-		Started: p.Started, Ended: p.Ended,
-		Tools: []custody.AcquisitionTool{tool},
+		Started: p.Started, Ended: prov.Ended,
+		Tools: tools,
 		Parts: []ingest.Part{{Name: WACZPart, Path: r.WACZ, FileName: name}},
 	}, nil
 }
@@ -156,7 +178,7 @@ func binaryDigest(path string) (map[string]string, error) {
 
 // note keeps what the provenance needs of an exchange (under w.mu).
 func (w *writer) note(url string, status int, location string, c *originNote) {
-	if status >= 300 && status < 400 && location != "" {
+	if !w.media && status >= 300 && status < 400 && location != "" {
 		w.res.hops = append(w.res.hops, Redirect{URL: url, Status: status, Location: location})
 	}
 	if c != nil && !w.seen[c.Host] {

@@ -24,7 +24,7 @@ const ReaderID = "wacz/1"
 // Reader is the capture.Reader of WACZ files: an incoming WACZ (a
 // capture made elsewhere, a platform's export) is checked, never trusted,
 // and the result goes into the metadata document; the page attachments of
-// a capture (screenshot, PDF, DOM, text) become derivatives, each
+// a capture (screenshot, PDF, DOM, text, media files) become derivatives, each
 // byte-identical to its WARC record's block, which the record names by its
 // place in the original so that verify can compare them.
 type Reader struct{}
@@ -60,14 +60,29 @@ type Metadata struct {
 	Credentials int `json:"credentials"`
 }
 
+// Target URIs of the records a capture adds to the exchanges (each
+// prefix is followed by the page's URL): what the browser took, a
+// metadata record describing the page, and with media, each media file
+// (MediaURN, the file's name, a colon, the URL) and yt-dlp's description
+// of the post (a metadata record).
+const (
+	ScreenshotURN = "urn:exhibit:screenshot:"
+	PDFURN        = "urn:exhibit:pdf:"
+	DOMURN        = "urn:exhibit:dom:"
+	TextURN       = "urn:exhibit:text:"
+	PageURN       = "urn:exhibit:page:"
+	MediaURN      = "urn:exhibit:media:"
+	MediaInfoURN  = "urn:exhibit:media-info:"
+)
+
 // attachments are the resource records made into derivatives.
 var attachments = []struct {
 	prefix, name, kind string
 }{
-	{"urn:exhibit:screenshot:", "screenshot.png", "screenshot"},
-	{"urn:exhibit:pdf:", "page.pdf", "pdf"},
-	{"urn:exhibit:dom:", "dom.html", "dom"},
-	{"urn:exhibit:text:", "text.txt", "text"},
+	{ScreenshotURN, "screenshot.png", "screenshot"},
+	{PDFURN, "page.pdf", "pdf"},
+	{DOMURN, "dom.html", "dom"},
+	{TextURN, "text.txt", "text"},
 }
 
 // Read implements capture.Reader. A ZIP that is not a WACZ (no
@@ -151,30 +166,61 @@ func derivatives(ctx context.Context, src capture.Source, f *zip.File) ([]captur
 			continue
 		}
 		uri := rec.Header.Get("WARC-Target-URI")
-		for _, a := range attachments {
-			if !strings.HasPrefix(uri, a.prefix) || seen[a.name] {
-				continue
-			}
-			seen[a.name] = true
-			// The block's place in the original: the record's offset in the
-			// WARC, plus its header, plus where the WARC starts in the ZIP.
-			off := base + rec.BlockOffset
-			size := rec.Size
-			mt, _, _ := strings.Cut(rec.Header.Get("Content-Type"), ";")
-			out = append(out, capture.Derivative{
-				Name: a.name, Kind: a.kind, MediaType: strings.TrimSpace(mt),
-				Transform: capture.Transform{Name: "wacz-extract", Version: "1", Params: map[string]string{
-					"record":          rec.Header.Get("WARC-Record-ID"),
-					"original-offset": fmt.Sprint(off),
-					"original-length": fmt.Sprint(size),
-				}},
-				Write: func(_ context.Context, w io.Writer) error {
-					_, err := io.Copy(w, io.NewSectionReader(src, off, size))
-					return err
-				},
-			})
+		name, kind := attachment(uri)
+		if name == "" || seen[name] {
+			continue
+		}
+		seen[name] = true
+		// The block's place in the original: the record's offset in the
+		// WARC, plus its header, plus where the WARC starts in the ZIP.
+		off := base + rec.BlockOffset
+		size := rec.Size
+		mt, _, _ := strings.Cut(rec.Header.Get("Content-Type"), ";")
+		out = append(out, capture.Derivative{
+			Name: name, Kind: kind, MediaType: strings.TrimSpace(mt),
+			Transform: capture.Transform{Name: "wacz-extract", Version: "1", Params: map[string]string{
+				"record":          rec.Header.Get("WARC-Record-ID"),
+				"original-offset": fmt.Sprint(off),
+				"original-length": fmt.Sprint(size),
+			}},
+			Write: func(_ context.Context, w io.Writer) error {
+				_, err := io.Copy(w, io.NewSectionReader(src, off, size))
+				return err
+			},
+		})
+	}
+}
+
+// attachment is the derivative name and kind of a resource record by its
+// target URI ("" when it is not one). A media file's name is taken from
+// the URI only when it is a plain file name.
+func attachment(uri string) (name, kind string) {
+	for _, a := range attachments {
+		if strings.HasPrefix(uri, a.prefix) {
+			return a.name, a.kind
 		}
 	}
+	if rest, ok := strings.CutPrefix(uri, MediaURN); ok {
+		name, _, _ = strings.Cut(rest, ":")
+		if plainName(name) {
+			return name, "media"
+		}
+	}
+	return "", ""
+}
+
+// plainName: 1 to 64 letters, digits, dots, dashes and underscores, not
+// starting with a dot.
+func plainName(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '.' {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // signature checks an anonymous WACZ-auth signature in

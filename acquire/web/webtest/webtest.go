@@ -4,12 +4,16 @@
 package webtest
 
 import (
+	"bytes"
 	"crypto/x509"
+	_ "embed"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 )
 
 // Article is a page whose text a script inserts, with an image, and a list
@@ -49,10 +53,43 @@ window.addEventListener("scroll", () => {
 // Pixel is /pixel.png.
 var Pixel = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
 
+// Clip is /clip.mp4: two seconds of H.264 test pattern, 96x64 (made with
+// ffmpeg -f lavfi -i testsrc=duration=2:size=96x64:rate=10 -c:v libx264
+// -pix_fmt yuv420p -profile:v baseline -movflags +faststart).
+//
+//go:embed clip.mp4
+var Clip []byte
+
+// Video is /video/7: a post with a video that plays by itself (inserted
+// by a script, as platforms' players are), described
+// in schema.org JSON-LD as platforms do (the author, the time of posting,
+// view and like counts), which yt-dlp's generic extractor reads. HOST is
+// replaced by the site's address.
+const Video = `<!doctype html>
+<html><head><title>Convoy on the bridge</title>
+<script type="application/ld+json">
+{"@context": "https://schema.org", "@type": "VideoObject",
+ "name": "Convoy on the bridge", "description": "Filmed at dawn from the east bank.",
+ "uploadDate": "2026-03-12T05:41:00Z", "author": {"@type": "Person", "name": "witness_kh"},
+ "contentUrl": "https://HOST/clip.mp4", "encodingFormat": "video/mp4",
+ "interactionStatistic": [
+  {"@type": "InteractionCounter", "interactionType": {"@type": "WatchAction"}, "userInteractionCount": 1520},
+  {"@type": "InteractionCounter", "interactionType": "https://schema.org/LikeAction", "userInteractionCount": 87}]}
+</script></head>
+<body><h1>Convoy on the bridge</h1>
+<p>Filmed at dawn from the east bank.</p>
+<script>
+const v = document.createElement("video");
+Object.assign(v, {src: "/clip.mp4", autoplay: true, muted: true, playsInline: true, width: 96, height: 64});
+document.body.insertBefore(v, document.querySelector("p"));
+</script>
+</body></html>`
+
 // Site starts the test site on 127.0.0.1 (HTTPS, HTTP/2 and HTTP/1.1,
 // its certificate from srv.Certificate()): /post/123 is Article, with
-// /pixel.png and the list items of /more; /share/123 redirects to it
-// setting a cookie; /post/removed answers 410 Gone. It stops when the
+// /pixel.png and the list items of /more; /video/7 is Video, with /clip.mp4
+// (served as range responses when asked); /share/123 redirects to the
+// article setting a cookie; /post/removed answers 410 Gone. It stops when the
 // test ends.
 func Site(t testing.TB) *httptest.Server {
 	mux := http.NewServeMux()
@@ -70,6 +107,14 @@ func Site(t testing.TB) *httptest.Server {
 		for i := from + 1; i <= from+5; i++ {
 			fmt.Fprintf(w, "item %d\n", i)
 		}
+	})
+	mux.HandleFunc("/video/7", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, strings.ReplaceAll(Video, "HOST", r.Host))
+	})
+	mux.HandleFunc("/clip.mp4", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "video/mp4")
+		http.ServeContent(w, r, "clip.mp4", time.Date(2026, 3, 12, 5, 41, 0, 0, time.UTC), bytes.NewReader(Clip))
 	})
 	// A post taken down: the platform answers 410 with a page saying so.
 	mux.HandleFunc("/post/removed", func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,343 @@
+// Package media fetches the media files of a page (videos, audio, the
+// images of a post) with yt-dlp, through the recording proxy, so that
+// every byte yt-dlp downloads is in the capture's WARC like the browser's;
+// and it reads yt-dlp's description of the post (its info JSON) into
+// social metadata: platform, post, author, the post's time as the platform
+// states it, engagement counts as observed, text.
+//
+// yt-dlp runs isolated: no configuration file, no cache, a home folder of
+// its own, no proxy variables from the environment, and the recording
+// proxy as its only way out. It does not check the proxy's certificate
+// (--no-check-certificates): the proxy is on loopback and is the one that
+// checks each origin's chain, which the WARC records. It does not fix up
+// or convert what it downloads (--fixup never), so a file is what the
+// server sent, or, when yt-dlp joins separate video and audio downloads,
+// its merge of them (the wire bytes of both are in the WARC).
+package media
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openexhibit/exhibit/capture"
+)
+
+// DefaultExec is the yt-dlp binary looked up on PATH when none is given.
+const DefaultExec = "yt-dlp"
+
+// Options configure a fetch.
+type Options struct {
+	// Exec is the yt-dlp binary (DefaultExec: from PATH). A newer one than
+	// the system's may be given by path.
+	Exec string
+	// Proxy is the recording proxy's host:port.
+	Proxy string
+	// Dir receives the files; it should be empty.
+	Dir string
+	// Timeout bounds the whole run (default 30 minutes).
+	Timeout time.Duration
+	// MaxItems bounds the entries of a post with several media (default 20).
+	MaxItems int
+}
+
+// File is one media file yt-dlp wrote.
+type File struct {
+	// Name is the file's name (media-001.mp4, …), Path where it is.
+	Name, Path string
+	Size       int64
+	MediaType  string
+}
+
+// Result is what a fetch got.
+type Result struct {
+	// Exec is the yt-dlp binary that ran, Version its own version string.
+	Exec, Version string
+	// Files are the media files, in name order.
+	Files []File
+	// Info is yt-dlp's info JSON of the page, with local file paths and
+	// cookies removed (nil when yt-dlp found nothing).
+	Info []byte
+	// Social is what Info says about the post (nil without Info).
+	Social *Social
+	// Problem says why yt-dlp got no media ("": it did, or there was none
+	// to get and it said so in Info).
+	Problem string
+}
+
+// Version runs exec --version.
+func Version(ctx context.Context, execPath string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, execPath, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", execPath, err)
+	}
+	v := strings.TrimSpace(string(out))
+	if v == "" || strings.ContainsAny(v, "\n\r") || len(v) > 64 {
+		return "", fmt.Errorf("%s --version printed %q, not a version", execPath, v)
+	}
+	return v, nil
+}
+
+// Resolve is the absolute path of the yt-dlp binary exec names.
+func Resolve(execPath string) (string, error) {
+	if execPath == "" {
+		execPath = DefaultExec
+	}
+	p, err := exec.LookPath(execPath)
+	if err != nil {
+		return "", fmt.Errorf("yt-dlp not found (%w): install it (Debian: apt-get install yt-dlp) or give its path", err)
+	}
+	return filepath.Abs(p)
+}
+
+// stderrKeep is how much of yt-dlp's error output is kept for the problem.
+const stderrKeep = 8 << 10
+
+// maxInfo bounds the info JSON yt-dlp prints.
+const maxInfo = 64 << 20
+
+// Fetch runs yt-dlp on url through the proxy. It fails only when yt-dlp
+// cannot be run; yt-dlp failing on the page (no media, unsupported site,
+// removed post) is Result.Problem.
+func Fetch(ctx context.Context, url string, o Options) (*Result, error) {
+	execPath, err := Resolve(o.Exec)
+	if err != nil {
+		return nil, err
+	}
+	version, err := Version(ctx, execPath)
+	if err != nil {
+		return nil, err
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Minute
+	}
+	if o.MaxItems <= 0 {
+		o.MaxItems = 20
+	}
+	home := filepath.Join(o.Dir, ".home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(home)
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, execPath,
+		"--ignore-config", "--no-cache-dir", "--no-progress", "--newline",
+		"--proxy", "http://"+o.Proxy+"/", "--no-check-certificates",
+		"--dump-single-json", "--no-simulate",
+		"--fixup", "never", "--no-mtime", "--no-write-comments",
+		"--playlist-items", fmt.Sprintf("1:%d", o.MaxItems),
+		"--socket-timeout", "60",
+		"-o", "media-%(autonumber)03d.%(ext)s",
+		"--", url)
+	cmd.Dir = o.Dir
+	cmd.Env = isolatedEnv(home)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &limitWriter{w: &stdout, n: maxInfo}
+	cmd.Stderr = &tailWriter{n: stderrKeep, b: &stderr}
+	cmd.WaitDelay = 10 * time.Second
+	runErr := cmd.Run()
+	if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
+		return nil, ctx.Err()
+	}
+	res := &Result{Exec: execPath, Version: version}
+	if res.Files, err = files(o.Dir); err != nil {
+		return nil, err
+	}
+	if info := bytes.TrimSpace(stdout.Bytes()); len(info) > 0 {
+		clean, social, err := readInfo(info)
+		if err != nil {
+			res.Problem = "yt-dlp's info JSON: " + err.Error()
+		} else {
+			res.Info, res.Social = clean, social
+		}
+	}
+	if runErr != nil {
+		msg := lastError(stderr.String())
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			msg = fmt.Sprintf("stopped after %s", o.Timeout)
+		}
+		if msg == "" {
+			msg = runErr.Error()
+		}
+		res.Problem = "yt-dlp: " + msg
+	}
+	return res, nil
+}
+
+// isolatedEnv is the environment yt-dlp runs in: PATH and the locale
+// from ours, a home of its own, no proxy variables.
+func isolatedEnv(home string) []string {
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_CACHE_HOME=" + home, "PYTHONDONTWRITEBYTECODE=1"}
+	for _, k := range []string{"PATH", "LANG", "LC_ALL", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// files lists the finished media files yt-dlp left in dir.
+func files(dir string) ([]File, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []File
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, "media-") || unfinished(name) {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, err
+		}
+		head := make([]byte, capture.SniffLen)
+		n, _ := io.ReadFull(f, head)
+		st, err := f.Stat()
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, File{Name: name, Path: p, Size: st.Size(), MediaType: capture.Sniff(head[:n], name)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// unfinished says a name is one of yt-dlp's partial or temporary files.
+func unfinished(name string) bool {
+	for _, s := range []string{".part", ".ytdl", ".temp", ".info.json"} {
+		if strings.HasSuffix(name, s) || strings.Contains(name, ".part-Frag") {
+			return true
+		}
+	}
+	return false
+}
+
+// lastError is the last ERROR line yt-dlp printed (or its last line).
+func lastError(stderr string) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); strings.HasPrefix(l, "ERROR:") {
+			return strings.TrimSpace(strings.TrimPrefix(l, "ERROR:"))
+		}
+	}
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// limitWriter keeps at most n bytes and then fails, which stops a
+// runaway output.
+type limitWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.n {
+		return 0, fmt.Errorf("more than %d bytes of output", maxInfo)
+	}
+	l.n -= int64(len(p))
+	return l.w.Write(p)
+}
+
+// tailWriter keeps the last n bytes written.
+type tailWriter struct {
+	n int
+	b *bytes.Buffer
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.b.Write(p)
+	if over := t.b.Len() - t.n; over > 0 {
+		t.b.Next(over)
+		rest := append([]byte(nil), t.b.Bytes()...)
+		t.b.Reset()
+		t.b.Write(rest)
+	}
+	return len(p), nil
+}
+
+// private are the info JSON's keys that name this machine's files or
+// carry credentials; they are removed wherever they occur.
+var private = map[string]bool{
+	"filepath": true, "_filename": true, "filename": true, "__files_to_move": true, "__postprocessors": true,
+	"__finaldir": true, "__real_download": true, "__write_download_archive": true, "cookies": true,
+}
+
+// readInfo parses yt-dlp's info JSON, removes the private keys, and
+// reads the social metadata. Numbers keep their digits (platform IDs
+// outgrow float64).
+func readInfo(b []byte) ([]byte, *Social, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var info map[string]any
+	if err := d.Decode(&info); err != nil {
+		return nil, nil, err
+	}
+	scrub(info)
+	clean, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return nil, nil, err
+	}
+	return clean, social(info), nil
+}
+
+func scrub(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if private[k] {
+				delete(v, k)
+				continue
+			}
+			scrub(x)
+		}
+	case []any:
+		for _, x := range v {
+			scrub(x)
+		}
+	}
+}
+
+// str is a string or number field of an info object as a string.
+func str(m map[string]any, keys ...string) string {
+	for _, k := range keys {
+		switch v := m[k].(type) {
+		case string:
+			if v != "" {
+				return v
+			}
+		case json.Number:
+			return v.String()
+		}
+	}
+	return ""
+}
+
+// count is a count field (nil when absent or not a whole number).
+func count(m map[string]any, key string) *int64 {
+	n, ok := m[key].(json.Number)
+	if !ok {
+		return nil
+	}
+	i, err := strconv.ParseInt(n.String(), 10, 64)
+	if err != nil {
+		return nil
+	}
+	return &i
+}
