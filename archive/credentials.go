@@ -13,11 +13,17 @@ const (
 	SigningKey KeyRole = iota
 	// LogKey is the Ed25519 key that signs the custody log's checkpoints.
 	LogKey
+	// ProfileKey encrypts the web capture's login profiles (the front
+	// end's; the archive itself never asks for it).
+	ProfileKey
 )
 
 func (r KeyRole) String() string {
-	if r == LogKey {
+	switch r {
+	case LogKey:
 		return "custody log key"
+	case ProfileKey:
+		return "login profiles"
 	}
 	return "signing key"
 }

@@ -141,7 +141,7 @@ func newApp(e *env) *cli.App {
 			}
 			fmt.Fprintf(e.stderr, "exhibit: unknown command %q%s (see exhibit --help)\n", name, hint)
 		},
-		Commands: []*cli.Command{initCommand(e), ingestCommand(e), captureCommand(e), verifyCommand(e), showCommand(e), getCommand(e), lsCommand(e), logCommand(e)},
+		Commands: []*cli.Command{initCommand(e), ingestCommand(e), captureCommand(e), profileCommand(e), verifyCommand(e), showCommand(e), getCommand(e), lsCommand(e), logCommand(e)},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
@@ -161,11 +161,12 @@ var examples = map[string][]string{
 		"exhibit verify --archive ./archive --trust trust.json --all   (no setup needed)"},
 	"capture": {"exhibit capture --case kharkiv-0312 https://example.org/post/123",
 		"exhibit capture --case kharkiv-0312 --from urls.txt", "exhibit capture --media https://video.example/watch?v=…"},
-	"show":       {"exhibit show sha256:3f2a…", "exhibit show --json sha256:3f2a…"},
-	"get":        {"exhibit get sha256:3f2a… -o evidence.jpg", "exhibit get sha256:3f2a… --working-copy -o share.jpg"},
-	"ls":         {"exhibit ls", "exhibit ls --case kharkiv-0312 --json"},
-	"log show":   {"exhibit log show", "exhibit log show sha256:3f2a…"},
-	"log verify": {"exhibit log verify", "exhibit log verify --archive ./archive --trust trust.json   (no setup needed)"},
+	"profile add": {"exhibit profile add ngo-account --cookies cookies.txt", "exhibit capture --profile ngo-account https://…"},
+	"show":        {"exhibit show sha256:3f2a…", "exhibit show --json sha256:3f2a…"},
+	"get":         {"exhibit get sha256:3f2a… -o evidence.jpg", "exhibit get sha256:3f2a… --working-copy -o share.jpg"},
+	"ls":          {"exhibit ls", "exhibit ls --case kharkiv-0312 --json"},
+	"log show":    {"exhibit log show", "exhibit log show sha256:3f2a…"},
+	"log verify":  {"exhibit log verify", "exhibit log verify --archive ./archive --trust trust.json   (no setup needed)"},
 }
 
 // finishHelp adds the examples to a command's help (and its

@@ -151,6 +151,56 @@ func TestCaptureCommand(t *testing.T) {
 		}
 	})
 
+	// A login profile: added from a cookies.txt, kept encrypted, used by
+	// name; the record names it, the working copy has no cookie.
+	t.Run("profile", func(t *testing.T) {
+		t.Setenv("EXHIBIT_PROFILE_PASSWORD", "profile pass")
+		jar := filepath.Join(dir, "cookies.txt")
+		os.WriteFile(jar, webtest.CookiesTxt(strings.TrimPrefix(srv.URL, "https://")), 0o600)
+		if code, out := run("profile", "add", "ngo-account", "--cookies", jar); code != cli.ExitOK || !strings.Contains(out, "delete it") {
+			t.Fatalf("profile add: %d\n%s", code, out)
+		}
+		if code, out := run("profile", "ls"); code != cli.ExitOK || out != "ngo-account\n" {
+			t.Fatalf("profile ls: %d\n%s", code, out)
+		}
+		code, out := run("capture", "--profile", "ngo-account", "--insecure-allow-private", "--ca", ca, srv.URL+"/members/report")
+		if code != cli.ExitOK || !strings.Contains(out, "1 archived") {
+			t.Fatalf("capture --profile: %d\n%s", code, out)
+		}
+		id := strings.Fields(out[strings.Index(out, "archived  sha256:")+len("archived  "):])[0]
+		code, out = run("show", id)
+		out = columns.ReplaceAllString(out, "  ")
+		if code != cli.ExitOK || !strings.Contains(out, "profile  ngo-account") || !strings.Contains(out, "finalUrl  "+srv.URL+"/members/report") ||
+			!strings.Contains(out, "working-copy.wacz") || strings.Contains(out, webtest.Session) {
+			t.Fatalf("show: %d\n%s", code, out)
+		}
+		wc := filepath.Join(dir, "shared.wacz")
+		if code, out := run("get", "--working-copy", "-o", wc, id); code != cli.ExitOK {
+			t.Fatalf("get --working-copy: %d\n%s", code, out)
+		}
+		if b, err := os.ReadFile(wc); err != nil || bytes.Contains(b, []byte(webtest.Session)) || !bytes.Contains(b, []byte("14 detainees")) {
+			t.Fatalf("working copy (%v): holds the session %v", err, bytes.Contains(b, []byte(webtest.Session)))
+		}
+		bad := filepath.Join(dir, "bad.txt")
+		os.WriteFile(bad, []byte("session=abc\n"), 0o600)
+		for _, tc := range []struct {
+			args []string
+			pass string
+			code int
+			want string
+		}{
+			{[]string{"capture", "--profile", "ngo-account", "--insecure-allow-private", srv.URL + "/members/report"}, "wrong", cli.ExitKey, "passphrase"},
+			{[]string{"capture", "--profile", "nobody", "--insecure-allow-private", srv.URL + "/members/report"}, "profile pass", cli.ExitNotFound, "profile ls"},
+			{[]string{"profile", "add", "x", "--cookies", bad}, "profile pass", cli.ExitInput, "cookies.txt"},
+			{[]string{"profile", "add", "../x", "--cookies", jar}, "profile pass", cli.ExitUsage, "not a profile name"},
+		} {
+			t.Setenv("EXHIBIT_PROFILE_PASSWORD", tc.pass)
+			if code, out := run(tc.args...); code != tc.code || !strings.Contains(out, tc.want) {
+				t.Errorf("%v: exit %d, want %d with %q\n%s", tc.args, code, tc.code, tc.want, out)
+			}
+		}
+	})
+
 	// With --media, and a yt-dlp given by path (a copy, as a newer one
 	// would be): the clip is a derivative, verify checks it against the
 	// WACZ, show states what the platform claims as claims.

@@ -38,6 +38,8 @@ func captureCommand(e *env) *cli.Command {
 			"With --media, yt-dlp (Debian: apt-get install yt-dlp; a newer one by --yt-dlp PATH) fetches the\n" +
 			"page's videos and other media through the same proxy, and what it reads of the post (author,\n" +
 			"time of posting, counts, text) is recorded as the platform's claims.\n" +
+			"With --profile NAME (exhibit profile add), the browser and yt-dlp are logged in with that profile's\n" +
+			"cookies; the record names the profile, never the cookies.\n" +
 			"Loopback, private and link-local addresses are refused unless --insecure-allow-private.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "case", Usage: "case (investigation) the captures belong to"},
@@ -45,6 +47,7 @@ func captureCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "browser", Usage: "the browser binary", Value: browser.DefaultExec},
 			&cli.DurationFlag{Name: "timeout", Usage: "time allowed for each page", Value: 2 * time.Minute},
 			&cli.StringSliceFlag{Name: "ca", Usage: "PEM file of further certificate authorities to verify servers against (the system's are used too); repeatable"},
+			&cli.StringFlag{Name: "profile", Usage: "log in with this login profile (exhibit profile add); the record names it, never its cookies"},
 			&cli.BoolFlag{Name: "media", Usage: "fetch the page's media files too, with yt-dlp, through the recording proxy"},
 			&cli.StringFlag{Name: "yt-dlp", Usage: "the yt-dlp binary, for --media", Value: media.DefaultExec},
 			&cli.DurationFlag{Name: "media-timeout", Usage: "time allowed for each page's media", Value: 30 * time.Minute},
@@ -69,6 +72,11 @@ func captureCommand(e *env) *cli.Command {
 			}
 			o := web.Options{RootCAs: roots, InsecureAllowPrivate: c.Bool("insecure-allow-private"), Software: "exhibit " + version(),
 				Browser: browser.Options{Exec: c.String("browser"), Timeout: c.Duration("timeout")}}
+			if name := c.String("profile"); name != "" {
+				if o.Profile, err = loadProfile(c.Context, home, name); err != nil {
+					return err
+				}
+			}
 			if c.Bool("media") {
 				// Before any page is loaded: a missing yt-dlp is found now.
 				bin, err := media.Resolve(c.String("yt-dlp"))

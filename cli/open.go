@@ -48,17 +48,19 @@ var errNoPassphrase = fmt.Errorf("%w: set EXHIBIT_PASSWORD (or EXHIBIT_PASSWORD_
 // credentials are the passphrases of the command line: the signing key's
 // from EXHIBIT_PASSWORD, or the file EXHIBIT_PASSWORD_FILE names (a
 // service's secret; one trailing newline is not part of it); the log key's
-// from EXHIBIT_LOG_PASSWORD or EXHIBIT_LOG_PASSWORD_FILE, or else the
-// signing key's; without them, on a terminal, one prompt per process (both
-// keys share it).
+// from EXHIBIT_LOG_PASSWORD or EXHIBIT_LOG_PASSWORD_FILE, and the login
+// profiles' from EXHIBIT_PROFILE_PASSWORD or EXHIBIT_PROFILE_PASSWORD_FILE,
+// or else the signing key's; without them, on a terminal, one prompt per
+// process (all share it).
 type credentials struct {
 	mu    sync.Mutex
 	typed []byte
 }
 
 func (c *credentials) Passphrase(_ context.Context, role archive.KeyRole, create bool) ([]byte, error) {
-	if role == archive.LogKey {
-		if p, ok, err := fromEnv("EXHIBIT_LOG_PASSWORD"); ok || err != nil {
+	own := map[archive.KeyRole]string{archive.LogKey: "EXHIBIT_LOG_PASSWORD", archive.ProfileKey: "EXHIBIT_PROFILE_PASSWORD"}
+	if name := own[role]; name != "" {
+		if p, ok, err := fromEnv(name); ok || err != nil {
 			return p, err
 		}
 	}

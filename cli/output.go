@@ -33,6 +33,7 @@ const (
 	schemaGet       = "exhibit.get/v1"
 	schemaLogShow   = "exhibit.log-show/v1"
 	schemaLogVerify = "exhibit.log-verify/v1"
+	schemaProfiles  = "exhibit.profiles/v1"
 )
 
 // writeJSON writes v, a JSON object, as one line with "schema" as its

@@ -34,6 +34,7 @@ import (
 
 	"github.com/openexhibit/exhibit/acquire/web/browser"
 	"github.com/openexhibit/exhibit/acquire/web/media"
+	"github.com/openexhibit/exhibit/acquire/web/profile"
 	"github.com/openexhibit/exhibit/acquire/web/proxy"
 	"github.com/openexhibit/exhibit/capture/wacz"
 	"github.com/openexhibit/exhibit/capture/warc"
@@ -54,8 +55,11 @@ type Options struct {
 	// Software names the capturing program in the warcinfo record.
 	Software string
 	// Media, when set, has yt-dlp fetch the page's media files too
-	// (Proxy and Dir are set by Capture).
+	// (Proxy, Dir and Cookies are set by Capture).
 	Media *media.Options
+	// Profile, when set, logs the capture in: its cookies go to the
+	// browser and to yt-dlp; the provenance names its label only.
+	Profile *profile.Profile
 }
 
 // Result is a capture: its WARC file, the WACZ that packs it (both
@@ -85,6 +89,7 @@ type Result struct {
 	mediaDir             string
 	mediaStart, mediaEnd time.Time
 	mediaFiles           []MediaFile
+	profile              string // the login profile's label
 }
 
 // PageError says that the page itself could not be fetched (a refused
@@ -168,6 +173,9 @@ func Capture(ctx context.Context, url string, o Options) (*Result, error) {
 	}
 	bo := o.Browser
 	bo.Proxy, bo.SPKI, bo.Quiet = p.Addr(), p.SPKIHash(), p.Quiet
+	if o.Profile != nil {
+		bo.Cookies, res.profile = o.Profile.Cookies, o.Profile.Name
+	}
 	page, err := browser.Capture(ctx, url, bo)
 	if err == nil && o.Media != nil {
 		err = res.fetchMedia(ctx, url, w, p.Addr(), o)

@@ -20,6 +20,7 @@ import (
 	"github.com/openexhibit/exhibit/acquire/web"
 	"github.com/openexhibit/exhibit/acquire/web/browser"
 	"github.com/openexhibit/exhibit/acquire/web/media"
+	"github.com/openexhibit/exhibit/acquire/web/profile"
 	"github.com/openexhibit/exhibit/acquire/web/webtest"
 	"github.com/openexhibit/exhibit/capture/wacz"
 	"github.com/openexhibit/exhibit/capture/warc"
@@ -298,3 +299,74 @@ type zipSource struct{ *bytes.Reader }
 
 func (zipSource) Name() string      { return "capture.wacz" }
 func (zipSource) MediaType() string { return "application/zip" }
+
+// TestCaptureProfile: a members-only page redirects to the login page
+// without a profile; with one, the browser and yt-dlp are logged in: the
+// page and its members-only clip are captured. The cookie is in the
+// original's requests (evidence of what was sent), not in the provenance,
+// which names the profile's label, and not in the working copy.
+func TestCaptureProfile(t *testing.T) {
+	testenv.Program(t, "chromium-headless-shell", browser.DefaultExec)
+	testenv.Program(t, "yt-dlp", media.DefaultExec)
+	srv := webtest.Site(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	o := web.Options{RootCAs: webtest.Roots(srv), InsecureAllowPrivate: true, TempDir: t.TempDir()}
+	res, err := web.Capture(ctx, srv.URL+"/members/report", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Remove()
+	if res.Page.FinalURL != srv.URL+"/login" {
+		t.Fatalf("without the profile: ended on %s", res.Page.FinalURL)
+	}
+
+	cookies, err := profile.Parse(webtest.CookiesTxt(strings.TrimPrefix(srv.URL, "https://")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Profile = &profile.Profile{Name: "ngo-account", Cookies: cookies, File: webtest.CookiesTxt(strings.TrimPrefix(srv.URL, "https://"))}
+	o.Media = &media.Options{Timeout: time.Minute}
+	url := srv.URL + "/members/video/9"
+	res, err = web.Capture(ctx, url, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Remove()
+	acq, err := res.Acquisition(web.AcquireOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := acq.Provenance.(web.Provenance)
+	if p.FinalURL != url || p.Profile != "ngo-account" || p.Media == nil || len(p.Media.Files) != 1 {
+		t.Fatalf("with the profile: %+v (media %+v)", p, p.Media)
+	}
+	if b, _ := json.Marshal(acq); bytes.Contains(b, []byte(webtest.Session)) {
+		t.Fatalf("the acquisition carries the session cookie:\n%s", b)
+	}
+	z, err := os.ReadFile(res.WACZ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(z, []byte("Cookie: session="+webtest.Session)) {
+		t.Fatal("the original has no Cookie field: not logged in?")
+	}
+	out, err := wacz.New().Read(ctx, zipSource{bytes.NewReader(z)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var copied bool
+	for _, d := range out.Derivatives {
+		if d.Name != "working-copy.wacz" {
+			continue
+		}
+		var b bytes.Buffer
+		if err := d.Write(ctx, &b); err != nil || bytes.Contains(b.Bytes(), []byte(webtest.Session)) {
+			t.Fatalf("working copy: %v, holds the session: %v", err, bytes.Contains(b.Bytes(), []byte(webtest.Session)))
+		}
+		copied = true
+	}
+	if !copied {
+		t.Fatal("no working copy without the credentials")
+	}
+}

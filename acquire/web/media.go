@@ -47,6 +47,9 @@ func (r *Result) fetchMedia(ctx context.Context, url string, w *writer, proxyAdd
 	w.mu.Unlock()
 	mo := *o.Media
 	mo.Proxy, mo.Dir = proxyAddr, dir
+	if o.Profile != nil {
+		mo.Cookies = o.Profile.File
+	}
 	r.mediaStart = time.Now().UTC()
 	r.media, err = media.Fetch(ctx, url, mo)
 	r.mediaEnd = time.Now().UTC()

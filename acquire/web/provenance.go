@@ -88,8 +88,6 @@ type Origin struct {
 type AcquireOptions struct {
 	// Browser is the browser binary (its digest is recorded).
 	Browser string
-	// Profile labels a login profile, when one was used.
-	Profile string
 	// By is who captured.
 	By string
 }
@@ -101,7 +99,7 @@ func (r *Result) Acquisition(o AcquireOptions) (*ingest.Acquisition, error) {
 	p := r.Page
 	prov := Provenance{URL: p.URL, FinalURL: p.FinalURL, Title: p.Title, Redirects: r.redirects, Started: p.Started, Ended: p.Ended,
 		Browser: p.Browser, UserAgent: p.UserAgent, ClientHints: p.Hints, Viewport: fmt.Sprintf("%dx%d", p.Width, p.Height),
-		Behaviours: p.Behaviours, Profile: o.Profile, Origins: r.origins, Exchanges: r.Exchanges, Failed: r.Failed,
+		Behaviours: p.Behaviours, Profile: r.profile, Origins: r.origins, Exchanges: r.Exchanges, Failed: r.Failed,
 		Status: r.statusOf[p.FinalURL], Availability: availability(r.statusOf[p.FinalURL]),
 		Egress: "directly from this machine, through Exhibit's recording proxy (HTTP/1.1 to each origin, TLS by Go's crypto/tls)"}
 	tool := custody.AcquisitionTool{Name: "chromium-headless-shell", Version: strings.TrimPrefix(p.Browser, "HeadlessChrome/")}

@@ -25,8 +25,11 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/openexhibit/exhibit/acquire/web/profile"
 )
 
 // DefaultExec is where Debian's chromium-headless-shell package puts the
@@ -39,9 +42,9 @@ type Options struct {
 	Exec string
 	// Proxy is the recording proxy's host:port, SPKI its SPKIHash.
 	Proxy, SPKI string
-	// ProfileDir is the browser profile (default: a new temporary one,
-	// removed after). A login profile made beforehand is given here.
-	ProfileDir string
+	// Cookies are set in the browser's fresh profile before the page is
+	// loaded: a login profile's (acquire/web/profile).
+	Cookies []profile.Cookie
 	// Width and Height are the viewport (default 1280 x 900).
 	Width, Height int
 	// Timeout bounds the whole capture (default 2 minutes); Settle is how
@@ -87,18 +90,15 @@ func Capture(ctx context.Context, url string, o Options) (*Page, error) {
 	if _, err := os.Stat(o.Exec); err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrNoBrowser, o.Exec)
 	}
-	profile := o.ProfileDir
-	if profile == "" {
-		dir, err := os.MkdirTemp("", "exhibit-profile-*")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-		profile = dir
+	// A fresh profile, removed after.
+	profileDir, err := os.MkdirTemp("", "exhibit-profile-*")
+	if err != nil {
+		return nil, err
 	}
+	defer os.RemoveAll(profileDir)
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	actx, cancelA := chromedp.NewExecAllocator(ctx, allocatorOptions(o, profile)...)
+	actx, cancelA := chromedp.NewExecAllocator(ctx, allocatorOptions(o, profileDir)...)
 	defer cancelA()
 	bctx, cancelB := chromedp.NewContext(actx)
 	defer cancelB()
@@ -106,6 +106,9 @@ func Capture(ctx context.Context, url string, o Options) (*Page, error) {
 	p := &Page{URL: url, Width: o.Width, Height: o.Height, Started: time.Now().UTC()}
 	if err := p.identify(bctx); err != nil {
 		return nil, fmt.Errorf("start the browser: %w", err)
+	}
+	if err := setCookies(bctx, o.Cookies); err != nil {
+		return nil, fmt.Errorf("set the profile's cookies: %w", err)
 	}
 	net := watchNetwork(bctx)
 	quiet := func() time.Duration {
@@ -198,6 +201,34 @@ func (p *Page) identify(ctx context.Context) error {
 		UserAgentMetadata: &emulation.UserAgentMetadata{Brands: brands, FullVersionList: fullList,
 			Platform: "Linux", Architecture: "x86", Bitness: "64"},
 	})
+	return err
+}
+
+// setCookies sets a login profile's cookies: a host-only cookie for its
+// host (by URL, which a cookie for an IP address needs), another for its
+// domain and subdomains.
+func setCookies(ctx context.Context, cookies []profile.Cookie) error {
+	if len(cookies) == 0 {
+		return nil
+	}
+	params := make([]*network.CookieParam, 0, len(cookies))
+	for _, c := range cookies {
+		p := &network.CookieParam{Name: c.Name, Value: c.Value, Path: c.Path, Secure: c.Secure, HTTPOnly: c.HTTPOnly}
+		if c.HostOnly {
+			scheme := "http"
+			if c.Secure {
+				scheme = "https"
+			}
+			p.URL = scheme + "://" + c.Domain + c.Path
+		} else {
+			p.Domain = "." + c.Domain
+		}
+		if c.Expires > 0 {
+			p.Expires = cdp.TimeSinceEpoch(c.Expires)
+		}
+		params = append(params, p)
+	}
+	_, err := chromedp.Call(ctx, network.SetCookies, network.SetCookiesParams{Cookies: params})
 	return err
 }
 

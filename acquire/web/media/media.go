@@ -49,6 +49,9 @@ type Options struct {
 	Timeout time.Duration
 	// MaxItems bounds the entries of a post with several media (default 20).
 	MaxItems int
+	// Cookies, when set, is a login profile's cookies.txt, given to yt-dlp
+	// in a file of its own that is removed after.
+	Cookies []byte
 }
 
 // File is one media file yt-dlp wrote.
@@ -131,17 +134,24 @@ func Fetch(ctx context.Context, url string, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(home)
+	var auth []string
+	if len(o.Cookies) > 0 {
+		jar := filepath.Join(home, "cookies.txt")
+		if err := os.WriteFile(jar, o.Cookies, 0o600); err != nil {
+			return nil, err
+		}
+		auth = []string{"--cookies", jar}
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, execPath,
-		"--ignore-config", "--no-cache-dir", "--no-progress", "--newline",
-		"--proxy", "http://"+o.Proxy+"/", "--no-check-certificates",
+	args := append([]string{"--ignore-config", "--no-cache-dir", "--no-progress", "--newline",
+		"--proxy", "http://" + o.Proxy + "/", "--no-check-certificates",
 		"--dump-single-json", "--no-simulate",
 		"--fixup", "never", "--no-mtime", "--no-write-comments",
 		"--playlist-items", fmt.Sprintf("1:%d", o.MaxItems),
 		"--socket-timeout", "60",
-		"-o", "media-%(autonumber)03d.%(ext)s",
-		"--", url)
+		"-o", "media-%(autonumber)03d.%(ext)s"}, auth...)
+	cmd := exec.CommandContext(ctx, execPath, append(args, "--", url)...)
 	cmd.Dir = o.Dir
 	cmd.Env = isolatedEnv(home)
 	var stdout, stderr bytes.Buffer
@@ -272,11 +282,14 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// private are the info JSON's keys that name this machine's files or
-// carry credentials; they are removed wherever they occur.
+// private are the info JSON's keys (in lower case) that name this
+// machine's files or carry credentials; they are removed wherever they
+// occur. (yt-dlp before 2023.07.06 copied the cookies it was given into
+// each format's http_headers as Cookie.)
 var private = map[string]bool{
 	"filepath": true, "_filename": true, "filename": true, "__files_to_move": true, "__postprocessors": true,
-	"__finaldir": true, "__real_download": true, "__write_download_archive": true, "cookies": true,
+	"__finaldir": true, "__real_download": true, "__write_download_archive": true,
+	"cookies": true, "cookie": true, "set-cookie": true, "authorization": true, "proxy-authorization": true,
 }
 
 // readInfo parses yt-dlp's info JSON, removes the private keys, and
@@ -301,7 +314,7 @@ func scrub(v any) {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, x := range v {
-			if private[k] {
+			if private[strings.ToLower(k)] {
 				delete(v, k)
 				continue
 			}

@@ -122,7 +122,7 @@ func TestReadInfo(t *testing.T) {
 	in := `{"id": 1790000000000000123, "extractor_key": "Twitter", "uploader_id": "kh_witness", "uploader": "Witness",
 	 "channel_id": "99", "upload_date": "20260312", "repost_count": 4, "like_count": 1.5,
 	 "requested_downloads": [{"filepath": "/home/alice/x/media-001.mp4", "format_id": "hls-832"}],
-	 "formats": [{"url": "https://v", "cookies": "auth_token=secret"}], "_filename": "/home/alice/x", "epoch": 1800000000}`
+	 "formats": [{"url": "https://v", "cookies": "auth_token=secret", "http_headers": {"Cookie": "auth_token=secret", "Accept": "*/*"}}], "_filename": "/home/alice/x", "epoch": 1800000000}`
 	clean, s, err := readInfo([]byte(in))
 	if err != nil {
 		t.Fatal(err)

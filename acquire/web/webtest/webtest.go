@@ -85,11 +85,24 @@ document.body.insertBefore(v, document.querySelector("p"));
 </script>
 </body></html>`
 
+// Session is the value of the "session" cookie that opens /members/.
+const Session = "letmein-7f3a"
+
+// CookiesTxt is a cookies.txt file (as browser extensions export it) that
+// logs in to the site at host (127.0.0.1:PORT: cookies ignore the port).
+func CookiesTxt(host string) []byte {
+	h, _, _ := strings.Cut(host, ":")
+	return []byte("# Netscape HTTP Cookie File\n#HttpOnly_" + h + "\tFALSE\t/\tTRUE\t0\tsession\t" + Session + "\n")
+}
+
 // Site starts the test site on 127.0.0.1 (HTTPS, HTTP/2 and HTTP/1.1,
 // its certificate from srv.Certificate()): /post/123 is Article, with
 // /pixel.png and the list items of /more; /video/7 is Video, with /clip.mp4
 // (served as range responses when asked); /share/123 redirects to the
-// article setting a cookie; /post/removed answers 410 Gone. It stops when the
+// article setting a cookie; /post/removed answers 410 Gone. Under
+// /members/, only with the cookie session=Session (else a redirect to
+// /login): /members/report, a page, and /members/video/9, a video post as
+// /video/7 whose clip is /members/clip.mp4. It stops when the
 // test ends.
 func Site(t testing.TB) *httptest.Server {
 	mux := http.NewServeMux()
@@ -115,6 +128,30 @@ func Site(t testing.TB) *httptest.Server {
 	mux.HandleFunc("/clip.mp4", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "video/mp4")
 		http.ServeContent(w, r, "clip.mp4", time.Date(2026, 3, 12, 5, 41, 0, 0, time.UTC), bytes.NewReader(Clip))
+	})
+	mux.HandleFunc("/login", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<!doctype html><title>Sign in</title><form><input name=user><input name=password type=password></form>")
+	})
+	members := http.NewServeMux()
+	members.HandleFunc("/members/report", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<!doctype html><title>Members' report</title><p>Members only: 14 detainees listed at the school.</p>")
+	})
+	members.HandleFunc("/members/video/9", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, strings.ReplaceAll(strings.ReplaceAll(Video, "/clip.mp4", "/members/clip.mp4"), "HOST", r.Host))
+	})
+	members.HandleFunc("/members/clip.mp4", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "video/mp4")
+		http.ServeContent(w, r, "clip.mp4", time.Date(2026, 3, 12, 5, 41, 0, 0, time.UTC), bytes.NewReader(Clip))
+	})
+	mux.HandleFunc("/members/", func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("session"); err != nil || c.Value != Session {
+			http.Redirect(w, r, "/login", http.StatusFound)
+			return
+		}
+		members.ServeHTTP(w, r)
 	})
 	// A post taken down: the platform answers 410 with a page saying so.
 	mux.HandleFunc("/post/removed", func(w http.ResponseWriter, r *http.Request) {
