@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -86,6 +87,7 @@ func params(dir string, setup func(*testscript.Env) error) testscript.Params {
 			"jsonset":    cmdJSONSet,
 			"rewrite":    cmdRewrite,
 			"mkname":     cmdMkname,
+			"zipdir":     cmdZipdir,
 		},
 	}
 }
@@ -580,4 +582,32 @@ func cmdMkname(ts *testscript.TestScript, neg bool, args []string) {
 	dir := ts.MkAbs("names")
 	ts.Check(os.MkdirAll(dir, 0o755))
 	ts.Check(os.WriteFile(filepath.Join(dir, "evil\nverdict: INTACT\x1b[2J\a\xff"), []byte("hostile name"), 0o644))
+}
+
+// zipdir DIR OUT zips DIR's files (names relative to DIR, in order) into OUT.
+func cmdZipdir(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: zipdir dir out")
+	}
+	root := ts.MkAbs(args[0])
+	out, err := os.Create(ts.MkAbs(args[1]))
+	ts.Check(err)
+	zw := zip.NewWriter(out)
+	ts.Check(filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		w, err := zw.Create(filepath.ToSlash(rel))
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err == nil {
+			_, err = w.Write(b)
+		}
+		return err
+	}))
+	ts.Check(zw.Close())
+	ts.Check(out.Close())
 }

@@ -1,8 +1,9 @@
 // Package readers is the registry of every format reader Exhibit ships,
 // in the order they run: photo/1 (photo metadata), geo/1 (GeoTIFF
-// georeference), strip/1 (stripped working copies) and wacz/1 (web
-// archives: checked, and a capture's page attachments as derivatives). A new reader is
-// added here, and its package implements capture.Reader (and
+// georeference), strip/1 (stripped working copies), wacz/1 (web
+// archives: checked, and a capture's page attachments as derivatives) and
+// social-export/1 (X archives and Telegram exports: their posts). A new
+// reader is added here, and its package implements capture.Reader (and
 // capture.Summarizer for what exhibit show prints of it).
 package readers
 
@@ -10,6 +11,7 @@ import (
 	"github.com/openexhibit/exhibit/capture"
 	"github.com/openexhibit/exhibit/capture/geo"
 	"github.com/openexhibit/exhibit/capture/photo"
+	"github.com/openexhibit/exhibit/capture/social"
 	"github.com/openexhibit/exhibit/capture/strip"
 	"github.com/openexhibit/exhibit/capture/wacz"
 )
@@ -17,5 +19,5 @@ import (
 // Default is the registry of every reader, with working copies stripped by
 // profile.
 func Default(profile strip.Profile) (*capture.Registry, error) {
-	return capture.NewRegistry(photo.New(), geo.New(), strip.NewReader(profile), wacz.New())
+	return capture.NewRegistry(photo.New(), geo.New(), strip.NewReader(profile), wacz.New(), social.New())
 }

@@ -24,7 +24,8 @@ func TestDefault(t *testing.T) {
 		"IMAGE/JPEG; q=1":           "[photo/1 strip/1]",
 		"image/avif":                "[photo/1]",
 		"image/heic":                "[photo/1 strip/1]",
-		"text/plain; charset=utf-8": "[]",
+		"text/plain; charset=utf-8": "[social-export/1]",
+		"application/zip":           "[wacz/1 social-export/1]",
 		"application/octet-stream":  "[]",
 	} {
 		if got := fmt.Sprint(ids(mt)); got != want {
