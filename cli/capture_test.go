@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"github.com/openexhibit/exhibit/acquire/web/browser"
@@ -148,6 +149,27 @@ func TestCaptureCommand(t *testing.T) {
 		}
 		if code, out := run("verify", id); code != cli.ExitOK {
 			t.Fatalf("verify: %d\n%s", code, out)
+		}
+	})
+
+	// Interrupted while the page loads: exit 130, nothing archived, no
+	// temporary file left (WARC, WACZ, browser profile, media folder).
+	t.Run("interrupted", func(t *testing.T) {
+		tmp := filepath.Join(dir, "tmp")
+		os.MkdirAll(tmp, 0o700)
+		t.Setenv("TMPDIR", tmp)
+		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+		defer cancel()
+		var out bytes.Buffer
+		code := cli.Run(ctx, []string{"exhibit", "capture", "--media", "--insecure-allow-private", "--ca", ca, url}, strings.NewReader(""), &out, &out)
+		if code != cli.ExitInterrupted {
+			t.Fatalf("interrupted capture: exit %d\n%s", code, out.String())
+		}
+		if code, out := run("ls"); code != cli.ExitOK || strings.Count(out, "sha256:") != 1 {
+			t.Fatalf("after the interrupted capture: %d\n%s", code, out)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) != 0 {
+			t.Fatalf("left in TMPDIR: %v", left)
 		}
 	})
 
