@@ -314,7 +314,7 @@ func (w *writer) exchange(ex *proxy.Exchange) {
 		w.res.fetched[ex.URL] = true
 		w.res.statusOf[ex.URL] = ex.Status
 	}
-	mt, _, _ := strings.Cut(header(ex.Response, "Content-Type"), ";")
+	mt, _, _ := strings.Cut(ex.Header.Get("Content-Type"), ";")
 	w.res.Index = append(w.res.Index, wacz.Entry{URL: ex.URL, Time: ex.Started, Mime: strings.ToLower(strings.TrimSpace(mt)), Status: ex.Status,
 		Digest: out.PayloadDigest, Offset: out.Offset, Length: out.Length})
 	var o *originNote
@@ -325,23 +325,7 @@ func (w *writer) exchange(ex *proxy.Exchange) {
 			o.TLS, o.ChainVerified = c.TLS.Version, &verified
 		}
 	}
-	w.note(ex.URL, ex.Status, header(ex.Response, "Location"), o)
-}
-
-// header is the first value of the field name in a recorded message's
-// header ("" when absent).
-func header(s *proxy.Spool, name string) string {
-	head := make([]byte, min(s.Size(), 64<<10))
-	s.ReadAt(head, 0)
-	if end := bytes.Index(head, []byte("\r\n\r\n")); end >= 0 {
-		head = head[:end]
-	}
-	for _, line := range strings.Split(string(head), "\r\n")[1:] {
-		if n, value, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(n), name) {
-			return strings.TrimSpace(value)
-		}
-	}
-	return ""
+	w.note(ex.URL, ex.Status, ex.Header.Get("Location"), o)
 }
 
 // connInfo is the metadata record of a connection to an origin.

@@ -86,10 +86,13 @@ type TLSInfo struct {
 
 // Exchange is one request and its response.
 type Exchange struct {
-	Conn     *Conn
-	URL      string
-	Method   string
-	Status   int
+	Conn   *Conn
+	URL    string
+	Method string
+	Status int
+	// Header is the final response's header as parsed (nil without one);
+	// Response holds it as it was sent.
+	Header   http.Header
 	Started  time.Time
 	Ended    time.Time
 	Request  *Spool

@@ -279,6 +279,24 @@ func TestUnverifiedChainRecorded(t *testing.T) {
 	}
 }
 
+// TestALPN: an origin that offers HTTP/2 and HTTP/1.1 is spoken to in
+// HTTP/1.1, so that every byte is recorded as sent, and the connection's
+// record says so.
+func TestALPN(t *testing.T) {
+	o := startOrigin(t, true)
+	roots := x509.NewCertPool()
+	roots.AddCert(o.cert)
+	p, rec := start(t, Options{InsecureAllowPrivate: true, RootCAs: roots})
+	resp, err := browser(p).Get(o.url("https", "/article"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ti := rec.wait(t, 1)[0].Conn.TLS; ti.ALPN != "http/1.1" {
+		t.Fatalf("ALPN %q", ti.ALPN)
+	}
+}
+
 // TestPlainHTTP: a plain-HTTP request reaches the origin in origin form,
 // the rest of it byte for byte, and that is what is recorded.
 func TestPlainHTTP(t *testing.T) {
@@ -317,7 +335,7 @@ func TestBlocked(t *testing.T) {
 	exs := rec.wait(t, 1)
 	var be *BlockedError
 	if len(exs) != 1 || !errors.As(exs[0].Err, &be) {
-		t.Fatalf("exchanges %+v", exs)
+		t.Fatalf("second exchange: %v", exs[len(exs)-1].Err)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()

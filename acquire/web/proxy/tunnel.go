@@ -236,7 +236,7 @@ func (t *tunnel) roundTrip(ex *Exchange, req *http.Request) (retry, keep bool) {
 		return true, false
 	}
 	if err == nil {
-		ex.Status = resp.StatusCode
+		ex.Status, ex.Header = resp.StatusCode, resp.Header
 		_, err = io.Copy(io.Discard, resp.Body)
 	}
 	ex.Ended = time.Now().UTC()
