@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,89 +24,101 @@ import (
 	"github.com/openexhibit/exhibit/internal/testenv"
 )
 
-// BenchmarkCapture measures a capture of the test site's article (text a
-// script inserts, an image, a list that grows five times as it is
-// scrolled) against the baseline the issue names, in the same run:
+// BenchmarkCapture measures captures of two pages of the test site, the
+// article (text a script inserts, an image, a list that grows five times
+// as it is scrolled, to 30 items) and a static page (/login: a form), each
+// against the baseline the issue names, in the same run:
 //
 //   - bare: chromium-headless-shell --screenshot of the same page (no
 //     proxy, no scrolling, no PDF, DOM or text);
-//   - command: exhibit capture, end to end (a new process's work: the
-//     proxy, the browser, the WACZ, the reader, hashing, signing, the
-//     custody log);
-//   - capture, parallel-4: the capture alone (web.Capture: proxy, browser,
-//     WARC, WACZ), one at a time and four at once, as a worker would run
-//     them.
+//   - command: exhibit capture, end to end (the proxy, the browser and its
+//     behaviours, the WACZ, the reader, hashing, signing, the custody log);
+//
+// and, for the article, the capture alone (web.Capture: proxy, browser,
+// WARC, WACZ) one at a time and four at once, as a worker would run them.
 //
 // Each reports peak-MiB: the largest proportional set size (PSS, so that
 // memory the browser's processes share is counted once) of this process
 // and every process under it, sampled every 20 ms.
 //
 //	go test -run '^$' -bench Capture -benchtime 5x ./acquire/web
+//
+// (Sub-benchmarks run one after another, so a bare run and its capture
+// are minutes apart at most; run it twice to see the noise.)
 func BenchmarkCapture(b *testing.B) {
 	exe := testenv.Program(b, "chromium-headless-shell", browser.DefaultExec)
 	srv := webtest.Site(b)
-	url := srv.URL + "/post/123"
+	article := srv.URL + "/post/123"
+	for _, page := range []struct{ name, url string }{{"article", article}, {"static", srv.URL + "/login"}} {
+		b.Run(page.name+"/bare", func(b *testing.B) { bare(b, exe, srv, page.url) })
+		b.Run(page.name+"/command", func(b *testing.B) { command(b, srv, page.url) })
+	}
+	b.Run("article/capture", func(b *testing.B) { captures(b, srv, article, 1) })
+	b.Run("article/parallel-4", func(b *testing.B) { captures(b, srv, article, 4) })
+}
+
+// bare takes chromium-headless-shell --screenshot of url.
+func bare(b *testing.B, exe string, srv *httptest.Server, url string) {
 	sum := sha256.Sum256(srv.Certificate().RawSubjectPublicKeyInfo)
 	spki := base64.StdEncoding.EncodeToString(sum[:])
-
-	b.Run("bare", func(b *testing.B) {
-		dir := b.TempDir()
-		defer sample(b)()
-		for b.Loop() {
-			out, err := exec.Command(exe, "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,900",
-				"--ignore-certificate-errors-spki-list="+spki, "--user-data-dir="+filepath.Join(dir, "profile"),
-				"--screenshot="+filepath.Join(dir, "shot.png"), url).CombinedOutput()
-			if err != nil {
-				b.Fatalf("%v\n%s", err, out)
-			}
-		}
-	})
-	b.Run("command", func(b *testing.B) {
-		dir := b.TempDir()
-		ca := filepath.Join(dir, "ca.pem")
-		os.WriteFile(ca, pemOf(srv.Certificate()), 0o644)
-		b.Setenv("EXHIBIT_HOME", filepath.Join(dir, "home"))
-		run := func(args ...string) {
-			var out bytes.Buffer
-			if code := cli.Run(context.Background(), append([]string{"exhibit"}, args...), strings.NewReader(""), &out, &out); code != 0 {
-				b.Fatalf("%v: exit %d\n%s", args, code, out.String())
-			}
-		}
-		run("init", "--archive", filepath.Join(dir, "archive"), "--insecure-no-password")
-		defer sample(b)()
-		for b.Loop() {
-			run("capture", "--insecure-allow-private", "--ca", ca, url)
-		}
-	})
-	capture := func(b *testing.B, n int) {
-		roots := webtest.Roots(srv)
-		tmp := b.TempDir()
-		defer sample(b)()
-		for b.Loop() {
-			var wg sync.WaitGroup
-			errs := make(chan error, n)
-			for range n {
-				wg.Go(func() {
-					res, err := web.Capture(context.Background(), url, web.Options{RootCAs: roots, InsecureAllowPrivate: true, TempDir: tmp})
-					if err != nil {
-						errs <- err
-						return
-					}
-					if !strings.Contains(res.Page.Text, "item 30") {
-						errs <- fmt.Errorf("the list was not loaded to its end")
-					}
-					res.Remove()
-				})
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				b.Fatal(err)
-			}
+	dir := b.TempDir()
+	defer sample(b)()
+	for b.Loop() {
+		out, err := exec.Command(exe, "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,900",
+			"--ignore-certificate-errors-spki-list="+spki, "--user-data-dir="+filepath.Join(dir, "profile"),
+			"--screenshot="+filepath.Join(dir, "shot.png"), url).CombinedOutput()
+		if err != nil {
+			b.Fatalf("%v\n%s", err, out)
 		}
 	}
-	b.Run("capture", func(b *testing.B) { capture(b, 1) })
-	b.Run("parallel-4", func(b *testing.B) { capture(b, 4) })
+}
+
+// command runs exhibit capture url into a new archive.
+func command(b *testing.B, srv *httptest.Server, url string) {
+	dir := b.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, pemOf(srv.Certificate()), 0o644)
+	b.Setenv("EXHIBIT_HOME", filepath.Join(dir, "home"))
+	run := func(args ...string) {
+		var out bytes.Buffer
+		if code := cli.Run(context.Background(), append([]string{"exhibit"}, args...), strings.NewReader(""), &out, &out); code != 0 {
+			b.Fatalf("%v: exit %d\n%s", args, code, out.String())
+		}
+	}
+	run("init", "--archive", filepath.Join(dir, "archive"), "--insecure-no-password")
+	defer sample(b)()
+	for b.Loop() {
+		run("capture", "--insecure-allow-private", "--ca", ca, url)
+	}
+}
+
+// captures runs n captures of url at once.
+func captures(b *testing.B, srv *httptest.Server, url string, n int) {
+	roots := webtest.Roots(srv)
+	tmp := b.TempDir()
+	defer sample(b)()
+	for b.Loop() {
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for range n {
+			wg.Go(func() {
+				res, err := web.Capture(context.Background(), url, web.Options{RootCAs: roots, InsecureAllowPrivate: true, TempDir: tmp})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !strings.Contains(res.Page.Text, "item 30") {
+					errs <- fmt.Errorf("the list was not loaded to its end")
+				}
+				res.Remove()
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			b.Fatal(err)
+		}
+	}
 }
 
 func pemOf(c *x509.Certificate) []byte {

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -154,11 +155,102 @@ func TestCaptureWARC(t *testing.T) {
 	if got.Resources != 3 || got.Entries != len(res.Index) || got.Entries != res.Exchanges+4 || got.MainPage != url {
 		t.Fatalf("WACZ %+v; %d index entries, %d exchanges", got, len(res.Index), res.Exchanges)
 	}
-	at := bytes.Index(z, []byte("WARC/1.1\r\nWARC-Type: response"))
-	z[at+400] ^= 1
-	if _, err := wacz.Check(bytes.NewReader(z), int64(len(z))); !errors.Is(err, wacz.ErrInvalid) {
-		t.Fatalf("a byte changed in the WACZ's WARC: %v", err)
+	// The independent check (scripts/wacz-check.mjs, Node alone) agrees,
+	// and catches a byte changed in the WARC, the package, or the index.
+	waczCheck := func(b []byte) (string, error) {
+		f := filepath.Join(t.TempDir(), "c.wacz")
+		os.WriteFile(f, b, 0o644)
+		out, err := exec.Command(node, filepath.Join("..", "..", "scripts", "wacz-check.mjs"), f).CombinedOutput()
+		return string(out), err
 	}
+	if out, err := waczCheck(z); err != nil || !strings.Contains(out, fmt.Sprintf("%d index entries", len(res.Index))) {
+		t.Fatalf("wacz-check: %v\n%s", err, out)
+	}
+	for _, at := range []int{
+		bytes.Index(z, []byte("WARC/1.1\r\nWARC-Type: response")) + 400,
+		bytes.Index(z, []byte(`"resources"`)) + 20,
+		bytes.Index(z, []byte(`"offset":`)) + 12,
+	} {
+		bad := bytes.Clone(z)
+		bad[at] ^= 1
+		if out, err := waczCheck(bad); err == nil {
+			t.Errorf("wacz-check passed a byte changed at %d: %s", at, out)
+		}
+		if _, err := wacz.Check(bytes.NewReader(bad), int64(len(bad))); !errors.Is(err, wacz.ErrInvalid) {
+			t.Errorf("wacz.Check passed a byte changed at %d: %v", at, err)
+		}
+	}
+	// An index line moved to another record, every hash made anew to
+	// match: both checks find the line does not name its record (and pass
+	// the package repacked without the change).
+	same := repack(t, z, func(_ string, b []byte) []byte { return b })
+	if out, err := waczCheck(same); err != nil {
+		t.Fatalf("wacz-check, repacked: %v %s", err, out)
+	}
+	if _, err := wacz.Check(bytes.NewReader(same), int64(len(same))); err != nil {
+		t.Fatalf("wacz.Check, repacked: %v", err)
+	}
+	moved := repack(t, z, func(name string, b []byte) []byte {
+		if name != "indexes/index.cdxj" {
+			return b
+		}
+		lines := strings.SplitAfter(string(b), "\n")
+		var o1, o2 struct {
+			Offset string `json:"offset"`
+		}
+		json.Unmarshal([]byte(lines[0][strings.Index(lines[0], "{"):]), &o1)
+		json.Unmarshal([]byte(lines[1][strings.Index(lines[1], "{"):]), &o2)
+		lines[0] = strings.Replace(lines[0], `"offset":"`+o1.Offset+`"`, `"offset":"`+o2.Offset+`"`, 1)
+		return []byte(strings.Join(lines, ""))
+	})
+	if out, err := waczCheck(moved); err == nil || !strings.Contains(out, "index line 1") {
+		t.Errorf("wacz-check passed a moved index line: %v %s", err, out)
+	}
+	if _, err := wacz.Check(bytes.NewReader(moved), int64(len(moved))); !errors.Is(err, wacz.ErrInvalid) {
+		t.Errorf("wacz.Check passed a moved index line: %v", err)
+	}
+}
+
+// repack rewrites a WACZ with edit applied to each file, every entry
+// stored, and datapackage.json and its digest made anew to match.
+func repack(t *testing.T, z []byte, edit func(name string, b []byte) []byte) []byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(z), int64(len(z)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	var names []string
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		files[f.Name], names = edit(f.Name, b), append(names, f.Name)
+	}
+	var pkg map[string]any
+	json.Unmarshal(files["datapackage.json"], &pkg)
+	for _, r := range pkg["resources"].([]any) {
+		r := r.(map[string]any)
+		sum := sha256.Sum256(files[r["path"].(string)])
+		r["hash"], r["bytes"] = "sha256:"+hex.EncodeToString(sum[:]), len(files[r["path"].(string)])
+	}
+	files["datapackage.json"], _ = json.Marshal(pkg)
+	sum := sha256.Sum256(files["datapackage.json"])
+	files["datapackage-digest.json"], _ = json.Marshal(map[string]string{"path": "datapackage.json", "hash": "sha256:" + hex.EncodeToString(sum[:])})
+	var out bytes.Buffer
+	zw := zip.NewWriter(&out)
+	for _, n := range names {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: n, Method: zip.Store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(files[n])
+	}
+	zw.Close()
+	return out.Bytes()
 }
 
 // TestRedirectAndRemoved: a shared link that redirects (setting a cookie)
