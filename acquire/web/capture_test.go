@@ -59,6 +59,7 @@ func TestCaptureWARC(t *testing.T) {
 	types := map[string]int{}
 	var conn map[string]any
 	var shot []byte
+	styled := false // the stylesheet recorded as sent: gzip, chunked
 	rd := warc.NewReader(bytes.NewReader(data))
 	for i := 0; ; i++ {
 		rec, err := rd.Next()
@@ -85,6 +86,9 @@ func TestCaptureWARC(t *testing.T) {
 			}
 		case uri == wacz.ScreenshotURN+url:
 			shot = block.Bytes()
+		case typ == warc.Response && uri == srv.URL+"/style.css":
+			head, _, _ := bytes.Cut(block.Bytes(), []byte("\r\n\r\n"))
+			styled = bytes.Contains(head, []byte("Content-Encoding: gzip")) && bytes.Contains(head, []byte("Transfer-Encoding: chunked"))
 		}
 	}
 	if types[warc.Request] != res.Exchanges || types[warc.Response] != res.Exchanges-res.Failed || res.Exchanges < 8 || res.Failed != 0 {
@@ -98,6 +102,9 @@ func TestCaptureWARC(t *testing.T) {
 	}
 	if !bytes.Equal(shot, res.Page.Screenshot) {
 		t.Fatal("the screenshot record is not the screenshot")
+	}
+	if !styled {
+		t.Fatal("no gzip, chunked response for /style.css in the WARC")
 	}
 	// warcio.js, sharing no code with the writer, agrees; and catches a
 	// byte changed in a response.

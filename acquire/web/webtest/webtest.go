@@ -5,6 +5,7 @@ package webtest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/x509"
 	_ "embed"
 	"fmt"
@@ -21,7 +22,7 @@ import (
 // reached, up to "item 30"), as social media timelines do.
 const Article = `<!doctype html>
 <html><head><title>Post 123</title>
-<style>.item { height: 400px; border-bottom: 1px solid #ccc }</style></head>
+<link rel="stylesheet" href="/style.css"></head>
 <body>
 <h1>Post 123</h1>
 <p id="js"></p>
@@ -49,6 +50,10 @@ window.addEventListener("scroll", () => {
 });
 </script>
 </body></html>`
+
+// Style is /style.css, which the site sends gzip-compressed in chunks
+// (Content-Encoding: gzip, Transfer-Encoding: chunked).
+const Style = ".item { height: 400px; border-bottom: 1px solid #ccc }\n"
 
 // Pixel is /pixel.png.
 var Pixel = []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
@@ -97,7 +102,7 @@ func CookiesTxt(host string) []byte {
 
 // Site starts the test site on 127.0.0.1 (HTTPS, HTTP/2 and HTTP/1.1,
 // its certificate from srv.Certificate()): /post/123 is Article, with
-// /pixel.png and the list items of /more; /video/7 is Video, with /clip.mp4
+// /style.css (gzip, chunked), /pixel.png and the list items of /more; /video/7 is Video, with /clip.mp4
 // (served as range responses when asked); /share/123 redirects to the
 // article setting a cookie; /post/removed answers 410 Gone. Under
 // /members/, only with the cookie session=Session (else a redirect to
@@ -109,6 +114,18 @@ func Site(t testing.TB) *httptest.Server {
 	mux.HandleFunc("/post/123", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, Article)
+	})
+	mux.HandleFunc("/style.css", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/css")
+		w.Header().Set("Content-Encoding", "gzip")
+		var z bytes.Buffer
+		zw := gzip.NewWriter(&z)
+		io.WriteString(zw, Style)
+		zw.Close()
+		half := z.Len() / 2
+		w.Write(z.Bytes()[:half])
+		w.(http.Flusher).Flush() // no Content-Length: chunked
+		w.Write(z.Bytes()[half:])
 	})
 	mux.HandleFunc("/pixel.png", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "image/png")
