@@ -68,6 +68,11 @@ type Derivative struct {
 	Params func() map[string]string
 }
 
+// StrippedKind is the kind of a stripped working copy: the original
+// without what identifies people or devices, made to be shared (written in
+// clear even when originals are encrypted).
+const StrippedKind = "stripped"
+
 // Transform names what made a derivative.
 type Transform struct {
 	Name    string

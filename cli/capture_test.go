@@ -144,9 +144,20 @@ func TestCaptureCommand(t *testing.T) {
 			t.Fatalf("record says no encryption (%v):\n%s", err, rec)
 		}
 		stored, err := os.ReadFile(filepath.Join(dir, "archive", st.Predicate.Original.Key))
-		if err != nil || !bytes.HasPrefix(stored, []byte("age-encryption.org/v1")) || bytes.Contains(stored, []byte("This post was removed")) {
+		if err != nil || !bytes.HasPrefix(stored, []byte("age-encryption.org/v1")) {
 			t.Fatalf("stored capture is not encrypted (%v): %.80q", err, stored)
 		}
+		// Nor is the page's text anywhere else in the archive: the
+		// screenshot, PDF, DOM and text are not made.
+		if len(st.Predicate.Derivatives) != 0 {
+			t.Errorf("derivatives of an encrypted capture: %+v", st.Predicate.Derivatives)
+		}
+		filepath.WalkDir(filepath.Join(dir, "archive"), func(p string, d os.DirEntry, err error) error {
+			if b, _ := os.ReadFile(p); err == nil && !d.IsDir() && bytes.Contains(b, []byte("This post was removed")) {
+				t.Errorf("%s holds the page's text in clear", p)
+			}
+			return nil
+		})
 		if code, out := run("verify", id); code != cli.ExitOK {
 			t.Fatalf("verify: %d\n%s", code, out)
 		}

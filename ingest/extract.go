@@ -80,6 +80,15 @@ func (in *Ingester) extract(ctx context.Context, src capture.Source, item string
 				doc.Errors = append(doc.Errors, custody.ReaderError{Reader: r.ID(), Error: fmt.Sprintf("derivative %q repeated or empty, dropped", d.Name)})
 				continue
 			}
+			if in.o.Encrypt != nil && d.Kind != capture.StrippedKind {
+				// A copy of the original's content (a capture's screenshot,
+				// text, media) would be written in clear beside the
+				// encrypted original: it is not made. Stripped working
+				// copies, made to be shared, are.
+				doc.Errors = append(doc.Errors, custody.ReaderError{Reader: r.ID(),
+					Error: fmt.Sprintf("derivative %q (%s) not made: the original is encrypted, and only stripped working copies are written in clear", d.Name, d.Kind)})
+				continue
+			}
 			names[d.Name] = true
 			derivs = append(derivs, derivative{d, r.ID()})
 		}

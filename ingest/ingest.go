@@ -149,8 +149,10 @@ type Options struct {
 	// for an original's sniffed media type run on it (nil: none).
 	Readers *capture.Registry
 	// Encrypt, when set, encrypts each original and its metadata document
-	// before they are written; derivatives (stripped working copies) are
-	// written as they are.
+	// before they are written; stripped working copies (capture.StrippedKind)
+	// are written as they are, and other derivatives (copies of the
+	// original's content: a capture's screenshot, text, media) are not
+	// made.
 	Encrypt *Encryption
 	// Jobs is how many files are ingested at once. The default is the
 	// number of CPUs, times groupJobs on a store that groups its syncs

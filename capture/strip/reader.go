@@ -13,7 +13,7 @@ import (
 const ReaderID = "strip/1"
 
 // Kind is the derivative kind of a working copy.
-const Kind = "stripped"
+const Kind = capture.StrippedKind
 
 // Reader is the capture.Reader that offers a stripped working copy of every
 // image strip handles. It contributes no metadata.

@@ -23,7 +23,7 @@ var credentialFields = []string{"Cookie", "Set-Cookie", "Authorization", "Proxy-
 // WorkingCopyName and WorkingCopyKind name the shareable copy of a WACZ.
 const (
 	WorkingCopyName = "working-copy.wacz"
-	WorkingCopyKind = "stripped"
+	WorkingCopyKind = capture.StrippedKind
 )
 
 // workingCopy is the derivative that rewrites the WACZ without credential
