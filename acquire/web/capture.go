@@ -157,7 +157,7 @@ func Capture(ctx context.Context, url string, o Options) (*Result, error) {
 	w := &writer{w: warc.NewWriter(f, 0), conns: map[string]bool{}, seen: map[string]bool{}, res: res}
 	fail := func(err error) (*Result, error) {
 		f.Close()
-		os.Remove(f.Name())
+		res.Remove()
 		return nil, err
 	}
 	info, err := w.write(bytesRecord(warc.Warcinfo, "", warc.Fields, warcinfo(o)))
@@ -182,7 +182,6 @@ func Capture(ctx context.Context, url string, o Options) (*Result, error) {
 	}
 	p.Close() // every exchange is written when Close returns
 	if err != nil {
-		res.Remove()
 		return fail(err)
 	}
 	if w.err != nil {
@@ -212,8 +211,7 @@ func Capture(ctx context.Context, url string, o Options) (*Result, error) {
 		os.RemoveAll(res.mediaDir) // the files are in the WARC
 	}
 	if err := res.pack(o); err != nil {
-		res.Remove()
-		return nil, err
+		return fail(err)
 	}
 	return res, nil
 }

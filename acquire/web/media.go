@@ -31,6 +31,9 @@ type MediaFile struct {
 	// Digest is the sha256 of the file, which is the record's block.
 	Digest string `json:"digest"`
 	Record string `json:"record"`
+	// Incomplete: yt-dlp did not report the file as finished (a format
+	// file whose merge failed, a download cut off); kept as what it left.
+	Incomplete bool `json:"incomplete,omitempty"`
 }
 
 // fetchMedia runs yt-dlp on url through the proxy. yt-dlp failing is a
@@ -84,7 +87,7 @@ func (w *writer) mediaRecords(url string) error {
 		w.res.Index = append(w.res.Index, wacz.Entry{URL: wacz.MediaURN + f.Name + ":" + url, Time: w.res.mediaEnd, Mime: f.MediaType,
 			Digest: out.PayloadDigest, Offset: out.Offset, Length: out.Length})
 		w.res.mediaFiles = append(w.res.mediaFiles, MediaFile{Name: f.Name, Size: f.Size, MediaType: f.MediaType,
-			Digest: out.BlockDigest, Record: out.ID})
+			Digest: out.BlockDigest, Record: out.ID, Incomplete: f.Incomplete})
 	}
 	if m.Info != nil {
 		r := bytesRecord(warc.Metadata, wacz.MediaInfoURN+url, "application/json", m.Info)

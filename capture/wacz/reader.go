@@ -193,7 +193,8 @@ func derivatives(ctx context.Context, src capture.Source, f *zip.File) ([]captur
 
 // attachment is the derivative name and kind of a resource record by its
 // target URI ("" when it is not one). A media file's name is taken from
-// the URI only when it is a plain file name.
+// the URI only when it is a plain file name starting "media-" (so that a
+// WACZ from elsewhere cannot take the name of another derivative).
 func attachment(uri string) (name, kind string) {
 	for _, a := range attachments {
 		if strings.HasPrefix(uri, a.prefix) {
@@ -202,7 +203,7 @@ func attachment(uri string) (name, kind string) {
 	}
 	if rest, ok := strings.CutPrefix(uri, MediaURN); ok {
 		name, _, _ = strings.Cut(rest, ":")
-		if plainName(name) {
+		if strings.HasPrefix(name, "media-") && plainName(name) {
 			return name, "media"
 		}
 	}

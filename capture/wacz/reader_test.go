@@ -201,3 +201,23 @@ func TestWorkingCopy(t *testing.T) {
 		t.Fatalf("no credentials: %+v, %d derivatives, %v", m, len(ds), err)
 	}
 }
+
+// TestAttachmentNames: a media record names its derivative only with a
+// plain name starting "media-": a WACZ from elsewhere cannot take the
+// name of the working copy or of another attachment, or a path.
+func TestAttachmentNames(t *testing.T) {
+	for uri, want := range map[string]string{
+		ScreenshotURN + "https://a.b/":                      "screenshot.png",
+		MediaURN + "media-001.mp4:https://a.b/":             "media-001.mp4",
+		MediaURN + "working-copy.wacz:https://a.b/":         "",
+		MediaURN + "screenshot.png:https://a.b/":            "",
+		MediaURN + "media-../../etc/passwd:https://a.b/":    "",
+		MediaURN + "media-.mp4\x00:https://a.b/":            "",
+		MediaURN + "media-" + strings.Repeat("a", 80) + ":": "",
+		"urn:exhibit:other:https://a.b/":                    "",
+	} {
+		if got, _ := attachment(uri); got != want {
+			t.Errorf("%q: %q, want %q", uri, got, want)
+		}
+	}
+}

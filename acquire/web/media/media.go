@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/openexhibit/exhibit/capture"
@@ -60,6 +61,9 @@ type File struct {
 	Name, Path string
 	Size       int64
 	MediaType  string
+	// Incomplete: yt-dlp did not report it as a finished download (a
+	// format file whose merge failed, a download cut off).
+	Incomplete bool
 }
 
 // Result is what a fetch got.
@@ -78,17 +82,26 @@ type Result struct {
 	Problem string
 }
 
-// Version runs exec --version.
+// Version runs exec --version as Fetch runs yt-dlp (its own home, the
+// same environment otherwise), so that a yt-dlp that cannot run there is
+// found before any capture.
 func Version(ctx context.Context, execPath string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, execPath, "--version").Output()
+	home, err := os.MkdirTemp("", "exhibit-yt-dlp-*")
 	if err != nil {
-		return "", fmt.Errorf("%s --version: %w", execPath, err)
+		return "", err
+	}
+	defer os.RemoveAll(home)
+	cmd := exec.CommandContext(ctx, execPath, "--version")
+	cmd.Env = isolatedEnv(home, "")
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("yt-dlp --version: %w", err)
 	}
 	v := strings.TrimSpace(string(out))
 	if v == "" || strings.ContainsAny(v, "\n\r") || len(v) > 64 {
-		return "", fmt.Errorf("%s --version printed %q, not a version", execPath, v)
+		return "", fmt.Errorf("yt-dlp --version printed %q, not a version", v)
 	}
 	return v, nil
 }
@@ -144,8 +157,10 @@ func Fetch(ctx context.Context, url string, o Options) (*Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
+	proxy := "http://" + o.Proxy + "/"
 	args := append([]string{"--ignore-config", "--no-cache-dir", "--no-progress", "--newline",
-		"--proxy", "http://" + o.Proxy + "/", "--no-check-certificates",
+		"--proxy", proxy, "--no-check-certificates",
+		"-f", formats, "--downloader", "native",
 		"--dump-single-json", "--no-simulate",
 		"--fixup", "never", "--no-mtime", "--no-write-comments",
 		"--playlist-items", fmt.Sprintf("1:%d", o.MaxItems),
@@ -153,26 +168,34 @@ func Fetch(ctx context.Context, url string, o Options) (*Result, error) {
 		"-o", "media-%(autonumber)03d.%(ext)s"}, auth...)
 	cmd := exec.CommandContext(ctx, execPath, append(args, "--", url)...)
 	cmd.Dir = o.Dir
-	cmd.Env = isolatedEnv(home)
+	cmd.Env = isolatedEnv(home, proxy)
+	// yt-dlp and whatever it starts (ffmpeg merging video and audio) are
+	// one process group, stopped together.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &limitWriter{w: &stdout, n: maxInfo}
 	cmd.Stderr = &tailWriter{n: stderrKeep, b: &stderr}
 	cmd.WaitDelay = 10 * time.Second
 	runErr := cmd.Run()
+	if cmd.Process != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // nothing of it outlives it
+	}
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
 		return nil, ctx.Err()
 	}
 	res := &Result{Exec: execPath, Version: version}
-	if res.Files, err = files(o.Dir); err != nil {
-		return nil, err
-	}
+	var finished map[string]bool
 	if info := bytes.TrimSpace(stdout.Bytes()); len(info) > 0 {
-		clean, social, err := readInfo(info)
+		clean, social, done, err := readInfo(info)
 		if err != nil {
 			res.Problem = "yt-dlp's info JSON: " + err.Error()
 		} else {
-			res.Info, res.Social = clean, social
+			res.Info, res.Social, finished = redact(clean, o.Dir), social, done
 		}
+	}
+	if res.Files, err = files(o.Dir, finished); err != nil {
+		return nil, err
 	}
 	if runErr != nil {
 		msg := lastError(stderr.String())
@@ -182,25 +205,61 @@ func Fetch(ctx context.Context, url string, o Options) (*Result, error) {
 		if msg == "" {
 			msg = runErr.Error()
 		}
-		res.Problem = "yt-dlp: " + msg
+		res.Problem = string(redact([]byte("yt-dlp: "+msg), o.Dir))
 	}
 	return res, nil
 }
 
-// isolatedEnv is the environment yt-dlp runs in: PATH and the locale
-// from ours, a home of its own, no proxy variables.
-func isolatedEnv(home string) []string {
+// formats is what yt-dlp may download: over HTTP(S), DASH over HTTP, or
+// HLS, each fetched by yt-dlp itself (--downloader native) through the
+// proxy; never RTMP, RTSP, MMS or anything else that would connect around
+// it. A post whose media come only that way gets no media, and says so.
+const formats = "bv*[protocol^=http]+ba[protocol^=http]/b[protocol^=http]/bv*[protocol^=m3u8]+ba[protocol^=m3u8]/b[protocol^=m3u8]"
+
+// redact replaces, in b, this machine's paths that yt-dlp may quote: the
+// media folder and the user's home.
+func redact(b []byte, dir string) []byte {
+	paths := []string{dir}
+	if h, err := os.UserHomeDir(); err == nil && len(h) > 1 {
+		paths = append(paths, h)
+	}
+	for _, p := range paths {
+		if len(p) > 1 {
+			b = bytes.ReplaceAll(b, []byte(p), []byte("…"))
+		}
+	}
+	return b
+}
+
+// isolatedEnv is the environment yt-dlp runs in: PATH, the locale and
+// where Python finds modules installed for this user (a yt-dlp from pip
+// --user) from ours; a home of its own; the proxy, when given, as the
+// only proxy for anything it starts.
+func isolatedEnv(home, proxy string) []string {
 	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + home, "XDG_CACHE_HOME=" + home, "PYTHONDONTWRITEBYTECODE=1"}
-	for _, k := range []string{"PATH", "LANG", "LC_ALL", "TMPDIR"} {
+	for _, k := range []string{"PATH", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "PYTHONUSERBASE"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
+		}
+	}
+	if _, ok := os.LookupEnv("PYTHONUSERBASE"); !ok {
+		if h, err := os.UserHomeDir(); err == nil {
+			env = append(env, "PYTHONUSERBASE="+filepath.Join(h, ".local"))
+		}
+	}
+	if proxy != "" {
+		for _, k := range []string{"http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"} {
+			env = append(env, k+"="+proxy)
 		}
 	}
 	return env
 }
 
-// files lists the finished media files yt-dlp left in dir.
-func files(dir string) ([]File, error) {
+// files lists the media files yt-dlp left in dir; with finished (the
+// names its info JSON gives as downloaded), a file not among them is
+// marked Incomplete (a format file of a merge that failed, a download cut
+// off).
+func files(dir string, finished map[string]bool) ([]File, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -223,7 +282,7 @@ func files(dir string) ([]File, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, File{Name: name, Path: p, Size: st.Size(), MediaType: capture.Sniff(head[:n], name)})
+		out = append(out, File{Name: name, Path: p, Size: st.Size(), MediaType: capture.Sniff(head[:n], name), Incomplete: !finished[name]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -232,7 +291,7 @@ func files(dir string) ([]File, error) {
 // unfinished says a name is one of yt-dlp's partial or temporary files.
 func unfinished(name string) bool {
 	for _, s := range []string{".part", ".ytdl", ".temp", ".info.json"} {
-		if strings.HasSuffix(name, s) || strings.Contains(name, ".part-Frag") {
+		if strings.HasSuffix(name, s) || strings.Contains(name, ".part-Frag") || strings.Contains(name, ".temp.") {
 			return true
 		}
 	}
@@ -284,37 +343,60 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 
 // private are the info JSON's keys (in lower case) that name this
 // machine's files or carry credentials; they are removed wherever they
-// occur. (yt-dlp before 2023.07.06 copied the cookies it was given into
-// each format's http_headers as Cookie.)
+// occur, as are yt-dlp's internal keys (starting "__"). (yt-dlp before
+// 2023.07.06 copied the cookies it was given into each format's
+// http_headers as Cookie.)
 var private = map[string]bool{
-	"filepath": true, "_filename": true, "filename": true, "__files_to_move": true, "__postprocessors": true,
-	"__finaldir": true, "__real_download": true, "__write_download_archive": true,
+	"filepath": true, "_filename": true, "filename": true,
 	"cookies": true, "cookie": true, "set-cookie": true, "authorization": true, "proxy-authorization": true,
 }
 
-// readInfo parses yt-dlp's info JSON, removes the private keys, and
-// reads the social metadata. Numbers keep their digits (platform IDs
-// outgrow float64).
-func readInfo(b []byte) ([]byte, *Social, error) {
+// readInfo parses yt-dlp's info JSON, notes the names of the files it
+// finished, removes the private keys, and reads the social metadata.
+// Numbers keep their digits (platform IDs outgrow float64).
+func readInfo(b []byte) ([]byte, *Social, map[string]bool, error) {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.UseNumber()
 	var info map[string]any
 	if err := d.Decode(&info); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	finished := map[string]bool{}
+	downloaded(info, finished)
 	scrub(info)
 	clean, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return clean, social(info), nil
+	return clean, social(info), finished, nil
+}
+
+// downloaded notes the base names of the files an info object (and its
+// entries) lists as downloaded.
+func downloaded(info map[string]any, into map[string]bool) {
+	if reqs, ok := info["requested_downloads"].([]any); ok {
+		for _, r := range reqs {
+			if r, ok := r.(map[string]any); ok {
+				if p, ok := r["filepath"].(string); ok {
+					into[filepath.Base(p)] = true
+				}
+			}
+		}
+	}
+	if entries, ok := info["entries"].([]any); ok {
+		for _, e := range entries {
+			if e, ok := e.(map[string]any); ok {
+				downloaded(e, into)
+			}
+		}
+	}
 }
 
 func scrub(v any) {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, x := range v {
-			if private[strings.ToLower(k)] {
+			if private[strings.ToLower(k)] || strings.HasPrefix(k, "__") {
 				delete(v, k)
 				continue
 			}

@@ -3,10 +3,13 @@ package media
 import (
 	"bytes"
 	"context"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,7 +59,7 @@ func TestFetch(t *testing.T) {
 	}
 	f := res.Files[0]
 	got, err := os.ReadFile(f.Path)
-	if err != nil || !bytes.Equal(got, webtest.Clip) || f.Size != int64(len(webtest.Clip)) || f.MediaType != "video/mp4" || f.Name != "media-001.mp4" {
+	if err != nil || !bytes.Equal(got, webtest.Clip) || f.Size != int64(len(webtest.Clip)) || f.MediaType != "video/mp4" || f.Name != "media-001.mp4" || f.Incomplete {
 		t.Fatalf("file %+v is not the clip (%d bytes, %v)", f, len(got), err)
 	}
 	if res.Version == "" {
@@ -118,14 +121,54 @@ func TestFetchNothing(t *testing.T) {
 	}
 }
 
+// TestFetchAroundProxy: media served over a protocol that would not go
+// through the proxy (RTSP, RTMP) are not fetched: nothing connects to
+// them, and the problem says no format was available.
+func TestFetchAroundProxy(t *testing.T) {
+	testenv.Program(t, "yt-dlp", DefaultExec)
+	p, _, site := recorded(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	for _, scheme := range []string{"rtsp", "rtmp"} {
+		src := url.QueryEscape(scheme + "://" + ln.Addr().String() + "/live/clip.mp4")
+		res, err := Fetch(context.Background(), site+"/video/elsewhere?src="+src, Options{Proxy: p.Addr(), Dir: t.TempDir(), Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Files) != 0 || res.Problem == "" {
+			t.Errorf("%s: files %+v, problem %q", scheme, res.Files, res.Problem)
+		}
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Fatalf("%d connections around the proxy", n)
+	}
+}
+
 func TestReadInfo(t *testing.T) {
 	in := `{"id": 1790000000000000123, "extractor_key": "Twitter", "uploader_id": "kh_witness", "uploader": "Witness",
 	 "channel_id": "99", "upload_date": "20260312", "repost_count": 4, "like_count": 1.5,
-	 "requested_downloads": [{"filepath": "/home/alice/x/media-001.mp4", "format_id": "hls-832"}],
+	 "requested_downloads": [{"filepath": "/home/alice/x/media-001.mp4", "format_id": "hls-832", "__files_to_merge": ["/home/alice/x/media-001.f1.mp4"]}],
 	 "formats": [{"url": "https://v", "cookies": "auth_token=secret", "http_headers": {"Cookie": "auth_token=secret", "Accept": "*/*"}}], "_filename": "/home/alice/x", "epoch": 1800000000}`
-	clean, s, err := readInfo([]byte(in))
+	clean, s, finished, err := readInfo([]byte(in))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(finished) != 1 || !finished["media-001.mp4"] {
+		t.Errorf("finished %v", finished)
 	}
 	for _, leak := range []string{"alice", "secret"} {
 		if bytes.Contains(clean, []byte(leak)) {
@@ -145,7 +188,7 @@ func TestReadInfo(t *testing.T) {
 	if e == nil || e.Reposts == nil || *e.Reposts != 4 || e.Likes != nil || e.ObservedAt.Unix() != 1800000000 {
 		t.Errorf("engagement %+v (a fraction is not a count)", e)
 	}
-	if _, _, err := readInfo([]byte(`{"id": `)); err == nil {
+	if _, _, _, err := readInfo([]byte(`{"id": `)); err == nil {
 		t.Error("truncated info accepted")
 	}
 }

@@ -103,7 +103,8 @@ func CookiesTxt(host string) []byte {
 // Site starts the test site on 127.0.0.1 (HTTPS, HTTP/2 and HTTP/1.1,
 // its certificate from srv.Certificate()): /post/123 is Article, with
 // /style.css (gzip, chunked), /pixel.png and the list items of /more; /video/7 is Video, with /clip.mp4
-// (served as range responses when asked); /share/123 redirects to the
+// (served as range responses when asked); /video/elsewhere?src=URL is the
+// same post with its video at URL; /share/123 redirects to the
 // article setting a cookie; /post/removed answers 410 Gone. Under
 // /members/, only with the cookie session=Session (else a redirect to
 // /login): /members/report, a page, and /members/video/9, a video post as
@@ -141,6 +142,11 @@ func Site(t testing.TB) *httptest.Server {
 	mux.HandleFunc("/video/7", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, strings.ReplaceAll(Video, "HOST", r.Host))
+	})
+	// A post whose video is elsewhere, at ?src= (any URL, any scheme).
+	mux.HandleFunc("/video/elsewhere", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, strings.ReplaceAll(Video, "https://HOST/clip.mp4", r.URL.Query().Get("src")))
 	})
 	mux.HandleFunc("/clip.mp4", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "video/mp4")
