@@ -22,6 +22,7 @@ import (
 	"io"
 	"regexp"
 	"time"
+	"unicode/utf8"
 
 	"github.com/openexhibit/exhibit/capture"
 )
@@ -29,9 +30,19 @@ import (
 // ReaderID names the reader and its output version.
 const ReaderID = "social-export/1"
 
-// MaxPosts bounds the posts listed; an export with more is listed up to
-// there and marked truncated.
-const MaxPosts = 200_000
+// Bounds on what is kept, whatever the export holds: an export past them
+// is listed up to there and marked truncated.
+const (
+	// MaxPosts bounds the posts listed, MaxKept the bytes their fields
+	// take in all.
+	MaxPosts = 200_000
+	MaxKept  = 256 << 20
+	// MaxText bounds one post's text (cut at a character boundary, with
+	// TextCut set); MaxMedia its media and media URLs; MaxChats the chats.
+	MaxText  = 64 << 10
+	MaxMedia = 100
+	MaxChats = 10_000
+)
 
 // maxValue bounds one JSON value read whole (one post, one account).
 const maxValue = 16 << 20
@@ -65,7 +76,7 @@ type Metadata struct {
 	// Partial: the platform says the export is one part of several.
 	Partial bool `json:"partial,omitempty"`
 	// Count is the posts in the export; Posts lists them (at most
-	// MaxPosts: Truncated).
+	// MaxPosts and MaxKept bytes: Truncated).
 	Count     int    `json:"count"`
 	Truncated bool   `json:"truncated,omitempty"`
 	Posts     []Post `json:"posts"`
@@ -75,6 +86,39 @@ type Metadata struct {
 	// Problems are parts of the export that could not be read.
 	Problems []string `json:"problems,omitempty"`
 	Note     string   `json:"note"`
+
+	kept   int                  // bytes the listed posts take
+	full   bool                 // no more posts are listed
+	hashed map[*zip.File]hashed // media already hashed
+}
+
+type hashed struct {
+	sum  string
+	size int64
+	err  error
+}
+
+// hash is the sha256 and size of a zip entry's content, each entry read
+// once however many posts name it.
+func (m *Metadata) hash(f *zip.File) (string, int64, error) {
+	if h, ok := m.hashed[f]; ok {
+		return h.sum, h.size, h.err
+	}
+	if m.hashed == nil {
+		m.hashed = map[*zip.File]hashed{}
+	}
+	sum, n, err := hashEntry(f)
+	m.hashed[f] = hashed{sum, n, err}
+	return sum, n, err
+}
+
+// chat adds a chat, up to MaxChats.
+func (m *Metadata) chat(c Chat) {
+	if len(m.Chats) >= MaxChats {
+		m.Truncated = true
+		return
+	}
+	m.Chats = append(m.Chats, c)
 }
 
 // Account is an export's account as the platform names it.
@@ -110,6 +154,7 @@ type Post struct {
 	Author        string           `json:"author,omitempty"`
 	AuthorID      string           `json:"authorId,omitempty"`
 	Text          string           `json:"text,omitempty"`
+	TextCut       bool             `json:"textCut,omitempty"`
 	ReplyTo       string           `json:"replyTo,omitempty"`
 	ForwardedFrom string           `json:"forwardedFrom,omitempty"`
 	Counts        map[string]int64 `json:"counts,omitempty"`
@@ -197,10 +242,17 @@ func readZip(ctx context.Context, zr *zip.Reader) (*Metadata, error) {
 	return nil, nil
 }
 
-// add appends a post (counting those past MaxPosts) and widens the time
-// range.
+// add appends a post (counting those past the bounds) and widens the
+// time range.
 func (m *Metadata) add(p Post) {
 	m.Count++
+	if len(p.Text) > MaxText {
+		cut := MaxText
+		for cut > 0 && !utf8.RuneStart(p.Text[cut]) {
+			cut--
+		}
+		p.Text, p.TextCut = p.Text[:cut], true
+	}
 	if p.Time != nil {
 		if m.First == nil || p.Time.Before(*m.First) {
 			t := *p.Time
@@ -211,10 +263,18 @@ func (m *Metadata) add(p Post) {
 			m.Last = &t
 		}
 	}
-	if len(m.Posts) >= MaxPosts {
-		m.Truncated = true
+	size := 256 + len(p.Text) + len(p.Author) + len(p.AuthorID) + len(p.TimeText) + len(p.ForwardedFrom)
+	for _, u := range p.MediaURLs {
+		size += len(u)
+	}
+	for _, f := range p.Media {
+		size += 128 + len(f.Path) + len(f.Missing)
+	}
+	if m.full || len(m.Posts) >= MaxPosts || m.kept+size > MaxKept {
+		m.full, m.Truncated = true, true
 		return
 	}
+	m.kept += size
 	m.Posts = append(m.Posts, p)
 }
 

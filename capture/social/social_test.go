@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/openexhibit/exhibit/capture"
 )
@@ -229,5 +231,37 @@ func TestNotExports(t *testing.T) {
 	m, err = read(t, []byte(huge))
 	if err != nil || len(m.Problems) != 1 || !strings.Contains(m.Problems[0], "single entry") {
 		t.Fatalf("huge message: %v, problems %q, %d posts", err, m.Problems, m.Count)
+	}
+}
+
+// TestBounds: what is kept of a post is bounded whatever the post holds:
+// its text is cut (and says so), its media are listed up to MaxMedia; a
+// file many messages name is hashed once.
+func TestBounds(t *testing.T) {
+	long := strings.Repeat("é", MaxText) // two bytes each: the cut falls inside one
+	var media strings.Builder
+	for i := range 5000 {
+		if i > 0 {
+			media.WriteString(",")
+		}
+		media.WriteString(`{"media_url_https": "https://x/` + fmt.Sprint(i) + `.jpg"}`)
+	}
+	tweets := `window.YTD.tweets.part0 = [{"tweet": {"id_str": "1", "full_text": "` + long + `", "extended_entities": {"media": [` + media.String() + `]}}}]`
+	m, err := read(t, zipOf(t, "data/manifest.js", xManifest, "data/tweets.js", tweets))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := m.Posts[0]
+	if !p.TextCut || len(p.Text) > MaxText || !utf8.ValidString(p.Text) || len(p.MediaURLs) != MaxMedia || len(p.Media) != MaxMedia {
+		t.Fatalf("text %d bytes (cut %v), %d urls, %d media", len(p.Text), p.TextCut, len(p.MediaURLs), len(p.Media))
+	}
+	var msgs []string
+	for i := range 50 {
+		msgs = append(msgs, fmt.Sprintf(`{"id": %d, "type": "message", "photo": "photos/same.jpg", "text": ""}`, i))
+	}
+	chat := `{"name": "n", "type": "public_channel", "id": 1, "messages": [` + strings.Join(msgs, ",") + `]}`
+	m, err = read(t, zipOf(t, "result.json", chat, "photos/same.jpg", "x"))
+	if err != nil || m.Count != 50 || len(m.hashed) != 1 || m.Posts[49].Media[0].SHA256 != sum("x") {
+		t.Fatalf("%v: %d posts, %d hashed", err, m.Count, len(m.hashed))
 	}
 }

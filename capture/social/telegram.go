@@ -69,7 +69,7 @@ func (t *telegram) read(r io.Reader) error {
 					if err := t.chat(s, c); err != nil {
 						return err
 					}
-					t.m.Chats = append(t.m.Chats, *c)
+					t.m.chat(*c)
 					return nil
 				})
 			})
@@ -151,6 +151,10 @@ func (t *telegram) messages(s *stream, c *Chat) error {
 			return err
 		}
 		c.Posts++
+		if t.m.full {
+			t.m.Count++ // past the bounds: counted, not read further
+			return nil
+		}
 		t.m.add(t.post(&msg, c))
 		return nil
 	})
@@ -208,7 +212,7 @@ func (t *telegram) media(rel, kind string, size json.Number) Media {
 		m.Missing = "not in the zip"
 		return m
 	}
-	sum, n, err := hashEntry(f)
+	sum, n, err := t.m.hash(f)
 	if err != nil {
 		m.Missing = "unreadable in the zip: " + err.Error()
 		return m

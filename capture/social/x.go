@@ -251,12 +251,16 @@ func (x *xArchive) readTweets(ctx context.Context, m *Metadata, part xPart) erro
 		if v.Tweet != nil {
 			t = v.Tweet
 		}
-		m.add(x.post(t, part.deleted))
+		if m.full {
+			m.Count++ // past the bounds: counted, not read further
+			return nil
+		}
+		m.add(x.post(m, t, part.deleted))
 		return nil
 	})
 }
 
-func (x *xArchive) post(t *tweet, deleted bool) Post {
+func (x *xArchive) post(m *Metadata, t *tweet, deleted bool) Post {
 	p := Post{ID: t.ID, TimeText: t.CreatedAt, Text: first(t.FullText, t.Text), ReplyTo: t.ReplyTo, Deleted: deleted || t.DeletedAt != ""}
 	if a := x.acct; a != nil {
 		p.Author, p.AuthorID = a.Handle, a.ID
@@ -278,12 +282,13 @@ func (x *xArchive) post(t *tweet, deleted bool) Post {
 	if len(media) == 0 {
 		media = t.Entities.Media
 	}
-	for _, md := range media {
+	for _, md := range media[:min(len(media), MaxMedia)] {
 		p.MediaURLs = append(p.MediaURLs, md.URL)
 	}
-	for _, f := range x.media[t.ID] {
+	files := x.media[t.ID]
+	for _, f := range files[:min(len(files), MaxMedia)] {
 		md := Media{Path: f.Name, Type: mediaType(f.Name)}
-		sum, n, err := hashEntry(f)
+		sum, n, err := m.hash(f)
 		if err != nil {
 			md.Missing = "unreadable in the zip: " + err.Error()
 		} else {
@@ -291,8 +296,8 @@ func (x *xArchive) post(t *tweet, deleted bool) Post {
 		}
 		p.Media = append(p.Media, md)
 	}
-	if len(media) > len(x.media[t.ID]) {
-		for range len(media) - len(x.media[t.ID]) {
+	if missing := min(len(media), MaxMedia) - len(p.Media); missing > 0 {
+		for range missing {
 			p.Media = append(p.Media, Media{Missing: "named by the post, not in the archive"})
 		}
 	}
