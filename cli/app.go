@@ -44,6 +44,8 @@ type env struct {
 	tty bool
 	// unknownCommand is set when the command name was not recognized.
 	unknownCommand bool
+	// creds supplies passphrases, one prompt per process.
+	creds credentials
 }
 
 const exitCodesHelp = `EXIT CODES:

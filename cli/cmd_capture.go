@@ -73,7 +73,7 @@ func captureCommand(e *env) *cli.Command {
 			o := web.Options{RootCAs: roots, InsecureAllowPrivate: c.Bool("insecure-allow-private"), Software: "exhibit " + version(),
 				Browser: browser.Options{Exec: c.String("browser"), Timeout: c.Duration("timeout")}}
 			if name := c.String("profile"); name != "" {
-				if o.Profile, err = loadProfile(c.Context, home, name); err != nil {
+				if o.Profile, err = loadProfile(c.Context, e, home, name); err != nil {
 					return err
 				}
 			}

@@ -100,7 +100,7 @@ func runProfileAdd(ctx context.Context, e *env, home, name, file string) error {
 	if _, err := profile.Parse(data); err != nil {
 		return withCode(ExitInput, fmt.Errorf("%s: %w", file, err), "export the cookies as cookies.txt (Netscape format) from a browser where the account is logged in")
 	}
-	pass, err := (&credentials{}).Passphrase(ctx, archive.ProfileKey, true)
+	pass, err := e.creds.Passphrase(ctx, archive.ProfileKey, true)
 	if err != nil {
 		return withCode(ExitKey, err, "set EXHIBIT_PROFILE_PASSWORD (or EXHIBIT_PASSWORD), or run in a terminal")
 	}
@@ -113,8 +113,8 @@ func runProfileAdd(ctx context.Context, e *env, home, name, file string) error {
 }
 
 // loadProfile opens the profile name for a capture.
-func loadProfile(ctx context.Context, home, name string) (*profile.Profile, error) {
-	pass, err := (&credentials{}).Passphrase(ctx, archive.ProfileKey, false)
+func loadProfile(ctx context.Context, e *env, home, name string) (*profile.Profile, error) {
+	pass, err := e.creds.Passphrase(ctx, archive.ProfileKey, false)
 	if err != nil {
 		return nil, withCode(ExitKey, err, "set EXHIBIT_PROFILE_PASSWORD (or EXHIBIT_PASSWORD), or run in a terminal")
 	}

@@ -154,15 +154,18 @@ func flatten(row func(k, v string), key string, raw json.RawMessage, depth int) 
 			row(key, compactJSON(raw))
 			return
 		}
+		if len(items) == 0 {
+			row(key, "(none)")
+		}
+		label := key
 		for i, v := range items {
 			if v = bytes.TrimSpace(v); len(v) > 0 && (v[0] == '{' || v[0] == '[') {
 				flatten(row, fmt.Sprintf("%s[%d]", key, i), v, depth+1)
+				label = key
 				continue
 			}
-			if i > 0 {
-				key = "" // the rest of the list continues the row
-			}
-			flatten(row, key, v, depth+1)
+			flatten(row, label, v, depth+1)
+			label = "" // the next value continues the row
 		}
 	case '"':
 		var s string

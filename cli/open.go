@@ -25,7 +25,7 @@ func archiveOptions(e *env, home string, cfg *Config) (archive.Options, error) {
 		Location: loc,
 		S3: archive.S3Config{Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, InsecureHTTP: cfg.S3.InsecureHTTP,
 			AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey},
-		Home: home, Key: cfg.Key, Trust: cfg.Trust, Credentials: &credentials{}, Operator: cfg.Operator,
+		Home: home, Key: cfg.Key, Trust: cfg.Trust, Credentials: &e.creds, Operator: cfg.Operator,
 		TSA: cfg.TSA, Retention: cfg.Retention, LegalHold: cfg.LegalHold,
 		Note: func(msg string) { fmt.Fprintf(e.stderr, "exhibit: note: %s\n", msg) },
 		Warn: func(msg string) { fmt.Fprintf(e.stderr, "warning  %s\n", msg) },

@@ -57,8 +57,10 @@ type Options struct {
 	// Media, when set, has yt-dlp fetch the page's media files too
 	// (Proxy, Dir and Cookies are set by Capture).
 	Media *media.Options
-	// Profile, when set, logs the capture in: its cookies go to the
-	// browser and to yt-dlp; the provenance names its label only.
+	// Profile, when set, logs the capture in: its cookies for the site of
+	// the URL (its registrable domain) go to the browser and to yt-dlp,
+	// no others; the provenance names its label and those cookies'
+	// domains, never a cookie.
 	Profile *profile.Profile
 }
 
@@ -89,7 +91,8 @@ type Result struct {
 	mediaDir             string
 	mediaStart, mediaEnd time.Time
 	mediaFiles           []MediaFile
-	profile              string // the login profile's label
+	profile              string   // the login profile's label
+	profileDomains       []string // the domains of the cookies it gave
 }
 
 // PageError says that the page itself could not be fetched (a refused
@@ -149,6 +152,14 @@ func bytesRecord(typ, uri, ct string, b []byte, fields ...[2]string) *warc.Recor
 
 // Capture captures url.
 func Capture(ctx context.Context, url string, o Options) (*Result, error) {
+	if o.Profile != nil {
+		// The profile's cookies for this site only.
+		site := o.Profile.For(url)
+		if site == nil {
+			return nil, fmt.Errorf("the login profile %q has no cookie for the site of %s: capture it without the profile, or add that site's cookies to the profile", o.Profile.Name, url)
+		}
+		o.Profile = site
+	}
 	f, err := os.CreateTemp(o.TempDir, "exhibit-capture-*.warc")
 	if err != nil {
 		return nil, err
@@ -174,7 +185,7 @@ func Capture(ctx context.Context, url string, o Options) (*Result, error) {
 	bo := o.Browser
 	bo.Proxy, bo.SPKI, bo.Quiet = p.Addr(), p.SPKIHash(), p.Quiet
 	if o.Profile != nil {
-		bo.Cookies, res.profile = o.Profile.Cookies, o.Profile.Name
+		bo.Cookies, res.profile, res.profileDomains = o.Profile.Cookies, o.Profile.Name, o.Profile.Domains()
 	}
 	page, err := browser.Capture(ctx, url, bo)
 	if err == nil && o.Media != nil {

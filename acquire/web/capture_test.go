@@ -420,11 +420,18 @@ func TestCaptureProfile(t *testing.T) {
 		t.Fatalf("without the profile: ended on %s", res.Page.FinalURL)
 	}
 
-	cookies, err := profile.Parse(webtest.CookiesTxt(strings.TrimPrefix(srv.URL, "https://")))
+	// The profile also holds another site's session (which the browser
+	// is not given: profile.TestFor).
+	jar := append(webtest.CookiesTxt(strings.TrimPrefix(srv.URL, "https://")), ".google.com\tTRUE\t/\tTRUE\t0\tSID\tother-site-session\n"...)
+	cookies, err := profile.Parse(jar)
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Profile = &profile.Profile{Name: "ngo-account", Cookies: cookies, File: webtest.CookiesTxt(strings.TrimPrefix(srv.URL, "https://"))}
+	o.Profile = &profile.Profile{Name: "ngo-account", Cookies: cookies[1:], File: jar}
+	if _, err := web.Capture(ctx, srv.URL+"/members/report", o); err == nil || !strings.Contains(err.Error(), "has no cookie for the site") {
+		t.Fatalf("a profile without the site's cookie: %v", err)
+	}
+	o.Profile.Cookies = cookies
 	o.Media = &media.Options{Timeout: time.Minute}
 	url := srv.URL + "/members/video/9"
 	res, err = web.Capture(ctx, url, o)
@@ -437,7 +444,8 @@ func TestCaptureProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := acq.Provenance.(web.Provenance)
-	if p.FinalURL != url || p.Profile != "ngo-account" || p.Media == nil || len(p.Media.Files) != 1 {
+	if p.FinalURL != url || p.Profile != "ngo-account" || len(p.ProfileDomains) != 1 || p.ProfileDomains[0] != "127.0.0.1" ||
+		p.Media == nil || len(p.Media.Files) != 1 {
 		t.Fatalf("with the profile: %+v (media %+v)", p, p.Media)
 	}
 	if b, _ := json.Marshal(acq); bytes.Contains(b, []byte(webtest.Session)) {
@@ -450,6 +458,7 @@ func TestCaptureProfile(t *testing.T) {
 	if !bytes.Contains(z, []byte("Cookie: session="+webtest.Session)) {
 		t.Fatal("the original has no Cookie field: not logged in?")
 	}
+
 	out, err := wacz.New().Read(ctx, zipSource{bytes.NewReader(z)})
 	if err != nil {
 		t.Fatal(err)

@@ -54,9 +54,11 @@ type Provenance struct {
 	Behaviours  []string `json:"behaviours"`
 	// Egress says how the origins were reached.
 	Egress string `json:"egress"`
-	// Profile is the label of the login profile used ("": a fresh one).
-	// Never its cookies.
-	Profile string `json:"profile,omitempty"`
+	// Profile is the label of the login profile used ("": a fresh one),
+	// ProfileDomains the domains of the cookies it gave (those of the
+	// URL's site only). Never a cookie.
+	Profile        string   `json:"profile,omitempty"`
+	ProfileDomains []string `json:"profileDomains,omitempty"`
 	// Origins are the hosts connected to, with the address and TLS state.
 	Origins   []Origin `json:"origins"`
 	Exchanges int      `json:"exchanges"`
@@ -99,7 +101,7 @@ func (r *Result) Acquisition(o AcquireOptions) (*ingest.Acquisition, error) {
 	p := r.Page
 	prov := Provenance{URL: p.URL, FinalURL: p.FinalURL, Title: p.Title, Redirects: r.redirects, Started: p.Started, Ended: p.Ended,
 		Browser: p.Browser, UserAgent: p.UserAgent, ClientHints: p.Hints, Viewport: fmt.Sprintf("%dx%d", p.Width, p.Height),
-		Behaviours: p.Behaviours, Profile: r.profile, Origins: r.origins, Exchanges: r.Exchanges, Failed: r.Failed,
+		Behaviours: p.Behaviours, Profile: r.profile, ProfileDomains: r.profileDomains, Origins: r.origins, Exchanges: r.Exchanges, Failed: r.Failed,
 		Status: r.statusOf[p.FinalURL], Availability: availability(r.statusOf[p.FinalURL]),
 		Egress: "directly from this machine, through Exhibit's recording proxy (HTTP/1.1 to each origin, TLS by Go's crypto/tls)"}
 	tool := custody.AcquisitionTool{Name: "chromium-headless-shell", Version: strings.TrimPrefix(p.Browser, "HeadlessChrome/")}

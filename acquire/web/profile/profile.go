@@ -17,12 +17,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"filippo.io/age"
+	"golang.org/x/net/publicsuffix"
 )
 
 // Cookie is one cookie of a profile.
@@ -233,4 +236,70 @@ func (s Store) Remove(name string) error {
 		return fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
 	return err
+}
+
+// For is the part of the profile that belongs to the site of rawURL:
+// the cookies of its registrable domain (example.org for
+// news.example.org; the host itself for an IP address), and a
+// cookies.txt of only those. A capture sends nothing else: the
+// investigator's sessions on other sites stay out of it, embedded third
+// parties included. Nil when the profile has no cookie for the site.
+func (p *Profile) For(rawURL string) *Profile {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Hostname() == "" {
+		return nil
+	}
+	site := registrable(u.Hostname())
+	out := &Profile{Name: p.Name}
+	var file strings.Builder
+	file.WriteString("# Netscape HTTP Cookie File\n")
+	for _, c := range p.Cookies {
+		if registrable(c.Domain) != site {
+			continue
+		}
+		out.Cookies = append(out.Cookies, c)
+		domain, sub := c.Domain, "FALSE"
+		if !c.HostOnly {
+			domain, sub = "."+c.Domain, "TRUE"
+		}
+		if c.HTTPOnly {
+			domain = "#HttpOnly_" + domain
+		}
+		secure := "FALSE"
+		if c.Secure {
+			secure = "TRUE"
+		}
+		fmt.Fprintf(&file, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", domain, sub, c.Path, secure, c.Expires, c.Name, c.Value)
+	}
+	if len(out.Cookies) == 0 {
+		return nil
+	}
+	out.File = []byte(file.String())
+	return out
+}
+
+// Domains are the cookies' domains, once each, in order.
+func (p *Profile) Domains() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, c := range p.Cookies {
+		if !seen[c.Domain] {
+			seen[c.Domain] = true
+			out = append(out, c.Domain)
+		}
+	}
+	return out
+}
+
+// registrable is a host's registrable domain (eTLD+1), or the host itself
+// (an IP address, a name without a public suffix), in lower case.
+func registrable(host string) string {
+	host = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(host, "."), "."))
+	if _, err := netip.ParseAddr(host); err == nil {
+		return host
+	}
+	if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+		return d
+	}
+	return host
 }

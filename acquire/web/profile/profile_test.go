@@ -106,3 +106,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestFor: a capture gets the cookies of its site only (its registrable
+// domain; an IP address is a site of its own), as cookies.txt too.
+func TestFor(t *testing.T) {
+	p := &Profile{Name: "ngo", Cookies: []Cookie{
+		{Domain: "example.org", Path: "/", Secure: true, HTTPOnly: true, Name: "session", Value: "a"},
+		{Domain: "news.example.org", HostOnly: true, Path: "/", Name: "lang", Value: "en"},
+		{Domain: "google.com", Path: "/", Name: "SID", Value: "secret"},
+		{Domain: "127.0.0.1", HostOnly: true, Path: "/", Name: "local", Value: "1"},
+		{Domain: "10.0.0.1", HostOnly: true, Path: "/", Name: "other", Value: "2"},
+	}}
+	got := p.For("https://www.example.org/post/7")
+	if got == nil || len(got.Cookies) != 2 || got.Name != "ngo" || bytes.Contains(got.File, []byte("secret")) {
+		t.Fatalf("example.org: %+v", got)
+	}
+	back, err := Parse(got.File)
+	if err != nil || len(back) != 2 || back[0] != got.Cookies[0] || back[1] != got.Cookies[1] {
+		t.Fatalf("its cookies.txt reads back as %+v (%v)", back, err)
+	}
+	if got := p.For("https://127.0.0.1:8443/x"); got == nil || len(got.Cookies) != 1 || got.Cookies[0].Name != "local" {
+		t.Fatalf("127.0.0.1: %+v", got)
+	}
+	if got := p.For("https://example.com/"); got != nil {
+		t.Fatalf("example.com: %+v", got)
+	}
+}
