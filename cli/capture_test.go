@@ -185,6 +185,20 @@ func TestCaptureCommand(t *testing.T) {
 		}
 	})
 
+	// A list: each page is archived as it is captured; one that fails
+	// does not stop the others, and the exit code says some failed.
+	t.Run("from", func(t *testing.T) {
+		list := filepath.Join(dir, "urls.txt")
+		os.WriteFile(list, []byte("# two posts\n"+srv.URL+"/video/7\n\n"+closed+"\n"+srv.URL+"/login\n"), 0o644)
+		code, out := run("capture", "--case", "list", "--insecure-allow-private", "--ca", ca, "--from", list)
+		if code != cli.ExitInput || strings.Count(out, "1 archived") != 2 || !strings.Contains(out, "1 of 3 captures failed") {
+			t.Fatalf("capture --from: %d\n%s", code, out)
+		}
+		if code, out := run("ls", "--case", "list"); code != cli.ExitOK || strings.Count(out, "sha256:") != 2 {
+			t.Fatalf("ls: %d\n%s", code, out)
+		}
+	})
+
 	// A login profile: added from a cookies.txt, kept encrypted, used by
 	// name; the record names it, the working copy has no cookie.
 	t.Run("profile", func(t *testing.T) {

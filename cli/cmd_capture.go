@@ -158,7 +158,8 @@ func runCapture(ctx context.Context, e *env, home string, cfg *Config, caseName 
 	if err != nil {
 		return err
 	}
-	var acqs []*archive.Acquisition
+	// Each capture is archived as soon as it is made, and its files
+	// removed: a long list does not pile captures up on the disk.
 	var failed []string
 	for _, u := range urls {
 		res, err := web.Capture(ctx, u, o)
@@ -170,26 +171,14 @@ func runCapture(ctx context.Context, e *env, home string, cfg *Config, caseName 
 			}
 			continue
 		}
-		defer res.Remove()
-		acq, err := res.Acquisition(web.AcquireOptions{Browser: o.Browser.Exec, By: cfg.Operator})
-		if err != nil {
-			return err
-		}
 		fmt.Fprintf(e.stderr, "captured  %s  (%d exchanges, %s)\n", u, res.Exchanges, humanBytes(res.Size))
 		if m := res.MediaProblem(); m != "" {
 			fmt.Fprintf(e.stderr, "  media: %s\n", m)
 		}
-		acqs = append(acqs, acq)
-	}
-	var rep *archive.IngestReport
-	if len(acqs) > 0 {
-		p := newProgress(e)
-		if rep, err = a.Acquire(ctx, archive.IngestOptions{Case: caseName, Encrypt: enc, Readers: registry, Observer: p}, acqs); err != nil {
-			return err
-		}
-		p.finish()
-		printIngest(e, rep, a.Location())
-		if err := ingestError(ctx, rep); err != nil {
+		err = archiveCapture(ctx, e, a, res, archive.IngestOptions{Case: caseName, Encrypt: enc, Readers: registry},
+			web.AcquireOptions{Browser: o.Browser.Exec, By: cfg.Operator})
+		res.Remove()
+		if err != nil {
 			return err
 		}
 	}
@@ -198,4 +187,21 @@ func runCapture(ctx context.Context, e *env, home string, cfg *Config, caseName 
 			"check the URLs and the network, then capture those again; the others are archived")
 	}
 	return nil
+}
+
+// archiveCapture archives one capture as an acquisition.
+func archiveCapture(ctx context.Context, e *env, a *archive.Archive, res *web.Result, opts archive.IngestOptions, ao web.AcquireOptions) error {
+	acq, err := res.Acquisition(ao)
+	if err != nil {
+		return err
+	}
+	p := newProgress(e)
+	opts.Observer = p
+	rep, err := a.Acquire(ctx, opts, []*archive.Acquisition{acq})
+	if err != nil {
+		return err
+	}
+	p.finish()
+	printIngest(e, rep, a.Location())
+	return ingestError(ctx, rep)
 }
