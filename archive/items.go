@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -115,13 +116,16 @@ func (a *Archive) Formats(ctx context.Context, m *custody.Metadata, ids []age.Id
 type GetOptions struct {
 	// WorkingCopy asks for the stripped working copy, not the original.
 	WorkingCopy bool
+	// Derivative, when set, asks for the derivative of that name (a
+	// capture's screenshot.png, media-001.mp4, …).
+	Derivative string
 	// Identities decrypt an encrypted original.
 	Identities []age.Identity
 }
 
 // Got is what Get wrote.
 type Got struct {
-	// What names it: "original" or "working copy NAME".
+	// What names it: "original", "working copy NAME" or "derivative NAME".
 	What string
 	Sum  hashing.Set
 }
@@ -144,6 +148,19 @@ func (a *Archive) Get(ctx context.Context, id hashing.Digest, o GetOptions, w io
 	}
 	r := &rec.Statement.Predicate
 	obj, what := r.Original, "original"
+	if o.Derivative != "" {
+		var names []string
+		for _, d := range r.Derivatives {
+			names = append(names, d.Name)
+			if d.Name == o.Derivative {
+				obj, what = d.Object, "derivative "+d.Name
+			}
+		}
+		if what == "original" {
+			return nil, withKind(KindNotFound, fmt.Errorf("%s has no derivative %q (it has: %s)", id, o.Derivative, strings.Join(names, ", ")),
+				"exhibit show lists the item's derivatives")
+		}
+	}
 	if o.WorkingCopy {
 		found := false
 		for _, d := range r.Derivatives {

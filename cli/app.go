@@ -165,10 +165,11 @@ var examples = map[string][]string{
 		"exhibit capture --case kharkiv-0312 --from urls.txt", "exhibit capture --media https://video.example/watch?v=…"},
 	"profile add": {"exhibit profile add ngo-account --cookies cookies.txt", "exhibit capture --profile ngo-account https://…"},
 	"show":        {"exhibit show sha256:3f2a…", "exhibit show --json sha256:3f2a…"},
-	"get":         {"exhibit get sha256:3f2a… -o evidence.jpg", "exhibit get sha256:3f2a… --working-copy -o share.jpg"},
-	"ls":          {"exhibit ls", "exhibit ls --case kharkiv-0312 --json"},
-	"log show":    {"exhibit log show", "exhibit log show sha256:3f2a…"},
-	"log verify":  {"exhibit log verify", "exhibit log verify --archive ./archive --trust trust.json   (no setup needed)"},
+	"get": {"exhibit get sha256:3f2a… -o evidence.jpg", "exhibit get sha256:3f2a… --working-copy -o share.jpg",
+		"exhibit get sha256:3f2a… --derivative media-001.mp4 -o video.mp4"},
+	"ls":         {"exhibit ls", "exhibit ls --case kharkiv-0312 --json"},
+	"log show":   {"exhibit log show", "exhibit log show sha256:3f2a…"},
+	"log verify": {"exhibit log verify", "exhibit log verify --archive ./archive --trust trust.json   (no setup needed)"},
 }
 
 // finishHelp adds the examples to a command's help (and its

@@ -281,5 +281,15 @@ func TestCaptureCommand(t *testing.T) {
 		if code, out := run("verify", "--verbose", id); code != cli.ExitOK || !strings.Contains(out, "derivative media-001.mp4 source") {
 			t.Fatalf("verify: %d\n%s", code, out)
 		}
+		clip := filepath.Join(dir, "clip.mp4")
+		if code, out := run("get", "--derivative", "media-001.mp4", "-o", clip, id); code != cli.ExitOK {
+			t.Fatalf("get --derivative: %d\n%s", code, out)
+		}
+		if b, err := os.ReadFile(clip); err != nil || !bytes.Equal(b, webtest.Clip) {
+			t.Fatalf("the media derivative is not the clip (%v)", err)
+		}
+		if code, out := run("get", "--derivative", "media-002.mp4", "-o", clip+"2", id); code != cli.ExitNotFound || !strings.Contains(out, "media-001.mp4") {
+			t.Fatalf("get --derivative of no such name: %d\n%s", code, out)
+		}
 	})
 }

@@ -14,7 +14,7 @@ import (
 func getCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "get",
-		Usage:     "write an item's original (or its stripped working copy) to a file, checked against the signed record",
+		Usage:     "write an item's original (or its stripped working copy, or another derivative) to a file, checked against the signed record",
 		ArgsUsage: "ITEM_ID",
 		Description: "The record's signature is verified first; the bytes are then streamed from the archive,\n" +
 			"decrypted with --identity when the original is encrypted, and kept only if every digest\n" +
@@ -22,12 +22,16 @@ func getCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "file to write (required; must not exist)"},
 			&cli.BoolFlag{Name: "working-copy", Usage: "write the stripped working copy instead of the original"},
+			&cli.StringFlag{Name: "derivative", Usage: "write the derivative of this name instead (exhibit show lists them: screenshot.png, media-001.mp4, …)"},
 			identityFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			wantJSON(c, e)
 			if c.NArg() != 1 {
 				return usageErr("get: give exactly one ITEM_ID")
+			}
+			if c.Bool("working-copy") && c.String("derivative") != "" {
+				return usageErr("get: --working-copy or --derivative NAME, not both")
 			}
 			if c.String("output") == "" {
 				return usageErr("get: missing -o PATH, the file to write (it must not exist)")
@@ -41,7 +45,7 @@ func getCommand(e *env) *cli.Command {
 				return err
 			}
 			return runGet(c.Context, e, home, cfg, getOptions{id: id, out: c.String("output"),
-				workingCopy: c.Bool("working-copy"), identities: c.StringSlice("identity")})
+				workingCopy: c.Bool("working-copy"), derivative: c.String("derivative"), identities: c.StringSlice("identity")})
 		},
 	}
 }
@@ -50,6 +54,7 @@ type getOptions struct {
 	id          hashing.Digest
 	out         string
 	workingCopy bool
+	derivative  string
 	identities  []string
 }
 
@@ -70,7 +75,7 @@ func runGet(ctx context.Context, e *env, home string, cfg *Config, o getOptions)
 		return withCode(ExitIO, fmt.Errorf("get: %w", err), "check that the folder of "+o.out+" exists and is writable")
 	}
 	defer os.Remove(tmp.Name())
-	got, err := a.Get(ctx, o.id, archive.GetOptions{WorkingCopy: o.workingCopy, Identities: ids}, tmp)
+	got, err := a.Get(ctx, o.id, archive.GetOptions{WorkingCopy: o.workingCopy, Derivative: o.derivative, Identities: ids}, tmp)
 	if err == nil {
 		if err = tmp.Sync(); err != nil {
 			err = withCode(ExitIO, fmt.Errorf("get: %w", err), "")
