@@ -13,7 +13,9 @@ import (
 	"github.com/openexhibit/exhibit/acquire/stac/stactest"
 )
 
-func client() *stac.Client { return &stac.Client{UserAgent: "exhibit test", MaxWait: 1500 * time.Millisecond} }
+func client() *stac.Client {
+	return &stac.Client{UserAgent: "exhibit test", MaxWait: 1500 * time.Millisecond}
+}
 
 // search runs s against a server and returns the item IDs in order and the
 // pages.

@@ -53,6 +53,34 @@ type Server struct {
 	// cut drops the connection of the next request for a path after half
 	// of the body.
 	cut map[string]bool
+	// assets in flight now, and at most.
+	inflight, maxInflight int
+	// slow delays each asset response's body by this much.
+	slow time.Duration
+}
+
+// SetAsset serves b at path from now on (a file changed at the provider).
+func (s *Server) SetAsset(path string, b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.o.Assets == nil {
+		s.o.Assets = map[string][]byte{}
+	}
+	s.o.Assets[path] = b
+}
+
+// Slow makes each asset response wait d before its body.
+func (s *Server) Slow(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.slow = d
+}
+
+// MaxInflight is the most asset requests served at once so far.
+func (s *Server) MaxInflight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInflight
 }
 
 // Collection is the test collection's ID.
@@ -100,13 +128,16 @@ func ID(i int) string {
 	return fmt.Sprintf("S2B_36UYA_202603%02d_%d_L2A", 1+i%28, i/28)
 }
 
-// Asset is the bytes of item i's asset key as generated.
+// Asset is the bytes of item i's asset key as served.
 func (s *Server) Asset(i int, key string) []byte {
-	if b, ok := s.o.Assets[AssetPath(i, key)]; ok {
+	s.mu.Lock()
+	b, ok := s.o.Assets[AssetPath(i, key)]
+	s.mu.Unlock()
+	if ok {
 		return b
 	}
 	r := rand.New(rand.NewPCG(uint64(i), uint64(len(key))))
-	b := make([]byte, s.o.AssetSize)
+	b = make([]byte, s.o.AssetSize)
 	for j := range b {
 		b[j] = byte(r.Uint32())
 	}
@@ -366,6 +397,17 @@ func inInterval(t, interval string) bool {
 }
 
 func (s *Server) asset(w http.ResponseWriter, r *http.Request, cut bool) {
+	s.mu.Lock()
+	s.inflight++
+	s.maxInflight = max(s.maxInflight, s.inflight)
+	slow := s.slow
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inflight--
+		s.mu.Unlock()
+	}()
+	time.Sleep(slow)
 	for i := range s.o.Items {
 		for _, key := range []string{"visual"} {
 			if r.URL.Path != AssetPath(i, key) {

@@ -1,0 +1,339 @@
+package stac
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Downloader fetches assets to files so that an interrupted download
+// resumes where it stopped: the bytes go to PATH.part, with what the
+// server said of them in PATH.part.json; a retry asks for the rest
+// (Range, with If-Range naming the version it has), and a server that
+// answers with the whole file (the file changed, or it ignores ranges)
+// starts it over. Memory stays flat in the asset's size.
+type Downloader struct {
+	// HTTP does the requests (nil: a client without an overall timeout;
+	// each read must make progress within Stall).
+	HTTP *http.Client
+	// PerHost bounds the downloads from one host at once (default 2).
+	PerHost int
+	// Retries bounds the attempts after a failed one (0: 8; negative:
+	// none): a cut connection, a 429 or a 5xx, each waited out as
+	// Retry-After asks or 1 s, 2 s, 4 s… (at most MaxWait).
+	Retries int
+	MaxWait time.Duration
+	// Stall is how long a read may wait for bytes (default 60 s).
+	Stall time.Duration
+
+	mu    sync.Mutex
+	hosts map[string]chan struct{}
+	sleep func(context.Context, time.Duration) error
+}
+
+// Fetched says how an asset was fetched.
+type Fetched struct {
+	// Href is the asset's URL as recorded: without its query when the
+	// query signs it (signed URLs are credentials).
+	Href         string    `json:"href"`
+	Size         int64     `json:"size"`
+	ContentType  string    `json:"contentType,omitempty"`
+	ETag         string    `json:"etag,omitempty"`
+	LastModified string    `json:"lastModified,omitempty"`
+	Resumed      bool      `json:"resumed,omitempty"`
+	Attempts     int       `json:"attempts"`
+	Started      time.Time `json:"started"`
+	Ended        time.Time `json:"ended"`
+	// Restarted counts the times the server sent the whole file again
+	// when the rest was asked for (the file changed, or ranges are not
+	// honoured).
+	Restarted int `json:"restarted,omitempty"`
+}
+
+// partState is what PATH.part.json keeps between attempts.
+type partState struct {
+	Href         string `json:"href"`
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"lastModified,omitempty"`
+	ContentType  string `json:"contentType,omitempty"`
+	Total        int64  `json:"total"`
+}
+
+// errRetry marks an attempt that may be retried, with how long to wait
+// (0: back off).
+type errRetry struct {
+	err  error
+	wait time.Duration
+}
+
+func (e *errRetry) Error() string { return e.err.Error() }
+func (e *errRetry) Unwrap() error { return e.err }
+
+// Get downloads fetchURL (which may carry a signature in its query) to
+// path, recording href (the unsigned URL) as what was fetched. Errors
+// name href, never fetchURL.
+func (d *Downloader) Get(ctx context.Context, fetchURL, href, path string) (*Fetched, error) {
+	u, err := url.Parse(fetchURL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", href, err)
+	}
+	release, err := d.acquire(ctx, u.Host)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	retries, maxWait := d.Retries, d.MaxWait
+	if retries == 0 {
+		retries = 8
+	}
+	retries = max(retries, 0)
+	if maxWait <= 0 {
+		maxWait = time.Minute
+	}
+	sleep := d.sleep
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	f := &Fetched{Href: href, Started: time.Now().UTC()}
+	for attempt := 0; ; attempt++ {
+		f.Attempts++
+		done, err := d.attempt(ctx, fetchURL, path, f)
+		if done {
+			f.Ended = time.Now().UTC()
+			return f, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var re *errRetry
+		if !errors.As(err, &re) {
+			return nil, err
+		}
+		if attempt >= retries {
+			return nil, fmt.Errorf("%s: after %d attempts: %w", href, attempt+1, err)
+		}
+		wait := re.wait
+		if wait <= 0 {
+			wait = time.Second << attempt
+		}
+		if err := sleep(ctx, min(wait, maxWait)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// acquire takes one of host's download slots.
+func (d *Downloader) acquire(ctx context.Context, host string) (func(), error) {
+	d.mu.Lock()
+	if d.hosts == nil {
+		d.hosts = map[string]chan struct{}{}
+	}
+	sem := d.hosts[host]
+	if sem == nil {
+		n := d.PerHost
+		if n <= 0 {
+			n = 2
+		}
+		sem = make(chan struct{}, n)
+		d.hosts[host] = sem
+	}
+	d.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// attempt makes one request: for the whole file, or for the rest of a
+// .part file. done is true when the file is complete at path.
+func (d *Downloader) attempt(ctx context.Context, fetchURL, path string, f *Fetched) (done bool, err error) {
+	part, statePath := path+".part", path+".part.json"
+	var st partState
+	have := int64(0)
+	if b, err := os.ReadFile(statePath); err == nil && json.Unmarshal(b, &st) == nil && st.Href == f.Href && (st.ETag != "" || st.LastModified != "") {
+		if fi, err := os.Stat(part); err == nil {
+			have = fi.Size()
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fetchURL, nil)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", f.Href, err)
+	}
+	if have > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
+		validator := st.ETag
+		if validator == "" || strings.HasPrefix(validator, "W/") {
+			validator = st.LastModified
+		}
+		req.Header.Set("If-Range", validator)
+	}
+	client := d.HTTP
+	if client == nil {
+		client = &http.Client{}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its URL may carry a signature
+		}
+		return false, &errRetry{err: fmt.Errorf("GET %s: %w", f.Href, err)}
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return false, &errRetry{err: fmt.Errorf("GET %s: %s", f.Href, resp.Status), wait: retryAfter(resp.Header.Get("Retry-After"))}
+	case resp.StatusCode == http.StatusPartialContent && have > 0:
+		start, total, ok := contentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != have || (st.Total > 0 && total != st.Total) {
+			// Not the rest of what we have: start over.
+			os.Remove(part)
+			os.Remove(statePath)
+			f.Restarted++
+			return false, &errRetry{err: fmt.Errorf("GET %s: Content-Range %q does not continue the %d bytes received", f.Href, resp.Header.Get("Content-Range"), have), wait: time.Millisecond}
+		}
+		f.Resumed = true
+		return d.receive(resp, part, statePath, st, have, total, f)
+	case resp.StatusCode == http.StatusOK:
+		if have > 0 {
+			f.Restarted++ // the file changed, or ranges are not served: from the start
+		}
+		st = partState{Href: f.Href, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"),
+			ContentType: resp.Header.Get("Content-Type"), Total: resp.ContentLength}
+		return d.receive(resp, part, statePath, st, 0, resp.ContentLength, f)
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && have > 0:
+		os.Remove(part)
+		os.Remove(statePath)
+		f.Restarted++
+		return false, &errRetry{err: fmt.Errorf("GET %s: the range asked for is not satisfiable", f.Href), wait: time.Millisecond}
+	}
+	return false, fmt.Errorf("GET %s: %s", f.Href, resp.Status)
+}
+
+// receive writes a response body to the .part file (appending after have
+// bytes) and completes the file when total is reached (or, when the
+// length is unknown, at the body's end).
+func (d *Downloader) receive(resp *http.Response, part, statePath string, st partState, have, total int64, f *Fetched) (bool, error) {
+	if b, err := json.Marshal(st); err == nil {
+		if err := os.WriteFile(statePath, b, 0o600); err != nil {
+			return false, err
+		}
+	}
+	flag := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	if have > 0 {
+		flag = os.O_WRONLY | os.O_APPEND
+	}
+	out, err := os.OpenFile(part, flag, 0o600)
+	if err != nil {
+		return false, err
+	}
+	stall := d.Stall
+	if stall <= 0 {
+		stall = time.Minute
+	}
+	sr := newStallReader(resp.Body, stall)
+	n, copyErr := io.Copy(out, sr)
+	sr.stop()
+	if err := out.Sync(); err != nil && copyErr == nil {
+		copyErr = err
+	}
+	if err := out.Close(); err != nil && copyErr == nil {
+		copyErr = err
+	}
+	got := have + n
+	if copyErr != nil || (total >= 0 && got < total) {
+		if copyErr == nil {
+			copyErr = io.ErrUnexpectedEOF
+		}
+		var we *os.PathError
+		if errors.As(copyErr, &we) {
+			return false, copyErr // the disk, not the network: not retried
+		}
+		return false, &errRetry{err: fmt.Errorf("GET %s: cut after %d of %d bytes: %w", f.Href, got, total, copyErr)}
+	}
+	if total >= 0 && got != total {
+		return false, fmt.Errorf("GET %s: %d bytes received, the server said %d", f.Href, got, total)
+	}
+	if err := os.Rename(part, strings.TrimSuffix(part, ".part")); err != nil {
+		return false, err
+	}
+	os.Remove(statePath)
+	f.Size, f.ContentType, f.ETag, f.LastModified = got, st.ContentType, st.ETag, st.LastModified
+	return true, nil
+}
+
+// contentRange reads "bytes START-END/TOTAL".
+func contentRange(v string) (start, total int64, ok bool) {
+	rest, found := strings.CutPrefix(v, "bytes ")
+	if !found {
+		return 0, 0, false
+	}
+	span, tot, found := strings.Cut(rest, "/")
+	a, b, found2 := strings.Cut(span, "-")
+	if !found || !found2 {
+		return 0, 0, false
+	}
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	total, err3 := strconv.ParseInt(tot, 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || start < 0 || end < start || end >= total {
+		return 0, 0, false
+	}
+	return start, total, true
+}
+
+// stallReader closes a body that gives no byte within stall, which fails
+// the read under way.
+type stallReader struct {
+	r       io.Reader
+	t       *time.Timer
+	stall   time.Duration
+	stalled atomic.Bool
+}
+
+func newStallReader(body io.ReadCloser, stall time.Duration) *stallReader {
+	s := &stallReader{r: body, stall: stall}
+	s.t = time.AfterFunc(stall, func() { s.stalled.Store(true); body.Close() })
+	return s
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.t.Reset(s.stall)
+	if err != nil && s.stalled.Load() {
+		err = fmt.Errorf("no byte for %s", s.stall)
+	}
+	return n, err
+}
+
+func (s *stallReader) stop() { s.t.Stop() }
+
+// Unsigned is u without its query when the query signs it (Azure SAS
+// "sig", S3 "X-Amz-Signature", Google "X-Goog-Signature", a "token"): what
+// is recorded of a signed URL.
+func Unsigned(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.RawQuery == "" {
+		return u
+	}
+	q := p.Query()
+	for _, k := range []string{"sig", "X-Amz-Signature", "X-Goog-Signature", "Signature", "token", "se", "st"} {
+		if q.Has(k) {
+			p.RawQuery = ""
+			return p.String()
+		}
+	}
+	return u
+}
