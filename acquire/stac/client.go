@@ -7,23 +7,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/openexhibit/exhibit/internal/netguard"
 )
 
 // Client talks to STAC APIs and static catalogs. Every response it reads
 // is kept as it was sent (Response.Body): an item's JSON is evidence, and
 // a parse and re-serialisation would change it.
 type Client struct {
-	// HTTP does the requests (nil: a client with a 2-minute timeout).
+	// HTTP does the requests (nil: HTTPClient(false, 2*time.Minute):
+	// public addresses only).
 	HTTP *http.Client
 	// UserAgent names the program to the provider.
 	UserAgent string
 	// Retries is how many times a request is retried after a 429 or 5xx
-	// answer or a failed connection (default 4), waiting as Retry-After
+	// answer or a failed connection (0: 4; negative: none), waiting as Retry-After
 	// asks or, without it, 1 s, 2 s, 4 s… (at most MaxWait each).
 	Retries int
 	MaxWait time.Duration
@@ -67,10 +71,10 @@ func (e *ErrStatus) Error() string {
 }
 
 func (c *Client) http() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
+	if c.HTTP == nil {
+		c.HTTP = HTTPClient(false, 2*time.Minute)
 	}
-	return &http.Client{Timeout: 2 * time.Minute}
+	return c.HTTP
 }
 
 // do sends a request (a JSON body when body is not nil), retrying as the
@@ -78,9 +82,10 @@ func (c *Client) http() *http.Client {
 // body read whole (at most MaxBody).
 func (c *Client) do(ctx context.Context, method, u string, body []byte) (*Response, error) {
 	retries, maxWait, maxBody := c.Retries, c.MaxWait, c.MaxBody
-	if retries <= 0 {
+	if retries == 0 {
 		retries = 4
 	}
+	retries = max(retries, 0)
 	if maxWait <= 0 {
 		maxWait = time.Minute
 	}
@@ -128,6 +133,10 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte) (*Respon
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		var blocked *netguard.BlockedError
+		if errors.As(err, &blocked) {
+			return nil, blocked // refused here: no retry makes it public
 		}
 		if attempt >= retries {
 			return nil, fmt.Errorf("after %d tries: %w", attempt+1, err)
@@ -608,4 +617,19 @@ func (c *Client) Walk(ctx context.Context, root string, maxDepth, maxItems int, 
 		return err
 	}
 	return nil
+}
+
+// HTTPClient is an HTTP client for STAC APIs and their assets that
+// connects only to public addresses (unless allowPrivate: tests, or an
+// archive's own network), redirects included, and ignores proxy
+// variables, which would connect around that rule. timeout bounds a whole
+// request (0: none, for downloads, which bound stalls instead).
+func HTTPClient(allowPrivate bool, timeout time.Duration) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.DialContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return netguard.Dial(ctx, nil, addr, allowPrivate)
+	}
+	t.ResponseHeaderTimeout = 2 * time.Minute
+	return &http.Client{Transport: t, Timeout: timeout}
 }

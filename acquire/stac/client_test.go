@@ -14,7 +14,7 @@ import (
 )
 
 func client() *stac.Client {
-	return &stac.Client{UserAgent: "exhibit test", MaxWait: 1500 * time.Millisecond}
+	return &stac.Client{HTTP: stac.HTTPClient(true, time.Minute), UserAgent: "exhibit test", MaxWait: 1500 * time.Millisecond}
 }
 
 // search runs s against a server and returns the item IDs in order and the
@@ -139,7 +139,7 @@ func TestRetry(t *testing.T) {
 		t.Fatalf("%d items, %d requests, %v", len(ids), srv.Requests("/search"), time.Since(start))
 	}
 	srv.TooMany("/search", 10)
-	c := &stac.Client{Retries: 1, MaxWait: 100 * time.Millisecond}
+	c := &stac.Client{HTTP: stac.HTTPClient(true, time.Minute), Retries: 1, MaxWait: 100 * time.Millisecond}
 	l, err := c.Landing(context.Background(), srv.URL+"/")
 	if err != nil {
 		t.Fatal(err)
@@ -172,5 +172,22 @@ func TestWalk(t *testing.T) {
 	}
 	if err := client().Walk(context.Background(), srv.URL+"/static/catalog.json", 1, 0, func(*stac.Item, *stac.Response) error { return nil }); err == nil {
 		t.Fatal("nested deeper than allowed, and no error")
+	}
+}
+
+// TestPublicOnly: by default, loopback (a provider's href could name a
+// metadata endpoint as well) is refused before any connection.
+func TestPublicOnly(t *testing.T) {
+	srv := stactest.Start(t, stactest.Options{Items: 1})
+	c := &stac.Client{Retries: -1}
+	if _, err := c.Landing(context.Background(), srv.URL+"/"); err == nil || !strings.Contains(err.Error(), "not a public address") {
+		t.Fatalf("landing: %v", err)
+	}
+	u := srv.URL + stactest.AssetPath(0, "visual")
+	if _, err := (&stac.Downloader{Retries: -1}).Get(context.Background(), u, u, t.TempDir()+"/a"); err == nil || !strings.Contains(err.Error(), "not a public address") {
+		t.Fatalf("download: %v", err)
+	}
+	if srv.Requests("/") != 0 || srv.Requests(stactest.AssetPath(0, "visual")) != 0 {
+		t.Fatal("the server was contacted")
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/openexhibit/exhibit/internal/netguard"
 )
 
 // Downloader fetches assets to files so that an interrupted download
@@ -23,8 +25,9 @@ import (
 // answers with the whole file (the file changed, or it ignores ranges)
 // starts it over. Memory stays flat in the asset's size.
 type Downloader struct {
-	// HTTP does the requests (nil: a client without an overall timeout;
-	// each read must make progress within Stall).
+	// HTTP does the requests (nil: HTTPClient(false, 0): public addresses
+	// only, no overall timeout; each read must make progress within
+	// Stall).
 	HTTP *http.Client
 	// PerHost bounds the downloads from one host at once (default 2).
 	PerHost int
@@ -179,15 +182,21 @@ func (d *Downloader) attempt(ctx context.Context, fetchURL, path string, f *Fetc
 		}
 		req.Header.Set("If-Range", validator)
 	}
-	client := d.HTTP
-	if client == nil {
-		client = &http.Client{}
+	d.mu.Lock()
+	if d.HTTP == nil {
+		d.HTTP = HTTPClient(false, 0)
 	}
+	client := d.HTTP
+	d.mu.Unlock()
 	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // its URL may carry a signature
+		}
+		var blocked *netguard.BlockedError
+		if errors.As(err, &blocked) {
+			return false, fmt.Errorf("GET %s: %w", f.Href, err) // no retry makes it public
 		}
 		return false, &errRetry{err: fmt.Errorf("GET %s: %w", f.Href, err)}
 	}

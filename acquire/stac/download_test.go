@@ -14,7 +14,9 @@ import (
 	"github.com/openexhibit/exhibit/acquire/stac/stactest"
 )
 
-func downloader() *stac.Downloader { return &stac.Downloader{MaxWait: 1500 * time.Millisecond} }
+func downloader() *stac.Downloader {
+	return &stac.Downloader{HTTP: stac.HTTPClient(true, 0), MaxWait: 1500 * time.Millisecond}
+}
 
 // TestDownload: a whole asset, with what the server said of it.
 func TestDownload(t *testing.T) {
@@ -125,7 +127,7 @@ func TestSignedURL(t *testing.T) {
 func TestPerHost(t *testing.T) {
 	srv := stactest.Start(t, stactest.Options{Items: 6})
 	srv.Slow(100 * time.Millisecond)
-	d := &stac.Downloader{PerHost: 2}
+	d := &stac.Downloader{HTTP: stac.HTTPClient(true, 0), PerHost: 2}
 	dir := t.TempDir()
 	var wg sync.WaitGroup
 	for i := range 6 {

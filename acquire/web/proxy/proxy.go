@@ -29,12 +29,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/openexhibit/exhibit/internal/netguard"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
-	"net/netip"
-	"strings"
 	"sync"
 	"time"
 )
@@ -103,14 +102,7 @@ type Exchange struct {
 }
 
 // BlockedError is a destination refused because it is not public.
-type BlockedError struct {
-	Host string
-	IPs  []netip.Addr
-}
-
-func (e *BlockedError) Error() string {
-	return fmt.Sprintf("%s resolves to %v, not a public address: refused (a capture of loopback, private or link-local addresses needs the insecure option)", e.Host, e.IPs)
-}
+type BlockedError = netguard.BlockedError
 
 // Proxy is a running recording proxy.
 type Proxy struct {
@@ -325,70 +317,7 @@ func (c *prefixConn) Read(b []byte) (int, error) {
 	return c.Conn.Read(b)
 }
 
-// publicAddr says whether ip may be captured by default.
-func publicAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return true
-}
-
-// nonPublic are ranges the standard library does not classify but that
-// are not the public internet: this network, shared address space
-// (carrier NAT), IETF protocol assignments, benchmarking, reserved,
-// broadcast, and the IPv6 discard, documentation, NAT64 and 6to4 prefixes.
-var nonPublic = func() []netip.Prefix {
-	var out []netip.Prefix
-	// NAT64 and 6to4 addresses embed an IPv4 one, possibly private.
-	for _, s := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "240.0.0.0/4",
-		"255.255.255.255/32", "100::/64", "2001:db8::/32", "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16"} {
-		out = append(out, netip.MustParsePrefix(s))
-	}
-	return out
-}()
-
 // dial connects to hostport's first allowed address.
 func (p *Proxy) dial(ctx context.Context, hostport string) (net.Conn, error) {
-	host, port, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return nil, err
-	}
-	var ips []netip.Addr
-	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		ips = []netip.Addr{ip}
-	} else {
-		addrs, err := p.o.Resolver.LookupNetIP(ctx, "ip", host)
-		if err != nil {
-			return nil, err
-		}
-		ips = addrs
-	}
-	var allowed []netip.Addr
-	for _, ip := range ips {
-		if p.o.InsecureAllowPrivate || publicAddr(ip) {
-			allowed = append(allowed, ip)
-		}
-	}
-	if len(allowed) == 0 {
-		return nil, &BlockedError{Host: host, IPs: ips}
-	}
-	var d net.Dialer
-	var last error
-	for _, ip := range allowed {
-		// The address resolved and checked is the one dialled: a second
-		// lookup could answer otherwise.
-		c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), port))
-		if err == nil {
-			return c, nil
-		}
-		last = err
-	}
-	return nil, last
+	return netguard.Dial(ctx, p.o.Resolver, hostport, p.o.InsecureAllowPrivate)
 }

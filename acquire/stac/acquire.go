@@ -1,0 +1,294 @@
+package stac
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/openexhibit/exhibit/ingest"
+)
+
+// Kind is the source kind of a scene; ProvenanceV1 its provenance type.
+const (
+	Kind         = "stac"
+	ProvenanceV1 = "https://github.com/openexhibit/exhibit/provenance/stac/v1"
+	// ItemPart is the item as served at its own URL; SearchPart the same
+	// item's bytes in the search page or catalog that found it, when they
+	// differ.
+	ItemPart   = "item.json"
+	SearchPart = "item-in-search.json"
+)
+
+// Provenance is the provenance of a scene (ProvenanceV1): where it was
+// found, what the provider states of it, and each asset as received
+// against the provider's statement.
+type Provenance struct {
+	// API is the STAC API's root, or the static catalog's URL (Catalog).
+	API        string `json:"api"`
+	Catalog    bool   `json:"staticCatalog,omitempty"`
+	Collection string `json:"collection"`
+	ItemID     string `json:"itemId"`
+	ItemURL    string `json:"itemUrl,omitempty"`
+	// Datetime is the item's datetime as the provider states it (which
+	// moment it names differs between providers: datatake start, tile
+	// sensing time).
+	Datetime           string          `json:"datetime"`
+	Geometry           json.RawMessage `json:"geometry,omitempty"`
+	BBox               []float64       `json:"bbox,omitempty"`
+	Platform           string          `json:"platform,omitempty"`
+	Constellation      string          `json:"constellation,omitempty"`
+	CloudCover         *float64        `json:"cloudCover,omitempty"`
+	ProcessingLevel    string          `json:"processingLevel,omitempty"`
+	ProcessingBaseline string          `json:"processingBaseline,omitempty"`
+	EPSG               *int64          `json:"epsg,omitempty"`
+	License            string          `json:"license,omitempty"`
+	Extensions         []string        `json:"stacExtensions,omitempty"`
+	// ItemPart names the part holding the item as served at ItemURL;
+	// SearchPart the part holding it as found by the search, when those
+	// bytes differ ("" when they are the same, or there is no own URL).
+	ItemPart   string `json:"itemPart"`
+	SearchPart string `json:"searchPart,omitempty"`
+	// Assets are the assets downloaded, NotDownloaded the others, by
+	// href and what the provider states of them, so that they can be
+	// fetched and checked later; Missing the asset keys asked for that
+	// the item does not have.
+	Assets        []AssetRecord `json:"assets"`
+	NotDownloaded []AssetRef    `json:"notDownloaded,omitempty"`
+	Missing       []string      `json:"missing,omitempty"`
+}
+
+// AssetRecord is one asset as received.
+type AssetRecord struct {
+	Key  string `json:"key"`
+	Part string `json:"part"`
+	Fetched
+	Checksum Checksum `json:"checksum"`
+}
+
+// AssetRef is an asset not downloaded.
+type AssetRef struct {
+	Key      string `json:"key"`
+	Href     string `json:"href"`
+	Type     string `json:"type,omitempty"`
+	Checksum string `json:"checksum,omitempty"`
+	Size     *int64 `json:"size,omitempty"`
+}
+
+// AcquireOptions say how a scene is acquired.
+type AcquireOptions struct {
+	Client     *Client
+	Downloader *Downloader
+	// Dir holds the downloads (each scene in a folder of its own).
+	Dir string
+	// Assets are the asset keys to download (empty: all).
+	Assets []string
+	// API is the API root or catalog URL recorded; Catalog says which.
+	API     string
+	Catalog bool
+	// Sign, when set, makes the URL an asset is fetched from (a signed
+	// URL); the href is what is recorded.
+	Sign func(ctx context.Context, href string) (string, error)
+	By   string
+}
+
+// Scene is an acquired scene, ready for the archive.
+type Scene struct {
+	Acquisition *ingest.Acquisition
+	Provenance  *Provenance
+	dir         string
+}
+
+// Remove removes the scene's downloads.
+func (s *Scene) Remove() { os.RemoveAll(s.dir) }
+
+// Mismatched lists the assets whose bytes are not what the provider
+// states.
+func (s *Scene) Mismatched() []AssetRecord {
+	var out []AssetRecord
+	for _, a := range s.Provenance.Assets {
+		if a.Checksum.Status == Mismatch {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Acquire acquires a scene found by a search or a catalog: the item as
+// served at its own URL (and, when they differ, as found), and the assets
+// asked for, each set against the provider's checksum and size. An asset
+// whose bytes do not match is acquired all the same, as evidence of what
+// was served, and says so.
+func Acquire(ctx context.Context, found *Item, foundAt string, o AcquireOptions) (*Scene, error) {
+	started := time.Now().UTC()
+	dir, err := os.MkdirTemp(o.Dir, "exhibit-scene-*")
+	if err != nil {
+		return nil, err
+	}
+	s := &Scene{dir: dir}
+	fail := func(err error) (*Scene, error) {
+		s.Remove()
+		return nil, err
+	}
+	it, itemBytes := found, []byte(found.Raw)
+	p := &Provenance{API: o.API, Catalog: o.Catalog, ItemPart: ItemPart}
+	if self := found.SelfURL(foundAt); self != "" && !o.Catalog {
+		own, _, err := o.Client.Fetch(ctx, self)
+		if err != nil {
+			return fail(fmt.Errorf("item %s at its own URL: %w", found.ID, err))
+		}
+		if own.ID != found.ID {
+			return fail(fmt.Errorf("%s serves item %q, not %q", self, own.ID, found.ID))
+		}
+		it, itemBytes, p.ItemURL = own, own.Raw, self
+		if !bytes.Equal(own.Raw, found.Raw) {
+			p.SearchPart = SearchPart
+		}
+	} else if o.Catalog {
+		p.ItemURL = foundAt
+	}
+	describe(p, it)
+	parts := []ingest.Part{bytesPart(dir, ItemPart, itemBytes)}
+	if p.SearchPart != "" {
+		parts = append(parts, bytesPart(dir, SearchPart, found.Raw))
+	}
+	keys := make([]string, 0, len(it.Assets))
+	for k := range it.Assets {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	want := map[string]bool{}
+	for _, k := range o.Assets {
+		want[k] = true
+		if _, ok := it.Assets[k]; !ok {
+			p.Missing = append(p.Missing, k)
+		}
+	}
+	used := map[string]bool{ItemPart: true, SearchPart: true}
+	for _, k := range keys {
+		a := it.Assets[k]
+		if len(want) > 0 && !want[k] {
+			p.NotDownloaded = append(p.NotDownloaded, AssetRef{Key: k, Href: Unsigned(a.Href), Type: a.Type, Checksum: a.Checksum, Size: a.Size})
+			continue
+		}
+		base := p.ItemURL
+		if base == "" {
+			base = foundAt
+		}
+		href, err := resolve(base, a.Href)
+		if err != nil {
+			return fail(fmt.Errorf("asset %s: %w", k, err))
+		}
+		fetchURL := href
+		if o.Sign != nil {
+			if fetchURL, err = o.Sign(ctx, href); err != nil {
+				return fail(fmt.Errorf("asset %s: signing its URL: %w", k, err))
+			}
+		}
+		name := partName(k, href, used)
+		local := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
+			return fail(err)
+		}
+		f, err := o.Downloader.Get(ctx, fetchURL, Unsigned(href), local)
+		if err != nil {
+			return fail(fmt.Errorf("asset %s: %w", k, err))
+		}
+		size := int64(-1)
+		if a.Size != nil {
+			size = *a.Size
+		}
+		file, err := os.Open(local)
+		if err != nil {
+			return fail(err)
+		}
+		c, err := Verify(a.Checksum, size, file)
+		file.Close()
+		if err != nil {
+			return fail(fmt.Errorf("asset %s: %w", k, err))
+		}
+		p.Assets = append(p.Assets, AssetRecord{Key: k, Part: name, Fetched: *f, Checksum: c})
+		parts = append(parts, ingest.Part{Name: name, Path: local, FileName: path.Base(name)})
+	}
+	if len(p.Assets) == 0 && len(o.Assets) > 0 {
+		return fail(fmt.Errorf("item %s has none of the assets asked for (%s); it has %s", it.ID, strings.Join(o.Assets, ", "), strings.Join(keys, ", ")))
+	}
+	s.Provenance = p
+	s.Acquisition = &ingest.Acquisition{Kind: Kind, ProvenanceType: ProvenanceV1, Provenance: p, By: o.By,
+		Started: started, Ended: time.Now().UTC(), Parts: parts}
+	return s, nil
+}
+
+// describe copies what the provider states of the scene.
+func describe(p *Provenance, it *Item) {
+	str := func(k string) string {
+		var s string
+		json.Unmarshal(it.Properties[k], &s)
+		return s
+	}
+	p.Collection, p.ItemID, p.Geometry, p.BBox, p.Extensions = it.Collection, it.ID, it.Geometry, it.BBox, it.Extensions
+	p.Datetime, p.Platform, p.Constellation = str("datetime"), str("platform"), str("constellation")
+	p.ProcessingLevel = str("processing:level")
+	p.ProcessingBaseline = str("s2:processing_baseline")
+	p.License = str("license")
+	p.CloudCover = it.CloudCover()
+	var epsg int64
+	if json.Unmarshal(it.Properties["proj:epsg"], &epsg) == nil && epsg > 0 {
+		p.EPSG = &epsg
+	}
+	if p.License == "" {
+		var top struct {
+			License string `json:"license"`
+		}
+		json.Unmarshal(it.Raw, &top)
+		p.License = top.License
+	}
+}
+
+// bytesPart writes b to dir/name and names it as a part.
+func bytesPart(dir, name string, b []byte) ingest.Part {
+	local := filepath.Join(dir, name)
+	os.WriteFile(local, b, 0o600)
+	return ingest.Part{Name: name, Path: local}
+}
+
+// partName is the part name of an asset: assets/KEY.EXT, its key made
+// safe for a part name, unique.
+func partName(key, href string, used map[string]bool) string {
+	safe := []byte(key)
+	for i, c := range safe {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			safe[i] = '_'
+		}
+	}
+	ext := ""
+	if u, err := url.Parse(href); err == nil {
+		ext = strings.ToLower(path.Ext(u.Path))
+		if len(ext) > 10 || strings.ContainsAny(ext, "/\\") {
+			ext = ""
+		}
+		for _, c := range ext[min(1, len(ext)):] {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+				ext = ""
+				break
+			}
+		}
+	}
+	base := "assets/" + strings.Trim(string(safe), ".")
+	if base == "assets/" {
+		base = "assets/asset"
+	}
+	name := base + ext
+	for i := 2; used[name]; i++ {
+		name = fmt.Sprintf("%s-%d%s", base, i, ext)
+	}
+	used[name] = true
+	return name
+}
