@@ -143,7 +143,7 @@ func newApp(e *env) *cli.App {
 			}
 			fmt.Fprintf(e.stderr, "exhibit: unknown command %q%s (see exhibit --help)\n", name, hint)
 		},
-		Commands: []*cli.Command{initCommand(e), ingestCommand(e), captureCommand(e), profileCommand(e), verifyCommand(e), showCommand(e), getCommand(e), lsCommand(e), logCommand(e)},
+		Commands: []*cli.Command{initCommand(e), ingestCommand(e), captureCommand(e), profileCommand(e), stacCommand(e), verifyCommand(e), showCommand(e), getCommand(e), lsCommand(e), logCommand(e)},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
@@ -163,6 +163,9 @@ var examples = map[string][]string{
 		"exhibit verify --archive ./archive --trust trust.json --all   (no setup needed)"},
 	"capture": {"exhibit capture --case kharkiv-0312 https://example.org/post/123",
 		"exhibit capture --case kharkiv-0312 --from urls.txt", "exhibit capture --media https://video.example/watch?v=…"},
+	"stac search": {"exhibit stac search --api https://earth-search.example/v1 --collection sentinel-2-l2a --aoi village.geojson --datetime 2026-03-01/2026-03-31 --max-cloud 20"},
+	"stac acquire": {"exhibit stac acquire --case rakhine --api https://earth-search.example/v1 --collection sentinel-2-l2a --bbox 92.1,20.1,92.3,20.3 --datetime 2026-03-01/2026-03-31 --assets visual,scl",
+		"exhibit stac acquire --catalog https://open-data.example/catalog.json --max-items 5"},
 	"profile add": {"exhibit profile add ngo-account --cookies cookies.txt", "exhibit capture --profile ngo-account https://…"},
 	"show":        {"exhibit show sha256:3f2a…", "exhibit show --json sha256:3f2a…"},
 	"get": {"exhibit get sha256:3f2a… -o evidence.jpg", "exhibit get sha256:3f2a… --working-copy -o share.jpg",

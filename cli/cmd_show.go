@@ -117,7 +117,8 @@ func acquisitionRows(row func(k, v string), a *custody.Acquisition) {
 // provenanceRows prints a provenance of a kind show does not know, one
 // row per value in the order signed: a nested object's fields under
 // dotted names (social.author.name), a list of objects by index
-// (media.files[0].name), a list of strings or numbers one per line.
+// (media.files[0].name), a list of numbers on one row, a list of strings
+// one per line.
 func provenanceRows(row func(k, v string), raw json.RawMessage) {
 	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
 		flatten(row, "", t, 0)
@@ -157,6 +158,10 @@ func flatten(row func(k, v string), key string, raw json.RawMessage, depth int) 
 		if len(items) == 0 {
 			row(key, "(none)")
 		}
+		if nums, ok := numbers(items); ok {
+			row(key, nums) // a point, a bounding box: one row
+			return
+		}
 		label := key
 		for i, v := range items {
 			if v = bytes.TrimSpace(v); len(v) > 0 && (v[0] == '{' || v[0] == '[') {
@@ -174,6 +179,19 @@ func flatten(row func(k, v string), key string, raw json.RawMessage, depth int) 
 	default:
 		row(key, string(raw))
 	}
+}
+
+// numbers joins a list of JSON numbers ("", false when any is not one).
+func numbers(items []json.RawMessage) (string, bool) {
+	out := make([]string, len(items))
+	for i, v := range items {
+		var n json.Number
+		if json.Unmarshal(v, &n) != nil {
+			return "", false
+		}
+		out[i] = n.String()
+	}
+	return strings.Join(out, ", "), len(items) > 0
 }
 
 func compactJSON(raw json.RawMessage) string {

@@ -24,16 +24,17 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 // (name and version) in its first field, "schema"; docs/formats.md
 // specifies each.
 const (
-	schemaError     = "exhibit.error/v1"
-	schemaInit      = "exhibit.init/v1"
-	schemaIngest    = "exhibit.ingest/v1"
-	schemaVerify    = "exhibit.verify/v2"
-	schemaShow      = "exhibit.show/v1"
-	schemaList      = "exhibit.ls/v2"
-	schemaGet       = "exhibit.get/v1"
-	schemaLogShow   = "exhibit.log-show/v1"
-	schemaLogVerify = "exhibit.log-verify/v1"
-	schemaProfiles  = "exhibit.profiles/v1"
+	schemaError      = "exhibit.error/v1"
+	schemaInit       = "exhibit.init/v1"
+	schemaIngest     = "exhibit.ingest/v1"
+	schemaVerify     = "exhibit.verify/v2"
+	schemaShow       = "exhibit.show/v1"
+	schemaList       = "exhibit.ls/v2"
+	schemaGet        = "exhibit.get/v1"
+	schemaLogShow    = "exhibit.log-show/v1"
+	schemaLogVerify  = "exhibit.log-verify/v1"
+	schemaProfiles   = "exhibit.profiles/v1"
+	schemaStacSearch = "exhibit.stac-search/v1"
 )
 
 // writeJSON writes v, a JSON object, as one line with "schema" as its

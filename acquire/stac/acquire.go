@@ -86,7 +86,10 @@ type AssetRef struct {
 type AcquireOptions struct {
 	Client     *Client
 	Downloader *Downloader
-	// Dir holds the downloads (each scene in a folder of its own).
+	// Dir holds the downloads, each scene in a folder named after it
+	// (default: exhibit-stac in the system's temporary folder). A scene
+	// that fails keeps its partial downloads there, and acquiring it again
+	// resumes them; Scene.Remove removes them once it is archived.
 	Dir string
 	// Assets are the asset keys to download (empty: all).
 	Assets []string
@@ -128,15 +131,17 @@ func (s *Scene) Mismatched() []AssetRecord {
 // was served, and says so.
 func Acquire(ctx context.Context, found *Item, foundAt string, o AcquireOptions) (*Scene, error) {
 	started := time.Now().UTC()
-	dir, err := os.MkdirTemp(o.Dir, "exhibit-scene-*")
-	if err != nil {
+	// The scene's folder is named after it, so that a run cut off is
+	// resumed by the next: its .part files are kept when it fails.
+	if o.Dir == "" {
+		o.Dir = filepath.Join(os.TempDir(), "exhibit-stac")
+	}
+	dir := filepath.Join(o.Dir, safeName(found.Collection+"-"+found.ID))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	s := &Scene{dir: dir}
-	fail := func(err error) (*Scene, error) {
-		s.Remove()
-		return nil, err
-	}
+	fail := func(err error) (*Scene, error) { return nil, err }
 	it, itemBytes := found, []byte(found.Raw)
 	p := &Provenance{API: o.API, Catalog: o.Catalog, ItemPart: ItemPart}
 	if self := found.SelfURL(foundAt); self != "" && !o.Catalog {
@@ -256,18 +261,25 @@ func describe(p *Provenance, it *Item) {
 func bytesPart(dir, name string, b []byte) ingest.Part {
 	local := filepath.Join(dir, name)
 	os.WriteFile(local, b, 0o600)
-	return ingest.Part{Name: name, Path: local}
+	return ingest.Part{Name: name, Path: local, FileName: name}
+}
+
+// safeName is s with every byte but letters, digits, ".", "_" and "-"
+// replaced by "_", without leading or trailing dots, at most 120 bytes.
+func safeName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	return strings.Trim(string(b[:min(len(b), 120)]), ".")
 }
 
 // partName is the part name of an asset: assets/KEY.EXT, its key made
 // safe for a part name, unique.
 func partName(key, href string, used map[string]bool) string {
-	safe := []byte(key)
-	for i, c := range safe {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			safe[i] = '_'
-		}
-	}
+	safe := safeName(key)
 	ext := ""
 	if u, err := url.Parse(href); err == nil {
 		ext = strings.ToLower(path.Ext(u.Path))
@@ -281,7 +293,7 @@ func partName(key, href string, used map[string]bool) string {
 			}
 		}
 	}
-	base := "assets/" + strings.Trim(string(safe), ".")
+	base := "assets/" + safe
 	if base == "assets/" {
 		base = "assets/asset"
 	}

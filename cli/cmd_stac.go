@@ -1,0 +1,321 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/openexhibit/exhibit/acquire/stac"
+	"github.com/openexhibit/exhibit/archive"
+	"github.com/openexhibit/exhibit/internal/netguard"
+)
+
+// stacFlags select scenes: where (an API or a static catalog) and which.
+func stacFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "api", Usage: "STAC API root URL"},
+		&cli.StringFlag{Name: "catalog", Usage: "static STAC catalog URL (catalog.json), instead of --api"},
+		&cli.StringSliceFlag{Name: "collection", Usage: "collection ID; repeatable"},
+		&cli.StringSliceFlag{Name: "id", Usage: "item ID; repeatable"},
+		&cli.StringFlag{Name: "bbox", Usage: "west,south,east,north in degrees"},
+		&cli.StringFlag{Name: "aoi", Usage: "GeoJSON file whose geometry (a Feature's, or the first of a FeatureCollection) the scenes must intersect"},
+		&cli.StringFlag{Name: "datetime", Usage: "RFC 3339 instant or interval: 2026-03-01/2026-03-31, ../2026-03-31"},
+		&cli.Float64Flag{Name: "max-cloud", Usage: "at most this eo:cloud_cover (percent); sent as a CQL2 filter or a query when the API offers either"},
+		&cli.IntFlag{Name: "max-items", Usage: "stop after this many scenes", Value: 100},
+		&cli.BoolFlag{Name: "insecure-allow-private", Usage: "allow loopback, private and link-local addresses (never for searches or catalogs from others)"},
+	}
+}
+
+func stacCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "stac",
+		Usage: "search STAC APIs and catalogs for satellite scenes, and acquire them",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "search",
+				Usage:     "list the scenes a search finds (nothing is downloaded)",
+				ArgsUsage: " ",
+				Flags:     append(commonFlags(), stacFlags()...),
+				Action: func(c *cli.Context) error {
+					wantJSON(c, e)
+					q, err := parseStacSearch(c)
+					if err != nil {
+						return err
+					}
+					return runStacSearch(c.Context, e, q)
+				},
+			},
+			{
+				Name:      "acquire",
+				Usage:     "download the scenes a search finds, check them against the provider's checksums, and archive each as one acquisition",
+				ArgsUsage: " ",
+				Description: "Each scene is archived whole: the item as served at its own URL (and as the search found it,\n" +
+					"when those bytes differ) and the assets asked for, each set against the provider's\n" +
+					"file:checksum and file:size (match, MISMATCH, absent, unsupported). A MISMATCH is archived\n" +
+					"all the same, as evidence of what was served, and said loudly. Assets not asked for are\n" +
+					"recorded by href and stated checksum. Downloads resume after a cut and retry on 429 and 5xx.",
+				Flags: append(append(commonFlags(), stacFlags()...),
+					&cli.StringFlag{Name: "case", Usage: "case (investigation) the scenes belong to"},
+					&cli.StringSliceFlag{Name: "assets", Usage: "asset keys to download (comma-separated or repeated; default: all)"},
+					&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt the scenes to this age recipient (age1…); repeatable (config: encrypt_to)"},
+				),
+				Action: func(c *cli.Context) error {
+					q, err := parseStacSearch(c)
+					if err != nil {
+						return err
+					}
+					home, cfg, err := e.config(c)
+					if err != nil {
+						return err
+					}
+					if c.IsSet("encrypt-to") {
+						cfg.EncryptTo = c.StringSlice("encrypt-to")
+					}
+					var keys []string
+					for _, k := range c.StringSlice("assets") {
+						for _, s := range strings.Split(k, ",") {
+							if s = strings.TrimSpace(s); s != "" {
+								keys = append(keys, s)
+							}
+						}
+					}
+					return runStacAcquire(c.Context, e, home, cfg, c.String("case"), keys, q)
+				},
+			},
+		},
+	}
+}
+
+// stacSearch is a search as the flags give it, with the clients that run
+// it.
+type stacSearch struct {
+	api, catalog string
+	search       stac.Search
+	maxItems     int
+	client       *stac.Client
+	downloader   *stac.Downloader
+}
+
+func parseStacSearch(c *cli.Context) (*stacSearch, error) {
+	q := &stacSearch{api: c.String("api"), catalog: c.String("catalog"), maxItems: c.Int("max-items")}
+	if (q.api == "") == (q.catalog == "") {
+		return nil, usageErr("stac: give --api URL (a STAC API) or --catalog URL (a static catalog), one of them")
+	}
+	if q.maxItems <= 0 {
+		return nil, usageErr("stac: --max-items must be positive")
+	}
+	q.search = stac.Search{Collections: c.StringSlice("collection"), IDs: c.StringSlice("id"), Datetime: c.String("datetime"), Limit: min(q.maxItems, 100)}
+	if b := c.String("bbox"); b != "" {
+		for _, f := range strings.Split(b, ",") {
+			x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+			if err != nil {
+				return nil, usageErr("stac: --bbox %q: give west,south,east,north in degrees", b)
+			}
+			q.search.BBox = append(q.search.BBox, x)
+		}
+		if bb := q.search.BBox; len(bb) != 4 || bb[0] < -180 || bb[2] > 180 || bb[1] < -90 || bb[3] > 90 || bb[1] > bb[3] {
+			return nil, usageErr("stac: --bbox %q: give west,south,east,north in degrees", b)
+		}
+	}
+	if f := c.String("aoi"); f != "" {
+		g, err := aoiGeometry(f)
+		if err != nil {
+			return nil, err
+		}
+		q.search.Intersects = g
+	}
+	if c.IsSet("max-cloud") {
+		v := c.Float64("max-cloud")
+		q.search.MaxCloud = &v
+	}
+	if q.catalog != "" && (len(q.search.BBox) > 0 || len(q.search.Intersects) > 0 || q.search.Datetime != "" || q.search.MaxCloud != nil || len(q.search.Collections) > 0 || len(q.search.IDs) > 0) {
+		return nil, usageErr("stac: a static catalog is read whole (up to --max-items): --bbox, --aoi, --datetime, --max-cloud, --collection and --id go with --api")
+	}
+	allow := c.Bool("insecure-allow-private")
+	q.client = &stac.Client{HTTP: stac.HTTPClient(allow, 2*time.Minute), UserAgent: "exhibit/" + version()}
+	q.downloader = &stac.Downloader{HTTP: stac.HTTPClient(allow, 0)}
+	return q, nil
+}
+
+// aoiGeometry reads the geometry of a GeoJSON file.
+func aoiGeometry(path string) (json.RawMessage, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, withCode(ExitInput, err, "check the path given to --aoi")
+	}
+	var g struct {
+		Type     string          `json:"type"`
+		Geometry json.RawMessage `json:"geometry"`
+		Features []struct {
+			Geometry json.RawMessage `json:"geometry"`
+		} `json:"features"`
+	}
+	if err := json.Unmarshal(b, &g); err != nil {
+		return nil, usageErr("--aoi %s: not GeoJSON: %v", path, err)
+	}
+	switch g.Type {
+	case "Feature":
+		return g.Geometry, nil
+	case "FeatureCollection":
+		if len(g.Features) != 1 {
+			return nil, usageErr("--aoi %s: a FeatureCollection of %d features; give one area", path, len(g.Features))
+		}
+		return g.Features[0].Geometry, nil
+	case "Polygon", "MultiPolygon", "Point", "LineString", "MultiPoint", "MultiLineString":
+		return b, nil
+	}
+	return nil, usageErr("--aoi %s: a GeoJSON %q, not a geometry or feature", path, g.Type)
+}
+
+// found is a scene found, with where it was found.
+type found struct {
+	item *stac.Item
+	at   string
+}
+
+// each calls fn for each scene the query finds.
+func (q *stacSearch) each(ctx context.Context, fn func(found) error) error {
+	if q.catalog != "" {
+		return q.client.Walk(ctx, q.catalog, 16, q.maxItems, func(it *stac.Item, r *stac.Response) error {
+			return fn(found{it, r.URL})
+		})
+	}
+	l, err := q.client.Landing(ctx, q.api)
+	if err != nil {
+		return err
+	}
+	return q.client.Search(ctx, l, q.search, q.maxItems, func(p *stac.Page) error {
+		for _, it := range p.Items {
+			if err := fn(found{it, p.Raw.URL}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func stacErr(err error) error {
+	var st *stac.ErrStatus
+	var blocked *netguard.BlockedError
+	switch {
+	case errors.As(err, &blocked):
+		return withCode(ExitInput, err, "a provider on this machine or a private network needs --insecure-allow-private")
+	case errors.As(err, &st):
+		return withCode(ExitInput, err, "check the URL and the search; the provider refused it")
+	case err != nil && !errors.Is(err, context.Canceled):
+		return withCode(ExitIO, err, "check the URL and the network, then run it again")
+	}
+	return err
+}
+
+func runStacSearch(ctx context.Context, e *env, q *stacSearch) error {
+	var rows []map[string]any
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	if !e.json {
+		fmt.Fprintln(tw, "ITEM\tCOLLECTION\tDATETIME (the provider's)\tCLOUD\tASSETS")
+	}
+	err := q.each(ctx, func(f found) error {
+		it := f.item
+		var dt string
+		json.Unmarshal(it.Properties["datetime"], &dt)
+		cloud := ""
+		if cc := it.CloudCover(); cc != nil {
+			cloud = strconv.FormatFloat(*cc, 'f', -1, 64)
+		}
+		var keys []string
+		for k := range it.Assets {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if e.json {
+			rows = append(rows, map[string]any{"id": it.ID, "collection": it.Collection, "datetime": dt, "cloudCover": it.CloudCover(),
+				"bbox": it.BBox, "assets": keys, "self": it.SelfURL(f.at)})
+			return nil
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(it.ID), printable(it.Collection), printable(dt), cloud, printable(strings.Join(keys, ",")))
+		return nil
+	})
+	if err != nil {
+		return stacErr(err)
+	}
+	if e.json {
+		if rows == nil {
+			rows = []map[string]any{}
+		}
+		return writeJSON(e.stdout, schemaStacSearch, map[string]any{"items": rows})
+	}
+	return tw.Flush()
+}
+
+func runStacAcquire(ctx context.Context, e *env, home string, cfg *Config, caseName string, keys []string, q *stacSearch) error {
+	enc, err := parseRecipients(cfg.EncryptTo)
+	if err != nil {
+		return err
+	}
+	registry, err := configuredReaders(cfg)
+	if err != nil {
+		return err
+	}
+	a, err := openArchive(ctx, e, home, cfg)
+	if err != nil {
+		return err
+	}
+	root, catalog := q.api, false
+	if q.catalog != "" {
+		root, catalog = q.catalog, true
+	}
+	var failed []string
+	scenes := 0
+	err = q.each(ctx, func(f found) error {
+		scenes++
+		s, err := stac.Acquire(ctx, f.item, f.at, stac.AcquireOptions{Client: q.client, Downloader: q.downloader, Assets: keys,
+			API: root, Catalog: catalog, By: cfg.Operator})
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			failed = append(failed, fmt.Sprintf("%s: %v", f.item.ID, err))
+			fmt.Fprintf(e.stderr, "scene failed  %s: %v\n", f.item.ID, err)
+			return nil
+		}
+		defer s.Remove()
+		for _, as := range s.Provenance.Assets {
+			fmt.Fprintf(e.stderr, "fetched  %s %s  %s, checksum %s\n", f.item.ID, as.Key, humanBytes(as.Size), as.Checksum.Status)
+		}
+		for _, m := range s.Mismatched() {
+			fmt.Fprintf(e.stderr, "MISMATCH  %s %s: %s; archived as served\n", f.item.ID, m.Key, m.Checksum.Problem)
+		}
+		p := newProgress(e)
+		rep, err := a.Acquire(ctx, archive.IngestOptions{Case: caseName, Encrypt: enc, Readers: registry, Observer: p}, []*archive.Acquisition{s.Acquisition})
+		if err != nil {
+			return err
+		}
+		p.finish()
+		printIngest(e, rep, a.Location())
+		return ingestError(ctx, rep)
+	})
+	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return err
+		}
+		return stacErr(err)
+	}
+	if scenes == 0 {
+		fmt.Fprintln(e.stderr, "the search found no scene")
+	}
+	if len(failed) > 0 {
+		return withCode(ExitInput, fmt.Errorf("%d of %d scenes failed; first: %s", len(failed), scenes, failed[0]),
+			"check the network and the provider, then acquire those again; the others are archived")
+	}
+	return nil
+}

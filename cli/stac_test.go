@@ -1,0 +1,122 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/openexhibit/exhibit/acquire/stac/stactest"
+	"github.com/openexhibit/exhibit/cli"
+	"github.com/openexhibit/exhibit/custody"
+)
+
+// TestStacCommands searches and acquires from the STAC test server as a
+// user would: the scene is archived whole and verifies; a byte changed in
+// an asset, or a part's record removed, fails verify with the check
+// named; a MISMATCH is archived and said; loopback needs the insecure
+// flag.
+func TestStacCommands(t *testing.T) {
+	srv := stactest.Start(t, stactest.Options{Items: 12, Checksums: map[string]string{
+		stactest.ID(3): stactest.Multihash([]byte("not what is served")),
+	}})
+	dir := t.TempDir()
+	t.Setenv("EXHIBIT_HOME", filepath.Join(dir, "home"))
+	t.Setenv("TMPDIR", filepath.Join(dir, "tmp"))
+	os.MkdirAll(filepath.Join(dir, "tmp"), 0o700)
+	run := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		code := cli.Run(context.Background(), append([]string{"exhibit"}, args...), strings.NewReader(""), &out, &out)
+		return code, out.String()
+	}
+	if code, out := run("init", "--archive", filepath.Join(dir, "archive"), "--insecure-no-password"); code != cli.ExitOK {
+		t.Fatalf("init: %d\n%s", code, out)
+	}
+	api := srv.URL + "/"
+	code, out := run("stac", "search", "--api", api, "--insecure-allow-private", "--collection", stactest.Collection, "--max-items", "5")
+	if code != cli.ExitOK || strings.Count(out, "S2B_36UYA") != 5 || !strings.Contains(out, "2026-03-01T08:46:09.024000Z") {
+		t.Fatalf("search: %d\n%s", code, out)
+	}
+	code, out = run("stac", "search", "--json", "--api", api, "--insecure-allow-private", "--max-cloud", "30")
+	var res struct {
+		Schema string
+		Items  []struct{ ID string }
+	}
+	if code != cli.ExitOK || json.Unmarshal([]byte(out), &res) != nil || res.Schema != "exhibit.stac-search/v1" || len(res.Items) == 0 || len(res.Items) == 12 {
+		t.Fatalf("search --json: %d\n%s", code, out)
+	}
+
+	code, out = run("stac", "acquire", "--case", "sat", "--api", api, "--insecure-allow-private", "--id", stactest.ID(2), "--assets", "visual")
+	if code != cli.ExitOK || !strings.Contains(out, "3 archived") || !strings.Contains(out, "checksum match") {
+		t.Fatalf("acquire: %d\n%s", code, out)
+	}
+	if code, out := run("verify", "--all"); code != cli.ExitOK || !strings.Contains(out, "3 of 3 items intact") {
+		t.Fatalf("verify: %d\n%s", code, out)
+	}
+	// The asset's item: its record says what the provider stated.
+	visual := srv.Asset(2, "visual")
+	id := "sha256:" + hexSum(visual)
+	code, out = run("show", id)
+	out = columns.ReplaceAllString(out, "  ")
+	for _, want := range []string{"source  stac (", "itemId  " + stactest.ID(2), "assets[0].checksum.status  match", "assets[0].key  visual",
+		"datetime  2026-03-03T08:46:09.024000Z", "part 3 of 3"} {
+		if code != cli.ExitOK || !strings.Contains(out, want) {
+			t.Fatalf("show: %d, no %q in\n%s", code, want, out)
+		}
+	}
+	// A byte of the asset changed in the archive: verify names the check.
+	rec := record(t, filepath.Join(dir, "archive"), id)
+	obj := filepath.Join(dir, "archive", rec.Predicate.Original.Key)
+	b, _ := os.ReadFile(obj)
+	os.Chmod(obj, 0o644)
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(obj, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run("verify", id); code != cli.ExitVerifyFail || !strings.Contains(out, "original") {
+		t.Fatalf("verify after a changed byte: %d\n%s", code, out)
+	}
+	b[len(b)/2] ^= 1
+	os.WriteFile(obj, b, 0o644)
+
+	// A MISMATCH is archived, and said.
+	code, out = run("stac", "acquire", "--case", "sat", "--api", api, "--insecure-allow-private", "--id", stactest.ID(3))
+	if code != cli.ExitOK || !strings.Contains(out, "MISMATCH") || !strings.Contains(out, "archived as served") {
+		t.Fatalf("mismatch: %d\n%s", code, out)
+	}
+	// Loopback without the flag: refused, nothing fetched.
+	before := srv.Requests("/")
+	if code, out := run("stac", "search", "--api", api); code != cli.ExitInput || !strings.Contains(out, "--insecure-allow-private") || srv.Requests("/") != before {
+		t.Fatalf("loopback: %d\n%s", code, out)
+	}
+	if code, out := run("stac", "search"); code != cli.ExitUsage {
+		t.Fatalf("no --api: %d\n%s", code, out)
+	}
+	// Nothing is left behind in the temporary folder.
+	if left, _ := os.ReadDir(filepath.Join(dir, "tmp", "exhibit-stac")); len(left) != 0 {
+		t.Fatalf("left: %v", left)
+	}
+}
+
+func record(t *testing.T, archive, id string) custody.Statement {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(archive, "items", strings.TrimPrefix(id, "sha256:"), "record.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st custody.Statement
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func hexSum(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
