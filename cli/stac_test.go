@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/openexhibit/exhibit/acquire/stac/stactest"
 	"github.com/openexhibit/exhibit/cli"
 	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/internal/testenv"
 )
 
 // TestStacCommands searches and acquires from the STAC test server as a
@@ -83,6 +85,41 @@ func TestStacCommands(t *testing.T) {
 	}
 	b[len(b)/2] ^= 1
 	os.WriteFile(obj, b, 0o644)
+
+	// A part of the scene gone (its record bundle removed): the other
+	// parts fail the acquisition check.
+	itemJSON := ""
+	for _, p := range rec.Predicate.Acquisition.Parts {
+		if p.Name == "item.json" {
+			itemJSON = p.Item
+		}
+	}
+	bundle := filepath.Join(dir, "archive", "items", strings.TrimPrefix(itemJSON, "sha256:"), "record.sigstore.json")
+	saved, err := os.ReadFile(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(bundle, 0o644)
+	os.Remove(bundle)
+	if code, out := run("verify", id); code != cli.ExitVerifyFail || !strings.Contains(out, "acquisition") {
+		t.Fatalf("verify without a part: %d\n%s", code, out)
+	}
+	os.WriteFile(bundle, saved, 0o444)
+
+	// cosign verifies the asset's record against the asset, offline.
+	t.Run("cosign", func(t *testing.T) {
+		cosign := testenv.Cosign(t)
+		home := filepath.Join(dir, "home")
+		vf := filepath.Join(dir, "visual.tif")
+		os.WriteFile(vf, visual, 0o644)
+		out, err := exec.Command(cosign, "verify-blob-attestation", "--key", filepath.Join(home, "cosign.pub"),
+			"--bundle", filepath.Join(dir, "archive", "items", strings.TrimPrefix(id, "sha256:"), "record.sigstore.json"),
+			"--new-bundle-format", "--insecure-ignore-tlog=true", "--trusted-root", filepath.Join(home, "trusted_root.json"),
+			"--type", "https://github.com/openexhibit/exhibit/custody-record/v2", vf).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Verified OK") {
+			t.Fatalf("cosign: %v\n%s", err, out)
+		}
+	})
 
 	// A MISMATCH is archived, and said.
 	code, out = run("stac", "acquire", "--case", "sat", "--api", api, "--insecure-allow-private", "--id", stactest.ID(3))

@@ -343,7 +343,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	page := map[string]any{"type": "FeatureCollection", "features": matched[start:end], "numberMatched": len(matched), "numberReturned": end - start}
 	links := []map[string]any{}
 	if end < len(matched) {
-		if s.o.GetOnly {
+		if s.o.GetOnly || r.Method == http.MethodGet {
 			u := *r.URL
 			v := u.Query()
 			v.Set("token", strconv.Itoa(end))
