@@ -18,13 +18,15 @@ import (
 	"github.com/openexhibit/exhibit/internal/testenv"
 )
 
-// TestStacCommands searches and acquires from the STAC test server as a
-// user would: the scene is archived whole and verifies; a byte changed in
+// TestStacCommands searches and acquires from the STAC test server (its
+// assets COGs made by GDAL) as a user would: the scene is archived whole
+// and verifies, and show reads the asset's georeference; a byte changed in
 // an asset, or a part's record removed, fails verify with the check
 // named; a MISMATCH is archived and said; loopback needs the insecure
 // flag.
 func TestStacCommands(t *testing.T) {
-	srv := stactest.Start(t, stactest.Options{Items: 12, Checksums: map[string]string{
+	testenv.Program(t, "gdal-bin", "gdal_translate")
+	srv := stactest.Start(t, stactest.Options{Items: 12, COGs: true, Checksums: map[string]string{
 		stactest.ID(3): stactest.Multihash([]byte("not what is served")),
 	}})
 	dir := t.TempDir()
@@ -66,7 +68,7 @@ func TestStacCommands(t *testing.T) {
 	code, out = run("show", id)
 	out = columns.ReplaceAllString(out, "  ")
 	for _, want := range []string{"source  stac (", "itemId  " + stactest.ID(2), "assets[0].checksum.status  match", "assets[0].key  visual",
-		"datetime  2026-03-03T08:46:09.024000Z", "part 3 of 3"} {
+		"datetime  2026-03-03T08:46:09.024000Z", "part 3 of 3", "crs  EPSG:32636", "extent  W 36."} {
 		if code != cli.ExitOK || !strings.Contains(out, want) {
 			t.Fatalf("show: %d, no %q in\n%s", code, want, out)
 		}

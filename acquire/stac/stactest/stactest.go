@@ -15,6 +15,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +36,11 @@ type Options struct {
 	GetOnly bool
 	// AssetSize is the size of each item's visual asset (default 64 KiB).
 	AssetSize int
+	// COGs makes each visual asset a real cloud-optimized GeoTIFF (GDAL's
+	// gdal_create and gdal_translate, 256 x 256 pixels of 10 m in UTM
+	// zone 36N, 128-pixel tiles), with proj:transform and proj:shape on
+	// the item; otherwise assets are AssetSize pseudo-random bytes.
+	COGs bool
 	// Assets maps an asset path to bytes served in place of the generated
 	// ones (a changed file); Checksums an item's visual asset to the
 	// file:checksum stated for it ("" leaves it out).
@@ -96,9 +104,43 @@ func Start(t testing.TB, o Options) *Server {
 		o.AssetSize = 64 << 10
 	}
 	s := &Server{o: o, requests: map[string]int{}, tooMany: map[string]int{}, cut: map[string]bool{}}
+	if o.COGs {
+		s.makeCOGs(t)
+	}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
+}
+
+// utm is the upper-left corner of item i's raster, in metres of UTM zone
+// 36N.
+func utm(i int) (x, y float64) { return 714000 + float64(i%5)*7000, 5540000 + float64(i/5)*11000 }
+
+// makeCOGs makes each item's visual asset a COG with GDAL.
+func (s *Server) makeCOGs(t testing.TB) {
+	dir := t.TempDir()
+	base := filepath.Join(dir, "base.tif")
+	run := func(args ...string) {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	run("gdal_create", "-of", "GTiff", "-outsize", "256", "256", "-bands", "3", "-ot", "Byte",
+		"-burn", "40", "-burn", "90", "-burn", "140", "-a_srs", "EPSG:32636", "-a_ullr", "0", "2560", "2560", "0", base)
+	if s.o.Assets == nil {
+		s.o.Assets = map[string][]byte{}
+	}
+	for i := range s.o.Items {
+		x, y := utm(i)
+		out := filepath.Join(dir, fmt.Sprintf("%d.tif", i))
+		run("gdal_translate", "-q", "-of", "COG", "-co", "BLOCKSIZE=128", "-a_ullr",
+			fmt.Sprint(x), fmt.Sprint(y), fmt.Sprint(x+2560), fmt.Sprint(y-2560), base, out)
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.o.Assets[AssetPath(i, "visual")] = b
+	}
 }
 
 // TooMany makes the next n requests for path answer 429 Too Many
@@ -165,6 +207,11 @@ func (s *Server) item(i int) map[string]any {
 		"roles": []string{"visual"}, "file:size": len(visual)}
 	if stated {
 		asset["file:checksum"] = checksum
+	}
+	if s.o.COGs {
+		x, y := utm(i)
+		asset["proj:transform"] = []float64{10, 0, x, 0, -10, y}
+		asset["proj:shape"] = []int{256, 256}
 	}
 	day := 1 + i%28
 	lon, lat := 36.0+float64(i%5)*0.1, 49.9+float64(i/5)*0.1
