@@ -16,6 +16,7 @@ import (
 
 	"github.com/openexhibit/exhibit/acquire/stac"
 	"github.com/openexhibit/exhibit/archive"
+	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/internal/netguard"
 )
 
@@ -278,7 +279,7 @@ func runStacAcquire(ctx context.Context, e *env, home string, cfg *Config, caseN
 	err = q.each(ctx, func(f found) error {
 		scenes++
 		s, err := stac.Acquire(ctx, f.item, f.at, stac.AcquireOptions{Client: q.client, Downloader: q.downloader, Assets: keys,
-			API: root, Catalog: catalog, By: cfg.Operator})
+			API: root, Catalog: catalog, By: cfg.Operator, Archived: archived(a)})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -290,6 +291,9 @@ func runStacAcquire(ctx context.Context, e *env, home string, cfg *Config, caseN
 		defer s.Remove()
 		for _, as := range s.Provenance.Assets {
 			fmt.Fprintf(e.stderr, "fetched  %s %s  %s, checksum %s\n", f.item.ID, as.Key, humanBytes(as.Size), as.Checksum.Status)
+		}
+		for _, r := range s.Provenance.AlreadyArchived {
+			fmt.Fprintf(e.stderr, "already archived  %s %s  %s (the checksum the provider states)\n", f.item.ID, r.Key, r.Item)
 		}
 		for _, m := range s.Mismatched() {
 			fmt.Fprintf(e.stderr, "MISMATCH  %s %s: %s; archived as served\n", f.item.ID, m.Key, m.Checksum.Problem)
@@ -318,4 +322,19 @@ func runStacAcquire(ctx context.Context, e *env, home string, cfg *Config, caseN
 			"check the network and the provider, then acquire those again; the others are archived")
 	}
 	return nil
+}
+
+// archived says whether the archive holds an item (its record verifies).
+func archived(a *archive.Archive) func(ctx context.Context, item string) (bool, error) {
+	return func(ctx context.Context, item string) (bool, error) {
+		id, err := hashing.ParseDigest(item)
+		if err != nil {
+			return false, err
+		}
+		_, err = a.Record(ctx, id)
+		if archive.KindOf(err) == archive.KindNotFound {
+			return false, nil
+		}
+		return err == nil, err
+	}
 }

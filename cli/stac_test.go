@@ -67,7 +67,7 @@ func TestStacCommands(t *testing.T) {
 	id := "sha256:" + hexSum(visual)
 	code, out = run("show", id)
 	out = columns.ReplaceAllString(out, "  ")
-	for _, want := range []string{"source  stac (", "itemId  " + stactest.ID(2), "assets[0].checksum.status  match", "assets[0].key  visual",
+	for _, want := range []string{"source  stac (", "itemId  " + stactest.ID(2), "url  " + srv.URL + "/collections/", "assets[0].checksum.status  match", "assets[0].key  visual",
 		"datetime  2026-03-03T08:46:09.024000Z", "part 3 of 3", "crs  EPSG:32636", "extent  W 36."} {
 		if code != cli.ExitOK || !strings.Contains(out, want) {
 			t.Fatalf("show: %d, no %q in\n%s", code, want, out)
@@ -122,6 +122,24 @@ func TestStacCommands(t *testing.T) {
 			t.Fatalf("cosign: %v\n%s", err, out)
 		}
 	})
+
+	// The same scene again: its asset, whose stated sha2-256 names an
+	// archived item, is not downloaded again. Then the provider serves a
+	// new version of it: downloaded, archived beside the earlier one.
+	assetPath := stactest.AssetPath(2, "visual")
+	fetched := srv.Requests(assetPath)
+	code, out = run("stac", "acquire", "--case", "sat", "--api", api, "--insecure-allow-private", "--id", stactest.ID(2), "--assets", "visual")
+	if code != cli.ExitOK || !strings.Contains(out, "already archived  "+stactest.ID(2)+" visual  "+id) || srv.Requests(assetPath) != fetched {
+		t.Fatalf("again: %d (%d asset requests, %d before)\n%s", code, srv.Requests(assetPath), fetched, out)
+	}
+	srv.SetAsset(assetPath, append([]byte("reprocessed "), visual...))
+	code, out = run("stac", "acquire", "--case", "sat", "--api", api, "--insecure-allow-private", "--id", stactest.ID(2), "--assets", "visual")
+	if code != cli.ExitOK || !strings.Contains(out, "3 archived") || strings.Contains(out, "already archived  ") {
+		t.Fatalf("new version: %d\n%s", code, out)
+	}
+	if code, out := run("verify", "--all"); code != cli.ExitOK || !strings.Contains(out, "6 of 6 items intact") {
+		t.Fatalf("verify both versions: %d\n%s", code, out)
+	}
 
 	// A MISMATCH is archived, and said.
 	code, out = run("stac", "acquire", "--case", "sat", "--api", api, "--insecure-allow-private", "--id", stactest.ID(3))

@@ -3,6 +3,7 @@ package stac
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -36,7 +37,7 @@ type Provenance struct {
 	Catalog    bool   `json:"staticCatalog,omitempty"`
 	Collection string `json:"collection"`
 	ItemID     string `json:"itemId"`
-	ItemURL    string `json:"itemUrl,omitempty"`
+	ItemURL    string `json:"url,omitempty"`
 	// Datetime is the item's datetime as the provider states it (which
 	// moment it names differs between providers: datatake start, tile
 	// sensing time).
@@ -63,6 +64,18 @@ type Provenance struct {
 	Assets        []AssetRecord `json:"assets"`
 	NotDownloaded []AssetRef    `json:"notDownloaded,omitempty"`
 	Missing       []string      `json:"missing,omitempty"`
+	// AlreadyArchived are the assets asked for that were not downloaded
+	// again: the provider states a sha2-256 checksum that is the ID of an
+	// item already in the archive (the same bytes, acquired before).
+	AlreadyArchived []ArchivedRef `json:"alreadyArchived,omitempty"`
+}
+
+// ArchivedRef is an asset already in the archive.
+type ArchivedRef struct {
+	Key      string `json:"key"`
+	Href     string `json:"href"`
+	Checksum string `json:"checksum"`
+	Item     string `json:"item"`
 }
 
 // AssetRecord is one asset as received.
@@ -99,7 +112,11 @@ type AcquireOptions struct {
 	// Sign, when set, makes the URL an asset is fetched from (a signed
 	// URL); the href is what is recorded.
 	Sign func(ctx context.Context, href string) (string, error)
-	By   string
+	// Archived, when set, says whether the archive holds the item of this
+	// ID ("sha256:…"): an asset whose stated sha2-256 checksum names one
+	// is not downloaded again.
+	Archived func(ctx context.Context, item string) (bool, error)
+	By       string
 }
 
 // Scene is an acquired scene, ready for the archive.
@@ -191,6 +208,16 @@ func Acquire(ctx context.Context, found *Item, foundAt string, o AcquireOptions)
 		if err != nil {
 			return fail(fmt.Errorf("asset %s: %w", k, err))
 		}
+		if item := sha256Item(a.Checksum); item != "" && o.Archived != nil {
+			have, err := o.Archived(ctx, item)
+			if err != nil {
+				return fail(fmt.Errorf("asset %s: is %s archived? %w", k, item, err))
+			}
+			if have {
+				p.AlreadyArchived = append(p.AlreadyArchived, ArchivedRef{Key: k, Href: Unsigned(href), Checksum: a.Checksum, Item: item})
+				continue
+			}
+		}
 		fetchURL := href
 		if o.Sign != nil {
 			if fetchURL, err = o.Sign(ctx, href); err != nil {
@@ -222,13 +249,23 @@ func Acquire(ctx context.Context, found *Item, foundAt string, o AcquireOptions)
 		p.Assets = append(p.Assets, AssetRecord{Key: k, Part: name, Fetched: *f, Checksum: c})
 		parts = append(parts, ingest.Part{Name: name, Path: local, FileName: path.Base(name)})
 	}
-	if len(p.Assets) == 0 && len(o.Assets) > 0 {
+	if len(p.Assets) == 0 && len(p.AlreadyArchived) == 0 && len(o.Assets) > 0 {
 		return fail(fmt.Errorf("item %s has none of the assets asked for (%s); it has %s", it.ID, strings.Join(o.Assets, ", "), strings.Join(keys, ", ")))
 	}
 	s.Provenance = p
 	s.Acquisition = &ingest.Acquisition{Kind: Kind, ProvenanceType: ProvenanceV1, Provenance: p, By: o.By,
 		Started: started, Ended: time.Now().UTC(), Parts: parts}
 	return s, nil
+}
+
+// sha256Item is the item ID a file:checksum names when it is a whole
+// sha2-256 digest ("" otherwise).
+func sha256Item(checksum string) string {
+	m, err := ParseMultihash(checksum)
+	if err != nil || m.Code != 0x12 || len(m.Digest) != 32 {
+		return ""
+	}
+	return "sha256:" + hex.EncodeToString(m.Digest)
 }
 
 // describe copies what the provider states of the scene.
