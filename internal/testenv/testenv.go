@@ -31,7 +31,9 @@ import (
 	"encoding/hex"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -269,5 +271,31 @@ func skipShort(t testing.TB, what string) {
 	t.Helper()
 	if short() {
 		t.Skip("-short: this test needs " + what + "; make test runs it")
+	}
+}
+
+// HeapPeak samples the heap in use every 10 ms until the function it
+// returns is called, which reports the peak as the metric peak-heap-MiB:
+// a benchmark's proof that memory stays flat in the size it handles.
+func HeapPeak(b *testing.B) func() {
+	done := make(chan struct{})
+	var peak uint64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var m runtime.MemStats
+		for {
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 	}
 }

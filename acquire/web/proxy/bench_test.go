@@ -7,10 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/openexhibit/exhibit/internal/testenv"
 )
 
 // BenchmarkDownload fetches one large response over HTTPS from a local
@@ -70,7 +70,7 @@ func download(b *testing.B, rate int) {
 	b.Run("direct", func(b *testing.B) {
 		c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, DisableCompression: true}}
 		b.SetBytes(size)
-		defer heapPeak(b)()
+		defer testenv.HeapPeak(b)()
 		for b.Loop() {
 			get(b, c)
 		}
@@ -89,34 +89,9 @@ func download(b *testing.B, rate int) {
 		defer p.Close()
 		c := browser(p)
 		b.SetBytes(size)
-		defer heapPeak(b)()
+		defer testenv.HeapPeak(b)()
 		for b.Loop() {
 			get(b, c)
 		}
 	})
-}
-
-// heapPeak samples the heap in use every 10 ms until the function it
-// returns is called, which reports the peak as peak-heap-MiB.
-func heapPeak(b *testing.B) func() {
-	done := make(chan struct{})
-	var peak uint64
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		var m runtime.MemStats
-		for {
-			runtime.ReadMemStats(&m)
-			peak = max(peak, m.HeapInuse)
-			select {
-			case <-done:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	})
-	return func() {
-		close(done)
-		wg.Wait()
-		b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
-	}
 }
