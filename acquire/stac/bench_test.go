@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/openexhibit/exhibit/acquire/stac"
+	"github.com/openexhibit/exhibit/acquire/stac/stactest"
 	"github.com/openexhibit/exhibit/internal/testenv"
 )
 
@@ -90,4 +91,26 @@ func BenchmarkAsset(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSearch pages through 1,000 items of the test server, 100 a
+// page, by POST with a merged next body: the time, and the requests made
+// (the landing page, its conformance, 10 pages).
+//
+//	go test -run '^$' -bench Search -benchtime 5x ./acquire/stac
+func BenchmarkSearch(b *testing.B) {
+	srv := stactest.Start(b, stactest.Options{Items: 1000})
+	c := client()
+	for b.Loop() {
+		ctx := context.Background()
+		l, err := c.Landing(ctx, srv.URL+"/")
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		if err := c.Search(ctx, l, stac.Search{Limit: 100}, 0, func(p *stac.Page) error { n += len(p.Items); return nil }); err != nil || n != 1000 {
+			b.Fatalf("%d items, %v", n, err)
+		}
+	}
+	b.ReportMetric(float64(srv.Requests("/")+srv.Requests("/conformance")+srv.Requests("/search"))/float64(b.N), "requests/op")
 }
