@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/openexhibit/exhibit/acquire/stac"
 	"github.com/openexhibit/exhibit/acquire/stac/stactest"
 	"github.com/openexhibit/exhibit/cli"
 	"github.com/openexhibit/exhibit/custody"
@@ -139,6 +141,40 @@ func TestStacCommands(t *testing.T) {
 	}
 	if code, out := run("verify", "--all"); code != cli.ExitOK || !strings.Contains(out, "6 of 6 items intact") {
 		t.Fatalf("verify both versions: %d\n%s", code, out)
+	}
+
+	// A run cut off mid-asset (the connection drops, then the run is
+	// interrupted while it waits to retry) archives nothing and keeps the
+	// half it has; the next run fetches only the rest.
+	cutPath := stactest.AssetPath(5, "visual")
+	srv.Cut(cutPath)
+	part := filepath.Join(dir, "tmp", "exhibit-stac", stactest.Collection+"-"+stactest.ID(5), "assets", "visual.tif.part")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	go func() { // interrupted once the half is on disk, while it waits to retry
+		for ctx.Err() == nil {
+			if fi, err := os.Stat(part); err == nil && fi.Size() > 0 {
+				cancel()
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	var buf bytes.Buffer
+	code = cli.Run(ctx, []string{"exhibit", "stac", "acquire", "--api", api, "--insecure-allow-private", "--id", stactest.ID(5)}, strings.NewReader(""), &buf, &buf)
+	cancel()
+	if code != cli.ExitInterrupted {
+		t.Fatalf("interrupted: %d\n%s", code, buf.String())
+	}
+	if fi, err := os.Stat(part); err != nil || fi.Size() == 0 || fi.Size() >= int64(len(srv.Asset(5, "visual"))) {
+		t.Fatalf("no partial download kept: %v", err)
+	}
+	code, out = run("stac", "acquire", "--api", api, "--insecure-allow-private", "--id", stactest.ID(5))
+	if code != cli.ExitOK || !strings.Contains(out, "3 archived") {
+		t.Fatalf("resumed run: %d\n%s", code, out)
+	}
+	var prov stac.Provenance
+	rec = record(t, filepath.Join(dir, "archive"), "sha256:"+hexSum(srv.Asset(5, "visual")))
+	if err := json.Unmarshal(rec.Predicate.Acquisition.Provenance, &prov); err != nil || len(prov.Assets) != 1 || !prov.Assets[0].Resumed {
+		t.Fatalf("the record does not say the download was resumed (%v):\n%s", err, rec.Predicate.Acquisition.Provenance)
 	}
 
 	// A MISMATCH is archived, and said.
