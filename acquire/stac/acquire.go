@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path"
@@ -229,24 +230,20 @@ func Acquire(ctx context.Context, found *Item, foundAt string, o AcquireOptions)
 		if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
 			return fail(err)
 		}
-		f, err := o.Downloader.Get(ctx, fetchURL, Unsigned(href), local)
-		if err != nil {
-			return fail(fmt.Errorf("asset %s: %w", k, err))
-		}
 		size := int64(-1)
 		if a.Size != nil {
 			size = *a.Size
 		}
-		file, err := os.Open(local)
-		if err != nil {
-			return fail(err)
-		}
-		c, err := Verify(a.Checksum, size, file)
-		file.Close()
+		// The provider's statement is checked as the bytes arrive.
+		var check *Checker
+		f, err := o.Downloader.Get(ctx, fetchURL, Unsigned(href), local, func() io.Writer {
+			check = NewChecker(a.Checksum, size)
+			return check
+		})
 		if err != nil {
 			return fail(fmt.Errorf("asset %s: %w", k, err))
 		}
-		p.Assets = append(p.Assets, AssetRecord{Key: k, Part: name, Fetched: *f, Checksum: c})
+		p.Assets = append(p.Assets, AssetRecord{Key: k, Part: name, Fetched: *f, Checksum: check.Result()})
 		parts = append(parts, ingest.Part{Name: name, Path: local, FileName: path.Base(name)})
 	}
 	if len(p.Assets) == 0 && len(p.AlreadyArchived) == 0 && len(o.Assets) > 0 {

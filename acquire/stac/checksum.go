@@ -115,54 +115,72 @@ type Checksum struct {
 	Problem string `json:"problem,omitempty"`
 }
 
-// Verify reads r to its end and sets what it held against the provider's
-// statement: stated, a file:checksum ("" when there is none), and
-// statedSize, a file:size (-1 when there is none). A size that differs is
-// a Mismatch whatever the checksum; an unsupported or malformed checksum is
-// Unsupported, never a Match. The error is r's only.
-func Verify(stated string, statedSize int64, r io.Reader) (Checksum, error) {
-	c := Checksum{Stated: stated, StatedSize: statedSize}
-	var mh *Multihash
-	var h hash.Hash
+// Checker sets the bytes written to it against a provider's statement:
+// stated, a file:checksum ("" when there is none), and statedSize, a
+// file:size (-1 when there is none).
+type Checker struct {
+	c  Checksum
+	mh *Multihash
+	h  hash.Hash
+}
+
+// NewChecker starts a check.
+func NewChecker(stated string, statedSize int64) *Checker {
+	k := &Checker{c: Checksum{Stated: stated, StatedSize: statedSize}}
 	if stated != "" {
-		var err error
-		if mh, err = ParseMultihash(stated); err != nil {
-			c.Status, c.Problem = Unsupported, "file:checksum: "+err.Error()
+		mh, err := ParseMultihash(stated)
+		if err != nil {
+			k.c.Status, k.c.Problem = Unsupported, "file:checksum: "+err.Error()
 			if mh != nil {
-				c.Function = fmt.Sprintf("0x%x", mh.Code)
+				k.c.Function = fmt.Sprintf("0x%x", mh.Code)
 			}
-			mh = nil
 		} else {
-			h, c.Function = mh.New(), mh.Name
+			k.mh, k.h, k.c.Function = mh, mh.New(), mh.Name
 		}
 	}
-	w := io.Discard
-	if h != nil {
-		w = h
+	return k
+}
+
+// Write hashes and counts p.
+func (k *Checker) Write(p []byte) (int, error) {
+	if k.h != nil {
+		k.h.Write(p)
 	}
-	n, err := io.Copy(w, r)
-	if err != nil {
-		return c, err
+	k.c.Size += int64(len(p))
+	return len(p), nil
+}
+
+// Result is the outcome for the bytes written. A size that differs is a
+// Mismatch whatever the checksum; an unsupported or malformed checksum is
+// Unsupported, never a Match.
+func (k *Checker) Result() Checksum {
+	c := k.c
+	var sum []byte
+	if k.h != nil {
+		sum = k.h.Sum(nil)
+		c.Computed = hex.EncodeToString(sum[:len(k.mh.Digest)])
 	}
-	c.Size = n
 	switch {
-	case statedSize >= 0 && statedSize != n:
+	case c.StatedSize >= 0 && c.StatedSize != c.Size:
 		c.Status = Mismatch
-		c.Problem = fmt.Sprintf("file:size states %d bytes, %d were received", statedSize, n)
-		if mh != nil {
-			c.Computed = hex.EncodeToString(h.Sum(nil)[:len(mh.Digest)])
-		}
-	case mh != nil:
-		sum := h.Sum(nil)
-		c.Computed = hex.EncodeToString(sum[:len(mh.Digest)])
-		if mh.Matches(sum) {
-			c.Status = Match
-		} else {
-			c.Status = Mismatch
-			c.Problem = fmt.Sprintf("the %s of the bytes received is not the one file:checksum states", mh.Name)
-		}
+		c.Problem = fmt.Sprintf("file:size states %d bytes, %d were received", c.StatedSize, c.Size)
+	case k.mh != nil && k.mh.Matches(sum):
+		c.Status = Match
+	case k.mh != nil:
+		c.Status = Mismatch
+		c.Problem = fmt.Sprintf("the %s of the bytes received is not the one file:checksum states", k.mh.Name)
 	case c.Status == "":
 		c.Status = Absent
 	}
-	return c, nil
+	return c
+}
+
+// Verify reads r to its end and sets what it held against the provider's
+// statement (NewChecker). The error is r's only.
+func Verify(stated string, statedSize int64, r io.Reader) (Checksum, error) {
+	k := NewChecker(stated, statedSize)
+	if _, err := io.Copy(k, r); err != nil {
+		return k.c, err
+	}
+	return k.Result(), nil
 }

@@ -184,7 +184,7 @@ func TestPublicOnly(t *testing.T) {
 		t.Fatalf("landing: %v", err)
 	}
 	u := srv.URL + stactest.AssetPath(0, "visual")
-	if _, err := (&stac.Downloader{Retries: -1}).Get(context.Background(), u, u, t.TempDir()+"/a"); err == nil || !strings.Contains(err.Error(), "not a public address") {
+	if _, err := (&stac.Downloader{Retries: -1}).Get(context.Background(), u, u, t.TempDir()+"/a", nil); err == nil || !strings.Contains(err.Error(), "not a public address") {
 		t.Fatalf("download: %v", err)
 	}
 	if srv.Requests("/") != 0 || srv.Requests(stactest.AssetPath(0, "visual")) != 0 {

@@ -1,6 +1,7 @@
 package stac
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,8 +85,10 @@ func (e *errRetry) Unwrap() error { return e.err }
 
 // Get downloads fetchURL (which may carry a signature in its query) to
 // path, recording href (the unsigned URL) as what was fetched. Errors
-// name href, never fetchURL.
-func (d *Downloader) Get(ctx context.Context, fetchURL, href, path string) (*Fetched, error) {
+// name href, never fetchURL. When tee is set, every byte of the file, in
+// order, is also written to the writer it returns; it is called again
+// whenever the download starts over (so that a hash sees one whole file).
+func (d *Downloader) Get(ctx context.Context, fetchURL, href, path string, tee func() io.Writer) (*Fetched, error) {
 	u, err := url.Parse(fetchURL)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", href, err)
@@ -110,7 +113,7 @@ func (d *Downloader) Get(ctx context.Context, fetchURL, href, path string) (*Fet
 	f := &Fetched{Href: href, Started: time.Now().UTC()}
 	for attempt := 0; ; attempt++ {
 		f.Attempts++
-		done, err := d.attempt(ctx, fetchURL, path, f)
+		done, err := d.attempt(ctx, fetchURL, path, f, tee)
 		if done {
 			f.Ended = time.Now().UTC()
 			return f, nil
@@ -161,7 +164,7 @@ func (d *Downloader) acquire(ctx context.Context, host string) (func(), error) {
 
 // attempt makes one request: for the whole file, or for the rest of a
 // .part file. done is true when the file is complete at path.
-func (d *Downloader) attempt(ctx context.Context, fetchURL, path string, f *Fetched) (done bool, err error) {
+func (d *Downloader) attempt(ctx context.Context, fetchURL, path string, f *Fetched, tee func() io.Writer) (done bool, err error) {
 	part, statePath := path+".part", path+".part.json"
 	var st partState
 	have := int64(0)
@@ -174,8 +177,12 @@ func (d *Downloader) attempt(ctx context.Context, fetchURL, path string, f *Fetc
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", f.Href, err)
 	}
+	// A resumed download asks again for the last bytes it has (overlap):
+	// after a crash of the machine, what was written last may not be on
+	// the disk, and comparing them finds that out.
+	overlap := min(have, resumeOverlap)
 	if have > 0 {
-		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have-overlap))
 		validator := st.ETag
 		if validator == "" || strings.HasPrefix(validator, "W/") {
 			validator = st.LastModified
@@ -206,22 +213,42 @@ func (d *Downloader) attempt(ctx context.Context, fetchURL, path string, f *Fetc
 		return false, &errRetry{err: fmt.Errorf("GET %s: %s", f.Href, resp.Status), wait: retryAfter(resp.Header.Get("Retry-After"))}
 	case resp.StatusCode == http.StatusPartialContent && have > 0:
 		start, total, ok := contentRange(resp.Header.Get("Content-Range"))
-		if !ok || start != have || (st.Total > 0 && total != st.Total) {
+		if !ok || start != have-overlap || (st.Total > 0 && total != st.Total) {
 			// Not the rest of what we have: start over.
 			os.Remove(part)
 			os.Remove(statePath)
 			f.Restarted++
 			return false, &errRetry{err: fmt.Errorf("GET %s: Content-Range %q does not continue the %d bytes received", f.Href, resp.Header.Get("Content-Range"), have), wait: time.Millisecond}
 		}
+		if same, err := sameTail(part, have, overlap, resp.Body); err != nil || !same {
+			os.Remove(part)
+			os.Remove(statePath)
+			f.Restarted++
+			if err == nil {
+				err = fmt.Errorf("the last %d bytes kept are not the server's: started over", overlap)
+			}
+			return false, &errRetry{err: fmt.Errorf("GET %s: %w", f.Href, err), wait: time.Millisecond}
+		}
 		f.Resumed = true
-		return d.receive(resp, part, statePath, st, have, total, f)
+		var w io.Writer
+		if tee != nil {
+			w = tee()
+			if err := feed(part, have, w); err != nil {
+				return false, err
+			}
+		}
+		return d.receive(resp, part, statePath, st, have, total, f, w)
 	case resp.StatusCode == http.StatusOK:
 		if have > 0 {
 			f.Restarted++ // the file changed, or ranges are not served: from the start
 		}
 		st = partState{Href: f.Href, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified"),
 			ContentType: resp.Header.Get("Content-Type"), Total: resp.ContentLength}
-		return d.receive(resp, part, statePath, st, 0, resp.ContentLength, f)
+		var w io.Writer
+		if tee != nil {
+			w = tee()
+		}
+		return d.receive(resp, part, statePath, st, 0, resp.ContentLength, f, w)
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && have > 0:
 		os.Remove(part)
 		os.Remove(statePath)
@@ -231,10 +258,46 @@ func (d *Downloader) attempt(ctx context.Context, fetchURL, path string, f *Fetc
 	return false, fmt.Errorf("GET %s: %s", f.Href, resp.Status)
 }
 
+// resumeOverlap is how much of what it has a resumed download asks for
+// again, to compare.
+const resumeOverlap = 1 << 20
+
+// sameTail reads n bytes from body and says whether they are the n bytes
+// before have in the file.
+func sameTail(file string, have, n int64, body io.Reader) (bool, error) {
+	got := make([]byte, n)
+	if _, err := io.ReadFull(body, got); err != nil {
+		return false, err
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	kept := make([]byte, n)
+	if _, err := f.ReadAt(kept, have-n); err != nil {
+		return false, err
+	}
+	return bytes.Equal(got, kept), nil
+}
+
+// feed writes the first n bytes of file to w.
+func feed(file string, n int64, w io.Writer) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.CopyN(w, f, n)
+	return err
+}
+
 // receive writes a response body to the .part file (appending after have
-// bytes) and completes the file when total is reached (or, when the
-// length is unknown, at the body's end).
-func (d *Downloader) receive(resp *http.Response, part, statePath string, st partState, have, total int64, f *Fetched) (bool, error) {
+// bytes; also to w, when set) and completes the file when total is
+// reached (or, when the length is unknown, at the body's end). The file is
+// not synced: it is read again at once by the archive, which keeps its own
+// copy durably, and a resumed download checks what it kept (sameTail).
+func (d *Downloader) receive(resp *http.Response, part, statePath string, st partState, have, total int64, f *Fetched, w io.Writer) (bool, error) {
 	if b, err := json.Marshal(st); err == nil {
 		if err := os.WriteFile(statePath, b, 0o600); err != nil {
 			return false, err
@@ -253,11 +316,12 @@ func (d *Downloader) receive(resp *http.Response, part, statePath string, st par
 		stall = time.Minute
 	}
 	sr := newStallReader(resp.Body, stall)
-	n, copyErr := io.Copy(out, sr)
-	sr.stop()
-	if err := out.Sync(); err != nil && copyErr == nil {
-		copyErr = err
+	var dst io.Writer = out
+	if w != nil {
+		dst = io.MultiWriter(out, w)
 	}
+	n, copyErr := io.CopyBuffer(dst, sr, make([]byte, 1<<20))
+	sr.stop()
 	if err := out.Close(); err != nil && copyErr == nil {
 		copyErr = err
 	}

@@ -107,7 +107,8 @@ func Start(t testing.TB, o Options) *Server {
 	if o.COGs {
 		s.makeCOGs(t)
 	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.Start() // after s.Server is set: the handlers read its URL
 	t.Cleanup(s.Close)
 	return s
 }
