@@ -13,7 +13,6 @@ import (
 	"github.com/openexhibit/exhibit/acquire/web"
 	"github.com/openexhibit/exhibit/acquire/web/browser"
 	"github.com/openexhibit/exhibit/acquire/web/media"
-	"github.com/openexhibit/exhibit/archive"
 	"github.com/urfave/cli/v2"
 )
 
@@ -146,15 +145,7 @@ func rootPool(files []string) (*x509.CertPool, error) {
 }
 
 func runCapture(ctx context.Context, e *env, home string, cfg *Config, caseName string, o web.Options, urls []string) error {
-	enc, err := parseRecipients(cfg.EncryptTo)
-	if err != nil {
-		return err
-	}
-	registry, err := configuredReaders(cfg)
-	if err != nil {
-		return err
-	}
-	a, err := openArchive(ctx, e, home, cfg)
+	a, opts, err := openArchiving(ctx, e, home, cfg, caseName)
 	if err != nil {
 		return err
 	}
@@ -175,8 +166,10 @@ func runCapture(ctx context.Context, e *env, home string, cfg *Config, caseName 
 		if m := res.MediaProblem(); m != "" {
 			fmt.Fprintf(e.stderr, "  media: %s\n", m)
 		}
-		err = archiveCapture(ctx, e, a, res, archive.IngestOptions{Case: caseName, Encrypt: enc, Readers: registry},
-			web.AcquireOptions{Browser: o.Browser.Exec, By: cfg.Operator})
+		acq, err := res.Acquisition(web.AcquireOptions{Browser: o.Browser.Exec, By: cfg.Operator})
+		if err == nil {
+			err = archiveAcquisition(ctx, e, a, opts, acq)
+		}
 		res.Remove()
 		if err != nil {
 			return err
@@ -187,21 +180,4 @@ func runCapture(ctx context.Context, e *env, home string, cfg *Config, caseName 
 			"check the URLs and the network, then capture those again; the others are archived")
 	}
 	return nil
-}
-
-// archiveCapture archives one capture as an acquisition.
-func archiveCapture(ctx context.Context, e *env, a *archive.Archive, res *web.Result, opts archive.IngestOptions, ao web.AcquireOptions) error {
-	acq, err := res.Acquisition(ao)
-	if err != nil {
-		return err
-	}
-	p := newProgress(e)
-	opts.Observer = p
-	rep, err := a.Acquire(ctx, opts, []*archive.Acquisition{acq})
-	if err != nil {
-		return err
-	}
-	p.finish()
-	printIngest(e, rep, a.Location())
-	return ingestError(ctx, rep)
 }

@@ -66,21 +66,46 @@ type ingestOptions struct {
 }
 
 func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOptions, paths []string) error {
-	enc, err := parseRecipients(cfg.EncryptTo)
-	if err != nil {
-		return err
-	}
-	registry, err := configuredReaders(cfg)
-	if err != nil {
-		return err
-	}
-	a, err := openArchive(ctx, e, home, cfg)
+	a, opts, err := openArchiving(ctx, e, home, cfg, o.caseName)
 	if err != nil {
 		return err
 	}
 	p := newProgress(e)
-	rep, err := a.Ingest(ctx, archive.IngestOptions{Case: o.caseName, RequireTimestamp: o.requireTimestamp, MinTimestamps: o.minTimestamps,
-		Jobs: cfg.Jobs, Encrypt: enc, Readers: registry, Observer: p}, paths)
+	opts.RequireTimestamp, opts.MinTimestamps, opts.Jobs, opts.Observer = o.requireTimestamp, o.minTimestamps, cfg.Jobs, p
+	rep, err := a.Ingest(ctx, opts, paths)
+	if err != nil {
+		return err
+	}
+	p.finish()
+	printIngest(e, rep, a.Location())
+	return ingestError(ctx, rep)
+}
+
+// openArchiving opens the archive for a command that archives, with the
+// ingest options of the configuration: the case, its encryption, its
+// readers.
+func openArchiving(ctx context.Context, e *env, home string, cfg *Config, caseName string) (*archive.Archive, archive.IngestOptions, error) {
+	enc, err := parseRecipients(cfg.EncryptTo)
+	if err != nil {
+		return nil, archive.IngestOptions{}, err
+	}
+	registry, err := configuredReaders(cfg)
+	if err != nil {
+		return nil, archive.IngestOptions{}, err
+	}
+	a, err := openArchive(ctx, e, home, cfg)
+	if err != nil {
+		return nil, archive.IngestOptions{}, err
+	}
+	return a, archive.IngestOptions{Case: caseName, Encrypt: enc, Readers: registry}, nil
+}
+
+// archiveAcquisition archives one acquisition and prints what became of
+// it.
+func archiveAcquisition(ctx context.Context, e *env, a *archive.Archive, opts archive.IngestOptions, acq *archive.Acquisition) error {
+	p := newProgress(e)
+	opts.Observer = p
+	rep, err := a.Acquire(ctx, opts, []*archive.Acquisition{acq})
 	if err != nil {
 		return err
 	}

@@ -258,15 +258,7 @@ func runStacSearch(ctx context.Context, e *env, q *stacSearch) error {
 }
 
 func runStacAcquire(ctx context.Context, e *env, home string, cfg *Config, caseName string, keys []string, q *stacSearch) error {
-	enc, err := parseRecipients(cfg.EncryptTo)
-	if err != nil {
-		return err
-	}
-	registry, err := configuredReaders(cfg)
-	if err != nil {
-		return err
-	}
-	a, err := openArchive(ctx, e, home, cfg)
+	a, opts, err := openArchiving(ctx, e, home, cfg, caseName)
 	if err != nil {
 		return err
 	}
@@ -298,14 +290,7 @@ func runStacAcquire(ctx context.Context, e *env, home string, cfg *Config, caseN
 		for _, m := range s.Mismatched() {
 			fmt.Fprintf(e.stderr, "MISMATCH  %s %s: %s; archived as served\n", f.item.ID, m.Key, m.Checksum.Problem)
 		}
-		p := newProgress(e)
-		rep, err := a.Acquire(ctx, archive.IngestOptions{Case: caseName, Encrypt: enc, Readers: registry, Observer: p}, []*archive.Acquisition{s.Acquisition})
-		if err != nil {
-			return err
-		}
-		p.finish()
-		printIngest(e, rep, a.Location())
-		return ingestError(ctx, rep)
+		return archiveAcquisition(ctx, e, a, opts, s.Acquisition)
 	})
 	if err != nil {
 		var ee *exitError
