@@ -68,6 +68,8 @@ func stacCommand(e *env) *cli.Command {
 					&cli.StringFlag{Name: "case", Usage: "case (investigation) the scenes belong to"},
 					&cli.StringSliceFlag{Name: "assets", Usage: "asset keys to download (comma-separated or repeated; default: all)"},
 					&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt the scenes to this age recipient (age1…); repeatable (config: encrypt_to)"},
+					&cli.StringFlag{Name: "sign", Usage: "sign asset URLs before fetching them: planetary-computer (Azure SAS tokens from its token service; never recorded)"},
+					&cli.StringFlag{Name: "sas-service", Usage: "the token service for --sign planetary-computer", Value: stac.PlanetaryComputerSAS},
 				),
 				Action: func(c *cli.Context) error {
 					q, err := parseStacSearch(c)
@@ -89,6 +91,13 @@ func stacCommand(e *env) *cli.Command {
 							}
 						}
 					}
+					switch c.String("sign") {
+					case "":
+					case "planetary-computer":
+						q.sign = (&stac.SASSigner{Client: q.client, Service: c.String("sas-service")}).Sign
+					default:
+						return usageErr("stac acquire: --sign %q: the one signing scheme is planetary-computer", c.String("sign"))
+					}
 					return runStacAcquire(c.Context, e, home, cfg, c.String("case"), keys, q)
 				},
 			},
@@ -104,6 +113,7 @@ type stacSearch struct {
 	maxItems     int
 	client       *stac.Client
 	downloader   *stac.Downloader
+	sign         func(context.Context, string) (string, error)
 }
 
 func parseStacSearch(c *cli.Context) (*stacSearch, error) {
@@ -271,7 +281,7 @@ func runStacAcquire(ctx context.Context, e *env, home string, cfg *Config, caseN
 	err = q.each(ctx, func(f found) error {
 		scenes++
 		s, err := stac.Acquire(ctx, f.item, f.at, stac.AcquireOptions{Client: q.client, Downloader: q.downloader, Assets: keys,
-			API: root, Catalog: catalog, By: cfg.Operator, Archived: archived(a)})
+			API: root, Catalog: catalog, By: cfg.Operator, Archived: archived(a), Sign: q.sign})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()

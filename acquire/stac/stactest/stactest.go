@@ -36,6 +36,12 @@ type Options struct {
 	GetOnly bool
 	// AssetSize is the size of each item's visual asset (default 64 KiB).
 	AssetSize int
+	// Blob, when set ("ACCOUNT.blob.core.windows.net"), gives assets
+	// Azure blob hrefs on that host (container "sentinel2-l2"), which the
+	// server serves only with the SAS token of its token service at
+	// /api/sas/v1/token/ACCOUNT/sentinel2-l2 (as Planetary Computer
+	// does): a client must resolve the host to the server.
+	Blob string
 	// COGs makes each visual asset a real cloud-optimized GeoTIFF (GDAL's
 	// gdal_create and gdal_translate, 256 x 256 pixels of 10 m in UTM
 	// zone 36N, 128-pixel tiles), with proj:transform and proj:shape on
@@ -93,6 +99,13 @@ func (s *Server) MaxInflight() int {
 
 // Collection is the test collection's ID.
 const Collection = "sentinel-2-l2a"
+
+// BlobContainer is the container of Options.Blob's hrefs; SASToken the
+// token the token service gives.
+const (
+	BlobContainer = "sentinel2-l2"
+	SASToken      = "st=2026-03-20T00%3A00%3A00Z&se=2026-03-21T00%3A00%3A00Z&sp=rl&sv=2021-06-08&sr=c&sig=TEST-SIGNATURE%3D"
+)
 
 // Start starts the server (plain HTTP on 127.0.0.1); it stops when the
 // test ends.
@@ -204,7 +217,11 @@ func (s *Server) item(i int) map[string]any {
 	if c, ok := s.o.Checksums[id]; ok {
 		checksum, stated = c, c != ""
 	}
-	asset := map[string]any{"href": s.URL + AssetPath(i, "visual"), "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+	href := s.URL + AssetPath(i, "visual")
+	if s.o.Blob != "" {
+		href = "http://" + s.o.Blob + "/" + BlobContainer + AssetPath(i, "visual")
+	}
+	asset := map[string]any{"href": href, "type": "image/tiff; application=geotiff; profile=cloud-optimized",
 		"roles": []string{"visual"}, "file:size": len(visual)}
 	if stated {
 		asset["file:checksum"] = checksum
@@ -250,6 +267,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, `{"code": "TooManyRequests"}`, http.StatusTooManyRequests)
 		return
+	}
+	if s.o.Blob != "" {
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/api/sas/v1/token/"); ok {
+			if rest != strings.TrimSuffix(s.o.Blob, ".blob.core.windows.net")+"/"+BlobContainer {
+				http.NotFound(w, r)
+				return
+			}
+			writeJSON(w, map[string]string{"msft:expiry": time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "token": SASToken})
+			return
+		}
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/"+BlobContainer); ok && r.Host == s.o.Blob {
+			if r.URL.Query().Get("sig") != "TEST-SIGNATURE=" {
+				http.Error(w, "AuthenticationFailed", http.StatusForbidden)
+				return
+			}
+			r.URL.Path = rest
+		}
 	}
 	switch p := r.URL.Path; {
 	case p == "/":
