@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -276,31 +278,39 @@ func runStacAcquire(ctx context.Context, e *env, home string, cfg *Config, caseN
 	if q.catalog != "" {
 		root, catalog = q.catalog, true
 	}
+	dl, err := downloadDir()
+	if err != nil {
+		return err
+	}
 	var failed []string
 	scenes := 0
 	err = q.each(ctx, func(f found) error {
 		scenes++
 		s, err := stac.Acquire(ctx, f.item, f.at, stac.AcquireOptions{Client: q.client, Downloader: q.downloader, Assets: keys,
-			API: root, Catalog: catalog, By: cfg.Operator, Archived: archived(a), Sign: q.sign})
+			Dir: dl, API: root, Catalog: catalog, By: cfg.Operator, Archived: archived(a), Sign: q.sign})
+		id := printable(f.item.ID)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			failed = append(failed, fmt.Sprintf("%s: %v", f.item.ID, err))
-			fmt.Fprintf(e.stderr, "scene failed  %s: %v\n", f.item.ID, err)
+			failed = append(failed, fmt.Sprintf("%s: %v", id, err))
+			fmt.Fprintf(e.stderr, "scene failed  %s: %s\n", id, printable(err.Error()))
 			return nil
 		}
-		defer s.Remove()
 		for _, as := range s.Provenance.Assets {
-			fmt.Fprintf(e.stderr, "fetched  %s %s  %s, checksum %s\n", f.item.ID, as.Key, humanBytes(as.Size), as.Checksum.Status)
+			fmt.Fprintf(e.stderr, "fetched  %s %s  %s, checksum %s\n", id, printable(as.Key), humanBytes(as.Size), as.Checksum.Status)
 		}
 		for _, r := range s.Provenance.AlreadyArchived {
-			fmt.Fprintf(e.stderr, "already archived  %s %s  %s (the checksum the provider states)\n", f.item.ID, r.Key, r.Item)
+			fmt.Fprintf(e.stderr, "already archived  %s %s  %s (the checksum the provider states)\n", id, printable(r.Key), r.Item)
 		}
 		for _, m := range s.Mismatched() {
-			fmt.Fprintf(e.stderr, "MISMATCH  %s %s: %s; archived as served\n", f.item.ID, m.Key, m.Checksum.Problem)
+			fmt.Fprintf(e.stderr, "MISMATCH  %s %s: %s; archived as served\n", id, printable(m.Key), m.Checksum.Problem)
 		}
-		return archiveAcquisition(ctx, e, a, opts, s.Acquisition)
+		if err := archiveAcquisition(ctx, e, a, opts, s.Acquisition); err != nil {
+			return err // the downloads stay, for the next run
+		}
+		s.Remove()
+		return nil
 	})
 	if err != nil {
 		var ee *exitError
@@ -332,4 +342,26 @@ func archived(a *archive.Archive) func(ctx context.Context, item string) (bool, 
 		}
 		return err == nil, err
 	}
+}
+
+// downloadDir is where scenes are downloaded: exhibit/stac in the user's
+// cache folder (it survives a restart, so that a run cut off resumes),
+// this user's only.
+func downloadDir() (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", withCode(ExitIO, err, "set XDG_CACHE_HOME or HOME")
+	}
+	dir := filepath.Join(base, "exhibit", "stac")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", withCode(ExitIO, err, "check that "+base+" is writable")
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return "", withCode(ExitIO, err, "")
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && (int(st.Uid) != os.Getuid() || fi.Mode().Perm()&0o077 != 0) {
+		return "", withCode(ExitIO, fmt.Errorf("%s is not this user's alone", dir), "remove it, or make it this user's with mode 0700")
+	}
+	return dir, nil
 }

@@ -33,8 +33,7 @@ func TestStacCommands(t *testing.T) {
 	}})
 	dir := t.TempDir()
 	t.Setenv("EXHIBIT_HOME", filepath.Join(dir, "home"))
-	t.Setenv("TMPDIR", filepath.Join(dir, "tmp"))
-	os.MkdirAll(filepath.Join(dir, "tmp"), 0o700)
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 	run := func(args ...string) (int, string) {
 		var out bytes.Buffer
 		code := cli.Run(context.Background(), append([]string{"exhibit"}, args...), strings.NewReader(""), &out, &out)
@@ -148,7 +147,7 @@ func TestStacCommands(t *testing.T) {
 	// half it has; the next run fetches only the rest.
 	cutPath := stactest.AssetPath(5, "visual")
 	srv.Cut(cutPath)
-	part := filepath.Join(dir, "tmp", "exhibit-stac", stactest.Collection+"-"+stactest.ID(5), "assets", "visual.tif.part")
+	part := filepath.Join(dir, "cache", "exhibit", "stac", stactest.Collection+"-"+stactest.ID(5), "assets", "visual.tif.part")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	go func() { // interrupted once the half is on disk, while it waits to retry
 		for ctx.Err() == nil {
@@ -190,8 +189,8 @@ func TestStacCommands(t *testing.T) {
 	if code, out := run("stac", "search"); code != cli.ExitUsage {
 		t.Fatalf("no --api: %d\n%s", code, out)
 	}
-	// Nothing is left behind in the temporary folder.
-	if left, _ := os.ReadDir(filepath.Join(dir, "tmp", "exhibit-stac")); len(left) != 0 {
+	// Nothing is left behind in the download folder.
+	if left, _ := os.ReadDir(filepath.Join(dir, "cache", "exhibit", "stac")); len(left) != 0 {
 		t.Fatalf("left: %v", left)
 	}
 }

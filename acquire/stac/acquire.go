@@ -100,10 +100,11 @@ type AssetRef struct {
 type AcquireOptions struct {
 	Client     *Client
 	Downloader *Downloader
-	// Dir holds the downloads, each scene in a folder named after it
-	// (default: exhibit-stac in the system's temporary folder). A scene
-	// that fails keeps its partial downloads there, and acquiring it again
-	// resumes them; Scene.Remove removes them once it is archived.
+	// Dir holds the downloads, each scene in a folder named after it, and
+	// must be this user's alone (default: a new temporary folder, for this
+	// call only). A scene that fails keeps its partial downloads there,
+	// and acquiring it again with the same Dir resumes them; Scene.Remove
+	// removes them once it is archived.
 	Dir string
 	// Assets are the asset keys to download (empty: all).
 	Assets []string
@@ -124,11 +125,16 @@ type AcquireOptions struct {
 type Scene struct {
 	Acquisition *ingest.Acquisition
 	Provenance  *Provenance
-	dir         string
+	dir, own    string // the scene's folder; the folder made for it
 }
 
 // Remove removes the scene's downloads.
-func (s *Scene) Remove() { os.RemoveAll(s.dir) }
+func (s *Scene) Remove() {
+	os.RemoveAll(s.dir)
+	if s.own != "" {
+		os.RemoveAll(s.own)
+	}
+}
 
 // Mismatched lists the assets whose bytes are not what the provider
 // states.
@@ -151,15 +157,25 @@ func Acquire(ctx context.Context, found *Item, foundAt string, o AcquireOptions)
 	started := time.Now().UTC()
 	// The scene's folder is named after it, so that a run cut off is
 	// resumed by the next: its .part files are kept when it fails.
+	own := ""
 	if o.Dir == "" {
-		o.Dir = filepath.Join(os.TempDir(), "exhibit-stac")
+		d, err := os.MkdirTemp("", "exhibit-stac-*")
+		if err != nil {
+			return nil, err
+		}
+		o.Dir, own = d, d
 	}
 	dir := filepath.Join(o.Dir, safeName(found.Collection+"-"+found.ID))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &Scene{dir: dir}
-	fail := func(err error) (*Scene, error) { return nil, err }
+	s := &Scene{dir: dir, own: own}
+	fail := func(err error) (*Scene, error) {
+		if own != "" {
+			os.RemoveAll(own) // no later call can resume from it
+		}
+		return nil, err
+	}
 	it, itemBytes := found, []byte(found.Raw)
 	p := &Provenance{API: o.API, Catalog: o.Catalog, ItemPart: ItemPart}
 	if self := found.SelfURL(foundAt); self != "" && !o.Catalog {
@@ -178,9 +194,16 @@ func Acquire(ctx context.Context, found *Item, foundAt string, o AcquireOptions)
 		p.ItemURL = foundAt
 	}
 	describe(p, it)
-	parts := []ingest.Part{bytesPart(dir, ItemPart, itemBytes)}
+	part, err := bytesPart(dir, ItemPart, itemBytes)
+	if err != nil {
+		return fail(err)
+	}
+	parts := []ingest.Part{part}
 	if p.SearchPart != "" {
-		parts = append(parts, bytesPart(dir, SearchPart, found.Raw))
+		if part, err = bytesPart(dir, SearchPart, found.Raw); err != nil {
+			return fail(err)
+		}
+		parts = append(parts, part)
 	}
 	keys := make([]string, 0, len(it.Assets))
 	for k := range it.Assets {
@@ -194,7 +217,7 @@ func Acquire(ctx context.Context, found *Item, foundAt string, o AcquireOptions)
 			p.Missing = append(p.Missing, k)
 		}
 	}
-	used := map[string]bool{ItemPart: true, SearchPart: true}
+	used := map[string]bool{strings.ToLower(ItemPart): true, strings.ToLower(SearchPart): true}
 	for _, k := range keys {
 		a := it.Assets[k]
 		if len(want) > 0 && !want[k] {
@@ -236,10 +259,18 @@ func Acquire(ctx context.Context, found *Item, foundAt string, o AcquireOptions)
 		}
 		// The provider's statement is checked as the bytes arrive.
 		var check *Checker
-		f, err := o.Downloader.Get(ctx, fetchURL, Unsigned(href), local, func() io.Writer {
+		tee := func() io.Writer {
 			check = NewChecker(a.Checksum, size)
 			return check
-		})
+		}
+		f, err := o.Downloader.Get(ctx, fetchURL, Unsigned(href), local, tee)
+		if err == nil && f.Resumed && check.Result().Status == Mismatch {
+			// Not what the provider states, from a resumed download: fetch
+			// it whole once, so that a MISMATCH is the provider's bytes,
+			// never a splice of two versions.
+			os.Remove(local)
+			f, err = o.Downloader.Get(ctx, fetchURL, Unsigned(href), local, tee)
+		}
 		if err != nil {
 			return fail(fmt.Errorf("asset %s: %w", k, err))
 		}
@@ -292,10 +323,12 @@ func describe(p *Provenance, it *Item) {
 }
 
 // bytesPart writes b to dir/name and names it as a part.
-func bytesPart(dir, name string, b []byte) ingest.Part {
+func bytesPart(dir, name string, b []byte) (ingest.Part, error) {
 	local := filepath.Join(dir, name)
-	os.WriteFile(local, b, 0o600)
-	return ingest.Part{Name: name, Path: local, FileName: name}
+	if err := os.WriteFile(local, b, 0o600); err != nil {
+		return ingest.Part{}, err
+	}
+	return ingest.Part{Name: name, Path: local, FileName: name}, nil
 }
 
 // safeName is s with every byte but letters, digits, ".", "_" and "-"
@@ -331,10 +364,11 @@ func partName(key, href string, used map[string]bool) string {
 	if base == "assets/" {
 		base = "assets/asset"
 	}
+	// Unique in any case: on some file systems B04 and b04 are one file.
 	name := base + ext
-	for i := 2; used[name]; i++ {
+	for i := 2; used[strings.ToLower(name)]; i++ {
 		name = fmt.Sprintf("%s-%d%s", base, i, ext)
 	}
-	used[name] = true
+	used[strings.ToLower(name)] = true
 	return name
 }

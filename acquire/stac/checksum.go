@@ -52,6 +52,10 @@ var hashes = map[uint64]struct {
 	0xd5: {"md5", md5.New},
 }
 
+// minDigest is the shortest (truncated) digest that can prove bytes: 16
+// bytes, md5's whole length. Shorter ones match by chance too often.
+const minDigest = 16
+
 // ErrUnsupportedHash: a well-formed multihash of a function Exhibit does
 // not check.
 var ErrUnsupportedHash = errors.New("hash function not supported")
@@ -84,6 +88,9 @@ func ParseMultihash(s string) (*Multihash, error) {
 	}
 	if length == 0 || int(length) > h.new().Size() {
 		return nil, fmt.Errorf("a %d-byte %s digest (the function gives %d)", length, h.name, h.new().Size())
+	}
+	if length < minDigest {
+		return nil, fmt.Errorf("a %d-byte %s digest: too short to prove the bytes (at least %d)", length, h.name, minDigest)
 	}
 	return &Multihash{Code: code, Name: h.name, Digest: b}, nil
 }

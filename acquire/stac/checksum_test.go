@@ -32,6 +32,7 @@ func TestVerify(t *testing.T) {
 		{"sha1", mh(0x11, s1[:]), n, Match},
 		{"md5", md5mh, n, Match},
 		{"truncated sha2-256", mh(0x12, s256[:20]), n, Match},
+		{"truncated too short", mh(0x12, s256[:8]), n, Unsupported},
 		{"wrong digest", mh(0x12, make([]byte, 32)), n, Mismatch},
 		{"right digest, wrong size", mh(0x12, s256[:]), n + 1, Mismatch},
 		{"no checksum, wrong size", "", n - 1, Mismatch},

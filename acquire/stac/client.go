@@ -384,9 +384,11 @@ func (it *Item) CloudCover() *float64 {
 
 // Search runs s, calling page for each page of results in order, until
 // the last page, maxItems items (0: no bound), or page returns an error.
-// Items a server could not filter (neither the filter nor the query
-// extension) are filtered here: they stay in Page.Raw, as sent, and out
-// of Page.Items.
+// The cloud-cover bound is also applied here to every page: items above
+// it (a server without the filter or query extension, a GET search)
+// stay in Page.Raw, as sent, and out of Page.Items. A next link that asks
+// for a request already made ends the search (a server paging in a
+// loop).
 func (c *Client) Search(ctx context.Context, l *Landing, s Search, maxItems int, page func(*Page) error) error {
 	body, err := json.Marshal(s)
 	if err != nil {
@@ -409,10 +411,16 @@ func (c *Client) Search(ctx context.Context, l *Landing, s Search, maxItems int,
 		method, u, body = http.MethodGet, getURL(l.SearchURL, s), nil
 	}
 	seen := 0
+	asked := map[string]bool{}
 	for pages := 0; ; pages++ {
 		if pages > 100000 {
 			return errors.New("more than 100,000 pages: a server that pages without end")
 		}
+		req := method + " " + u + " " + string(body)
+		if asked[req] {
+			return fmt.Errorf("%s: the next page is one already read: a server paging in a loop", u)
+		}
+		asked[req] = true
 		r, err := c.do(ctx, method, u, body)
 		if err != nil {
 			return err
@@ -421,7 +429,9 @@ func (c *Client) Search(ctx context.Context, l *Landing, s Search, maxItems int,
 		if err != nil {
 			return err
 		}
-		if s.MaxCloud != nil && l.FilterKind() == "client" {
+		// The bound is checked here too, whatever the server was asked
+		// (a GET search carries no filter; a server may not apply one).
+		if s.MaxCloud != nil {
 			kept := p.Items[:0]
 			for _, it := range p.Items {
 				if cc := it.CloudCover(); cc != nil && *cc <= *s.MaxCloud {
@@ -569,12 +579,16 @@ func (c *Client) Walk(ctx context.Context, root string, maxDepth, maxItems int, 
 	seen := map[string]bool{}
 	n := 0
 	errEnough := errors.New("enough")
+	const maxCatalogs = 100000
 	var walk func(u string, depth int) error
 	walk = func(u string, depth int) error {
 		if seen[u] {
 			return nil
 		}
 		seen[u] = true
+		if len(seen) > maxCatalogs {
+			return fmt.Errorf("%s: more than %d catalogs and items: stopped", root, maxCatalogs)
+		}
 		if depth > maxDepth {
 			return fmt.Errorf("%s: catalogs nested more than %d deep", u, maxDepth)
 		}
@@ -631,5 +645,7 @@ func HTTPClient(allowPrivate bool, timeout time.Duration) *http.Client {
 		return netguard.Dial(ctx, nil, addr, allowPrivate)
 	}
 	t.ResponseHeaderTimeout = 2 * time.Minute
+	// The bytes as served: no Accept-Encoding asked, nothing decoded.
+	t.DisableCompression = true
 	return &http.Client{Transport: t, Timeout: timeout}
 }

@@ -39,6 +39,9 @@ type Downloader struct {
 	MaxWait time.Duration
 	// Stall is how long a read may wait for bytes (default 60 s).
 	Stall time.Duration
+	// MaxSize bounds one file (default 256 GiB): a server that sends more
+	// is stopped, and the download fails.
+	MaxSize int64
 
 	mu    sync.Mutex
 	hosts map[string]chan struct{}
@@ -73,6 +76,19 @@ type partState struct {
 	Total        int64  `json:"total"`
 }
 
+// same says two values of a validator do not differ (one may be absent).
+func same(a, b string) bool { return a == "" || b == "" || a == b }
+
+// validator is what If-Range names the version kept by: a strong ETag,
+// else Last-Modified ("" when there is neither: the download is not
+// resumed).
+func (st partState) validator() string {
+	if st.ETag != "" && !strings.HasPrefix(st.ETag, "W/") {
+		return st.ETag
+	}
+	return st.LastModified
+}
+
 // errRetry marks an attempt that may be retried, with how long to wait
 // (0: back off).
 type errRetry struct {
@@ -91,7 +107,7 @@ func (e *errRetry) Unwrap() error { return e.err }
 func (d *Downloader) Get(ctx context.Context, fetchURL, href, path string, tee func() io.Writer) (*Fetched, error) {
 	u, err := url.Parse(fetchURL)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", href, err)
+		return nil, fmt.Errorf("%s: not a URL", href) // its text may carry a signature
 	}
 	release, err := d.acquire(ctx, u.Host)
 	if err != nil {
@@ -138,6 +154,13 @@ func (d *Downloader) Get(ctx context.Context, fetchURL, href, path string, tee f
 	}
 }
 
+func (d *Downloader) stall() time.Duration {
+	if d.Stall <= 0 {
+		return time.Minute
+	}
+	return d.Stall
+}
+
 // acquire takes one of host's download slots.
 func (d *Downloader) acquire(ctx context.Context, host string) (func(), error) {
 	d.mu.Lock()
@@ -168,14 +191,14 @@ func (d *Downloader) attempt(ctx context.Context, fetchURL, path string, f *Fetc
 	part, statePath := path+".part", path+".part.json"
 	var st partState
 	have := int64(0)
-	if b, err := os.ReadFile(statePath); err == nil && json.Unmarshal(b, &st) == nil && st.Href == f.Href && (st.ETag != "" || st.LastModified != "") {
+	if b, err := os.ReadFile(statePath); err == nil && json.Unmarshal(b, &st) == nil && st.Href == f.Href && st.validator() != "" {
 		if fi, err := os.Stat(part); err == nil {
 			have = fi.Size()
 		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fetchURL, nil)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", f.Href, err)
+		return false, fmt.Errorf("%s: not a URL to fetch", f.Href)
 	}
 	// A resumed download asks again for the last bytes it has (overlap):
 	// after a crash of the machine, what was written last may not be on
@@ -183,11 +206,7 @@ func (d *Downloader) attempt(ctx context.Context, fetchURL, path string, f *Fetc
 	overlap := min(have, resumeOverlap)
 	if have > 0 {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have-overlap))
-		validator := st.ETag
-		if validator == "" || strings.HasPrefix(validator, "W/") {
-			validator = st.LastModified
-		}
-		req.Header.Set("If-Range", validator)
+		req.Header.Set("If-Range", st.validator())
 	}
 	d.mu.Lock()
 	if d.HTTP == nil {
@@ -213,21 +232,27 @@ func (d *Downloader) attempt(ctx context.Context, fetchURL, path string, f *Fetc
 		return false, &errRetry{err: fmt.Errorf("GET %s: %s", f.Href, resp.Status), wait: retryAfter(resp.Header.Get("Retry-After"))}
 	case resp.StatusCode == http.StatusPartialContent && have > 0:
 		start, total, ok := contentRange(resp.Header.Get("Content-Range"))
-		if !ok || start != have-overlap || (st.Total > 0 && total != st.Total) {
+		// A server that ignores If-Range answers a changed file with a 206
+		// too: its validators must be those of the version kept.
+		sameVersion := same(resp.Header.Get("ETag"), st.ETag) && same(resp.Header.Get("Last-Modified"), st.LastModified)
+		if !ok || !sameVersion || start != have-overlap || (st.Total > 0 && total != st.Total) {
 			// Not the rest of what we have: start over.
 			os.Remove(part)
 			os.Remove(statePath)
 			f.Restarted++
 			return false, &errRetry{err: fmt.Errorf("GET %s: Content-Range %q does not continue the %d bytes received", f.Href, resp.Header.Get("Content-Range"), have), wait: time.Millisecond}
 		}
-		if same, err := sameTail(part, have, overlap, resp.Body); err != nil || !same {
+		sr := newStallReader(resp.Body, d.stall())
+		same, err := sameTail(part, have, overlap, sr)
+		sr.stop()
+		if err != nil { // the connection, not the file: keep what we have
+			return false, &errRetry{err: fmt.Errorf("GET %s: %w", f.Href, err)}
+		}
+		if !same {
 			os.Remove(part)
 			os.Remove(statePath)
 			f.Restarted++
-			if err == nil {
-				err = fmt.Errorf("the last %d bytes kept are not the server's: started over", overlap)
-			}
-			return false, &errRetry{err: fmt.Errorf("GET %s: %w", f.Href, err), wait: time.Millisecond}
+			return false, &errRetry{err: fmt.Errorf("GET %s: the last %d bytes kept are not the server's: started over", f.Href, overlap), wait: time.Millisecond}
 		}
 		f.Resumed = true
 		var w io.Writer
@@ -311,17 +336,23 @@ func (d *Downloader) receive(resp *http.Response, part, statePath string, st par
 	if err != nil {
 		return false, err
 	}
-	stall := d.Stall
-	if stall <= 0 {
-		stall = time.Minute
-	}
-	sr := newStallReader(resp.Body, stall)
+	sr := newStallReader(resp.Body, d.stall())
 	var dst io.Writer = out
 	if w != nil {
 		dst = io.MultiWriter(out, w)
 	}
-	n, copyErr := io.CopyBuffer(dst, sr, make([]byte, 1<<20))
+	limit := d.MaxSize
+	if limit <= 0 {
+		limit = 256 << 30
+	}
+	n, copyErr := io.CopyBuffer(dst, io.LimitReader(sr, limit-have+1), make([]byte, 1<<20))
 	sr.stop()
+	if have+n > limit {
+		out.Close()
+		os.Remove(part)
+		os.Remove(statePath)
+		return false, fmt.Errorf("GET %s: more than %d bytes: stopped", f.Href, limit)
+	}
 	if err := out.Close(); err != nil && copyErr == nil {
 		copyErr = err
 	}
@@ -393,20 +424,22 @@ func (s *stallReader) Read(p []byte) (int, error) {
 
 func (s *stallReader) stop() { s.t.Stop() }
 
-// Unsigned is u without its query when the query signs it (Azure SAS
-// "sig", S3 "X-Amz-Signature", Google "X-Goog-Signature", a "token"): what
-// is recorded of a signed URL.
+// Unsigned is u as it may be recorded: without user information, and
+// without its query when the query signs it or carries a key (Azure SAS
+// "sig", S3 "X-Amz-Signature", Google "X-Goog-Signature", "token",
+// "api_key", "access_token", …; names compared in any case).
 func Unsigned(u string) string {
 	p, err := url.Parse(u)
-	if err != nil || p.RawQuery == "" {
-		return u
+	if err != nil {
+		return "(a URL that does not parse)"
 	}
-	q := p.Query()
-	for _, k := range []string{"sig", "X-Amz-Signature", "X-Goog-Signature", "Signature", "token", "se", "st"} {
-		if q.Has(k) {
+	p.User = nil
+	for k := range p.Query() {
+		switch strings.ToLower(k) {
+		case "sig", "signature", "x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature",
+			"x-goog-credential", "token", "access_token", "api_key", "apikey", "key", "se", "st", "sv", "skoid":
 			p.RawQuery = ""
-			return p.String()
 		}
 	}
-	return u
+	return p.String()
 }

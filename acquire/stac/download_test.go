@@ -129,6 +129,39 @@ func TestResume(t *testing.T) {
 	}
 }
 
+// TestResumeLarge: a 4 MiB asset cut halfway is resumed by asking for the
+// rest and the last MiB it has (to compare), not the whole file; a server
+// that ignores If-Range and answers a changed file with a 206 is caught by
+// its validators, and the download starts over.
+func TestResumeLarge(t *testing.T) {
+	for _, ignore := range []bool{false, true} {
+		srv := stactest.Start(t, stactest.Options{Items: 1, AssetSize: 4 << 20, IgnoreIfRange: ignore})
+		p := stactest.AssetPath(0, "visual")
+		u := srv.URL + p
+		dir := t.TempDir()
+		once := downloader()
+		once.Retries = -1
+		srv.Cut(p)
+		once.Get(context.Background(), u, u, filepath.Join(dir, "a.tif"), nil)
+		before := srv.BytesServed(p)
+		if ignore {
+			srv.SetAsset(p, append([]byte("changed "), srv.Asset(0, "visual")[8:]...))
+		}
+		f, err := downloader().Get(context.Background(), u, u, filepath.Join(dir, "a.tif"), nil)
+		got, _ := os.ReadFile(filepath.Join(dir, "a.tif"))
+		if err != nil || !bytes.Equal(got, srv.Asset(0, "visual")) {
+			t.Fatalf("ignore If-Range %v: %v, %d bytes", ignore, err, len(got))
+		}
+		resent := srv.BytesServed(p) - before
+		if !ignore && (!f.Resumed || f.Restarted != 0 || resent != 3<<20) {
+			t.Fatalf("resume: %+v, %d bytes sent again (want 3 MiB: the second half and the MiB before it)", f, resent)
+		}
+		if ignore && (f.Restarted != 1 || resent < 4<<20) {
+			t.Fatalf("changed file behind a 206: %+v, %d bytes", f, resent)
+		}
+	}
+}
+
 // TestSignedURL: the signature in a URL is used, never recorded or shown.
 func TestSignedURL(t *testing.T) {
 	srv := stactest.Start(t, stactest.Options{Items: 1})

@@ -45,6 +45,9 @@ func (s *SASSigner) Sign(ctx context.Context, href string) (string, error) {
 	if !ok || account == "" || container == "" {
 		return href, nil
 	}
+	if u.Scheme != "https" {
+		return "", fmt.Errorf("%s: a SAS token is not sent over %s", Unsigned(href), u.Scheme)
+	}
 	key := account + "/" + container
 	s.mu.Lock()
 	t, ok := s.tokens[key]

@@ -40,13 +40,17 @@ type Options struct {
 	// Azure blob hrefs on that host (container "sentinel2-l2"), which the
 	// server serves only with the SAS token of its token service at
 	// /api/sas/v1/token/ACCOUNT/sentinel2-l2 (as Planetary Computer
-	// does): a client must resolve the host to the server.
+	// does), over HTTPS: a client must resolve the host to the server and
+	// accept its certificate.
 	Blob string
 	// COGs makes each visual asset a real cloud-optimized GeoTIFF (GDAL's
 	// gdal_create and gdal_translate, 256 x 256 pixels of 10 m in UTM
 	// zone 36N, 128-pixel tiles), with proj:transform and proj:shape on
 	// the item; otherwise assets are AssetSize pseudo-random bytes.
 	COGs bool
+	// IgnoreIfRange serves ranges whatever If-Range says (as some object
+	// stores do), so that a changed file is answered with a 206.
+	IgnoreIfRange bool
 	// Assets maps an asset path to bytes served in place of the generated
 	// ones (a changed file); Checksums an item's visual asset to the
 	// file:checksum stated for it ("" leaves it out).
@@ -71,7 +75,33 @@ type Server struct {
 	inflight, maxInflight int
 	// slow delays each asset response's body by this much.
 	slow time.Duration
+	// served counts the body bytes sent by path.
+	served map[string]int64
 }
+
+// BytesServed is how many body bytes path was sent so far.
+func (s *Server) BytesServed(path string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.served[path]
+}
+
+// counting counts the body bytes written for a path.
+type counting struct {
+	http.ResponseWriter
+	s    *Server
+	path string
+}
+
+func (c counting) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.s.mu.Lock()
+	c.s.served[c.path] += int64(n)
+	c.s.mu.Unlock()
+	return n, err
+}
+
+func (c counting) Flush() { c.ResponseWriter.(http.Flusher).Flush() }
 
 // SetAsset serves b at path from now on (a file changed at the provider).
 func (s *Server) SetAsset(path string, b []byte) {
@@ -116,12 +146,17 @@ func Start(t testing.TB, o Options) *Server {
 	if o.AssetSize <= 0 {
 		o.AssetSize = 64 << 10
 	}
-	s := &Server{o: o, requests: map[string]int{}, tooMany: map[string]int{}, cut: map[string]bool{}}
+	s := &Server{o: o, requests: map[string]int{}, tooMany: map[string]int{}, cut: map[string]bool{}, served: map[string]int64{}}
 	if o.COGs {
 		s.makeCOGs(t)
 	}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.Start() // after s.Server is set: the handlers read its URL
+	// After s.Server is set: the handlers read its URL.
+	if o.Blob != "" {
+		s.StartTLS() // SAS tokens go over HTTPS only
+	} else {
+		s.Start()
+	}
 	t.Cleanup(s.Close)
 	return s
 }
@@ -219,7 +254,7 @@ func (s *Server) item(i int) map[string]any {
 	}
 	href := s.URL + AssetPath(i, "visual")
 	if s.o.Blob != "" {
-		href = "http://" + s.o.Blob + "/" + BlobContainer + AssetPath(i, "visual")
+		href = "https://" + s.o.Blob + "/" + BlobContainer + AssetPath(i, "visual")
 	}
 	asset := map[string]any{"href": href, "type": "image/tiff; application=geotiff; profile=cloud-optimized",
 		"roles": []string{"visual"}, "file:size": len(visual)}
@@ -502,12 +537,16 @@ func (s *Server) asset(w http.ResponseWriter, r *http.Request, cut bool) {
 			if cut {
 				// Half the body, then the connection drops.
 				w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+				w.Header().Set("Last-Modified", time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC).Format(http.TimeFormat))
 				w.WriteHeader(http.StatusOK)
 				w.Write(b[:len(b)/2])
 				w.(http.Flusher).Flush()
 				panic(http.ErrAbortHandler)
 			}
-			http.ServeContent(w, r, key+".tif", time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC), bytes.NewReader(b))
+			if s.o.IgnoreIfRange {
+				r.Header.Del("If-Range")
+			}
+			http.ServeContent(counting{w, s, r.URL.Path}, r, key+".tif", time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC), bytes.NewReader(b))
 			return
 		}
 	}
