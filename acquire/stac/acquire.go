@@ -177,7 +177,7 @@ func Acquire(ctx context.Context, found *Item, foundAt string, o AcquireOptions)
 		return nil, err
 	}
 	it, itemBytes := found, []byte(found.Raw)
-	p := &Provenance{API: o.API, Catalog: o.Catalog, ItemPart: ItemPart}
+	p := &Provenance{API: Unsigned(o.API), Catalog: o.Catalog, ItemPart: ItemPart}
 	if self := found.SelfURL(foundAt); self != "" && !o.Catalog {
 		own, _, err := o.Client.Fetch(ctx, self)
 		if err != nil {
@@ -186,12 +186,12 @@ func Acquire(ctx context.Context, found *Item, foundAt string, o AcquireOptions)
 		if own.ID != found.ID {
 			return fail(fmt.Errorf("%s serves item %q, not %q", self, own.ID, found.ID))
 		}
-		it, itemBytes, p.ItemURL = own, own.Raw, self
+		it, itemBytes, p.ItemURL = own, own.Raw, Unsigned(self)
 		if !bytes.Equal(own.Raw, found.Raw) {
 			p.SearchPart = SearchPart
 		}
 	} else if o.Catalog {
-		p.ItemURL = foundAt
+		p.ItemURL = Unsigned(foundAt)
 	}
 	describe(p, it)
 	part, err := bytesPart(dir, ItemPart, itemBytes)

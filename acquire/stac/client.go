@@ -3,6 +3,8 @@ package stac
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -134,9 +136,8 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte) (*Respon
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		var blocked *netguard.BlockedError
-		if errors.As(err, &blocked) {
-			return nil, blocked // refused here: no retry makes it public
+		if permanent(err) {
+			return nil, err // no retry changes it
 		}
 		if attempt >= retries {
 			return nil, fmt.Errorf("after %d tries: %w", attempt+1, err)
@@ -148,6 +149,17 @@ func (c *Client) do(ctx context.Context, method, u string, body []byte) (*Respon
 			return nil, err
 		}
 	}
+}
+
+// permanent says a request's error is one that no retry changes: a
+// destination refused here, a certificate that does not verify.
+func permanent(err error) bool {
+	var blocked *netguard.BlockedError
+	var verr *tls.CertificateVerificationError
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &blocked) || errors.As(err, &verr) || errors.As(err, &unknown) || errors.As(err, &host) || errors.As(err, &invalid)
 }
 
 // retryAfter reads a Retry-After value: seconds, or an HTTP date.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +191,17 @@ func TestPublicOnly(t *testing.T) {
 	}
 	if srv.Requests("/") != 0 || srv.Requests(stactest.AssetPath(0, "visual")) != 0 {
 		t.Fatal("the server was contacted")
+	}
+}
+
+// TestCertificate: a server whose certificate does not verify is refused
+// at once, not retried.
+func TestCertificate(t *testing.T) {
+	srv := httptest.NewTLSServer(http.NotFoundHandler())
+	defer srv.Close()
+	start := time.Now()
+	_, err := (&stac.Client{HTTP: stac.HTTPClient(true, time.Minute)}).Landing(context.Background(), srv.URL+"/")
+	if err == nil || !strings.Contains(err.Error(), "certificate") || time.Since(start) > 5*time.Second {
+		t.Fatalf("%v after %v", err, time.Since(start))
 	}
 }

@@ -15,8 +15,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/openexhibit/exhibit/internal/netguard"
 )
 
 // Downloader fetches assets to files so that an interrupted download
@@ -220,9 +218,8 @@ func (d *Downloader) attempt(ctx context.Context, fetchURL, path string, f *Fetc
 		if errors.As(err, &ue) {
 			err = ue.Err // its URL may carry a signature
 		}
-		var blocked *netguard.BlockedError
-		if errors.As(err, &blocked) {
-			return false, fmt.Errorf("GET %s: %w", f.Href, err) // no retry makes it public
+		if permanent(err) {
+			return false, fmt.Errorf("GET %s: %w", f.Href, err) // no retry changes it
 		}
 		return false, &errRetry{err: fmt.Errorf("GET %s: %w", f.Href, err)}
 	}
