@@ -176,34 +176,10 @@ func Acquire(ctx context.Context, found *Item, foundAt string, o AcquireOptions)
 		}
 		return nil, err
 	}
-	it, itemBytes := found, []byte(found.Raw)
 	p := &Provenance{API: Unsigned(o.API), Catalog: o.Catalog, ItemPart: ItemPart}
-	if self := found.SelfURL(foundAt); self != "" && !o.Catalog {
-		own, _, err := o.Client.Fetch(ctx, self)
-		if err != nil {
-			return fail(fmt.Errorf("item %s at its own URL: %w", found.ID, err))
-		}
-		if own.ID != found.ID {
-			return fail(fmt.Errorf("%s serves item %q, not %q", self, own.ID, found.ID))
-		}
-		it, itemBytes, p.ItemURL = own, own.Raw, Unsigned(self)
-		if !bytes.Equal(own.Raw, found.Raw) {
-			p.SearchPart = SearchPart
-		}
-	} else if o.Catalog {
-		p.ItemURL = Unsigned(foundAt)
-	}
-	describe(p, it)
-	part, err := bytesPart(dir, ItemPart, itemBytes)
+	it, parts, err := itemParts(ctx, found, foundAt, o, p, dir)
 	if err != nil {
 		return fail(err)
-	}
-	parts := []ingest.Part{part}
-	if p.SearchPart != "" {
-		if part, err = bytesPart(dir, SearchPart, found.Raw); err != nil {
-			return fail(err)
-		}
-		parts = append(parts, part)
 	}
 	keys := make([]string, 0, len(it.Assets))
 	for k := range it.Assets {
@@ -228,54 +204,14 @@ func Acquire(ctx context.Context, found *Item, foundAt string, o AcquireOptions)
 		if base == "" {
 			base = foundAt
 		}
-		href, err := resolve(base, a.Href)
+		rec, part, err := fetchAsset(ctx, o, p, k, a, base, dir, used)
 		if err != nil {
 			return fail(fmt.Errorf("asset %s: %w", k, err))
 		}
-		if item := sha256Item(a.Checksum); item != "" && o.Archived != nil {
-			have, err := o.Archived(ctx, item)
-			if err != nil {
-				return fail(fmt.Errorf("asset %s: is %s archived? %w", k, item, err))
-			}
-			if have {
-				p.AlreadyArchived = append(p.AlreadyArchived, ArchivedRef{Key: k, Href: Unsigned(href), Checksum: a.Checksum, Item: item})
-				continue
-			}
+		if rec != nil {
+			p.Assets = append(p.Assets, *rec)
+			parts = append(parts, part)
 		}
-		fetchURL := href
-		if o.Sign != nil {
-			if fetchURL, err = o.Sign(ctx, href); err != nil {
-				return fail(fmt.Errorf("asset %s: signing its URL: %w", k, err))
-			}
-		}
-		name := partName(k, href, used)
-		local := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
-			return fail(err)
-		}
-		size := int64(-1)
-		if a.Size != nil {
-			size = *a.Size
-		}
-		// The provider's statement is checked as the bytes arrive.
-		var check *Checker
-		tee := func() io.Writer {
-			check = NewChecker(a.Checksum, size)
-			return check
-		}
-		f, err := o.Downloader.Get(ctx, fetchURL, Unsigned(href), local, tee)
-		if err == nil && f.Resumed && check.Result().Status == Mismatch {
-			// Not what the provider states, from a resumed download: fetch
-			// it whole once, so that a MISMATCH is the provider's bytes,
-			// never a splice of two versions.
-			os.Remove(local)
-			f, err = o.Downloader.Get(ctx, fetchURL, Unsigned(href), local, tee)
-		}
-		if err != nil {
-			return fail(fmt.Errorf("asset %s: %w", k, err))
-		}
-		p.Assets = append(p.Assets, AssetRecord{Key: k, Part: name, Fetched: *f, Checksum: check.Result()})
-		parts = append(parts, ingest.Part{Name: name, Path: local, FileName: path.Base(name)})
 	}
 	if len(p.Assets) == 0 && len(p.AlreadyArchived) == 0 && len(o.Assets) > 0 {
 		return fail(fmt.Errorf("item %s has none of the assets asked for (%s); it has %s", it.ID, strings.Join(o.Assets, ", "), strings.Join(keys, ", ")))
@@ -294,6 +230,97 @@ func sha256Item(checksum string) string {
 		return ""
 	}
 	return "sha256:" + hex.EncodeToString(m.Digest)
+}
+
+// itemParts are the scene's item parts: the item as served at its own
+// URL (its self link; a static catalog's item file as it is) and, when
+// the search's bytes for it differ, those too. It returns the item as
+// served there.
+func itemParts(ctx context.Context, found *Item, foundAt string, o AcquireOptions, p *Provenance, dir string) (*Item, []ingest.Part, error) {
+	it, itemBytes := found, []byte(found.Raw)
+	if self := found.SelfURL(foundAt); self != "" && !o.Catalog {
+		served, _, err := o.Client.Fetch(ctx, self)
+		if err != nil {
+			return nil, nil, fmt.Errorf("item %s at its own URL: %w", found.ID, err)
+		}
+		if served.ID != found.ID {
+			return nil, nil, fmt.Errorf("%s serves item %q, not %q", Unsigned(self), served.ID, found.ID)
+		}
+		it, itemBytes, p.ItemURL = served, served.Raw, Unsigned(self)
+		if !bytes.Equal(served.Raw, found.Raw) {
+			p.SearchPart = SearchPart
+		}
+	} else if o.Catalog {
+		p.ItemURL = Unsigned(foundAt)
+	}
+	describe(p, it)
+	part, err := bytesPart(dir, ItemPart, itemBytes)
+	if err != nil {
+		return nil, nil, err
+	}
+	parts := []ingest.Part{part}
+	if p.SearchPart != "" {
+		if part, err = bytesPart(dir, SearchPart, found.Raw); err != nil {
+			return nil, nil, err
+		}
+		parts = append(parts, part)
+	}
+	return it, parts, nil
+}
+
+// fetchAsset downloads the asset of key k (its href resolved against
+// base) into dir, checking it against the provider's statement as the
+// bytes arrive. It returns no record when the asset is already archived
+// (which it notes in p).
+func fetchAsset(ctx context.Context, o AcquireOptions, p *Provenance, k string, a Asset, base, dir string, used map[string]bool) (*AssetRecord, ingest.Part, error) {
+	href, err := resolve(base, a.Href)
+	if err != nil {
+		return nil, ingest.Part{}, err
+	}
+	if item := sha256Item(a.Checksum); item != "" && o.Archived != nil {
+		have, err := o.Archived(ctx, item)
+		if err != nil {
+			return nil, ingest.Part{}, fmt.Errorf("is %s archived? %w", item, err)
+		}
+		if have {
+			p.AlreadyArchived = append(p.AlreadyArchived, ArchivedRef{Key: k, Href: Unsigned(href), Checksum: a.Checksum, Item: item})
+			return nil, ingest.Part{}, nil
+		}
+	}
+	fetchURL := href
+	if o.Sign != nil {
+		if fetchURL, err = o.Sign(ctx, href); err != nil {
+			return nil, ingest.Part{}, fmt.Errorf("signing its URL: %w", err)
+		}
+	}
+	name := partName(k, href, used)
+	local := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
+		return nil, ingest.Part{}, err
+	}
+	size := int64(-1)
+	if a.Size != nil {
+		size = *a.Size
+	}
+	// The provider's statement is checked as the bytes arrive.
+	var check *Checker
+	tee := func() io.Writer {
+		check = NewChecker(a.Checksum, size)
+		return check
+	}
+	f, err := o.Downloader.Get(ctx, fetchURL, Unsigned(href), local, tee)
+	if err == nil && f.Resumed && check.Result().Status == Mismatch {
+		// Not what the provider states, from a resumed download: fetch it
+		// whole once, so that a MISMATCH is the provider's bytes, never a
+		// splice of two versions.
+		os.Remove(local)
+		f, err = o.Downloader.Get(ctx, fetchURL, Unsigned(href), local, tee)
+	}
+	if err != nil {
+		return nil, ingest.Part{}, err
+	}
+	return &AssetRecord{Key: k, Part: name, Fetched: *f, Checksum: check.Result()},
+		ingest.Part{Name: name, Path: local, FileName: path.Base(name)}, nil
 }
 
 // describe copies what the provider states of the scene.

@@ -228,38 +228,7 @@ func (d *Downloader) attempt(ctx context.Context, fetchURL, path string, f *Fetc
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return false, &errRetry{err: fmt.Errorf("GET %s: %s", f.Href, resp.Status), wait: retryAfter(resp.Header.Get("Retry-After"))}
 	case resp.StatusCode == http.StatusPartialContent && have > 0:
-		start, total, ok := contentRange(resp.Header.Get("Content-Range"))
-		// A server that ignores If-Range answers a changed file with a 206
-		// too: its validators must be those of the version kept.
-		sameVersion := same(resp.Header.Get("ETag"), st.ETag) && same(resp.Header.Get("Last-Modified"), st.LastModified)
-		if !ok || !sameVersion || start != have-overlap || (st.Total > 0 && total != st.Total) {
-			// Not the rest of what we have: start over.
-			os.Remove(part)
-			os.Remove(statePath)
-			f.Restarted++
-			return false, &errRetry{err: fmt.Errorf("GET %s: Content-Range %q does not continue the %d bytes received", f.Href, resp.Header.Get("Content-Range"), have), wait: time.Millisecond}
-		}
-		sr := newStallReader(resp.Body, d.stall())
-		same, err := sameTail(part, have, overlap, sr)
-		sr.stop()
-		if err != nil { // the connection, not the file: keep what we have
-			return false, &errRetry{err: fmt.Errorf("GET %s: %w", f.Href, err)}
-		}
-		if !same {
-			os.Remove(part)
-			os.Remove(statePath)
-			f.Restarted++
-			return false, &errRetry{err: fmt.Errorf("GET %s: the last %d bytes kept are not the server's: started over", f.Href, overlap), wait: time.Millisecond}
-		}
-		f.Resumed = true
-		var w io.Writer
-		if tee != nil {
-			w = tee()
-			if err := feed(part, have, w); err != nil {
-				return false, err
-			}
-		}
-		return d.receive(resp, part, statePath, st, have, total, f, w)
+		return d.resume(resp, part, statePath, st, have, overlap, f, tee)
 	case resp.StatusCode == http.StatusOK:
 		if have > 0 {
 			f.Restarted++ // the file changed, or ranges are not served: from the start
@@ -278,6 +247,50 @@ func (d *Downloader) attempt(ctx context.Context, fetchURL, path string, f *Fetc
 		return false, &errRetry{err: fmt.Errorf("GET %s: the range asked for is not satisfiable", f.Href), wait: time.Millisecond}
 	}
 	return false, fmt.Errorf("GET %s: %s", f.Href, resp.Status)
+}
+
+// resume continues a .part of have bytes with a 206 response that
+// starts overlap bytes before its end: the same version, the overlap the
+// same bytes, or it starts over.
+func (d *Downloader) resume(resp *http.Response, part, statePath string, st partState, have, overlap int64, f *Fetched, tee func() io.Writer) (bool, error) {
+	start, total, ok := contentRange(resp.Header.Get("Content-Range"))
+	// A server that ignores If-Range answers a changed file with a 206
+	// too: its validators must be those of the version kept.
+	var why string
+	switch {
+	case !same(resp.Header.Get("ETag"), st.ETag) || !same(resp.Header.Get("Last-Modified"), st.LastModified):
+		why = "the file changed since the part kept"
+	case !ok || start != have-overlap || (st.Total > 0 && total != st.Total):
+		why = fmt.Sprintf("Content-Range %q does not continue the %d bytes kept", resp.Header.Get("Content-Range"), have)
+	}
+	if why != "" {
+		// Not the rest of what we have: start over.
+		os.Remove(part)
+		os.Remove(statePath)
+		f.Restarted++
+		return false, &errRetry{err: fmt.Errorf("GET %s: %s: started over", f.Href, why), wait: time.Millisecond}
+	}
+	sr := newStallReader(resp.Body, d.stall())
+	match, err := sameTail(part, have, overlap, sr)
+	sr.stop()
+	if err != nil { // the connection, not the file: keep what we have
+		return false, &errRetry{err: fmt.Errorf("GET %s: %w", f.Href, err)}
+	}
+	if !match {
+		os.Remove(part)
+		os.Remove(statePath)
+		f.Restarted++
+		return false, &errRetry{err: fmt.Errorf("GET %s: the last %d bytes kept are not the server's: started over", f.Href, overlap), wait: time.Millisecond}
+	}
+	f.Resumed = true
+	var w io.Writer
+	if tee != nil {
+		w = tee()
+		if err := feed(part, have, w); err != nil {
+			return false, err
+		}
+	}
+	return d.receive(resp, part, statePath, st, have, total, f, w)
 }
 
 // resumeOverlap is how much of what it has a resumed download asks for
