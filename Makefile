@@ -17,6 +17,11 @@
 # make bench-verify
 #              verify --all over 4,000 small items against sha256sum of the
 #              same stored objects (BENCH_ITEMS, BENCH_KB, BENCH_RUNS)
+# make bench-acquire
+#              web capture against a bare headless screenshot (four at once
+#              too), a 200 MB response through the recording proxy against a
+#              direct download, a 500 MB satellite asset against curl -o, a
+#              1,000-item search (docs/performance.md)
 # make fuzz    every go test -fuzz target for FUZZTIME (default 30s) each,
 #              minimizing new inputs for FUZZMINIMIZETIME (default 2s)
 
@@ -25,7 +30,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export TEST_FLAGS TEST_PKGS
 
-.PHONY: test check tools vet build demo bench bench-photos bench-verify fuzz
+.PHONY: test check tools vet build demo bench bench-photos bench-verify bench-acquire fuzz
 
 test: vet tools
 	scripts/test.sh
@@ -63,6 +68,11 @@ bench-photos: tools
 
 bench-verify:
 	scripts/bench-verify.sh
+
+bench-acquire: tools
+	$(GO) test -run '^$$' -bench Capture -benchtime 5x ./acquire/web
+	$(GO) test -run '^$$' -bench Download -benchtime 5x ./acquire/web/proxy
+	$(GO) test -run '^$$' -bench 'Asset|Search' -benchtime 3x ./acquire/stac
 
 fuzz:
 	scripts/fuzz.sh
