@@ -42,12 +42,14 @@ func Public(ip netip.Addr) bool {
 // nonPublic are ranges the standard library does not classify but that
 // are not the public internet: this network, shared address space
 // (carrier NAT), IETF protocol assignments, benchmarking, reserved,
-// broadcast, and the IPv6 discard, documentation, NAT64 and 6to4 prefixes.
+// broadcast, and the IPv6 discard, documentation, NAT64, 6to4,
+// IPv4-compatible and site-local prefixes.
 var nonPublic = func() []netip.Prefix {
 	var out []netip.Prefix
 	// NAT64 and 6to4 addresses embed an IPv4 one, possibly private.
 	for _, s := range []string{"0.0.0.0/8", "100.64.0.0/10", "192.0.0.0/24", "198.18.0.0/15", "240.0.0.0/4",
-		"255.255.255.255/32", "100::/64", "2001:db8::/32", "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16"} {
+		"255.255.255.255/32", "100::/64", "2001:db8::/32", "64:ff9b::/96", "64:ff9b:1::/48", "2002::/16",
+		"::/96", "fec0::/10"} {
 		out = append(out, netip.MustParsePrefix(s))
 	}
 	return out
