@@ -30,7 +30,7 @@ func stacFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "collection", Usage: "collection ID; repeatable"},
 		&cli.StringSliceFlag{Name: "id", Usage: "item ID; repeatable"},
 		&cli.StringFlag{Name: "bbox", Usage: "west,south,east,north in degrees"},
-		&cli.StringFlag{Name: "aoi", Usage: "GeoJSON file whose geometry (a Feature's, or the first of a FeatureCollection) the scenes must intersect"},
+		&cli.StringFlag{Name: "aoi", Usage: "GeoJSON file (a geometry, a Feature, or a FeatureCollection of one) whose geometry the scenes must intersect"},
 		&cli.StringFlag{Name: "datetime", Usage: "RFC 3339 instant or interval: 2026-03-01/2026-03-31, ../2026-03-31"},
 		&cli.Float64Flag{Name: "max-cloud", Usage: "at most this eo:cloud_cover (percent); sent as a CQL2 filter or a query when the API offers either"},
 		&cli.IntFlag{Name: "max-items", Usage: "stop after this many scenes", Value: 100},

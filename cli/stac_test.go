@@ -186,8 +186,20 @@ func TestStacCommands(t *testing.T) {
 	if code, out := run("stac", "search", "--api", api); code != cli.ExitInput || !strings.Contains(out, "--insecure-allow-private") || srv.Requests("/") != before {
 		t.Fatalf("loopback: %d\n%s", code, out)
 	}
-	if code, out := run("stac", "search"); code != cli.ExitUsage {
-		t.Fatalf("no --api: %d\n%s", code, out)
+	two := filepath.Join(dir, "two.geojson")
+	os.WriteFile(two, []byte(`{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": null}, {"type": "Feature", "geometry": null}]}`), 0o644)
+	for _, args := range [][]string{
+		{"stac", "search"},
+		{"stac", "search", "--api", api, "--catalog", api},
+		{"stac", "search", "--api", api, "--bbox", "36,50,35"},
+		{"stac", "search", "--api", api, "--bbox", "36,91,37,92"},
+		{"stac", "search", "--api", api, "--aoi", two},
+		{"stac", "search", "--catalog", api + "static/catalog.json", "--bbox", "36,49,37,50"},
+		{"stac", "acquire", "--api", api, "--sign", "aws"},
+	} {
+		if code, out := run(args...); code != cli.ExitUsage {
+			t.Errorf("%v: exit %d\n%s", args, code, out)
+		}
 	}
 	// Nothing is left behind in the download folder.
 	if left, _ := os.ReadDir(filepath.Join(dir, "cache", "exhibit", "stac")); len(left) != 0 {
