@@ -22,6 +22,22 @@ import (
 	"github.com/openexhibit/exhibit/internal/testenv"
 )
 
+// initHome makes a home folder and an archive folder in dir (an archive
+// without passwords) and returns a runner of exhibit commands on them.
+func initHome(t *testing.T, dir string) func(args ...string) (int, string) {
+	t.Helper()
+	t.Setenv("EXHIBIT_HOME", filepath.Join(dir, "home"))
+	run := func(args ...string) (int, string) {
+		var out bytes.Buffer
+		code := cli.Run(context.Background(), append([]string{"exhibit"}, args...), strings.NewReader(""), &out, &out)
+		return code, out.String()
+	}
+	if code, out := run("init", "--archive", filepath.Join(dir, "archive"), "--insecure-no-password"); code != cli.ExitOK {
+		t.Fatalf("init: %d\n%s", code, out)
+	}
+	return run
+}
+
 // columns collapses show's column padding.
 var columns = regexp.MustCompile(` {2,}`)
 
@@ -38,15 +54,7 @@ func TestCaptureCommand(t *testing.T) {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("EXHIBIT_HOME", filepath.Join(dir, "home"))
-	run := func(args ...string) (int, string) {
-		var out bytes.Buffer
-		code := cli.Run(context.Background(), append([]string{"exhibit"}, args...), strings.NewReader(""), &out, &out)
-		return code, out.String()
-	}
-	if code, out := run("init", "--archive", filepath.Join(dir, "archive"), "--insecure-no-password"); code != cli.ExitOK {
-		t.Fatalf("init: %d\n%s", code, out)
-	}
+	run := initHome(t, dir)
 	url := srv.URL + "/post/123"
 	code, out := run("capture", "--case", "bridge", "--insecure-allow-private", "--ca", ca, url)
 	// 11 events: ingested, archived (WACZ, metadata, 4 attachments),

@@ -32,16 +32,8 @@ func TestStacCommands(t *testing.T) {
 		stactest.ID(3): stactest.Multihash([]byte("not what is served")),
 	}})
 	dir := t.TempDir()
-	t.Setenv("EXHIBIT_HOME", filepath.Join(dir, "home"))
 	t.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
-	run := func(args ...string) (int, string) {
-		var out bytes.Buffer
-		code := cli.Run(context.Background(), append([]string{"exhibit"}, args...), strings.NewReader(""), &out, &out)
-		return code, out.String()
-	}
-	if code, out := run("init", "--archive", filepath.Join(dir, "archive"), "--insecure-no-password"); code != cli.ExitOK {
-		t.Fatalf("init: %d\n%s", code, out)
-	}
+	run := initHome(t, dir)
 	api := srv.URL + "/"
 	code, out := run("stac", "search", "--api", api, "--insecure-allow-private", "--collection", stactest.Collection, "--max-items", "5")
 	if code != cli.ExitOK || strings.Count(out, "S2B_36UYA") != 5 || !strings.Contains(out, "2026-03-01T08:46:09.024000Z") {
