@@ -391,9 +391,7 @@ func (w *writer) page(p *browser.Page) error {
 		w.res.Index = append(w.res.Index, wacz.Entry{URL: r.TargetURI, Time: r.Date, Mime: mt, Digest: out.PayloadDigest,
 			Offset: out.Offset, Length: out.Length})
 	}
-	desc, err := json.MarshalIndent(pageInfo{URL: p.URL, FinalURL: p.FinalURL, Title: p.Title, Started: p.Started, Ended: p.Ended,
-		Browser: p.Browser, UserAgent: p.UserAgent, Hints: p.Hints, Viewport: fmt.Sprintf("%dx%d", p.Width, p.Height),
-		Behaviours: p.Behaviours}, "", "  ")
+	desc, err := json.MarshalIndent(pageInfo(p), "", "  ")
 	if err != nil {
 		return err
 	}
@@ -401,20 +399,6 @@ func (w *writer) page(p *browser.Page) error {
 	r.Date = p.Ended
 	_, err = w.write(r)
 	return err
-}
-
-// pageInfo is the metadata record describing the page.
-type pageInfo struct {
-	URL        string    `json:"url"`
-	FinalURL   string    `json:"finalUrl"`
-	Title      string    `json:"title"`
-	Started    time.Time `json:"started"`
-	Ended      time.Time `json:"ended"`
-	Browser    string    `json:"browser"`
-	UserAgent  string    `json:"userAgent"`
-	Hints      string    `json:"clientHints"`
-	Viewport   string    `json:"viewport"`
-	Behaviours []string  `json:"behaviours"`
 }
 
 func tlsProtocol(v string) string {

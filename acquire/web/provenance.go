@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/openexhibit/exhibit/acquire/web/browser"
 	"github.com/openexhibit/exhibit/acquire/web/media"
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/hashing"
@@ -32,9 +33,7 @@ const (
 // where. The bytes themselves, with each connection's TLS state and chain,
 // are in the WACZ.
 type Provenance struct {
-	URL      string `json:"url"`
-	FinalURL string `json:"finalUrl"`
-	Title    string `json:"title"`
+	PageInfo
 	// Redirects are the responses that led from URL to FinalURL.
 	Redirects []Redirect `json:"redirects,omitempty"`
 	// Status is the HTTP status of the final URL's response;
@@ -43,15 +42,6 @@ type Provenance struct {
 	// Reasons: a post taken down is captured as such, at that time).
 	Status       int    `json:"status,omitempty"`
 	Availability string `json:"availability"`
-	// Started and Ended bound the page's capture (this machine's clock).
-	Started time.Time `json:"started"`
-	Ended   time.Time `json:"ended"`
-	// Browser is the browser's product and version.
-	Browser     string   `json:"browser"`
-	UserAgent   string   `json:"userAgent"`
-	ClientHints string   `json:"clientHints"`
-	Viewport    string   `json:"viewport"`
-	Behaviours  []string `json:"behaviours"`
 	// Egress says how the origins were reached.
 	Egress string `json:"egress"`
 	// Profile is the label of the login profile used ("": a fresh one),
@@ -68,6 +58,28 @@ type Provenance struct {
 	// Social is what the platform says about the post, as yt-dlp read it:
 	// author, time of posting, counts; claims, labelled as such.
 	Social *media.Social `json:"social,omitempty"`
+}
+
+// PageInfo is what the browser showed of the page: the WARC's page
+// metadata record, and the first fields of the provenance.
+type PageInfo struct {
+	URL      string `json:"url"`
+	FinalURL string `json:"finalUrl"`
+	Title    string `json:"title"`
+	// Started and Ended bound the page's capture (this machine's clock).
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended"`
+	// Browser is the browser's product and version.
+	Browser     string   `json:"browser"`
+	UserAgent   string   `json:"userAgent"`
+	ClientHints string   `json:"clientHints"`
+	Viewport    string   `json:"viewport"`
+	Behaviours  []string `json:"behaviours"`
+}
+
+func pageInfo(p *browser.Page) PageInfo {
+	return PageInfo{URL: p.URL, FinalURL: p.FinalURL, Title: p.Title, Started: p.Started, Ended: p.Ended, Browser: p.Browser,
+		UserAgent: p.UserAgent, ClientHints: p.Hints, Viewport: fmt.Sprintf("%dx%d", p.Width, p.Height), Behaviours: p.Behaviours}
 }
 
 // Redirect is one response on the way to the final URL.
@@ -99,16 +111,12 @@ type AcquireOptions struct {
 // the one part.
 func (r *Result) Acquisition(o AcquireOptions) (*ingest.Acquisition, error) {
 	p := r.Page
-	prov := Provenance{URL: p.URL, FinalURL: p.FinalURL, Title: p.Title, Redirects: r.redirects, Started: p.Started, Ended: p.Ended,
-		Browser: p.Browser, UserAgent: p.UserAgent, ClientHints: p.Hints, Viewport: fmt.Sprintf("%dx%d", p.Width, p.Height),
-		Behaviours: p.Behaviours, Profile: r.profile, ProfileDomains: r.profileDomains, Origins: r.origins, Exchanges: r.Exchanges, Failed: r.Failed,
+	prov := Provenance{PageInfo: pageInfo(p), Redirects: r.redirects, Profile: r.profile, ProfileDomains: r.profileDomains, Origins: r.origins, Exchanges: r.Exchanges, Failed: r.Failed,
 		Status: r.statusOf[p.FinalURL], Availability: availability(r.statusOf[p.FinalURL]),
 		Egress: "directly from this machine, through Exhibit's recording proxy (HTTP/1.1 to each origin, TLS by Go's crypto/tls)"}
 	tool := custody.AcquisitionTool{Name: "chromium-headless-shell", Version: strings.TrimPrefix(p.Browser, "HeadlessChrome/")}
 	if o.Browser != "" {
 		tool.Name = filepath.Base(o.Browser)
-	}
-	if o.Browser != "" {
 		d, err := binaryDigest(o.Browser)
 		if err != nil {
 			return nil, fmt.Errorf("the browser's digest: %w", err)

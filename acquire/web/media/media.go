@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -82,10 +83,16 @@ type Result struct {
 	Problem string
 }
 
+// versions are the versions Version found, by binary, once per process.
+var versions sync.Map
+
 // Version runs exec --version as Fetch runs yt-dlp (its own home, the
 // same environment otherwise), so that a yt-dlp that cannot run there is
-// found before any capture.
+// found before any capture; once per binary and process.
 func Version(ctx context.Context, execPath string) (string, error) {
+	if v, ok := versions.Load(execPath); ok {
+		return v.(string), nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	home, err := os.MkdirTemp("", "exhibit-yt-dlp-*")
@@ -103,6 +110,7 @@ func Version(ctx context.Context, execPath string) (string, error) {
 	if v == "" || strings.ContainsAny(v, "\n\r") || len(v) > 64 {
 		return "", fmt.Errorf("yt-dlp --version printed %q, not a version", v)
 	}
+	versions.Store(execPath, v)
 	return v, nil
 }
 
