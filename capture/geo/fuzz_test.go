@@ -60,3 +60,47 @@ func FuzzGeoTIFF(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScene makes a scene's clip and preview of whole files: the seeds'
+// COG has both, with an area of interest in its middle.
+func FuzzScene(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.tif")
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	u, _ := utmFromEPSG(32633)
+	west, north := u.toDegrees(500200, 5599800)
+	east, south := u.toDegrees(500300, 5599700)
+	scene := NewScene(&AOI{West: west, South: south, East: east, North: north})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		src := bytesSource{bytes.NewReader(data)}
+		res, err := scene.Read(context.Background(), src)
+		if err != nil {
+			return
+		}
+		for _, d := range res.Derivatives {
+			var b bytes.Buffer
+			if err := d.Write(context.Background(), &b); err != nil || d.Name != "clip.tif" {
+				continue
+			}
+			spans, err := ParseSpans(d.Transform.Params["original-spans"])
+			if err != nil {
+				t.Fatalf("the clip's spans do not parse: %v", err)
+			}
+			for _, sp := range spans {
+				if !bytes.Equal(b.Bytes()[sp.DerivativeOffset:sp.DerivativeOffset+sp.Length], data[sp.OriginalOffset:sp.OriginalOffset+sp.Length]) {
+					t.Fatalf("span %+v differs", sp)
+				}
+			}
+		}
+	})
+}
+
+type bytesSource struct{ *bytes.Reader }
+
+func (s bytesSource) Name() string      { return "scene.tif" }
+func (s bytesSource) MediaType() string { return "image/tiff" }

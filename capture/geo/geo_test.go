@@ -300,4 +300,23 @@ func TestUTMZones(t *testing.T) {
 	lon, lat := u.toDegrees(500000, 0)
 	near(t, "lon", lon, 3, 1e-12)
 	near(t, "lat", lat, 0, 1e-12)
+
+	// Forward, against gdaltransform (GDAL 3.6.2 with PROJ), to a
+	// millimetre, and back.
+	for _, tc := range []struct {
+		code     int
+		lon, lat float64
+		e, n     float64
+	}{
+		{32636, 33.123456, 15.654321, 513231.23062985, 1730702.74865559},
+		{32719, -70.5, -33.4, 360505.619896876, 6303362.28812365},
+	} {
+		u, _ := utmFromEPSG(tc.code)
+		e, n := u.fromDegrees(tc.lon, tc.lat)
+		near(t, "easting", e, tc.e, 1e-3)
+		near(t, "northing", n, tc.n, 1e-3)
+		lon, lat := u.toDegrees(e, n)
+		near(t, "lon", lon, tc.lon, 1e-9)
+		near(t, "lat", lat, tc.lat, 1e-9)
+	}
 }

@@ -105,3 +105,37 @@ func normLon(l float64) float64 {
 	}
 	return l
 }
+
+// fromDegrees converts longitude and latitude in degrees on the zone's
+// datum to UTM easting and northing (metres), with the Krüger series to
+// fourth order in n (Karney 2011), the inverse of toDegrees.
+func (u utmCRS) fromDegrees(lon, lat float64) (easting, northing float64) {
+	const k0 = 0.9996
+	n := u.ell.f / (2 - u.ell.f)
+	n2, n3, n4 := n*n, n*n*n, n*n*n*n
+	A := u.ell.a / (1 + n) * (1 + n2/4 + n4/64)
+	alpha := [4]float64{
+		n/2 - 2*n2/3 + 5*n3/16 + 41*n4/180,
+		13*n2/48 - 3*n3/5 + 557*n4/1440,
+		61*n3/240 - 103*n4/140,
+		49561 * n4 / 161280,
+	}
+	phi := lat * math.Pi / 180
+	lam := normLon(lon-float64(6*u.zone-183)) * math.Pi / 180
+	c := 2 * math.Sqrt(n) / (1 + n)
+	t := math.Sinh(math.Atanh(math.Sin(phi)) - c*math.Atanh(c*math.Sin(phi)))
+	xiP := math.Atan2(t, math.Cos(lam))
+	etaP := math.Atanh(math.Sin(lam) / math.Sqrt(1+t*t))
+	xi, eta := xiP, etaP
+	for j := 1; j <= 4; j++ {
+		a := alpha[j-1]
+		xi += a * math.Sin(2*float64(j)*xiP) * math.Cosh(2*float64(j)*etaP)
+		eta += a * math.Cos(2*float64(j)*xiP) * math.Sinh(2*float64(j)*etaP)
+	}
+	easting = 500000 + k0*A*eta
+	northing = k0 * A * xi
+	if u.south {
+		northing += 10000000
+	}
+	return easting, northing
+}
