@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -252,8 +253,39 @@ func printRecord(e *env, rec *archive.Record, sums []capture.Summarized, sumErr 
 	}
 	for _, d := range r.Derivatives {
 		row("derivative", fmt.Sprintf("%s (%s, %s, %d bytes) %s", d.Name, d.Kind, d.MediaType, d.Size, d.Key))
+		row("  made by", recipe(d.Transform))
 	}
 	return w.Flush()
+}
+
+// recipe is a derivative's transform in one line: the program and its
+// settings (a list of spans of the original is counted, not listed).
+func recipe(t custody.Transform) string {
+	s := t.Name + " " + t.Version
+	if t.Profile != "" {
+		s += " profile " + t.Profile
+	}
+	keys := make([]string, 0, len(t.Params))
+	for k := range t.Params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		v := t.Params[k]
+		if k == capture.ParamOriginalSpans {
+			v = fmt.Sprintf("%d spans", len(strings.Fields(v)))
+		} else if v == "" {
+			v = "(none)"
+		} else if len(v) > 200 {
+			v = v[:200] + "…"
+		}
+		sep := ", "
+		if i == 0 {
+			sep = ": "
+		}
+		s += sep + k + " " + printable(v)
+	}
+	return s
 }
 
 func lsCommand(e *env) *cli.Command {

@@ -18,6 +18,8 @@ import (
 
 	"github.com/openexhibit/exhibit/acquire/stac"
 	"github.com/openexhibit/exhibit/archive"
+	"github.com/openexhibit/exhibit/capture"
+	"github.com/openexhibit/exhibit/capture/geo"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/internal/netguard"
 )
@@ -116,6 +118,8 @@ type stacSearch struct {
 	client       *stac.Client
 	downloader   *stac.Downloader
 	sign         func(context.Context, string) (string, error)
+	// aoi is the box of --bbox or --aoi: the clips' area.
+	aoi *geo.AOI
 }
 
 func parseStacSearch(c *cli.Context) (*stacSearch, error) {
@@ -138,6 +142,7 @@ func parseStacSearch(c *cli.Context) (*stacSearch, error) {
 		if bb := q.search.BBox; len(bb) != 4 || bb[0] < -180 || bb[2] > 180 || bb[1] < -90 || bb[3] > 90 || bb[1] > bb[3] {
 			return nil, usageErr("stac: --bbox %q: give west,south,east,north in degrees", b)
 		}
+		q.aoi = &geo.AOI{West: q.search.BBox[0], South: q.search.BBox[1], East: q.search.BBox[2], North: q.search.BBox[3]}
 	}
 	if f := c.String("aoi"); f != "" {
 		g, err := aoiGeometry(f)
@@ -145,6 +150,9 @@ func parseStacSearch(c *cli.Context) (*stacSearch, error) {
 			return nil, err
 		}
 		q.search.Intersects = g
+		if q.aoi, err = geometryBox(f, g); err != nil {
+			return nil, err
+		}
 	}
 	if c.IsSet("max-cloud") {
 		v := c.Float64("max-cloud")
@@ -187,6 +195,45 @@ func aoiGeometry(path string) (json.RawMessage, error) {
 		return b, nil
 	}
 	return nil, usageErr("--aoi %s: a GeoJSON %q, not a geometry or feature", path, g.Type)
+}
+
+// geometryBox is the box in degrees around a GeoJSON geometry's
+// coordinates.
+func geometryBox(path string, g json.RawMessage) (*geo.AOI, error) {
+	var v struct {
+		Coordinates any `json:"coordinates"`
+	}
+	if err := json.Unmarshal(g, &v); err != nil {
+		return nil, usageErr("--aoi %s: not GeoJSON: %v", path, err)
+	}
+	box := &geo.AOI{West: 180, South: 90, East: -180, North: -90}
+	n := 0
+	var walk func(x any) bool
+	walk = func(x any) bool {
+		a, ok := x.([]any)
+		if !ok || len(a) == 0 {
+			return false
+		}
+		if lon, ok1 := a[0].(float64); ok1 && len(a) >= 2 {
+			lat, ok2 := a[1].(float64)
+			if !ok2 || lon < -180 || lon > 180 || lat < -90 || lat > 90 {
+				return false
+			}
+			box.West, box.East, box.South, box.North = min(box.West, lon), max(box.East, lon), min(box.South, lat), max(box.North, lat)
+			n++
+			return true
+		}
+		for _, y := range a {
+			if !walk(y) {
+				return false
+			}
+		}
+		return true
+	}
+	if !walk(v.Coordinates) || n == 0 {
+		return nil, usageErr("--aoi %s: give a geometry with coordinates as longitude, latitude in degrees", path)
+	}
+	return box, nil
 }
 
 // found is a scene found, with where it was found.
@@ -272,6 +319,11 @@ func runStacSearch(ctx context.Context, e *env, q *stacSearch) error {
 func runStacAcquire(ctx context.Context, e *env, home string, cfg *Config, caseName string, keys []string, q *stacSearch) error {
 	a, opts, err := openArchiving(ctx, e, home, cfg, caseName)
 	if err != nil {
+		return err
+	}
+	// The scene reader makes each COG's preview, and its clip to the area
+	// searched.
+	if opts.Readers, err = capture.NewRegistry(append(opts.Readers.Readers(), geo.NewScene(q.aoi))...); err != nil {
 		return err
 	}
 	root, catalog := q.api, false

@@ -2,9 +2,11 @@ package verify_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/openexhibit/exhibit/capture"
@@ -15,7 +17,10 @@ import (
 )
 
 // spanning makes derivatives that claim to be spans of the original:
-// "part.txt" truly bytes 2+7, "liar.txt" bytes 2+7 of another content.
+// "part.txt" truly bytes 2+7, "liar.txt" bytes 2+7 of another content;
+// "parts.bin" holds bytes 2+3 and 10+4 at 0 and 5 (original-spans),
+// "swapped.bin" holds them the other way round, "outside.bin" names bytes
+// beyond the original.
 type spanning struct{}
 
 func (spanning) ID() string           { return "test-span/1" }
@@ -31,7 +36,20 @@ func (spanning) Read(_ context.Context, src capture.Source) (*capture.Result, er
 			Transform: capture.Transform{Name: "span", Version: "1", Params: span},
 			Write:     func(_ context.Context, w io.Writer) error { _, err := w.Write(b); return err }}
 	}
-	return &capture.Result{Derivatives: []capture.Derivative{d("part.txt", part), d("liar.txt", []byte("forged!"))}}, nil
+	parts := func(name, spans string, b []byte) capture.Derivative {
+		x := d(name, b)
+		x.Transform.Params = map[string]string{capture.ParamOriginalSpans: spans}
+		return x
+	}
+	all := make([]byte, src.Size())
+	if _, err := src.ReadAt(all, 0); err != nil && err != io.EOF {
+		return nil, err
+	}
+	joined := append(append(append([]byte{}, all[2:5]...), "--"...), all[10:14]...)
+	swapped := append(append(append([]byte{}, all[10:13]...), "--"...), all[2:6]...)
+	return &capture.Result{Derivatives: []capture.Derivative{d("part.txt", part), d("liar.txt", []byte("forged!")),
+		parts("parts.bin", "0:2+3 5:10+4", joined), parts("swapped.bin", "0:2+3 5:10+4", swapped),
+		parts("outside.bin", "0:2+3 5:100+4", joined)}}, nil
 }
 
 // TestDerivedSpans: a derivative whose record says it is a span of the
@@ -63,11 +81,13 @@ func TestDerivedSpans(t *testing.T) {
 	ir := (&verify.Verifier{Store: st, Trust: trust}).Item(ctx, id)
 	got := map[string]verify.Status{}
 	for _, c := range ir.Checks {
-		if c.Name == "derivative part.txt source" || c.Name == "derivative liar.txt source" {
-			got[c.Name] = c.Status
+		if strings.HasSuffix(c.Name, " source") {
+			got[strings.TrimSuffix(strings.TrimPrefix(c.Name, "derivative "), " source")] = c.Status
 		}
 	}
-	if got["derivative part.txt source"] != verify.Pass || got["derivative liar.txt source"] != verify.Fail || ir.Status != verify.Fail {
-		t.Fatalf("span checks %v, item %s", got, ir.Status)
+	want := map[string]verify.Status{"part.txt": verify.Pass, "liar.txt": verify.Fail, "parts.bin": verify.Pass,
+		"swapped.bin": verify.Fail, "outside.bin": verify.Fail}
+	if fmt.Sprint(got) != fmt.Sprint(want) || ir.Status != verify.Fail {
+		t.Fatalf("span checks %v, want %v; item %s", got, want, ir.Status)
 	}
 }

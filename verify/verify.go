@@ -16,14 +16,10 @@ package verify
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -211,79 +207,6 @@ func storeErr(name, key string, err error) Check {
 	return Check{Name: name, Object: key, Status: Error, Detail: err.Error()}
 }
 
-// span is a derivative that its transform says is bytes [off, off+n) of
-// the original (params original-offset and original-length).
-type span struct {
-	name   string
-	off, n int64
-	want   string // sha256, hex
-	bad    string // why the span itself is malformed
-	h      hash.Hash
-}
-
-// spans hashes the spans of the original that derivatives claim to be,
-// as the original streams through it.
-type spans struct {
-	list []*span
-	at   int64
-}
-
-func derivedSpans(rec *custody.Record) *spans {
-	s := &spans{}
-	for _, d := range rec.Derivatives {
-		o, okO := d.Transform.Params["original-offset"]
-		n, okN := d.Transform.Params["original-length"]
-		if !okO && !okN {
-			continue
-		}
-		sp := &span{name: d.Name, want: d.Digest[hashing.SHA256], h: sha256.New()}
-		var e1, e2 error
-		sp.off, e1 = strconv.ParseInt(o, 10, 64)
-		sp.n, e2 = strconv.ParseInt(n, 10, 64)
-		if e1 != nil || e2 != nil || sp.off < 0 || sp.n < 0 || sp.off > rec.Original.Size-sp.n {
-			sp.bad = fmt.Sprintf("names bytes %s+%s of an original of %d bytes", o, n, rec.Original.Size)
-		}
-		s.list = append(s.list, sp)
-	}
-	return s
-}
-
-func (s *spans) Write(p []byte) (int, error) {
-	start, end := s.at, s.at+int64(len(p))
-	for _, sp := range s.list {
-		if sp.bad != "" {
-			continue
-		}
-		lo, hi := max(start, sp.off), min(end, sp.off+sp.n)
-		if lo < hi {
-			sp.h.Write(p[lo-start : hi-start])
-		}
-	}
-	s.at = end
-	return len(p), nil
-}
-
-// check reports each span: the derivative's bytes are the original's at
-// the place its record names. Without the original's plaintext (its check
-// failed, or it is encrypted and not decrypted) nothing is compared.
-func (s *spans) check(c itemCheck, origOK bool, key string) {
-	for _, sp := range s.list {
-		name := "derivative " + sp.name + " source"
-		switch {
-		case sp.bad != "":
-			c.add(Check{Name: name, Object: key, Status: Fail, Detail: "the record " + sp.bad})
-		case !origOK:
-			c.add(Check{Name: name, Object: key, Status: Warn, Detail: "not compared: the original's bytes were not verified"})
-		case hex.EncodeToString(sp.h.Sum(nil)) != sp.want:
-			got := hex.EncodeToString(sp.h.Sum(nil))
-			c.add(Check{Name: name, Object: key, Status: Fail, Expected: fmt.Sprintf("bytes %d+%d of the original hash to the derivative's sha256 %s", sp.off, sp.n, sp.want),
-				Found: "sha256 " + got})
-		default:
-			c.add(Check{Name: name, Object: key, Status: Pass, Detail: fmt.Sprintf("the derivative is bytes %d+%d of the original", sp.off, sp.n)})
-		}
-	}
-}
-
 // checkParts checks that every other part of an item's acquisition is
 // archived (its record bundle exists; verifying that item checks the rest),
 // so that a unit acquired together is not silently missing a part.
@@ -454,7 +377,7 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, 
 			c.add(Check{Name: name, Object: d.Key, Status: Fail, Expected: want, Found: d.Key})
 			continue
 		}
-		v.checkObject(ctx, c, checkNames{digests: name}, d.Key, d.Object, io.Discard)
+		v.checkObject(ctx, c, checkNames{digests: name}, d.Key, d.Object, spans.derivative(d.Name))
 	}
 	spans.check(c, origOK, origKey)
 

@@ -8,8 +8,8 @@ import (
 	"math"
 	"sort"
 	"strconv"
-	"strings"
 
+	"github.com/openexhibit/exhibit/capture"
 	"github.com/openexhibit/exhibit/capture/photo/tiff"
 )
 
@@ -26,49 +26,6 @@ func (a AOI) String() string {
 type Window struct{ Col, Row, Width, Height uint64 }
 
 func (w Window) String() string { return fmt.Sprintf("%d,%d,%d,%d", w.Col, w.Row, w.Width, w.Height) }
-
-// Span says that Length bytes of a derivative at DerivativeOffset are the
-// original's bytes at OriginalOffset.
-type Span struct{ DerivativeOffset, OriginalOffset, Length int64 }
-
-// FormatSpans writes spans as the transform parameter original-spans
-// reads: "DST:SRC+LEN" separated by spaces.
-func FormatSpans(spans []Span) string {
-	var b strings.Builder
-	for i, s := range spans {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%d:%d+%d", s.DerivativeOffset, s.OriginalOffset, s.Length)
-	}
-	return b.String()
-}
-
-// ParseSpans reads what FormatSpans writes. Spans must be non-empty and
-// follow one another in the derivative without overlapping.
-func ParseSpans(s string) ([]Span, error) {
-	var out []Span
-	end := int64(0)
-	for _, f := range strings.Fields(s) {
-		dst, rest, ok1 := strings.Cut(f, ":")
-		src, n, ok2 := strings.Cut(rest, "+")
-		var sp Span
-		var e1, e2, e3 error
-		sp.DerivativeOffset, e1 = strconv.ParseInt(dst, 10, 64)
-		sp.OriginalOffset, e2 = strconv.ParseInt(src, 10, 64)
-		sp.Length, e3 = strconv.ParseInt(n, 10, 64)
-		if !ok1 || !ok2 || e1 != nil || e2 != nil || e3 != nil || sp.DerivativeOffset < end || sp.OriginalOffset < 0 ||
-			sp.Length <= 0 || sp.Length > math.MaxInt64-sp.DerivativeOffset || sp.Length > math.MaxInt64-sp.OriginalOffset {
-			return nil, fmt.Errorf("span %q is not DST:SRC+LEN after the previous one", f)
-		}
-		end = sp.DerivativeOffset + sp.Length
-		out = append(out, sp)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no span")
-	}
-	return out, nil
-}
 
 // Tags a clip copies from the source image as they are: what decoding its
 // tiles needs, and the georeference that does not change with the window.
@@ -96,7 +53,7 @@ type clipPlan struct {
 	asked  Window // the area of interest's pixels, before alignment
 	grid   string
 	head   []byte // header and directory
-	spans  []Span
+	spans  []capture.Span
 	size   int64
 }
 
@@ -282,7 +239,7 @@ func (p *clipPlan) layout(f *tiff.File, t *tiled, m *Metadata) error {
 	for i, c := range counts {
 		if c > 0 {
 			dst[i] = uint64(pos)
-			p.spans = append(p.spans, Span{DerivativeOffset: pos, OriginalOffset: int64(src[i]), Length: int64(c)})
+			p.spans = append(p.spans, capture.Span{DerivativeOffset: pos, OriginalOffset: int64(src[i]), Length: int64(c)})
 		}
 		pos += int64(c)
 		if pos > maxClipBytes {
@@ -359,12 +316,12 @@ func (p *clipPlan) write(ctx context.Context, w io.Writer, src io.ReaderAt) erro
 // params is the clip's recipe, as its record states it.
 func (p *clipPlan) params() map[string]string {
 	return map[string]string{
-		"aoi":            p.aoi.String(),
-		"crs":            fmt.Sprintf("EPSG:%d", p.crs),
-		"aoi-window":     p.asked.String(),
-		"window":         p.window.String(),
-		"source-image":   "IFD0",
-		"tile-size":      p.grid,
-		"original-spans": FormatSpans(p.spans),
+		"aoi":                      p.aoi.String(),
+		"crs":                      fmt.Sprintf("EPSG:%d", p.crs),
+		"aoi-window":               p.asked.String(),
+		"window":                   p.window.String(),
+		"source-image":             "IFD0",
+		"tile-size":                p.grid,
+		capture.ParamOriginalSpans: capture.FormatSpans(p.spans),
 	}
 }

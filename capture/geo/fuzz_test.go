@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/openexhibit/exhibit/capture"
 )
 
 // FuzzGeoKeys decodes GeoKey directories built from the input: the first
@@ -87,7 +89,7 @@ func FuzzScene(f *testing.F) {
 			if err := d.Write(context.Background(), &b); err != nil || d.Name != "clip.tif" {
 				continue
 			}
-			spans, err := ParseSpans(d.Transform.Params["original-spans"])
+			spans, err := capture.ParseSpans(d.Transform.Params[capture.ParamOriginalSpans])
 			if err != nil {
 				t.Fatalf("the clip's spans do not parse: %v", err)
 			}

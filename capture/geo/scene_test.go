@@ -160,7 +160,7 @@ func TestSceneClip(t *testing.T) {
 			}
 
 			// Every span names the same bytes in the clip and the original.
-			spans, err := ParseSpans(p["original-spans"])
+			spans, err := capture.ParseSpans(p[capture.ParamOriginalSpans])
 			if err != nil {
 				t.Fatal(err)
 			}

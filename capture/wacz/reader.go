@@ -179,9 +179,9 @@ func derivatives(ctx context.Context, src capture.Source, f *zip.File) ([]captur
 		out = append(out, capture.Derivative{
 			Name: name, Kind: kind, MediaType: strings.TrimSpace(mt),
 			Transform: capture.Transform{Name: "wacz-extract", Version: "1", Params: map[string]string{
-				"record":          rec.Header.Get("WARC-Record-ID"),
-				"original-offset": fmt.Sprint(off),
-				"original-length": fmt.Sprint(size),
+				"record":                    rec.Header.Get("WARC-Record-ID"),
+				capture.ParamOriginalOffset: fmt.Sprint(off),
+				capture.ParamOriginalLength: fmt.Sprint(size),
 			}},
 			Write: func(_ context.Context, w io.Writer) error {
 				_, err := io.Copy(w, io.NewSectionReader(src, off, size))

@@ -12,6 +12,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -44,7 +47,7 @@ type Options struct {
 	// accept its certificate.
 	Blob string
 	// COGs makes each visual asset a real cloud-optimized GeoTIFF (GDAL's
-	// gdal_create and gdal_translate, 256 x 256 pixels of 10 m in UTM
+	// gdal_translate of a patterned picture, 256 x 256 pixels of 10 m in UTM
 	// zone 36N, 128-pixel tiles), with proj:transform and proj:shape on
 	// the item; otherwise assets are AssetSize pseudo-random bytes.
 	COGs bool
@@ -168,21 +171,32 @@ func utm(i int) (x, y float64) { return 714000 + float64(i%5)*7000, 5540000 + fl
 // makeCOGs makes each item's visual asset a COG with GDAL.
 func (s *Server) makeCOGs(t testing.TB) {
 	dir := t.TempDir()
-	base := filepath.Join(dir, "base.tif")
 	run := func(args ...string) {
 		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, out)
 		}
 	}
-	run("gdal_create", "-of", "GTiff", "-outsize", "256", "256", "-bands", "3", "-ot", "Byte",
-		"-burn", "40", "-burn", "90", "-burn", "140", "-a_srs", "EPSG:32636", "-a_ullr", "0", "2560", "2560", "0", base)
+	// Pixels that differ from their neighbours, so that a tile out of
+	// place shows.
+	img := image.NewRGBA(image.Rect(0, 0, 256, 256))
+	for y := range 256 {
+		for x := range 256 {
+			img.Set(x, y, color.RGBA{uint8(x*7 + y*3), uint8(x ^ y), uint8((x * y) >> 3), 255})
+		}
+	}
+	var pb bytes.Buffer
+	png.Encode(&pb, img)
+	base := filepath.Join(dir, "base.png")
+	if err := os.WriteFile(base, pb.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if s.o.Assets == nil {
 		s.o.Assets = map[string][]byte{}
 	}
 	for i := range s.o.Items {
 		x, y := utm(i)
 		out := filepath.Join(dir, fmt.Sprintf("%d.tif", i))
-		run("gdal_translate", "-q", "-of", "COG", "-co", "BLOCKSIZE=128", "-a_ullr",
+		run("gdal_translate", "-q", "-of", "COG", "-co", "BLOCKSIZE=128", "-a_srs", "EPSG:32636", "-a_ullr",
 			fmt.Sprint(x), fmt.Sprint(y), fmt.Sprint(x+2560), fmt.Sprint(y-2560), base, out)
 		b, err := os.ReadFile(out)
 		if err != nil {
