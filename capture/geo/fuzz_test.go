@@ -44,14 +44,7 @@ func FuzzGeoKeys(f *testing.F) {
 
 // FuzzGeoTIFF runs whole files: GeoTIFF, COG and BigTIFF seeds.
 func FuzzGeoTIFF(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.tif")
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addTestdata(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Extract(context.Background(), bytes.NewReader(data), int64(len(data)))
 		if err != nil {
@@ -66,14 +59,7 @@ func FuzzGeoTIFF(f *testing.F) {
 // FuzzScene makes a scene's clip and preview of whole files: the seeds'
 // COG has both, with an area of interest in its middle.
 func FuzzScene(f *testing.F) {
-	files, _ := filepath.Glob("testdata/*.tif")
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addTestdata(f)
 	u, _ := utmFromEPSG(32633)
 	west, north := u.toDegrees(500200, 5599800)
 	east, south := u.toDegrees(500300, 5599700)
@@ -106,3 +92,15 @@ type bytesSource struct{ *bytes.Reader }
 
 func (s bytesSource) Name() string      { return "scene.tif" }
 func (s bytesSource) MediaType() string { return "image/tiff" }
+
+// addTestdata adds every test file as a seed.
+func addTestdata(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.tif")
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}

@@ -16,6 +16,16 @@ var (
 	clarke1866 = ellipsoid{"Clarke 1866", 6378206.4, (6378206.4 - 6356583.8) / 6378206.4}
 )
 
+// k0 is UTM's scale on the central meridian.
+const k0 = 0.9996
+
+// series gives the third flattening n and the rectifying radius A that the
+// Krüger series use.
+func (e ellipsoid) series() (n, A float64) {
+	n = e.f / (2 - e.f)
+	return n, e.a / (1 + n) * (1 + n*n/4 + n*n*n*n/64)
+}
+
 // utmCRS is a projected CRS that is a UTM zone on a known datum.
 type utmCRS struct {
 	zone    int
@@ -58,10 +68,8 @@ func utmFromEPSG(code int) (utmCRS, bool) {
 // order in n (Karney 2011), accurate to well under a millimetre within a
 // zone and its usual overlap.
 func (u utmCRS) toDegrees(easting, northing float64) (lon, lat float64) {
-	const k0 = 0.9996
-	n := u.ell.f / (2 - u.ell.f)
+	n, A := u.ell.series()
 	n2, n3, n4 := n*n, n*n*n, n*n*n*n
-	A := u.ell.a / (1 + n) * (1 + n2/4 + n4/64)
 	beta := [4]float64{
 		n/2 - 2*n2/3 + 37*n3/96 - n4/360,
 		n2/48 + n3/15 - 437*n4/1440,
@@ -110,10 +118,8 @@ func normLon(l float64) float64 {
 // datum to UTM easting and northing (metres), with the Krüger series to
 // fourth order in n (Karney 2011), the inverse of toDegrees.
 func (u utmCRS) fromDegrees(lon, lat float64) (easting, northing float64) {
-	const k0 = 0.9996
-	n := u.ell.f / (2 - u.ell.f)
+	n, A := u.ell.series()
 	n2, n3, n4 := n*n, n*n*n, n*n*n*n
-	A := u.ell.a / (1 + n) * (1 + n2/4 + n4/64)
 	alpha := [4]float64{
 		n/2 - 2*n2/3 + 5*n3/16 + 41*n4/180,
 		13*n2/48 - 3*n3/5 + 557*n4/1440,
