@@ -272,7 +272,7 @@ func recipe(t custody.Transform) string {
 	sort.Strings(keys)
 	for i, k := range keys {
 		v := t.Params[k]
-		if k == capture.ParamOriginalSpans {
+		if k == custody.ParamOriginalSpans {
 			v = fmt.Sprintf("%d spans", len(strings.Fields(v)))
 		} else if v == "" {
 			v = "(none)"

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/openexhibit/exhibit/capture"
+	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/storage/local"
@@ -39,7 +40,7 @@ func (spanning) Read(_ context.Context, src capture.Source) (*capture.Result, er
 	}
 	parts := func(name, spans string, b []byte) capture.Derivative {
 		x := d(name, b)
-		x.Transform.Params = map[string]string{capture.ParamOriginalSpans: spans}
+		x.Transform.Params = map[string]string{custody.ParamOriginalSpans: spans}
 		return x
 	}
 	all := make([]byte, src.Size())

@@ -377,7 +377,9 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, 
 			c.add(Check{Name: name, Object: d.Key, Status: Fail, Expected: want, Found: d.Key})
 			continue
 		}
-		v.checkObject(ctx, c, checkNames{digests: name}, d.Key, d.Object, spans.derivative(d.Name))
+		if _, ok := v.checkObject(ctx, c, checkNames{digests: name}, d.Key, d.Object, spans.derivative(d.Name)); !ok {
+			spans.unverified(d.Name)
+		}
 	}
 	spans.check(c, origOK, origKey)
 

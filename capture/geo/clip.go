@@ -9,8 +9,8 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/openexhibit/exhibit/capture"
 	"github.com/openexhibit/exhibit/capture/photo/tiff"
+	"github.com/openexhibit/exhibit/custody"
 )
 
 // AOI is an area of interest: a box in degrees of longitude and latitude
@@ -40,7 +40,12 @@ var clipCopied = map[uint16]bool{
 	tagGDALNoData: true,
 }
 
-const maxClipBytes = 2 << 30 // a clip is a classic TIFF with 32-bit offsets
+const (
+	maxClipBytes = 2 << 30 // a clip is a classic TIFF with 32-bit offsets
+	// maxClipHead bounds the header and directory before the first tile,
+	// which verify reads whole (it keeps up to 16 MiB).
+	maxClipHead = 8 << 20
+)
 
 // clipPlan is a clip of a tiled image's full resolution: the whole tiles
 // that cover an area of interest, copied byte for byte into a TIFF of
@@ -53,7 +58,7 @@ type clipPlan struct {
 	asked  Window // the area of interest's pixels, before alignment
 	grid   string
 	head   []byte // header and directory
-	spans  []capture.Span
+	spans  []custody.Span
 	size   int64
 }
 
@@ -94,6 +99,16 @@ func aoiWindow(m *Metadata, aoi AOI) (Window, string) {
 	if m.CRS == nil || m.Degrees == nil || m.Image.Width == 0 || m.Image.Height == 0 {
 		return Window{}, "no georeference that maps to degrees"
 	}
+	if aoi.West > aoi.East || aoi.East-aoi.West > 180 {
+		return Window{}, "the area crosses the antimeridian (or spans more than 180 degrees of longitude): clip each side apart"
+	}
+	// Only the part of the area over the image is projected: points far
+	// from a UTM zone do not project.
+	d := m.Degrees
+	aoi = AOI{West: max(aoi.West, d.West), South: max(aoi.South, d.South), East: min(aoi.East, d.East), North: min(aoi.North, d.North)}
+	if aoi.West > aoi.East || aoi.South > aoi.North {
+		return Window{}, "the area of interest does not overlap the image"
+	}
 	var toModel func(lon, lat float64) (float64, float64)
 	switch m.Degrees.Method {
 	case "geographic":
@@ -122,12 +137,22 @@ func aoiWindow(m *Metadata, aoi AOI) (Window, string) {
 	if m.RasterType == "PixelIsPoint" {
 		x0, y0 = x0-sx/2, y0+sy/2
 	}
-	// The box's edges, densified: a box in degrees is curved in UTM.
-	const steps = 16
-	minI, minJ, maxI, maxJ := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
+	// The box's edges, densified: a box in degrees is curved in UTM (a
+	// parallel is furthest south or north on the central meridian, which
+	// is sampled too).
+	const steps = 64
+	lons := []float64{}
 	for k := 0; k <= steps; k++ {
-		f := float64(k) / steps
-		lon, lat := aoi.West+f*(aoi.East-aoi.West), aoi.South+f*(aoi.North-aoi.South)
+		lons = append(lons, aoi.West+float64(k)/steps*(aoi.East-aoi.West))
+	}
+	if u, ok := utmFromEPSG(m.CRS.EPSG); ok {
+		if cm := float64(6*u.zone - 183); cm > aoi.West && cm < aoi.East {
+			lons = append(lons, cm)
+		}
+	}
+	minI, minJ, maxI, maxJ := math.Inf(1), math.Inf(1), math.Inf(-1), math.Inf(-1)
+	for k, lon := range lons {
+		lat := aoi.South + float64(min(k, steps))/steps*(aoi.North-aoi.South)
 		for _, pt := range [][2]float64{{lon, aoi.South}, {lon, aoi.North}, {aoi.West, lat}, {aoi.East, lat}} {
 			x, y := toModel(pt[0], pt[1])
 			i, j := (x-x0)/sx, (y0-y)/sy
@@ -161,10 +186,12 @@ type field struct {
 // in the order the source stores planes, rows and columns.
 func (p *clipPlan) layout(f *tiff.File, t *tiled, m *Metadata) error {
 	var fields []field
+	seen := map[uint16]bool{}
 	for _, e := range t.d.Entries {
-		if !clipCopied[e.Tag] {
+		if !clipCopied[e.Tag] || seen[e.Tag] {
 			continue
 		}
+		seen[e.Tag] = true
 		v, err := f.Value(e)
 		if err != nil {
 			return fmt.Errorf("tag %d: %v", e.Tag, err)
@@ -235,11 +262,14 @@ func (p *clipPlan) layout(f *tiff.File, t *tiled, m *Metadata) error {
 		}
 	}
 	pos += pos & 1
+	if pos > maxClipHead {
+		return fmt.Errorf("the clip's directory would take %d bytes, more than %d", pos, maxClipHead)
+	}
 	dst := make([]uint64, n)
 	for i, c := range counts {
 		if c > 0 {
 			dst[i] = uint64(pos)
-			p.spans = append(p.spans, capture.Span{DerivativeOffset: pos, OriginalOffset: int64(src[i]), Length: int64(c)})
+			p.spans = append(p.spans, custody.Span{DerivativeOffset: pos, OriginalOffset: int64(src[i]), Length: int64(c)})
 		}
 		pos += int64(c)
 		if pos > maxClipBytes {
@@ -322,6 +352,6 @@ func (p *clipPlan) params() map[string]string {
 		"window":                   p.window.String(),
 		"source-image":             "IFD0",
 		"tile-size":                p.grid,
-		capture.ParamOriginalSpans: capture.FormatSpans(p.spans),
+		custody.ParamOriginalSpans: custody.FormatSpans(p.spans),
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/openexhibit/exhibit/capture"
+	"github.com/openexhibit/exhibit/custody"
 )
 
 // FuzzGeoKeys decodes GeoKey directories built from the input: the first
@@ -75,7 +75,7 @@ func FuzzScene(f *testing.F) {
 			if err := d.Write(context.Background(), &b); err != nil || d.Name != "clip.tif" {
 				continue
 			}
-			spans, err := capture.ParseSpans(d.Transform.Params[capture.ParamOriginalSpans])
+			spans, err := custody.ParseSpans(d.Transform.Params[custody.ParamOriginalSpans])
 			if err != nil {
 				t.Fatalf("the clip's spans do not parse: %v", err)
 			}

@@ -68,25 +68,35 @@ func planPreview(f *tiff.File, dirs []*tiff.Dir) (*previewPlan, string) {
 		return nil, fmt.Sprintf("no overview of at most %d pixels to make it from", previewDecodeMax)
 	}
 	p := &previewPlan{t: best, level: best.d.Path, factor: int((side + previewMax - 1) / previewMax)}
+	bad := ""
+	// one reads a tag's values: def when the tag is absent; a tag that
+	// does not read, or holds nothing, leaves the preview unmade.
 	one := func(tag uint16, def uint64) []uint64 {
 		e, ok := best.d.Find(tag)
 		if !ok {
 			return []uint64{def}
 		}
-		v, _ := f.Uints(e)
+		v, err := f.Uints(e)
+		if err != nil || len(v) == 0 {
+			bad = fmt.Sprintf("tag %d does not read", tag)
+			return []uint64{0}
+		}
 		return v
 	}
 	spp, photo := one(tagSamplesPerPixel, 1), one(tagPhotometric, 99)
 	p.comp, p.pred = one(tagCompression, 1)[0], one(tagPredictor, 1)[0]
-	for _, b := range one(tagBitsPerSample, 1) {
+	bits, sf := one(tagBitsPerSample, 1), one(tagSampleFormat, 1)
+	if bad != "" {
+		return nil, bad
+	}
+	for _, b := range bits {
 		if b != 8 {
 			return nil, "samples are not 8-bit"
 		}
 	}
-	if sf := one(tagSampleFormat, 1); sf[0] != 1 {
-		return nil, "samples are not unsigned integers"
-	}
 	switch {
+	case sf[0] != 1:
+		return nil, "samples are not unsigned integers"
 	case len(spp) != 1 || spp[0] == 0 || spp[0] > 16:
 		return nil, "no valid samples per pixel"
 	case photo[0] == 1 && spp[0] >= 1:

@@ -38,7 +38,9 @@ type SceneMetadata struct {
 	Preview *Made `json:"preview,omitempty"`
 }
 
-// Made names a derivative made, or why it was not.
+// Made names a derivative made, or why it was not. A derivative whose
+// writing failed after all is named here and its failure is among the
+// metadata document's errors.
 type Made struct {
 	Derivative string `json:"derivative,omitempty"`
 	NotMade    string `json:"notMade,omitempty"`

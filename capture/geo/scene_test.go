@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/openexhibit/exhibit/capture"
+	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/internal/testenv"
 )
 
@@ -160,7 +161,7 @@ func TestSceneClip(t *testing.T) {
 			}
 
 			// Every span names the same bytes in the clip and the original.
-			spans, err := capture.ParseSpans(p[capture.ParamOriginalSpans])
+			spans, err := custody.ParseSpans(p[custody.ParamOriginalSpans])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -266,6 +267,7 @@ func TestSceneNotMade(t *testing.T) {
 		preview string
 	}{
 		{cog, AOI{40, 10, 41, 11}, "does not overlap", ""},
+		{cog, AOI{30.2, 9.9, -170, 10}, "crosses the antimeridian", ""},
 		{cog, AOI{29, 9, 31, 11}, "covers the whole image", ""},
 		{cog, AOI{30.01, 9.9, 30.02, 9.95}, "", ""},
 		{strips, AOI{30.01, 9.9, 30.02, 9.95}, "not a tiled image", "not a tiled image"},

@@ -81,10 +81,10 @@ func readTiled(f *tiff.File, d *tiff.Dir) (*tiled, error) {
 			return nil, fmt.Errorf("%s: planar image without a valid sample count", d.Path)
 		}
 	}
-	n := t.across * t.down * t.planes
-	if n > maxTiles {
-		return nil, fmt.Errorf("%s has %d tiles, more than %d", d.Path, n, maxTiles)
+	if t.across > maxTiles || t.down > maxTiles/t.across || t.planes > maxTiles/(t.across*t.down) {
+		return nil, fmt.Errorf("%s has more than %d tiles", d.Path, maxTiles)
 	}
+	n := t.across * t.down * t.planes
 	for _, x := range []struct {
 		tag uint16
 		v   *[]uint64

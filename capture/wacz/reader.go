@@ -16,6 +16,7 @@ import (
 
 	"github.com/openexhibit/exhibit/capture"
 	"github.com/openexhibit/exhibit/capture/warc"
+	"github.com/openexhibit/exhibit/custody"
 )
 
 // ReaderID names the WACZ reader and its output version.
@@ -180,8 +181,8 @@ func derivatives(ctx context.Context, src capture.Source, f *zip.File) ([]captur
 			Name: name, Kind: kind, MediaType: strings.TrimSpace(mt),
 			Transform: capture.Transform{Name: "wacz-extract", Version: "1", Params: map[string]string{
 				"record":                    rec.Header.Get("WARC-Record-ID"),
-				capture.ParamOriginalOffset: fmt.Sprint(off),
-				capture.ParamOriginalLength: fmt.Sprint(size),
+				custody.ParamOriginalOffset: fmt.Sprint(off),
+				custody.ParamOriginalLength: fmt.Sprint(size),
 			}},
 			Write: func(_ context.Context, w io.Writer) error {
 				_, err := io.Copy(w, io.NewSectionReader(src, off, size))
