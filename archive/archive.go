@@ -24,9 +24,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/sign"
@@ -113,6 +115,13 @@ type Archive struct {
 	desc      *custody.Archive
 	trust     *sign.Verifier
 	trustFile *sign.TrustFile
+	// keys are the keys opened once, for the Archive's life (a worker
+	// runs many ingests, and each opening costs a key derivation).
+	keys struct {
+		sync.Mutex
+		signer *sign.Signer
+		log    note.Signer
+	}
 }
 
 // Open opens an existing archive and the trust file. Nothing is decrypted
@@ -175,8 +184,14 @@ func loadTrust(path string) (*sign.Verifier, *sign.TrustFile, error) {
 	return v, tf, nil
 }
 
-// signer opens the signing key and checks that the trust file trusts it.
+// signer opens the signing key (once) and checks that the trust file
+// trusts it.
 func (a *Archive) signer(ctx context.Context) (*sign.Signer, error) {
+	a.keys.Lock()
+	defer a.keys.Unlock()
+	if a.keys.signer != nil {
+		return a.keys.signer, nil
+	}
 	if a.o.Key == "" {
 		return nil, withKind(KindKey, errors.New("no signing key configured"), "run exhibit init, or set key: in the configuration / EXHIBIT_KEY")
 	}
@@ -188,6 +203,7 @@ func (a *Archive) signer(ctx context.Context) (*sign.Signer, error) {
 	}
 	for _, k := range a.trustFile.Keys {
 		if k.Fingerprint == s.Fingerprint() {
+			a.keys.signer = s
 			return s, nil
 		}
 	}

@@ -222,6 +222,12 @@ type Listed struct {
 	Problem string `json:"problem,omitempty"`
 }
 
+// ItemIDs lists the IDs of the items the archive holds (the folders under
+// items/): a listing, not a proof.
+func (a *Archive) ItemIDs(ctx context.Context) ([]hashing.Digest, error) {
+	return (&verify.Verifier{Store: a.store}).Items(ctx)
+}
+
 // List lists the items of the archive in st (of a case, when caseName is
 // set) from their unsigned record copies, oldest acquisition first: a
 // listing, not a proof (Verify proves). Items whose record cannot be read

@@ -74,7 +74,7 @@ func (a *Archive) openLog(ctx context.Context, mode logMode, requireStamp bool) 
 	writable := false
 	var keyErr error
 	if mode != logRead {
-		s, err := loadLogSigner(ctx, a.o.Home, a.desc.Log, a.o.Credentials)
+		s, err := a.logSigner(ctx)
 		switch {
 		case err == nil:
 			opts.Signer, writable = s, true
@@ -315,4 +315,36 @@ func hasIngested(ctx context.Context, st storage.Store, id hashing.Digest) (bool
 		}
 	}
 	return false, nil
+}
+
+// logSigner opens the custody log key of the home folder, once.
+func (a *Archive) logSigner(ctx context.Context) (note.Signer, error) {
+	a.keys.Lock()
+	defer a.keys.Unlock()
+	if a.keys.log != nil {
+		return a.keys.log, nil
+	}
+	s, err := loadLogSigner(ctx, a.o.Home, a.desc.Log, a.o.Credentials)
+	if err == nil {
+		a.keys.log = s
+	}
+	return s, err
+}
+
+// OpenKeys opens the signing key and the custody log key now, so that a
+// service fails at its start, not at its first job, when one does not
+// open (a wrong passphrase, a missing file, an unreachable KMS).
+func (a *Archive) OpenKeys(ctx context.Context) error {
+	if _, err := a.signer(ctx); err != nil {
+		return err
+	}
+	if a.desc.Log == "" {
+		return nil
+	}
+	_, err := a.logSigner(ctx)
+	if errors.Is(err, fs.ErrNotExist) {
+		return withKind(KindKey, fmt.Errorf("no custody log key in %s", a.o.Home),
+			"use the home folder that created the archive, or copy its "+LogKeyFile+" here")
+	}
+	return err
 }

@@ -45,6 +45,9 @@ type VerifyOptions struct {
 	// MinTimestamps asks for that many from distinct trusted TSAs.
 	RequireTimestamp bool
 	MinTimestamps    int
+	// Fixity puts the run on record as a scheduled audit: fixity-checked
+	// events in place of verified ones.
+	Fixity bool
 }
 
 // Verification is the outcome of Verify.
@@ -114,7 +117,11 @@ func (a *Archive) Verify(ctx context.Context, sel Selection, o VerifyOptions, ea
 			return nil, err
 		}
 		if cl.writable {
-			if res.LogErr = a.logVerified(ctx, cl, rep, sel, v.Log.Checkpoint); ledger.IsTampering(res.LogErr) {
+			typ := custody.EventVerified
+			if o.Fixity {
+				typ = custody.EventFixityChecked
+			}
+			if res.LogErr = a.logVerified(ctx, cl, rep, sel, v.Log.Checkpoint, typ); ledger.IsTampering(res.LogErr) {
 				rep.Status = verify.Fail
 			}
 		}
@@ -236,7 +243,7 @@ func (a *Archive) targets(ctx context.Context, v *verify.Verifier, sel Selection
 // content-addressed under verifications/) and appends one event naming it,
 // so that the log grows by one event per run while each item's result
 // stays provable.
-func (a *Archive) logVerified(ctx context.Context, cl *custodyLog, rep *verify.Report, sel Selection, cp custody.Checkpoint) error {
+func (a *Archive) logVerified(ctx context.Context, cl *custodyLog, rep *verify.Report, sel Selection, cp custody.Checkpoint, typ custody.EventType) error {
 	who, err := a.homeActor()
 	if err != nil {
 		return err
@@ -261,7 +268,7 @@ func (a *Archive) logVerified(ctx context.Context, cl *custodyLog, rep *verify.R
 	if !sel.whole() {
 		var events []*custody.Event
 		for _, it := range items {
-			events = append(events, custody.VerifiedEvent(it.Item, it.Result, now, who))
+			events = append(events, custody.VerifiedEvent(typ, it.Item, it.Result, now, who))
 		}
 		_, err = cl.append(ctx, events)
 		return err
@@ -280,6 +287,6 @@ func (a *Archive) logVerified(ctx context.Context, cl *custodyLog, rep *verify.R
 	if err := putIfAbsent(ctx, a.store, custody.VerificationKey(digest), data, a.o.Retention.now()); err != nil {
 		return fmt.Errorf("write the verification result set: %w", err)
 	}
-	_, err = cl.append(ctx, []*custody.Event{custody.VerificationEvent(&run, digest, overall)})
+	_, err = cl.append(ctx, []*custody.Event{custody.VerificationEvent(typ, &run, digest, overall)})
 	return err
 }

@@ -143,7 +143,8 @@ func newApp(e *env) *cli.App {
 			}
 			fmt.Fprintf(e.stderr, "exhibit: unknown command %q%s (see exhibit --help)\n", name, hint)
 		},
-		Commands: []*cli.Command{initCommand(e), ingestCommand(e), captureCommand(e), profileCommand(e), stacCommand(e), verifyCommand(e), showCommand(e), getCommand(e), lsCommand(e), logCommand(e)},
+		Commands: []*cli.Command{initCommand(e), ingestCommand(e), captureCommand(e), profileCommand(e), stacCommand(e), verifyCommand(e), showCommand(e), getCommand(e), lsCommand(e), logCommand(e),
+			workerCommand(e), jobsCommand(e)},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError

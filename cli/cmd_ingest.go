@@ -44,7 +44,7 @@ func ingestCommand(e *env) *cli.Command {
 				cfg.LegalHold = c.Bool("legal-hold")
 			}
 			if c.IsSet("jobs") {
-				cfg.Jobs = c.Int("jobs")
+				cfg.Parallel = c.Int("jobs")
 			}
 			if c.IsSet("encrypt-to") {
 				cfg.EncryptTo = c.StringSlice("encrypt-to")
@@ -71,7 +71,7 @@ func runIngest(ctx context.Context, e *env, home string, cfg *Config, o ingestOp
 		return err
 	}
 	p := newProgress(e)
-	opts.RequireTimestamp, opts.MinTimestamps, opts.Jobs, opts.Observer = o.requireTimestamp, o.minTimestamps, cfg.Jobs, p
+	opts.RequireTimestamp, opts.MinTimestamps, opts.Jobs, opts.Observer = o.requireTimestamp, o.minTimestamps, cfg.Parallel, p
 	rep, err := a.Ingest(ctx, opts, paths)
 	if err != nil {
 		return err

@@ -110,7 +110,7 @@ func runInit(ctx context.Context, e *env, home string, cfg *Config, o initOption
 		return nil, err
 	}
 	out := Config{Archive: cfg.Archive, Key: created.KeyRef, Trust: archive.TrustFile, Operator: cfg.Operator, S3: cfg.S3,
-		Retention: co.ObjectLock, LegalHold: cfg.LegalHold, Jobs: cfg.Jobs, TSA: created.TSAURLs}
+		Retention: co.ObjectLock, LegalHold: cfg.LegalHold, Parallel: cfg.Parallel, TSA: created.TSAURLs}
 	if ao.Location.IsS3() {
 		// Credentials stay in the environment, not in a file.
 		out.S3.AccessKey, out.S3.SecretKey = "", ""

@@ -117,7 +117,7 @@ func eventDetail(ev *custody.Event) string {
 		parts = append(parts, "case "+ev.Case)
 	}
 	switch {
-	case ev.Type == custody.EventVerified && ev.Item == "" && ev.Record != "":
+	case (ev.Type == custody.EventVerified || ev.Type == custody.EventFixityChecked) && ev.Item == "" && ev.Record != "":
 		parts = append(parts, "result set "+custody.VerificationKey(ev.Record))
 	case ev.Record != "":
 		parts = append(parts, "record "+ev.Record)

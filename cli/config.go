@@ -13,6 +13,7 @@ import (
 
 	"github.com/openexhibit/exhibit/archive"
 	"github.com/openexhibit/exhibit/internal/files"
+	"github.com/openexhibit/exhibit/worker"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 )
@@ -31,8 +32,12 @@ type Config struct {
 	// Retention applies S3 Object Lock to every object ingested.
 	Retention *RetentionConfig `yaml:"retention,omitempty"`
 	LegalHold bool             `yaml:"legal_hold,omitempty"`
-	// Jobs is how many files ingest reads at once (0: number of CPUs).
-	Jobs int `yaml:"jobs,omitempty"`
+	// Parallel is how many files ingest reads at once (0: number of CPUs).
+	Parallel int `yaml:"parallel,omitempty"`
+	// Jobs are the scheduled jobs exhibit worker runs (docs/operations.md).
+	Jobs JobsSetting `yaml:"jobs,omitempty"`
+	// Worker configures exhibit worker.
+	Worker WorkerConfig `yaml:"worker,omitempty"`
 	// TSA lists the RFC 3161 timestamp authorities (timestamp endpoints)
 	// that timestamp every bundle; their chains are in the trust file.
 	TSA []string `yaml:"tsa,omitempty"`
@@ -41,6 +46,46 @@ type Config struct {
 	EncryptTo []string `yaml:"encrypt_to,omitempty"`
 	// Strip says what stripped working copies keep (default: strip.Default).
 	Strip *StripConfig `yaml:"strip,omitempty"`
+}
+
+// JobsSetting is the jobs: key: the list of scheduled jobs. Releases
+// before the worker wrote a number there, which parallel: now holds; it is
+// still read as such.
+type JobsSetting struct {
+	List     []worker.Job
+	parallel int
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (j *JobsSetting) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return n.Decode(&j.parallel)
+	}
+	return n.Decode(&j.List)
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (j JobsSetting) MarshalYAML() (any, error) { return j.List, nil }
+
+// IsZero makes omitempty leave an empty list out.
+func (j JobsSetting) IsZero() bool { return len(j.List) == 0 }
+
+// WorkerConfig configures exhibit worker; its flags override it.
+type WorkerConfig struct {
+	// Queue is the queue database: empty for SQLite in the home folder,
+	// sqlite:PATH, or a postgres:// URL (its password is better given in
+	// EXHIBIT_QUEUE or a PGPASSFILE than here).
+	Queue string `yaml:"queue,omitempty"`
+	// Listen is where /healthz, /readyz and /metrics are served
+	// (default 127.0.0.1:9464; "off" serves none).
+	Listen string `yaml:"listen,omitempty"`
+	// Concurrency is how many jobs run at once (default 2).
+	Concurrency int `yaml:"concurrency,omitempty"`
+	// Drain is how long a drain waits for running jobs (default 1m).
+	Drain worker.Duration `yaml:"drain,omitempty"`
+	// RescueAfter: a job whose worker is gone runs again after this long
+	// (default: the longest job timeout plus 10 minutes).
+	RescueAfter worker.Duration `yaml:"rescue_after,omitempty"`
 }
 
 // StripConfig is a strip profile: its name, recorded with each working
@@ -94,6 +139,7 @@ var envSettings = []envSetting{
 	{"EXHIBIT_S3_ACCESS_KEY", func(c *Config, v string) error { c.S3.AccessKey = v; return nil }},
 	{"EXHIBIT_S3_SECRET_KEY", func(c *Config, v string) error { c.S3.SecretKey = v; return nil }},
 	{"EXHIBIT_TSA", func(c *Config, v string) error { c.TSA = splitList(v); return nil }}, // empty: none
+	{"EXHIBIT_QUEUE", func(c *Config, v string) error { c.Worker.Queue = v; return nil }},
 	{"EXHIBIT_S3_INSECURE_HTTP", func(c *Config, v string) error {
 		b, err := strconv.ParseBool(v)
 		c.S3.InsecureHTTP = b
@@ -132,6 +178,9 @@ func loadConfig(c *cli.Context, home string, allowMissing bool) (*Config, error)
 		dec.KnownFields(true)
 		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
 			return nil, usageErr("configuration %s: %v", path, err)
+		}
+		if cfg.Parallel == 0 {
+			cfg.Parallel = cfg.Jobs.parallel
 		}
 	}
 	for _, s := range envSettings {

@@ -55,6 +55,8 @@ var errNoPassphrase = fmt.Errorf("%w: set EXHIBIT_PASSWORD (or EXHIBIT_PASSWORD_
 type credentials struct {
 	mu    sync.Mutex
 	typed []byte
+	// noPrompt: never ask (a service).
+	noPrompt bool
 }
 
 func (c *credentials) Passphrase(_ context.Context, role archive.KeyRole, create bool) ([]byte, error) {
@@ -73,7 +75,7 @@ func (c *credentials) Passphrase(_ context.Context, role archive.KeyRole, create
 		return c.typed, nil
 	}
 	fd := int(os.Stdin.Fd())
-	if !term.IsTerminal(fd) {
+	if c.noPrompt || !term.IsTerminal(fd) {
 		return nil, errNoPassphrase
 	}
 	fmt.Fprint(os.Stderr, "Key passphrase: ")

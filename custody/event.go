@@ -30,6 +30,10 @@ var eventTypes = map[EventType]bool{
 	EventVerified: true, EventFixityChecked: true, EventRetentionChanged: true, EventKeyAdded: true,
 }
 
+// isRun says whether events of type t may name a verification run's
+// result set instead of an item.
+func isRun(t EventType) bool { return t == EventVerified || t == EventFixityChecked }
+
 // EventVersion is the version of the event encoding.
 const EventVersion = 1
 
@@ -171,9 +175,9 @@ func (e *Event) check() error {
 		if d, err := hashing.ParseDigest(e.Item); err != nil || d.Algorithm != hashing.SHA256 || d.String() != e.Item {
 			return fmt.Errorf("custody: event item %q is not an item ID", e.Item)
 		}
-	} else if e.Type != EventKeyAdded && (e.Type != EventVerified || e.Record == "") {
-		// A verified event without an item is a run's: it names the
-		// result set (Verification) in Record.
+	} else if e.Type != EventKeyAdded && (!isRun(e.Type) || e.Record == "") {
+		// A verified or fixity-checked event without an item is a run's:
+		// it names the result set (Verification) in Record.
 		return fmt.Errorf("custody: %s event names no item", e.Type)
 	}
 	for name, v := range map[string]string{"record": e.Record, "original": e.Original} {
@@ -184,7 +188,7 @@ func (e *Event) check() error {
 			return fmt.Errorf("custody: event %s %q is not a digest", name, v)
 		}
 	}
-	if e.Case != "" && e.Type != EventIngested && (e.Type != EventVerified || e.Item != "") {
+	if e.Case != "" && e.Type != EventIngested && (!isRun(e.Type) || e.Item != "") {
 		return fmt.Errorf("custody: %s event names a case (only ingested events and verification runs do)", e.Type)
 	}
 	return nil

@@ -50,14 +50,16 @@ func AccessedEvent(item, command string, at time.Time, who Actor) *Event {
 }
 
 // VerifiedEvent is the event of one item's verification with its result
-// ("pass", "fail", "error").
-func VerifiedEvent(item, result string, at time.Time, who Actor) *Event {
-	return &Event{V: EventVersion, Type: EventVerified, Item: item, Time: at, Actor: who, Result: result}
+// ("pass", "fail", "error"); typ is EventVerified, or EventFixityChecked
+// for a scheduled audit's.
+func VerifiedEvent(typ EventType, item, result string, at time.Time, who Actor) *Event {
+	return &Event{V: EventVersion, Type: typ, Item: item, Time: at, Actor: who, Result: result}
 }
 
 // VerificationEvent is the item-less event of a verification run whose
 // result set (Verification, stored at VerificationKey(digest)) names each
-// item's result; result is the run's overall one.
-func VerificationEvent(v *Verification, digest, result string) *Event {
-	return &Event{V: EventVersion, Type: EventVerified, Case: v.Case, Time: v.Time, Actor: v.Actor, Record: digest, Result: result}
+// item's result; result is the run's overall one; typ as for
+// VerifiedEvent.
+func VerificationEvent(typ EventType, v *Verification, digest, result string) *Event {
+	return &Event{V: EventVersion, Type: typ, Case: v.Case, Time: v.Time, Actor: v.Actor, Record: digest, Result: result}
 }

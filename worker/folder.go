@@ -1,0 +1,337 @@
+package worker
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/openexhibit/exhibit/ingest"
+)
+
+// A folder job runs in two steps. A scan lists the folder and records each
+// file that has stopped changing (by path, size and modification time) in
+// exhibit_file, once: a file seen again unchanged is not taken again, and
+// a changed one is a new version, taken again. It then deals the new files
+// out in batches, each a queue job that any worker may run; a file is put
+// in a batch by one UPDATE that only takes files in none, so no file goes
+// in two. A batch ingests its files in one run (one custody checkpoint).
+// A file that disappears is never taken as deletion of evidence: its rows
+// and items stay.
+
+type folderScanArgs struct {
+	Job string `json:"job"`
+}
+
+func (folderScanArgs) Kind() string { return "exhibit.folder-scan" }
+
+type folderBatchArgs struct {
+	Job   string `json:"job"`
+	Batch string `json:"batch"`
+}
+
+func (folderBatchArgs) Kind() string { return "exhibit.folder-batch" }
+
+// File states in exhibit_file.
+const (
+	fileNew      = "new"      // seen, in no batch yet
+	fileQueued   = "queued"   // in a batch not yet run
+	fileArchived = "archived" // ingested: a new item
+	fileExists   = "exists"   // ingested: the archive held its bytes already
+	fileSkipped  = "skipped"  // not a file ingest takes (the reason in detail)
+	fileFailed   = "failed"   // ingest failed on it (the error in detail)
+	fileChanged  = "changed"  // changed after it was seen (its new version is another row)
+	fileMissing  = "missing"  // gone before its batch ran (never a deletion of evidence)
+)
+
+type folderScanWorker struct {
+	river.WorkerDefaults[folderScanArgs]
+	w *Worker
+}
+
+func (s *folderScanWorker) Timeout(j *river.Job[folderScanArgs]) time.Duration {
+	return s.w.timeout(j.Args.Job)
+}
+
+func (s *folderScanWorker) Work(ctx context.Context, j *river.Job[folderScanArgs]) error {
+	return s.w.run(ctx, j.JobRow, j.Args.Job, "folder-scan", s.w.scanFolder)
+}
+
+func (w *Worker) timeout(name string) time.Duration {
+	if j, ok := w.byName[name]; ok {
+		return time.Duration(j.Timeout)
+	}
+	return time.Minute
+}
+
+// partial says whether a file name is one that sync tools and browsers
+// give a file still arriving.
+func partial(name string) bool {
+	lower := strings.ToLower(name)
+	for _, suffix := range []string{".part", ".partial", ".tmp", ".crdownload", ".download", ".!sync", ".filepart"} {
+		if strings.HasSuffix(lower, suffix) {
+			return true
+		}
+	}
+	return strings.HasPrefix(name, ".syncthing.") || strings.HasPrefix(name, "~$") || strings.HasPrefix(name, ".~lock.")
+}
+
+// scanFolder records the folder's settled files and deals out the new
+// ones in batches.
+func (w *Worker) scanFolder(ctx context.Context, j Job, r *runResult) error {
+	q := w.o.Queue
+	known := map[string]bool{}
+	rows, err := q.query(ctx, `SELECT path, size, mtime FROM exhibit_file WHERE job = ?`, j.Name)
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var p string
+		var size, mtime int64
+		if err := rows.Scan(&p, &size, &mtime); err != nil {
+			rows.Close()
+			return err
+		}
+		known[fileKey(p, size, mtime)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	fi, err := os.Stat(j.Path)
+	if err != nil || !fi.IsDir() {
+		return fmt.Errorf("folder %s cannot be read (mounted? permissions?): %v", j.Path, err)
+	}
+	now := time.Now()
+	type found struct {
+		path        string
+		size, mtime int64
+	}
+	var fresh []found
+	unsettled, unreadable := 0, 0
+	err = filepath.WalkDir(j.Path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == j.Path {
+				return err
+			}
+			unreadable++
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if d.IsDir() || !d.Type().IsRegular() || partial(d.Name()) {
+			return nil // symbolic links, devices and files still arriving are not taken
+		}
+		info, err := d.Info()
+		if err != nil {
+			unreadable++
+			return nil
+		}
+		if now.Sub(info.ModTime()) < time.Duration(j.Stable) {
+			unsettled++
+			return nil
+		}
+		f := found{p, info.Size(), info.ModTime().UnixNano()}
+		if !known[fileKey(f.path, f.size, f.mtime)] {
+			fresh = append(fresh, f)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("folder %s: %w", j.Path, err)
+	}
+	// New files, in one transaction per thousand.
+	for start := 0; start < len(fresh); start += 1000 {
+		tx, err := q.DB.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		for _, f := range fresh[start:min(start+1000, len(fresh))] {
+			if _, err := tx.ExecContext(ctx, q.rebind(`INSERT INTO exhibit_file (job, path, size, mtime, state, seen_at) VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT (job, path, size, mtime) DO NOTHING`), j.Name, f.path, f.size, f.mtime, fileNew, now.UnixNano()); err != nil {
+				tx.Rollback()
+				return err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	batches, err := w.dealBatches(ctx, j)
+	r.items = len(fresh)
+	r.detail = fmt.Sprintf("%d new files in %d batches; %d still changing; %d unreadable", len(fresh), batches, unsettled, unreadable)
+	return err
+}
+
+func fileKey(p string, size, mtime int64) string { return fmt.Sprintf("%d %d %s", size, mtime, p) }
+
+// dealBatches puts the job's new files into batches and queues each. The
+// batch's queue job is inserted first and its files assigned after: if the
+// process dies between the two, the batch runs with no files and the files
+// stay new for the next scan; never a file in a batch without a job.
+func (w *Worker) dealBatches(ctx context.Context, j Job) (int, error) {
+	q := w.o.Queue
+	n := 0
+	for {
+		rows, err := q.query(ctx, `SELECT id FROM exhibit_file WHERE job = ? AND state = ? ORDER BY id LIMIT ?`, j.Name, fileNew, j.Batch)
+		if err != nil {
+			return n, err
+		}
+		var ids []any
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return n, err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil || len(ids) == 0 {
+			return n, err
+		}
+		key := randomKey()
+		_, opts := argsFor(j, false)
+		if _, err := w.client.Insert(ctx, folderBatchArgs{Job: j.Name, Batch: key}, opts); err != nil {
+			return n, fmt.Errorf("queue a batch: %w", err)
+		}
+		args := append([]any{fileQueued, key, fileNew}, ids...)
+		if _, err := q.exec(ctx, `UPDATE exhibit_file SET state = ?, batch = ? WHERE state = ? AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...); err != nil {
+			return n, err
+		}
+		n++
+	}
+}
+
+type folderBatchWorker struct {
+	river.WorkerDefaults[folderBatchArgs]
+	w *Worker
+}
+
+func (b *folderBatchWorker) Timeout(j *river.Job[folderBatchArgs]) time.Duration {
+	return b.w.timeout(j.Args.Job)
+}
+
+func (b *folderBatchWorker) Work(ctx context.Context, j *river.Job[folderBatchArgs]) error {
+	return b.w.run(ctx, j.JobRow, j.Args.Job, "folder-batch", func(ctx context.Context, job Job, r *runResult) error {
+		return b.w.ingestBatch(ctx, job, j.Args.Batch, j.Attempt >= j.MaxAttempts, r)
+	})
+}
+
+// ingestBatch ingests a batch's files that are still queued, in one run.
+// A file changed since the scan is left to the next scan (its new version);
+// one gone is marked missing. When some file failed for a reason a retry
+// may cure, the run fails and the queue runs it again: the files archived
+// meanwhile are done and not taken again. On the last attempt (final) a
+// failure is recorded as the file's state.
+func (w *Worker) ingestBatch(ctx context.Context, j Job, batch string, final bool, r *runResult) error {
+	q := w.o.Queue
+	rows, err := q.query(ctx, `SELECT id, path, size, mtime FROM exhibit_file WHERE batch = ? AND state = ?`, batch, fileQueued)
+	if err != nil {
+		return err
+	}
+	byPath := map[string]int64{}
+	var paths []string
+	type change struct {
+		id    int64
+		state string
+	}
+	var changes []change
+	for rows.Next() {
+		var id, size, mtime int64
+		var p string
+		if err := rows.Scan(&id, &p, &size, &mtime); err != nil {
+			rows.Close()
+			return err
+		}
+		fi, err := os.Lstat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			changes = append(changes, change{id, fileMissing})
+		case err == nil && (fi.Size() != size || fi.ModTime().UnixNano() != mtime):
+			changes = append(changes, change{id, fileChanged})
+		default:
+			byPath[p] = id
+			paths = append(paths, p)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, c := range changes {
+		if err := w.setFile(ctx, c.id, c.state, "", ""); err != nil {
+			return err
+		}
+		w.metrics.items.WithLabelValues(c.state).Inc()
+	}
+	if len(paths) == 0 {
+		r.detail = "nothing left to ingest"
+		return nil
+	}
+	opts := w.o.Ingest
+	opts.Case = j.Case
+	rep, err := w.o.Archive.Ingest(ctx, opts, paths)
+	if err != nil {
+		return err
+	}
+	retry := 0
+	for _, res := range rep.Results {
+		id, ok := byPath[res.Path]
+		if !ok {
+			continue
+		}
+		state, detail := fileFailed, ""
+		switch res.Status {
+		case ingest.Archived, ingest.Repaired:
+			state = fileArchived
+			r.items++
+			r.bytes += res.Size
+			w.metrics.bytes.Add(float64(res.Size))
+		case ingest.Exists:
+			state = fileExists
+		case ingest.Skipped:
+			state, detail = fileSkipped, res.Reason
+		default:
+			if res.Err != nil {
+				detail = res.Err.Error()
+			}
+			if !final && (ctx.Err() != nil || !errors.Is(res.Err, fs.ErrNotExist)) {
+				retry++
+				continue // stays queued: the retry takes it
+			}
+		}
+		if state == fileFailed {
+			r.failures++
+		}
+		w.metrics.items.WithLabelValues(state).Inc()
+		if err := w.setFile(context.WithoutCancel(ctx), id, state, res.Item, detail); err != nil {
+			return err
+		}
+	}
+	r.detail = fmt.Sprintf("%d files: %d archived", len(paths), r.items)
+	switch {
+	case rep.LogErr != nil:
+		// The items are archived; their events are logged by the retry,
+		// which finds them archived without an ingested event.
+		return fmt.Errorf("custody log: %w", rep.LogErr)
+	case retry > 0:
+		w.metrics.items.WithLabelValues(fileFailed).Add(float64(retry))
+		return fmt.Errorf("%d of %d files failed; the batch runs again", retry, len(paths))
+	}
+	return nil
+}
+
+func (w *Worker) setFile(ctx context.Context, id int64, state, item, detail string) error {
+	_, err := w.o.Queue.exec(ctx, `UPDATE exhibit_file SET state = ?, item = ?, detail = ?, done_at = ? WHERE id = ?`,
+		state, sql.NullString{String: item, Valid: item != ""}, sql.NullString{String: detail, Valid: detail != ""}, time.Now().UnixNano(), id)
+	return err
+}

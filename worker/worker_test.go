@@ -1,0 +1,268 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openexhibit/exhibit/archive"
+	"github.com/openexhibit/exhibit/verify"
+)
+
+func TestCheck(t *testing.T) {
+	good := []Job{{Name: "sync", Kind: KindFolder, Schedule: "*/5 * * * *", Path: "/srv/in"},
+		{Name: "audit", Kind: KindFixity, Schedule: "1d"}}
+	if err := Check(good); err != nil {
+		t.Fatal(err)
+	}
+	if good[0].Stable != Duration(time.Minute) || good[0].Batch != 100 || good[1].Sample != 100 || good[1].Attempts != 5 ||
+		time.Duration(good[1].Timeout) != 24*time.Hour {
+		t.Errorf("defaults: %+v", good)
+	}
+	for _, tc := range []struct {
+		job  Job
+		want string
+	}{
+		{Job{Name: "A", Kind: KindFixity, Schedule: "1h"}, "name"},
+		{Job{Name: "a", Kind: "tape", Schedule: "1h"}, "kind"},
+		{Job{Name: "a", Kind: "stac", Schedule: "1h"}, "not available"},
+		{Job{Name: "a", Kind: KindFixity, Schedule: "10s"}, "once a minute"},
+		{Job{Name: "a", Kind: KindFixity, Schedule: "* * * *"}, "schedule"},
+		{Job{Name: "a", Kind: KindFixity, Schedule: "@every 1s"}, "once a minute"},
+		{Job{Name: "a", Kind: KindFolder, Schedule: "1h", Path: "in"}, "absolute"},
+		{Job{Name: "a", Kind: KindFolder, Schedule: "1h", Path: "/in", Sample: 3}, "sample is not a setting"},
+		{Job{Name: "a", Kind: KindFixity, Schedule: "1h", Webhook: "ftp://x"}, "webhook"},
+		{Job{Name: "a", Kind: KindFixity, Schedule: "1h", Attempts: 101}, "attempts"},
+	} {
+		if err := Check([]Job{tc.job}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.job, err, tc.want)
+		}
+	}
+	if err := Check([]Job{good[1], good[1]}); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("twice: %v", err)
+	}
+	s, err := ParseSchedule("0 6 * * *")
+	if err != nil || s.Period != 24*time.Hour {
+		t.Errorf("daily: %v %v", s.Period, err)
+	}
+	if d, err := ParseDuration("1.5d"); err != nil || d != 36*time.Hour {
+		t.Errorf("1.5d: %v %v", d, err)
+	}
+}
+
+// newArchive creates an archive in a folder, with its keys in memory.
+func newArchive(t *testing.T, dir string) *archive.Archive {
+	t.Helper()
+	ctx := context.Background()
+	loc, _ := archive.ParseLocation(filepath.Join(dir, "archive"))
+	opts := archive.Options{Location: loc, Home: filepath.Join(dir, "home"), Credentials: archive.Passphrase("test passphrase")}
+	created, err := archive.Create(ctx, archive.CreateOptions{Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Key = created.KeyRef
+	a, err := archive.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func write(t *testing.T, path, content string, age time.Duration) {
+	t.Helper()
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-age)
+	os.Chtimes(path, at, at)
+}
+
+// waitFor polls cond until it holds, or fails the test after a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func count(t *testing.T, q *Queue, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := q.queryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestFolderAndFixity runs a worker on a SQLite queue: a folder job takes
+// each settled file once (files still changing or arriving wait; a changed
+// file is a new version; a removed one stays archived), in batches; a
+// fixity job audits the archive, and a flipped byte is reported on the
+// log, in the metrics and to the webhook; /readyz and /metrics answer.
+func TestFolderAndFixity(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := newArchive(t, dir)
+	in := filepath.Join(dir, "in")
+	for i := range 5 {
+		write(t, filepath.Join(in, fmt.Sprintf("team-%d", i%2), fmt.Sprintf("photo-%d.jpg", i)), fmt.Sprintf("photo %d", i), time.Hour)
+	}
+	write(t, filepath.Join(in, "fresh.jpg"), "still being written", 0)
+	write(t, filepath.Join(in, "video.mp4.part"), "arriving", time.Hour)
+	os.Symlink("/etc/passwd", filepath.Join(in, "link"))
+
+	hooks := make(chan string, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		hooks <- string(b)
+	}))
+	defer hook.Close()
+
+	q, err := OpenQueue(ctx, "", filepath.Join(dir, "home"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := q.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Migrate(ctx); err != nil { // again: idempotent
+		t.Fatal(err)
+	}
+	jobs := []Job{{Name: "field", Kind: KindFolder, Schedule: "1h", Case: "field", Path: in, Stable: Duration(30 * time.Second), Batch: 2},
+		{Name: "audit", Kind: KindFixity, Schedule: "1d", Sample: 3, Webhook: hook.URL}}
+	w, err := New(Options{Queue: q, Jobs: jobs, Archive: a, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(w.Handler())
+	defer srv.Close()
+	drain, cancel := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, "", drain, cancel) }()
+
+	archived := func(n int) func() bool {
+		return func() bool {
+			return count(t, q, `SELECT COUNT(*) FROM exhibit_file WHERE job = 'field' AND state = 'archived'`) == n
+		}
+	}
+	waitFor(t, "the first five files", archived(5))
+	if n := count(t, q, `SELECT COUNT(*) FROM exhibit_file`); n != 5 {
+		t.Fatalf("%d files taken, want 5 (fresh, partial and linked ones wait)", n)
+	}
+	// Three batches of at most two.
+	if n := count(t, q, `SELECT COUNT(DISTINCT batch) FROM exhibit_file`); n != 3 {
+		t.Errorf("%d batches", n)
+	}
+
+	// Settled now, changed, removed; a run queued by hand takes them.
+	os.Chtimes(filepath.Join(in, "fresh.jpg"), time.Now().Add(-time.Hour), time.Now().Add(-time.Hour))
+	write(t, filepath.Join(in, "team-0", "photo-0.jpg"), "photo 0, cropped", time.Hour)
+	os.Remove(filepath.Join(in, "team-1", "photo-1.jpg"))
+	if _, err := Enqueue(ctx, q, jobs, "field", false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the settled and the changed file", archived(7))
+
+	ids, err := a.ItemIDs(ctx)
+	if err != nil || len(ids) != 7 {
+		t.Fatalf("%d items in the archive (%v), want 7: the removed file's item stays", len(ids), err)
+	}
+
+	// Fixity: a byte flipped in an original is found by a full pass.
+	victim := ids[0]
+	obj := filepath.Join(dir, "archive", "objects", "sha256", victim.Hex()[:2], victim.Hex())
+	b, _ := os.ReadFile(obj)
+	os.Chmod(obj, 0o644)
+	b[0] ^= 1
+	os.WriteFile(obj, b, 0o644)
+	if _, err := Enqueue(ctx, q, jobs, "audit", true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case body := <-hooks:
+		if !strings.Contains(body, victim.String()) || !strings.Contains(body, `"run":"full pass"`) {
+			t.Errorf("webhook: %s", body)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no webhook call")
+	}
+	waitFor(t, "the audit's history", func() bool {
+		return count(t, q, `SELECT COUNT(*) FROM exhibit_run WHERE job = 'audit' AND failures = 1`) == 1
+	})
+	metrics := get(t, srv.URL+"/metrics")
+	for _, want := range []string{"exhibit_worker_fixity_failures_total 1", `exhibit_worker_items_total{outcome="archived"} 7`,
+		`exhibit_worker_jobs_total{kind="folder-batch",outcome="ok"}`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// The audits are on the custody log: the first run's full pass and
+	// this one, each an event naming its result set, this one's failing.
+	ev, err := a.Events(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var results []string
+	for _, e := range ev.Events {
+		if e.Event.Type == "fixity-checked" && e.Event.Record != "" {
+			results = append(results, e.Event.Result)
+		}
+	}
+	if fmt.Sprint(results) != "[pass fail]" && fmt.Sprint(results) != "[fail]" {
+		t.Errorf("fixity events on the log: %v", results)
+	}
+	if got := get(t, srv.URL+"/readyz"); got != "ready\n" {
+		t.Errorf("readyz: %q", got)
+	}
+
+	close(drain)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, srv.URL+"/readyz"); !strings.Contains(got, "draining") {
+		t.Errorf("readyz while draining: %q", got)
+	}
+	runs, err := History(ctx, q, "field", 100)
+	if err != nil || len(runs) < 5 {
+		t.Fatalf("history: %d runs, %v", len(runs), err)
+	}
+	// The archive, bar the flipped byte, verifies, and its log audits.
+	res, err := a.Verify(ctx, archive.Selection{All: true}, archive.VerifyOptions{}, func(*verify.ItemReport) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := 0
+	for _, ir := range res.Report.Items {
+		if ir.Status == verify.Fail {
+			bad++
+		}
+	}
+	if bad != 1 {
+		t.Errorf("%d items fail, want the one flipped", bad)
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
