@@ -17,6 +17,9 @@
 # make bench-verify
 #              verify --all over 4,000 small items against sha256sum of the
 #              same stored objects (BENCH_ITEMS, BENCH_KB, BENCH_RUNS)
+# make bench-worker
+#              1,000 photos through a worker's folder job against exhibit
+#              ingest of the same folder (BENCH_PHOTOS=N, BENCH_RUNS=N)
 # make bench-acquire
 #              web capture against a bare headless screenshot (four at once
 #              too), a 200 MB response through the recording proxy against a
@@ -30,7 +33,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export TEST_FLAGS TEST_PKGS
 
-.PHONY: test check tools vet build demo bench bench-photos bench-verify bench-acquire fuzz
+.PHONY: test check tools vet build demo bench bench-photos bench-verify bench-worker bench-acquire fuzz
 
 test: vet tools
 	scripts/test.sh
@@ -65,6 +68,9 @@ bench: tools
 
 bench-photos: tools
 	scripts/bench-photos.sh
+
+bench-worker: tools
+	scripts/bench-worker.sh
 
 bench-verify:
 	scripts/bench-verify.sh

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -33,23 +35,14 @@ func workerCommand(e *env) *cli.Command {
 			queueFlag(),
 			&cli.StringFlag{Name: "listen", Usage: "address of /healthz, /readyz and /metrics (\"off\": none)", DefaultText: "127.0.0.1:9464"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log lines as text or json (on stderr)"},
-			&cli.IntFlag{Name: "concurrency", Usage: "jobs run at once", DefaultText: "2"},
+			&cli.IntFlag{Name: "concurrency", Usage: "jobs run at once", DefaultText: "4"},
 			&cli.DurationFlag{Name: "drain", Usage: "how long a drain waits for running jobs", DefaultText: "1m"},
 		},
 		Subcommands: []*cli.Command{{
 			Name:  "migrate",
 			Usage: "create or update the queue's tables (River's and Exhibit's); --sql prints them instead",
 			Flags: append(commonFlags(), queueFlag(), &cli.BoolFlag{Name: "sql", Usage: "print the SQL for a database administrator, change nothing"}),
-			Action: func(c *cli.Context) error {
-				home, cfg, err := e.config(c)
-				if err != nil {
-					return err
-				}
-				q, err := openQueue(c, home, cfg)
-				if err != nil {
-					return err
-				}
-				defer q.Close()
+			Action: withQueue(e, func(c *cli.Context, q *worker.Queue, _ *Config) error {
 				if c.Bool("sql") {
 					s, err := q.MigrationSQL()
 					if err != nil {
@@ -63,7 +56,7 @@ func workerCommand(e *env) *cli.Command {
 				}
 				fmt.Fprintf(e.stderr, "queue %s is ready\n", q.Where())
 				return nil
-			},
+			}),
 		}},
 		Action: func(c *cli.Context) error {
 			home, cfg, err := e.config(c)
@@ -82,8 +75,12 @@ func openQueue(c *cli.Context, home string, cfg *Config) (*worker.Queue, error) 
 		dsn = c.String("queue")
 	}
 	q, err := worker.OpenQueue(c.Context, dsn, home)
-	if err != nil {
-		return nil, withCode(ExitIO, err, "check --queue (worker: queue: in the configuration), that the database runs and this user may reach it")
+	var down *worker.UnreachableError
+	switch {
+	case errors.As(err, &down):
+		return nil, withCode(ExitIO, err, "check that the database runs and this user may reach it (--queue, EXHIBIT_QUEUE, worker: queue:)")
+	case err != nil:
+		return nil, usageErr("%v", err)
 	}
 	return q, nil
 }
@@ -130,6 +127,13 @@ func runWorker(c *cli.Context, e *env, home string, cfg *Config) error {
 	}
 	if c.IsSet("drain") {
 		o.Drain = c.Duration("drain")
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = worker.DefaultConcurrency
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Main's soft limit is one ingest's; each job at once is one.
+		debug.SetMemoryLimit(int64(o.Concurrency+1) * 64 << 20)
 	}
 	w, err := worker.New(o)
 	if err != nil {
@@ -198,40 +202,24 @@ func jobsCommand(e *env) *cli.Command {
 				if c.NArg() != 1 {
 					return usageErr("jobs run: give one job name")
 				}
-				home, cfg, err := e.config(c)
-				if err != nil {
-					return err
-				}
-				q, err := openQueue(c, home, cfg)
-				if err != nil {
-					return err
-				}
-				defer q.Close()
-				if err := q.Migrate(c.Context); err != nil {
-					return withCode(ExitIO, err, "")
-				}
-				id, err := worker.Enqueue(c.Context, q, cfg.Jobs.List, c.Args().First(), c.Bool("full"))
-				if err != nil {
-					return usageErr("%v", err)
-				}
-				fmt.Fprintf(e.stderr, "queued run %d of %s\n", id, c.Args().First())
-				return nil
+				return withQueue(e, func(c *cli.Context, q *worker.Queue, cfg *Config) error {
+					if err := q.Migrate(c.Context); err != nil {
+						return withCode(ExitIO, err, "")
+					}
+					id, err := worker.Enqueue(c.Context, q, cfg.Jobs.List, c.Args().First(), c.Bool("full"))
+					if err != nil {
+						return usageErr("%v", err)
+					}
+					fmt.Fprintf(e.stderr, "queued run %d of %s\n", id, c.Args().First())
+					return nil
+				})(c)
 			},
 		}, {
 			Name:      "history",
 			Usage:     "the runs of every job, or of one, newest first",
 			ArgsUsage: "[NAME]",
 			Flags:     append(commonFlags(), queueFlag(), &cli.IntFlag{Name: "limit", Value: 50, Usage: "runs shown"}),
-			Action: func(c *cli.Context) error {
-				home, cfg, err := e.config(c)
-				if err != nil {
-					return err
-				}
-				q, err := openQueue(c, home, cfg)
-				if err != nil {
-					return err
-				}
-				defer q.Close()
+			Action: withQueue(e, func(c *cli.Context, q *worker.Queue, _ *Config) error {
 				runs, err := worker.History(c.Context, q, c.Args().First(), c.Int("limit"))
 				if err != nil {
 					return withCode(ExitIO, err, "run exhibit worker migrate first")
@@ -249,7 +237,24 @@ func jobsCommand(e *env) *cli.Command {
 						r.Items, r.Failures, r.Ended.Sub(r.Started).Seconds(), printable(r.Worker), printable(r.Detail))
 				}
 				return tw.Flush()
-			},
+			}),
 		}},
+	}
+}
+
+// withQueue is the action of a command that reads the configuration and
+// opens the queue.
+func withQueue(e *env, fn func(c *cli.Context, q *worker.Queue, cfg *Config) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		home, cfg, err := e.config(c)
+		if err != nil {
+			return err
+		}
+		q, err := openQueue(c, home, cfg)
+		if err != nil {
+			return err
+		}
+		defer q.Close()
+		return fn(c, q, cfg)
 	}
 }

@@ -79,7 +79,7 @@ type WorkerConfig struct {
 	// Listen is where /healthz, /readyz and /metrics are served
 	// (default 127.0.0.1:9464; "off" serves none).
 	Listen string `yaml:"listen,omitempty"`
-	// Concurrency is how many jobs run at once (default 2).
+	// Concurrency is how many jobs run at once (default 4).
 	Concurrency int `yaml:"concurrency,omitempty"`
 	// Drain is how long a drain waits for running jobs (default 1m).
 	Drain worker.Duration `yaml:"drain,omitempty"`

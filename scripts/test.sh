@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against real services, as `make test` does:
-# starts a throwaway MinIO (scripts/minio.sh) and timestamp authority
-# (scripts/tsa.sh), points the tests at them and at cosign through the
-# EXHIBIT_TEST_* variables, runs `go test -race`, and stops both however the
-# run ends. Exits with go test's status.
+# starts a throwaway MinIO (scripts/minio.sh), timestamp authority
+# (scripts/tsa.sh) and PostgreSQL (scripts/postgres.sh), points the tests
+# at them and at cosign through the EXHIBIT_TEST_* variables, runs `go test
+# -race`, and stops them however the run ends. Exits with go test's status.
 #
 # Environment:
 #   TEST_FLAGS  extra go test flags, e.g. TEST_FLAGS='-run TestPut -v'
@@ -28,9 +28,11 @@ done
 mkdir -p "$root/.tools/run"
 MINIO_RUN_DIR="$(mktemp -d "$root/.tools/run/test.XXXXXX")"
 TSA_RUN_DIR="$MINIO_RUN_DIR"
-export MINIO_RUN_DIR TSA_RUN_DIR
+POSTGRES_RUN_DIR="$MINIO_RUN_DIR"
+export MINIO_RUN_DIR TSA_RUN_DIR POSTGRES_RUN_DIR
 status=1
 finish() {
+	"$root/scripts/postgres.sh" stop
 	"$root/scripts/tsa.sh" stop
 	"$root/scripts/minio.sh" stop
 	if ((status == 0)); then
@@ -42,8 +44,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 "$root/scripts/minio.sh" start
 "$root/scripts/tsa.sh" start
+"$root/scripts/postgres.sh" start
 # shellcheck source=/dev/null
 source "$MINIO_RUN_DIR/minio.env"
+# shellcheck source=/dev/null
+source "$POSTGRES_RUN_DIR/postgres.env"
 # shellcheck source=/dev/null
 source "$TSA_RUN_DIR/tsa.env"
 export EXHIBIT_TEST_COSIGN="$cosign"
@@ -59,6 +64,6 @@ status=0
 # where no passphrase is tested): 45 minutes leaves margin inside CI's 90.
 go test -race -count=1 -timeout "${TEST_TIMEOUT:-45m}" ${TEST_FLAGS:-} ${TEST_PKGS:-./...} || status=$?
 if ((status != 0)); then
-	echo "test.sh: go test failed (exit $status); logs: $MINIO_RUN_DIR/minio.log, $TSA_RUN_DIR/tsa.log" >&2
+	echo "test.sh: go test failed (exit $status); logs: $MINIO_RUN_DIR/minio.log, $TSA_RUN_DIR/tsa.log, $POSTGRES_RUN_DIR/postgres.log" >&2
 fi
 exit "$status"

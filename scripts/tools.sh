@@ -53,6 +53,8 @@ needs=(
 	"/usr/lib/chromium/chromium-headless-shell|chromium-headless-shell"
 	"yt-dlp|yt-dlp"
 )
+# PostgreSQL (the worker's shared queue, scripts/postgres.sh) keeps its
+# programs off PATH, in a folder named by its major version.
 missing=()
 for need in "${needs[@]}"; do
 	IFS='|' read -r cmd package <<<"$need"
@@ -60,12 +62,21 @@ for need in "${needs[@]}"; do
 		missing+=("$package")
 	fi
 done
+if ! compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null; then
+	missing+=("postgresql")
+fi
 if ((${#missing[@]})); then
 	if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null; then
 		echo "tools: please install the Debian packages ${missing[*]} (e.g. apt-get install ${missing[*]})" >&2
 		exit 1
 	fi
 	echo "tools: installing ${missing[*]} with apt-get"
+	if [[ " ${missing[*]} " == *" postgresql "* && ! -e /etc/postgresql-common/createcluster.conf ]]; then
+		# The tests start a private server of their own: the package must
+		# not make and start the system's main one.
+		mkdir -p /etc/postgresql-common
+		echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.conf
+	fi
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

@@ -173,10 +173,10 @@ func (w *Worker) scanFolder(ctx context.Context, j Job, r *runResult) error {
 
 func fileKey(p string, size, mtime int64) string { return fmt.Sprintf("%d %d %s", size, mtime, p) }
 
-// dealBatches puts the job's new files into batches and queues each. The
-// batch's queue job is inserted first and its files assigned after: if the
-// process dies between the two, the batch runs with no files and the files
-// stay new for the next scan; never a file in a batch without a job.
+// dealBatches puts the job's new files into batches and queues each: the
+// files are assigned and the batch's queue job inserted in one
+// transaction, so that no file is in a batch without a job, and no batch
+// runs before its files are in it.
 func (w *Worker) dealBatches(ctx context.Context, j Job) (int, error) {
 	q := w.o.Queue
 	n := 0
@@ -200,14 +200,15 @@ func (w *Worker) dealBatches(ctx context.Context, j Job) (int, error) {
 		}
 		key := randomKey()
 		_, opts := argsFor(j, false)
-		if _, err := w.client.Insert(ctx, folderBatchArgs{Job: j.Name, Batch: key}, opts); err != nil {
+		args := append([]any{fileQueued, key, fileNew}, ids...)
+		queued, err := w.insertWith(ctx, `UPDATE exhibit_file SET state = ?, batch = ? WHERE state = ? AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`,
+			args, folderBatchArgs{Job: j.Name, Batch: key}, opts)
+		if err != nil {
 			return n, fmt.Errorf("queue a batch: %w", err)
 		}
-		args := append([]any{fileQueued, key, fileNew}, ids...)
-		if _, err := q.exec(ctx, `UPDATE exhibit_file SET state = ?, batch = ? WHERE state = ? AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...); err != nil {
-			return n, err
+		if queued {
+			n++
 		}
-		n++
 	}
 }
 

@@ -46,7 +46,8 @@ type Options struct {
 	Archive *archive.Archive
 	Ingest  archive.IngestOptions
 	Logger  *slog.Logger
-	// Concurrency is how many jobs this worker runs at once (default 2).
+	// Concurrency is how many jobs this worker runs at once (default
+	// DefaultConcurrency).
 	Concurrency int
 	// Drain is how long a drain waits for running jobs before it cancels
 	// them (default 1 minute); a cancelled job is run again.
@@ -60,6 +61,11 @@ type Options struct {
 	ID string
 }
 
+// DefaultConcurrency is how many jobs a worker runs at once: on 2 cores,
+// four batches of a folder job keep both busy where one batch's start and
+// end leave them idle (docs/performance.md).
+const DefaultConcurrency = 4
+
 // Worker runs the jobs.
 type Worker struct {
 	o        Options
@@ -67,6 +73,9 @@ type Worker struct {
 	metrics  *Metrics
 	byName   map[string]Job
 	draining atomic.Bool
+	// insertWith runs an UPDATE of Exhibit's tables and, when it changed
+	// rows, inserts a queue job, in one transaction.
+	insertWith func(ctx context.Context, update string, uargs []any, args river.JobArgs, opts *river.InsertOpts) (bool, error)
 }
 
 // engine is the River client, whatever its driver.
@@ -87,7 +96,7 @@ func New(o Options) (*Worker, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 2
+		o.Concurrency = DefaultConcurrency
 	}
 	if o.Drain <= 0 {
 		o.Drain = time.Minute
@@ -102,8 +111,12 @@ func New(o Options) (*Worker, error) {
 		w.byName[j.Name] = j
 		longest = max(longest, time.Duration(j.Timeout))
 	}
-	if o.RescueAfter <= 0 {
+	switch {
+	case o.RescueAfter <= 0:
 		w.o.RescueAfter = longest + 10*time.Minute
+	case o.RescueAfter <= longest:
+		// A job still running within its timeout would be run twice.
+		return nil, fmt.Errorf("worker: rescue_after %s must be longer than every job's timeout (the longest is %s)", o.RescueAfter, longest)
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &folderScanWorker{w: w})
@@ -124,14 +137,56 @@ func New(o Options) (*Worker, error) {
 		CompletedJobRetentionPeriod: 7 * 24 * time.Hour,
 		FetchCooldown:               50 * time.Millisecond,
 	}
-	var err error
-	if o.Queue.postgres {
-		w.client, err = river.NewClient(riverpgxv5.New(o.Queue.pool), cfg)
-	} else {
-		w.client, err = river.NewClient(riversqlite.New(o.Queue.DB), cfg)
+	if !o.Queue.postgres {
+		// SQLite has no notifications: a worker learns of new jobs (a
+		// scan's batches) by polling, which is cheap on a local file.
+		cfg.FetchPollInterval = 100 * time.Millisecond
 	}
+	if o.Queue.postgres {
+		c, err := river.NewClient(riverpgxv5.New(o.Queue.pool), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("worker: %w", err)
+		}
+		w.client = c
+		w.insertWith = func(ctx context.Context, update string, uargs []any, args river.JobArgs, opts *river.InsertOpts) (bool, error) {
+			tx, err := o.Queue.pool.Begin(ctx)
+			if err != nil {
+				return false, err
+			}
+			defer tx.Rollback(context.WithoutCancel(ctx))
+			tag, err := tx.Exec(ctx, o.Queue.rebind(update), uargs...)
+			if err != nil || tag.RowsAffected() == 0 {
+				return false, err
+			}
+			if _, err := c.InsertTx(ctx, tx, args, opts); err != nil {
+				return false, err
+			}
+			return true, tx.Commit(ctx)
+		}
+		return w, nil
+	}
+	c, err := river.NewClient(riversqlite.New(o.Queue.DB), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
+	}
+	w.client = c
+	w.insertWith = func(ctx context.Context, update string, uargs []any, args river.JobArgs, opts *river.InsertOpts) (bool, error) {
+		tx, err := o.Queue.DB.BeginTx(ctx, nil)
+		if err != nil {
+			return false, err
+		}
+		defer tx.Rollback()
+		res, err := tx.ExecContext(ctx, update, uargs...)
+		if err != nil {
+			return false, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return false, err
+		}
+		if _, err := c.InsertTx(ctx, tx, args, opts); err != nil {
+			return false, err
+		}
+		return true, tx.Commit()
 	}
 	return w, nil
 }
@@ -145,12 +200,20 @@ func (w *Worker) periodic() []*river.PeriodicJob {
 	var out []*river.PeriodicJob
 	for _, j := range w.o.Jobs {
 		sched, _ := ParseSchedule(j.Schedule) // checked by Check
-		args, opts := argsFor(j, false)
-		opts.UniqueOpts = river.UniqueOpts{ByArgs: true, ByPeriod: sched.Period}
+		args, opts := w.periodicArgs(j)
 		out = append(out, river.NewPeriodicJob(sched, func() (river.JobArgs, *river.InsertOpts) { return args, opts },
 			&river.PeriodicJobOpts{ID: j.Name, RunOnStart: true}))
 	}
 	return out
+}
+
+// periodicArgs is a scheduled run of j: unique by its arguments within
+// its period.
+func (w *Worker) periodicArgs(j Job) (river.JobArgs, *river.InsertOpts) {
+	sched, _ := ParseSchedule(j.Schedule)
+	args, opts := argsFor(j, false)
+	opts.UniqueOpts = river.UniqueOpts{ByArgs: true, ByPeriod: sched.Period}
+	return args, opts
 }
 
 // argsFor is the queue job that runs j once.
@@ -183,6 +246,15 @@ func (w *Worker) Run(ctx context.Context, listen string, drain, cancel <-chan st
 	}
 	if err := w.client.Start(ctx); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
+	}
+	// Each job's run on start, now: the leader's scheduler inserts the same
+	// ones (unique within the period, so one of the two is kept) only once
+	// it is elected, seconds later.
+	for _, j := range w.o.Jobs {
+		args, opts := w.periodicArgs(j)
+		if _, err := w.client.Insert(ctx, args, opts); err != nil {
+			w.o.Logger.Warn("run on start not queued; the scheduler will", "job", j.Name, "error", err.Error())
+		}
 	}
 	w.o.Logger.Info("worker started", "worker", w.o.ID, "jobs", len(w.o.Jobs), "queue", w.o.Queue.Where())
 	select {

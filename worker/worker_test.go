@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/openexhibit/exhibit/archive"
+	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/openexhibit/exhibit/verify"
 )
 
@@ -113,6 +114,11 @@ func count(t *testing.T, q *Queue, query string, args ...any) int {
 // fixity job audits the archive, and a flipped byte is reported on the
 // log, in the metrics and to the webhook; /readyz and /metrics answer.
 func TestFolderAndFixity(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { folderAndFixity(t, "") })
+	t.Run("postgres", func(t *testing.T) { folderAndFixity(t, testenv.Postgres(t)) })
+}
+
+func folderAndFixity(t *testing.T, dsn string) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	a := newArchive(t, dir)
@@ -131,7 +137,7 @@ func TestFolderAndFixity(t *testing.T) {
 	}))
 	defer hook.Close()
 
-	q, err := OpenQueue(ctx, "", filepath.Join(dir, "home"))
+	q, err := OpenQueue(ctx, dsn, filepath.Join(dir, "home"))
 	if err != nil {
 		t.Fatal(err)
 	}

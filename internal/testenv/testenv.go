@@ -29,6 +29,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
@@ -37,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -49,6 +51,7 @@ const (
 	EnvCosign         = "EXHIBIT_TEST_COSIGN"
 	EnvTSA            = "EXHIBIT_TEST_TSA"
 	EnvWarcio         = "EXHIBIT_TEST_WARCIO"
+	EnvPostgres       = "EXHIBIT_TEST_POSTGRES"
 )
 
 // InCI reports whether the tests run in CI (CI=true), where a missing service
@@ -76,6 +79,39 @@ func Required(t testing.TB, name, purpose string) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// Postgres makes a database of the test's own on the test PostgreSQL
+// server (scripts/postgres.sh; EXHIBIT_TEST_POSTGRES names its database
+// exhibit) and returns its URL; the database is dropped when the test
+// ends.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	base := Required(t, EnvPostgres, "a PostgreSQL server")
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s: %v", EnvPostgres, err)
+	}
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("PostgreSQL at %s: %v", u.Host, err)
+	}
+	defer admin.Close(ctx)
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(ctx, base); err == nil {
+			c.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)")
+			c.Close(ctx)
+		}
+	})
+	u.Path = "/" + name
+	return u.String()
 }
 
 // S3Env is where a test MinIO server listens and how to log in to it.
