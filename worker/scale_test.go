@@ -322,3 +322,90 @@ func TestScaleOutPostgres(t *testing.T) {
 		"EXHIBIT_S3_ENDPOINT=" + env.Endpoint, "EXHIBIT_S3_ACCESS_KEY=" + env.AccessKey,
 		"EXHIBIT_S3_SECRET_KEY=" + env.SecretKey, "EXHIBIT_S3_INSECURE_HTTP=true"}))
 }
+
+// TestDrain: SIGTERM while a long batch runs. With time to drain, the
+// batch completes and the worker exits cleanly; without, or at a second
+// signal, the batch is cancelled, stays in the queue, and the next worker
+// runs it again. Either way the file is archived, once.
+func TestDrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts worker processes")
+	}
+	for _, tc := range []struct {
+		name, drain string
+		completes   bool
+		twice       bool
+	}{{"completes", "60s", true, false}, {"released", "1ms", false, false}, {"second signal", "60s", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := newSite(t, 1, filepath.Join(dir, "archive"), "sqlite:"+filepath.Join(dir, "queue.db"), nil)
+			// A file large enough that its ingest takes seconds.
+			big := filepath.Join(s.inbox, "drone-footage.bin")
+			f, err := os.Create(big)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chunk := make([]byte, 1<<20)
+			for i := range 512 {
+				for j := range chunk {
+					chunk[j] = byte(i*31 + j*7 + j>>8)
+				}
+				f.Write(chunk)
+			}
+			f.Close()
+			old := time.Now().Add(-time.Minute)
+			os.Chtimes(big, old, old)
+
+			cmd := s.command(s.homes[0], "worker", "--listen", "off", "--log-format", "json", "--drain", tc.drain)
+			log := &logBuffer{running: map[float64]bool{}}
+			cmd.Stdout, cmd.Stderr = log, log
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(time.Minute); !log.busy(); time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatalf("no batch started:\n%s", log.String())
+				}
+			}
+			cmd.Process.Signal(syscall.SIGTERM)
+			if tc.twice {
+				time.Sleep(100 * time.Millisecond)
+				cmd.Process.Signal(syscall.SIGTERM)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("exit after SIGTERM: %v\n%s", err, tail(log.String(), 20))
+			}
+			q, err := worker.OpenQueue(context.Background(), s.queue, s.homes[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			state := func() string {
+				var st string
+				q.DB.QueryRow(`SELECT state FROM exhibit_file`).Scan(&st)
+				return st
+			}
+			if got := state(); (got == "archived") != tc.completes {
+				t.Fatalf("after the drain the file is %q\n%s", got, tail(log.String(), 20))
+			}
+			if !tc.completes {
+				// The next worker runs the released batch again.
+				s.start()
+				deadline := time.Now().Add(time.Minute)
+				for state() != "archived" {
+					if time.Now().After(deadline) {
+						t.Fatalf("the released batch did not run again: %q\n%s", state(), tail(s.logs[0].String(), 20))
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+				s.workers[0].Process.Signal(syscall.SIGTERM)
+				s.workers[0].Wait()
+			}
+			out := s.run(s.homes[0], "verify", "--all")
+			if !strings.Contains(out, "1 of 1 items intact") {
+				t.Fatalf("verify: %s", out)
+			}
+		})
+	}
+}
