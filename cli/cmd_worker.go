@@ -118,7 +118,12 @@ func runWorker(c *cli.Context, e *env, home string, cfg *Config) error {
 	if err := a.OpenKeys(c.Context); err != nil {
 		return err
 	}
-	o := worker.Options{Queue: q, Jobs: cfg.Jobs.List, Archive: a, Ingest: opts, Logger: log,
+	inbox := worker.S3{Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, InsecureHTTP: cfg.S3.InsecureHTTP,
+		AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey}
+	if k, ok := os.LookupEnv("EXHIBIT_INBOX_ACCESS_KEY"); ok {
+		inbox.AccessKey, inbox.SecretKey = k, os.Getenv("EXHIBIT_INBOX_SECRET_KEY")
+	}
+	o := worker.Options{Queue: q, Jobs: cfg.Jobs.List, Archive: a, Ingest: opts, Logger: log, S3: inbox,
 		Concurrency: cfg.Worker.Concurrency, Drain: time.Duration(cfg.Worker.Drain), RescueAfter: time.Duration(cfg.Worker.RescueAfter)}
 	opts.Jobs = cfg.Parallel
 	o.Ingest = opts

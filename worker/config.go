@@ -16,7 +16,7 @@ import (
 // number of attempts; the other fields belong to one kind each.
 type Job struct {
 	Name string `yaml:"name"`
-	// Kind is folder or fixity.
+	// Kind is folder, s3-inbox or fixity.
 	Kind string `yaml:"kind"`
 	// Schedule is a cron expression ("0 6 * * *", "@daily") or an
 	// interval ("15m", "@every 15m", "1d").
@@ -34,6 +34,17 @@ type Job struct {
 	Stable Duration `yaml:"stable,omitempty"`
 	Batch  int      `yaml:"batch,omitempty"`
 
+	// s3-inbox: the objects under Prefix in Bucket, at Endpoint (default:
+	// the archive's S3 endpoint; InsecureHTTP as for it); Stable and Batch
+	// as for a folder. After says what becomes of an object once archived:
+	// keep (default), tag (an exhibit-item tag naming its item) or delete.
+	Bucket       string `yaml:"bucket,omitempty"`
+	Prefix       string `yaml:"prefix,omitempty"`
+	Endpoint     string `yaml:"endpoint,omitempty"`
+	Region       string `yaml:"region,omitempty"`
+	InsecureHTTP bool   `yaml:"insecure_http,omitempty"`
+	After        string `yaml:"after,omitempty"`
+
 	// fixity: Sample items are re-verified each run, those checked longest
 	// ago first (default 100); every FullEvery (default 30d) a run checks
 	// every item instead. Webhook, when set, receives a POST of JSON when a
@@ -45,8 +56,9 @@ type Job struct {
 
 // The kinds of job.
 const (
-	KindFolder = "folder"
-	KindFixity = "fixity"
+	KindFolder  = "folder"
+	KindS3Inbox = "s3-inbox"
+	KindFixity  = "fixity"
 )
 
 // Defaults of a job's settings.
@@ -60,7 +72,7 @@ const (
 
 // defaultTimeout is a run's timeout by kind: long enough for a large
 // folder's batch or a full audit of a large archive on a slow store.
-var defaultTimeout = map[string]time.Duration{KindFolder: 2 * time.Hour, KindFixity: 24 * time.Hour}
+var defaultTimeout = map[string]time.Duration{KindFolder: 2 * time.Hour, KindS3Inbox: 2 * time.Hour, KindFixity: 24 * time.Hour}
 
 var jobName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
@@ -114,7 +126,29 @@ func Check(jobs []Job) error {
 			if j.Stable < 0 || j.Batch < 1 || j.Batch > 10000 {
 				return fmt.Errorf("job %s: stable must be positive and batch 1 to 10000", j.Name)
 			}
-			for _, e := range []error{other(j.Sample != 0, "sample"), other(j.FullEvery != 0, "full_every"), other(j.Webhook != "", "webhook")} {
+			for _, e := range []error{other(j.Sample != 0, "sample"), other(j.FullEvery != 0, "full_every"), other(j.Webhook != "", "webhook"), other(j.Bucket != "", "bucket")} {
+				err = firstErr(err, e)
+			}
+		case KindS3Inbox:
+			if j.Bucket == "" {
+				return fmt.Errorf("job %s: bucket: give the inbox's bucket", j.Name)
+			}
+			if j.Stable == 0 {
+				j.Stable = Duration(defaultStable)
+			}
+			if j.Batch == 0 {
+				j.Batch = defaultBatch
+			}
+			if j.After == "" {
+				j.After = "keep"
+			}
+			if j.After != "keep" && j.After != "tag" && j.After != "delete" {
+				return fmt.Errorf("job %s: after %q: give keep, tag or delete", j.Name, j.After)
+			}
+			if j.Stable < 0 || j.Batch < 1 || j.Batch > 10000 {
+				return fmt.Errorf("job %s: stable must be positive and batch 1 to 10000", j.Name)
+			}
+			for _, e := range []error{other(j.Path != "", "path"), other(j.Sample != 0, "sample"), other(j.FullEvery != 0, "full_every"), other(j.Webhook != "", "webhook")} {
 				err = firstErr(err, e)
 			}
 		case KindFixity:
@@ -130,13 +164,13 @@ func Check(jobs []Job) error {
 			if j.Webhook != "" && !strings.HasPrefix(j.Webhook, "https://") && !strings.HasPrefix(j.Webhook, "http://") {
 				return fmt.Errorf("job %s: webhook: give an http(s) URL", j.Name)
 			}
-			for _, e := range []error{other(j.Path != "", "path"), other(j.Stable != 0, "stable"), other(j.Batch != 0, "batch"), other(j.Case != "", "case")} {
+			for _, e := range []error{other(j.Path != "", "path"), other(j.Stable != 0, "stable"), other(j.Batch != 0, "batch"), other(j.Case != "", "case"), other(j.Bucket != "", "bucket")} {
 				err = firstErr(err, e)
 			}
-		case "s3-inbox", "urls", "stac":
-			return fmt.Errorf("job %s: kind %s is not available in this version (folder and fixity are)", j.Name, j.Kind)
+		case "urls", "stac":
+			return fmt.Errorf("job %s: kind %s is not available in this version (folder, s3-inbox and fixity are)", j.Name, j.Kind)
 		default:
-			return fmt.Errorf("job %s: kind %q: give folder or fixity", j.Name, j.Kind)
+			return fmt.Errorf("job %s: kind %q: give folder, s3-inbox or fixity", j.Name, j.Kind)
 		}
 		if err != nil {
 			return err

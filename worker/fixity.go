@@ -42,7 +42,7 @@ func (f *fixityWorker) Timeout(j *river.Job[fixityArgs]) time.Duration {
 }
 
 func (f *fixityWorker) Work(ctx context.Context, j *river.Job[fixityArgs]) error {
-	return f.w.run(ctx, j.JobRow, j.Args.Job, KindFixity, func(ctx context.Context, job Job, r *runResult) error {
+	return f.w.run(ctx, j.JobRow, j.Args.Job, "", func(ctx context.Context, job Job, r *runResult) error {
 		return f.w.fixity(ctx, job, j.Args.Full, r)
 	})
 }

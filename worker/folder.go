@@ -16,28 +16,29 @@ import (
 	"github.com/openexhibit/exhibit/ingest"
 )
 
-// A folder job runs in two steps. A scan lists the folder and records each
-// file that has stopped changing (by path, size and modification time) in
+// A folder or s3-inbox job runs in two steps. A scan lists the folder (or
+// the bucket's prefix) and records each file that has stopped changing (by
+// path, size, modification time and, for an object, its ETag) in
 // exhibit_file, once: a file seen again unchanged is not taken again, and
-// a changed one is a new version, taken again. It then deals the new files
-// out in batches, each a queue job that any worker may run; a file is put
-// in a batch by one UPDATE that only takes files in none, so no file goes
-// in two. A batch ingests its files in one run (one custody checkpoint).
-// A file that disappears is never taken as deletion of evidence: its rows
-// and items stay.
+// a changed one is a new version, taken again. It then deals the new
+// files out in batches, each a queue job that any worker may run; a file
+// is put in a batch by one UPDATE that only takes files in none, so no
+// file goes in two. A batch ingests its files in one run (one custody
+// checkpoint). A file that disappears is never taken as deletion of
+// evidence: its rows and items stay.
 
-type folderScanArgs struct {
+type scanArgs struct {
 	Job string `json:"job"`
 }
 
-func (folderScanArgs) Kind() string { return "exhibit.folder-scan" }
+func (scanArgs) Kind() string { return "exhibit.scan" }
 
-type folderBatchArgs struct {
+type batchArgs struct {
 	Job   string `json:"job"`
 	Batch string `json:"batch"`
 }
 
-func (folderBatchArgs) Kind() string { return "exhibit.folder-batch" }
+func (batchArgs) Kind() string { return "exhibit.batch" }
 
 // File states in exhibit_file.
 const (
@@ -51,17 +52,36 @@ const (
 	fileMissing  = "missing"  // gone before its batch ran (never a deletion of evidence)
 )
 
-type folderScanWorker struct {
-	river.WorkerDefaults[folderScanArgs]
+type scanWorker struct {
+	river.WorkerDefaults[scanArgs]
 	w *Worker
 }
 
-func (s *folderScanWorker) Timeout(j *river.Job[folderScanArgs]) time.Duration {
+func (s *scanWorker) Timeout(j *river.Job[scanArgs]) time.Duration {
 	return s.w.timeout(j.Args.Job)
 }
 
-func (s *folderScanWorker) Work(ctx context.Context, j *river.Job[folderScanArgs]) error {
-	return s.w.run(ctx, j.JobRow, j.Args.Job, "folder-scan", s.w.scanFolder)
+func (s *scanWorker) Work(ctx context.Context, j *river.Job[scanArgs]) error {
+	return s.w.run(ctx, j.JobRow, j.Args.Job, "scan", func(ctx context.Context, job Job, r *runResult) error {
+		var fresh []found
+		var err error
+		if job.Kind == KindS3Inbox {
+			fresh, err = s.w.listInbox(ctx, job, r)
+		} else {
+			fresh, err = s.w.listFolder(ctx, job, r)
+		}
+		if err != nil {
+			return err
+		}
+		return s.w.recordAndDeal(ctx, job, fresh, r)
+	})
+}
+
+// found is a file (or object) a scan found settled and not yet recorded.
+type found struct {
+	path        string
+	size, mtime int64
+	version     string // an object's ETag; empty for a file
 }
 
 func (w *Worker) timeout(name string) time.Duration {
@@ -83,37 +103,35 @@ func partial(name string) bool {
 	return strings.HasPrefix(name, ".syncthing.") || strings.HasPrefix(name, "~$") || strings.HasPrefix(name, ".~lock.")
 }
 
-// scanFolder records the folder's settled files and deals out the new
-// ones in batches.
-func (w *Worker) scanFolder(ctx context.Context, j Job, r *runResult) error {
-	q := w.o.Queue
+// known is the set of files the job has recorded.
+func (w *Worker) known(ctx context.Context, j Job) (map[string]bool, error) {
 	known := map[string]bool{}
-	rows, err := q.query(ctx, `SELECT path, size, mtime FROM exhibit_file WHERE job = ?`, j.Name)
+	rows, err := w.o.Queue.query(ctx, `SELECT path, size, mtime, version FROM exhibit_file WHERE job = ?`, j.Name)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	defer rows.Close()
 	for rows.Next() {
-		var p string
-		var size, mtime int64
-		if err := rows.Scan(&p, &size, &mtime); err != nil {
-			rows.Close()
-			return err
+		var f found
+		if err := rows.Scan(&f.path, &f.size, &f.mtime, &f.version); err != nil {
+			return nil, err
 		}
-		known[fileKey(p, size, mtime)] = true
+		known[f.key()] = true
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+	return known, rows.Err()
+}
+
+// listFolder lists the folder's settled files not yet recorded.
+func (w *Worker) listFolder(ctx context.Context, j Job, r *runResult) ([]found, error) {
+	known, err := w.known(ctx, j)
+	if err != nil {
+		return nil, err
 	}
 	fi, err := os.Stat(j.Path)
 	if err != nil || !fi.IsDir() {
-		return fmt.Errorf("folder %s cannot be read (mounted? permissions?): %v", j.Path, err)
+		return nil, fmt.Errorf("folder %s cannot be read (mounted? permissions?): %v", j.Path, err)
 	}
 	now := time.Now()
-	type found struct {
-		path        string
-		size, mtime int64
-	}
 	var fresh []found
 	unsettled, unreadable := 0, 0
 	err = filepath.WalkDir(j.Path, func(p string, d fs.DirEntry, err error) error {
@@ -139,15 +157,23 @@ func (w *Worker) scanFolder(ctx context.Context, j Job, r *runResult) error {
 			unsettled++
 			return nil
 		}
-		f := found{p, info.Size(), info.ModTime().UnixNano()}
-		if !known[fileKey(f.path, f.size, f.mtime)] {
+		f := found{path: p, size: info.Size(), mtime: info.ModTime().UnixNano()}
+		if !known[f.key()] {
 			fresh = append(fresh, f)
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("folder %s: %w", j.Path, err)
+		return nil, fmt.Errorf("folder %s: %w", j.Path, err)
 	}
+	r.detail = fmt.Sprintf("%d still changing; %d unreadable", unsettled, unreadable)
+	return fresh, nil
+}
+
+// recordAndDeal records the new files and deals them out in batches.
+func (w *Worker) recordAndDeal(ctx context.Context, j Job, fresh []found, r *runResult) error {
+	q := w.o.Queue
+	now := time.Now()
 	// New files, in one transaction per thousand.
 	for start := 0; start < len(fresh); start += 1000 {
 		tx, err := q.DB.BeginTx(ctx, nil)
@@ -155,8 +181,8 @@ func (w *Worker) scanFolder(ctx context.Context, j Job, r *runResult) error {
 			return err
 		}
 		for _, f := range fresh[start:min(start+1000, len(fresh))] {
-			if _, err := tx.ExecContext(ctx, q.rebind(`INSERT INTO exhibit_file (job, path, size, mtime, state, seen_at) VALUES (?, ?, ?, ?, ?, ?)
-	ON CONFLICT (job, path, size, mtime) DO NOTHING`), j.Name, f.path, f.size, f.mtime, fileNew, now.UnixNano()); err != nil {
+			if _, err := tx.ExecContext(ctx, q.rebind(`INSERT INTO exhibit_file (job, path, size, mtime, version, state, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (job, path, size, mtime, version) DO NOTHING`), j.Name, f.path, f.size, f.mtime, f.version, fileNew, now.UnixNano()); err != nil {
 				tx.Rollback()
 				return err
 			}
@@ -167,11 +193,11 @@ func (w *Worker) scanFolder(ctx context.Context, j Job, r *runResult) error {
 	}
 	batches, err := w.dealBatches(ctx, j)
 	r.items = len(fresh)
-	r.detail = fmt.Sprintf("%d new files in %d batches; %d still changing; %d unreadable", len(fresh), batches, unsettled, unreadable)
+	r.detail = fmt.Sprintf("%d new in %d batches; %s", len(fresh), batches, r.detail)
 	return err
 }
 
-func fileKey(p string, size, mtime int64) string { return fmt.Sprintf("%d %d %s", size, mtime, p) }
+func (f found) key() string { return fmt.Sprintf("%d %d %s %s", f.size, f.mtime, f.version, f.path) }
 
 // dealBatches puts the job's new files into batches and queues each: the
 // files are assigned and the batch's queue job inserted in one
@@ -202,7 +228,7 @@ func (w *Worker) dealBatches(ctx context.Context, j Job) (int, error) {
 		_, opts := argsFor(j, false)
 		args := append([]any{fileQueued, key, fileNew}, ids...)
 		queued, err := w.insertWith(ctx, `UPDATE exhibit_file SET state = ?, batch = ? WHERE state = ? AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`,
-			args, folderBatchArgs{Job: j.Name, Batch: key}, opts)
+			args, batchArgs{Job: j.Name, Batch: key}, opts)
 		if err != nil {
 			return n, fmt.Errorf("queue a batch: %w", err)
 		}
@@ -212,18 +238,22 @@ func (w *Worker) dealBatches(ctx context.Context, j Job) (int, error) {
 	}
 }
 
-type folderBatchWorker struct {
-	river.WorkerDefaults[folderBatchArgs]
+type batchWorker struct {
+	river.WorkerDefaults[batchArgs]
 	w *Worker
 }
 
-func (b *folderBatchWorker) Timeout(j *river.Job[folderBatchArgs]) time.Duration {
+func (b *batchWorker) Timeout(j *river.Job[batchArgs]) time.Duration {
 	return b.w.timeout(j.Args.Job)
 }
 
-func (b *folderBatchWorker) Work(ctx context.Context, j *river.Job[folderBatchArgs]) error {
-	return b.w.run(ctx, j.JobRow, j.Args.Job, "folder-batch", func(ctx context.Context, job Job, r *runResult) error {
-		return b.w.ingestBatch(ctx, job, j.Args.Batch, j.Attempt >= j.MaxAttempts, r)
+func (b *batchWorker) Work(ctx context.Context, j *river.Job[batchArgs]) error {
+	return b.w.run(ctx, j.JobRow, j.Args.Job, "batch", func(ctx context.Context, job Job, r *runResult) error {
+		final := j.Attempt >= j.MaxAttempts
+		if job.Kind == KindS3Inbox {
+			return b.w.inboxBatch(ctx, job, j.Args.Batch, final, r)
+		}
+		return b.w.ingestBatch(ctx, job, j.Args.Batch, final, r)
 	})
 }
 

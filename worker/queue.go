@@ -132,10 +132,10 @@ func (q *Queue) schema() []string {
 	}
 	return []string{
 		`CREATE TABLE IF NOT EXISTS exhibit_file (` + id + `,
-	job TEXT NOT NULL, path TEXT NOT NULL, size BIGINT NOT NULL, mtime BIGINT NOT NULL,
+	job TEXT NOT NULL, path TEXT NOT NULL, size BIGINT NOT NULL, mtime BIGINT NOT NULL, version TEXT NOT NULL,
 	state TEXT NOT NULL, batch TEXT, item TEXT, detail TEXT,
 	seen_at BIGINT NOT NULL, done_at BIGINT,
-	UNIQUE (job, path, size, mtime))`,
+	UNIQUE (job, path, size, mtime, version))`,
 		`CREATE INDEX IF NOT EXISTS exhibit_file_state ON exhibit_file (job, state)`,
 		`CREATE INDEX IF NOT EXISTS exhibit_file_batch ON exhibit_file (batch)`,
 		`CREATE TABLE IF NOT EXISTS exhibit_run (` + id + `,

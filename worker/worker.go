@@ -1,5 +1,5 @@
-// Package worker runs the scheduled jobs of config.yaml (folder ingests
-// and fixity audits) on a River queue: SQLite in the home folder for one
+// Package worker runs the scheduled jobs of config.yaml (folder and
+// S3-inbox ingests, fixity audits) on a River queue: SQLite in the home folder for one
 // machine, PostgreSQL for many workers sharing the work. Periodic jobs are
 // scheduled by the elected leader, with run-on-start and one run per
 // period, so that a restart neither skips nor doubles a run. Every run is
@@ -45,7 +45,9 @@ type Options struct {
 	// case.
 	Archive *archive.Archive
 	Ingest  archive.IngestOptions
-	Logger  *slog.Logger
+	// S3 are the defaults of s3-inbox jobs.
+	S3     S3
+	Logger *slog.Logger
 	// Concurrency is how many jobs this worker runs at once (default
 	// DefaultConcurrency).
 	Concurrency int
@@ -119,8 +121,8 @@ func New(o Options) (*Worker, error) {
 		return nil, fmt.Errorf("worker: rescue_after %s must be longer than every job's timeout (the longest is %s)", o.RescueAfter, longest)
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &folderScanWorker{w: w})
-	river.AddWorker(workers, &folderBatchWorker{w: w})
+	river.AddWorker(workers, &scanWorker{w: w})
+	river.AddWorker(workers, &batchWorker{w: w})
 	river.AddWorker(workers, &fixityWorker{w: w})
 	cfg := &river.Config{
 		ID:                   o.ID,
@@ -223,7 +225,7 @@ func argsFor(j Job, full bool) (river.JobArgs, *river.InsertOpts) {
 	case KindFixity:
 		return fixityArgs{Job: j.Name, Full: full}, opts
 	default:
-		return folderScanArgs{Job: j.Name}, opts
+		return scanArgs{Job: j.Name}, opts
 	}
 }
 
@@ -362,7 +364,7 @@ func NewMetrics() *Metrics {
 	m.waits = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "exhibit_worker_queue_wait_seconds",
 		Help: "How long jobs waited in the queue past their scheduled time, by kind.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 10)}, []string{"kind"})
 	m.items = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "exhibit_worker_items_total",
-		Help: "Files a folder job ingested, by outcome (archived, exists, skipped, failed, changed, missing)."}, []string{"outcome"})
+		Help: "Files (or objects) a folder or s3-inbox job ingested, by outcome (archived, exists, skipped, failed, changed, missing)."}, []string{"outcome"})
 	m.bytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "exhibit_worker_bytes_total", Help: "Bytes of the files archived."})
 	m.fixity = prometheus.NewCounter(prometheus.CounterOpts{Name: "exhibit_worker_fixity_failures_total",
 		Help: "Items a fixity audit found not intact (alert on any increase)."})
@@ -375,12 +377,16 @@ func NewMetrics() *Metrics {
 
 // run wraps one job run: its metrics, its log lines and its row in the
 // history.
-func (w *Worker) run(ctx context.Context, row *rivertype.JobRow, name, kind string, work func(ctx context.Context, j Job, r *runResult) error) error {
+func (w *Worker) run(ctx context.Context, row *rivertype.JobRow, name, step string, work func(ctx context.Context, j Job, r *runResult) error) error {
 	j, ok := w.byName[name]
 	if !ok {
 		// Declared once, removed from the configuration since: nothing to do.
-		w.o.Logger.Warn("job not in the configuration; run dropped", "job", name, "kind", kind)
+		w.o.Logger.Warn("job not in the configuration; run dropped", "job", name, "step", step)
 		return river.JobCancel(fmt.Errorf("job %q is not in the configuration", name))
+	}
+	kind := j.Kind // folder-scan, folder-batch, s3-inbox-scan, …, fixity
+	if step != "" {
+		kind += "-" + step
 	}
 	start := time.Now()
 	if row.AttemptedAt != nil {

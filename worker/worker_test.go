@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/openexhibit/exhibit/archive"
+	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/openexhibit/exhibit/verify"
 )
@@ -271,4 +275,96 @@ func get(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// TestS3Inbox: objects dropped under a prefix of a MinIO bucket are each
+// archived once, as acquisitions of kind s3 naming the bucket, key, ETag
+// and version; then tagged with their item, or deleted, as the job says. A
+// replaced object is a new version, archived beside the first; objects
+// outside the prefix are left alone.
+func TestS3Inbox(t *testing.T) {
+	ctx := context.Background()
+	env := testenv.MinIO(t)
+	bucket := testenv.NewBucket(t, env, false)
+	c := testenv.Client(t, env)
+	put := func(key, content string) {
+		if _, err := c.PutObject(ctx, bucket, key, strings.NewReader(content), int64(len(content)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("incoming/a.jpg", "photo a")
+	put("incoming/sub/b.jpg", "photo b")
+	put("incoming/c.jpg", "photo c")
+	put("drop/d.txt", "statement d")
+	put("other/e.txt", "not for us")
+
+	dir := t.TempDir()
+	a := newArchive(t, dir)
+	q, err := OpenQueue(ctx, "", filepath.Join(dir, "home"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := q.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	jobs := []Job{
+		{Name: "partners", Kind: KindS3Inbox, Schedule: "1h", Case: "inbox", Bucket: bucket, Prefix: "incoming/", After: "tag", Stable: Duration(time.Millisecond), Batch: 2},
+		{Name: "drops", Kind: KindS3Inbox, Schedule: "1h", Bucket: bucket, Prefix: "drop/", After: "delete", Stable: Duration(time.Millisecond)},
+	}
+	w, err := New(Options{Queue: q, Jobs: jobs, Archive: a, S3: S3{Endpoint: env.Endpoint, InsecureHTTP: true, AccessKey: env.AccessKey, SecretKey: env.SecretKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, "", drain, nil) }()
+	archived := func(job string, n int) func() bool {
+		return func() bool {
+			return count(t, q, `SELECT COUNT(*) FROM exhibit_file WHERE job = ? AND state = 'archived'`, job) == n
+		}
+	}
+	waitFor(t, "the inbox's three objects", archived("partners", 3))
+	waitFor(t, "the drop", archived("drops", 1))
+
+	// Tagged with their item; the record says where each came from.
+	var item string
+	if err := q.queryRow(ctx, `SELECT item FROM exhibit_file WHERE path = 'incoming/sub/b.jpg'`).Scan(&item); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := c.GetObjectTagging(ctx, bucket, "incoming/sub/b.jpg", minio.GetObjectTaggingOptions{})
+	if err != nil || tg.ToMap()["exhibit-item"] != strings.TrimPrefix(item, "sha256:") {
+		t.Fatalf("tags %v (%v), item %s", tg, err, item)
+	}
+	id, _ := hashing.ParseDigest(item)
+	rec, err := a.Record(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prov S3ObjectProvenance
+	if err := json.Unmarshal(rec.Statement.Predicate.Acquisition.Provenance, &prov); err != nil || prov.Bucket != bucket || prov.Key != "incoming/sub/b.jpg" ||
+		prov.ETag == "" || rec.Statement.Predicate.Acquisition.Kind != "s3" || rec.Statement.Predicate.Case != "inbox" {
+		t.Fatalf("provenance %+v (%v), record %+v", prov, err, rec.Statement.Predicate.Acquisition)
+	}
+	// Deleted once archived; the other prefix untouched.
+	if _, err := c.StatObject(ctx, bucket, "drop/d.txt", minio.StatObjectOptions{}); minio.ToErrorResponse(err).StatusCode != 404 {
+		t.Errorf("drop/d.txt still there: %v", err)
+	}
+	if _, err := c.StatObject(ctx, bucket, "other/e.txt", minio.StatObjectOptions{}); err != nil {
+		t.Errorf("other/e.txt: %v", err)
+	}
+
+	// A replaced object is a new version.
+	put("incoming/a.jpg", "photo a, re-exported")
+	if _, err := Enqueue(ctx, q, jobs, "partners", false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new version", archived("partners", 4))
+	close(drain)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := a.ItemIDs(ctx); err != nil || len(ids) != 5 {
+		t.Fatalf("%d items (%v), want 5", len(ids), err)
+	}
 }
