@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/openexhibit/exhibit/worker"
 )
@@ -57,6 +59,10 @@ type site struct {
 	homes   []string
 	workers []*exec.Cmd
 	logs    []*logBuffer
+	// drop, when set, also drops objects into an s3-inbox job's prefix
+	// each round; dropped counts them.
+	drop    func(round int)
+	dropped int
 }
 
 // logBuffer keeps a worker's log lines as they come, and which folder
@@ -103,7 +109,7 @@ func (l *logBuffer) busy() bool {
 	return len(l.running) > 0
 }
 
-func newSite(t *testing.T, workers int, archive, queue string, env []string) *site {
+func newSite(t *testing.T, workers int, archive, queue string, env []string, moreJobs string) *site {
 	s := &site{t: t, bin: exhibitBinary(t), dir: t.TempDir(), queue: queue, env: env}
 	s.inbox = filepath.Join(s.dir, "inbox")
 	os.MkdirAll(s.inbox, 0o755)
@@ -128,7 +134,7 @@ jobs:
     stable: 1s
     batch: 20
     timeout: 15s
-`, queue, s.inbox)
+%s`, queue, s.inbox, moreJobs)
 	f.Close()
 	s.homes = append(s.homes, first)
 	for i := 1; i < workers; i++ {
@@ -190,6 +196,10 @@ func (s *site) arrive(round, n int) {
 		os.Chtimes(p, old, old)
 	}
 	s.run(s.homes[0], "jobs", "run", "inbox")
+	if s.drop != nil {
+		s.drop(round)
+		s.run(s.homes[0], "jobs", "run", "drops")
+	}
 }
 
 // scaleOut: workers share one queue and one archive while 500 files
@@ -228,7 +238,7 @@ func scaleOut(t *testing.T, s *site) {
 		var done, total int
 		q.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM exhibit_file WHERE state IN ('archived', 'exists')`).Scan(&done)
 		q.DB.QueryRowContext(ctx, `SELECT COUNT(*) FROM exhibit_file`).Scan(&total)
-		if done == 500 && total == 500 {
+		if done == 500+s.dropped && total == 500+s.dropped {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -250,7 +260,7 @@ func scaleOut(t *testing.T, s *site) {
 
 	home := s.homes[1]
 	out := s.run(home, "verify", "--all")
-	if !strings.Contains(out, "500 of 500 items intact") {
+	if want := fmt.Sprintf("%d of %[1]d items intact", 500+s.dropped); !strings.Contains(out, want) {
 		t.Fatalf("verify: %s", out)
 	}
 	out = s.run(home, "log", "verify")
@@ -273,8 +283,8 @@ func scaleOut(t *testing.T, s *site) {
 			ingested[ev.Event.Item]++
 		}
 	}
-	if len(ingested) != 500 {
-		t.Errorf("%d items with ingested events, want 500", len(ingested))
+	if len(ingested) != 500+s.dropped {
+		t.Errorf("%d items with ingested events, want %d", len(ingested), 500+s.dropped)
 	}
 	for item, n := range ingested {
 		if n != 1 {
@@ -309,18 +319,39 @@ func TestScaleOutSQLite(t *testing.T) {
 		t.Skip("-short: starts worker processes")
 	}
 	dir := t.TempDir()
-	scaleOut(t, newSite(t, 2, filepath.Join(dir, "archive"), "sqlite:"+filepath.Join(dir, "queue.db"), nil))
+	scaleOut(t, newSite(t, 2, filepath.Join(dir, "archive"), "sqlite:"+filepath.Join(dir, "queue.db"), nil, ""))
 }
 
 // TestScaleOutPostgres: three worker processes on one PostgreSQL queue
-// and one MinIO archive.
+// and one MinIO archive; objects arrive in an s3-inbox prefix too.
 func TestScaleOutPostgres(t *testing.T) {
 	dsn := testenv.Postgres(t)
 	env := testenv.MinIO(t)
 	bucket := testenv.NewBucket(t, env, false)
-	scaleOut(t, newSite(t, 3, "s3://"+bucket+"/evidence", dsn, []string{
+	c := testenv.Client(t, env)
+	s := newSite(t, 3, "s3://"+bucket+"/evidence", dsn, []string{
 		"EXHIBIT_S3_ENDPOINT=" + env.Endpoint, "EXHIBIT_S3_ACCESS_KEY=" + env.AccessKey,
-		"EXHIBIT_S3_SECRET_KEY=" + env.SecretKey, "EXHIBIT_S3_INSECURE_HTTP=true"}))
+		"EXHIBIT_S3_SECRET_KEY=" + env.SecretKey, "EXHIBIT_S3_INSECURE_HTTP=true"}, `  - name: drops
+    kind: s3-inbox
+    schedule: 1h
+    case: scale
+    bucket: `+bucket+`
+    prefix: drop/
+    stable: 1ms
+    batch: 10
+    timeout: 15s
+`)
+	s.drop = func(round int) {
+		for i := range 10 {
+			body := fmt.Sprintf("partner upload %d of round %d\n", i, round)
+			if _, err := c.PutObject(context.Background(), bucket, fmt.Sprintf("drop/round-%02d/upload-%02d.txt", round, i),
+				strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			s.dropped++
+		}
+	}
+	scaleOut(t, s)
 }
 
 // TestDrain: SIGTERM while a long batch runs. With time to drain, the
@@ -338,7 +369,7 @@ func TestDrain(t *testing.T) {
 	}{{"completes", "60s", true, false}, {"released", "1ms", false, false}, {"second signal", "60s", false, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := newSite(t, 1, filepath.Join(dir, "archive"), "sqlite:"+filepath.Join(dir, "queue.db"), nil)
+			s := newSite(t, 1, filepath.Join(dir, "archive"), "sqlite:"+filepath.Join(dir, "queue.db"), nil, "")
 			// A file large enough that its ingest takes seconds.
 			big := filepath.Join(s.inbox, "drone-footage.bin")
 			f, err := os.Create(big)
