@@ -203,7 +203,8 @@ func (s *site) arrive(round, n int) {
 }
 
 // scaleOut: workers share one queue and one archive while 500 files
-// arrive in ten rounds; one worker is killed (SIGKILL) mid-run. Every file
+// (and the objects of s.drop) arrive in ten rounds; one worker is killed
+// (SIGKILL) mid-run. Every file
 // is archived exactly once, the archive verifies, the custody log has one
 // ingested event per item and audits clean, and the others drain on
 // SIGTERM.
