@@ -41,7 +41,7 @@ func workerCommand(e *env) *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:  "migrate",
 			Usage: "create or update the queue's tables (River's and Exhibit's); --sql prints them instead",
-			Flags: append(commonFlags(), queueFlag(), &cli.BoolFlag{Name: "sql", Usage: "print the SQL for a database administrator, change nothing"}),
+			Flags: append(commonFlags(), queueFlag(), &cli.BoolFlag{Name: "sql", Usage: "print the SQL for a database administrator instead of running it"}),
 			Action: withQueue(e, func(c *cli.Context, q *worker.Queue, _ *Config) error {
 				if c.Bool("sql") {
 					s, err := q.MigrationSQL()
@@ -164,6 +164,12 @@ func runWorker(c *cli.Context, e *env, home string, cfg *Config) error {
 		select {
 		case <-sigs:
 		case <-c.Context.Done():
+			// Cancelled by Main's handler of the same first signal, which
+			// reaches sigs too: that copy is not the second signal.
+			select {
+			case <-sigs:
+			case <-time.After(200 * time.Millisecond):
+			}
 		}
 		close(drain)
 		<-sigs

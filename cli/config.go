@@ -61,7 +61,15 @@ func (j *JobsSetting) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.ScalarNode {
 		return n.Decode(&j.parallel)
 	}
-	return n.Decode(&j.List)
+	// Strictly, as the rest of the file: a misspelt setting is an error,
+	// not a job without it.
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	return dec.Decode(&j.List)
 }
 
 // MarshalYAML implements yaml.Marshaler.

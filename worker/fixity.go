@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -28,6 +30,7 @@ import (
 type fixityArgs struct {
 	Job  string `json:"job"`
 	Full bool   `json:"full,omitempty"`
+	Slot string `json:"slot,omitempty"`
 }
 
 func (fixityArgs) Kind() string { return "exhibit.fixity" }
@@ -108,7 +111,8 @@ func (w *Worker) fixity(ctx context.Context, j Job, full bool, r *runResult) err
 		}
 		if j.Webhook != "" {
 			if err := notify(ctx, j.Webhook, j.Name, what, failed); err != nil {
-				w.o.Logger.Error("fixity: webhook not delivered", "job", j.Name, "error", err.Error())
+				// The error would name the URL, which may carry a token.
+				w.o.Logger.Error("fixity: webhook not delivered", "job", j.Name, "error", webhookErr(err))
 			}
 		}
 	}
@@ -172,7 +176,24 @@ func notify(ctx context.Context, url, job, what string, items []string) error {
 	}
 	resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("webhook answered %s", resp.Status)
+		return &webhookStatus{resp.StatusCode}
 	}
 	return nil
+}
+
+type webhookStatus struct{ code int }
+
+func (e *webhookStatus) Error() string { return fmt.Sprintf("webhook answered %d", e.code) }
+
+// webhookErr says what went wrong without the URL.
+func webhookErr(err error) string {
+	var st *webhookStatus
+	var ue *url.Error
+	switch {
+	case errors.As(err, &st):
+		return st.Error()
+	case errors.As(err, &ue):
+		return fmt.Sprintf("%T", ue.Err)
+	}
+	return "request failed"
 }

@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,9 +12,12 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
+	"github.com/openexhibit/exhibit/archive"
 	"github.com/openexhibit/exhibit/ingest"
 )
 
@@ -28,7 +33,8 @@ import (
 // evidence: its rows and items stay.
 
 type scanArgs struct {
-	Job string `json:"job"`
+	Job  string `json:"job"`
+	Slot string `json:"slot,omitempty"`
 }
 
 func (scanArgs) Kind() string { return "exhibit.scan" }
@@ -106,7 +112,9 @@ func partial(name string) bool {
 // known is the set of files the job has recorded.
 func (w *Worker) known(ctx context.Context, j Job) (map[string]bool, error) {
 	known := map[string]bool{}
-	rows, err := w.o.Queue.query(ctx, `SELECT path, size, mtime, version FROM exhibit_file WHERE job = ?`, j.Name)
+	// Files marked missing or failed are found again when they are there
+	// again (a share remounted), and taken again.
+	rows, err := w.o.Queue.query(ctx, `SELECT path, size, mtime, version FROM exhibit_file WHERE job = ? AND state NOT IN (?, ?)`, j.Name, fileMissing, fileFailed)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +124,7 @@ func (w *Worker) known(ctx context.Context, j Job) (map[string]bool, error) {
 		if err := rows.Scan(&f.path, &f.size, &f.mtime, &f.version); err != nil {
 			return nil, err
 		}
+		f.path = decodePath(f.path)
 		known[f.key()] = true
 	}
 	return known, rows.Err()
@@ -182,7 +191,8 @@ func (w *Worker) recordAndDeal(ctx context.Context, j Job, fresh []found, r *run
 		}
 		for _, f := range fresh[start:min(start+1000, len(fresh))] {
 			if _, err := tx.ExecContext(ctx, q.rebind(`INSERT INTO exhibit_file (job, path, size, mtime, version, state, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-	ON CONFLICT (job, path, size, mtime, version) DO NOTHING`), j.Name, f.path, f.size, f.mtime, f.version, fileNew, now.UnixNano()); err != nil {
+	ON CONFLICT (job, path, size, mtime, version) DO UPDATE SET state = excluded.state, batch = NULL, seen_at = excluded.seen_at
+	WHERE exhibit_file.state IN (?, ?)`), j.Name, encodePath(f.path), f.size, f.mtime, f.version, fileNew, now.UnixNano(), fileMissing, fileFailed); err != nil {
 				tx.Rollback()
 				return err
 			}
@@ -191,13 +201,98 @@ func (w *Worker) recordAndDeal(ctx context.Context, j Job, fresh []found, r *run
 			return err
 		}
 	}
+	orphans, err := w.requeueOrphans(ctx, j)
+	if err != nil {
+		return err
+	}
 	batches, err := w.dealBatches(ctx, j)
-	r.items = len(fresh)
+	r.items = len(fresh) + orphans
 	r.detail = fmt.Sprintf("%d new in %d batches; %s", len(fresh), batches, r.detail)
 	return err
 }
 
+// encodePath makes a path storable as text in both databases: a name that
+// is not UTF-8 (which Linux allows and PostgreSQL's text refuses) is kept
+// as base64 after "b64:".
+func encodePath(p string) string {
+	if utf8.ValidString(p) && !strings.ContainsRune(p, 0) && !strings.HasPrefix(p, "b64:") {
+		return p
+	}
+	return "b64:" + base64.StdEncoding.EncodeToString([]byte(p))
+}
+
+func decodePath(p string) string {
+	if rest, ok := strings.CutPrefix(p, "b64:"); ok {
+		if b, err := base64.StdEncoding.DecodeString(rest); err == nil {
+			return string(b)
+		}
+	}
+	return p
+}
+
 func (f found) key() string { return fmt.Sprintf("%d %d %s %s", f.size, f.mtime, f.version, f.path) }
+
+// requeueOrphans deals again the files of batches that no queue job will
+// run any more (a batch whose attempts ran out, or that was discarded
+// after its worker died on the last one): their rows go back to new.
+func (w *Worker) requeueOrphans(ctx context.Context, j Job) (int, error) {
+	q := w.o.Queue
+	rows, err := q.query(ctx, `SELECT DISTINCT batch FROM exhibit_file WHERE job = ? AND state = ?`, j.Name, fileQueued)
+	if err != nil {
+		return 0, err
+	}
+	var queued []string
+	for rows.Next() {
+		var b sql.NullString
+		if err := rows.Scan(&b); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		queued = append(queued, b.String)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(queued) == 0 {
+		return 0, err
+	}
+	// The batches a queue job will still run. A batch's rows and its job
+	// are committed together, so a queued row's job is listed here unless
+	// it is gone.
+	live := map[string]bool{}
+	params := river.NewJobListParams().Kinds(batchArgs{}.Kind()).First(1000).
+		States(rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning, rivertype.JobStateScheduled)
+	for {
+		res, err := w.client.JobList(ctx, params)
+		if err != nil {
+			return 0, err
+		}
+		for _, row := range res.Jobs {
+			var a batchArgs
+			if json.Unmarshal(row.EncodedArgs, &a) == nil && a.Job == j.Name {
+				live[a.Batch] = true
+			}
+		}
+		if len(res.Jobs) < 1000 {
+			break
+		}
+		params = params.After(res.LastCursor)
+	}
+	n := 0
+	for _, b := range queued {
+		if live[b] {
+			continue
+		}
+		res, err := q.exec(ctx, `UPDATE exhibit_file SET state = ?, batch = NULL WHERE job = ? AND batch = ? AND state = ?`, fileNew, j.Name, b, fileQueued)
+		if err != nil {
+			return n, err
+		}
+		k, _ := res.RowsAffected()
+		n += int(k)
+	}
+	if n > 0 {
+		w.o.Logger.Warn("files of batches no queue job will run dealt again", "job", j.Name, "files", n)
+	}
+	return n, nil
+}
 
 // dealBatches puts the job's new files into batches and queues each: the
 // files are assigned and the batch's queue job inserted in one
@@ -225,7 +320,7 @@ func (w *Worker) dealBatches(ctx context.Context, j Job) (int, error) {
 			return n, err
 		}
 		key := randomKey()
-		_, opts := argsFor(j, false)
+		_, opts := argsFor(j, false, "")
 		args := append([]any{fileQueued, key, fileNew}, ids...)
 		queued, err := w.insertWith(ctx, `UPDATE exhibit_file SET state = ?, batch = ? WHERE state = ? AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`,
 			args, batchArgs{Job: j.Name, Batch: key}, opts)
@@ -265,6 +360,10 @@ func (b *batchWorker) Work(ctx context.Context, j *river.Job[batchArgs]) error {
 // failure is recorded as the file's state.
 func (w *Worker) ingestBatch(ctx context.Context, j Job, batch string, final bool, r *runResult) error {
 	q := w.o.Queue
+	if fi, err := os.Stat(j.Path); err != nil || !fi.IsDir() {
+		// An unmounted share: its files are not missing; the retry waits.
+		return fmt.Errorf("folder %s cannot be read (mounted? permissions?): %v", j.Path, err)
+	}
 	rows, err := q.query(ctx, `SELECT id, path, size, mtime FROM exhibit_file WHERE batch = ? AND state = ?`, batch, fileQueued)
 	if err != nil {
 		return err
@@ -283,6 +382,7 @@ func (w *Worker) ingestBatch(ctx context.Context, j Job, batch string, final boo
 			rows.Close()
 			return err
 		}
+		p = decodePath(p)
 		fi, err := os.Lstat(p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -314,6 +414,11 @@ func (w *Worker) ingestBatch(ctx context.Context, j Job, batch string, final boo
 	if err != nil {
 		return err
 	}
+	if err := unfinished(ctx, rep); err != nil {
+		// Every file stays queued: the retry finds the items archived
+		// (exists), and logs or syncs what this run did not.
+		return err
+	}
 	retry := 0
 	for _, res := range rep.Results {
 		id, ok := byPath[res.Path]
@@ -335,7 +440,7 @@ func (w *Worker) ingestBatch(ctx context.Context, j Job, batch string, final boo
 			if res.Err != nil {
 				detail = res.Err.Error()
 			}
-			if !final && (ctx.Err() != nil || !errors.Is(res.Err, fs.ErrNotExist)) {
+			if !final && !errors.Is(res.Err, fs.ErrNotExist) {
 				retry++
 				continue // stays queued: the retry takes it
 			}
@@ -350,13 +455,26 @@ func (w *Worker) ingestBatch(ctx context.Context, j Job, batch string, final boo
 	}
 	r.detail = fmt.Sprintf("%d files: %d archived", len(paths), r.items)
 	switch {
-	case rep.LogErr != nil:
-		// The items are archived; their events are logged by the retry,
-		// which finds them archived without an ingested event.
-		return fmt.Errorf("custody log: %w", rep.LogErr)
 	case retry > 0:
 		w.metrics.items.WithLabelValues(fileFailed).Add(float64(retry))
 		return fmt.Errorf("%d of %d files failed; the batch runs again", retry, len(paths))
+	}
+	return nil
+}
+
+// unfinished says why a run's results must not be recorded yet: it was
+// cancelled (a drain: River runs it again without counting the attempt,
+// since the error wraps context.Canceled), or its custody events or the
+// store's sync are not done. Its files stay queued, and the rerun finds
+// the archived ones archived (exists), which logs any event missing.
+func unfinished(ctx context.Context, rep *archive.IngestReport) error {
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("stopped before the batch was done: %w", ctx.Err())
+	case rep.LogErr != nil:
+		return fmt.Errorf("custody log: %w", rep.LogErr)
+	case rep.SyncErr != nil:
+		return fmt.Errorf("the store did not confirm the writes: %w", rep.SyncErr)
 	}
 	return nil
 }

@@ -118,6 +118,7 @@ func (w *Worker) inboxBatch(ctx context.Context, j Job, batch string, final bool
 			rows.Close()
 			return err
 		}
+		o.key = decodePath(o.key)
 		objects = append(objects, o)
 	}
 	rows.Close()
@@ -135,7 +136,7 @@ func (w *Worker) inboxBatch(ctx context.Context, j Job, batch string, final bool
 		case err == nil && info.Size != o.size:
 			state = fileChanged
 		case err == nil:
-		case resp.StatusCode == 404:
+		case resp.Code == "NoSuchKey":
 			state = fileMissing
 		case resp.StatusCode == 412:
 			state = fileChanged // replaced: the scan takes the new version
@@ -173,6 +174,9 @@ func (w *Worker) inboxBatch(ctx context.Context, j Job, batch string, final bool
 	if err != nil {
 		return err
 	}
+	if err := unfinished(ctx, rep); err != nil {
+		return err
+	}
 	retry := 0
 	for i, res := range rep.Results {
 		if i >= len(taken) {
@@ -208,8 +212,6 @@ func (w *Worker) inboxBatch(ctx context.Context, j Job, batch string, final bool
 	}
 	r.detail = fmt.Sprintf("%d objects: %d archived", len(taken), r.items)
 	switch {
-	case rep.LogErr != nil:
-		return fmt.Errorf("custody log: %w", rep.LogErr)
 	case retry > 0:
 		return fmt.Errorf("%d of %d objects failed; the batch runs again", retry, len(taken))
 	}
@@ -228,6 +230,12 @@ func (w *Worker) afterArchived(ctx context.Context, c *minio.Client, j Job, key,
 			err = c.PutObjectTagging(ctx, j.Bucket, key, t, minio.PutObjectTaggingOptions{VersionID: version})
 		}
 	case "delete":
+		if version == "" {
+			// Without versions, what is at the key now may be a newer
+			// upload than the one archived: it is not deleted.
+			w.o.Logger.Warn("inbox: archived, not deleted: the bucket keeps no versions (enable versioning, or use after: tag)", "job", j.Name, "item", item)
+			return "not deleted: the bucket keeps no versions, so the key may hold a newer upload"
+		}
 		err = c.RemoveObject(ctx, j.Bucket, key, minio.RemoveObjectOptions{VersionID: version})
 	}
 	if err != nil {

@@ -74,7 +74,8 @@ func OpenQueue(ctx context.Context, dsn, home string) (*Queue, error) {
 		q := &Queue{DB: db, where: path}
 		return q, q.ping(ctx)
 	}
-	return nil, fmt.Errorf("queue %q: give a postgres:// URL or sqlite:PATH (or nothing: %s in the home folder)", redact(dsn, dsn), DefaultQueueFile)
+	// Not echoed: a key=value DSN would show its password.
+	return nil, fmt.Errorf("queue: give a postgres:// URL or sqlite:PATH (or nothing: %s in the home folder)", DefaultQueueFile)
 }
 
 // redact removes a URL's password from s.

@@ -87,6 +87,7 @@ type engine interface {
 	StopAndCancel(ctx context.Context) error
 	Stopped() <-chan struct{}
 	Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
 }
 
 // New makes a worker. The queue must be migrated.
@@ -108,10 +109,21 @@ func New(o Options) (*Worker, error) {
 		o.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	w := &Worker{o: o, metrics: NewMetrics(), byName: map[string]Job{}}
-	longest := time.Duration(0)
+	// River rescues all kinds after one delay: the ingest jobs' longest
+	// timeout sets it, so that a dead worker's batch runs again soon. A
+	// fixity run longer than that may run twice at once, which repeats an
+	// audit and harms nothing.
+	longest, longestFixity := time.Duration(0), time.Duration(0)
 	for _, j := range o.Jobs {
 		w.byName[j.Name] = j
-		longest = max(longest, time.Duration(j.Timeout))
+		if j.Kind == KindFixity {
+			longestFixity = max(longestFixity, time.Duration(j.Timeout))
+		} else {
+			longest = max(longest, time.Duration(j.Timeout))
+		}
+	}
+	if longest == 0 {
+		longest = longestFixity
 	}
 	switch {
 	case o.RescueAfter <= 0:
@@ -202,30 +214,35 @@ func (w *Worker) periodic() []*river.PeriodicJob {
 	var out []*river.PeriodicJob
 	for _, j := range w.o.Jobs {
 		sched, _ := ParseSchedule(j.Schedule) // checked by Check
-		args, opts := w.periodicArgs(j)
-		out = append(out, river.NewPeriodicJob(sched, func() (river.JobArgs, *river.InsertOpts) { return args, opts },
-			&river.PeriodicJobOpts{ID: j.Name, RunOnStart: true}))
+		out = append(out, river.NewPeriodicJob(sched, func() (river.JobArgs, *river.InsertOpts) {
+			// Each scheduled run names its minute: unique, so that it runs
+			// once whichever worker leads.
+			args, opts := argsFor(j, false, time.Now().UTC().Truncate(time.Minute).Format(time.RFC3339))
+			opts.UniqueOpts = river.UniqueOpts{ByArgs: true}
+			return args, opts
+		}, &river.PeriodicJobOpts{ID: j.Name}))
 	}
 	return out
 }
 
-// periodicArgs is a scheduled run of j: unique by its arguments within
-// its period.
-func (w *Worker) periodicArgs(j Job) (river.JobArgs, *river.InsertOpts) {
+// startArgs is j's run when a worker starts: one per period however many
+// workers start in it (their restarts included).
+func (w *Worker) startArgs(j Job) (river.JobArgs, *river.InsertOpts) {
 	sched, _ := ParseSchedule(j.Schedule)
-	args, opts := argsFor(j, false)
+	args, opts := argsFor(j, false, "start")
 	opts.UniqueOpts = river.UniqueOpts{ByArgs: true, ByPeriod: sched.Period}
 	return args, opts
 }
 
-// argsFor is the queue job that runs j once.
-func argsFor(j Job, full bool) (river.JobArgs, *river.InsertOpts) {
+// argsFor is the queue job that runs j once; slot names a scheduled run
+// ("" for one asked for by hand).
+func argsFor(j Job, full bool, slot string) (river.JobArgs, *river.InsertOpts) {
 	opts := &river.InsertOpts{MaxAttempts: j.Attempts}
 	switch j.Kind {
 	case KindFixity:
-		return fixityArgs{Job: j.Name, Full: full}, opts
+		return fixityArgs{Job: j.Name, Full: full, Slot: slot}, opts
 	default:
-		return scanArgs{Job: j.Name}, opts
+		return scanArgs{Job: j.Name, Slot: slot}, opts
 	}
 }
 
@@ -249,11 +266,10 @@ func (w *Worker) Run(ctx context.Context, listen string, drain, cancel <-chan st
 	if err := w.client.Start(ctx); err != nil {
 		return fmt.Errorf("worker: start: %w", err)
 	}
-	// Each job's run on start, now: the leader's scheduler inserts the same
-	// ones (unique within the period, so one of the two is kept) only once
-	// it is elected, seconds later.
+	// Each job runs when a worker starts (once per period, whichever
+	// workers start in it), then on its schedule.
 	for _, j := range w.o.Jobs {
-		args, opts := w.periodicArgs(j)
+		args, opts := w.startArgs(j)
 		if _, err := w.client.Insert(ctx, args, opts); err != nil {
 			w.o.Logger.Warn("run on start not queued; the scheduler will", "job", j.Name, "error", err.Error())
 		}
@@ -318,7 +334,7 @@ func Enqueue(ctx context.Context, q *Queue, jobs []Job, name string, full bool) 
 		if j.Name != name {
 			continue
 		}
-		args, opts := argsFor(j, full)
+		args, opts := argsFor(j, full, "")
 		var res *rivertype.JobInsertResult
 		var err error
 		if q.postgres {
@@ -381,8 +397,11 @@ func (w *Worker) run(ctx context.Context, row *rivertype.JobRow, name, step stri
 	j, ok := w.byName[name]
 	if !ok {
 		// Declared once, removed from the configuration since: nothing to do.
-		w.o.Logger.Warn("job not in the configuration; run dropped", "job", name, "step", step)
-		return river.JobCancel(fmt.Errorf("job %q is not in the configuration", name))
+		// Not in this worker's configuration: another worker's, during a
+		// rolling change of the configuration; a retry may find a worker
+		// that knows it, and a batch's files are dealt again otherwise.
+		w.o.Logger.Warn("job not in this worker's configuration; left for a retry", "job", name, "step", step)
+		return fmt.Errorf("job %q is not in this worker's configuration", name)
 	}
 	kind := j.Kind // folder-scan, folder-batch, s3-inbox-scan, …, fixity
 	if step != "" {

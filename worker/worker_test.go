@@ -130,6 +130,8 @@ func folderAndFixity(t *testing.T, dsn string) {
 	for i := range 5 {
 		write(t, filepath.Join(in, fmt.Sprintf("team-%d", i%2), fmt.Sprintf("photo-%d.jpg", i)), fmt.Sprintf("photo %d", i), time.Hour)
 	}
+	// A name that is not UTF-8 (Linux allows it; PostgreSQL's text does not).
+	write(t, filepath.Join(in, "\xff\xfe-scan.jpg"), "scan", time.Hour)
 	write(t, filepath.Join(in, "fresh.jpg"), "still being written", 0)
 	write(t, filepath.Join(in, "video.mp4.part"), "arriving", time.Hour)
 	os.Symlink("/etc/passwd", filepath.Join(in, "link"))
@@ -169,13 +171,22 @@ func folderAndFixity(t *testing.T, dsn string) {
 			return count(t, q, `SELECT COUNT(*) FROM exhibit_file WHERE job = 'field' AND state = 'archived'`) == n
 		}
 	}
-	waitFor(t, "the first five files", archived(5))
-	if n := count(t, q, `SELECT COUNT(*) FROM exhibit_file`); n != 5 {
-		t.Fatalf("%d files taken, want 5 (fresh, partial and linked ones wait)", n)
+	waitFor(t, "the first six files", archived(6))
+	if n := count(t, q, `SELECT COUNT(*) FROM exhibit_file`); n != 6 {
+		t.Fatalf("%d files taken, want 6 (fresh, partial and linked ones wait)", n)
 	}
 	// Three batches of at most two.
 	if n := count(t, q, `SELECT COUNT(DISTINCT batch) FROM exhibit_file`); n != 3 {
 		t.Errorf("%d batches", n)
+	}
+	// A batch no queue job will run (its attempts ran out): the next scan
+	// deals its file again.
+	orphan := filepath.Join(in, "orphan.jpg")
+	write(t, orphan, "left in a dead batch", time.Hour)
+	fi, _ := os.Stat(orphan)
+	if _, err := q.exec(ctx, `INSERT INTO exhibit_file (job, path, size, mtime, version, state, batch, seen_at) VALUES (?, ?, ?, ?, '', 'queued', 'dead', 0)`,
+		"field", orphan, fi.Size(), fi.ModTime().UnixNano()); err != nil {
+		t.Fatal(err)
 	}
 
 	// Settled now, changed, removed; a run queued by hand takes them.
@@ -185,11 +196,11 @@ func folderAndFixity(t *testing.T, dsn string) {
 	if _, err := Enqueue(ctx, q, jobs, "field", false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the settled and the changed file", archived(7))
+	waitFor(t, "the settled, the changed and the orphaned file", archived(9))
 
 	ids, err := a.ItemIDs(ctx)
-	if err != nil || len(ids) != 7 {
-		t.Fatalf("%d items in the archive (%v), want 7: the removed file's item stays", len(ids), err)
+	if err != nil || len(ids) != 9 {
+		t.Fatalf("%d items in the archive (%v), want 9: the removed file's item stays", len(ids), err)
 	}
 
 	// Fixity: a byte flipped in an original is found by a full pass.
@@ -214,7 +225,7 @@ func folderAndFixity(t *testing.T, dsn string) {
 		return count(t, q, `SELECT COUNT(*) FROM exhibit_run WHERE job = 'audit' AND failures = 1`) == 1
 	})
 	metrics := get(t, srv.URL+"/metrics")
-	for _, want := range []string{"exhibit_worker_fixity_failures_total 1", `exhibit_worker_items_total{outcome="archived"} 7`,
+	for _, want := range []string{"exhibit_worker_fixity_failures_total 1", `exhibit_worker_items_total{outcome="archived"} 9`,
 		`exhibit_worker_jobs_total{kind="folder-batch",outcome="ok"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
@@ -285,7 +296,7 @@ func get(t *testing.T, url string) string {
 func TestS3Inbox(t *testing.T) {
 	ctx := context.Background()
 	env := testenv.MinIO(t)
-	bucket := testenv.NewBucket(t, env, false)
+	bucket := testenv.NewBucket(t, env, true) // versions: after: delete removes the version archived
 	c := testenv.Client(t, env)
 	put := func(key, content string) {
 		if _, err := c.PutObject(ctx, bucket, key, strings.NewReader(content), int64(len(content)), minio.PutObjectOptions{}); err != nil {
