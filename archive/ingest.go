@@ -164,6 +164,11 @@ func (a *Archive) logIngest(ctx context.Context, cl *custodyLog, results []inges
 	now := time.Now().UTC()
 	var events []*custody.Event
 	seen := map[string]bool{}
+	// Items found archived whose pointers name no ingested event: a run
+	// killed after its append but before its pointers may have logged them.
+	// The log itself is read (only then) to tell, and their pointers are
+	// written; the others are logged now.
+	var unsure []ingest.Result
 	for _, r := range results {
 		if r.Item == "" || seen[r.Item] {
 			continue
@@ -183,21 +188,48 @@ func (a *Archive) logIngest(ctx context.Context, cl *custodyLog, results []inges
 			if err != nil {
 				return 0, fmt.Errorf("custody log: %s: %w", r.Item, err)
 			}
-			if done {
+			if !done {
+				unsure = append(unsure, r)
+			}
+			continue
+		}
+		ev, err := a.ingestEvents(ctx, id, r, now, who)
+		if err != nil {
+			return 0, err
+		}
+		events = append(events, ev...)
+	}
+	if len(unsure) > 0 {
+		logged, err := cl.loggedWithoutPointers(ctx, unsure)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range unsure {
+			if logged[r.Item] {
 				continue
 			}
+			id, _ := hashing.ParseDigest(r.Item)
+			ev, err := a.ingestEvents(ctx, id, r, now, who)
+			if err != nil {
+				return 0, err
+			}
+			events = append(events, ev...)
 		}
-		stmt, bound, err := a.signedRecord(ctx, id, r)
-		if err != nil {
-			return 0, fmt.Errorf("custody log: %s: %w", r.Item, err)
-		}
-		events = append(events, custody.IngestEvents(id.String(), &stmt.Predicate, bound, a.store.Location(), now, who)...)
 	}
 	if len(events) == 0 {
 		return 0, nil
 	}
 	_, err := cl.append(ctx, events)
 	return len(events), err
+}
+
+// ingestEvents are the events of an item's ingest (custody.IngestEvents).
+func (a *Archive) ingestEvents(ctx context.Context, id hashing.Digest, r ingest.Result, now time.Time, who custody.Actor) ([]*custody.Event, error) {
+	stmt, bound, err := a.signedRecord(ctx, id, r)
+	if err != nil {
+		return nil, fmt.Errorf("custody log: %s: %w", r.Item, err)
+	}
+	return custody.IngestEvents(id.String(), &stmt.Predicate, bound, a.store.Location(), now, who), nil
 }
 
 // signedRecord is an item's record statement and the digests of its two

@@ -14,6 +14,7 @@ import (
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/custody/ledger"
 	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
 	"github.com/openexhibit/exhibit/verify"
@@ -299,6 +300,44 @@ func (cl *custodyLog) putPointers(ctx context.Context, events []appended) error 
 		}
 	}
 	return nil
+}
+
+// loggedWithoutPointers reads the whole log for the ingested events of
+// items that have no pointer to one, writes the pointers of those it finds
+// (their run of events, as the append that was cut short would have), and
+// says which items were logged. It is the recovery of a run killed
+// between its append and its pointers, and reads the log only then.
+func (cl *custodyLog) loggedWithoutPointers(ctx context.Context, items []ingest.Result) (map[string]bool, error) {
+	want := map[string]bool{}
+	for _, r := range items {
+		want[r.Item] = true
+	}
+	c, _, err := cl.log.Latest(ctx)
+	if err != nil {
+		return nil, logFailure(err)
+	}
+	found := map[string][]appended{} // each wanted item's events from its ingested one on
+	err = allEvents(ctx, cl, c, func(i int64, entry []byte) error {
+		ev, err := custody.ParseEvent(entry)
+		if err != nil || !want[ev.Item] {
+			return nil
+		}
+		if ev.Type == custody.EventIngested || len(found[ev.Item]) > 0 {
+			found[ev.Item] = append(found[ev.Item], appended{Index: i, Event: ev})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	logged := map[string]bool{}
+	for item, evs := range found {
+		if err := cl.putPointers(ctx, evs); err != nil {
+			return nil, err
+		}
+		logged[item] = true
+	}
+	return logged, nil
 }
 
 // hasIngested reports whether the item has a pointer to an ingested event.
