@@ -20,6 +20,8 @@
 # make bench-worker
 #              1,000 photos through a worker's folder job against exhibit
 #              ingest of the same folder (BENCH_PHOTOS=N, BENCH_RUNS=N)
+# make bench-scale
+#              1, 2 and 3 workers on PostgreSQL with MinIO, the same photos
 # make bench-acquire
 #              web capture against a bare headless screenshot (four at once
 #              too), a 200 MB response through the recording proxy against a
@@ -33,7 +35,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export TEST_FLAGS TEST_PKGS
 
-.PHONY: test check tools vet build demo bench bench-photos bench-verify bench-worker bench-acquire fuzz
+.PHONY: test check tools vet build demo bench bench-photos bench-verify bench-worker bench-scale bench-acquire fuzz
 
 test: vet tools
 	scripts/test.sh
@@ -71,6 +73,9 @@ bench-photos: tools
 
 bench-worker: tools
 	scripts/bench-worker.sh
+
+bench-scale: tools
+	scripts/bench-scale.sh
 
 bench-verify:
 	scripts/bench-verify.sh

@@ -127,6 +127,14 @@ func runWorker(c *cli.Context, e *env, home string, cfg *Config) error {
 		Concurrency: cfg.Worker.Concurrency, Drain: time.Duration(cfg.Worker.Drain), RescueAfter: time.Duration(cfg.Worker.RescueAfter)}
 	opts.Jobs = cfg.Parallel
 	o.Ingest = opts
+	for _, j := range cfg.Jobs.List {
+		if j.Kind == worker.KindSTAC {
+			if o.Downloads, err = downloadDir(); err != nil {
+				return err
+			}
+			break
+		}
+	}
 	if c.IsSet("concurrency") {
 		o.Concurrency = c.Int("concurrency")
 	}

@@ -17,16 +17,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export GOTOOLCHAIN=local
 
-n="${BENCH_PHOTOS:-1000}"
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 runs="${BENCH_RUNS:-3}"
 batch="${BENCH_BATCH:-100}"
 concurrency="${BENCH_CONCURRENCY:-4}"
-mkdir -p .bench
-go build -o .bench/exhibit ./cmd/exhibit
-go build -o .bench/exhibit-bench ./internal/cmd/exhibit-bench
-.bench/exhibit-bench photos -n "$n" -out ".bench/photos-$n" >/dev/null
-corpus="$root/.bench/photos-$n"
-files="$(find "$corpus" -type f | wc -l)"
+photos_corpus
 work="$(mktemp -d "${TMPDIR:-/tmp}/exhibit-bench-worker.XXXXXX")"
 trap 'pkill -f "$work/" 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -35,8 +31,6 @@ fresh() { # a home folder and an archive of their own
 	EXHIBIT_HOME="$work/home" .bench/exhibit init --archive "$work/archive" --insecure-no-password >/dev/null
 }
 
-now() { date +%s.%N; }
-sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a - b }'; }
 
 ingest_run() {
 	fresh
@@ -65,21 +59,20 @@ YAML
 	local pid=$!
 	while ((done < files)); do
 		sleep 0.05
-		done="$(awk -F'"items":' '/"kind":"folder-batch"/ && /"run finished"/ { split($2, a, ","); s += a[1] } END { print s + 0 }' "$log")"
+		done="$(batched_items "$log")"
 		if ! kill -0 "$pid" 2>/dev/null; then
 			echo "bench-worker: the worker exited; its log:" >&2
 			tail -n 20 "$log" >&2
 			exit 1
 		fi
 	done
-	t1="$(awk -F'"time":"' '/"kind":"folder-batch"/ && /"run finished"/ { split($2, a, "\""); t = a[1] } END { print t }' "$log")"
+	t1="$(last_batch "$log")"
 	awk '/^VmHWM/ { print $2 / 1024 }' "/proc/$pid/status" >>"$work/rss" 2>/dev/null || true
 	kill -TERM "$pid"
 	wait "$pid" || true
-	sub "$(date -d "$t1" +%s.%N)" "$t0"
+	sub "$t1" "$t0"
 }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 ingest_times=() worker_times=()
 for r in $(seq "$runs"); do

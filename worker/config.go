@@ -16,7 +16,7 @@ import (
 // number of attempts; the other fields belong to one kind each.
 type Job struct {
 	Name string `yaml:"name"`
-	// Kind is folder, s3-inbox or fixity.
+	// Kind is folder, s3-inbox, stac or fixity.
 	Kind string `yaml:"kind"`
 	// Schedule is a cron expression ("0 6 * * *", "@daily") or an
 	// interval ("15m", "@every 15m", "1d").
@@ -45,6 +45,22 @@ type Job struct {
 	InsecureHTTP bool   `yaml:"insecure_http,omitempty"`
 	After        string `yaml:"after,omitempty"`
 
+	// stac: a saved search of the STAC API at API: the scenes of
+	// Collections over BBox (west,south,east,north in degrees) whose
+	// datetime falls in the last Lookback (default 7d), at most MaxCloud %
+	// cloud cover, up to MaxItems a run (default 100); Assets are the asset
+	// keys downloaded (default: all). Sign is "planetary-computer" for SAS
+	// tokens. InsecureAllowPrivate lets it reach private addresses.
+	API                  string    `yaml:"api,omitempty"`
+	Collections          []string  `yaml:"collections,omitempty"`
+	BBox                 []float64 `yaml:"bbox,omitempty"`
+	Lookback             Duration  `yaml:"lookback,omitempty"`
+	MaxCloud             *float64  `yaml:"max_cloud,omitempty"`
+	MaxItems             int       `yaml:"max_items,omitempty"`
+	Assets               []string  `yaml:"assets,omitempty"`
+	Sign                 string    `yaml:"sign,omitempty"`
+	InsecureAllowPrivate bool      `yaml:"insecure_allow_private,omitempty"`
+
 	// fixity: Sample items are re-verified each run, those checked longest
 	// ago first (default 100); every FullEvery (default 30d) a run checks
 	// every item instead. Webhook, when set, receives a POST of JSON when a
@@ -58,6 +74,7 @@ type Job struct {
 const (
 	KindFolder  = "folder"
 	KindS3Inbox = "s3-inbox"
+	KindSTAC    = "stac"
 	KindFixity  = "fixity"
 )
 
@@ -72,7 +89,7 @@ const (
 
 // defaultTimeout is a run's timeout by kind: long enough for a large
 // folder's batch or a full audit of a large archive on a slow store.
-var defaultTimeout = map[string]time.Duration{KindFolder: 2 * time.Hour, KindS3Inbox: 2 * time.Hour, KindFixity: 24 * time.Hour}
+var defaultTimeout = map[string]time.Duration{KindFolder: 2 * time.Hour, KindS3Inbox: 2 * time.Hour, KindSTAC: 6 * time.Hour, KindFixity: 24 * time.Hour}
 
 var jobName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
@@ -151,6 +168,28 @@ func Check(jobs []Job) error {
 			for _, e := range []error{other(j.Path != "", "path"), other(j.Sample != 0, "sample"), other(j.FullEvery != 0, "full_every"), other(j.Webhook != "", "webhook")} {
 				err = firstErr(err, e)
 			}
+		case KindSTAC:
+			if !strings.HasPrefix(j.API, "https://") && !strings.HasPrefix(j.API, "http://") {
+				return fmt.Errorf("job %s: api: give the STAC API's URL", j.Name)
+			}
+			if bb := j.BBox; bb != nil && (len(bb) != 4 || bb[0] < -180 || bb[2] > 180 || bb[1] < -90 || bb[3] > 90 || bb[1] > bb[3]) {
+				return fmt.Errorf("job %s: bbox: give west, south, east, north in degrees", j.Name)
+			}
+			if j.Lookback == 0 {
+				j.Lookback = Duration(7 * 24 * time.Hour)
+			}
+			if j.MaxItems == 0 {
+				j.MaxItems = 100
+			}
+			if j.Lookback < 0 || j.MaxItems < 1 || j.MaxItems > 10000 {
+				return fmt.Errorf("job %s: lookback must be positive and max_items 1 to 10000", j.Name)
+			}
+			if j.Sign != "" && j.Sign != "planetary-computer" {
+				return fmt.Errorf("job %s: sign %q: give planetary-computer, or leave it out", j.Name, j.Sign)
+			}
+			for _, e := range []error{other(j.Path != "", "path"), other(j.Bucket != "", "bucket"), other(j.Sample != 0, "sample"), other(j.Webhook != "", "webhook"), other(j.Batch != 0, "batch")} {
+				err = firstErr(err, e)
+			}
 		case KindFixity:
 			if j.Sample == 0 {
 				j.Sample = defaultSample
@@ -167,10 +206,10 @@ func Check(jobs []Job) error {
 			for _, e := range []error{other(j.Path != "", "path"), other(j.Stable != 0, "stable"), other(j.Batch != 0, "batch"), other(j.Case != "", "case"), other(j.Bucket != "", "bucket")} {
 				err = firstErr(err, e)
 			}
-		case "urls", "stac":
-			return fmt.Errorf("job %s: kind %s is not available in this version (folder, s3-inbox and fixity are)", j.Name, j.Kind)
+		case "urls":
+			return fmt.Errorf("job %s: kind urls is not available in this version (folder, s3-inbox, stac and fixity are)", j.Name)
 		default:
-			return fmt.Errorf("job %s: kind %q: give folder, s3-inbox or fixity", j.Name, j.Kind)
+			return fmt.Errorf("job %s: kind %q: give folder, s3-inbox, stac or fixity", j.Name, j.Kind)
 		}
 		if err != nil {
 			return err

@@ -1,5 +1,5 @@
 // Package worker runs the scheduled jobs of config.yaml (folder and
-// S3-inbox ingests, fixity audits) on a River queue: SQLite in the home folder for one
+// S3-inbox ingests, saved STAC searches, fixity audits) on a River queue: SQLite in the home folder for one
 // machine, PostgreSQL for many workers sharing the work. Periodic jobs are
 // scheduled by the elected leader, with run-on-start and one run per
 // period, so that a restart neither skips nor doubles a run. Every run is
@@ -46,8 +46,12 @@ type Options struct {
 	Archive *archive.Archive
 	Ingest  archive.IngestOptions
 	// S3 are the defaults of s3-inbox jobs.
-	S3     S3
-	Logger *slog.Logger
+	S3 S3
+	// Downloads is where stac jobs download scenes (kept across restarts,
+	// so that a cut download resumes; default: a temporary folder per
+	// scene).
+	Downloads string
+	Logger    *slog.Logger
 	// Concurrency is how many jobs this worker runs at once (default
 	// DefaultConcurrency).
 	Concurrency int

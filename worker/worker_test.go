@@ -16,6 +16,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/openexhibit/exhibit/acquire/stac/stactest"
 	"github.com/openexhibit/exhibit/archive"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/internal/testenv"
@@ -38,7 +39,9 @@ func TestCheck(t *testing.T) {
 	}{
 		{Job{Name: "A", Kind: KindFixity, Schedule: "1h"}, "name"},
 		{Job{Name: "a", Kind: "tape", Schedule: "1h"}, "kind"},
-		{Job{Name: "a", Kind: "stac", Schedule: "1h"}, "not available"},
+		{Job{Name: "a", Kind: "urls", Schedule: "1h"}, "not available"},
+		{Job{Name: "a", Kind: KindSTAC, Schedule: "1h"}, "api"},
+		{Job{Name: "a", Kind: KindSTAC, Schedule: "1h", API: "https://x", BBox: []float64{1, 2, 3}}, "bbox"},
 		{Job{Name: "a", Kind: KindFixity, Schedule: "10s"}, "once a minute"},
 		{Job{Name: "a", Kind: KindFixity, Schedule: "* * * *"}, "schedule"},
 		{Job{Name: "a", Kind: KindFixity, Schedule: "@every 1s"}, "once a minute"},
@@ -377,5 +380,68 @@ func TestS3Inbox(t *testing.T) {
 	}
 	if ids, err := a.ItemIDs(ctx); err != nil || len(ids) != 5 {
 		t.Fatalf("%d items (%v), want 5", len(ids), err)
+	}
+}
+
+// TestSTACJob: a saved search acquires each scene once, with its asset
+// checked against the provider's checksum; a run that finds nothing new
+// downloads nothing; a scene the provider reprocessed (an asset's bytes,
+// and so its stated checksum, changed) is acquired again, beside the first.
+func TestSTACJob(t *testing.T) {
+	ctx := context.Background()
+	srv := stactest.Start(t, stactest.Options{Items: 3})
+	dir := t.TempDir()
+	a := newArchive(t, dir)
+	q, err := OpenQueue(ctx, "", filepath.Join(dir, "home"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := q.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	jobs := []Job{{Name: "sentinel", Kind: KindSTAC, Schedule: "1d", Case: "sat", API: srv.URL + "/", Collections: []string{stactest.Collection},
+		Lookback: Duration(3650 * 24 * time.Hour), Assets: []string{"visual"}, InsecureAllowPrivate: true}}
+	w, err := New(Options{Queue: q, Jobs: jobs, Archive: a, Downloads: filepath.Join(dir, "downloads")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, "", drain, nil) }()
+	scenes := func(n int) func() bool {
+		return func() bool {
+			return count(t, q, `SELECT COUNT(*) FROM exhibit_file WHERE job = 'sentinel' AND state = 'archived'`) == n
+		}
+	}
+	waitFor(t, "three scenes", scenes(3))
+	asset := stactest.AssetPath(1, "visual")
+	fetched := srv.Requests(asset)
+	if fetched == 0 {
+		t.Fatal("the asset was never fetched")
+	}
+	// Nothing new: nothing fetched.
+	if _, err := Enqueue(ctx, q, jobs, "sentinel", false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second run", func() bool {
+		return count(t, q, `SELECT COUNT(*) FROM exhibit_run WHERE job = 'sentinel' AND outcome = 'ok'`) == 2
+	})
+	if srv.Requests(asset) != fetched || count(t, q, `SELECT COUNT(*) FROM exhibit_file`) != 3 {
+		t.Fatalf("the second run fetched again (%d requests, %d before)", srv.Requests(asset), fetched)
+	}
+	// Reprocessed at the provider: acquired again.
+	srv.SetAsset(asset, append([]byte("reprocessed "), srv.Asset(1, "visual")...))
+	if _, err := Enqueue(ctx, q, jobs, "sentinel", false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reprocessed scene", scenes(4))
+	close(drain)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	res, err := a.Verify(ctx, archive.Selection{Case: "sat"}, archive.VerifyOptions{}, func(*verify.ItemReport) {})
+	if err != nil || res.Report.Status == verify.Fail {
+		t.Fatalf("verify: %v %s", err, res.Report.Status)
 	}
 }
