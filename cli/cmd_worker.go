@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/openexhibit/exhibit/acquire/web"
 	"github.com/openexhibit/exhibit/worker"
 )
 
@@ -127,6 +128,7 @@ func runWorker(c *cli.Context, e *env, home string, cfg *Config) error {
 		Concurrency: cfg.Worker.Concurrency, Drain: time.Duration(cfg.Worker.Drain), RescueAfter: time.Duration(cfg.Worker.RescueAfter)}
 	opts.Jobs = cfg.Parallel
 	o.Ingest = opts
+	o.Web = web.Options{Software: "exhibit " + version()}
 	for _, j := range cfg.Jobs.List {
 		if j.Kind == worker.KindSTAC {
 			if o.Downloads, err = downloadDir(); err != nil {

@@ -16,7 +16,7 @@ import (
 // number of attempts; the other fields belong to one kind each.
 type Job struct {
 	Name string `yaml:"name"`
-	// Kind is folder, s3-inbox, stac or fixity.
+	// Kind is folder, s3-inbox, stac, urls or fixity.
 	Kind string `yaml:"kind"`
 	// Schedule is a cron expression ("0 6 * * *", "@daily") or an
 	// interval ("15m", "@every 15m", "1d").
@@ -61,6 +61,13 @@ type Job struct {
 	Sign                 string    `yaml:"sign,omitempty"`
 	InsecureAllowPrivate bool      `yaml:"insecure_allow_private,omitempty"`
 
+	// urls: URLs and the lines of URLsFile (one URL a line; # comments)
+	// are captured with the headless browser each run, as exhibit capture
+	// does; Media fetches their media with yt-dlp too.
+	URLs     []string `yaml:"urls,omitempty"`
+	URLsFile string   `yaml:"urls_file,omitempty"`
+	Media    bool     `yaml:"media,omitempty"`
+
 	// fixity: Sample items are re-verified each run, those checked longest
 	// ago first (default 100); every FullEvery (default 30d) a run checks
 	// every item instead. Webhook, when set, receives a POST of JSON when a
@@ -75,6 +82,7 @@ const (
 	KindFolder  = "folder"
 	KindS3Inbox = "s3-inbox"
 	KindSTAC    = "stac"
+	KindURLs    = "urls"
 	KindFixity  = "fixity"
 )
 
@@ -89,7 +97,7 @@ const (
 
 // defaultTimeout is a run's timeout by kind: long enough for a large
 // folder's batch or a full audit of a large archive on a slow store.
-var defaultTimeout = map[string]time.Duration{KindFolder: 2 * time.Hour, KindS3Inbox: 2 * time.Hour, KindSTAC: 6 * time.Hour, KindFixity: 24 * time.Hour}
+var defaultTimeout = map[string]time.Duration{KindFolder: 2 * time.Hour, KindS3Inbox: 2 * time.Hour, KindSTAC: 6 * time.Hour, KindURLs: 2 * time.Hour, KindFixity: 24 * time.Hour}
 
 var jobName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
@@ -206,10 +214,23 @@ func Check(jobs []Job) error {
 			for _, e := range []error{other(j.Path != "", "path"), other(j.Stable != 0, "stable"), other(j.Batch != 0, "batch"), other(j.Case != "", "case"), other(j.Bucket != "", "bucket")} {
 				err = firstErr(err, e)
 			}
-		case "urls":
-			return fmt.Errorf("job %s: kind urls is not available in this version (folder, s3-inbox, stac and fixity are)", j.Name)
+		case KindURLs:
+			if len(j.URLs) == 0 && j.URLsFile == "" {
+				return fmt.Errorf("job %s: give urls: or urls_file:", j.Name)
+			}
+			if j.URLsFile != "" && !filepath.IsAbs(j.URLsFile) {
+				return fmt.Errorf("job %s: urls_file: give the file's absolute path", j.Name)
+			}
+			for _, u := range j.URLs {
+				if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+					return fmt.Errorf("job %s: urls: %q is not an http(s) URL", j.Name, u)
+				}
+			}
+			for _, e := range []error{other(j.Path != "", "path"), other(j.Bucket != "", "bucket"), other(j.Sample != 0, "sample"), other(j.API != "", "api"), other(j.Batch != 0, "batch")} {
+				err = firstErr(err, e)
+			}
 		default:
-			return fmt.Errorf("job %s: kind %q: give folder, s3-inbox, stac or fixity", j.Name, j.Kind)
+			return fmt.Errorf("job %s: kind %q: give folder, s3-inbox, stac, urls or fixity", j.Name, j.Kind)
 		}
 		if err != nil {
 			return err

@@ -69,8 +69,11 @@ func (s *scanWorker) Timeout(j *river.Job[scanArgs]) time.Duration {
 
 func (s *scanWorker) Work(ctx context.Context, j *river.Job[scanArgs]) error {
 	return s.w.run(ctx, j.JobRow, j.Args.Job, "scan", func(ctx context.Context, job Job, r *runResult) error {
-		if job.Kind == KindSTAC {
+		switch job.Kind {
+		case KindSTAC:
 			return s.w.acquireScenes(ctx, job, r)
+		case KindURLs:
+			return s.w.captureURLs(ctx, job, r)
 		}
 		var fresh []found
 		var err error

@@ -1,5 +1,6 @@
 // Package worker runs the scheduled jobs of config.yaml (folder and
-// S3-inbox ingests, saved STAC searches, fixity audits) on a River queue: SQLite in the home folder for one
+// S3-inbox ingests, saved STAC searches, URL captures, fixity audits) on a
+// River queue: SQLite in the home folder for one
 // machine, PostgreSQL for many workers sharing the work. Periodic jobs are
 // scheduled by the elected leader, with run-on-start and one run per
 // period, so that a restart neither skips nor doubles a run. Every run is
@@ -33,6 +34,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/openexhibit/exhibit/acquire/web"
 	"github.com/openexhibit/exhibit/archive"
 )
 
@@ -51,7 +53,9 @@ type Options struct {
 	// so that a cut download resumes; default: a temporary folder per
 	// scene).
 	Downloads string
-	Logger    *slog.Logger
+	// Web configures the captures of urls jobs (browser, trusted roots).
+	Web    web.Options
+	Logger *slog.Logger
 	// Concurrency is how many jobs this worker runs at once (default
 	// DefaultConcurrency).
 	Concurrency int

@@ -17,6 +17,9 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/openexhibit/exhibit/acquire/stac/stactest"
+	"github.com/openexhibit/exhibit/acquire/web"
+	"github.com/openexhibit/exhibit/acquire/web/browser"
+	"github.com/openexhibit/exhibit/acquire/web/webtest"
 	"github.com/openexhibit/exhibit/archive"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/internal/testenv"
@@ -39,7 +42,8 @@ func TestCheck(t *testing.T) {
 	}{
 		{Job{Name: "A", Kind: KindFixity, Schedule: "1h"}, "name"},
 		{Job{Name: "a", Kind: "tape", Schedule: "1h"}, "kind"},
-		{Job{Name: "a", Kind: "urls", Schedule: "1h"}, "not available"},
+		{Job{Name: "a", Kind: KindURLs, Schedule: "1h"}, "urls"},
+		{Job{Name: "a", Kind: KindURLs, Schedule: "1h", URLs: []string{"ftp://x"}}, "not an http"},
 		{Job{Name: "a", Kind: KindSTAC, Schedule: "1h"}, "api"},
 		{Job{Name: "a", Kind: KindSTAC, Schedule: "1h", API: "https://x", BBox: []float64{1, 2, 3}}, "bbox"},
 		{Job{Name: "a", Kind: KindFixity, Schedule: "10s"}, "once a minute"},
@@ -443,5 +447,52 @@ func TestSTACJob(t *testing.T) {
 	res, err := a.Verify(ctx, archive.Selection{Case: "sat"}, archive.VerifyOptions{}, func(*verify.ItemReport) {})
 	if err != nil || res.Report.Status == verify.Fail {
 		t.Fatalf("verify: %v %s", err, res.Report.Status)
+	}
+}
+
+// TestURLsJob: a urls job captures each URL with the real headless
+// browser, each run a new capture, archived as a WACZ under a record of
+// kind web; a URL that cannot be fetched is a failure of the run, and the
+// others are archived all the same.
+func TestURLsJob(t *testing.T) {
+	testenv.Program(t, "chromium-headless-shell", browser.DefaultExec)
+	ctx := context.Background()
+	srv := webtest.Site(t)
+	dir := t.TempDir()
+	a := newArchive(t, dir)
+	q, err := OpenQueue(ctx, "", filepath.Join(dir, "home"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := q.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	list := filepath.Join(dir, "urls.txt")
+	os.WriteFile(list, []byte("# the morning list\n"+srv.URL+"/post/123\n"), 0o644)
+	jobs := []Job{{Name: "morning", Kind: KindURLs, Schedule: "1d", Case: "web", URLsFile: list,
+		URLs: []string{"https://127.0.0.1:1/unreachable"}}}
+	w, err := New(Options{Queue: q, Jobs: jobs, Archive: a,
+		Web: web.Options{RootCAs: webtest.Roots(srv), InsecureAllowPrivate: true, TempDir: t.TempDir(), Software: "exhibit test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, "", drain, nil) }()
+	waitFor(t, "the first run", func() bool {
+		return count(t, q, `SELECT COUNT(*) FROM exhibit_run WHERE job = 'morning' AND items = 1 AND failures = 1`) == 1
+	})
+	close(drain)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ids, err := a.ItemIDs(ctx)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("%d items (%v)", len(ids), err)
+	}
+	rec, err := a.Record(ctx, ids[0])
+	if err != nil || rec.Statement.Predicate.Acquisition.Kind != "web" || rec.Statement.Predicate.Case != "web" {
+		t.Fatalf("record: %v %+v", err, rec)
 	}
 }
