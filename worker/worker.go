@@ -1,11 +1,11 @@
 // Package worker runs the scheduled jobs of config.yaml (folder and
 // S3-inbox ingests, saved STAC searches, URL captures, fixity audits) on a
-// River queue: SQLite in the home folder for one
-// machine, PostgreSQL for many workers sharing the work. Periodic jobs are
-// scheduled by the elected leader, with run-on-start and one run per
-// period, so that a restart neither skips nor doubles a run. Every run is
-// recorded in the queue (exhibit jobs history); what it archived or
-// audited is on the custody log.
+// River queue: SQLite in the home folder for one machine, PostgreSQL for
+// many workers sharing the work. Each job runs when a worker starts (once
+// per period) and then on its schedule, kept by the elected leader, each
+// scheduled run named by its minute, so that a restart neither skips nor
+// doubles a run. Every run is recorded in the queue (exhibit jobs
+// history); what it archived or audited is on the custody log.
 //
 // A worker never prompts: its keys come from a KMS, a passphrase file or
 // the environment. It logs through slog without metadata values, file
