@@ -200,20 +200,23 @@ func (a *Archive) logIngest(ctx context.Context, cl *custodyLog, results []inges
 		events = append(events, ev...)
 	}
 	if len(unsure) > 0 {
-		logged, err := cl.loggedWithoutPointers(ctx, unsure)
-		if err != nil {
-			return 0, err
-		}
+		pending := map[string][]*custody.Event{}
 		for _, r := range unsure {
-			if logged[r.Item] {
-				continue
-			}
 			id, _ := hashing.ParseDigest(r.Item)
 			ev, err := a.ingestEvents(ctx, id, r, now, who)
 			if err != nil {
 				return 0, err
 			}
-			events = append(events, ev...)
+			pending[r.Item] = ev
+		}
+		logged, err := cl.loggedWithoutPointers(ctx, pending)
+		if err != nil {
+			return 0, err
+		}
+		for _, r := range unsure {
+			if !logged[r.Item] {
+				events = append(events, pending[r.Item]...)
+			}
 		}
 	}
 	if len(events) == 0 {

@@ -14,7 +14,6 @@ import (
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/custody/ledger"
 	"github.com/openexhibit/exhibit/hashing"
-	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/sign"
 	"github.com/openexhibit/exhibit/storage"
 	"github.com/openexhibit/exhibit/verify"
@@ -303,41 +302,48 @@ func (cl *custodyLog) putPointers(ctx context.Context, events []appended) error 
 }
 
 // loggedWithoutPointers reads the whole log for the ingested events of
-// items that have no pointer to one, writes the pointers of those it finds
-// (their run of events, as the append that was cut short would have), and
+// items that have no pointer to one (pending: the events their ingest
+// would log), writes the pointer of each one's ingest events it finds
+// (the run of as many consecutive events as its ingest logs, starting at
+// its ingested event, as the append that was cut short would have), and
 // says which items were logged. It is the recovery of a run killed
 // between its append and its pointers, and reads the log only then.
-func (cl *custodyLog) loggedWithoutPointers(ctx context.Context, items []ingest.Result) (map[string]bool, error) {
-	want := map[string]bool{}
-	for _, r := range items {
-		want[r.Item] = true
-	}
+func (cl *custodyLog) loggedWithoutPointers(ctx context.Context, pending map[string][]*custody.Event) (map[string]bool, error) {
 	c, _, err := cl.log.Latest(ctx)
 	if err != nil {
 		return nil, logFailure(err)
 	}
-	found := map[string][]appended{} // each wanted item's events from its ingested one on
+	runs := map[string][]appended{} // from the ingested event on, while consecutive
+	complete := map[string]bool{}
 	err = allEvents(ctx, cl, c, func(i int64, entry []byte) error {
 		ev, err := custody.ParseEvent(entry)
-		if err != nil || !want[ev.Item] {
+		if err != nil || pending[ev.Item] == nil || complete[ev.Item] {
 			return nil
 		}
-		if ev.Type == custody.EventIngested || len(found[ev.Item]) > 0 {
-			found[ev.Item] = append(found[ev.Item], appended{Index: i, Event: ev})
+		run := runs[ev.Item]
+		switch {
+		case ev.Type == custody.EventIngested:
+			run = []appended{{Index: i, Event: ev}}
+		case len(run) > 0 && run[len(run)-1].Index == i-1:
+			run = append(run, appended{Index: i, Event: ev})
+		default:
+			run = nil
+		}
+		runs[ev.Item] = run
+		if len(run) == len(pending[ev.Item]) {
+			complete[ev.Item] = true
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	logged := map[string]bool{}
-	for item, evs := range found {
-		if err := cl.putPointers(ctx, evs); err != nil {
+	for item := range complete {
+		if err := cl.putPointers(ctx, runs[item]); err != nil {
 			return nil, err
 		}
-		logged[item] = true
 	}
-	return logged, nil
+	return complete, nil
 }
 
 // hasIngested reports whether the item has a pointer to an ingested event.
