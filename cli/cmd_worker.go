@@ -124,11 +124,10 @@ func runWorker(c *cli.Context, e *env, home string, cfg *Config) error {
 	if k, ok := os.LookupEnv("EXHIBIT_INBOX_ACCESS_KEY"); ok {
 		inbox.AccessKey, inbox.SecretKey = k, os.Getenv("EXHIBIT_INBOX_SECRET_KEY")
 	}
-	o := worker.Options{Queue: q, Jobs: cfg.Jobs.List, Archive: a, Ingest: opts, Logger: log, S3: inbox,
-		Concurrency: cfg.Worker.Concurrency, Drain: time.Duration(cfg.Worker.Drain), RescueAfter: time.Duration(cfg.Worker.RescueAfter)}
 	opts.Jobs = cfg.Parallel
-	o.Ingest = opts
-	o.Web = web.Options{Software: "exhibit " + version()}
+	o := worker.Options{Queue: q, Jobs: cfg.Jobs.List, Archive: a, Ingest: opts, Logger: log, S3: inbox,
+		Web:         web.Options{Software: "exhibit " + version()},
+		Concurrency: cfg.Worker.Concurrency, Drain: time.Duration(cfg.Worker.Drain), RescueAfter: time.Duration(cfg.Worker.RescueAfter)}
 	for _, j := range cfg.Jobs.List {
 		if j.Kind == worker.KindSTAC {
 			if o.Downloads, err = downloadDir(); err != nil {
