@@ -195,6 +195,15 @@ func folderAndFixity(t *testing.T, dsn string) {
 		"field", orphan, fi.Size(), fi.ModTime().UnixNano()); err != nil {
 		t.Fatal(err)
 	}
+	// A file once marked missing (a share unmounted under its batch) that
+	// is back is taken again.
+	back := filepath.Join(in, "back.jpg")
+	write(t, back, "back from an unmounted share", time.Hour)
+	fi, _ = os.Stat(back)
+	if _, err := q.exec(ctx, `INSERT INTO exhibit_file (job, path, size, mtime, version, state, seen_at) VALUES (?, ?, ?, ?, '', 'missing', 0)`,
+		"field", back, fi.Size(), fi.ModTime().UnixNano()); err != nil {
+		t.Fatal(err)
+	}
 
 	// Settled now, changed, removed; a run queued by hand takes them.
 	os.Chtimes(filepath.Join(in, "fresh.jpg"), time.Now().Add(-time.Hour), time.Now().Add(-time.Hour))
@@ -203,11 +212,11 @@ func folderAndFixity(t *testing.T, dsn string) {
 	if _, err := Enqueue(ctx, q, jobs, "field", false); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the settled, the changed and the orphaned file", archived(9))
+	waitFor(t, "the settled, the changed, the orphaned and the returned file", archived(10))
 
 	ids, err := a.ItemIDs(ctx)
-	if err != nil || len(ids) != 9 {
-		t.Fatalf("%d items in the archive (%v), want 9: the removed file's item stays", len(ids), err)
+	if err != nil || len(ids) != 10 {
+		t.Fatalf("%d items in the archive (%v), want 10: the removed file's item stays", len(ids), err)
 	}
 
 	// Fixity: a byte flipped in an original is found by a full pass.
@@ -232,7 +241,7 @@ func folderAndFixity(t *testing.T, dsn string) {
 		return count(t, q, `SELECT COUNT(*) FROM exhibit_run WHERE job = 'audit' AND failures = 1`) == 1
 	})
 	metrics := get(t, srv.URL+"/metrics")
-	for _, want := range []string{"exhibit_worker_fixity_failures_total 1", `exhibit_worker_items_total{outcome="archived"} 9`,
+	for _, want := range []string{"exhibit_worker_fixity_failures_total 1", `exhibit_worker_items_total{outcome="archived"} 10`,
 		`exhibit_worker_jobs_total{kind="folder-batch",outcome="ok"}`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
