@@ -222,6 +222,20 @@ type Listed struct {
 	Problem string `json:"problem,omitempty"`
 }
 
+// Holds says whether the archive holds the item of this ID ("sha256:…"):
+// its record bundle is there and verifies.
+func (a *Archive) Holds(ctx context.Context, item string) (bool, error) {
+	id, err := hashing.ParseDigest(item)
+	if err != nil {
+		return false, err
+	}
+	_, err = a.Record(ctx, id)
+	if KindOf(err) == KindNotFound {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // ItemIDs lists the IDs of the items the archive holds (the folders under
 // items/): a listing, not a proof.
 func (a *Archive) ItemIDs(ctx context.Context) ([]hashing.Digest, error) {

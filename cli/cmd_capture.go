@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"crypto/x509"
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/openexhibit/exhibit/acquire/web"
@@ -101,15 +99,11 @@ func captureURLs(args []string, from string) ([]string, error) {
 			return nil, withCode(ExitInput, err, "check the path given to --from")
 		}
 		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
-				urls = append(urls, line)
-			}
-		}
-		if err := sc.Err(); err != nil {
+		listed, err := web.ReadURLList(f)
+		if err != nil {
 			return nil, withCode(ExitInput, err, "check the file given to --from")
 		}
+		urls = append(urls, listed...)
 	}
 	if len(urls) == 0 {
 		return nil, usageErr("capture: give at least one URL (or --from FILE)")

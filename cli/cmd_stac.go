@@ -17,10 +17,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/openexhibit/exhibit/acquire/stac"
-	"github.com/openexhibit/exhibit/archive"
-	"github.com/openexhibit/exhibit/capture"
 	"github.com/openexhibit/exhibit/capture/geo"
-	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/capture/readers"
 	"github.com/openexhibit/exhibit/internal/netguard"
 )
 
@@ -323,7 +321,7 @@ func runStacAcquire(ctx context.Context, e *env, home string, cfg *Config, caseN
 	}
 	// The scene reader makes each COG's preview, and its clip to the area
 	// searched.
-	if opts.Readers, err = capture.NewRegistry(append(opts.Readers.Readers(), geo.NewScene(q.aoi))...); err != nil {
+	if opts.Readers, err = readers.WithScene(opts.Readers, q.aoi); err != nil {
 		return err
 	}
 	root, catalog := q.api, false
@@ -339,7 +337,7 @@ func runStacAcquire(ctx context.Context, e *env, home string, cfg *Config, caseN
 	err = q.each(ctx, func(f found) error {
 		scenes++
 		s, err := stac.Acquire(ctx, f.item, f.at, stac.AcquireOptions{Client: q.client, Downloader: q.downloader, Assets: keys,
-			Dir: dl, API: root, Catalog: catalog, By: cfg.Operator, Archived: archived(a), Sign: q.sign})
+			Dir: dl, API: root, Catalog: catalog, By: cfg.Operator, Archived: a.Holds, Sign: q.sign})
 		id := printable(f.item.ID)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -379,21 +377,6 @@ func runStacAcquire(ctx context.Context, e *env, home string, cfg *Config, caseN
 			"check the network and the provider, then acquire those again; the others are archived")
 	}
 	return nil
-}
-
-// archived says whether the archive holds an item (its record verifies).
-func archived(a *archive.Archive) func(ctx context.Context, item string) (bool, error) {
-	return func(ctx context.Context, item string) (bool, error) {
-		id, err := hashing.ParseDigest(item)
-		if err != nil {
-			return false, err
-		}
-		_, err = a.Record(ctx, id)
-		if archive.KindOf(err) == archive.KindNotFound {
-			return false, nil
-		}
-		return err == nil, err
-	}
 }
 
 // downloadDir is where scenes are downloaded: exhibit/stac in the user's

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/openexhibit/exhibit/archive"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/verify"
@@ -33,22 +31,8 @@ type fixityArgs struct {
 	Slot string `json:"slot,omitempty"`
 }
 
-func (fixityArgs) Kind() string { return "exhibit.fixity" }
-
-type fixityWorker struct {
-	river.WorkerDefaults[fixityArgs]
-	w *Worker
-}
-
-func (f *fixityWorker) Timeout(j *river.Job[fixityArgs]) time.Duration {
-	return f.w.timeout(j.Args.Job)
-}
-
-func (f *fixityWorker) Work(ctx context.Context, j *river.Job[fixityArgs]) error {
-	return f.w.run(ctx, j.JobRow, j.Args.Job, "", func(ctx context.Context, job Job, r *runResult) error {
-		return f.w.fixity(ctx, job, j.Args.Full, r)
-	})
-}
+func (fixityArgs) Kind() string  { return "exhibit.fixity" }
+func (a fixityArgs) job() string { return a.Job }
 
 func (w *Worker) fixity(ctx context.Context, j Job, full bool, r *runResult) error {
 	q := w.o.Queue

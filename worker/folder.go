@@ -37,14 +37,16 @@ type scanArgs struct {
 	Slot string `json:"slot,omitempty"`
 }
 
-func (scanArgs) Kind() string { return "exhibit.scan" }
+func (scanArgs) Kind() string  { return "exhibit.scan" }
+func (a scanArgs) job() string { return a.Job }
 
 type batchArgs struct {
 	Job   string `json:"job"`
 	Batch string `json:"batch"`
 }
 
-func (batchArgs) Kind() string { return "exhibit.batch" }
+func (batchArgs) Kind() string  { return "exhibit.batch" }
+func (a batchArgs) job() string { return a.Job }
 
 // File states in exhibit_file.
 const (
@@ -58,35 +60,26 @@ const (
 	fileMissing  = "missing"  // gone before its batch ran (never a deletion of evidence)
 )
 
-type scanWorker struct {
-	river.WorkerDefaults[scanArgs]
-	w *Worker
-}
-
-func (s *scanWorker) Timeout(j *river.Job[scanArgs]) time.Duration {
-	return s.w.timeout(j.Args.Job)
-}
-
-func (s *scanWorker) Work(ctx context.Context, j *river.Job[scanArgs]) error {
-	return s.w.run(ctx, j.JobRow, j.Args.Job, "scan", func(ctx context.Context, job Job, r *runResult) error {
-		switch job.Kind {
-		case KindSTAC:
-			return s.w.acquireScenes(ctx, job, r)
-		case KindURLs:
-			return s.w.captureURLs(ctx, job, r)
-		}
-		var fresh []found
-		var err error
-		if job.Kind == KindS3Inbox {
-			fresh, err = s.w.listInbox(ctx, job, r)
-		} else {
-			fresh, err = s.w.listFolder(ctx, job, r)
-		}
-		if err != nil {
-			return err
-		}
-		return s.w.recordAndDeal(ctx, job, fresh, r)
-	})
+// scan runs a scan: a stac or urls job's whole run; for a folder or an
+// s3-inbox, what is new, recorded and dealt out in batches.
+func (w *Worker) scan(ctx context.Context, _ *river.Job[scanArgs], job Job, r *runResult) error {
+	switch job.Kind {
+	case KindSTAC:
+		return w.acquireScenes(ctx, job, r)
+	case KindURLs:
+		return w.captureURLs(ctx, job, r)
+	}
+	var fresh []found
+	var err error
+	if job.Kind == KindS3Inbox {
+		fresh, err = w.listInbox(ctx, job, r)
+	} else {
+		fresh, err = w.listFolder(ctx, job, r)
+	}
+	if err != nil {
+		return err
+	}
+	return w.recordAndDeal(ctx, job, fresh, r)
 }
 
 // found is a file (or object) a scan found settled and not yet recorded.
@@ -339,23 +332,13 @@ func (w *Worker) dealBatches(ctx context.Context, j Job) (int, error) {
 	}
 }
 
-type batchWorker struct {
-	river.WorkerDefaults[batchArgs]
-	w *Worker
-}
-
-func (b *batchWorker) Timeout(j *river.Job[batchArgs]) time.Duration {
-	return b.w.timeout(j.Args.Job)
-}
-
-func (b *batchWorker) Work(ctx context.Context, j *river.Job[batchArgs]) error {
-	return b.w.run(ctx, j.JobRow, j.Args.Job, "batch", func(ctx context.Context, job Job, r *runResult) error {
-		final := j.Attempt >= j.MaxAttempts
-		if job.Kind == KindS3Inbox {
-			return b.w.inboxBatch(ctx, job, j.Args.Batch, final, r)
-		}
-		return b.w.ingestBatch(ctx, job, j.Args.Batch, final, r)
-	})
+// batch runs a batch of a folder or s3-inbox job.
+func (w *Worker) batch(ctx context.Context, j *river.Job[batchArgs], job Job, r *runResult) error {
+	final := j.Attempt >= j.MaxAttempts
+	if job.Kind == KindS3Inbox {
+		return w.inboxBatch(ctx, job, j.Args.Batch, final, r)
+	}
+	return w.ingestBatch(ctx, job, j.Args.Batch, final, r)
 }
 
 // ingestBatch ingests a batch's files that are still queued, in one run.

@@ -10,9 +10,8 @@ import (
 
 	"github.com/openexhibit/exhibit/acquire/stac"
 	"github.com/openexhibit/exhibit/archive"
-	"github.com/openexhibit/exhibit/capture"
 	"github.com/openexhibit/exhibit/capture/geo"
-	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/capture/readers"
 	"github.com/openexhibit/exhibit/ingest"
 )
 
@@ -65,15 +64,11 @@ func (w *Worker) acquireScenes(ctx context.Context, j Job, r *runResult) error {
 	// clip of the tiles over it.
 	opts := w.o.Ingest
 	opts.Case = j.Case
-	var readers []capture.Reader
-	if opts.Readers != nil {
-		readers = opts.Readers.Readers()
-	}
 	var aoi *geo.AOI
 	if bb := j.BBox; len(bb) == 4 {
 		aoi = &geo.AOI{West: bb[0], South: bb[1], East: bb[2], North: bb[3]}
 	}
-	if opts.Readers, err = capture.NewRegistry(append(readers, geo.NewScene(aoi))...); err != nil {
+	if opts.Readers, err = readers.WithScene(opts.Readers, aoi); err != nil {
 		return err
 	}
 	failed := 0
@@ -96,7 +91,7 @@ func (w *Worker) acquireScenes(ctx context.Context, j Job, r *runResult) error {
 			return err
 		}
 		s, err := stac.Acquire(ctx, sc.it, sc.at, stac.AcquireOptions{Client: client, Downloader: dl, Assets: j.Assets,
-			Dir: w.o.Downloads, API: j.API, Archived: w.archived, Sign: sign})
+			Dir: w.o.Downloads, API: j.API, Archived: w.o.Archive.Holds, Sign: sign})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -193,18 +188,4 @@ func (w *Worker) sceneID(ctx context.Context, j Job, f found) (int64, error) {
 	var id int64
 	err := w.o.Queue.queryRow(ctx, `SELECT id FROM exhibit_file WHERE job = ? AND path = ? AND version = ?`, j.Name, encodePath(f.path), f.version).Scan(&id)
 	return id, err
-}
-
-// archived says whether the archive holds an item (its record verifies):
-// an asset whose stated sha2-256 names one is not downloaded again.
-func (w *Worker) archived(ctx context.Context, item string) (bool, error) {
-	id, err := hashing.ParseDigest(item)
-	if err != nil {
-		return false, err
-	}
-	_, err = w.o.Archive.Record(ctx, id)
-	if archive.KindOf(err) == archive.KindNotFound {
-		return false, nil
-	}
-	return err == nil, err
 }

@@ -1,12 +1,10 @@
 package worker
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/openexhibit/exhibit/acquire/web"
 	"github.com/openexhibit/exhibit/acquire/web/media"
@@ -27,16 +25,12 @@ func (w *Worker) captureURLs(ctx context.Context, j Job, r *runResult) error {
 		if err != nil {
 			return fmt.Errorf("urls_file: %w", err)
 		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
-				urls = append(urls, line)
-			}
-		}
+		listed, err := web.ReadURLList(f)
 		f.Close()
-		if err := sc.Err(); err != nil {
+		if err != nil {
 			return fmt.Errorf("urls_file: %w", err)
 		}
+		urls = append(urls, listed...)
 	}
 	o := w.o.Web
 	if j.Media {

@@ -141,9 +141,11 @@ func New(o Options) (*Worker, error) {
 		return nil, fmt.Errorf("worker: rescue_after %s must be longer than every job's timeout (the longest is %s)", o.RescueAfter, longest)
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &scanWorker{w: w})
-	river.AddWorker(workers, &batchWorker{w: w})
-	river.AddWorker(workers, &fixityWorker{w: w})
+	river.AddWorker(workers, &runner[scanArgs]{w: w, step: "scan", work: w.scan})
+	river.AddWorker(workers, &runner[batchArgs]{w: w, step: "batch", work: w.batch})
+	river.AddWorker(workers, &runner[fixityArgs]{w: w, work: func(ctx context.Context, j *river.Job[fixityArgs], job Job, r *runResult) error {
+		return w.fixity(ctx, job, j.Args.Full, r)
+	}})
 	cfg := &river.Config{
 		ID:                   o.ID,
 		Logger:               o.Logger.With("component", "river"),
@@ -449,6 +451,30 @@ func (w *Worker) run(ctx context.Context, row *rivertype.JobRow, name, step stri
 		log.Info("run finished", attrs...)
 	}
 	return err
+}
+
+// jobArgs are the queue arguments of a run of a declared job.
+type jobArgs interface {
+	river.JobArgs
+	job() string
+}
+
+// runner is the River worker of one step of the declared jobs: a run
+// times out after its job's timeout, and goes through Worker.run (metrics,
+// log lines, history).
+type runner[T jobArgs] struct {
+	river.WorkerDefaults[T]
+	w    *Worker
+	step string // "scan", "batch", or "" for a job of one step
+	work func(ctx context.Context, j *river.Job[T], job Job, r *runResult) error
+}
+
+func (x *runner[T]) Timeout(j *river.Job[T]) time.Duration { return x.w.timeout(j.Args.job()) }
+
+func (x *runner[T]) Work(ctx context.Context, j *river.Job[T]) error {
+	return x.w.run(ctx, j.JobRow, j.Args.job(), x.step, func(ctx context.Context, job Job, r *runResult) error {
+		return x.work(ctx, j, job, r)
+	})
 }
 
 // runResult is what a run did, for the history.

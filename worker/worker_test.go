@@ -110,6 +110,53 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// started is a test's worker, running on a migrated queue of its own.
+type started struct {
+	q     *Queue
+	w     *Worker
+	drain chan struct{}
+	done  chan error
+}
+
+// start opens and migrates the queue of dsn (SQLite in dir/home when
+// empty) and runs a worker with o on it until stop.
+func start(t *testing.T, dir, dsn string, o Options) *started {
+	t.Helper()
+	ctx := context.Background()
+	q, err := OpenQueue(ctx, dsn, filepath.Join(dir, "home"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	if err := q.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	o.Queue = q
+	w, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &started{q: q, w: w, drain: make(chan struct{}), done: make(chan error, 1)}
+	go func() { s.done <- w.Run(ctx, "", s.drain, nil) }()
+	return s
+}
+
+// stop drains the worker; it must stop cleanly.
+func (s *started) stop(t *testing.T) {
+	t.Helper()
+	close(s.drain)
+	if err := <-s.done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// files is a condition for waitFor: job has n files (or scenes) in state.
+func (s *started) files(t *testing.T, job, state string, n int) func() bool {
+	return func() bool {
+		return count(t, s.q, `SELECT COUNT(*) FROM exhibit_file WHERE job = ? AND state = ?`, job, state) == n
+	}
+}
+
 func count(t *testing.T, q *Queue, query string, args ...any) int {
 	t.Helper()
 	var n int
@@ -150,34 +197,16 @@ func folderAndFixity(t *testing.T, dsn string) {
 	}))
 	defer hook.Close()
 
-	q, err := OpenQueue(ctx, dsn, filepath.Join(dir, "home"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	if err := q.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	jobs := []Job{{Name: "field", Kind: KindFolder, Schedule: "1h", Case: "field", Path: in, Stable: Duration(30 * time.Second), Batch: 2},
+		{Name: "audit", Kind: KindFixity, Schedule: "1d", Sample: 3, Webhook: hook.URL}}
+	run := start(t, dir, dsn, Options{Jobs: jobs, Archive: a, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	q := run.q
 	if err := q.Migrate(ctx); err != nil { // again: idempotent
 		t.Fatal(err)
 	}
-	jobs := []Job{{Name: "field", Kind: KindFolder, Schedule: "1h", Case: "field", Path: in, Stable: Duration(30 * time.Second), Batch: 2},
-		{Name: "audit", Kind: KindFixity, Schedule: "1d", Sample: 3, Webhook: hook.URL}}
-	w, err := New(Options{Queue: q, Jobs: jobs, Archive: a, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(w.Handler())
+	srv := httptest.NewServer(run.w.Handler())
 	defer srv.Close()
-	drain, cancel := make(chan struct{}), make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, "", drain, cancel) }()
-
-	archived := func(n int) func() bool {
-		return func() bool {
-			return count(t, q, `SELECT COUNT(*) FROM exhibit_file WHERE job = 'field' AND state = 'archived'`) == n
-		}
-	}
+	archived := func(n int) func() bool { return run.files(t, "field", "archived", n) }
 	waitFor(t, "the first six files", archived(6))
 	if n := count(t, q, `SELECT COUNT(*) FROM exhibit_file`); n != 6 {
 		t.Fatalf("%d files taken, want 6 (fresh, partial and linked ones wait)", n)
@@ -266,10 +295,7 @@ func folderAndFixity(t *testing.T, dsn string) {
 		t.Errorf("readyz: %q", got)
 	}
 
-	close(drain)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	run.stop(t)
 	if got := get(t, srv.URL+"/readyz"); !strings.Contains(got, "draining") {
 		t.Errorf("readyz while draining: %q", got)
 	}
@@ -327,30 +353,13 @@ func TestS3Inbox(t *testing.T) {
 
 	dir := t.TempDir()
 	a := newArchive(t, dir)
-	q, err := OpenQueue(ctx, "", filepath.Join(dir, "home"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	if err := q.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	jobs := []Job{
 		{Name: "partners", Kind: KindS3Inbox, Schedule: "1h", Case: "inbox", Bucket: bucket, Prefix: "incoming/", After: "tag", Stable: Duration(time.Millisecond), Batch: 2},
 		{Name: "drops", Kind: KindS3Inbox, Schedule: "1h", Bucket: bucket, Prefix: "drop/", After: "delete", Stable: Duration(time.Millisecond)},
 	}
-	w, err := New(Options{Queue: q, Jobs: jobs, Archive: a, S3: S3{Endpoint: env.Endpoint, InsecureHTTP: true, AccessKey: env.AccessKey, SecretKey: env.SecretKey}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	drain := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, "", drain, nil) }()
-	archived := func(job string, n int) func() bool {
-		return func() bool {
-			return count(t, q, `SELECT COUNT(*) FROM exhibit_file WHERE job = ? AND state = 'archived'`, job) == n
-		}
-	}
+	run := start(t, dir, "", Options{Jobs: jobs, Archive: a, S3: S3{Endpoint: env.Endpoint, InsecureHTTP: true, AccessKey: env.AccessKey, SecretKey: env.SecretKey}})
+	q := run.q
+	archived := func(job string, n int) func() bool { return run.files(t, job, "archived", n) }
 	waitFor(t, "the inbox's three objects", archived("partners", 3))
 	waitFor(t, "the drop", archived("drops", 1))
 
@@ -387,10 +396,7 @@ func TestS3Inbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the new version", archived("partners", 4))
-	close(drain)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	run.stop(t)
 	if ids, err := a.ItemIDs(ctx); err != nil || len(ids) != 5 {
 		t.Fatalf("%d items (%v), want 5", len(ids), err)
 	}
@@ -405,28 +411,11 @@ func TestSTACJob(t *testing.T) {
 	srv := stactest.Start(t, stactest.Options{Items: 3})
 	dir := t.TempDir()
 	a := newArchive(t, dir)
-	q, err := OpenQueue(ctx, "", filepath.Join(dir, "home"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	if err := q.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	jobs := []Job{{Name: "sentinel", Kind: KindSTAC, Schedule: "1d", Case: "sat", API: srv.URL + "/", Collections: []string{stactest.Collection},
 		Lookback: Duration(3650 * 24 * time.Hour), Assets: []string{"visual"}, InsecureAllowPrivate: true}}
-	w, err := New(Options{Queue: q, Jobs: jobs, Archive: a, Downloads: filepath.Join(dir, "downloads")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	drain := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, "", drain, nil) }()
-	scenes := func(n int) func() bool {
-		return func() bool {
-			return count(t, q, `SELECT COUNT(*) FROM exhibit_file WHERE job = 'sentinel' AND state = 'archived'`) == n
-		}
-	}
+	run := start(t, dir, "", Options{Jobs: jobs, Archive: a, Downloads: filepath.Join(dir, "downloads")})
+	q := run.q
+	scenes := func(n int) func() bool { return run.files(t, "sentinel", "archived", n) }
 	waitFor(t, "three scenes", scenes(3))
 	asset := stactest.AssetPath(1, "visual")
 	fetched := srv.Requests(asset)
@@ -449,10 +438,7 @@ func TestSTACJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the reprocessed scene", scenes(4))
-	close(drain)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	run.stop(t)
 	res, err := a.Verify(ctx, archive.Selection{Case: "sat"}, archive.VerifyOptions{}, func(*verify.ItemReport) {})
 	if err != nil || res.Report.Status == verify.Fail {
 		t.Fatalf("verify: %v %s", err, res.Report.Status)
@@ -469,33 +455,17 @@ func TestURLsJob(t *testing.T) {
 	srv := webtest.Site(t)
 	dir := t.TempDir()
 	a := newArchive(t, dir)
-	q, err := OpenQueue(ctx, "", filepath.Join(dir, "home"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
-	if err := q.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	list := filepath.Join(dir, "urls.txt")
 	os.WriteFile(list, []byte("# the morning list\n"+srv.URL+"/post/123\n"), 0o644)
 	jobs := []Job{{Name: "morning", Kind: KindURLs, Schedule: "1d", Case: "web", URLsFile: list,
 		URLs: []string{"https://127.0.0.1:1/unreachable"}}}
-	w, err := New(Options{Queue: q, Jobs: jobs, Archive: a,
+	run := start(t, dir, "", Options{Jobs: jobs, Archive: a,
 		Web: web.Options{RootCAs: webtest.Roots(srv), InsecureAllowPrivate: true, TempDir: t.TempDir(), Software: "exhibit test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	drain := make(chan struct{})
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, "", drain, nil) }()
+	q := run.q
 	waitFor(t, "the first run", func() bool {
 		return count(t, q, `SELECT COUNT(*) FROM exhibit_run WHERE job = 'morning' AND items = 1 AND failures = 1`) == 1
 	})
-	close(drain)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	run.stop(t)
 	ids, err := a.ItemIDs(ctx)
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("%d items (%v)", len(ids), err)

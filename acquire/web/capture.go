@@ -20,12 +20,14 @@
 package web
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -409,4 +411,17 @@ func tlsProtocol(v string) string {
 		return "tls/1.2"
 	}
 	return v
+}
+
+// ReadURLList reads a list of URLs to capture: one a line, blank lines and
+// lines starting with # left out.
+func ReadURLList(r io.Reader) ([]string, error) {
+	var urls []string
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+			urls = append(urls, line)
+		}
+	}
+	return urls, sc.Err()
 }
