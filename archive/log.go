@@ -32,6 +32,8 @@ type custodyLog struct {
 	remembered *custody.Checkpoint
 	// verifiers are the trusted log keys.
 	verifiers note.Verifiers
+	// last is where the last batch of append went.
+	last ledger.Appended
 }
 
 // logMode says what an operation needs of the log key.
@@ -239,6 +241,7 @@ func (cl *custodyLog) append(ctx context.Context, events []*custody.Event) ([]ap
 		for i, ev := range events[start:end] {
 			out = append(out, appended{Index: a.First + int64(i), Event: ev})
 		}
+		cl.last = a
 		if err := cl.remember(a.Checkpoint, a.Signed); err != nil {
 			return out, err
 		}

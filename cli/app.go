@@ -144,7 +144,7 @@ func newApp(e *env) *cli.App {
 			fmt.Fprintf(e.stderr, "exhibit: unknown command %q%s (see exhibit --help)\n", name, hint)
 		},
 		Commands: []*cli.Command{initCommand(e), ingestCommand(e), captureCommand(e), profileCommand(e), stacCommand(e), verifyCommand(e), showCommand(e), getCommand(e), lsCommand(e), logCommand(e),
-			workerCommand(e), jobsCommand(e)},
+			exportCommand(e), verifyExportCommand(e), workerCommand(e), jobsCommand(e)},
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
@@ -171,9 +171,12 @@ var examples = map[string][]string{
 	"show":        {"exhibit show sha256:3f2a…", "exhibit show --json sha256:3f2a…"},
 	"get": {"exhibit get sha256:3f2a… -o evidence.jpg", "exhibit get sha256:3f2a… --working-copy -o share.jpg",
 		"exhibit get sha256:3f2a… --derivative media-001.mp4 -o video.mp4"},
-	"ls":         {"exhibit ls", "exhibit ls --case kharkiv-0312 --json"},
-	"log show":   {"exhibit log show", "exhibit log show sha256:3f2a…"},
-	"log verify": {"exhibit log verify", "exhibit log verify --archive ./archive --trust trust.json   (no setup needed)"},
+	"ls": {"exhibit ls", "exhibit ls --case kharkiv-0312 --json"},
+	"export": {"exhibit export --case kharkiv-0312 --out ./disclosure-07 --recipient 'Defence counsel, case 12'",
+		"exhibit export --items sha256:3f2a…,sha256:9c1e… --working-copies-only --out ./press-pack --recipient 'Press, 2026-12'"},
+	"verify-export": {"exhibit verify-export ./disclosure-07", "exhibit verify-export --trust sender-trust.json ./disclosure-07"},
+	"log show":      {"exhibit log show", "exhibit log show sha256:3f2a…"},
+	"log verify":    {"exhibit log verify", "exhibit log verify --archive ./archive --trust trust.json   (no setup needed)"},
 }
 
 // finishHelp adds the examples to a command's help (and its

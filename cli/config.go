@@ -28,7 +28,11 @@ type Config struct {
 	// Trust is the trust file (relative to the home folder).
 	Trust    string `yaml:"trust"`
 	Operator string `yaml:"operator,omitempty"`
-	S3       S3     `yaml:"s3,omitempty"`
+	// Organization and Contact name the sender of disclosure packages
+	// (exhibit export; bag-info.txt's Source-Organization, Contact-Name).
+	Organization string `yaml:"organization,omitempty"`
+	Contact      string `yaml:"contact,omitempty"`
+	S3           S3     `yaml:"s3,omitempty"`
 	// Retention applies S3 Object Lock to every object ingested.
 	Retention *RetentionConfig `yaml:"retention,omitempty"`
 	LegalHold bool             `yaml:"legal_hold,omitempty"`
@@ -141,6 +145,8 @@ var envSettings = []envSetting{
 	{"EXHIBIT_KEY", func(c *Config, v string) error { c.Key = v; return nil }},
 	{"EXHIBIT_TRUST", func(c *Config, v string) error { c.Trust = v; return nil }},
 	{"EXHIBIT_OPERATOR", func(c *Config, v string) error { c.Operator = v; return nil }},
+	{"EXHIBIT_ORGANIZATION", func(c *Config, v string) error { c.Organization = v; return nil }},
+	{"EXHIBIT_CONTACT", func(c *Config, v string) error { c.Contact = v; return nil }},
 	{"EXHIBIT_ENCRYPT_TO", func(c *Config, v string) error { c.EncryptTo = splitList(v); return nil }},
 	{"EXHIBIT_S3_ENDPOINT", func(c *Config, v string) error { c.S3.Endpoint = v; return nil }},
 	{"EXHIBIT_S3_REGION", func(c *Config, v string) error { c.S3.Region = v; return nil }},

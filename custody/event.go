@@ -23,11 +23,13 @@ const (
 	EventFixityChecked    EventType = "fixity-checked"    // a scheduled audit re-hashed an item
 	EventRetentionChanged EventType = "retention-changed" // retention or legal hold changed
 	EventKeyAdded         EventType = "key-added"         // a signing key was added or rotated in
+	EventExported         EventType = "exported"          // an item was put in a disclosure package
 )
 
 var eventTypes = map[EventType]bool{
 	EventIngested: true, EventDerived: true, EventArchived: true, EventAccessed: true,
 	EventVerified: true, EventFixityChecked: true, EventRetentionChanged: true, EventKeyAdded: true,
+	EventExported: true,
 }
 
 // isRun says whether events of type t may name a verification run's
@@ -56,7 +58,8 @@ type Event struct {
 	Actor Actor     `json:"actor"`
 	// Record is the SHA-256 ("sha256:<hex>") of the signed record bundle the
 	// event refers to, when there is one; for a verified event without an
-	// item (a verification run), of its result set (Verification).
+	// item (a verification run), of its result set (Verification); for an
+	// exported event, of the package's tag manifest (tagmanifest-sha256.txt).
 	Record string `json:"record,omitempty"`
 	// Original is the SHA-256 ("sha256:<hex>") of the original's
 	// message-signature bundle (OriginalBundleKey) that an ingested event
@@ -75,6 +78,8 @@ type Event struct {
 	LegalHold *bool      `json:"legalHold,omitempty"`
 	// Key is the fingerprint of a key-added event's key.
 	Key string `json:"key,omitempty"`
+	// Recipient is the label of whom an exported event's package is for.
+	Recipient string `json:"recipient,omitempty"`
 }
 
 // Actor is who caused an event.
@@ -187,6 +192,12 @@ func (e *Event) check() error {
 		if d, err := hashing.ParseDigest(v); err != nil || d.String() != v {
 			return fmt.Errorf("custody: event %s %q is not a digest", name, v)
 		}
+	}
+	if e.Type == EventExported && (e.Record == "" || e.Recipient == "") {
+		return errors.New("custody: an exported event names the package's tag manifest and its recipient")
+	}
+	if e.Recipient != "" && e.Type != EventExported {
+		return fmt.Errorf("custody: %s event names a recipient (only exported events do)", e.Type)
 	}
 	if e.Case != "" && e.Type != EventIngested && (!isRun(e.Type) || e.Item != "") {
 		return fmt.Errorf("custody: %s event names a case (only ingested events and verification runs do)", e.Type)

@@ -39,6 +39,7 @@ func vectorEvents() map[string]*Event {
 		"fixity run":        {V: 1, Type: EventFixityChecked, Time: at, Actor: actor, Record: rec, Result: "pass"},
 		"retention-changed": {V: 1, Type: EventRetentionChanged, Item: item, Time: at, Actor: actor, Retention: &Retention{Mode: "COMPLIANCE", Until: until}, LegalHold: &hold},
 		"key-added":         {V: 1, Type: EventKeyAdded, Time: at, Actor: actor, Key: "sha256:" + strings.Repeat("ab", 32)},
+		"exported":          {V: 1, Type: EventExported, Item: item, Time: at, Actor: actor, Record: rec, Recipient: "Defence counsel, case 12 (محامي الدفاع)"},
 		"odd characters":    {V: 1, Type: EventAccessed, Item: item, Time: at, Actor: Actor{KeyFingerprint: actor.KeyFingerprint, Operator: "Ana <ana@example.org> & \"B\" é\u2028"}, Command: "export"},
 	}
 }
@@ -50,7 +51,7 @@ func TestEventVectors(t *testing.T) {
 	events := vectorEvents()
 	if *update {
 		var vs []eventVector
-		for _, name := range []string{"ingested", "archived", "accessed", "verified", "fixity-checked", "fixity run", "retention-changed", "key-added", "odd characters"} {
+		for _, name := range []string{"ingested", "archived", "accessed", "verified", "fixity-checked", "fixity run", "retention-changed", "key-added", "exported", "odd characters"} {
 			b, err := events[name].Marshal()
 			if err != nil {
 				t.Fatal(err)
@@ -107,6 +108,9 @@ func TestParseEventRejects(t *testing.T) {
 		{"no item", strings.Replace(s, `"item":"sha256:52c3935626c104b2cbc9031291a1c4d56614c38f52072a361d658a58a9c48698",`, ``, 1)},
 		{"bad item", strings.Replace(s, `"item":"sha256:52`, `"item":"sha256:zz`, 1)},
 		{"empty", ``},
+		{"recipient on another event", s[:len(s)-1] + `,"recipient":"x"}`},
+		{"exported without recipient", strings.Replace(s, `"type":"ingested"`, `"type":"exported"`, 1)},
+		{"exported without package", `{"v":1,"type":"exported","item":"sha256:52c3935626c104b2cbc9031291a1c4d56614c38f52072a361d658a58a9c48698","time":"2026-11-02T08:30:00.123Z","actor":{"keyFingerprint":"sha256:7c95a06168acce4678faea8b33fa71447ee784ad8fe532bac4b4acc06b8065a4"},"recipient":"x"}`},
 		{"fixity-checked of nothing", `{"v":1,"type":"fixity-checked","time":"2026-11-02T08:30:00.123Z","actor":{"keyFingerprint":"sha256:7c95a06168acce4678faea8b33fa71447ee784ad8fe532bac4b4acc06b8065a4"},"result":"pass"}`},
 	}
 	for _, tc := range tests {

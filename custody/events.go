@@ -63,3 +63,9 @@ func VerifiedEvent(typ EventType, item, result string, at time.Time, who Actor) 
 func VerificationEvent(typ EventType, v *Verification, digest, result string) *Event {
 	return &Event{V: EventVersion, Type: typ, Case: v.Case, Time: v.Time, Actor: v.Actor, Record: digest, Result: result}
 }
+
+// ExportedEvent is the event of an item put in a disclosure package whose
+// tag manifest has the digest tagManifest ("sha256:<hex>"), for recipient.
+func ExportedEvent(item, tagManifest, recipient string, at time.Time, who Actor) *Event {
+	return &Event{V: EventVersion, Type: EventExported, Item: item, Time: at, Actor: who, Record: tagManifest, Recipient: recipient}
+}

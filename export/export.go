@@ -1,0 +1,602 @@
+// Package export makes disclosure packages: a selection of an archive's
+// items as a BagIt bag that the recipient checks offline, with standard
+// tools or with `exhibit verify-export`, without the archive and without
+// learning anything about the archive's other items.
+//
+// A package (docs/formats.md, "Disclosure packages") holds per exhibit the
+// original and/or the stripped working copy, the signed record and both
+// bundles, the item's custody events, and the trust material needed to
+// check them; VERIFY.md with the commands that check it; a report for
+// people (report.html), index.csv and a CASE/UCO document. The export is
+// itself custody: each item gets an exported event naming the package's
+// tag manifest and its recipient, and the package carries an inclusion
+// proof of every event it holds against one signed checkpoint.
+package export
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"filippo.io/age"
+	"golang.org/x/mod/sumdb/tlog"
+	"golang.org/x/sys/unix"
+
+	"github.com/openexhibit/exhibit/archive"
+	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/sign"
+	"github.com/openexhibit/exhibit/storage"
+	"github.com/openexhibit/exhibit/verify"
+)
+
+// Content says which of an item's bytes a package carries.
+type Content int
+
+const (
+	// Both: the original with its metadata document and every derivative.
+	Both Content = iota
+	// WorkingCopies: the stripped working copies only, never a byte of an
+	// original nor its metadata: for recipients who may not see them.
+	WorkingCopies
+	// Originals: the originals with their metadata documents and the
+	// derivatives that are not working copies.
+	Originals
+)
+
+func (c Content) String() string {
+	return [...]string{"originals and working copies", "working copies only", "originals only"}[c]
+}
+
+// Options configure an export.
+type Options struct {
+	// Case selects every item of a case; Items selects items by ID (in
+	// the order given). One of them is set.
+	Case  string
+	Items []hashing.Digest
+	// Out is the package's folder; it must not exist.
+	Out string
+	// Recipient labels whom the package is for (bag-info.txt, the
+	// exported events).
+	Recipient string
+	// Organization and Contact name the sender in bag-info.txt.
+	Organization, Contact string
+	Content               Content
+	// Prefix starts each exhibit number ("EX-" gives EX-0001…).
+	Prefix string
+	// Identities decrypt encrypted originals and metadata documents.
+	Identities []age.Identity
+	// Version is the exporting program's version, for bag-info.txt.
+	Version string
+	// Progress, when set, is told of each exhibit written.
+	Progress func(done, total int)
+}
+
+// Exhibit is one item of a package.
+type Exhibit struct {
+	Number string
+	Item   hashing.Digest
+	Record *custody.Record
+	// SignedBy is the fingerprint of the key that signed the record.
+	SignedBy string
+	// Content names what of the item the package holds.
+	Content string
+	// Files are the exhibit's payload files, relative to the bag.
+	Files []string
+	// Original and WorkingCopy are the files of the original and of the
+	// stripped working copy, when the package holds them.
+	Original, WorkingCopy string
+	// Events are the item's custody events the package carries, oldest
+	// first (the exported event excluded).
+	Events []archive.LoggedEvent
+	// Verified is the item's verification right before the export.
+	Verified verify.ItemReport
+	// Timestamps are the trusted times of the record bundle's timestamps.
+	Timestamps []sign.TimestampResult
+	// Withheld says why the package holds none of the item's bytes (no
+	// working copy exists), when it does not.
+	Withheld string
+}
+
+// Result is what Export made.
+type Result struct {
+	Dir      string
+	Exhibits []*Exhibit
+	// TagManifest is the SHA-256 of tagmanifest-sha256.txt: what the
+	// exported events name.
+	TagManifest hashing.Digest
+	Checkpoint  custody.Checkpoint
+	// Timestamped says whether the checkpoint carries an RFC 3161 token.
+	Timestamped bool
+	// PayloadBytes and PayloadFiles are the Payload-Oxum.
+	PayloadBytes int64
+	PayloadFiles int
+}
+
+// NotIntactError: an item did not verify, so it is not exported.
+type NotIntactError struct {
+	Reports []verify.ItemReport
+}
+
+func (e *NotIntactError) Error() string {
+	var parts []string
+	for _, r := range e.Reports {
+		parts = append(parts, r.Item+" is "+string(r.Verdict))
+	}
+	return "not exported: " + strings.Join(parts, "; ")
+}
+
+// Export writes a disclosure package of the selected items of a into
+// o.Out. The items are verified first: a package is made only of intact
+// items. It is written into a folder beside o.Out, put on record in the
+// custody log (exported events, which need the log key), completed with
+// the proofs, synced, and only then renamed to o.Out: an interrupted
+// export leaves no package, at most a ".partial-…" folder, and possibly
+// exported events of a package that was never completed.
+func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	ids, err := selectItems(ctx, a, o)
+	if err != nil {
+		return nil, err
+	}
+	reports, err := verifyItems(ctx, a, ids, o.Identities)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(o.Out); err == nil {
+		return nil, fmt.Errorf("%s exists: an export goes into a new folder", o.Out)
+	}
+	stage, err := os.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), filepath.Base(o.Out)+".partial-")
+	if err != nil {
+		return nil, err
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(stage)
+		}
+	}()
+	x := &exporter{a: a, o: o, bag: &bagWriter{dir: stage}, signers: map[string]bool{},
+		checkpointStamped: len(a.TrustFile().TimestampAuthorities) > 0}
+	width := max(4, len(fmt.Sprint(len(ids))))
+	for i, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ex := &Exhibit{Number: fmt.Sprintf("%s%0*d", o.Prefix, width, i+1), Item: id, Verified: reports[i]}
+		if err := x.exhibit(ctx, ex); err != nil {
+			return nil, fmt.Errorf("%s (%s): %w", ex.Number, id, err)
+		}
+		x.exhibits = append(x.exhibits, ex)
+		if o.Progress != nil {
+			o.Progress(i+1, len(ids))
+		}
+	}
+	if err := x.writeTags(); err != nil {
+		return nil, err
+	}
+	named, err := x.bag.writeTagManifests()
+	if err != nil {
+		return nil, err
+	}
+	entries := map[int64][]byte{}
+	for _, ex := range x.exhibits {
+		for _, ev := range ex.Events {
+			entry, err := ev.Event.Marshal()
+			if err != nil {
+				return nil, err
+			}
+			entries[ev.Index] = entry
+		}
+	}
+	d, err := a.LogExport(ctx, ids, named.String(), o.Recipient, entries)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeCustody(stage, d, entries); err != nil {
+		return nil, err
+	}
+	if err := syncDir(stage); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(stage, o.Out); err != nil {
+		return nil, fmt.Errorf("move the package into place: %w", err)
+	}
+	done = true
+	res := &Result{Dir: o.Out, Exhibits: x.exhibits, TagManifest: named, Checkpoint: d.Checkpoint, Timestamped: d.Timestamp != nil}
+	for _, f := range x.bag.payload {
+		res.PayloadBytes += f.sum.Size
+	}
+	res.PayloadFiles = len(x.bag.payload)
+	return res, nil
+}
+
+func (o *Options) check() error {
+	switch {
+	case (o.Case == "") == (len(o.Items) == 0):
+		return errors.New("name a case or items to export")
+	case o.Out == "":
+		return errors.New("name the package's folder")
+	case strings.TrimSpace(o.Recipient) == "":
+		return errors.New("name the recipient: the package and the custody log say whom it was for")
+	case strings.ContainsAny(o.Recipient+o.Organization+o.Contact, "\r\n"):
+		return errors.New("the recipient, organization and contact must be one line each")
+	case o.Prefix != "" && !safeName(o.Prefix):
+		return fmt.Errorf("exhibit number prefix %q: use letters, digits, '.', '_' and '-'", o.Prefix)
+	case strings.Contains(o.Prefix, "/"):
+		return fmt.Errorf("exhibit number prefix %q holds a '/'", o.Prefix)
+	}
+	return nil
+}
+
+// selectItems returns the IDs to export: a case's items, oldest
+// acquisition first, or the items named, in the order given, each once.
+func selectItems(ctx context.Context, a *archive.Archive, o Options) ([]hashing.Digest, error) {
+	if o.Case == "" {
+		seen := map[string]bool{}
+		var out []hashing.Digest
+		for _, id := range o.Items {
+			if !seen[id.String()] {
+				seen[id.String()] = true
+				out = append(out, id)
+			}
+		}
+		return out, nil
+	}
+	listed, err := archive.List(ctx, a.Store(), o.Case)
+	if err != nil {
+		return nil, err
+	}
+	var out []hashing.Digest
+	for _, l := range listed {
+		id, err := hashing.ParseDigest(l.Item)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	if len(out) == 0 {
+		return nil, &archive.Error{Kind: archive.KindNotFound, Err: fmt.Errorf("no item of case %q in the archive", o.Case), Hint: "exhibit ls --case NAME lists a case's items"}
+	}
+	return out, nil
+}
+
+// verifyItems verifies the items (on record, as exhibit verify does) and
+// returns their reports in order, or a *NotIntactError.
+func verifyItems(ctx context.Context, a *archive.Archive, ids []hashing.Digest, idents []age.Identity) ([]verify.ItemReport, error) {
+	targets := make([]archive.Target, len(ids))
+	for i, id := range ids {
+		targets[i] = archive.Target{ID: id}
+	}
+	var reports []verify.ItemReport
+	res, err := a.Verify(ctx, archive.Selection{Items: targets}, archive.VerifyOptions{Identities: idents}, func(r *verify.ItemReport) {
+		reports = append(reports, *r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	bad := &NotIntactError{}
+	for _, r := range res.Report.Items {
+		if r.Verdict != verify.Intact {
+			bad.Reports = append(bad.Reports, r)
+		}
+	}
+	if len(bad.Reports) > 0 {
+		return nil, bad
+	}
+	return reports, nil
+}
+
+// exporter writes one package.
+type exporter struct {
+	a        *archive.Archive
+	o        Options
+	bag      *bagWriter
+	exhibits []*Exhibit
+	// signers are the fingerprints of the keys that signed the exhibits'
+	// bundles.
+	signers map[string]bool
+	// checkpointStamped: the checkpoint that holds the export will carry a
+	// timestamp (LogExport requires one when the trust file lists TSAs).
+	checkpointStamped bool
+}
+
+// maxSmall bounds records and bundles read into memory.
+const maxSmall = 64 << 20
+
+// exhibit writes one exhibit's files under data/<number>/.
+func (x *exporter) exhibit(ctx context.Context, ex *Exhibit) error {
+	st := x.a.Store()
+	dir := "data/" + ex.Number + "/"
+	rb, err := storage.ReadAll(ctx, st, custody.RecordBundleKey(ex.Item), maxSmall)
+	if err != nil {
+		return err
+	}
+	vf, err := x.a.Trust().VerifyStatement(rb, ex.Item.Sum)
+	if err != nil {
+		return fmt.Errorf("the record bundle does not verify: %w", err)
+	}
+	stmt, err := custody.ParseStatement(vf.Payload)
+	if err != nil {
+		return err
+	}
+	ob, err := storage.ReadAll(ctx, st, custody.OriginalBundleKey(ex.Item), maxSmall)
+	if err != nil {
+		return err
+	}
+	of, err := x.a.Trust().VerifyDigest(ob, ex.Item.Sum)
+	if err != nil {
+		return fmt.Errorf("the original's bundle does not verify: %w", err)
+	}
+	rec := &stmt.Predicate
+	ex.Record, ex.SignedBy, ex.Timestamps = rec, vf.KeyFingerprint, vf.Timestamps
+	x.signers[vf.KeyFingerprint], x.signers[of.KeyFingerprint] = true, true
+
+	add := func(name string, data []byte) error {
+		ex.Files = append(ex.Files, dir+name)
+		return x.bag.put(dir+name, data)
+	}
+	fetch := func(name string, obj custody.Object) error {
+		f, err := x.bag.create(dir + name)
+		if err != nil {
+			return err
+		}
+		_, err = verify.Fetch(ctx, st, obj, x.o.Identities, f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		ex.Files = append(ex.Files, dir+name)
+		return nil
+	}
+	var kept []string
+	if x.o.Content != WorkingCopies {
+		ex.Original = dir + originalName(rec)
+		if err := fetch(originalName(rec), rec.Original); err != nil {
+			return err
+		}
+		kept = append(kept, "original")
+		if rec.Metadata != nil {
+			if err := fetch("metadata.json", rec.Metadata.Object); err != nil {
+				return err
+			}
+		}
+	}
+	for i, d := range rec.Derivatives {
+		stripped := d.Kind == strippedKind
+		if (stripped && x.o.Content == Originals) || (!stripped && x.o.Content == WorkingCopies) {
+			continue
+		}
+		name := d.Name
+		if !safeName(name) || strings.Contains(name, "/") || name == "metadata.json" || strings.HasPrefix(name, "original.") {
+			name = fmt.Sprintf("derivative-%d%s", i+1, extension(d.MediaType, ""))
+		}
+		if err := fetch(name, d.Object); err != nil {
+			return err
+		}
+		if stripped && ex.WorkingCopy == "" {
+			kept = append(kept, "working copy")
+			ex.WorkingCopy = dir + name
+		}
+	}
+	switch {
+	case len(kept) > 0:
+		ex.Content = strings.Join(kept, " and ")
+	case x.o.Content == WorkingCopies:
+		ex.Withheld = "no stripped working copy exists (the original is not exported)"
+		ex.Content = "withheld: " + ex.Withheld
+	}
+	if err := add("record.json", vf.Payload); err != nil {
+		return err
+	}
+	if err := add("record.sigstore.json", rb); err != nil {
+		return err
+	}
+	if err := add("original.sigstore.json", ob); err != nil {
+		return err
+	}
+	for _, b := range []struct {
+		name string
+		data []byte
+	}{{"record", rb}, {"original", ob}} {
+		sig, toks, err := bundleTimestamps(b.data)
+		if err != nil {
+			return err
+		}
+		if len(toks) == 0 {
+			continue
+		}
+		if err := add("timestamps/"+b.name+".sig", sig); err != nil {
+			return err
+		}
+		for i, t := range toks {
+			if err := add(fmt.Sprintf("timestamps/%s-%d.tsr", b.name, i+1), t); err != nil {
+				return err
+			}
+		}
+	}
+	evs, err := x.a.Events(ctx, &ex.Item)
+	if err != nil {
+		return err
+	}
+	ex.Events = evs.Events
+	for _, ev := range ex.Events {
+		entry, err := ev.Event.Marshal()
+		if err != nil {
+			return err
+		}
+		if err := add(eventFile(ev.Index), entry); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// strippedKind is the kind of a working copy (capture/strip).
+const strippedKind = "stripped"
+
+// eventFile is the name of an event's file: its log index, 20 digits.
+func eventFile(index int64) string { return fmt.Sprintf("events/%020d.json", index) }
+
+// originalName is the file name of an exhibit's original: "original"
+// and the extension of its name, or of its media type.
+func originalName(r *custody.Record) string {
+	return "original" + extension(r.Original.MediaType, path.Ext(r.Name()))
+}
+
+// extension returns ext when it is a short plain extension, else the
+// usual one of the media type, else ".bin".
+func extension(mediaType, ext string) string {
+	ext = strings.ToLower(ext)
+	if len(ext) >= 2 && len(ext) <= 9 && safeName(ext) && !strings.Contains(ext[1:], ".") {
+		return ext
+	}
+	known := map[string]string{
+		"image/jpeg": ".jpg", "image/png": ".png", "image/tiff": ".tif", "image/heic": ".heic", "image/heif": ".heif",
+		"image/webp": ".webp", "image/gif": ".gif", "video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm",
+		"application/pdf": ".pdf", "application/json": ".json", "application/zip": ".zip", "text/plain": ".txt",
+		"application/warc": ".warc", "application/wacz": ".wacz",
+	}
+	if e, ok := known[strings.TrimSpace(strings.SplitN(mediaType, ";", 2)[0])]; ok {
+		return e
+	}
+	return ".bin"
+}
+
+// bundleTimestamps returns the signature a bundle's RFC 3161 timestamps
+// cover and the timestamps (DER TimeStampResp each).
+func bundleTimestamps(data []byte) (sig []byte, tokens [][]byte, err error) {
+	var b struct {
+		VerificationMaterial struct {
+			TimestampVerificationData struct {
+				RFC3161Timestamps []struct {
+					SignedTimestamp []byte `json:"signedTimestamp"`
+				} `json:"rfc3161Timestamps"`
+			} `json:"timestampVerificationData"`
+		} `json:"verificationMaterial"`
+		MessageSignature *struct {
+			Signature []byte `json:"signature"`
+		} `json:"messageSignature"`
+		DSSEEnvelope *struct {
+			Signatures []struct {
+				Sig []byte `json:"sig"`
+			} `json:"signatures"`
+		} `json:"dsseEnvelope"`
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		return nil, nil, fmt.Errorf("read bundle: %w", err)
+	}
+	switch {
+	case b.MessageSignature != nil:
+		sig = b.MessageSignature.Signature
+	case b.DSSEEnvelope != nil && len(b.DSSEEnvelope.Signatures) == 1:
+		sig = b.DSSEEnvelope.Signatures[0].Sig
+	default:
+		return nil, nil, errors.New("bundle holds no single signature")
+	}
+	for _, t := range b.VerificationMaterial.TimestampVerificationData.RFC3161Timestamps {
+		tokens = append(tokens, t.SignedTimestamp)
+	}
+	return sig, tokens, nil
+}
+
+// Files of the custody folder, written after the package is put on record.
+const (
+	custodyDir     = "custody/"
+	checkpointFile = custodyDir + "checkpoint"
+	checkpointTSR  = custodyDir + "checkpoint.tsr"
+	proofDir       = custodyDir + "proofs/"
+	exportedDir    = custodyDir + "exported/"
+)
+
+// proofFile is the name of an event's inclusion proof.
+func proofFile(index int64) string { return fmt.Sprintf("%s%020d.tlog-proof", proofDir, index) }
+
+// writeCustody writes the custody folder: the checkpoint (and its token),
+// the exported events, and an inclusion proof (C2SP tlog-proof) of every
+// event the package holds. These files are not in the tag manifests,
+// which the exported events name: each proves itself against the signed
+// checkpoint.
+func writeCustody(dir string, d *archive.Disclosure, entries map[int64][]byte) error {
+	put := func(rel string, data []byte) error {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(p, data, 0o644)
+	}
+	if err := put(checkpointFile, d.Signed); err != nil {
+		return err
+	}
+	if d.Timestamp != nil {
+		if err := put(checkpointTSR, d.Timestamp); err != nil {
+			return err
+		}
+	}
+	all := map[int64][]byte{}
+	for i, e := range entries {
+		all[i] = e
+	}
+	for item, ev := range d.Exported {
+		entry, err := ev.Event.Marshal()
+		if err != nil {
+			return err
+		}
+		all[ev.Index] = entry
+		if err := put(fmt.Sprintf("%s%020d.json", exportedDir, ev.Index), entry); err != nil {
+			return fmt.Errorf("exported event of %s: %w", item, err)
+		}
+	}
+	idx := make([]int64, 0, len(all))
+	for i := range all {
+		idx = append(idx, i)
+	}
+	sort.Slice(idx, func(i, j int) bool { return idx[i] < idx[j] })
+	for _, i := range idx {
+		p, ok := d.Proofs[i]
+		if !ok {
+			return fmt.Errorf("custody log: no proof of event %d", i)
+		}
+		if err := put(proofFile(i), tlogProof(i, p, d.Signed)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tlogProof encodes an inclusion proof as C2SP tlog-proof@v1.
+func tlogProof(index int64, p tlog.RecordProof, checkpoint []byte) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "c2sp.org/tlog-proof@v1\nindex %d\n", index)
+	for _, h := range p {
+		b.WriteString(base64.StdEncoding.EncodeToString(h[:]) + "\n")
+	}
+	b.WriteString("\n")
+	b.Write(checkpoint)
+	return []byte(b.String())
+}
+
+// syncDir flushes the file system that holds dir, so that the package is
+// on disk before it is moved into place.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
