@@ -98,15 +98,18 @@ type checker struct {
 func Check(dir string, o CheckOptions) (*CheckReport, error) {
 	decl, err := os.ReadFile(filepath.Join(dir, bagitTxt))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w (no %s)", dir, ErrNotPackage, bagitTxt)
-	}
-	if err != nil {
+		// A package that lost its declaration is still checked; a folder
+		// with neither it nor a manifest is no package.
+		if _, merr := os.Stat(filepath.Join(dir, "manifest-sha256.txt")); merr != nil {
+			return nil, fmt.Errorf("%s: %w (no %s)", dir, ErrNotPackage, bagitTxt)
+		}
+	} else if err != nil {
 		return nil, err
 	}
 	k := &checker{dir: dir, o: o, rep: &CheckReport{Package: dir, Status: verify.Pass}, sums: map[string]hashing.Set{},
 		used: map[string]bool{bagitTxt: true}, exported: map[string][]int64{}}
 	if string(decl) != bagitDecl {
-		k.add(verify.Check{Name: "bag declaration", Object: bagitTxt, Status: verify.Fail, Expected: strings.TrimSpace(bagitDecl), Found: firstLine(decl)})
+		k.add(verify.Check{Name: "bag declaration", Object: bagitTxt, Status: verify.Fail, Expected: strings.TrimSpace(bagitDecl), Found: orNone(firstLine(decl))})
 	}
 	files, err := walkFiles(dir)
 	if err != nil {
@@ -124,6 +127,13 @@ func Check(dir string, o CheckOptions) (*CheckReport, error) {
 		k.rep.Status = worst(k.rep.Status, ir.Status)
 	}
 	for _, f := range files {
+		if idx, ok := strings.CutPrefix(f, proofDir); ok && !k.used[f] {
+			// A proof whose event is gone: say which event.
+			k.used[f] = true
+			idx = strings.TrimSuffix(idx, ".tlog-proof")
+			k.add(verify.Check{Name: "log event", Object: f, Status: verify.Fail, Expected: "the event this proof proves", Found: "none",
+				Detail: fmt.Sprintf("the package holds no event %s (%s%s.json or an exhibit's events/%s.json was removed)", idx, exportedDir, idx, idx)})
+		}
 		if !k.used[f] {
 			k.add(verify.Check{Name: "unexpected file", Object: f, Status: verify.Fail, Expected: "only the files the manifests list and the custody proofs",
 				Detail: "a file was added to the package after it was made"})
@@ -397,7 +407,7 @@ func (k *checker) prove(eventPath string, index int64) (*custody.Event, []byte, 
 		err = ledger.CheckInclusion(*k.cp, index, entry, p)
 	}
 	if err != nil {
-		return ev, entry, verify.Check{Name: "log inclusion", Object: proofPath, Status: verify.Fail, Detail: err.Error()}
+		return ev, entry, verify.Check{Name: "log inclusion", Object: eventPath, Status: verify.Fail, Detail: err.Error() + " (proof " + proofPath + ")"}
 	}
 	return ev, entry, verify.Check{Name: "log inclusion", Object: eventPath, Status: verify.Pass, Detail: fmt.Sprintf("event %d (%s) is in the signed log", index, ev.Type)}
 }
@@ -689,7 +699,7 @@ func (k *checker) events(add func(verify.Check), dir string, id hashing.Digest, 
 
 func orNone(s string) string {
 	if s == "" {
-		return "no item"
+		return "none"
 	}
 	return s
 }

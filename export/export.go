@@ -93,6 +93,9 @@ type Exhibit struct {
 	// Original and WorkingCopy are the files of the original and of the
 	// stripped working copy, when the package holds them.
 	Original, WorkingCopy string
+	// Blobs are the files the signed record names by digest: the original
+	// and the derivatives the package holds.
+	Blobs []string
 	// Events are the item's custody events the package carries, oldest
 	// first (the exported event excluded).
 	Events []archive.LoggedEvent
@@ -358,6 +361,9 @@ func (x *exporter) exhibit(ctx context.Context, ex *Exhibit) error {
 			return err
 		}
 		ex.Files = append(ex.Files, dir+name)
+		if name != "metadata.json" {
+			ex.Blobs = append(ex.Blobs, dir+name)
+		}
 		return nil
 	}
 	var kept []string

@@ -15,7 +15,8 @@ import (
 // alteration makes one fail.
 
 // checkpointCommands check the checkpoint's signature with the log's key.
-const checkpointCommands = `t=$(mktemp -d)
+const checkpointCommands = `[ "$(tail -n 1 custody/checkpoint | cut -d' ' -f2)" = "$(head -n 1 custody/checkpoint)" ]
+t=$(mktemp -d)
 head -n 3 custody/checkpoint > "$t/body"
 tail -n 1 custody/checkpoint | awk '{print $NF}' | base64 -d | tail -c 64 > "$t/sig"
 openssl pkeyutl -verify -pubin -inkey trust/log.pem -rawin -in "$t/body" -sigfile "$t/sig"
@@ -114,17 +115,13 @@ func (x *exporter) verifyGuide(tr *trust) string {
 	p("`original.sigstore.json` is the signature over the original's bytes.\n\n")
 	var sigs strings.Builder
 	for _, ex := range x.exhibits {
-		blob := ex.Original
-		if blob == "" {
-			blob = ex.WorkingCopy
-		}
 		stamps := ""
 		if timestamps {
 			stamps = " --use-signed-timestamps"
 		}
 		common := fmt.Sprintf("--key %s --new-bundle-format --insecure-ignore-tlog=true%s --trusted-root %s", keyFile(ex.SignedBy), stamps, trustedRoot)
 		dir := "data/" + ex.Number + "/"
-		if blob != "" {
+		for _, blob := range ex.Blobs {
 			fmt.Fprintf(&sigs, "cosign verify-blob-attestation %s --type %s --bundle %srecord.sigstore.json %s\n", common, predicateType(ex), dir, blob)
 		}
 		if ex.Original != "" {
@@ -178,8 +175,8 @@ func (x *exporter) verifyGuide(tr *trust) string {
 	p("for each of them, an inclusion proof ([C2SP tlog-proof](https://c2sp.org/tlog-proof)) against one signed checkpoint of ")
 	p("the log, `custody/checkpoint`. The log is an RFC 6962 Merkle tree: leaf hash SHA-256(0x00 || event), node hash ")
 	p("SHA-256(0x01 || left || right).\n\n")
-	p("First, the checkpoint is signed by the custody log's key (Ed25519; the signature is the last 64 bytes of the base64 on ")
-	p("its last line, over its first three lines):\n\n")
+	p("First, the checkpoint is signed by the custody log's key, under the log's name (its first line): the signature is Ed25519, ")
+	p("the last 64 bytes of the base64 on its last line, over its first three lines:\n\n")
 	block(checkpointCommands)
 	p("It prints `Signature Verified Successfully`. Then each event is the leaf at its position in the tree that checkpoint signs:\n\n")
 	block(proofCommands)

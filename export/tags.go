@@ -167,9 +167,12 @@ func (x *exporter) writeTrust() (*trust, error) {
 // notePublicKey returns the Ed25519 public key of a signed-note verifier
 // key ("<name>+<hash>+<base64 of 0x01 and the key>") as a PKIX PEM.
 func notePublicKey(vkey string) ([]byte, error) {
-	i := strings.LastIndex(vkey, "+")
-	raw, err := base64.StdEncoding.DecodeString(vkey[i+1:])
-	if i < 0 || err != nil || len(raw) != 1+ed25519.PublicKeySize || raw[0] != 1 {
+	parts := strings.SplitN(vkey, "+", 3) // the name holds no "+", the base64 may
+	if len(parts) != 3 {
+		return nil, errors.New("the custody log's verifier key is not a note key")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil || len(raw) != 1+ed25519.PublicKeySize || raw[0] != 1 {
 		return nil, errors.New("the custody log's verifier key is not an Ed25519 note key")
 	}
 	der, err := x509.MarshalPKIXPublicKey(ed25519.PublicKey(raw[1:]))

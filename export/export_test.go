@@ -1,0 +1,514 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/openexhibit/exhibit/archive"
+	"github.com/openexhibit/exhibit/capture/readers"
+	"github.com/openexhibit/exhibit/capture/strip"
+	"github.com/openexhibit/exhibit/custody"
+	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/internal/testenv"
+	"github.com/openexhibit/exhibit/verify"
+)
+
+// The test items: two photos with GPS, a PNG and a file of no known
+// format (no working copy).
+var testFiles = []string{
+	filepath.Join("..", "capture", "strip", "testdata", "lens-progressive.jpg"),
+	filepath.Join("..", "capture", "strip", "testdata", "lens-arithmetic.jpg"),
+	filepath.Join("..", "capture", "photo", "testdata", "lens.png"),
+}
+
+// newArchive creates an archive in dir (with the TSA, when tsa is set)
+// and ingests the test files, plus notes.txt, into case "c1".
+func newArchive(t *testing.T, dir, tsa string) (*archive.Archive, []hashing.Digest) {
+	t.Helper()
+	ctx := context.Background()
+	loc, _ := archive.ParseLocation(filepath.Join(dir, "archive"))
+	opts := archive.Options{Location: loc, Home: filepath.Join(dir, "home"), Credentials: archive.Passphrase("test passphrase"), Operator: "Field Team 3"}
+	if tsa != "" {
+		opts.TSA = []string{tsa}
+	}
+	created, err := archive.Create(ctx, archive.CreateOptions{Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Key = created.KeyRef
+	a, err := archive.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("Witness notes, 3 March: خاركيف, Харків\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := readers.Default(strip.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := a.Ingest(ctx, archive.IngestOptions{Case: "c1", Readers: reg, RequireTimestamp: tsa != ""}, append(append([]string{}, testFiles...), notes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []hashing.Digest
+	for _, r := range rep.Results {
+		if r.Err != nil {
+			t.Fatalf("ingest %s: %v", r.Path, r.Err)
+		}
+		id, _ := hashing.ParseDigest(r.Item)
+		ids = append(ids, id)
+	}
+	return a, ids
+}
+
+func export(t *testing.T, a *archive.Archive, o Options) *Result {
+	t.Helper()
+	if o.Recipient == "" {
+		o.Recipient = "Defence counsel, case 12 (محامي الدفاع)"
+	}
+	o.Version, o.Prefix = "test", "EX-"
+	res, err := Export(context.Background(), a, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// check runs Check and returns the report.
+func check(t *testing.T, dir string) *CheckReport {
+	t.Helper()
+	rep, err := Check(dir, CheckOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// failures lists the objects of the checks that did not pass (and the
+// warnings' too, when warn is set).
+func failures(rep *CheckReport) []string {
+	var out []string
+	add := func(c verify.Check) {
+		if c.Status != verify.Pass && c.Status != verify.Warn {
+			out = append(out, c.Object+": "+c.Name+": "+c.Detail+c.Expected+" / "+c.Found)
+		}
+	}
+	for _, c := range rep.Checks {
+		add(c)
+	}
+	for _, ex := range rep.Exhibits {
+		for _, c := range ex.Checks {
+			add(c)
+		}
+	}
+	return out
+}
+
+func TestExportAndCheck(t *testing.T) {
+	dir := t.TempDir()
+	a, ids := newArchive(t, dir, "")
+	pkg := filepath.Join(dir, "pkg")
+	res := export(t, a, Options{Case: "c1", Out: pkg})
+	if len(res.Exhibits) != 4 {
+		t.Fatalf("%d exhibits, want 4", len(res.Exhibits))
+	}
+	rep := check(t, pkg)
+	if rep.Verdict != verify.Intact || len(rep.Exhibits) != 4 {
+		t.Fatalf("intact package: %s, %d exhibits: %v", rep.Verdict, len(rep.Exhibits), failures(rep))
+	}
+	for _, ex := range rep.Exhibits {
+		found := false
+		for _, id := range ids {
+			found = found || ex.Item == id.String()
+		}
+		if !found || ex.Verdict != verify.Intact {
+			t.Errorf("%s: item %s, %s", ex.Name, ex.Item, ex.Verdict)
+		}
+	}
+	// The export is on record: each item's events end with the exported
+	// event naming this package and its recipient.
+	for _, id := range ids {
+		evs, err := a.Events(context.Background(), &id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := evs.Events[len(evs.Events)-1].Event
+		if last.Type != custody.EventExported || last.Record != res.TagManifest.String() || !strings.Contains(last.Recipient, "محامي") {
+			t.Errorf("%s: last event %+v", id, last)
+		}
+	}
+	files, err := walkFiles(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(pkg, checkpointTSR)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a checkpoint token without a TSA: %v", err)
+	}
+	for _, f := range files {
+		t.Run("altered/"+f, func(t *testing.T) {
+			c := copyPackage(t, pkg)
+			alter(t, filepath.Join(c, f))
+			mustName(t, check(t, c), f)
+		})
+		t.Run("removed/"+f, func(t *testing.T) {
+			c := copyPackage(t, pkg)
+			os.Remove(filepath.Join(c, f))
+			mustName(t, check(t, c), f)
+		})
+	}
+	for _, f := range []string{"data/EX-0001/extra.jpg", "data/extra.txt", "custody/proofs/extra", "custody/exported/00000000000000000003.json", "trust/keys/more.pub", "notes.txt"} {
+		t.Run("added/"+f, func(t *testing.T) {
+			c := copyPackage(t, pkg)
+			p := filepath.Join(c, filepath.FromSlash(f))
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, []byte("added\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			mustName(t, check(t, c), f)
+		})
+	}
+	t.Run("exported event of another package", func(t *testing.T) {
+		// A second export of the same item: its exported event, moved
+		// into the first package, proves the second one, not this one.
+		other := export(t, a, Options{Items: ids[:1], Out: filepath.Join(dir, "other")})
+		if len(other.Exhibits) != 1 {
+			t.Fatalf("%d exhibits", len(other.Exhibits))
+		}
+		c := copyPackage(t, pkg)
+		entries, _ := os.ReadDir(filepath.Join(dir, "other", "custody", "exported"))
+		for _, e := range entries {
+			data, _ := os.ReadFile(filepath.Join(dir, "other", "custody", "exported", e.Name()))
+			os.WriteFile(filepath.Join(c, "custody", "exported", e.Name()), data, 0o644)
+			proof, _ := os.ReadFile(filepath.Join(dir, "other", "custody", "proofs", strings.TrimSuffix(e.Name(), ".json")+".tlog-proof"))
+			os.WriteFile(filepath.Join(c, "custody", "proofs", strings.TrimSuffix(e.Name(), ".json")+".tlog-proof"), proof, 0o644)
+			mustName(t, check(t, c), "custody/")
+		}
+	})
+}
+
+// mustName fails unless the report fails and names f (or, for a file of
+// an exhibit, that exhibit's failing check names something of it).
+func mustName(t *testing.T, rep *CheckReport, f string) {
+	t.Helper()
+	if rep.Verdict == verify.Intact {
+		t.Fatalf("%s: the package still verifies", f)
+	}
+	fs := failures(rep)
+	for _, s := range fs {
+		if strings.HasPrefix(s, f) || strings.Contains(s, f) {
+			return
+		}
+	}
+	// An event and its proof are named by their log index, 20 digits.
+	if idx := regexp.MustCompile(`[0-9]{20}`).FindString(f); idx != "" {
+		for _, s := range fs {
+			if strings.Contains(s, idx) {
+				return
+			}
+		}
+	}
+	t.Fatalf("%s: no failing check names it:\n%s", f, strings.Join(fs, "\n"))
+}
+
+func copyPackage(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "pkg")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// alter changes one byte in the middle of a file, keeping text text.
+func alter(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) == 0 {
+		data = []byte("x")
+	} else {
+		i := len(data) / 2
+		switch {
+		case data[i] >= '0' && data[i] <= '8', data[i] >= 'a' && data[i] < 'z', data[i] >= 'A' && data[i] < 'Z':
+			data[i]++
+		default:
+			data[i] ^= 0x01
+		}
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func flipLast(t *testing.T, path string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 0x01
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWorkingCopiesOnly(t *testing.T) {
+	dir := t.TempDir()
+	a, ids := newArchive(t, dir, "")
+	pkg := filepath.Join(dir, "pkg")
+	res := export(t, a, Options{Case: "c1", Out: pkg, Content: WorkingCopies})
+	if rep := check(t, pkg); rep.Verdict != verify.Intact {
+		t.Fatalf("%s: %v", rep.Verdict, failures(rep))
+	}
+	withheld := 0
+	for _, ex := range res.Exhibits {
+		if ex.Original != "" {
+			t.Errorf("%s holds its original", ex.Number)
+		}
+		if ex.Withheld != "" {
+			withheld++
+		}
+	}
+	if withheld != 1 {
+		t.Errorf("%d exhibits withheld, want 1 (notes.txt has no working copy)", withheld)
+	}
+	// No byte of any original: no file equals one, and none holds its
+	// EXIF segment (where GPS lives) or the GPS values the metadata shows.
+	var secrets [][]byte
+	for _, f := range testFiles {
+		data, _ := os.ReadFile(f)
+		if i := bytes.Index(data, []byte("Exif\x00\x00")); i >= 0 {
+			secrets = append(secrets, data[i:i+256])
+		}
+	}
+	if len(secrets) != 2 {
+		t.Fatalf("%d EXIF segments in the test photos, want 2", len(secrets))
+	}
+	secrets = append(secrets, []byte("59.3325"), []byte("18.0649"), []byte("Witness notes"))
+	files, _ := walkFiles(pkg)
+	originals := map[string]bool{}
+	for _, id := range ids {
+		originals[id.Hex()] = true
+	}
+	for _, f := range files {
+		data, _ := os.ReadFile(filepath.Join(pkg, f))
+		if originals[hashing.Sum256(data).Hex()] {
+			t.Errorf("%s is an original", f)
+		}
+		for _, s := range secrets {
+			if bytes.Contains(data, s) {
+				t.Errorf("%s holds %q…", f, s[:min(len(s), 12)])
+			}
+		}
+		if strings.HasSuffix(f, "metadata.json") {
+			t.Errorf("%s: a metadata document in a working-copies package", f)
+		}
+	}
+}
+
+func TestExportRefuses(t *testing.T) {
+	dir := t.TempDir()
+	a, ids := newArchive(t, dir, "")
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"no recipient", Options{Case: "c1", Out: filepath.Join(dir, "x")}, "recipient"},
+		{"two-line recipient", Options{Case: "c1", Out: filepath.Join(dir, "x"), Recipient: "a\nb"}, "one line"},
+		{"no selection", Options{Out: filepath.Join(dir, "x"), Recipient: "r"}, "case or items"},
+		{"both", Options{Case: "c1", Items: ids, Out: filepath.Join(dir, "x"), Recipient: "r"}, "case or items"},
+		{"exists", Options{Case: "c1", Out: dir, Recipient: "r"}, "exists"},
+		{"bad prefix", Options{Case: "c1", Out: filepath.Join(dir, "x"), Recipient: "r", Prefix: "EX %"}, "prefix"},
+		{"no such case", Options{Case: "nope", Out: filepath.Join(dir, "x"), Recipient: "r"}, "no item of case"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Export(ctx, a, tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%v, want %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("not intact", func(t *testing.T) {
+		// An archived working copy altered: nothing is exported.
+		rec, err := a.Record(ctx, ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := filepath.Join(dir, "archive", filepath.FromSlash(rec.Statement.Predicate.Derivatives[0].Key))
+		os.Chmod(key, 0o644)
+		alter(t, key)
+		out := filepath.Join(dir, "tampered")
+		_, err = Export(ctx, a, Options{Case: "c1", Out: out, Recipient: "r"})
+		var ni *NotIntactError
+		if !errors.As(err, &ni) || len(ni.Reports) != 1 || ni.Reports[0].Item != ids[0].String() {
+			t.Fatalf("%v, want the altered item not intact", err)
+		}
+		if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a package was left: %v", err)
+		}
+		if left, _ := filepath.Glob(out + ".partial-*"); len(left) > 0 {
+			t.Errorf("left %v", left)
+		}
+	})
+	t.Run("no log key", func(t *testing.T) {
+		os.Rename(filepath.Join(dir, "home", archive.LogKeyFile), filepath.Join(dir, "log.key"))
+		defer os.Rename(filepath.Join(dir, "log.key"), filepath.Join(dir, "home", archive.LogKeyFile))
+		loc, _ := archive.ParseLocation(filepath.Join(dir, "archive"))
+		b, err := archive.Open(ctx, archive.Options{Location: loc, Home: filepath.Join(dir, "home"), Credentials: archive.Passphrase("test passphrase")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "nolog")
+		_, err = Export(ctx, b, Options{Items: ids[1:2], Out: out, Recipient: "r"})
+		if archive.KindOf(err) != archive.KindKey {
+			t.Fatalf("%v (kind %v), want a key error", err, archive.KindOf(err))
+		}
+		if left, _ := filepath.Glob(out + "*"); len(left) > 0 {
+			t.Errorf("left %v", left)
+		}
+	})
+}
+
+// TestCommands runs VERIFY.md's commands, exactly as written there, with
+// the real cosign, openssl and a real TSA: they pass on the intact
+// package and fail on an altered one.
+func TestCommands(t *testing.T) {
+	tsa := testenv.TSA(t)
+	cosign := testenv.Cosign(t)
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Fatal("openssl is needed (apt-get install openssl)")
+	}
+	dir := t.TempDir()
+	a, _ := newArchive(t, dir, tsa)
+	pkg := filepath.Join(dir, "pkg")
+	for _, content := range []Content{Both, WorkingCopies} {
+		out := filepath.Join(dir, content.String())
+		res := export(t, a, Options{Case: "c1", Out: out, Content: content})
+		if !res.Timestamped {
+			t.Fatal("the checkpoint is not timestamped")
+		}
+		if rep := check(t, out); rep.Verdict != verify.Intact || failures(rep) != nil {
+			t.Fatalf("%s: %s %v", content, rep.Verdict, failures(rep))
+		}
+		blocks := guideBlocks(t, out)
+		if len(blocks) != 6 {
+			t.Fatalf("%d blocks in VERIFY.md, want 6", len(blocks))
+		}
+		for i, b := range blocks {
+			if out, err := runBlock(out, cosign, b); err != nil {
+				t.Fatalf("%s: block %d fails on the intact package: %v\n%s\n%s", content, i+1, err, b, out)
+			}
+		}
+		if content == Both {
+			pkg = out
+		}
+	}
+	// One file of each kind altered: the commands that check it fail,
+	// each tool on its own (not only the manifests).
+	expect := []struct {
+		file  *regexp.Regexp
+		fails []string // what the blocks that must fail contain
+	}{
+		{regexp.MustCompile(`^data/.*/timestamps/`), []string{"sha256sum --check", "openssl ts"}},
+		{regexp.MustCompile(`^data/.*/(original\.[a-z]+|working-copy\.[a-z]+|record\.sigstore\.json|original\.sigstore\.json)$`), []string{"sha256sum --check", "cosign"}},
+		{regexp.MustCompile(`^data/.*/events/`), []string{"sha256sum --check", "check_proof"}},
+		{regexp.MustCompile(`^custody/checkpoint$`), []string{"pkeyutl", "check_proof"}},
+		{regexp.MustCompile(`^custody/checkpoint\.tsr$`), []string{"openssl ts"}},
+		{regexp.MustCompile(`^custody/(exported|proofs)/`), []string{"check_proof"}},
+		{regexp.MustCompile(`^tagmanifest-sha256\.txt$`), []string{"sha256sum --check", "NOT THIS PACKAGE"}},
+		{regexp.MustCompile(`^trust/log\.pem$`), []string{"sha256sum --check", "pkeyutl"}},
+		{regexp.MustCompile(`^trust/tsa-`), []string{"sha256sum --check", "openssl ts"}},
+		{regexp.MustCompile(`^trust/(keys/|trusted_root)`), []string{"sha256sum --check", "cosign"}},
+		{regexp.MustCompile(`.`), []string{"sha256sum --check"}},
+	}
+	files, _ := walkFiles(pkg)
+	kinds := map[string]bool{}
+	digits := regexp.MustCompile(`[0-9]+`)
+	for _, f := range files {
+		kind := digits.ReplaceAllString(f, "N")
+		if kinds[kind] {
+			continue
+		}
+		kinds[kind] = true
+		t.Run(f, func(t *testing.T) {
+			c := copyPackage(t, pkg)
+			alter(t, filepath.Join(c, f))
+			if strings.HasSuffix(f, ".tsr") {
+				// The middle of a token may be a certificate it carries
+				// unsigned; its last byte is the TSA's signature.
+				flipLast(t, filepath.Join(c, f))
+			}
+			var want []string
+			for _, e := range expect {
+				if e.file.MatchString(f) {
+					want = e.fails
+					break
+				}
+			}
+			for _, b := range guideBlocks(t, c) {
+				for _, w := range want {
+					if !strings.Contains(b, w) {
+						continue
+					}
+					if out, err := runBlock(c, cosign, b); err == nil {
+						t.Errorf("the commands with %q pass with %s altered:\n%s", w, f, out)
+					}
+				}
+			}
+		})
+	}
+}
+
+// guideBlocks returns the ```sh blocks of a package's VERIFY.md.
+func guideBlocks(t *testing.T, dir string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, verifyMD))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	for _, part := range strings.Split(string(data), "```sh\n")[1:] {
+		b, _, ok := strings.Cut(part, "```\n")
+		if !ok {
+			t.Fatalf("unterminated block in VERIFY.md: %s", part)
+		}
+		blocks = append(blocks, b)
+	}
+	return blocks
+}
+
+// runBlock runs a block with bash -e in dir, with cosign on the PATH.
+func runBlock(dir, cosign, block string) (string, error) {
+	cmd := exec.Command("bash", "-e", "-c", block)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(cosign)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
