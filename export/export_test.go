@@ -4,14 +4,22 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"image"
+	"image/png"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/openexhibit/exhibit/acquire/web/browser"
 	"github.com/openexhibit/exhibit/archive"
 	"github.com/openexhibit/exhibit/capture/readers"
 	"github.com/openexhibit/exhibit/capture/strip"
@@ -48,7 +56,7 @@ func newArchive(t *testing.T, dir, tsa string) (*archive.Archive, []hashing.Dige
 	if err != nil {
 		t.Fatal(err)
 	}
-	notes := filepath.Join(dir, "notes.txt")
+	notes := filepath.Join(dir, "ملاحظات-Харків.txt")
 	if err := os.WriteFile(notes, []byte("Witness notes, 3 March: خاركيف, Харків\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +174,7 @@ func TestExportAndCheck(t *testing.T) {
 			mustName(t, check(t, c), f)
 		})
 	}
-	for _, f := range []string{"data/EX-0001/extra.jpg", "data/extra.txt", "custody/proofs/extra", "custody/exported/00000000000000000003.json", "trust/keys/more.pub", "notes.txt"} {
+	for _, f := range []string{"data/EX-0001/extra.jpg", "data/extra.txt", "custody/proofs/extra", "custody/exported/00000000000000000003.json", "trust/keys/more.pub", "extra.txt"} {
 		t.Run("added/"+f, func(t *testing.T) {
 			c := copyPackage(t, pkg)
 			p := filepath.Join(c, filepath.FromSlash(f))
@@ -511,4 +519,152 @@ func runBlock(dir, cosign, block string) (string, error) {
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(cosign)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// TestReport opens report.html in headless chromium: the DOM text holds
+// each exhibit's number and digest, a right-to-left name is laid out
+// right to left in a font that has its glyphs, the thumbnails decode,
+// and nothing is fetched.
+func TestReport(t *testing.T) {
+	exe := testenv.Program(t, "chromium-headless-shell", browser.DefaultExec)
+	dir := t.TempDir()
+	a, _ := newArchive(t, dir, "")
+	pkg := filepath.Join(dir, "pkg")
+	res := export(t, a, Options{Case: "c1", Out: pkg})
+	html, err := os.ReadFile(filepath.Join(pkg, reportHTML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"<script", "http://", "src=\"https:", "@import", "url("} {
+		if bytes.Contains(html, []byte(bad)) {
+			t.Errorf("report.html holds %q: it must need nothing outside itself", bad)
+		}
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.WindowSize(1200, 1600), chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	type rtlLayout struct {
+		Direction string  `json:"direction"`
+		Width     float64 `json:"width"`
+		Tofu      float64 `json:"tofu"`
+	}
+	var requests atomic.Int32
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if r, ok := ev.(*network.EventRequestWillBeSent); ok && !strings.HasPrefix(r.Request.URL, "file:") && !strings.HasPrefix(r.Request.URL, "data:") {
+			requests.Add(1)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate("file://"+filepath.Join(pkg, reportHTML))); err != nil {
+		t.Fatal(err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtl, err := chromedp.Run(ctx, chromedp.Evaluate[rtlLayout](`(() => {
+		const el = [...document.querySelectorAll('span[dir=auto]')].find(e => /[\u0600-\u06FF]/.test(e.textContent));
+		const probe = document.createElement('span'); probe.textContent = '\uFFFF'.repeat(el.textContent.length);
+		document.body.appendChild(probe);
+		return {direction: getComputedStyle(el).direction, width: el.getBoundingClientRect().width, tofu: probe.getBoundingClientRect().width};
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	thumbs, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`[...document.images].map(i => i.naturalWidth)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range res.Exhibits {
+		if !strings.Contains(text, ex.Number) || !strings.Contains(text, ex.Record.Original.Digest["sha256"]) {
+			t.Errorf("the report's text lacks %s or its digest", ex.Number)
+		}
+	}
+	if rtl.Direction != "rtl" || rtl.Width <= 0 || rtl.Width == rtl.Tofu {
+		t.Errorf("the Arabic name: %+v, want laid out right to left in real glyphs", rtl)
+	}
+	// A thumbnail for each exhibit whose working copy Go's decoders read
+	// (lens-progressive.jpg and lens-arithmetic.jpg they do not: the
+	// report says why instead).
+	decodable := 0
+	for _, ex := range res.Exhibits {
+		if f, err := os.Open(filepath.Join(pkg, filepath.FromSlash(ex.WorkingCopy))); err == nil {
+			if _, _, err := image.Decode(f); err == nil {
+				decodable++
+			}
+			f.Close()
+		}
+	}
+	if len(thumbs) != decodable || decodable == 0 || strings.Count(text, "No thumbnail of") != len(res.Exhibits)-1-decodable || !strings.Contains(text, "No thumbnail: the package holds no image") {
+		t.Errorf("%d thumbnails, %d decodable working copies, %d reasons given", len(thumbs), decodable, strings.Count(text, "No thumbnail of"))
+	}
+	for _, w := range thumbs {
+		if w <= 0 {
+			t.Errorf("a thumbnail does not decode: %v", thumbs)
+		}
+	}
+	if n := requests.Load(); n > 0 {
+		t.Errorf("the report made %d network requests", n)
+	}
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dark := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Min.Y+400; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if r, g, bl, _ := img.At(x, y).RGBA(); r+g+bl < 3*0x4000 {
+				dark++
+			}
+		}
+	}
+	if dark < 2000 {
+		t.Errorf("the summary's screenshot is nearly blank (%d dark pixels)", dark)
+	}
+	os.WriteFile(filepath.Join(dir, "report.png"), shot, 0o644)
+}
+
+// TestCaseDocument checks case.jsonld against the CASE 1.4.0 and UCO
+// 1.4.0 SHACL shapes, and that the check rejects a hash of the wrong type.
+func TestCaseDocument(t *testing.T) {
+	cv := testenv.CaseValidate(t)
+	dir := t.TempDir()
+	a, _ := newArchive(t, dir, "")
+	pkg := filepath.Join(dir, "pkg")
+	export(t, a, Options{Case: "c1", Out: pkg, Organization: "Правозахисна група"})
+	validate := func(path string) (string, error) {
+		cmd := exec.Command("node", "validate.mjs", path)
+		cmd.Dir = cv
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	doc := filepath.Join(pkg, caseJSONLD)
+	if out, err := validate(doc); err != nil || !strings.Contains(out, "conforms=true") {
+		t.Fatalf("case.jsonld does not conform: %v\n%s", err, out)
+	}
+	data, _ := os.ReadFile(doc)
+	for _, want := range []string{`"case-investigation:exhibitNumber": "EX-0001"`, `"uco-types:hashMethod": "SHA256"`, `"@type": "xsd:hexBinary"`, `"@type": "xsd:dateTime"`} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Errorf("case.jsonld lacks %s", want)
+		}
+	}
+	bad := filepath.Join(dir, "bad.jsonld")
+	os.WriteFile(bad, bytes.Replace(data, []byte(`"@type": "xsd:hexBinary"`), []byte(`"@type": "xsd:string"`), 1), 0o644)
+	if out, err := validate(bad); err == nil {
+		t.Fatalf("the check accepts a hash value typed xsd:string:\n%s", out)
+	}
 }

@@ -82,10 +82,22 @@ func (x *exporter) writeTags() error {
 	if err := x.bag.put(indexCSV, x.index()); err != nil {
 		return err
 	}
-	if err := x.bag.put(verifyMD, []byte(x.verifyGuide(tr))); err != nil {
+	guide := x.verifyGuide(tr)
+	if err := x.bag.put(verifyMD, []byte(guide)); err != nil {
 		return err
 	}
-	return nil
+	report, err := x.report(tr, guide)
+	if err != nil {
+		return err
+	}
+	if err := x.bag.put(reportHTML, report); err != nil {
+		return err
+	}
+	doc, err := x.caseDocument(now)
+	if err != nil {
+		return err
+	}
+	return x.bag.put(caseJSONLD, doc)
 }
 
 // writeTrust writes what the recipient needs to check every claim: the

@@ -53,6 +53,7 @@ source "$POSTGRES_RUN_DIR/postgres.env"
 source "$TSA_RUN_DIR/tsa.env"
 export EXHIBIT_TEST_COSIGN="$cosign"
 export EXHIBIT_TEST_WARCIO="$root/.tools/npm/node_modules/warcio/dist/index.js"
+export EXHIBIT_TEST_CASE_VALIDATE="$root/.tools/case-validate"
 export GOTOOLCHAIN=local
 
 status=0

@@ -122,3 +122,18 @@ for pin in "${npm_pins[@]}"; do
 	npm install --prefix "$tools/npm" --no-audit --no-fund --save-exact "$pin" >/dev/null
 	echo "tools: installed npm $name $version"
 done
+
+# The CASE/UCO 1.4 SHACL check of exports (scripts/case-validate): copied
+# into .tools/case-validate with its pinned packages (npm ci), again when
+# any of its files changed.
+cv="$tools/case-validate"
+if [[ -z "${FORCE:-}" && -d "$cv/node_modules" ]] && diff -rq --exclude=node_modules "$root/scripts/case-validate" "$cv" >/dev/null; then
+	echo "tools: case-validate already installed"
+else
+	echo "tools: installing case-validate into $cv"
+	rm -rf "$cv"
+	mkdir -p "$cv"
+	cp -r "$root/scripts/case-validate/." "$cv/"
+	(cd "$cv" && npm ci --no-audit --no-fund >/dev/null)
+	echo "tools: installed case-validate"
+fi

@@ -13,6 +13,7 @@
 //	EXHIBIT_TEST_COSIGN            path to a cosign binary
 //	EXHIBIT_TEST_TSA               timestamp endpoint of a sigstore timestamp-server
 //	                               (http://127.0.0.1:PORT/api/v1/timestamp)
+//	EXHIBIT_TEST_CASE_VALIDATE     folder of the CASE/UCO SHACL check with its packages
 //
 // The rule, applied by [Required]: when a variable is missing, the test is
 // skipped with a message that names `make test`, so a plain `go test ./...`
@@ -32,6 +33,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -52,6 +54,7 @@ const (
 	EnvTSA            = "EXHIBIT_TEST_TSA"
 	EnvWarcio         = "EXHIBIT_TEST_WARCIO"
 	EnvPostgres       = "EXHIBIT_TEST_POSTGRES"
+	EnvCaseValidate   = "EXHIBIT_TEST_CASE_VALIDATE"
 )
 
 // InCI reports whether the tests run in CI (CI=true), where a missing service
@@ -254,6 +257,22 @@ func Cosign(t testing.TB) string {
 		return ""
 	}
 	return p
+}
+
+// CaseValidate returns the folder of the CASE/UCO SHACL check
+// (scripts/case-validate, installed with its packages by scripts/tools.sh
+// under .tools/case-validate) from EXHIBIT_TEST_CASE_VALIDATE, following
+// the skip-or-fail rule of [Required].
+func CaseValidate(t testing.TB) string {
+	t.Helper()
+	dir := Required(t, EnvCaseValidate, "the CASE/UCO SHACL check (scripts/case-validate)")
+	if dir == "" {
+		return ""
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
+		t.Fatalf("testenv: %s=%s: %v; run `make tools` to install it", EnvCaseValidate, dir, err)
+	}
+	return dir
 }
 
 // Warcio returns the path of warcio.js's dist/index.js (npm, installed by
