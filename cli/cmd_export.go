@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/openexhibit/exhibit/acquire/web/browser"
 	"github.com/openexhibit/exhibit/export"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/sign"
@@ -44,6 +45,9 @@ func exportCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "working-copies-only", Usage: "export the stripped working copies only: no byte of any original, no metadata document"},
 			&cli.BoolFlag{Name: "originals-only", Usage: "export the originals (with their metadata documents) and no working copy"},
 			&cli.StringFlag{Name: "prefix", Value: "EX-", Usage: "exhibit numbers start with this (letters, digits, '.', '_', '-')"},
+			&cli.BoolFlag{Name: "zip", Usage: "write the package as OUT.zip (one folder inside) instead of a folder"},
+			&cli.BoolFlag{Name: "pdf", Usage: "also print the report to report.pdf with headless chromium"},
+			&cli.StringFlag{Name: "browser", Usage: "the browser binary --pdf uses", Value: browser.DefaultExec},
 			identityFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -51,7 +55,11 @@ func exportCommand(e *env) *cli.Command {
 			if c.NArg() > 0 {
 				return usageErr("export: unexpected argument %q (items go in --items)", c.Args().First())
 			}
-			o := export.Options{Case: c.String("case"), Out: c.String("out"), Recipient: c.String("recipient"), Prefix: c.String("prefix"), Version: version()}
+			o := export.Options{Case: c.String("case"), Out: c.String("out"), Recipient: c.String("recipient"), Prefix: c.String("prefix"), Version: version(),
+				Zip: c.Bool("zip")}
+			if c.Bool("pdf") {
+				o.PDF = c.String("browser")
+			}
 			for _, v := range c.StringSlice("items") {
 				for _, s := range strings.Split(v, ",") {
 					id, err := hashing.ParseDigest(strings.TrimSpace(s))
@@ -92,8 +100,12 @@ func exportCommand(e *env) *cli.Command {
 }
 
 func runExport(ctx context.Context, e *env, home string, cfg *Config, o export.Options, identities []string) error {
-	if _, err := os.Lstat(o.Out); err == nil {
-		return usageErr("export: %s exists; a package goes into a new folder", o.Out)
+	final := o.Out
+	if o.Zip {
+		final += ".zip"
+	}
+	if _, err := os.Lstat(final); err == nil {
+		return usageErr("export: %s exists; a package goes into a new folder (or zip file)", final)
 	}
 	ids, err := loadIdentities(identities)
 	if err != nil {
@@ -137,12 +149,12 @@ func runExport(ctx context.Context, e *env, home string, cfg *Config, o export.O
 	}
 	fmt.Fprintf(out, "exported %d exhibits (%s) to %s for %q: %s in %d files\n", len(res.Exhibits), o.Content, res.Dir, o.Recipient,
 		humanBytes(res.PayloadBytes), res.PayloadFiles)
-	stamp := "not timestamped (no timestamp authority)"
+	stamp := "no timestamp authority"
 	if res.Timestamped {
 		stamp = "timestamped"
 	}
 	fmt.Fprintf(out, "on record: exported events naming tag manifest %s, proven in checkpoint %d (%s)\n", res.TagManifest, res.Checkpoint.Size, stamp)
-	fmt.Fprintf(out, "check it: exhibit verify-export %s  (or the commands in %s/VERIFY.md)\n", res.Dir, res.Dir)
+	fmt.Fprintf(out, "check it: exhibit verify-export %s  (or the commands in its VERIFY.md)\n", res.Dir)
 	return nil
 }
 
@@ -150,7 +162,7 @@ func verifyExportCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:      "verify-export",
 		Usage:     "check a disclosure package offline, from its files alone",
-		ArgsUsage: "PACKAGE_DIR",
+		ArgsUsage: "PACKAGE_DIR|PACKAGE.zip",
 		Description: "Re-checks every manifest and tag manifest, that no file was added or removed, each exhibit's\n" +
 			"bundles and timestamps, its files against the signed record, and every custody event's\n" +
 			"inclusion proof against the package's signed checkpoint, and that the exported events name\n" +

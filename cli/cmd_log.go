@@ -119,6 +119,8 @@ func eventDetail(ev *custody.Event) string {
 	switch {
 	case (ev.Type == custody.EventVerified || ev.Type == custody.EventFixityChecked) && ev.Item == "" && ev.Record != "":
 		parts = append(parts, "result set "+custody.VerificationKey(ev.Record))
+	case ev.Type == custody.EventExported:
+		parts = append(parts, "to "+printable(ev.Recipient)+"; package (tag manifest) "+ev.Record)
 	case ev.Record != "":
 		parts = append(parts, "record "+ev.Record)
 	}

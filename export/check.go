@@ -96,6 +96,22 @@ type checker struct {
 // and that the exported events name this package. Statuses and verdicts
 // are verify's. An error means the folder could not be read as a package.
 func Check(dir string, o CheckOptions) (*CheckReport, error) {
+	if fi, err := os.Stat(dir); err == nil && fi.Mode().IsRegular() && strings.HasSuffix(dir, ".zip") {
+		tmp, err := os.MkdirTemp("", "exhibit-verify-export-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		inner, err := unzipPackage(dir, tmp)
+		if err != nil {
+			return nil, err
+		}
+		rep, err := Check(inner, o)
+		if rep != nil {
+			rep.Package = dir
+		}
+		return rep, err
+	}
 	decl, err := os.ReadFile(filepath.Join(dir, bagitTxt))
 	if errors.Is(err, fs.ErrNotExist) {
 		// A package that lost its declaration is still checked; a folder
@@ -504,6 +520,14 @@ func (k *checker) exhibit(num string) verify.ItemReport {
 		}
 		ir.Checks = append(ir.Checks, c)
 		ir.Status = worst(ir.Status, c.Status)
+	}
+	// The proofs of this exhibit's events belong to the package even when
+	// the exhibit cannot be checked further.
+	evs, _ := os.ReadDir(filepath.Join(k.dir, filepath.FromSlash(dir+"events")))
+	for _, e := range evs {
+		if idx, ok := indexOf(e.Name()); ok {
+			k.used[proofFile(idx)] = true
+		}
 	}
 	if k.trust == nil {
 		add(verify.Check{Name: "record signature", Status: verify.Untrusted, Detail: "no usable trust"})

@@ -75,6 +75,12 @@ type Options struct {
 	Identities []age.Identity
 	// Version is the exporting program's version, for bag-info.txt.
 	Version string
+	// PDF, when set, is the path of chromium-headless-shell, which prints
+	// report.html to report.pdf as well.
+	PDF string
+	// Zip writes the package as Out + ".zip" (one folder inside, named
+	// after Out) instead of a folder.
+	Zip bool
 	// Progress, when set, is told of each exhibit written.
 	Progress func(done, total int)
 }
@@ -151,12 +157,21 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
+	if o.PDF != "" {
+		if _, err := os.Stat(o.PDF); err != nil {
+			return nil, fmt.Errorf("--pdf needs chromium-headless-shell: %w", err)
+		}
+	}
 	reports, err := verifyItems(ctx, a, ids, o.Identities)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Lstat(o.Out); err == nil {
-		return nil, fmt.Errorf("%s exists: an export goes into a new folder", o.Out)
+	final := o.Out
+	if o.Zip {
+		final = o.Out + ".zip"
+	}
+	if _, err := os.Lstat(final); err == nil {
+		return nil, fmt.Errorf("%s exists: an export goes into a new folder", final)
 	}
 	stage, err := os.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), filepath.Base(o.Out)+".partial-")
 	if err != nil {
@@ -184,7 +199,7 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 			o.Progress(i+1, len(ids))
 		}
 	}
-	if err := x.writeTags(); err != nil {
+	if err := x.writeTags(ctx); err != nil {
 		return nil, err
 	}
 	named, err := x.bag.writeTagManifests()
@@ -211,11 +226,16 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 	if err := syncDir(stage); err != nil {
 		return nil, err
 	}
-	if err := os.Rename(stage, o.Out); err != nil {
+	if o.Zip {
+		if err := zipBag(stage, filepath.Base(filepath.Clean(o.Out)), final); err != nil {
+			return nil, err
+		}
+	} else if err := os.Rename(stage, o.Out); err != nil {
 		return nil, fmt.Errorf("move the package into place: %w", err)
+	} else {
+		done = true
 	}
-	done = true
-	res := &Result{Dir: o.Out, Exhibits: x.exhibits, TagManifest: named, Checkpoint: d.Checkpoint, Timestamped: d.Timestamp != nil}
+	res := &Result{Dir: final, Exhibits: x.exhibits, TagManifest: named, Checkpoint: d.Checkpoint, Timestamped: d.Timestamp != nil}
 	for _, f := range x.bag.payload {
 		res.PayloadBytes += f.sum.Size
 	}

@@ -185,6 +185,18 @@ func TestExportAndCheck(t *testing.T) {
 			mustName(t, check(t, c), f)
 		})
 	}
+	t.Run("zip", func(t *testing.T) {
+		res := export(t, a, Options{Items: ids[2:3], Out: filepath.Join(dir, "zipped"), Zip: true})
+		if res.Dir != filepath.Join(dir, "zipped.zip") {
+			t.Fatalf("wrote %s", res.Dir)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "zipped")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a folder beside the zip: %v", err)
+		}
+		if rep := check(t, res.Dir); rep.Verdict != verify.Intact {
+			t.Fatalf("%s: %v", rep.Verdict, failures(rep))
+		}
+	})
 	t.Run("exported event of another package", func(t *testing.T) {
 		// A second export of the same item: its exported event, moved
 		// into the first package, proves the second one, not this one.
@@ -635,7 +647,16 @@ func TestReport(t *testing.T) {
 	if dark < 2000 {
 		t.Errorf("the summary's screenshot is nearly blank (%d dark pixels)", dark)
 	}
-	os.WriteFile(filepath.Join(dir, "report.png"), shot, 0o644)
+	// --pdf: the same report, printed by the browser.
+	pdfOut := filepath.Join(dir, "pdf")
+	export(t, a, Options{Items: []hashing.Digest{res.Exhibits[0].Item}, Out: pdfOut, PDF: exe})
+	pdf, err := os.ReadFile(filepath.Join(pdfOut, reportPDF))
+	if err != nil || !bytes.HasPrefix(pdf, []byte("%PDF-")) || len(pdf) < 10000 {
+		t.Fatalf("report.pdf: %d bytes, %v", len(pdf), err)
+	}
+	if rep := check(t, pdfOut); rep.Verdict != verify.Intact {
+		t.Fatalf("with report.pdf: %s %v", rep.Verdict, failures(rep))
+	}
 }
 
 // TestCaseDocument checks case.jsonld against the CASE 1.4.0 and UCO

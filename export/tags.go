@@ -2,6 +2,7 @@ package export
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/base64"
@@ -22,6 +23,7 @@ const (
 	verifyMD      = "VERIFY.md"
 	indexCSV      = "index.csv"
 	reportHTML    = "report.html"
+	reportPDF     = "report.pdf"
 	caseJSONLD    = "case.jsonld"
 	trustDir      = "trust/"
 	trustJSON     = trustDir + "trust.json"
@@ -52,7 +54,7 @@ type trust struct {
 
 // writeTags writes bag-info and the payload manifests, the trust
 // material, index.csv, VERIFY.md, report.html and case.jsonld.
-func (x *exporter) writeTags() error {
+func (x *exporter) writeTags(ctx context.Context) error {
 	now := time.Now().UTC()
 	info := []infoField{}
 	if x.o.Organization != "" {
@@ -92,6 +94,15 @@ func (x *exporter) writeTags() error {
 	}
 	if err := x.bag.put(reportHTML, report); err != nil {
 		return err
+	}
+	if x.o.PDF != "" {
+		pdf, err := renderPDF(ctx, x.o.PDF, x.bag.dir)
+		if err != nil {
+			return err
+		}
+		if err := x.bag.put(reportPDF, pdf); err != nil {
+			return err
+		}
 	}
 	doc, err := x.caseDocument(now)
 	if err != nil {
