@@ -46,9 +46,9 @@ func TestTlogProofRoundTrip(t *testing.T) {
 }
 
 func FuzzParseManifest(f *testing.F) {
-	f.Add([]byte(strings.Repeat("a", 64) + "  data/x\n"), "sha256")
-	f.Add([]byte(strings.Repeat("0", 128) + "  data/EX-0001/original.jpg\n"), "sha512")
-	f.Add([]byte(strings.Repeat("a", 64) + " *data/x\n"), "sha256")
+	f.Add([]byte(strings.Repeat("a", 64)+"  data/x\n"), "sha256")
+	f.Add([]byte(strings.Repeat("0", 128)+"  data/EX-0001/original.jpg\n"), "sha512")
+	f.Add([]byte(strings.Repeat("a", 64)+" *data/x\n"), "sha256")
 	f.Fuzz(func(t *testing.T, data []byte, alg string) {
 		lines, err := parseManifest(data, alg)
 		if err != nil {
