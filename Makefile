@@ -20,6 +20,9 @@
 # make bench-worker
 #              1,000 photos through a worker's folder job against exhibit
 #              ingest of the same folder (BENCH_PHOTOS=N, BENCH_RUNS=N)
+# make bench-export
+#              exhibit export of 1,000 photos versus cp -r of the same payload,
+#              and verify-export's time per item (BENCH_PHOTOS=N, BENCH_RUNS=N)
 # make bench-scale
 #              1, 2 and 3 workers on PostgreSQL with MinIO, the same photos
 # make bench-acquire
@@ -35,7 +38,7 @@ GO ?= go
 export GOTOOLCHAIN := local
 export TEST_FLAGS TEST_PKGS
 
-.PHONY: test check tools vet build demo bench bench-photos bench-verify bench-worker bench-scale bench-acquire fuzz
+.PHONY: test check tools vet build demo bench bench-photos bench-verify bench-worker bench-scale bench-acquire bench-export fuzz
 
 test: vet tools
 	scripts/test.sh
@@ -79,6 +82,9 @@ bench-scale: tools
 
 bench-verify:
 	scripts/bench-verify.sh
+
+bench-export:
+	scripts/bench-export.sh
 
 bench-acquire: tools
 	$(GO) test -run '^$$' -bench Capture -benchtime 5x ./acquire/web

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -76,8 +77,16 @@ func (a *Archive) LogExport(ctx context.Context, items []hashing.Digest, tagMani
 		all[ap.Index] = entry
 		d.Exported[ap.Event.Item] = LoggedEvent{Index: ap.Index, Event: ap.Event}
 	}
-	for i, entry := range all {
-		p, err := cl.log.ProveInclusion(ctx, c, i)
+	// In log order: neighbours share tiles, which the tree reads once.
+	idx := make([]int64, 0, len(all))
+	for i := range all {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	tree := cl.log.Tree(ctx, c)
+	for _, i := range idx {
+		entry := all[i]
+		p, err := tree.ProveInclusion(i)
 		if err == nil {
 			err = ledger.CheckInclusion(c, i, entry, p)
 		}

@@ -1,7 +1,6 @@
 package export
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/openexhibit/exhibit/hashing"
 )
@@ -39,6 +39,7 @@ type fileSum struct {
 // bagWriter writes a bag into a folder.
 type bagWriter struct {
 	dir     string
+	mu      sync.Mutex
 	payload []fileSum // under data/
 	tags    []fileSum // other files, listed in the tag manifests
 }
@@ -79,33 +80,42 @@ func (b *bagWriter) create(rel string) (*bagFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bagFile{b: b, rel: rel, f: f, h: hashing.New(), w: bufio.NewWriterSize(f, 1<<20)}, nil
+	return &bagFile{b: b, rel: rel, f: f, h: hashing.New()}, nil
 }
 
-// bagFile is a file being written: its bytes are hashed as they go.
+// bagFile is a file being written: its bytes are hashed as they go,
+// unless the caller knows their digests (closeKnown).
 type bagFile struct {
 	b   *bagWriter
 	rel string
 	f   *os.File
 	h   *hashing.Hasher
-	w   *bufio.Writer
+	// known: the caller hashes what it writes (closeKnown).
+	known bool
 }
 
 func (f *bagFile) Write(p []byte) (int, error) {
-	f.h.Write(p)
-	return f.w.Write(p)
+	if !f.known {
+		f.h.Write(p)
+	}
+	return f.f.Write(p)
 }
 
-// Close finishes the file and records it in the bag.
-func (f *bagFile) Close() error {
-	err := f.w.Flush()
-	if cerr := f.f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+// Close finishes the file and records it in the bag with the digests of
+// what was written.
+func (f *bagFile) Close() error { return f.finish(f.h.Sum()) }
+
+// closeKnown finishes a file whose bytes the caller hashed itself (sum),
+// as verify.Fetch does while it checks them: written after known().
+func (f *bagFile) closeKnown(sum hashing.Set) error { return f.finish(sum) }
+
+func (f *bagFile) finish(sum hashing.Set) error {
+	if err := f.f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", f.rel, err)
 	}
-	fs := fileSum{path: f.rel, sum: f.h.Sum()}
+	fs := fileSum{path: f.rel, sum: sum}
+	f.b.mu.Lock()
+	defer f.b.mu.Unlock()
 	if strings.HasPrefix(f.rel, "data/") {
 		f.b.payload = append(f.b.payload, fs)
 	} else {

@@ -22,11 +22,15 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"filippo.io/age"
 	"golang.org/x/mod/sumdb/tlog"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
 	"github.com/openexhibit/exhibit/archive"
@@ -186,18 +190,35 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 	x := &exporter{a: a, o: o, bag: &bagWriter{dir: stage}, signers: map[string]bool{},
 		checkpointStamped: len(a.TrustFile().TimestampAuthorities) > 0}
 	width := max(4, len(fmt.Sprint(len(ids))))
+	events := make(map[string][]archive.LoggedEvent, len(ids))
+	if _, err := a.ItemsEvents(ctx, ids, func(id hashing.Digest, evs []archive.LoggedEvent) error {
+		events[id.String()] = evs
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	// The exhibits are written on as many goroutines as there are CPUs:
+	// each is hashing and file creation, CPU-bound on small photos.
+	x.exhibits = make([]*Exhibit, len(ids))
 	for i, id := range ids {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ex := &Exhibit{Number: fmt.Sprintf("%s%0*d", o.Prefix, width, i+1), Item: id, Verified: reports[i]}
-		if err := x.exhibit(ctx, ex); err != nil {
-			return nil, fmt.Errorf("%s (%s): %w", ex.Number, id, err)
-		}
-		x.exhibits = append(x.exhibits, ex)
-		if o.Progress != nil {
-			o.Progress(i+1, len(ids))
-		}
+		x.exhibits[i] = &Exhibit{Number: fmt.Sprintf("%s%0*d", o.Prefix, width, i+1), Item: id, Verified: reports[i], Events: events[id.String()]}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	var written atomic.Int64
+	for _, ex := range x.exhibits {
+		g.Go(func() error {
+			if err := x.exhibit(gctx, ex); err != nil {
+				return fmt.Errorf("%s (%s): %w", ex.Number, ex.Item, err)
+			}
+			if n := written.Add(1); o.Progress != nil {
+				o.Progress(int(n), len(ids))
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	if err := x.writeTags(ctx); err != nil {
 		return nil, err
@@ -327,6 +348,7 @@ type exporter struct {
 	exhibits []*Exhibit
 	// signers are the fingerprints of the keys that signed the exhibits'
 	// bundles.
+	mu      sync.Mutex
 	signers map[string]bool
 	// checkpointStamped: the checkpoint that holds the export will carry a
 	// timestamp (LogExport requires one when the trust file lists TSAs).
@@ -362,7 +384,9 @@ func (x *exporter) exhibit(ctx context.Context, ex *Exhibit) error {
 	}
 	rec := &stmt.Predicate
 	ex.Record, ex.SignedBy, ex.Timestamps = rec, vf.KeyFingerprint, vf.Timestamps
+	x.mu.Lock()
 	x.signers[vf.KeyFingerprint], x.signers[of.KeyFingerprint] = true, true
+	x.mu.Unlock()
 
 	add := func(name string, data []byte) error {
 		ex.Files = append(ex.Files, dir+name)
@@ -373,11 +397,15 @@ func (x *exporter) exhibit(ctx context.Context, ex *Exhibit) error {
 		if err != nil {
 			return err
 		}
-		_, err = verify.Fetch(ctx, st, obj, x.o.Identities, f)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
+		// Fetch hashes every byte it writes, and checks them against the
+		// signed record: the bag takes its digests.
+		f.known = true
+		sum, err := verify.Fetch(ctx, st, obj, x.o.Identities, f)
 		if err != nil {
+			f.f.Close()
+			return err
+		}
+		if err := f.closeKnown(sum); err != nil {
 			return err
 		}
 		ex.Files = append(ex.Files, dir+name)
@@ -452,11 +480,6 @@ func (x *exporter) exhibit(ctx context.Context, ex *Exhibit) error {
 			}
 		}
 	}
-	evs, err := x.a.Events(ctx, &ex.Item)
-	if err != nil {
-		return err
-	}
-	ex.Events = evs.Events
 	for _, ev := range ex.Events {
 		entry, err := ev.Event.Marshal()
 		if err != nil {

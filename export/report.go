@@ -2,24 +2,15 @@ package export
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"image"
-	_ "image/gif" // thumbnails of GIF working copies
-	"image/jpeg"
-	_ "image/png" // and of PNG
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
-
-	"golang.org/x/image/draw"
-	_ "golang.org/x/image/tiff" // and of TIFF
-	_ "golang.org/x/image/webp" // and of WebP
 
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/verify"
@@ -28,16 +19,9 @@ import (
 // report.html: one self-contained page (inline CSS, thumbnails as data:
 // URIs, no script, nothing fetched) that a lawyer reads: a summary, then
 // each exhibit with its digests, source, times labelled by whose clock
-// they come from, custody timeline, verification, a thumbnail of what the
-// package holds (re-encoded from pixels: no metadata), and its location
-// only when the package holds the original.
-
-// thumbMax bounds a thumbnail's longer side; thumbPixels the images
-// decoded for one.
-const (
-	thumbMax    = 320
-	thumbPixels = 64 << 20
-)
+// they come from, custody timeline, verification, a picture of what the
+// package holds (its own file, linked), and its location only when the
+// package holds the original.
 
 type reportView struct {
 	Title, Recipient, Organization, Contact, Case, Content, Version string
@@ -124,17 +108,21 @@ func (x *exporter) exhibitView(ex *Exhibit) exhibitView {
 	}
 	// The thumbnail: of the working copy, or of the original when the
 	// package holds it; never of anything the package withholds.
-	v.ThumbnailOf = "No thumbnail: the package holds no image of this exhibit"
-	for _, f := range []struct{ path, what string }{{ex.WorkingCopy, "the working copy (metadata removed)"}, {ex.Original, "the original"}} {
-		if f.path == "" || !strings.HasPrefix(r.Original.MediaType, "image/") {
+	// The picture: the working copy, or the original when the package
+	// holds it, never anything it withholds; shown by the reader's browser
+	// from the package's own file (relative link: nothing leaves the
+	// package, nothing is decoded here).
+	v.ThumbnailOf = "No picture: the package holds no image of this exhibit"
+	for _, f := range []struct{ path, what, mediaType string }{
+		{ex.WorkingCopy, "the working copy (metadata removed)", workingCopyType(r)}, {ex.Original, "the original", r.Original.MediaType}} {
+		if f.path == "" || !strings.HasPrefix(f.mediaType, "image/") {
 			continue
 		}
-		uri, err := thumbnail(filepath.Join(x.bag.dir, filepath.FromSlash(f.path)))
-		if err == nil {
-			v.Thumbnail, v.ThumbnailOf = uri, "Thumbnail of "+f.what+", re-encoded from its pixels as stored"
+		if browserImages[f.mediaType] {
+			v.Thumbnail, v.ThumbnailOf = template.URL(f.path), "The file "+f.path+": "+f.what
 			break
 		}
-		v.ThumbnailOf = "No thumbnail of " + f.what + ": " + err.Error()
+		v.ThumbnailOf = "No picture of " + f.what + ": browsers do not display " + f.mediaType + " (" + f.path + ")"
 	}
 	for _, f := range ex.Files {
 		if !strings.Contains(f, "/events/") {
@@ -287,44 +275,17 @@ func (x *exporter) photoSummary(ex *Exhibit) photoSummary {
 	return photoSummary{}
 }
 
-// thumbnail decodes an image and returns a JPEG of at most thumbMax
-// pixels a side as a data: URI. Only pixels pass: no metadata.
-func thumbnail(path string) (template.URL, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
-	if err != nil {
-		return "", err
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > thumbPixels {
-		return "", fmt.Errorf("%dx%d: not thumbnailed", cfg.Width, cfg.Height)
-	}
-	if _, err := f.Seek(0, 0); err != nil {
-		return "", err
-	}
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return "", err
-	}
-	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	if w > thumbMax || h > thumbMax {
-		if w >= h {
-			w, h = thumbMax, max(1, h*thumbMax/w)
-		} else {
-			w, h = max(1, w*thumbMax/h), thumbMax
+// browserImages are the image types browsers display.
+var browserImages = map[string]bool{"image/jpeg": true, "image/png": true, "image/gif": true, "image/webp": true}
+
+// workingCopyType is the media type of the record's working copy.
+func workingCopyType(r *custody.Record) string {
+	for _, d := range r.Derivatives {
+		if d.Kind == strippedKind {
+			return d.MediaType
 		}
 	}
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.CatmullRom.Scale(dst, dst.Bounds(), img, b, draw.Src, nil)
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, dst, &jpeg.Options{Quality: 80}); err != nil {
-		return "", err
-	}
-	return template.URL("data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())), nil
+	return ""
 }
 
 // markdownHTML renders the small Markdown VERIFY.md uses: headings,
@@ -384,8 +345,8 @@ pre { background: #f4f4f4; padding: 0.6em; white-space: pre-wrap; }
 .verdict { font-weight: 700; }
 .INTACT { color: #05631b; }
 .warn { color: #8a5a00; }
-figure { float: inline-end; margin: 0 0 1em 1em; max-width: 45%; }
-figure img { max-width: 100%; border: 1px solid #999; }
+figure { float: inline-end; margin: 0 0 1em 1em; width: 40%; }
+figure img { max-width: 100%; max-height: 24em; border: 1px solid #999; }
 figcaption { font-size: 0.8em; color: #444; }
 .note { font-size: 0.9em; color: #444; }
 </style>
@@ -421,7 +382,7 @@ figcaption { font-size: 0.8em; color: #444; }
 {{range .Exhibits}}
 <section class="exhibit" id="{{.Number}}">
 <h2>{{.Number}}: <span dir="auto">{{.Name}}</span></h2>
-{{if .Thumbnail}}<figure><img src="{{.Thumbnail}}" alt="{{.Number}}"><figcaption>{{.ThumbnailOf}}</figcaption></figure>{{else}}<p class="note">{{.ThumbnailOf}}</p>{{end}}
+{{if .Thumbnail}}<figure><img src="{{.Thumbnail}}" alt="{{.Number}}" loading="lazy"><figcaption>{{.ThumbnailOf}}</figcaption></figure>{{else}}<p class="note">{{.ThumbnailOf}}</p>{{end}}
 <table>
 <tr><th>Item</th><td class="digest">{{.Item}}</td></tr>
 <tr><th>SHA-256</th><td class="digest">{{.SHA256}}</td></tr>

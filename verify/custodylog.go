@@ -23,6 +23,8 @@ import (
 // events are then proven.
 type LogView struct {
 	log *ledger.Log
+	// tree reads Checkpoint's tree for every item, each tile once.
+	tree *ledger.Tree
 	// newest is the newest checkpoint read since (see newer): pointers to
 	// events past Checkpoint are proven against it.
 	mu     sync.Mutex
@@ -162,6 +164,7 @@ func OpenLog(ctx context.Context, l *ledger.Log, ls ledger.Lister, trust *sign.V
 		return v
 	}
 	v.Checkpoint, v.Signed, v.Usable, v.newest = c, signed, true, c
+	v.tree = l.Tree(ctx, c)
 	if c.Size == 0 {
 		v.Head = append(v.Head, Check{Name: "log checkpoint", Object: ledger.CheckpointKey, Status: Pass, Detail: "the log holds no events yet"})
 		return v
@@ -255,7 +258,11 @@ func (v *LogView) checkItem(ctx context.Context, c itemCheck, st storage.Store, 
 				proven = cp
 			}
 		}
-		entries, err := v.log.Entries(ctx, cp, p.First, n)
+		tree := v.tree
+		if cp != v.Checkpoint {
+			tree = v.log.Tree(ctx, cp)
+		}
+		entries, err := tree.Entries(p.First, n)
 		if err != nil {
 			c.add(logErr("log events", p.Key, fmt.Errorf("events %d to %d: %w", p.First, p.First+n-1, err)))
 			return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
 
@@ -94,7 +95,9 @@ func stream(ctx context.Context, st storage.Getter, key string, encrypted bool, 
 	sh := hashing.New()
 	tee := io.TeeReader(src, sh)
 	out := &writeErr{w: w}
-	buf := make([]byte, 1<<20)
+	bp := streamBuffers.Get().(*[]byte)
+	defer streamBuffers.Put(bp)
+	buf := *bp
 	switch {
 	case !encrypted:
 		if _, err := io.CopyBuffer(out, tee, buf); err != nil {
@@ -123,6 +126,10 @@ func stream(ctx context.Context, st storage.Getter, key string, encrypted bool, 
 	s.stored = sh.Sum()
 	return s, nil
 }
+
+// streamBuffers are stream's 1 MiB copy buffers: allocating one per
+// object costs more than small objects take to copy.
+var streamBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 func match(key, what string, want, got hashing.Set) error {
 	switch {

@@ -233,11 +233,12 @@ func (l *Log) waitFor(ctx context.Context, h head) (bool, error) {
 // first).
 func (l *Log) complete(ctx context.Context, h head, b *batch) (*head, error) {
 	old := tlog.Tree{N: h.cp.Size, Hash: h.cp.Root}
-	r := l.hashReader(ctx, h.cp)
+	tree := l.Tree(ctx, h.cp)
+	r := tree.r
 	readPrefix := func(t tlog.Tile) ([]byte, error) {
 		// The entries of the tile that grows, as published: checked
 		// against the old tree before they are copied into the new tile.
-		entries, err := l.verifiedEntries(ctx, h.cp, r, t.N*tileWidth, t.N*tileWidth+int64(t.W))
+		entries, err := tree.verifiedEntries(t.N*tileWidth, t.N*tileWidth+int64(t.W))
 		if err != nil {
 			return nil, err
 		}

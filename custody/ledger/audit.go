@@ -138,10 +138,10 @@ stream:
 // locate finds why the stored entries do not hash to c's root: the first
 // entry that differs from the leaf the signed tree proves there.
 func (l *Log) locate(ctx context.Context, c custody.Checkpoint, computed tlog.Hash) error {
-	r := l.hashReader(ctx, c)
+	tree := l.Tree(ctx, c)
 	for k := int64(0); k*tileWidth < c.Size; k++ {
 		t := entryTile(k, c.Size)
-		_, err := l.verifiedEntries(ctx, c, r, k*tileWidth, k*tileWidth+int64(t.W))
+		_, err := tree.verifiedEntries(k*tileWidth, k*tileWidth+int64(t.W))
 		var me *EntryMismatchError
 		switch {
 		case errors.As(err, &me):

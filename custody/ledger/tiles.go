@@ -136,14 +136,90 @@ func entryTile(k, n int64) tlog.Tile {
 	return tlog.Tile{H: custody.TileHeight, L: -1, N: k, W: int(min(n-k*tileWidth, tileWidth))}
 }
 
-// verifiedEntries reads entries [start, end) of c's tree from the entry
-// tiles and checks each against the leaf hashes that r (authenticated
-// against c) proves. A difference is an *EntryMismatchError.
-func (l *Log) verifiedEntries(ctx context.Context, c custody.Checkpoint, r tlog.HashReader, start, end int64) ([][]byte, error) {
+// Tree reads the tree of one checkpoint, entries and inclusion proofs,
+// each authenticated against the checkpoint, through one cache of the
+// tiles it read: many reads cost what their distinct tiles cost (an
+// export proves thousands of events). It is safe for concurrent use.
+type Tree struct {
+	l   *Log
+	ctx context.Context
+	c   custody.Checkpoint
+	r   tlog.HashReader
+	// data are the entry tiles read, bounded by maxCachedData bytes.
+	mu        sync.Mutex
+	data      map[tlog.Tile][]byte
+	dataBytes int
+}
+
+// maxCachedData bounds the entry tiles a Tree keeps.
+const maxCachedData = 32 << 20
+
+// Tree returns a reader of the tree of checkpoint c (from Latest, or one
+// the caller trusts).
+func (l *Log) Tree(ctx context.Context, c custody.Checkpoint) *Tree {
+	return &Tree{l: l, ctx: ctx, c: c, r: l.hashReader(ctx, c), data: map[tlog.Tile][]byte{}}
+}
+
+// Checkpoint is the checkpoint whose tree t reads.
+func (t *Tree) Checkpoint() custody.Checkpoint { return t.c }
+
+// entryTile reads an entry tile, once.
+func (t *Tree) entryTile(tile tlog.Tile) ([]byte, error) {
+	t.mu.Lock()
+	data, ok := t.data[tile]
+	t.mu.Unlock()
+	if ok {
+		return data, nil
+	}
+	data, err := storage.ReadAll(t.ctx, t.l.store, TileKey(tile), maxEntryTile)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.dataBytes+len(data) > maxCachedData {
+		clear(t.data)
+		t.dataBytes = 0
+	}
+	t.data[tile], t.dataBytes = data, t.dataBytes+len(data)
+	return data, nil
+}
+
+// Entries is Log.Entries on this tree.
+func (t *Tree) Entries(start, n int64) ([][]byte, error) {
+	c := t.c
+	if start < 0 || n < 0 || start > c.Size || n > c.Size-start {
+		return nil, fmt.Errorf("custody/ledger: entries %d+%d: outside the checkpoint's %d entries", start, n, c.Size)
+	}
+	if n > MaxBatch {
+		return nil, fmt.Errorf("custody/ledger: entries %d+%d: read at most %d at once", start, n, MaxBatch)
+	}
+	return t.verifiedEntries(start, start+n)
+}
+
+// ProveInclusion is Log.ProveInclusion on this tree.
+func (t *Tree) ProveInclusion(index int64) (tlog.RecordProof, error) {
+	c := t.c
+	if index < 0 || index >= c.Size {
+		return nil, fmt.Errorf("custody/ledger: prove entry %d: outside the checkpoint's %d entries", index, c.Size)
+	}
+	p, err := tlog.ProveRecord(c.Size, index, t.r)
+	if err != nil {
+		return nil, fmt.Errorf("custody/ledger: prove entry %d in checkpoint %d: %w", index, c.Size, err)
+	}
+	return p, nil
+}
+
+// verifiedEntries reads entries [start, end) of the tree from the entry
+// tiles and checks each against the leaf hashes the hash tiles
+// (authenticated against the checkpoint) prove. A difference is an
+// *EntryMismatchError.
+func (t *Tree) verifiedEntries(start, end int64) ([][]byte, error) {
+	c, r := t.c, t.r
 	var out [][]byte
 	for k := start / tileWidth; k*tileWidth < end; k++ {
-		t := entryTile(k, c.Size)
-		lo, hi := max(start, k*tileWidth), min(end, k*tileWidth+int64(t.W))
+		tile := entryTile(k, c.Size)
+		lo, hi := max(start, k*tileWidth), min(end, k*tileWidth+int64(tile.W))
 		idx := make([]int64, 0, hi-lo)
 		for i := lo; i < hi; i++ {
 			idx = append(idx, tlog.StoredHashIndex(0, i))
@@ -152,12 +228,12 @@ func (l *Log) verifiedEntries(ctx context.Context, c custody.Checkpoint, r tlog.
 		if err != nil {
 			return nil, fmt.Errorf("custody/ledger: read leaf hashes %d to %d: %w", lo, hi-1, err)
 		}
-		data, err := storage.ReadAll(ctx, l.store, TileKey(t), maxEntryTile)
-		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		data, err := t.entryTile(tile)
+		if err != nil {
 			return nil, fmt.Errorf("custody/ledger: read entries: %w", err)
 		}
 		// Leniently: each entry is checked against the signed tree.
-		entries, _ := custody.SplitEntries(data, t.W)
+		entries, _ := custody.SplitEntries(data, tile.W)
 		for i := lo; i < hi; i++ {
 			j := i - k*tileWidth
 			if j >= int64(len(entries)) {
@@ -177,26 +253,13 @@ func (l *Log) verifiedEntries(ctx context.Context, c custody.Checkpoint, r tlog.
 // entry that differs from what c commits to is an *EntryMismatchError.
 // Entries are custody events in canonical form (custody.ParseEvent).
 func (l *Log) Entries(ctx context.Context, c custody.Checkpoint, start, n int64) ([][]byte, error) {
-	if start < 0 || n < 0 || start > c.Size || n > c.Size-start {
-		return nil, fmt.Errorf("custody/ledger: entries %d+%d: outside the checkpoint's %d entries", start, n, c.Size)
-	}
-	if n > MaxBatch {
-		return nil, fmt.Errorf("custody/ledger: entries %d+%d: read at most %d at once", start, n, MaxBatch)
-	}
-	return l.verifiedEntries(ctx, c, l.hashReader(ctx, c), start, start+n)
+	return l.Tree(ctx, c).Entries(start, n)
 }
 
 // ProveInclusion returns the proof that the entry at index is in the tree
 // of checkpoint c, for CheckInclusion. It reads O(log n) tiles.
 func (l *Log) ProveInclusion(ctx context.Context, c custody.Checkpoint, index int64) (tlog.RecordProof, error) {
-	if index < 0 || index >= c.Size {
-		return nil, fmt.Errorf("custody/ledger: prove entry %d: outside the checkpoint's %d entries", index, c.Size)
-	}
-	p, err := tlog.ProveRecord(c.Size, index, l.hashReader(ctx, c))
-	if err != nil {
-		return nil, fmt.Errorf("custody/ledger: prove entry %d in checkpoint %d: %w", index, c.Size, err)
-	}
-	return p, nil
+	return l.Tree(ctx, c).ProveInclusion(index)
 }
 
 // ProveConsistency returns the proof that the tree of checkpoint newer
