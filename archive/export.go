@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -28,9 +29,11 @@ type Disclosure struct {
 	Timestamp []byte
 	// Exported are the exported events, by item ID.
 	Exported map[string]LoggedEvent
-	// Proofs are the inclusion proofs in Checkpoint, by event index: of the
-	// events asked for and of the exported events.
-	Proofs map[int64]tlog.RecordProof
+	// Entries are the exact bytes of the events asked for and of the
+	// exported events, and Proofs their inclusion proofs in Checkpoint, by
+	// event index.
+	Entries map[int64][]byte
+	Proofs  map[int64]tlog.RecordProof
 }
 
 // LogExport puts an export on record: one exported event per item,
@@ -64,11 +67,8 @@ func (a *Archive) LogExport(ctx context.Context, items []hashing.Digest, tagMani
 		return nil, logFailure(err)
 	}
 	c, signed := cl.last.Checkpoint, cl.last.Signed
-	d := &Disclosure{Checkpoint: c, Signed: signed, Exported: map[string]LoggedEvent{}, Proofs: map[int64]tlog.RecordProof{}}
-	all := make(map[int64][]byte, len(entries)+len(app))
-	for i, e := range entries {
-		all[i] = e
-	}
+	all := maps.Clone(entries)
+	d := &Disclosure{Checkpoint: c, Signed: signed, Exported: map[string]LoggedEvent{}, Entries: all, Proofs: map[int64]tlog.RecordProof{}}
 	for _, ap := range app {
 		entry, err := ap.Event.Marshal()
 		if err != nil {
@@ -78,13 +78,8 @@ func (a *Archive) LogExport(ctx context.Context, items []hashing.Digest, tagMani
 		d.Exported[ap.Event.Item] = LoggedEvent{Index: ap.Index, Event: ap.Event}
 	}
 	// In log order: neighbours share tiles, which the tree reads once.
-	idx := make([]int64, 0, len(all))
-	for i := range all {
-		idx = append(idx, i)
-	}
-	slices.Sort(idx)
 	tree := cl.log.Tree(ctx, c)
-	for _, i := range idx {
+	for _, i := range slices.Sorted(maps.Keys(all)) {
 		entry := all[i]
 		p, err := tree.ProveInclusion(i)
 		if err == nil {

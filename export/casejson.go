@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"path"
 	"strings"
 	"time"
 
@@ -73,7 +72,7 @@ func (x *exporter) caseDocument(now time.Time) ([]byte, error) {
 		graph = append(graph, orig)
 		objects := []string{orig["@id"].(string)}
 		for _, d := range r.Derivatives {
-			if !ex.holds(d.Name) {
+			if ex.derived[d.Name] == "" {
 				continue
 			}
 			dn := fileNode(d.Digest, d.Size, d.MediaType, d.Name)
@@ -129,16 +128,6 @@ func (x *exporter) caseDocument(now time.Time) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// holds says whether the exhibit's package files include a derivative.
-func (ex *Exhibit) holds(name string) bool {
-	for _, f := range ex.Blobs {
-		if path.Base(f) == name {
-			return true
-		}
-	}
-	return false
 }
 
 // nodeID is a node's IRI: its kind and a UUID derived from seed (UCO

@@ -5,9 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -106,41 +106,58 @@ func Check(dir string, o CheckOptions) (*CheckReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		rep, err := Check(inner, o)
+		rep, err := checkDir(inner, o)
 		if rep != nil {
 			rep.Package = dir
 		}
 		return rep, err
 	}
-	decl, err := os.ReadFile(filepath.Join(dir, bagitTxt))
-	if errors.Is(err, fs.ErrNotExist) {
+	return checkDir(dir, o)
+}
+
+func checkDir(dir string, o CheckOptions) (*CheckReport, error) {
+	if _, err := os.Stat(filepath.Join(dir, bagitTxt)); err != nil {
 		// A package that lost its declaration is still checked; a folder
 		// with neither it nor a manifest is no package.
 		if _, merr := os.Stat(filepath.Join(dir, "manifest-sha256.txt")); merr != nil {
 			return nil, fmt.Errorf("%s: %w (no %s)", dir, ErrNotPackage, bagitTxt)
 		}
-	} else if err != nil {
+	}
+	// Every file is listed first: anything but regular files and folders
+	// (a link, a device, a pipe) ends the check before a file is read.
+	files, err := walkFiles(dir)
+	if err != nil {
 		return nil, err
 	}
 	k := &checker{dir: dir, o: o, rep: &CheckReport{Package: dir, Status: verify.Pass}, sums: map[string]hashing.Set{},
 		used: map[string]bool{bagitTxt: true}, exported: map[string][]int64{}}
+	decl, _ := k.read(bagitTxt)
 	if string(decl) != bagitDecl {
 		k.add(verify.Check{Name: "bag declaration", Object: bagitTxt, Status: verify.Fail, Expected: strings.TrimSpace(bagitDecl), Found: orNone(firstLine(decl))})
-	}
-	files, err := walkFiles(dir)
-	if err != nil {
-		return nil, err
 	}
 	k.manifests(files)
 	k.loadTrust()
 	k.checkpoint()
 	exhibits := k.exhibitDirs(files)
-	k.exportedEvents(exhibits)
+	if len(exhibits) == 0 {
+		k.add(verify.Check{Name: "exhibits", Object: "data/", Status: verify.Fail, Expected: "at least one exhibit", Found: "none"})
+	}
+	k.exportedEvents()
+	items := map[string]bool{}
+	known := true // every exhibit's item is known (its record verified)
 	for _, ex := range exhibits {
 		ir := k.exhibit(ex)
 		ir.Verdict = verify.VerdictOf(ir.Status)
 		k.rep.Exhibits = append(k.rep.Exhibits, ir)
 		k.rep.Status = worst(k.rep.Status, ir.Status)
+		items[ir.Item] = true
+		known = known && ir.Item != ""
+	}
+	for item, idx := range k.exported {
+		if known && !items[item] {
+			k.add(verify.Check{Name: "exported event", Object: exportedFile(idx[0]), Status: verify.Fail,
+				Expected: "an exported event of an exhibit of this package", Found: "one of " + item + ", which the package does not hold"})
+		}
 	}
 	for _, f := range files {
 		if idx, ok := strings.CutPrefix(f, proofDir); ok && !k.used[f] {
@@ -173,18 +190,21 @@ func (k *checker) add(c verify.Check) {
 	k.rep.Status = worst(k.rep.Status, c.Status)
 }
 
-// read reads a file of the package (at most 64 MiB).
+// read reads a file of the package (at most maxSmall bytes).
 func (k *checker) read(rel string) ([]byte, error) {
 	f, err := os.Open(filepath.Join(k.dir, filepath.FromSlash(rel)))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(&verifyLimit{r: f, n: maxSmall}); err != nil {
+	data, err := io.ReadAll(io.LimitReader(f, maxSmall+1))
+	if err == nil && len(data) > maxSmall {
+		err = fmt.Errorf("over %d bytes", maxSmall)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s: %w", rel, err)
 	}
-	return buf.Bytes(), nil
+	return data, nil
 }
 
 // manifests checks bag-info's Payload-Oxum, every payload and tag
@@ -210,7 +230,8 @@ func (k *checker) manifests(files []string) {
 		}
 	}
 	for _, kind := range []string{"manifest", "tagmanifest"} {
-		for _, alg := range algorithms {
+		var paths [2]map[string]bool
+		for ai, alg := range algorithms {
 			name := kind + "-" + alg + ".txt"
 			k.used[name] = true
 			data, err := k.read(name)
@@ -226,6 +247,7 @@ func (k *checker) manifests(files []string) {
 				k.tagManifest = hashing.Sum256(data).String()
 			}
 			listed := map[string]bool{}
+			paths[ai] = listed
 			for _, l := range lines {
 				listed[l.path] = true
 				inData := strings.HasPrefix(l.path, "data/")
@@ -233,7 +255,11 @@ func (k *checker) manifests(files []string) {
 					k.add(verify.Check{Name: kind, Object: name, Status: verify.Fail, Detail: l.path + " does not belong in " + name})
 					continue
 				}
-				k.used[l.path] = true
+				if alg == "sha256" {
+					// Only the SHA-256 manifests account for a file: the
+					// exported events pin the SHA-256 tag manifest.
+					k.used[l.path] = true
+				}
 				sum, err := k.sum(l.path)
 				if err != nil {
 					k.add(verify.Check{Name: "file", Object: l.path, Status: verify.Fail, Expected: "the file " + name + " lists", Found: "none", Detail: err.Error()})
@@ -254,6 +280,18 @@ func (k *checker) manifests(files []string) {
 						k.add(verify.Check{Name: "file", Object: p, Status: verify.Fail, Expected: "listed in " + name, Found: "not listed",
 							Detail: "a file was added to the payload after the package was made"})
 					}
+				}
+			}
+		}
+		if paths[0] != nil && paths[1] != nil {
+			for p := range paths[1] {
+				if !paths[0][p] {
+					k.add(verify.Check{Name: kind, Object: kind + "-sha512.txt", Status: verify.Fail, Expected: "the files " + kind + "-sha256.txt lists", Found: p + " besides"})
+				}
+			}
+			for p := range paths[0] {
+				if !paths[1][p] {
+					k.add(verify.Check{Name: kind, Object: kind + "-sha512.txt", Status: verify.Fail, Expected: "the files " + kind + "-sha256.txt lists", Found: p + " missing"})
 				}
 			}
 		}
@@ -466,7 +504,7 @@ func parseTlogProof(data []byte) (int64, tlog.RecordProof, []byte, error) {
 // exportedEvents checks the exported events: each proven, each naming
 // this package's tag manifest and recipient and one of its exhibits'
 // items (matched to exhibits later).
-func (k *checker) exportedEvents(exhibits []string) {
+func (k *checker) exportedEvents() {
 	entries, err := os.ReadDir(filepath.Join(k.dir, filepath.FromSlash(exportedDir)))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		k.add(verify.Check{Name: "exported event", Object: exportedDir, Status: verify.Error, Detail: err.Error()})
@@ -503,11 +541,11 @@ func (k *checker) exportedEvents(exhibits []string) {
 // indexOf parses "<20 digits>.json".
 func indexOf(name string) (int64, bool) {
 	base, ok := strings.CutSuffix(name, ".json")
-	if !ok || len(base) != 20 {
+	if !ok || len(base) != 20 || strings.Trim(base, "0123456789") != "" {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(base, 10, 64)
-	return n, err == nil && n >= 0
+	return n, err == nil
 }
 
 // exhibit checks one exhibit's folder.
@@ -677,7 +715,6 @@ func (k *checker) timestampFiles(add func(verify.Check), dir string, rb, ob []by
 func (k *checker) events(add func(verify.Check), dir string, id hashing.Digest, rb, ob []byte) {
 	entries, _ := os.ReadDir(filepath.Join(k.dir, filepath.FromSlash(dir+"events")))
 	ingested := false
-	var times []time.Time
 	for _, e := range entries {
 		rel := dir + "events/" + e.Name()
 		idx, ok := indexOf(e.Name())
@@ -692,7 +729,6 @@ func (k *checker) events(add func(verify.Check), dir string, id hashing.Digest, 
 				continue
 			}
 		}
-		times = append(times, ev.Time)
 		switch {
 		case ev.Item != id.String():
 			add(verify.Check{Name: "log event", Object: rel, Status: verify.Fail, Expected: "an event of " + id.String(), Found: "an event of " + orNone(ev.Item)})
@@ -714,7 +750,7 @@ func (k *checker) events(add func(verify.Check), dir string, id hashing.Digest, 
 	}
 	switch n := len(k.exported[id.String()]); n {
 	case 1:
-		add(verify.Check{Name: "log exported", Object: path.Join(exportedDir, fmt.Sprintf("%020d.json", k.exported[id.String()][0])), Status: verify.Pass,
+		add(verify.Check{Name: "log exported", Object: exportedFile(k.exported[id.String()][0]), Status: verify.Pass,
 			Detail: "the export of this package is on record for " + strconv.Quote(k.rep.Recipient)})
 	default:
 		add(verify.Check{Name: "log exported", Object: exportedDir, Status: verify.Fail, Expected: "one exported event naming this package", Found: fmt.Sprint(n)})
@@ -726,22 +762,4 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
-}
-
-// verifyLimit reads at most n bytes, then fails.
-type verifyLimit struct {
-	r interface{ Read([]byte) (int, error) }
-	n int64
-}
-
-func (l *verifyLimit) Read(p []byte) (int, error) {
-	if l.n <= 0 {
-		return 0, errors.New("file over the size limit")
-	}
-	if int64(len(p)) > l.n {
-		p = p[:l.n]
-	}
-	n, err := l.r.Read(p)
-	l.n -= int64(n)
-	return n, err
 }

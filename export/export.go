@@ -19,11 +19,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,6 +117,10 @@ type Exhibit struct {
 	// Withheld says why the package holds none of the item's bytes (no
 	// working copy exists), when it does not.
 	Withheld string
+	// entries are the events' exact bytes, by index.
+	entries map[int64][]byte
+	// derived are the package's files of derivatives, by derivative name.
+	derived map[string]string
 }
 
 // Result is what Export made.
@@ -229,30 +234,33 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 	}
 	entries := map[int64][]byte{}
 	for _, ex := range x.exhibits {
-		for _, ev := range ex.Events {
-			entry, err := ev.Event.Marshal()
-			if err != nil {
-				return nil, err
-			}
-			entries[ev.Index] = entry
-		}
+		maps.Copy(entries, ex.entries)
 	}
 	d, err := a.LogExport(ctx, ids, named.String(), o.Recipient, entries)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeCustody(stage, d, entries); err != nil {
-		return nil, err
+	// From here the export is on record: a failure keeps what was
+	// written, and says where.
+	onRecord := func(err error) error {
+		done = true
+		return fmt.Errorf("%w (the export is on record in the custody log; the incomplete package is kept in %s)", err, stage)
+	}
+	if err := writeCustody(stage, d); err != nil {
+		return nil, onRecord(err)
+	}
+	if err := os.Chmod(stage, 0o755); err != nil {
+		return nil, onRecord(err)
 	}
 	if err := syncDir(stage); err != nil {
-		return nil, err
+		return nil, onRecord(err)
 	}
 	if o.Zip {
 		if err := zipBag(stage, filepath.Base(filepath.Clean(o.Out)), final); err != nil {
-			return nil, err
+			return nil, onRecord(err)
 		}
-	} else if err := os.Rename(stage, o.Out); err != nil {
-		return nil, fmt.Errorf("move the package into place: %w", err)
+	} else if err := renameNoReplace(stage, o.Out); err != nil {
+		return nil, onRecord(fmt.Errorf("move the package into place: %w", err))
 	} else {
 		done = true
 	}
@@ -274,6 +282,8 @@ func (o *Options) check() error {
 		return errors.New("name the recipient: the package and the custody log say whom it was for")
 	case strings.ContainsAny(o.Recipient+o.Organization+o.Contact, "\r\n"):
 		return errors.New("the recipient, organization and contact must be one line each")
+	case o.Content < Both || o.Content > Originals:
+		return fmt.Errorf("unknown content %d", o.Content)
 	case o.Prefix != "" && !safeName(o.Prefix):
 		return fmt.Errorf("exhibit number prefix %q: use letters, digits, '.', '_' and '-'", o.Prefix)
 	case strings.Contains(o.Prefix, "/"):
@@ -415,6 +425,7 @@ func (x *exporter) exhibit(ctx context.Context, ex *Exhibit) error {
 		return nil
 	}
 	var kept []string
+	ex.derived = map[string]string{}
 	if x.o.Content != WorkingCopies {
 		ex.Original = dir + originalName(rec)
 		if err := fetch(originalName(rec), rec.Original); err != nil {
@@ -433,12 +444,13 @@ func (x *exporter) exhibit(ctx context.Context, ex *Exhibit) error {
 			continue
 		}
 		name := d.Name
-		if !safeName(name) || strings.Contains(name, "/") || name == "metadata.json" || strings.HasPrefix(name, "original.") {
+		if !safeName(name) || strings.Contains(name, "/") || reservedNames[name] || strings.HasPrefix(name, "original.") {
 			name = fmt.Sprintf("derivative-%d%s", i+1, extension(d.MediaType, ""))
 		}
 		if err := fetch(name, d.Object); err != nil {
 			return err
 		}
+		ex.derived[d.Name] = dir + name
 		if stripped && ex.WorkingCopy == "" {
 			kept = append(kept, "working copy")
 			ex.WorkingCopy = dir + name
@@ -480,17 +492,38 @@ func (x *exporter) exhibit(ctx context.Context, ex *Exhibit) error {
 			}
 		}
 	}
+	ex.entries = make(map[int64][]byte, len(ex.Events))
 	for _, ev := range ex.Events {
 		entry, err := ev.Event.Marshal()
 		if err != nil {
 			return err
 		}
+		ex.entries[ev.Index] = entry
 		if err := add(eventFile(ev.Index), entry); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// renameNoReplace moves a folder into place, never over an existing one
+// (rename(2) would replace an empty folder made meanwhile).
+func renameNoReplace(from, to string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		// A file system without RENAME_NOREPLACE.
+		if _, serr := os.Lstat(to); serr == nil {
+			return fmt.Errorf("%s exists", to)
+		}
+		err = os.Rename(from, to)
+	}
+	return err
+}
+
+// reservedNames are the names of an exhibit's own files: a derivative of
+// such a name is stored as derivative-N.
+var reservedNames = map[string]bool{"metadata.json": true, "record.json": true, "record.sigstore.json": true,
+	"original.sigstore.json": true, "events": true, "timestamps": true}
 
 // strippedKind is the kind of a working copy (capture/strip).
 const strippedKind = "stripped"
@@ -569,15 +602,17 @@ const (
 	exportedDir    = custodyDir + "exported/"
 )
 
-// proofFile is the name of an event's inclusion proof.
-func proofFile(index int64) string { return fmt.Sprintf("%s%020d.tlog-proof", proofDir, index) }
+// proofFile is the name of an event's inclusion proof; exportedFile of an
+// exported event.
+func proofFile(index int64) string    { return fmt.Sprintf("%s%020d.tlog-proof", proofDir, index) }
+func exportedFile(index int64) string { return fmt.Sprintf("%s%020d.json", exportedDir, index) }
 
 // writeCustody writes the custody folder: the checkpoint (and its token),
 // the exported events, and an inclusion proof (C2SP tlog-proof) of every
 // event the package holds. These files are not in the tag manifests,
 // which the exported events name: each proves itself against the signed
 // checkpoint.
-func writeCustody(dir string, d *archive.Disclosure, entries map[int64][]byte) error {
+func writeCustody(dir string, d *archive.Disclosure) error {
 	put := func(rel string, data []byte) error {
 		p := filepath.Join(dir, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -593,25 +628,12 @@ func writeCustody(dir string, d *archive.Disclosure, entries map[int64][]byte) e
 			return err
 		}
 	}
-	all := map[int64][]byte{}
-	for i, e := range entries {
-		all[i] = e
-	}
-	for item, ev := range d.Exported {
-		entry, err := ev.Event.Marshal()
-		if err != nil {
+	for _, ev := range d.Exported {
+		if err := put(exportedFile(ev.Index), d.Entries[ev.Index]); err != nil {
 			return err
 		}
-		all[ev.Index] = entry
-		if err := put(fmt.Sprintf("%s%020d.json", exportedDir, ev.Index), entry); err != nil {
-			return fmt.Errorf("exported event of %s: %w", item, err)
-		}
 	}
-	idx := make([]int64, 0, len(all))
-	for i := range all {
-		idx = append(idx, i)
-	}
-	sort.Slice(idx, func(i, j int) bool { return idx[i] < idx[j] })
+	idx := slices.Sorted(maps.Keys(d.Entries))
 	for _, i := range idx {
 		p, ok := d.Proofs[i]
 		if !ok {

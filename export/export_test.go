@@ -184,6 +184,29 @@ func TestExportAndCheck(t *testing.T) {
 			mustName(t, check(t, c), f)
 		})
 	}
+	t.Run("listed in the SHA-512 tag manifest only", func(t *testing.T) {
+		c := copyPackage(t, pkg)
+		data := []byte("added\n")
+		os.WriteFile(filepath.Join(c, "notes.txt"), data, 0o644)
+		f, _ := os.OpenFile(filepath.Join(c, "tagmanifest-sha512.txt"), os.O_APPEND|os.O_WRONLY, 0)
+		f.Write([]byte(hashing.Bytes(data).SHA512.Hex() + "  notes.txt\n"))
+		f.Close()
+		mustName(t, check(t, c), "notes.txt")
+	})
+	t.Run("no exhibit", func(t *testing.T) {
+		c := copyPackage(t, pkg)
+		os.RemoveAll(filepath.Join(c, "data"))
+		os.MkdirAll(filepath.Join(c, "data"), 0o755)
+		os.RemoveAll(filepath.Join(c, "custody", "exported"))
+		os.WriteFile(filepath.Join(c, "manifest-sha256.txt"), nil, 0o644)
+		os.WriteFile(filepath.Join(c, "manifest-sha512.txt"), nil, 0o644)
+		mustName(t, check(t, c), "data/")
+	})
+	t.Run("index with a sign", func(t *testing.T) {
+		if _, ok := indexOf("+0000000000000000005.json"); ok {
+			t.Error("accepted a sign")
+		}
+	})
 	t.Run("zip", func(t *testing.T) {
 		res := export(t, a, Options{Items: ids[2:3], Out: filepath.Join(dir, "zipped"), Zip: true})
 		if res.Dir != filepath.Join(dir, "zipped.zip") {
@@ -437,8 +460,8 @@ func TestCommands(t *testing.T) {
 			t.Fatalf("%s: %s %v", content, rep.Verdict, failures(rep))
 		}
 		blocks := guideBlocks(t, out)
-		if len(blocks) != 6 {
-			t.Fatalf("%d blocks in VERIFY.md, want 6", len(blocks))
+		if len(blocks) != 7 {
+			t.Fatalf("%d blocks in VERIFY.md, want 7", len(blocks))
 		}
 		for i, b := range blocks {
 			if out, err := runBlock(out, cosign, b); err != nil {
@@ -449,6 +472,28 @@ func TestCommands(t *testing.T) {
 			pkg = out
 		}
 	}
+	// A file named to run a command when a shell evaluates its name: the
+	// commands refuse it and run nothing.
+	t.Run("hostile name", func(t *testing.T) {
+		c := copyPackage(t, pkg)
+		evil := filepath.Join(c, "data", "EX-0001", "events", "0+a[$(touch PWNED)].json")
+		if err := os.WriteFile(evil, []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		failed := false
+		for _, b := range guideBlocks(t, c) {
+			if _, err := runBlock(c, cosign, b); err != nil {
+				failed = true
+			}
+		}
+		if !failed {
+			t.Error("every block passes with the hostile file")
+		}
+		if _, err := os.Stat(filepath.Join(c, "PWNED")); err == nil {
+			t.Fatal("a block ran the command in a file name")
+		}
+		mustName(t, check(t, c), "data/EX-0001/events/0+a")
+	})
 	// One file of each kind altered: the commands that check it fail,
 	// each tool on its own (not only the manifests).
 	expect := []struct {
@@ -462,9 +507,11 @@ func TestCommands(t *testing.T) {
 		{regexp.MustCompile(`^custody/checkpoint\.tsr$`), []string{"openssl ts"}},
 		{regexp.MustCompile(`^custody/(exported|proofs)/`), []string{"check_proof"}},
 		{regexp.MustCompile(`^tagmanifest-sha256\.txt$`), []string{"sha256sum --check", "NOT THIS PACKAGE"}},
-		{regexp.MustCompile(`^trust/log\.pem$`), []string{"sha256sum --check", "pkeyutl"}},
+		{regexp.MustCompile(`^trust/log\.pem$`), []string{"sha256sum --check", "pkeyutl", "trust/log.pem IS NOT"}},
+		{regexp.MustCompile(`^trust/log\.vkey$`), []string{"sha256sum --check", "trust/log.pem IS NOT"}},
 		{regexp.MustCompile(`^trust/tsa-`), []string{"sha256sum --check", "openssl ts"}},
-		{regexp.MustCompile(`^trust/(keys/|trusted_root)`), []string{"sha256sum --check", "cosign"}},
+		{regexp.MustCompile(`^trust/keys/`), []string{"sha256sum --check", "cosign", "KEY FILE AND FINGERPRINT"}},
+		{regexp.MustCompile(`^trust/trusted_root`), []string{"sha256sum --check", "cosign"}},
 		{regexp.MustCompile(`.`), []string{"sha256sum --check"}},
 	}
 	files, _ := walkFiles(pkg)
@@ -523,9 +570,9 @@ func guideBlocks(t *testing.T, dir string) []string {
 	return blocks
 }
 
-// runBlock runs a block with bash -e in dir, with cosign on the PATH.
+// runBlock runs a block with bash in dir, with cosign on the PATH.
 func runBlock(dir, cosign, block string) (string, error) {
-	cmd := exec.Command("bash", "-e", "-c", block)
+	cmd := exec.Command("bash", "-c", block)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(cosign)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()

@@ -99,6 +99,7 @@ func TestUnzipRefuses(t *testing.T) {
 		{"absolute", []string{"/etc/evil"}, "outside"},
 		{"two folders", []string{"a/bagit.txt", "b/bagit.txt"}, "one folder"},
 		{"empty", nil, "not a disclosure package"},
+		{"a zip at the top", []string{"inner.zip"}, "not inside"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -9,33 +9,62 @@ import (
 	"github.com/openexhibit/exhibit/custody"
 )
 
-// The commands of VERIFY.md. Tests run each ```sh block of a package's
-// VERIFY.md, exactly as written there, with bash -e in the package's
-// folder: against an intact package every block passes, and each
-// alteration makes one fail.
+// The commands of VERIFY.md. Each ```sh block is a subshell with set -e:
+// pasted into a terminal or run with bash, it stops at the first check
+// that fails, with a non-zero status, and prints its success line only
+// when every check passed. Names and numbers read from the package are
+// matched against a pattern before any shell arithmetic sees them: the
+// package comes from the other side. Tests run each block of a package's
+// VERIFY.md exactly as written there, with bash in the package's folder:
+// against an intact package every block passes, and each alteration
+// makes the blocks that check it fail.
+
+// keyCommands tie the key files to the fingerprints listed.
+const keyCommands = `(
+set -e
+for k in trust/keys/*.pub; do
+  fp=$(openssl pkey -pubin -in "$k" -outform DER | sha256sum | cut -c1-64)
+  [ "$k" = "trust/keys/$fp.pub" ] || { echo "KEY FILE AND FINGERPRINT DIFFER: $k"; false; }
+  echo "signing key sha256:$fp"
+done
+[ "$(cut -d+ -f3- trust/log.vkey | base64 -d | tail -c 32 | od -An -tx1)" = "$(openssl pkey -pubin -in trust/log.pem -outform DER | tail -c 32 | od -An -tx1)" ] ||
+  { echo "trust/log.pem IS NOT THE KEY OF trust/log.vkey"; false; }
+[ "$({ cut -d+ -f1 trust/log.vkey; cut -d+ -f3- trust/log.vkey | base64 -d; } | sha256sum | cut -c1-8)" = "$(cut -d+ -f2 trust/log.vkey)" ] ||
+  { echo "trust/log.vkey IS MALFORMED (its key hash)"; false; }
+echo "custody log key $(cat trust/log.vkey)"
+)
+`
 
 // checkpointCommands check the checkpoint's signature with the log's key.
-const checkpointCommands = `[ "$(tail -n 1 custody/checkpoint | cut -d' ' -f2)" = "$(head -n 1 custody/checkpoint)" ]
+const checkpointCommands = `(
+set -e
+[ "$(head -n 1 custody/checkpoint)" = "$(cut -d+ -f1 trust/log.vkey)" ] || { echo "NOT THE CHECKPOINT OF THIS LOG"; false; }
+[ "$(tail -n 1 custody/checkpoint | cut -d' ' -f2)" = "$(head -n 1 custody/checkpoint)" ] || { echo "SIGNED UNDER ANOTHER NAME"; false; }
 t=$(mktemp -d)
 head -n 3 custody/checkpoint > "$t/body"
 tail -n 1 custody/checkpoint | awk '{print $NF}' | base64 -d | tail -c 64 > "$t/sig"
 openssl pkeyutl -verify -pubin -inkey trust/log.pem -rawin -in "$t/body" -sigfile "$t/sig"
+)
 `
 
 // proofCommands check every event's inclusion proof against the
 // checkpoint (RFC 9162, section 2.1.3.2), with bash, base64 and openssl.
-const proofCommands = `# check_proof EVENT PROOF: the event is the entry at the proof's index
+const proofCommands = `(
+set -e
+# check_proof EVENT PROOF: the event is the entry at the proof's index
 # in the tree whose root custody/checkpoint signs.
 check_proof() {
-  local idx size root h fn sn p
+  local name idx size root h fn sn p
+  name=$(basename "$1")
   idx=$(sed -n 2p "$2" | cut -d' ' -f2)
-  [ "$(sed -n 1p "$2")" = "c2sp.org/tlog-proof@v1" ] && [ "$idx" = "$((10#$(basename "$1" .json)))" ] || return 1
-  [ "$(sed '1,/^$/d' "$2")" = "$(cat custody/checkpoint)" ] || return 1
   size=$(sed -n 2p custody/checkpoint); root=$(sed -n 3p custody/checkpoint)
+  [[ $name =~ ^[0-9]{20}\.json$ && $idx =~ ^(0|[1-9][0-9]{0,17})$ && $size =~ ^[1-9][0-9]{0,17}$ ]] || return 1
+  [ "$(sed -n 1p "$2")" = "c2sp.org/tlog-proof@v1" ] && [ "$idx" -eq "$((10#${name%.json}))" ] && [ "$idx" -lt "$size" ] || return 1
+  [ "$(sed '1,/^$/d' "$2")" = "$(cat custody/checkpoint)" ] || return 1
   h=$({ printf '\0'; cat "$1"; } | openssl dgst -sha256 -binary | base64)
   fn=$idx; sn=$((size - 1))
   for p in $(awk 'NR > 2 && /^$/ {exit} NR > 2 {print}' "$2"); do
-    [ "$sn" -eq 0 ] && return 1
+    [[ $p =~ ^[A-Za-z0-9+/]{43}=$ ]] && [ "$sn" -gt 0 ] || return 1
     if [ $((fn % 2)) -eq 1 ] || [ "$fn" -eq "$sn" ]; then
       h=$({ printf '\1'; echo "$p" | base64 -d; echo "$h" | base64 -d; } | openssl dgst -sha256 -binary | base64)
       while [ $((fn % 2)) -eq 0 ] && [ "$fn" -ne 0 ]; do fn=$((fn / 2)); sn=$((sn / 2)); done
@@ -46,18 +75,22 @@ check_proof() {
   done
   [ "$sn" -eq 0 ] && [ "$h" = "$root" ]
 }
-for f in data/*/events/*.json custody/exported/*.json; do
+for f in data/*/events/* custody/exported/*; do
   check_proof "$f" "custody/proofs/$(basename "$f" .json).tlog-proof" || { echo "NOT PROVEN: $f"; false; }
 done
 echo "every event is in the signed log"
+)
 `
 
 // exportedCommands check that the exported events name this package.
-const exportedCommands = `tm=$(sha256sum tagmanifest-sha256.txt | cut -c1-64)
-for f in custody/exported/*.json; do
-  grep -q "\"type\":\"exported\",.*\"record\":\"sha256:$tm\"" "$f" || { echo "NOT THIS PACKAGE: $f"; false; }
+const exportedCommands = `(
+set -e
+tm=$(sha256sum tagmanifest-sha256.txt | cut -c1-64)
+for f in custody/exported/*; do
+  grep -q "^{\"v\":1,\"type\":\"exported\",.*\"record\":\"sha256:$tm\"" "$f" || { echo "NOT THIS PACKAGE: $f"; false; }
 done
 echo "the exported events name this package"
+)
 `
 
 // verifyGuide is VERIFY.md.
@@ -65,6 +98,7 @@ func (x *exporter) verifyGuide(tr *trust) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	block := func(cmds string) { p("```sh\n%s```\n\n", cmds) }
+	subshell := func(cmds string) string { return "(\nset -e\n" + cmds + ")\n" }
 	timestamps := len(tr.file.TimestampAuthorities) > 0
 	p("# Verifying this package\n\n")
 	p("This folder is a disclosure package of %d exhibits (%s), made with exhibit %s on %s for: %s.\n\n",
@@ -99,13 +133,15 @@ func (x *exporter) verifyGuide(tr *trust) string {
 	if !timestamps {
 		p("- No timestamp authority: the times in this package are the clocks of the machines that recorded them, not trusted time.\n")
 	}
-	p("\nA key's fingerprint is the SHA-256 of its DER form: `openssl pkey -pubin -in %s -outform DER | sha256sum`.\n\n", keyFile(tr.keys[0]))
+	p("\nA key's fingerprint is the SHA-256 of its DER form. This prints the fingerprints of the key files, checks that each file is named by its own, ")
+	p("and that `%s` is the key `%s` names:\n\n", logPEM, logVerifier)
+	block(keyCommands)
 
 	p("## 1. Every file is complete and unaltered\n\n")
-	block("sha256sum --check --quiet manifest-sha256.txt\nsha512sum --check --quiet manifest-sha512.txt\n" +
-		"sha256sum --check --quiet tagmanifest-sha256.txt\nsha512sum --check --quiet tagmanifest-sha512.txt\n")
-	p("Silence means that every file listed matches. These commands do not notice a file added to the package; ")
-	p("`bagit.py --validate .` ([bagit-python](https://github.com/LibraryOfCongress/bagit-python)) and `exhibit verify-export .` do. ")
+	block(subshell("sha256sum --check --quiet manifest-sha256.txt\nsha512sum --check --quiet manifest-sha512.txt\n" +
+		"sha256sum --check --quiet tagmanifest-sha256.txt\nsha512sum --check --quiet tagmanifest-sha512.txt\necho \"every file listed is intact\"\n"))
+	p("These commands do not notice a file added to the package: `exhibit verify-export .` does, and ")
+	p("`bagit.py --validate .` ([bagit-python](https://github.com/LibraryOfCongress/bagit-python)) does for the payload (`data/`). ")
 	p("The files under `custody/` are in no manifest: they were written after the package was put on record, ")
 	p("and each of them proves itself (step 4).\n\n")
 
@@ -129,7 +165,7 @@ func (x *exporter) verifyGuide(tr *trust) string {
 		}
 	}
 	if sigs.Len() > 0 {
-		block(sigs.String())
+		block(subshell(sigs.String()))
 		p("Each prints `Verified OK`.")
 		if timestamps {
 			p(" `--use-signed-timestamps` makes cosign also check each signature's RFC 3161 timestamps against `%s`.", trustedRoot)
@@ -165,7 +201,7 @@ func (x *exporter) verifyGuide(tr *trust) string {
 			p(" `%s` does the same for the custody log's checkpoint.", checkpointTSR)
 		}
 		p("\n\n")
-		block(ts.String())
+		block(subshell(ts.String()))
 		p("Each prints `Verification: OK`. To read a time: `openssl ts -reply -text -in FILE.tsr | grep 'Time stamp'`.\n\n")
 	}
 

@@ -3,6 +3,7 @@ package export
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -36,7 +37,8 @@ func renderPDF(ctx context.Context, exe, bagDir string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := chromedp.Do(bctx, chromedp.Navigate("file://"+abs)); err != nil {
+	u := url.URL{Scheme: "file", Path: abs}
+	if err := chromedp.Do(bctx, chromedp.Navigate(u.String())); err != nil {
 		return nil, fmt.Errorf("pdf: open the report: %w", err)
 	}
 	pdf, err := chromedp.Run(bctx, chromedp.PrintToPDF(chromedp.PDFPrintBackground(), chromedp.PDFPaper(chromedp.PaperA4)))

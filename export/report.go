@@ -106,6 +106,14 @@ func (x *exporter) exhibitView(ex *Exhibit) exhibitView {
 		MediaType: r.Original.MediaType, Case: r.Case, Size: fmt.Sprintf("%d bytes", r.Original.Size), Content: ex.Content,
 		Verdict: strings.ToUpper(string(ex.Verified.Verdict)), Checks: ex.Verified.Checks, Withheld: ex.Withheld,
 	}
+	if ex.Original == "" {
+		// The checks' details describe the original (sizes, offsets of
+		// its parts): a package without it says only what passed.
+		v.Checks = make([]verify.Check, len(ex.Verified.Checks))
+		for i, c := range ex.Verified.Checks {
+			v.Checks[i] = verify.Check{Name: c.Name, Status: c.Status}
+		}
+	}
 	// The thumbnail: of the working copy, or of the original when the
 	// package holds it; never of anything the package withholds.
 	// The picture: the working copy, or the original when the package

@@ -130,6 +130,9 @@ func (x *exporter) writeTrust() (*trust, error) {
 		}
 	}
 	sort.Strings(tr.keys)
+	if len(tr.keys) == 0 {
+		return nil, errors.New("the trust file holds none of the keys that signed the exhibits")
+	}
 	for _, l := range tf.Logs {
 		if l.Origin == x.a.Origin() {
 			out.Logs = append(out.Logs, l)

@@ -13,7 +13,8 @@ import (
 
 // zipBag writes the bag in dir as a zip file at dst, every file under one
 // folder named name (as an unzipped package is found). It writes a
-// temporary file beside dst and renames it into place once complete.
+// temporary file beside dst and links it into place once complete (a
+// link never replaces an existing file).
 func zipBag(dir, name, dst string) error {
 	files, err := walkFiles(dir)
 	if err != nil {
@@ -82,8 +83,9 @@ func addToZip(zw *zip.Writer, src, name string) error {
 const maxUnzipped = 64 << 30
 
 // unzipPackage extracts a zipped package into dir and returns the
-// package's folder: the zip's one top folder. Entries that would land
-// outside dir, links and anything over maxUnzipped are refused.
+// package's folder: the zip's one top folder, which every entry must be
+// in. Entries that would land outside it, links and anything over
+// maxUnzipped are refused.
 func unzipPackage(src, dir string) (string, error) {
 	zr, err := zip.OpenReader(src)
 	if err != nil {
@@ -98,7 +100,10 @@ func unzipPackage(src, dir string) (string, error) {
 		if name == "" || strings.HasPrefix(name, "/") || clean == ".." || strings.HasPrefix(clean, "../") || strings.Contains(name, "\\") {
 			return "", fmt.Errorf("%s: entry %q would land outside the package", src, name)
 		}
-		first, _, _ := strings.Cut(clean, "/")
+		first, _, inside := strings.Cut(clean, "/")
+		if !inside && !f.FileInfo().IsDir() {
+			return "", fmt.Errorf("%s: entry %q is not inside the package's folder", src, name)
+		}
 		if top == "" {
 			top = first
 		} else if first != top {
