@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"runtime"
 	"slices"
@@ -48,6 +49,8 @@ type VerifyOptions struct {
 	// Fixity puts the run on record as a scheduled audit: fixity-checked
 	// events in place of verified ones.
 	Fixity bool
+	// Copy receives the objects as they are checked (verify.Verifier.Copy).
+	Copy func(item hashing.Digest, rec *custody.Record, what string) io.WriteCloser
 }
 
 // Verification is the outcome of Verify.
@@ -67,7 +70,8 @@ type Verification struct {
 // record: a verified event per item named, or for a case or all items one
 // event naming the run's result set (custody.Verification).
 func (a *Archive) Verify(ctx context.Context, sel Selection, o VerifyOptions, each func(*verify.ItemReport)) (*Verification, error) {
-	v := &verify.Verifier{Store: a.store, Trust: a.trust, Identities: o.Identities, RequireTimestamp: o.RequireTimestamp, MinTimestamps: o.MinTimestamps}
+	v := &verify.Verifier{Store: a.store, Trust: a.trust, Identities: o.Identities, RequireTimestamp: o.RequireTimestamp, MinTimestamps: o.MinTimestamps,
+		Copy: o.Copy}
 	cl, err := a.openLog(ctx, logTryWrite, false)
 	var ue *UntrustedLogError
 	var de *verify.DescriptorError

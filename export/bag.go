@@ -113,15 +113,20 @@ func (f *bagFile) finish(sum hashing.Set) error {
 	if err := f.f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", f.rel, err)
 	}
-	fs := fileSum{path: f.rel, sum: sum}
-	f.b.mu.Lock()
-	defer f.b.mu.Unlock()
-	if strings.HasPrefix(f.rel, "data/") {
-		f.b.payload = append(f.b.payload, fs)
-	} else {
-		f.b.tags = append(f.b.tags, fs)
-	}
+	f.b.record(f.rel, sum)
 	return nil
+}
+
+// record lists a complete file of the bag with its digests.
+func (b *bagWriter) record(rel string, sum hashing.Set) {
+	fs := fileSum{path: rel, sum: sum}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if strings.HasPrefix(rel, "data/") {
+		b.payload = append(b.payload, fs)
+	} else {
+		b.tags = append(b.tags, fs)
+	}
 }
 
 // put writes a whole file.

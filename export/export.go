@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path"
@@ -121,6 +122,9 @@ type Exhibit struct {
 	entries map[int64][]byte
 	// derived are the package's files of derivatives, by derivative name.
 	derived map[string]string
+	// copies are the objects the verification copied, by what it calls
+	// them ("original", "metadata", "derivative/<name>").
+	copies map[string]*copyFile
 }
 
 // Result is what Export made.
@@ -171,10 +175,6 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 			return nil, fmt.Errorf("--pdf needs chromium-headless-shell: %w", err)
 		}
 	}
-	reports, err := verifyItems(ctx, a, ids, o.Identities)
-	if err != nil {
-		return nil, err
-	}
 	final := o.Out
 	if o.Zip {
 		final = o.Out + ".zip"
@@ -195,6 +195,20 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 	x := &exporter{a: a, o: o, bag: &bagWriter{dir: stage}, signers: map[string]bool{},
 		checkpointStamped: len(a.TrustFile().TimestampAuthorities) > 0}
 	width := max(4, len(fmt.Sprint(len(ids))))
+	x.exhibits = make([]*Exhibit, len(ids))
+	byItem := make(map[string]*Exhibit, len(ids))
+	for i, id := range ids {
+		x.exhibits[i] = &Exhibit{Number: fmt.Sprintf("%s%0*d", o.Prefix, width, i+1), Item: id, copies: map[string]*copyFile{}}
+		byItem[id.String()] = x.exhibits[i]
+	}
+	// The verification reads every object once, and copies those the
+	// package holds into it as it checks them.
+	reports, err := verifyItems(ctx, a, ids, o.Identities, func(id hashing.Digest, rec *custody.Record, what string) io.WriteCloser {
+		return x.copy(byItem[id.String()], rec, what)
+	})
+	if err != nil {
+		return nil, err
+	}
 	events := make(map[string][]archive.LoggedEvent, len(ids))
 	if _, err := a.ItemsEvents(ctx, ids, func(id hashing.Digest, evs []archive.LoggedEvent) error {
 		events[id.String()] = evs
@@ -202,12 +216,10 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 	}); err != nil {
 		return nil, err
 	}
-	// The exhibits are written on as many goroutines as there are CPUs:
-	// each is hashing and file creation, CPU-bound on small photos.
-	x.exhibits = make([]*Exhibit, len(ids))
-	for i, id := range ids {
-		x.exhibits[i] = &Exhibit{Number: fmt.Sprintf("%s%0*d", o.Prefix, width, i+1), Item: id, Verified: reports[i], Events: events[id.String()]}
+	for i, ex := range x.exhibits {
+		ex.Verified, ex.Events = reports[i], events[ex.Item.String()]
 	}
+	// The exhibits are completed on as many goroutines as there are CPUs.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	var written atomic.Int64
@@ -324,15 +336,17 @@ func selectItems(ctx context.Context, a *archive.Archive, o Options) ([]hashing.
 	return out, nil
 }
 
-// verifyItems verifies the items (on record, as exhibit verify does) and
-// returns their reports in order, or a *NotIntactError.
-func verifyItems(ctx context.Context, a *archive.Archive, ids []hashing.Digest, idents []age.Identity) ([]verify.ItemReport, error) {
+// verifyItems verifies the items (on record, as exhibit verify does),
+// handing copy the objects as they are checked, and returns their reports
+// in order, or a *NotIntactError.
+func verifyItems(ctx context.Context, a *archive.Archive, ids []hashing.Digest, idents []age.Identity,
+	copy func(hashing.Digest, *custody.Record, string) io.WriteCloser) ([]verify.ItemReport, error) {
 	targets := make([]archive.Target, len(ids))
 	for i, id := range ids {
 		targets[i] = archive.Target{ID: id}
 	}
 	var reports []verify.ItemReport
-	res, err := a.Verify(ctx, archive.Selection{Items: targets}, archive.VerifyOptions{Identities: idents}, func(r *verify.ItemReport) {
+	res, err := a.Verify(ctx, archive.Selection{Items: targets}, archive.VerifyOptions{Identities: idents, Copy: copy}, func(r *verify.ItemReport) {
 		reports = append(reports, *r)
 	})
 	if err != nil {
@@ -402,58 +416,27 @@ func (x *exporter) exhibit(ctx context.Context, ex *Exhibit) error {
 		ex.Files = append(ex.Files, dir+name)
 		return x.bag.put(dir+name, data)
 	}
-	fetch := func(name string, obj custody.Object) error {
-		f, err := x.bag.create(dir + name)
-		if err != nil {
-			return err
-		}
-		// Fetch hashes every byte it writes, and checks them against the
-		// signed record: the bag takes its digests.
-		f.known = true
-		sum, err := verify.Fetch(ctx, st, obj, x.o.Identities, f)
-		if err != nil {
-			f.f.Close()
-			return err
-		}
-		if err := f.closeKnown(sum); err != nil {
-			return err
-		}
-		ex.Files = append(ex.Files, dir+name)
-		if name != "metadata.json" {
-			ex.Blobs = append(ex.Blobs, dir+name)
-		}
-		return nil
-	}
 	var kept []string
 	ex.derived = map[string]string{}
-	if x.o.Content != WorkingCopies {
-		ex.Original = dir + originalName(rec)
-		if err := fetch(originalName(rec), rec.Original); err != nil {
+	for _, pl := range x.plan(rec) {
+		path := dir + pl.name
+		if err := x.content(ctx, ex, pl, path); err != nil {
 			return err
 		}
-		kept = append(kept, "original")
-		if rec.Metadata != nil {
-			if err := fetch("metadata.json", rec.Metadata.Object); err != nil {
-				return err
-			}
-		}
-	}
-	for i, d := range rec.Derivatives {
-		stripped := d.Kind == strippedKind
-		if (stripped && x.o.Content == Originals) || (!stripped && x.o.Content == WorkingCopies) {
+		ex.Files = append(ex.Files, path)
+		switch {
+		case pl.what == "original":
+			ex.Original = path
+			kept = append(kept, "original")
+		case pl.what == "metadata":
 			continue
-		}
-		name := d.Name
-		if !safeName(name) || strings.Contains(name, "/") || reservedNames[name] || strings.HasPrefix(name, "original.") {
-			name = fmt.Sprintf("derivative-%d%s", i+1, extension(d.MediaType, ""))
-		}
-		if err := fetch(name, d.Object); err != nil {
-			return err
-		}
-		ex.derived[d.Name] = dir + name
-		if stripped && ex.WorkingCopy == "" {
+		case pl.stripped && ex.WorkingCopy == "":
+			ex.WorkingCopy = path
 			kept = append(kept, "working copy")
-			ex.WorkingCopy = dir + name
+		}
+		ex.Blobs = append(ex.Blobs, path)
+		if name, ok := strings.CutPrefix(pl.what, "derivative/"); ok {
+			ex.derived[name] = path
 		}
 	}
 	switch {
@@ -518,6 +501,112 @@ func renameNoReplace(from, to string) error {
 		err = os.Rename(from, to)
 	}
 	return err
+}
+
+// planned is one object of an item that the package holds.
+type planned struct {
+	what     string // "original", "metadata" or "derivative/<name>", as verify.Verifier.Copy says
+	name     string // its file name in the exhibit's folder
+	obj      custody.Object
+	stripped bool // a working copy
+}
+
+// plan lists the objects of a record the package holds, with their file
+// names, in record order.
+func (x *exporter) plan(rec *custody.Record) []planned {
+	var out []planned
+	if x.o.Content != WorkingCopies {
+		out = append(out, planned{what: "original", name: originalName(rec), obj: rec.Original})
+		if rec.Metadata != nil {
+			out = append(out, planned{what: "metadata", name: "metadata.json", obj: rec.Metadata.Object})
+		}
+	}
+	for i, d := range rec.Derivatives {
+		stripped := d.Kind == strippedKind
+		if (stripped && x.o.Content == Originals) || (!stripped && x.o.Content == WorkingCopies) {
+			continue
+		}
+		name := d.Name
+		if !safeName(name) || strings.Contains(name, "/") || reservedNames[name] || strings.HasPrefix(name, "original.") {
+			name = fmt.Sprintf("derivative-%d%s", i+1, extension(d.MediaType, ""))
+		}
+		out = append(out, planned{what: "derivative/" + d.Name, name: name, obj: d.Object, stripped: stripped})
+	}
+	return out
+}
+
+// copyFile is an object of the package written while the verification
+// reads it (verify.Verifier.Copy).
+type copyFile struct {
+	f   *bagFile
+	n   int64
+	err error
+}
+
+func (c *copyFile) Write(p []byte) (int, error) {
+	if c.err == nil {
+		_, c.err = c.f.f.Write(p)
+	}
+	c.n += int64(len(p))
+	return len(p), nil
+}
+
+func (c *copyFile) Close() error {
+	if err := c.f.f.Close(); c.err == nil {
+		c.err = err
+	}
+	return c.err
+}
+
+// copy opens the package's file for an object the verification is about
+// to read, when the package holds it; nil otherwise. It runs on the
+// verification's goroutines, one item on one goroutine at a time.
+func (x *exporter) copy(ex *Exhibit, rec *custody.Record, what string) io.WriteCloser {
+	if ex == nil {
+		return nil
+	}
+	for _, pl := range x.plan(rec) {
+		if pl.what != what || ex.copies[what] != nil {
+			continue
+		}
+		f, err := x.bag.create("data/" + ex.Number + "/" + pl.name)
+		if err != nil {
+			return nil // content() fetches it again, and says why it cannot
+		}
+		c := &copyFile{f: f}
+		ex.copies[what] = c
+		return c
+	}
+	return nil
+}
+
+// content completes a planned file: the copy the verification made when
+// it holds the whole object (the item verified, so its bytes are the
+// signed ones, whose digests the record holds), else a fresh read,
+// checked as it is written.
+func (x *exporter) content(ctx context.Context, ex *Exhibit, pl planned, path string) error {
+	if c := ex.copies[pl.what]; c != nil && c.err == nil && c.n == pl.obj.Size && ex.Verified.Verdict == verify.Intact {
+		sum, err := hashing.SetFromMap(pl.obj.Digest)
+		if err == nil && !sum.SHA512.IsZero() {
+			sum.Size = pl.obj.Size
+			x.bag.record(path, sum)
+			return nil
+		}
+	}
+	os.Remove(filepath.Join(x.bag.dir, filepath.FromSlash(path)))
+	f, err := x.bag.create(path)
+	if err != nil {
+		return err
+	}
+	// Fetch hashes every byte it writes, and checks them against the
+	// signed record: the bag takes its digests.
+	f.known = true
+	sum, err := verify.Fetch(ctx, x.a.Store(), pl.obj, x.o.Identities, f)
+	if err != nil {
+		f.f.Close()
+		return err
+	}
+	return f.closeKnown(sum)
 }
 
 // reservedNames are the names of an exhibit's own files: a derivative of

@@ -129,6 +129,12 @@ func TestExportAndCheck(t *testing.T) {
 	if len(res.Exhibits) != 4 {
 		t.Fatalf("%d exhibits, want 4", len(res.Exhibits))
 	}
+	// One read both verified and copied each object.
+	for _, ex := range res.Exhibits {
+		if c := ex.copies["original"]; c == nil || c.n != ex.Record.Original.Size {
+			t.Errorf("%s: the original was not copied while it was verified", ex.Number)
+		}
+	}
 	rep := check(t, pkg)
 	if rep.Verdict != verify.Intact || len(rep.Exhibits) != 4 {
 		t.Fatalf("intact package: %s, %d exhibits: %v", rep.Verdict, len(rep.Exhibits), failures(rep))

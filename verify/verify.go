@@ -174,6 +174,15 @@ type Verifier struct {
 	// Log, when set, is the archive's custody log: each item's events are
 	// proven included in its checkpoint (see OpenLog).
 	Log *LogView
+	// Copy, when set, is asked for a writer for each object an item's
+	// check reads: what is "original", "metadata" or "derivative/<name>",
+	// rec the item's verified record. A writer it returns receives the
+	// object's bytes as they are hashed (the plaintext, once decrypted) and
+	// is closed when the object has been read; its write errors do not
+	// stop the check (the writer keeps them). It received exactly the
+	// object when it got o.Size bytes and the item's digest check of that
+	// object passed: one read both proves and copies (an export).
+	Copy func(item hashing.Digest, rec *custody.Record, what string) io.WriteCloser
 }
 
 // maxSmall bounds records, bundles and metadata documents read into memory.
@@ -339,7 +348,10 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, 
 	// read.
 	spans := derivedSpans(rec)
 	origOK := false
-	if got, ok := v.checkObject(ctx, c, originalChecks, origKey, rec.Original, spans); ok {
+	ow, done := v.copyTo(spans, id, rec, "original")
+	got, ok := v.checkObject(ctx, c, originalChecks, origKey, rec.Original, ow)
+	done()
+	if ok {
 		origOK = true
 		// sigstore's own subject check, against the recomputed digest.
 		if _, err := v.Trust.VerifyStatement(rb, got.SHA256.Sum); err != nil {
@@ -367,7 +379,7 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, 
 	if rec.Metadata == nil {
 		c.add(Check{Name: "metadata", Status: Fail, Detail: "the record names no metadata document"})
 	} else {
-		v.checkMetadata(ctx, c, id, rec.Metadata)
+		v.checkMetadata(ctx, c, id, rec)
 	}
 
 	// 6. Derivatives.
@@ -377,7 +389,10 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, 
 			c.add(Check{Name: name, Object: d.Key, Status: Fail, Expected: want, Found: d.Key})
 			continue
 		}
-		if _, ok := v.checkObject(ctx, c, checkNames{digests: name}, d.Key, d.Object, spans.derivative(d.Name)); !ok {
+		dw, done := v.copyTo(spans.derivative(d.Name), id, rec, "derivative/"+d.Name)
+		_, ok := v.checkObject(ctx, c, checkNames{digests: name}, d.Key, d.Object, dw)
+		done()
+		if !ok {
 			spans.unverified(d.Name)
 		}
 	}
@@ -414,14 +429,18 @@ func (c itemCheck) compare(name, key string, want, got hashing.Set, sha512 bool)
 	return c.add(Check{Name: name, Object: key, Status: Pass, Detail: detail + " match the record"})
 }
 
-func (v *Verifier) checkMetadata(ctx context.Context, c itemCheck, id hashing.Digest, m *custody.Metadata) {
+func (v *Verifier) checkMetadata(ctx context.Context, c itemCheck, id hashing.Digest, rec *custody.Record) {
+	m := rec.Metadata
 	want, err := m.StoredKey()
 	if err != nil || m.Key != want {
 		c.add(Check{Name: "metadata", Object: m.Key, Status: Fail, Expected: want, Found: m.Key})
 		return
 	}
 	var data bytes.Buffer
-	if _, ok := v.checkObject(ctx, c, metadataChecks, m.Key, m.Object, &LimitedWriter{W: &data, N: maxSmall}); !ok {
+	mw, done := v.copyTo(&LimitedWriter{W: &data, N: maxSmall}, id, rec, "metadata")
+	_, ok := v.checkObject(ctx, c, metadataChecks, m.Key, m.Object, mw)
+	done()
+	if !ok {
 		return
 	}
 	var doc struct {
@@ -473,6 +492,28 @@ func (v *Verifier) checkObject(ctx context.Context, c itemCheck, names checkName
 		}
 	}
 	return s.plain, c.compare(names.digests, key, want, s.plain, !want.SHA512.IsZero()).Status == Pass
+}
+
+// copyTo adds Copy's writer for an object to w, and returns what closes
+// it once the object has been read.
+func (v *Verifier) copyTo(w io.Writer, id hashing.Digest, rec *custody.Record, what string) (io.Writer, func()) {
+	if v.Copy == nil {
+		return w, func() {}
+	}
+	cw := v.Copy(id, rec, what)
+	if cw == nil {
+		return w, func() {}
+	}
+	return io.MultiWriter(w, quiet{cw}), func() { cw.Close() }
+}
+
+// quiet is a writer whose errors are its own business (Copy's writers
+// keep theirs): the check goes on.
+type quiet struct{ w io.Writer }
+
+func (q quiet) Write(p []byte) (int, error) {
+	q.w.Write(p)
+	return len(p), nil
 }
 
 func digestSet(m map[string]string, size int64) hashing.Set {
