@@ -77,12 +77,6 @@ func exportCommand(e *env) *cli.Command {
 			case c.Bool("originals-only"):
 				o.Content = export.Originals
 			}
-			if (o.Case == "") == (len(o.Items) == 0) {
-				return usageErr("export: give --case NAME or --items ID,… (one of them)")
-			}
-			if o.Out == "" || strings.TrimSpace(o.Recipient) == "" {
-				return usageErr("export: --out DIR and --recipient LABEL are required")
-			}
 			home, cfg, err := e.config(c)
 			if err != nil {
 				return err
@@ -100,13 +94,6 @@ func exportCommand(e *env) *cli.Command {
 }
 
 func runExport(ctx context.Context, e *env, home string, cfg *Config, o export.Options, identities []string) error {
-	final := o.Out
-	if o.Zip {
-		final += ".zip"
-	}
-	if _, err := os.Lstat(final); err == nil {
-		return usageErr("export: %s exists; a package goes into a new folder (or zip file)", final)
-	}
 	ids, err := loadIdentities(identities)
 	if err != nil {
 		return err
@@ -122,6 +109,10 @@ func runExport(ctx context.Context, e *env, home string, cfg *Config, o export.O
 	}
 	res, err := export.Export(ctx, a, o)
 	var ni *export.NotIntactError
+	var oe *export.OptionError
+	if errors.As(err, &oe) {
+		return usageErr("export: %v", oe.Err)
+	}
 	if errors.As(err, &ni) {
 		code := ExitVerifyFail
 		for _, r := range ni.Reports {

@@ -172,7 +172,7 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 	}
 	if o.PDF != "" {
 		if _, err := os.Stat(o.PDF); err != nil {
-			return nil, fmt.Errorf("--pdf needs chromium-headless-shell: %w", err)
+			return nil, &OptionError{fmt.Errorf("--pdf needs chromium-headless-shell: %w", err)}
 		}
 	}
 	final := o.Out
@@ -180,7 +180,7 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 		final = o.Out + ".zip"
 	}
 	if _, err := os.Lstat(final); err == nil {
-		return nil, fmt.Errorf("%s exists: an export goes into a new folder", final)
+		return nil, &OptionError{fmt.Errorf("%s exists: an export goes into a new folder (or zip file)", final)}
 	}
 	stage, err := os.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), filepath.Base(o.Out)+".partial-")
 	if err != nil {
@@ -284,10 +284,24 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 	return res, nil
 }
 
+// OptionError: the options ask for an export that cannot be made (no
+// selection, no recipient, an existing folder…); nothing was written.
+type OptionError struct{ Err error }
+
+func (e *OptionError) Error() string { return e.Err.Error() }
+func (e *OptionError) Unwrap() error { return e.Err }
+
 func (o *Options) check() error {
+	if err := o.checkFields(); err != nil {
+		return &OptionError{err}
+	}
+	return nil
+}
+
+func (o *Options) checkFields() error {
 	switch {
 	case (o.Case == "") == (len(o.Items) == 0):
-		return errors.New("name a case or items to export")
+		return errors.New("name a case or items to export (--case NAME or --items ID,…)")
 	case o.Out == "":
 		return errors.New("name the package's folder")
 	case strings.TrimSpace(o.Recipient) == "":
