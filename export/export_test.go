@@ -500,6 +500,22 @@ func TestCommands(t *testing.T) {
 		}
 		mustName(t, check(t, c), "data/EX-0001/events/0+a")
 	})
+	// A manifest line that no longer parses fails the check, not only a
+	// digest that differs (sha256sum --check warns and passes otherwise).
+	t.Run("malformed manifest line", func(t *testing.T) {
+		for _, m := range []string{"manifest-sha256.txt", "tagmanifest-sha512.txt"} {
+			c := copyPackage(t, pkg)
+			data, _ := os.ReadFile(filepath.Join(c, m))
+			os.WriteFile(filepath.Join(c, m), bytes.Replace(data, []byte("  "), []byte(" !"), 1), 0o644)
+			for _, b := range guideBlocks(t, c) {
+				if strings.Contains(b, "sha256sum --check") {
+					if out, err := runBlock(c, cosign, b); err == nil {
+						t.Errorf("%s with a malformed line passes:\n%s", m, out)
+					}
+				}
+			}
+		}
+	})
 	// One file of each kind altered: the commands that check it fail,
 	// each tool on its own (not only the manifests).
 	expect := []struct {

@@ -138,8 +138,8 @@ func (x *exporter) verifyGuide(tr *trust) string {
 	block(keyCommands)
 
 	p("## 1. Every file is complete and unaltered\n\n")
-	block(subshell("sha256sum --check --quiet manifest-sha256.txt\nsha512sum --check --quiet manifest-sha512.txt\n" +
-		"sha256sum --check --quiet tagmanifest-sha256.txt\nsha512sum --check --quiet tagmanifest-sha512.txt\necho \"every file listed is intact\"\n"))
+	block(subshell("sha256sum --check --strict --quiet manifest-sha256.txt\nsha512sum --check --strict --quiet manifest-sha512.txt\n" +
+		"sha256sum --check --strict --quiet tagmanifest-sha256.txt\nsha512sum --check --strict --quiet tagmanifest-sha512.txt\necho \"every file listed is intact\"\n"))
 	p("These commands do not notice a file added to the package: `exhibit verify-export .` does, and ")
 	p("`bagit.py --validate .` ([bagit-python](https://github.com/LibraryOfCongress/bagit-python)) does for the payload (`data/`). ")
 	p("The files under `custody/` are in no manifest: they were written after the package was put on record, ")
