@@ -142,6 +142,9 @@ func (a *Archive) itemEvents(ctx context.Context, tree *ledger.Tree, id hashing.
 			if string(p.Entries[j]) != string(entry) {
 				return withKind(KindTampered, fmt.Errorf("custody log: the pointer %s does not hold the event the log holds at %d", p.Key, p.First+int64(j)), "run exhibit verify "+id.String())
 			}
+			if ev, err := custody.ParseEvent(entry); err == nil && ev.Item != id.String() {
+				return withKind(KindTampered, fmt.Errorf("custody log: the pointer %s names event %d, which is not of %s", p.Key, p.First+int64(j), id), "run exhibit verify "+id.String())
+			}
 			if err := add(p.First+int64(j), entry); err != nil {
 				return err
 			}

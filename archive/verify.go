@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -50,7 +50,7 @@ type VerifyOptions struct {
 	// events in place of verified ones.
 	Fixity bool
 	// Copy receives the objects as they are checked (verify.Verifier.Copy).
-	Copy func(item hashing.Digest, rec *custody.Record, what string) io.WriteCloser
+	Copy func(item hashing.Digest, rec *custody.Record, what string) verify.CopyWriter
 }
 
 // Verification is the outcome of Verify.
@@ -139,7 +139,8 @@ func (a *Archive) Verify(ctx context.Context, sel Selection, o VerifyOptions, ea
 // verifyEach verifies the targets on as many goroutines as there are CPUs
 // (each item is mostly signature and proof checks, CPU-bound on small
 // items) and hands the reports to report in the targets' order, as each
-// becomes ready. It stops at the first target not started when ctx ends.
+// becomes ready. It stops at the first target not started when ctx ends,
+// and returns once the items started are done.
 func verifyEach(ctx context.Context, v *verify.Verifier, targets []Target, report func(verify.ItemReport)) error {
 	reports := make([]verify.ItemReport, len(targets))
 	ready := make([]chan struct{}, len(targets))
@@ -148,6 +149,10 @@ func verifyEach(ctx context.Context, v *verify.Verifier, targets []Target, repor
 	}
 	next := make(chan int)
 	ctx, cancel := context.WithCancel(ctx)
+	// Every worker has returned when verifyEach does, also when ctx ends:
+	// none goes on reading (or handing objects to Copy) after it.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	defer cancel()
 	go func() {
 		defer close(next)
@@ -160,7 +165,9 @@ func verifyEach(ctx context.Context, v *verify.Verifier, targets []Target, repor
 		}
 	}()
 	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			for i := range next {
 				reports[i] = v.Item(ctx, targets[i].ID)
 				reports[i].File = targets[i].File

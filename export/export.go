@@ -1,7 +1,8 @@
 // Package export makes disclosure packages: a selection of an archive's
 // items as a BagIt bag that the recipient checks offline, with standard
-// tools or with `exhibit verify-export`, without the archive and without
-// learning anything about the archive's other items.
+// tools or with `exhibit verify-export`, without the archive, learning
+// nothing of the archive's other items but hashes in the proofs and the
+// log's size.
 //
 // A package (docs/formats.md, "Disclosure packages") holds per exhibit the
 // original and/or the stripped working copy, the signed record and both
@@ -19,7 +20,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"os"
 	"path"
@@ -105,8 +105,9 @@ type Exhibit struct {
 	// Original and WorkingCopy are the files of the original and of the
 	// stripped working copy, when the package holds them.
 	Original, WorkingCopy string
-	// Blobs are the files the signed record names by digest: the original
-	// and the derivatives the package holds.
+	// Blobs are the files the record's subjects name, which cosign checks
+	// the record against: the original and the derivatives the package
+	// holds (not the metadata document, which the record names apart).
 	Blobs []string
 	// Events are the item's custody events the package carries, oldest
 	// first (the exported event excluded).
@@ -156,12 +157,14 @@ func (e *NotIntactError) Error() string {
 }
 
 // Export writes a disclosure package of the selected items of a into
-// o.Out. The items are verified first: a package is made only of intact
-// items. It is written into a folder beside o.Out, put on record in the
-// custody log (exported events, which need the log key), completed with
-// the proofs, synced, and only then renamed to o.Out: an interrupted
-// export leaves no package, at most a ".partial-…" folder, and possibly
-// exported events of a package that was never completed.
+// o.Out (or o.Out.zip). The items are verified first, in the same read
+// that copies their objects into the package: a package is made only of
+// intact items. It is written into a folder beside o.Out, put on record in
+// the custody log (exported events, which need the log key), completed
+// with the proofs, synced, and only then moved to o.Out. An export that
+// fails before it is on record leaves nothing; one that fails after keeps
+// its ".partial-…" folder and says so (the log then names a package that
+// was not delivered).
 func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error) {
 	if err := o.check(); err != nil {
 		return nil, err
@@ -203,9 +206,10 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 	}
 	// The verification reads every object once, and copies those the
 	// package holds into it as it checks them.
-	reports, err := verifyItems(ctx, a, ids, o.Identities, func(id hashing.Digest, rec *custody.Record, what string) io.WriteCloser {
+	reports, err := verifyItems(ctx, a, ids, o.Identities, func(id hashing.Digest, rec *custody.Record, what string) verify.CopyWriter {
 		return x.copy(byItem[id.String()], rec, what)
 	})
+	x.ended.Store(true) // (verifyItems has waited for its workers: belt and braces)
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +358,7 @@ func selectItems(ctx context.Context, a *archive.Archive, o Options) ([]hashing.
 // handing copy the objects as they are checked, and returns their reports
 // in order, or a *NotIntactError.
 func verifyItems(ctx context.Context, a *archive.Archive, ids []hashing.Digest, idents []age.Identity,
-	copy func(hashing.Digest, *custody.Record, string) io.WriteCloser) ([]verify.ItemReport, error) {
+	copy func(hashing.Digest, *custody.Record, string) verify.CopyWriter) ([]verify.ItemReport, error) {
 	targets := make([]archive.Target, len(ids))
 	for i, id := range ids {
 		targets[i] = archive.Target{ID: id}
@@ -391,6 +395,8 @@ type exporter struct {
 	// checkpointStamped: the checkpoint that holds the export will carry a
 	// timestamp (LogExport requires one when the trust file lists TSAs).
 	checkpointStamped bool
+	// ended: the verification is over; no more copies.
+	ended atomic.Bool
 }
 
 // maxSmall bounds records and bundles read into memory.
@@ -529,10 +535,22 @@ type planned struct {
 // names, in record order.
 func (x *exporter) plan(rec *custody.Record) []planned {
 	var out []planned
+	used := map[string]bool{}
+	add := func(p planned) {
+		// Two derivatives may come to one name (derivative-2.jpg, and
+		// derivative 2 renamed so): the later gets a suffix.
+		base, ext, n := strings.TrimSuffix(p.name, path.Ext(p.name)), path.Ext(p.name), 2
+		for used[p.name] {
+			p.name = fmt.Sprintf("%s-%d%s", base, n, ext)
+			n++
+		}
+		used[p.name] = true
+		out = append(out, p)
+	}
 	if x.o.Content != WorkingCopies {
-		out = append(out, planned{what: "original", name: originalName(rec), obj: rec.Original})
+		add(planned{what: "original", name: originalName(rec), obj: rec.Original})
 		if rec.Metadata != nil {
-			out = append(out, planned{what: "metadata", name: "metadata.json", obj: rec.Metadata.Object})
+			add(planned{what: "metadata", name: "metadata.json", obj: rec.Metadata.Object})
 		}
 	}
 	for i, d := range rec.Derivatives {
@@ -544,7 +562,7 @@ func (x *exporter) plan(rec *custody.Record) []planned {
 		if !safeName(name) || strings.Contains(name, "/") || reservedNames[name] || strings.HasPrefix(name, "original.") {
 			name = fmt.Sprintf("derivative-%d%s", i+1, extension(d.MediaType, ""))
 		}
-		out = append(out, planned{what: "derivative/" + d.Name, name: name, obj: d.Object, stripped: stripped})
+		add(planned{what: "derivative/" + d.Name, name: name, obj: d.Object, stripped: stripped})
 	}
 	return out
 }
@@ -552,10 +570,16 @@ func (x *exporter) plan(rec *custody.Record) []planned {
 // copyFile is an object of the package written while the verification
 // reads it (verify.Verifier.Copy).
 type copyFile struct {
-	f   *bagFile
+	f *bagFile
+	// obj is the object as the verifier's record names it.
+	obj custody.Object
 	n   int64
 	err error
+	// ok: the verifier said the bytes passed the object's digest check.
+	ok bool
 }
+
+func (c *copyFile) Verified(ok bool) { c.ok = ok }
 
 func (c *copyFile) Write(p []byte) (int, error) {
 	if c.err == nil {
@@ -575,8 +599,8 @@ func (c *copyFile) Close() error {
 // copy opens the package's file for an object the verification is about
 // to read, when the package holds it; nil otherwise. It runs on the
 // verification's goroutines, one item on one goroutine at a time.
-func (x *exporter) copy(ex *Exhibit, rec *custody.Record, what string) io.WriteCloser {
-	if ex == nil {
+func (x *exporter) copy(ex *Exhibit, rec *custody.Record, what string) verify.CopyWriter {
+	if ex == nil || x.ended.Load() {
 		return nil
 	}
 	for _, pl := range x.plan(rec) {
@@ -587,7 +611,7 @@ func (x *exporter) copy(ex *Exhibit, rec *custody.Record, what string) io.WriteC
 		if err != nil {
 			return nil // content() fetches it again, and says why it cannot
 		}
-		c := &copyFile{f: f}
+		c := &copyFile{f: f, obj: pl.obj}
 		ex.copies[what] = c
 		return c
 	}
@@ -599,7 +623,10 @@ func (x *exporter) copy(ex *Exhibit, rec *custody.Record, what string) io.WriteC
 // signed ones, whose digests the record holds), else a fresh read,
 // checked as it is written.
 func (x *exporter) content(ctx context.Context, ex *Exhibit, pl planned, path string) error {
-	if c := ex.copies[pl.what]; c != nil && c.err == nil && c.n == pl.obj.Size && ex.Verified.Verdict == verify.Intact {
+	// The verifier's record and this one name the same object: the same
+	// item's record, read twice, could have been replaced in between.
+	if c := ex.copies[pl.what]; c != nil && c.ok && c.err == nil && c.n == pl.obj.Size && c.obj.Size == pl.obj.Size &&
+		maps.Equal(c.obj.Digest, pl.obj.Digest) && ex.Verified.Verdict == verify.Intact {
 		sum, err := hashing.SetFromMap(pl.obj.Digest)
 		if err == nil && !sum.SHA512.IsZero() {
 			sum.Size = pl.obj.Size

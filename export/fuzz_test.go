@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/openexhibit/exhibit/custody"
 )
 
 func FuzzParseTlogProof(f *testing.F) {
@@ -121,5 +123,25 @@ func TestUnzipRefuses(t *testing.T) {
 				t.Fatal("wrote outside the folder")
 			}
 		})
+	}
+}
+
+// TestPlanNames: two derivatives that come to one file name get two.
+func TestPlanNames(t *testing.T) {
+	rec := &custody.Record{Original: custody.Object{MediaType: "image/jpeg"}, Derivatives: []custody.Derivative{
+		{Name: "derivative-2.jpg", Kind: "screenshot", Object: custody.Object{MediaType: "image/jpeg"}},
+		{Name: "bad name.jpg", Kind: "screenshot", Object: custody.Object{MediaType: "image/jpeg"}},
+		{Name: "record.json", Kind: "other", Object: custody.Object{MediaType: "application/json"}},
+	}}
+	x := &exporter{}
+	seen := map[string]bool{}
+	for _, p := range x.plan(rec) {
+		if seen[p.name] {
+			t.Fatalf("%s planned twice", p.name)
+		}
+		seen[p.name] = true
+	}
+	if len(seen) != 4 || !seen["derivative-2-2.jpg"] || !seen["derivative-3.json"] {
+		t.Fatalf("planned %v", seen)
 	}
 }

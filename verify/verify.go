@@ -177,12 +177,12 @@ type Verifier struct {
 	// Copy, when set, is asked for a writer for each object an item's
 	// check reads: what is "original", "metadata" or "derivative/<name>",
 	// rec the item's verified record. A writer it returns receives the
-	// object's bytes as they are hashed (the plaintext, once decrypted) and
-	// is closed when the object has been read; its write errors do not
-	// stop the check (the writer keeps them). It received exactly the
-	// object when it got o.Size bytes and the item's digest check of that
-	// object passed: one read both proves and copies (an export).
-	Copy func(item hashing.Digest, rec *custody.Record, what string) io.WriteCloser
+	// object's bytes as they are hashed (the plaintext, once decrypted), is
+	// told whether they passed the object's digest check, and is closed;
+	// its write errors do not stop the check (the writer keeps them). It
+	// received exactly the object when it was told so and got o.Size bytes:
+	// one read both proves and copies (an export).
+	Copy func(item hashing.Digest, rec *custody.Record, what string) CopyWriter
 }
 
 // maxSmall bounds records, bundles and metadata documents read into memory.
@@ -350,7 +350,7 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, 
 	origOK := false
 	ow, done := v.copyTo(spans, id, rec, "original")
 	got, ok := v.checkObject(ctx, c, originalChecks, origKey, rec.Original, ow)
-	done()
+	done(ok)
 	if ok {
 		origOK = true
 		// sigstore's own subject check, against the recomputed digest.
@@ -391,7 +391,7 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, 
 		}
 		dw, done := v.copyTo(spans.derivative(d.Name), id, rec, "derivative/"+d.Name)
 		_, ok := v.checkObject(ctx, c, checkNames{digests: name}, d.Key, d.Object, dw)
-		done()
+		done(ok)
 		if !ok {
 			spans.unverified(d.Name)
 		}
@@ -439,7 +439,7 @@ func (v *Verifier) checkMetadata(ctx context.Context, c itemCheck, id hashing.Di
 	var data bytes.Buffer
 	mw, done := v.copyTo(&LimitedWriter{W: &data, N: maxSmall}, id, rec, "metadata")
 	_, ok := v.checkObject(ctx, c, metadataChecks, m.Key, m.Object, mw)
-	done()
+	done(ok)
 	if !ok {
 		return
 	}
@@ -494,17 +494,28 @@ func (v *Verifier) checkObject(ctx context.Context, c itemCheck, names checkName
 	return s.plain, c.compare(names.digests, key, want, s.plain, !want.SHA512.IsZero()).Status == Pass
 }
 
-// copyTo adds Copy's writer for an object to w, and returns what closes
-// it once the object has been read.
-func (v *Verifier) copyTo(w io.Writer, id hashing.Digest, rec *custody.Record, what string) (io.Writer, func()) {
+// CopyWriter is what Verifier.Copy returns: before it is closed, it is
+// told whether the object it received passed its digest check (every
+// digest the record holds, of every byte) or not.
+type CopyWriter interface {
+	io.WriteCloser
+	Verified(ok bool)
+}
+
+// copyTo adds Copy's writer for an object to w, and returns what tells it
+// the object's result and closes it once the object has been read.
+func (v *Verifier) copyTo(w io.Writer, id hashing.Digest, rec *custody.Record, what string) (io.Writer, func(ok bool)) {
 	if v.Copy == nil {
-		return w, func() {}
+		return w, func(bool) {}
 	}
 	cw := v.Copy(id, rec, what)
 	if cw == nil {
-		return w, func() {}
+		return w, func(bool) {}
 	}
-	return io.MultiWriter(w, quiet{cw}), func() { cw.Close() }
+	return io.MultiWriter(w, quiet{cw}), func(ok bool) {
+		cw.Verified(ok)
+		cw.Close()
+	}
 }
 
 // quiet is a writer whose errors are its own business (Copy's writers

@@ -18,16 +18,16 @@ const tileWidth = 1 << custody.TileHeight
 // maxCachedTiles bounds the tiles one reader keeps (8 KiB each).
 const maxCachedTiles = 1024
 
-// tileReader serves tlog.TileHashReader from the store. It lives for one
-// call, which is why it holds a context.
+// tileReader serves tlog.TileHashReader from the store, for one tree (a
+// Log.Tree, or one call), which is why it holds a context. It is safe for
+// concurrent use.
 type tileReader struct {
 	ctx   context.Context
 	store Store
 	cp    custody.Checkpoint // the tree whose tiles are read
 
 	mu    sync.Mutex
-	cache map[tlog.Tile][]byte // tiles read by this call: tlog asks again and again
-	last  []tlog.Tile          // the tiles of the last ReadTiles
+	cache map[tlog.Tile][]byte // tiles read: tlog asks again and again
 }
 
 func (r *tileReader) Height() int { return custody.TileHeight }
@@ -44,7 +44,6 @@ func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	if r.cache == nil {
 		r.cache = map[tlog.Tile][]byte{}
 	}
-	r.last = tiles
 	for i, t := range tiles {
 		out[i] = r.cache[t]
 	}
@@ -89,12 +88,22 @@ func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 
 func (r *tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
 
-// lastKeys are the keys of the tiles of the last ReadTiles.
-func (r *tileReader) lastKeys() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	keys := make([]string, len(r.last))
-	for i, t := range r.last {
+// callTiles reads the tiles of one ReadHashes call through the shared
+// reader, and keeps those of the call's last ReadTiles: the ones to name
+// when tlog finds them inconsistent, whatever other calls read meanwhile.
+type callTiles struct {
+	*tileReader
+	last []tlog.Tile
+}
+
+func (c *callTiles) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
+	c.last = tiles
+	return c.tileReader.ReadTiles(tiles)
+}
+
+func (c *callTiles) lastKeys() []string {
+	keys := make([]string, len(c.last))
+	for i, t := range c.last {
 		keys[i] = TileKey(t)
 	}
 	return keys
@@ -111,21 +120,20 @@ const errInconsistent = "downloaded inconsistent tile"
 // that are a *TileError.
 type hashReader struct {
 	tr *tileReader
-	hr tlog.HashReader
 }
 
 // hashReader returns a reader of the stored hashes of c's tree.
 func (l *Log) hashReader(ctx context.Context, c custody.Checkpoint) tlog.HashReader {
-	tr := &tileReader{ctx: ctx, store: l.store, cp: c}
-	return &hashReader{tr: tr, hr: tlog.TileHashReader(tlog.Tree{N: c.Size, Hash: c.Root}, tr)}
+	return &hashReader{tr: &tileReader{ctx: ctx, store: l.store, cp: c}}
 }
 
 func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
-	hs, err := r.hr.ReadHashes(indexes)
+	call := &callTiles{tileReader: r.tr}
+	hs, err := tlog.TileHashReader(tlog.Tree{N: r.tr.cp.Size, Hash: r.tr.cp.Root}, call).ReadHashes(indexes)
 	if err != nil && err.Error() == errInconsistent {
 		// tlog does not say which tile is wrong: name those it read for
 		// this call (read in one ReadTiles, and used sequentially).
-		return nil, &TileError{Checkpoint: r.tr.cp, Keys: r.tr.lastKeys(),
+		return nil, &TileError{Checkpoint: r.tr.cp, Keys: call.lastKeys(),
 			Want: fmt.Sprintf("hashes that lead to the signed root %s", r.tr.cp.Root), Found: "hashes that do not (" + errInconsistent + ")"}
 	}
 	return hs, err
