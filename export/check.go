@@ -57,16 +57,6 @@ type CheckReport struct {
 // ErrNotPackage: the folder is no BagIt bag.
 var ErrNotPackage = errors.New("not a disclosure package")
 
-// rank orders statuses as verify does.
-var rank = map[verify.Status]int{verify.Pass: 0, verify.Warn: 1, verify.NotFound: 2, verify.Error: 3, verify.Untrusted: 4, verify.Missing: 5, verify.Fail: 6}
-
-func worst(a, b verify.Status) verify.Status {
-	if rank[b] > rank[a] {
-		return b
-	}
-	return a
-}
-
 // checker holds what Check has read.
 type checker struct {
 	dir  string
@@ -149,7 +139,7 @@ func checkDir(dir string, o CheckOptions) (*CheckReport, error) {
 		ir := k.exhibit(ex)
 		ir.Verdict = verify.VerdictOf(ir.Status)
 		k.rep.Exhibits = append(k.rep.Exhibits, ir)
-		k.rep.Status = worst(k.rep.Status, ir.Status)
+		k.rep.Status = verify.Worse(k.rep.Status, ir.Status)
 		items[ir.Item] = true
 		known = known && ir.Item != ""
 	}
@@ -187,7 +177,7 @@ func (k *checker) add(c verify.Check) {
 		c.ID = verify.CheckID(c.Name)
 	}
 	k.rep.Checks = append(k.rep.Checks, c)
-	k.rep.Status = worst(k.rep.Status, c.Status)
+	k.rep.Status = verify.Worse(k.rep.Status, c.Status)
 }
 
 // read reads a file of the package (at most maxSmall bytes).
@@ -557,7 +547,7 @@ func (k *checker) exhibit(num string) verify.ItemReport {
 			c.ID = verify.CheckID(c.Name)
 		}
 		ir.Checks = append(ir.Checks, c)
-		ir.Status = worst(ir.Status, c.Status)
+		ir.Status = verify.Worse(ir.Status, c.Status)
 	}
 	// The proofs of this exhibit's events belong to the package even when
 	// the exhibit cannot be checked further.

@@ -134,9 +134,11 @@ type Report struct {
 	Checked time.Time `json:"checked"`
 }
 
-// worse orders outcomes: a failure outranks a missing item, which
-// outranks an untrusted check, a store error, not-found and a warning, in
-// that order.
+// Worse is the worse of two outcomes: a failure outranks a missing item,
+// which outranks an untrusted check, a store error, not-found and a
+// warning, in that order.
+func Worse(a, b Status) Status { return worse(a, b) }
+
 func worse(a, b Status) Status {
 	rank := map[Status]int{Pass: 0, Warn: 1, NotFound: 2, Error: 3, Untrusted: 4, Missing: 5, Fail: 6}
 	if rank[b] > rank[a] {
