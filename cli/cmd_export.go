@@ -138,7 +138,11 @@ func runExport(ctx context.Context, e *env, home string, cfg *Config, o export.O
 	for _, ex := range res.Exhibits {
 		fmt.Fprintf(out, "%s  %s  %s  (%s)\n", ex.Number, ex.Item, printable(ex.Record.Name()), ex.Content)
 	}
-	fmt.Fprintf(out, "exported %d exhibits (%s) to %s for %q: %s in %d files\n", len(res.Exhibits), o.Content, res.Dir, o.Recipient,
+	noun := "exhibits"
+	if len(res.Exhibits) == 1 {
+		noun = "exhibit"
+	}
+	fmt.Fprintf(out, "exported %d %s (%s) to %s for %q: %s in %d files\n", len(res.Exhibits), noun, o.Content, res.Dir, o.Recipient,
 		humanBytes(res.PayloadBytes), res.PayloadFiles)
 	stamp := "no timestamp authority"
 	if res.Timestamped {

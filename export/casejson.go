@@ -117,7 +117,7 @@ func (x *exporter) caseDocument(now time.Time) ([]byte, error) {
 		name = x.o.Case
 	}
 	inv := node{"@id": id("investigation"), "@type": "case-investigation:Investigation", "uco-core:name": name,
-		"case-investigation:focus": "disclosure of " + fmt.Sprint(len(x.exhibits)) + " exhibits to " + x.o.Recipient,
+		"case-investigation:focus": "disclosure of " + exhibits(len(x.exhibits)) + " to " + x.o.Recipient,
 		"uco-core:object":          refs(append(append([]string{}, records...), actions...))}
 	doc := node{"@context": caseContext, "@graph": append([]node{inv}, graph...)}
 	var buf bytes.Buffer

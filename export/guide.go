@@ -101,8 +101,8 @@ func (x *exporter) verifyGuide(tr *trust) string {
 	subshell := func(cmds string) string { return "(\nset -e\n" + cmds + ")\n" }
 	timestamps := len(tr.file.TimestampAuthorities) > 0
 	p("# Verifying this package\n\n")
-	p("This folder is a disclosure package of %d exhibits (%s), made with exhibit %s on %s for: %s.\n\n",
-		len(x.exhibits), x.o.Content, x.o.Version, time.Now().UTC().Format("2 January 2006"), x.o.Recipient)
+	p("This folder is a disclosure package of %s (%s), made with exhibit %s on %s for: %s.\n\n",
+		exhibits(len(x.exhibits)), x.o.Content, x.o.Version, time.Now().UTC().Format("2 January 2006"), x.o.Recipient)
 	p("Everything below runs offline, in this folder, with bash and standard tools: coreutils (`sha256sum`, `sha512sum`, `base64`), ")
 	p("OpenSSL 3 and, for the signatures, [cosign](https://github.com/sigstore/cosign) 2 (tested with 2.6.5). ")
 	p("If you have Exhibit, `exhibit verify-export .` makes every check at once. `report.html` describes the exhibits for people; ")

@@ -67,7 +67,7 @@ type eventView struct {
 // report renders report.html.
 func (x *exporter) report(tr *trust, guide string) ([]byte, error) {
 	v := reportView{
-		Title:     fmt.Sprintf("Disclosure package: %d exhibits", len(x.exhibits)),
+		Title:     "Disclosure package: " + exhibits(len(x.exhibits)),
 		Recipient: x.o.Recipient, Organization: x.o.Organization, Contact: x.o.Contact, Case: x.o.Case,
 		Content: x.o.Content.String(), Version: x.o.Version, ExportedAt: time.Now().UTC().Format("2 January 2006, 15:04 MST"),
 		LogKey: tr.vkey, Guide: markdownHTML(guide), Originals: x.o.Content != WorkingCopies,

@@ -66,7 +66,7 @@ func (x *exporter) writeTags(ctx context.Context) error {
 	info = append(info,
 		infoField{"Bagging-Date", now.Format("2006-01-02")},
 		infoField{"Bag-Software-Agent", "exhibit " + x.o.Version},
-		infoField{"External-Description", fmt.Sprintf("Disclosure package of %d exhibits (%s)", len(x.exhibits), x.o.Content)},
+		infoField{"External-Description", fmt.Sprintf("Disclosure package of %s (%s)", exhibits(len(x.exhibits)), x.o.Content)},
 		infoField{recipientKey, x.o.Recipient},
 		infoField{exportedAtKey, now.Format(time.RFC3339)},
 		infoField{"Exhibit-Content", x.o.Content.String()},
@@ -255,4 +255,12 @@ func trustedTime(ts []sign.TimestampResult) string {
 		return ""
 	}
 	return best.Time.UTC().Format(time.RFC3339) + " (" + best.TSA + ")"
+}
+
+// exhibits is "1 exhibit", "2 exhibits"…
+func exhibits(n int) string {
+	if n == 1 {
+		return "1 exhibit"
+	}
+	return fmt.Sprintf("%d exhibits", n)
 }
