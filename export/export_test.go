@@ -378,6 +378,24 @@ func TestWorkingCopiesOnly(t *testing.T) {
 			t.Errorf("%s: a metadata document in a working-copies package", f)
 		}
 	}
+	// And no GPS tag in any file, as exiftool reads them (the originals
+	// have them: the check would see them).
+	t.Run("exiftool", func(t *testing.T) {
+		exiftool := testenv.Program(t, "libimage-exiftool-perl", "exiftool")
+		gps := func(paths ...string) string {
+			out, err := exec.Command(exiftool, append([]string{"-q", "-r", "-a", "-s", "-gps:all"}, paths...)...).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(out)
+		}
+		if gps(testFiles[0]) == "" {
+			t.Fatal("exiftool sees no GPS in the original: the check could not fail")
+		}
+		if out := gps(pkg); out != "" {
+			t.Errorf("GPS in the package:\n%s", out)
+		}
+	})
 }
 
 func TestExportRefuses(t *testing.T) {
