@@ -20,17 +20,7 @@ import (
 func TestLoggedWithoutPointers(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	loc, _ := archive.ParseLocation(filepath.Join(dir, "archive"))
-	opts := archive.Options{Location: loc, Home: filepath.Join(dir, "home"), Credentials: archive.Passphrase("pw")}
-	created, err := archive.Create(ctx, archive.CreateOptions{Options: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Key = created.KeyRef
-	a, err := archive.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newFolderArchive(t, dir)
 	file := filepath.Join(dir, "statement.txt")
 	os.WriteFile(file, []byte("a witness statement\n"), 0o644)
 	rep, err := a.Ingest(ctx, archive.IngestOptions{}, []string{file})
@@ -68,4 +58,23 @@ func TestLoggedWithoutPointers(t *testing.T) {
 	if err != nil || res.Report.Status == verify.Fail {
 		t.Fatalf("verify after the pointers were rewritten: %v %+v", err, res.Report.Items)
 	}
+}
+
+// newFolderArchive creates an archive in dir/archive, its home folder in
+// dir/home, and opens it.
+func newFolderArchive(t *testing.T, dir string) *archive.Archive {
+	t.Helper()
+	ctx := context.Background()
+	loc, _ := archive.ParseLocation(filepath.Join(dir, "archive"))
+	opts := archive.Options{Location: loc, Home: filepath.Join(dir, "home"), Credentials: archive.Passphrase("pw")}
+	created, err := archive.Create(ctx, archive.CreateOptions{Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Key = created.KeyRef
+	a, err := archive.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -18,17 +18,7 @@ import (
 func TestItemsEventsForeignPointer(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	loc, _ := archive.ParseLocation(filepath.Join(dir, "archive"))
-	opts := archive.Options{Location: loc, Home: filepath.Join(dir, "home")}
-	created, err := archive.Create(ctx, archive.CreateOptions{Options: opts, InsecureNoPassword: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Key = created.KeyRef
-	a, err := archive.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newFolderArchive(t, dir)
 	var ids []hashing.Digest
 	for _, name := range []string{"a.txt", "b.txt"} {
 		file := filepath.Join(dir, name)
@@ -55,7 +45,7 @@ func TestItemsEventsForeignPointer(t *testing.T) {
 	if err := os.WriteFile(ap, data, 0o444); err != nil {
 		t.Fatal(err)
 	}
-	_, err = a.ItemsEvents(ctx, ids[:1], func(hashing.Digest, []archive.LoggedEvent) error { return nil })
+	_, err := a.ItemsEvents(ctx, ids[:1], func(hashing.Digest, []archive.LoggedEvent) error { return nil })
 	if archive.KindOf(err) != archive.KindTampered || !strings.Contains(err.Error(), "not of "+ids[0].String()) {
 		t.Fatalf("%v (kind %v), want tampering", err, archive.KindOf(err))
 	}
