@@ -12,10 +12,12 @@ import (
 	"github.com/openexhibit/exhibit/verify"
 )
 
-// LoggedEvent is one event of the custody log, with its index.
+// LoggedEvent is one event of the custody log, with its index and its
+// exact entry (the bytes the log holds and its leaf hash covers).
 type LoggedEvent struct {
 	Index int64          `json:"index"`
 	Event *custody.Event `json:"event"`
+	Entry []byte         `json:"-"`
 }
 
 // Events are events proven against one checkpoint.
@@ -52,7 +54,7 @@ func (a *Archive) Events(ctx context.Context, id *hashing.Digest) (*Events, erro
 		if err != nil {
 			return logFailure(&ledger.MalformedEntryError{Index: i, Err: err})
 		}
-		out.Events = append(out.Events, LoggedEvent{Index: i, Event: ev})
+		out.Events = append(out.Events, LoggedEvent{Index: i, Event: ev, Entry: entry})
 		return nil
 	}
 	if id != nil {
@@ -91,7 +93,7 @@ func (a *Archive) ItemsEvents(ctx context.Context, ids []hashing.Digest, each fu
 			if err != nil {
 				return logFailure(&ledger.MalformedEntryError{Index: i, Err: err})
 			}
-			evs = append(evs, LoggedEvent{Index: i, Event: ev})
+			evs = append(evs, LoggedEvent{Index: i, Event: ev, Entry: entry})
 			return nil
 		})
 		if err == nil {

@@ -75,7 +75,7 @@ func (a *Archive) LogExport(ctx context.Context, items []hashing.Digest, tagMani
 			return nil, err
 		}
 		all[ap.Index] = entry
-		d.Exported[ap.Event.Item] = LoggedEvent{Index: ap.Index, Event: ap.Event}
+		d.Exported[ap.Event.Item] = LoggedEvent{Index: ap.Index, Event: ap.Event, Entry: entry}
 	}
 	// In log order: neighbours share tiles, which the tree reads once.
 	tree := cl.log.Tree(ctx, c)

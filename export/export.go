@@ -119,8 +119,6 @@ type Exhibit struct {
 	// Withheld says why the package holds none of the item's bytes (no
 	// working copy exists), when it does not.
 	Withheld string
-	// entries are the events' exact bytes, by index.
-	entries map[int64][]byte
 	// derived are the package's files of derivatives, by derivative name.
 	derived map[string]string
 	// copies are the objects the verification copied, by what it calls
@@ -209,7 +207,6 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 	reports, err := verifyItems(ctx, a, ids, o.Identities, func(id hashing.Digest, rec *custody.Record, what string) verify.CopyWriter {
 		return x.copy(byItem[id.String()], rec, what)
 	})
-	x.ended.Store(true) // (verifyItems has waited for its workers: belt and braces)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +247,9 @@ func Export(ctx context.Context, a *archive.Archive, o Options) (*Result, error)
 	}
 	entries := map[int64][]byte{}
 	for _, ex := range x.exhibits {
-		maps.Copy(entries, ex.entries)
+		for _, ev := range ex.Events {
+			entries[ev.Index] = ev.Entry
+		}
 	}
 	d, err := a.LogExport(ctx, ids, named.String(), o.Recipient, entries)
 	if err != nil {
@@ -395,8 +394,6 @@ type exporter struct {
 	// checkpointStamped: the checkpoint that holds the export will carry a
 	// timestamp (LogExport requires one when the trust file lists TSAs).
 	checkpointStamped bool
-	// ended: the verification is over; no more copies.
-	ended atomic.Bool
 }
 
 // maxSmall bounds records and bundles read into memory.
@@ -495,14 +492,8 @@ func (x *exporter) exhibit(ctx context.Context, ex *Exhibit) error {
 			}
 		}
 	}
-	ex.entries = make(map[int64][]byte, len(ex.Events))
 	for _, ev := range ex.Events {
-		entry, err := ev.Event.Marshal()
-		if err != nil {
-			return err
-		}
-		ex.entries[ev.Index] = entry
-		if err := add(eventFile(ev.Index), entry); err != nil {
+		if err := add(eventFile(ev.Index), ev.Entry); err != nil {
 			return err
 		}
 	}
@@ -598,9 +589,10 @@ func (c *copyFile) Close() error {
 
 // copy opens the package's file for an object the verification is about
 // to read, when the package holds it; nil otherwise. It runs on the
-// verification's goroutines, one item on one goroutine at a time.
+// verification's goroutines, one item on one goroutine at a time, all of
+// them done when the verification returns.
 func (x *exporter) copy(ex *Exhibit, rec *custody.Record, what string) verify.CopyWriter {
-	if ex == nil || x.ended.Load() {
+	if ex == nil {
 		return nil
 	}
 	for _, pl := range x.plan(rec) {
@@ -759,7 +751,7 @@ func writeCustody(dir string, d *archive.Disclosure) error {
 		}
 	}
 	for _, ev := range d.Exported {
-		if err := put(exportedFile(ev.Index), d.Entries[ev.Index]); err != nil {
+		if err := put(exportedFile(ev.Index), ev.Entry); err != nil {
 			return err
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/openexhibit/exhibit/capture/strip"
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/ingest"
 	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/openexhibit/exhibit/verify"
 )
@@ -762,5 +764,63 @@ func TestCaseDocument(t *testing.T) {
 	os.WriteFile(bad, bytes.Replace(data, []byte(`"@type": "xsd:hexBinary"`), []byte(`"@type": "xsd:string"`), 1), 0o644)
 	if out, err := validate(bad); err == nil {
 		t.Fatalf("the check accepts a hash value typed xsd:string:\n%s", out)
+	}
+}
+
+// TestEncryptedOriginals: an original encrypted at ingest is exported as
+// its plaintext, which the verification decrypted and checked while it
+// copied it; without an identity the export stops and says what to pass,
+// and a working-copies export needs none.
+func TestEncryptedOriginals(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	loc, _ := archive.ParseLocation(filepath.Join(dir, "archive"))
+	opts := archive.Options{Location: loc, Home: filepath.Join(dir, "home"), Credentials: archive.Passphrase("pw")}
+	created, err := archive.Create(ctx, archive.CreateOptions{Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Key = created.KeyRef
+	a, err := archive.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := readers.Default(strip.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo := testFiles[2]
+	rep, err := a.Ingest(ctx, archive.IngestOptions{Case: "c1", Readers: reg,
+		Encrypt: &ingest.Encryption{Recipients: []age.Recipient{id.Recipient()}, Names: []string{id.Recipient().String()}}}, []string{photo})
+	if err != nil || rep.Results[0].Err != nil {
+		t.Fatal(err, rep.Results[0].Err)
+	}
+	out := filepath.Join(dir, "pkg")
+	if _, err := Export(ctx, a, Options{Case: "c1", Out: out, Recipient: "r"}); err == nil || !strings.Contains(err.Error(), "--identity") {
+		t.Fatalf("without an identity: %v, want a request for --identity", err)
+	}
+	if left, _ := filepath.Glob(out + "*"); len(left) > 0 {
+		t.Errorf("left %v", left)
+	}
+	res := export(t, a, Options{Case: "c1", Out: out, Identities: []age.Identity{id}})
+	ex := res.Exhibits[0]
+	if c := ex.copies["original"]; c == nil || !c.ok || c.n != ex.Record.Original.Size {
+		t.Errorf("the plaintext was not copied while it was verified: %+v", c)
+	}
+	got, _ := os.ReadFile(filepath.Join(out, filepath.FromSlash(ex.Original)))
+	want, _ := os.ReadFile(photo)
+	if !bytes.Equal(got, want) {
+		t.Fatal("the exported original is not the plaintext")
+	}
+	if rep := check(t, out); rep.Verdict != verify.Intact {
+		t.Fatalf("%s: %v", rep.Verdict, failures(rep))
+	}
+	wc := export(t, a, Options{Case: "c1", Out: filepath.Join(dir, "wc"), Content: WorkingCopies})
+	if wc.Exhibits[0].WorkingCopy == "" {
+		t.Error("no working copy exported")
 	}
 }
