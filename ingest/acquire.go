@@ -567,7 +567,7 @@ func (in *Ingester) stream(ctx context.Context, src *input, p *prepared) ([]byte
 		ch = hashing.New()
 		stageSrc, stageSize = ch.Tee(er), -1
 	}
-	staged, err := in.o.Store.Stage(ctx, stageSrc, stageSize)
+	staged, err := in.stage(ctx, stageSrc, stageSize)
 	if err != nil {
 		var ce *ChangedError
 		switch {
@@ -624,7 +624,6 @@ func (in *Ingester) lookup(ctx context.Context, id hashing.Digest) (Status, erro
 // will name besides the original: derivatives, the metadata document and
 // the original's bundle.
 func (in *Ingester) stageDerived(ctx context.Context, src *input, p *prepared) error {
-	p.original.Key, _ = p.original.StoredKey()
 	source := &partSource{at: src.at, size: p.sum.Size, name: src.name, mediaType: p.mediaType}
 	meta, derivs := in.extract(ctx, source, p.item(), src.times)
 	for _, d := range derivs {
@@ -654,7 +653,7 @@ func (in *Ingester) stageDerived(ctx context.Context, src *input, p *prepared) e
 // commitObjects makes a new part's objects visible: the original, the
 // derivatives, the metadata document and the original's bundle.
 func (in *Ingester) commitObjects(ctx context.Context, p *prepared) error {
-	obj, err := in.commitStaged(ctx, p.staged, p.original.Key, p.popts)
+	obj, err := in.commitStaged(ctx, p.staged, &p.original, p.popts)
 	if err != nil {
 		return fmt.Errorf("store original: %w", err)
 	}

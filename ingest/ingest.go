@@ -568,16 +568,86 @@ func (in *Ingester) putDeferred(ctx context.Context, key string, data []byte, ct
 	return storage.PutDeferred(ctx, in.o.Store, key, data, o)
 }
 
-// commitStaged commits staged content-addressed bytes, accepting the same
-// bytes already at the key.
-func (in *Ingester) commitStaged(ctx context.Context, st storage.Staged, key string, o storage.PutOptions) (storage.Object, error) {
-	obj, err := st.Commit(ctx, key, o)
+// stage writes bytes whose digest is not known yet to the store: where
+// the store would copy large content to its content address (S3), at a
+// fresh upload key where it stays (see custody.Pointer).
+func (in *Ingester) stage(ctx context.Context, r io.Reader, size int64) (storage.Staged, error) {
+	if p, ok := storage.As[storage.Placer](in.o.Store); ok {
+		return p.StageAt(ctx, custody.NewUploadKey(), r, size)
+	}
+	return in.o.Store.Stage(ctx, r, size)
+}
+
+// commitStaged makes staged bytes permanent and sets o.Key to where they
+// lie: their content address, or the upload key they were placed at, with
+// a pointer at the content address. It accepts the same bytes already
+// stored there, by an interrupted run or a concurrent one.
+func (in *Ingester) commitStaged(ctx context.Context, st storage.Staged, o *custody.Object, put storage.PutOptions) (storage.Object, error) {
+	addr, err := o.StoredKey()
+	if err != nil {
+		return storage.Object{}, err
+	}
+	var obj storage.Object
+	if p, ok := st.(storage.Placed); ok {
+		o.Key = p.Key()
+		obj, err = p.Keep(ctx, addr, custody.NewPointer(*o, o.Key).Marshal(), put)
+	} else {
+		o.Key = addr
+		obj, err = st.Commit(ctx, addr, put)
+	}
 	if errors.Is(err, storage.ErrExists) {
-		// Left by an interrupted run or a concurrent one: same key, same bytes
-		// (the store checked size and digest when it was written).
-		obj, err = in.existing(ctx, key, o.Size)
+		// The store checked size and digest when the bytes were written.
+		obj, err = in.stored(ctx, o, put)
 	}
 	return obj, err
+}
+
+// stored finds bytes of o that are stored already, left by an earlier run
+// that stopped before its record or by a concurrent one: at their content
+// address, or where the pointer there says. It sets o.Key, and gives what
+// it found (and the pointer) put's retention and legal hold, which the new
+// record states: the earlier run's may end sooner, or, when it stopped
+// between a pointer and its content's lock, be missing.
+func (in *Ingester) stored(ctx context.Context, o *custody.Object, put storage.PutOptions) (storage.Object, error) {
+	addr, _ := o.StoredKey()
+	obj, err := in.existing(ctx, addr, -1)
+	if err != nil {
+		return obj, err
+	}
+	if err := in.retain(ctx, addr, put); err != nil {
+		return obj, err
+	}
+	o.Key = addr
+	if obj.Size > 4<<10 || obj.Size == put.Size {
+		return in.existing(ctx, addr, put.Size)
+	}
+	data, err := storage.ReadAll(ctx, in.o.Store, addr, 4<<10)
+	if err != nil {
+		return obj, err
+	}
+	p, err := o.PointerAt(data)
+	if errors.Is(err, custody.ErrNotPointer) {
+		return in.existing(ctx, addr, put.Size)
+	}
+	if err != nil {
+		return obj, fmt.Errorf("%w (run exhibit verify --all): %w", err, storage.ErrIntegrity)
+	}
+	o.Key = p.Key
+	if err := in.retain(ctx, p.Key, put); err != nil {
+		return obj, err
+	}
+	return in.existing(ctx, p.Key, put.Size)
+}
+
+// retain gives the object at key put's retention and legal hold, where the
+// store can lock existing objects.
+func (in *Ingester) retain(ctx context.Context, key string, put storage.PutOptions) error {
+	r, ok := storage.As[storage.Retainer](in.o.Store)
+	if !ok || (put.Retention.IsZero() && !put.LegalHold) {
+		return nil
+	}
+	_, err := r.Retain(ctx, key, "", put)
+	return err
 }
 
 func (in *Ingester) existing(ctx context.Context, key string, size int64) (storage.Object, error) {
@@ -585,7 +655,7 @@ func (in *Ingester) existing(ctx context.Context, key string, size int64) (stora
 	if err != nil {
 		return o, err
 	}
-	if o.Size != size {
+	if size >= 0 && o.Size != size {
 		return o, fmt.Errorf("%s exists with %d bytes, want %d (run exhibit verify --all): %w", key, o.Size, size, storage.ErrIntegrity)
 	}
 	return o, nil
@@ -688,7 +758,7 @@ func (in *Ingester) stageDerivative(ctx context.Context, d derivative, put stora
 		err = d.Write(ctx, pw)
 	}()
 	h := hashing.New()
-	staged, err := in.o.Store.Stage(ctx, h.Tee(pr), -1)
+	staged, err := in.stage(ctx, h.Tee(pr), -1)
 	pr.CloseWithError(errors.New("derivative reader closed"))
 	<-done
 	if err != nil {
@@ -701,10 +771,10 @@ func (in *Ingester) stageDerivative(ctx context.Context, d derivative, put stora
 // and returns its record.
 func (in *Ingester) commitDerivative(ctx context.Context, sd *stagedDerivative) (custody.Derivative, error) {
 	d, sum := sd.d, sd.sum
-	key := custody.ObjectKey(sum.SHA256)
 	o := sd.put
 	o.Size, o.SHA256, o.ContentType = sum.Size, sum.SHA256.Sum, d.MediaType
-	obj, err := in.commitStaged(ctx, sd.staged, key, o)
+	stored := custody.Object{Digest: sum.Map(), Size: sum.Size, MediaType: d.MediaType}
+	obj, err := in.commitStaged(ctx, sd.staged, &stored, o)
 	if err != nil {
 		return custody.Derivative{}, err
 	}
@@ -715,10 +785,8 @@ func (in *Ingester) commitDerivative(ctx context.Context, sd *stagedDerivative) 
 		}
 		maps.Copy(t.Params, d.Params())
 	}
-	return custody.Derivative{
-		Object: custody.Object{Key: key, Digest: sum.Map(), Size: sum.Size, MediaType: d.MediaType, VersionID: obj.VersionID},
-		Name:   d.Name, Kind: d.Kind, Transform: t,
-	}, nil
+	stored.VersionID = obj.VersionID
+	return custody.Derivative{Object: stored, Name: d.Name, Kind: d.Kind, Transform: t}, nil
 }
 
 // isReadErr reports whether a staging error came from reading the input

@@ -240,3 +240,53 @@ func ValidKey(key string) error {
 	}
 	return nil
 }
+
+// Placer is implemented by stores for which Commit of large staged content
+// would copy every byte again (S3, where an object cannot be renamed: the
+// server copies it). StageAt writes large content at key, a key the caller
+// chose before reading it and never reuses, where it then stays: nothing is
+// copied once its digest is known.
+//
+// Content that the store would keep in memory anyway (storage/s3:
+// Options.SmallObjectMax) is staged as Stage does, and the Staged returned
+// is not a Placed: commit it to its content address as usual. Otherwise it
+// is a Placed, whose content already lies at key.
+type Placer interface {
+	StageAt(ctx context.Context, key string, r io.Reader, size int64) (Staged, error)
+}
+
+// Placed is staged content that lies at its final key (see Placer). Until
+// Keep it has no retention of its own, so Discard can remove it.
+//
+// Crash safety: the store notes each placement before the upload starts,
+// and the link Keep writes before it sets retention. CleanupStale resolves
+// a placement left unfinished: when the link it noted holds the bytes Keep
+// gave it, the content is adopted (given the link's retention and legal
+// hold); otherwise it is removed.
+type Placed interface {
+	Staged
+	// Key is where the content lies.
+	Key() string
+	// Keep makes the content permanent at Key. It checks the content
+	// against opts.Size and opts.SHA256, writes link at linkKey as Put
+	// does (write-once, with opts' retention and legal hold and
+	// ContentType "application/json"), and then applies opts.Retention
+	// and opts.LegalHold to the content in place. When linkKey exists it
+	// removes the content, which has no retention yet, and returns an
+	// error wrapping ErrExists: the same bytes are kept already, and the
+	// caller reads the link that is there. On other errors the content
+	// stays, for the link may have been written: CleanupStale, or a later
+	// Keep that meets the link and adopts it with Retain, settles it.
+	// Like Commit, Keep spends the Staged.
+	Keep(ctx context.Context, linkKey string, link []byte, opts PutOptions) (Object, error)
+}
+
+// Retainer is implemented by stores that can lock an existing object in
+// place (S3 Object Lock set by a metadata request, no copy).
+type Retainer interface {
+	// Retain gives the object at key (at versionID, when not empty) at
+	// least opts.Retention and, when opts.LegalHold, a legal hold. A
+	// retention already in force that ends later, or a stronger mode, is
+	// left as it is. It returns the object as it is then.
+	Retain(ctx context.Context, key, versionID string, opts PutOptions) (Object, error)
+}

@@ -40,6 +40,9 @@ func Fetch(ctx context.Context, st storage.Getter, o custody.Object, identities 
 	if err != nil {
 		return hashing.Set{}, err
 	}
+	if custody.IsUploadKey(o.Key) {
+		key = o.Key // placed: the record names where the bytes lie
+	}
 	enc := o.Encryption
 	if enc != nil && len(identities) == 0 {
 		return hashing.Set{}, fmt.Errorf("%s is %w to %s: pass --identity FILE with one of their identities",

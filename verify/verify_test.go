@@ -29,6 +29,7 @@ import (
 // the storage would have.
 type backend struct {
 	name    string
+	placed  bool // large content lies at upload keys, with pointers
 	store   storage.Store
 	rewrite func(t *testing.T, key string, data []byte)
 	remove  func(t *testing.T, key string)
@@ -175,11 +176,11 @@ var tamperCases = []struct {
 	wantCheck string
 }{
 	{"flip a byte of the original", func(t *testing.T, f *fixture) {
-		k := custody.ObjectKey(f.id)
+		k := f.rec.Original.Key
 		f.b.rewrite(t, k, flip(f.get(t, k), 3))
 	}, "original digests"},
 	{"append to the original", func(t *testing.T, f *fixture) {
-		k := custody.ObjectKey(f.id)
+		k := f.rec.Original.Key
 		f.b.rewrite(t, k, append(f.get(t, k), 'x'))
 	}, "original digests"},
 	{"flip a byte of the metadata", func(t *testing.T, f *fixture) {
@@ -227,7 +228,7 @@ var tamperCases = []struct {
 		}
 		f.b.rewrite(t, custody.OriginalBundleKey(f.id), ob)
 	}, "original signature"},
-	{"delete the original", func(t *testing.T, f *fixture) { f.b.remove(t, custody.ObjectKey(f.id)) }, "original digests"},
+	{"delete the original", func(t *testing.T, f *fixture) { f.b.remove(t, f.rec.Original.Key) }, "original digests"},
 	{"delete the metadata", func(t *testing.T, f *fixture) { f.b.remove(t, f.rec.Metadata.Key) }, "metadata"},
 	{"delete the derivative", func(t *testing.T, f *fixture) { f.b.remove(t, f.rec.Derivatives[0].Key) }, "derivative upper.txt"},
 	{"delete the record copy", func(t *testing.T, f *fixture) { f.b.remove(t, custody.RecordKey(f.id)) }, "record copy"},
@@ -254,6 +255,31 @@ func flipBase64Field(t *testing.T, data []byte, field string) []byte {
 	return out
 }
 
+// pointerCases tamper with the pointers of a backend that places content.
+var pointerCases = []struct {
+	name      string
+	tamper    func(t *testing.T, f *fixture)
+	wantCheck string
+}{
+	{"point the original's address elsewhere", func(t *testing.T, f *fixture) {
+		p := custody.NewPointer(f.rec.Original, custody.NewUploadKey())
+		f.b.rewrite(t, custody.ObjectKey(f.id), p.Marshal())
+	}, "original pointer"},
+	{"point the original's address at the derivative", func(t *testing.T, f *fixture) {
+		p := custody.NewPointer(f.rec.Derivatives[0].Object, f.rec.Derivatives[0].Key)
+		f.b.rewrite(t, custody.ObjectKey(f.id), p.Marshal())
+	}, "original pointer"},
+	{"delete the original's pointer", func(t *testing.T, f *fixture) { f.b.remove(t, custody.ObjectKey(f.id)) }, "original pointer"},
+	{"put the original at its address", func(t *testing.T, f *fixture) {
+		f.b.rewrite(t, custody.ObjectKey(f.id), f.get(t, f.rec.Original.Key))
+	}, "original pointer"},
+	{"point the derivative's address elsewhere", func(t *testing.T, f *fixture) {
+		d := f.rec.Derivatives[0]
+		addr, _ := d.StoredKey()
+		f.b.rewrite(t, addr, custody.NewPointer(d.Object, custody.NewUploadKey()).Marshal())
+	}, "derivative upper.txt pointer"},
+}
+
 func runTamperMatrix(t *testing.T, newBackend func(t *testing.T) backend) {
 	t.Run("intact", func(t *testing.T) {
 		f := setup(t, newBackend(t))
@@ -274,7 +300,19 @@ func runTamperMatrix(t *testing.T, newBackend func(t *testing.T) backend) {
 			t.Fatalf("status %s, want not-found", ir.Status)
 		}
 	})
-	for _, tc := range tamperCases {
+	cases := tamperCases
+	if b := newBackend(t); b.placed {
+		cases = append(cases, pointerCases...)
+		t.Run("placed", func(t *testing.T) {
+			f := setup(t, b)
+			for _, o := range []custody.Object{f.rec.Original, f.rec.Derivatives[0].Object} {
+				if !custody.IsUploadKey(o.Key) {
+					t.Fatalf("the record names %s, want an upload key", o.Key)
+				}
+			}
+		})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := setup(t, newBackend(t))
 			tc.tamper(t, f)
@@ -307,29 +345,40 @@ func TestTamperLocal(t *testing.T) { runTamperMatrix(t, localBackend) }
 // TestTamperS3 runs the same matrix on a real MinIO, tampering through the
 // S3 API with the store's own credentials.
 func TestTamperS3(t *testing.T) {
+	runTamperMatrix(t, func(t *testing.T) backend { return s3Backend(t, 0) })
+}
+
+// TestTamperS3Placed runs it with every staged object placed at an upload
+// key (see custody.Pointer), adding the pointers to the matrix.
+func TestTamperS3Placed(t *testing.T) {
+	runTamperMatrix(t, func(t *testing.T) backend { return s3Backend(t, 1) })
+}
+
+// s3Backend is a fresh bucket on the test MinIO, with the store's
+// SmallObjectMax (0 for the default).
+func s3Backend(t *testing.T, smallObjectMax int64) backend {
 	env := testenv.MinIO(t)
-	runTamperMatrix(t, func(t *testing.T) backend {
-		bucket := testenv.NewBucket(t, env, false)
-		st, err := s3.Open(context.Background(), s3.Options{Endpoint: env.Endpoint, AccessKey: env.AccessKey,
-			SecretKey: env.SecretKey, Bucket: bucket, Prefix: "archive"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := testenv.Client(t, env)
-		return backend{
-			name:  "s3",
-			store: st,
-			rewrite: func(t *testing.T, key string, data []byte) {
-				_, err := c.PutObject(context.Background(), bucket, "archive/"+key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-			},
-			remove: func(t *testing.T, key string) {
-				if err := c.RemoveObject(context.Background(), bucket, "archive/"+key, minio.RemoveObjectOptions{}); err != nil {
-					t.Fatal(err)
-				}
-			},
-		}
-	})
+	bucket := testenv.NewBucket(t, env, false)
+	st, err := s3.Open(context.Background(), s3.Options{Endpoint: env.Endpoint, AccessKey: env.AccessKey,
+		SecretKey: env.SecretKey, Bucket: bucket, Prefix: "archive", SmallObjectMax: smallObjectMax})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testenv.Client(t, env)
+	return backend{
+		name:   "s3",
+		placed: smallObjectMax > 0,
+		store:  st,
+		rewrite: func(t *testing.T, key string, data []byte) {
+			_, err := c.PutObject(context.Background(), bucket, "archive/"+key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+		},
+		remove: func(t *testing.T, key string) {
+			if err := c.RemoveObject(context.Background(), bucket, "archive/"+key, minio.RemoveObjectOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
 }

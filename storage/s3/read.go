@@ -149,7 +149,8 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(storage.Object)
 
 // CleanupStale removes what interrupted writes left behind: temporary
 // objects under .tmp/ and incomplete multipart uploads under the prefix,
-// when older than olderThan. Choose olderThan longer than any write can
+// when older than olderThan, and it adopts or removes the content of
+// unfinished placements (StageAt) as their markers say. Choose olderThan longer than any write can
 // take (a day is safe): younger ones may belong to writes in progress.
 // Objects under retention cannot be removed and are reported in the error.
 //
@@ -159,11 +160,15 @@ func (s *Store) CleanupStale(ctx context.Context, olderThan time.Duration) error
 	cutoff := time.Now().Add(-olderThan)
 	bucket := s.opts.Bucket
 	var errs []error
+	if err := s.cleanupPlacements(ctx, cutoff); err != nil {
+		errs = append(errs, err)
+	}
+	markers := []string{s.tmpPrefix() + placeMarkers, s.tmpPrefix() + keepMarkers}
 	for oi := range s.client.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: s.tmpPrefix(), Recursive: true, WithVersions: true}) {
 		if oi.Err != nil {
-			return wrapErr("cleanup", s.Location(), oi.Err)
+			return errors.Join(append(errs, wrapErr("cleanup", s.Location(), oi.Err))...)
 		}
-		if !oi.LastModified.Before(cutoff) {
+		if !oi.LastModified.Before(cutoff) || strings.HasPrefix(oi.Key, markers[0]) || strings.HasPrefix(oi.Key, markers[1]) {
 			continue
 		}
 		if err := s.client.RemoveObject(ctx, bucket, oi.Key, minio.RemoveObjectOptions{VersionID: oi.VersionID}); err != nil {

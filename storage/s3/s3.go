@@ -3,7 +3,10 @@
 //
 // It owns the bucket layout below Options.Prefix: the object at key "a/b" is
 // <prefix>/a/b, and <prefix>/.tmp/ holds large staged content until it is
-// committed (keys whose first element is ".tmp" are therefore refused).
+// committed, and the markers of placements (keys whose first element is
+// ".tmp" are therefore refused). StageAt (storage.Placer) uploads large
+// content to its final key instead, so that nothing is copied; see
+// place.go for its crash protocol.
 //
 // Guarantees, as far as the server keeps its side of the protocol:
 //   - Write-once. Every write to a final key is conditional (If-None-Match: *),

@@ -20,6 +20,9 @@ import (
 // uploaded to a temporary object under .tmp/, and Commit copies it on the
 // server to its key, checks the copy, then removes the temporary object.
 //
+// Commit of large content thus costs a server-side copy of every byte;
+// StageAt avoids it where the caller can name the final key in advance.
+//
 // In a bucket whose Object Lock configuration sets a default retention,
 // temporary objects get that retention too and cannot be removed before it
 // ends; keep SmallObjectMax above the usual content size there, or give
@@ -112,14 +115,17 @@ func (m *memStaged) Discard(ctx context.Context) error {
 	return nil
 }
 
-// tmpStaged is content in a temporary object.
+// tmpStaged is content in a temporary object, or placed at its final key
+// (StageAt: key and markers are set).
 type tmpStaged struct {
-	s      *Store
-	name   string
-	w      written // size, CRC64NVME, SHA-256 and parts of the content; version and ETag of the object
-	mu     sync.Mutex
-	spent  bool
-	remove sync.Once
+	s       *Store
+	name    string
+	key     string   // the key of placed content
+	markers []string // of placed content: its keep and place markers
+	w       written  // size, CRC64NVME, SHA-256 and parts of the content; version and ETag of the object
+	mu      sync.Mutex
+	spent   bool
+	remove  sync.Once
 }
 
 func (s *Store) stageLarge(ctx context.Context, r io.Reader, size int64) (storage.Staged, error) {
@@ -194,7 +200,17 @@ func (t *tmpStaged) Discard(ctx context.Context) error {
 
 func (t *tmpStaged) discard(ctx context.Context) error {
 	var err error
-	t.remove.Do(func() { err = t.s.removeTmp(ctx, t.name, t.w.info.VersionID) })
+	t.remove.Do(func() {
+		if t.markers == nil {
+			err = t.s.removeTmp(ctx, t.name, t.w.info.VersionID)
+			return
+		}
+		// Placed content: every version at its key (there is one, or none
+		// when the upload failed), then the markers.
+		if err = t.s.removeAll(ctx, t.name); err == nil {
+			t.removeMarkers(ctx)
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("storage/s3: discard %s: %w (CleanupStale removes it later)", t.name, err)
 	}

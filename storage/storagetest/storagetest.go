@@ -58,6 +58,10 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"SwapRace", swapTest(testSwapRace)},
 		{"SwapCounter", swapTest(testSwapCounter)},
 		{"SwapLimits", swapTest(testSwapLimits)},
+		{"PlaceKeep", placeTest(testPlaceKeep)},
+		{"PlaceDuplicate", placeTest(testPlaceDuplicate)},
+		{"PlaceRefused", placeTest(testPlaceRefused)},
+		{"PlaceCrash", placeTest(testPlaceCrash)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
