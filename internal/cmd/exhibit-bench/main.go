@@ -1,8 +1,13 @@
 // Command exhibit-bench measures ingest of large files against the baselines
 // the project's performance targets name, in one run on one machine:
 //
-//   - into a local archive, versus cp of the same file;
-//   - into MinIO, versus a raw minio-go PutObject of the same bytes.
+//   - into a local archive, versus cp of the same file (and versus the
+//     limit the two digests in one pass set: `exhibit-bench digest`);
+//   - into MinIO, versus a raw minio-go PutObject of the same bytes: once
+//     with everything on the shared cores, and once (-pin, on a machine
+//     with two cores or more) with the MinIO server pinned to the first
+//     core and every contender to the others (taskset), which models a
+//     server on its own machine.
 //
 // Every contender runs as its own process, so wall time, CPU time and peak
 // resident memory (getrusage) compare like with like; baseline and exhibit
@@ -36,6 +41,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -45,6 +51,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/sign"
 )
 
@@ -68,6 +75,15 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "digest" {
+		// The limit of a local ingest: SHA-256 and SHA-512 of the file in
+		// one pass, as ingest computes them.
+		if err := digest(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "exhibit-bench digest:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "unlock" {
 		// Key decryption alone, in a process of its own so that its memory
 		// does not count against the contenders started after it.
@@ -82,8 +98,9 @@ func main() {
 	runs := flag.Int("runs", 3, "runs per contender (the median is reported)")
 	work := flag.String("work", "", "scratch folder (default: a temporary folder)")
 	flag.IntVar(&serverPID, "server-pid", 0, "process ID of the MinIO server, to report its CPU time (Linux)")
+	pin := flag.Bool("pin", true, "also run the MinIO contenders with the server and the client on separate cores (needs -server-pid, taskset and 2 cores)")
 	flag.Parse()
-	if err := run(*exhibit, *sizes, *runs, *work); err != nil {
+	if err := run(*exhibit, *sizes, *runs, *work, *pin); err != nil {
 		fmt.Fprintln(os.Stderr, "exhibit-bench:", err)
 		os.Exit(1)
 	}
@@ -197,7 +214,38 @@ func makeFile(path string, size int64) error {
 	return f.Close()
 }
 
-func run(exhibit, sizes string, runs int, work string) error {
+// pinning runs the server on the first core and returns the command
+// prefix that runs a contender on the others, and what undoes the server's
+// pinning; ok is false when the machine or the options cannot pin.
+func pinning() (prefix []string, undo func(), ok bool) {
+	n := runtime.NumCPU()
+	if serverPID == 0 || n < 2 {
+		return nil, nil, false
+	}
+	if _, err := exec.LookPath("taskset"); err != nil {
+		return nil, nil, false
+	}
+	set := func(cpus string) error {
+		return exec.Command("taskset", "-a", "-pc", cpus, strconv.Itoa(serverPID)).Run()
+	}
+	if err := set("0"); err != nil {
+		return nil, nil, false
+	}
+	return []string{"taskset", "-c", fmt.Sprintf("1-%d", n-1)}, func() { set(fmt.Sprintf("0-%d", n-1)) }, true
+}
+
+// digest computes the file's SHA-256 and SHA-512 in one pass.
+func digest(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = hashing.Reader(f)
+	return err
+}
+
+func run(exhibit, sizes string, runs int, work string, pin bool) error {
 	if work == "" {
 		d, err := os.MkdirTemp("", "exhibit-bench-")
 		if err != nil {
@@ -238,6 +286,14 @@ func run(exhibit, sizes string, runs int, work string) error {
 		}
 		return measure(localEnv(home), exhibit, "ingest", src)
 	}
+	// prefix runs the MinIO contenders (taskset, when pinned).
+	var prefix []string
+	pinned := func(name string, args ...string) (string, []string) {
+		if len(prefix) == 0 {
+			return name, args
+		}
+		return prefix[0], append(append(prefix[1:len(prefix):len(prefix)], name), args...)
+	}
 	ingestS3 := func(src string) (result, error) {
 		home, bucket := filepath.Join(work, newName("home")), newName("exhibit")
 		defer os.RemoveAll(home)
@@ -245,7 +301,14 @@ func run(exhibit, sizes string, runs int, work string) error {
 		if _, err := measure(s3env(home), exhibit, "init", "--archive", "s3://"+bucket); err != nil {
 			return result{}, err
 		}
-		return measure(s3env(home), exhibit, "ingest", src)
+		name, args := pinned(exhibit, "ingest", src)
+		return measure(s3env(home), name, args...)
+	}
+	putS3 := func(src string) (result, error) {
+		bucket := newName("put")
+		defer removeBucket(client, bucket)
+		name, args := pinned(self, "put", endpoint, src)
+		return measure([]string{"BENCH_BUCKET=" + bucket}, name, args...)
 	}
 	repeat := func(fn func() (result, error)) (result, error) {
 		var rs []result
@@ -276,14 +339,19 @@ func run(exhibit, sizes string, runs int, work string) error {
 		return median(bs), median(cs), nil
 	}
 
-	fmt.Printf("| file | contender | time (median of %d) | throughput | peak RSS | CPU | server CPU | vs baseline | vs baseline, less fixed cost |\n|---|---|---|---|---|---|---|---|---|\n", runs)
+	fmt.Printf("| file | contender | time (median of %d) | throughput | peak RSS | CPU | server CPU | CPU per GiB (client + server) | vs baseline | vs baseline, less fixed cost |\n|---|---|---|---|---|---|---|---|---|---|\n", runs)
 	row := func(size int64, label string, r result, base *result, fixed time.Duration) {
 		file := fmt.Sprintf("%d MiB", size>>20)
-		mbps := "-"
+		mbps, perGiB := "-", "-"
 		if size < 1<<20 {
 			file = fmt.Sprintf("%d B", size)
 		} else {
 			mbps = fmt.Sprintf("%.0f MB/s", float64(size)/r.wall.Seconds()/1e6)
+			gib := float64(size) / (1 << 30)
+			perGiB = fmt.Sprintf("%.2f s", r.cpu.Seconds()/gib)
+			if serverPID != 0 {
+				perGiB += fmt.Sprintf(" + %.2f s", r.serverCPU.Seconds()/gib)
+			}
 		}
 		srv, vs, vsLess := "-", "baseline", "-"
 		if serverPID != 0 {
@@ -298,8 +366,8 @@ func run(exhibit, sizes string, runs int, work string) error {
 		case size < 1<<20:
 			vs = "fixed cost"
 		}
-		fmt.Printf("| %s | %s | %.2f s | %s | %.0f MiB | %.2f s | %s | %s | %s |\n",
-			file, label, r.wall.Seconds(), mbps, float64(r.maxRSS)/(1<<20), r.cpu.Seconds(), srv, vs, vsLess)
+		fmt.Printf("| %s | %s | %.2f s | %s | %.0f MiB | %.2f s | %s | %s | %s | %s |\n",
+			file, label, r.wall.Seconds(), mbps, float64(r.maxRSS)/(1<<20), r.cpu.Seconds(), srv, perGiB, vs, vsLess)
 	}
 
 	// The fixed cost of one exhibit process, whatever the file's size, and
@@ -316,13 +384,28 @@ func run(exhibit, sizes string, runs int, work string) error {
 	if err != nil {
 		return err
 	}
+	var fixedPinned result
+	if pin {
+		var undo func()
+		if prefix, undo, pin = pinning(); pin {
+			fixedPinned, err = repeat(func() (result, error) { return ingestS3(tiny) })
+			undo()
+			prefix = nil
+			if err != nil {
+				return err
+			}
+		}
+	}
 	unlocked, err := keyDecryption(exhibit, self, filepath.Join(work, newName("home")), runs)
 	if err != nil {
 		return err
 	}
 	row(1, "exhibit ingest, local archive", fixedLocal, nil, 0)
 	row(1, "exhibit ingest, MinIO archive", fixedS3, nil, 0)
-	fmt.Printf("| - | key decryption (scrypt), part of the above | %.2f s | - | %.0f MiB | %.2f s | - | - | - |\n",
+	if pin {
+		row(1, "exhibit ingest, MinIO archive, pinned", fixedPinned, nil, 0)
+	}
+	fmt.Printf("| - | key decryption (scrypt), part of the above | %.2f s | - | %.0f MiB | %.2f s | - | - | - | - |\n",
 		unlocked.wall.Seconds(), float64(unlocked.maxRSS)/(1<<20), unlocked.cpu.Seconds())
 
 	for _, s := range strings.Split(sizes, ",") {
@@ -347,20 +430,36 @@ func run(exhibit, sizes string, runs int, work string) error {
 		if err != nil {
 			return err
 		}
+		limit, err := repeat(func() (result, error) { return measure(nil, self, "digest", src) })
+		if err != nil {
+			return err
+		}
 		row(size, "cp + sync (baseline)", cp, nil, 0)
+		row(size, "SHA-256 + SHA-512, one pass (the limit)", limit, &cp, 0)
 		row(size, "exhibit ingest, local archive", loc, &cp, fixedLocal.wall)
+		fmt.Printf("| %d MiB | ingest against the limit | - | - | - | - | - | - | %.0f%% | %.0f%% |\n", mib,
+			100*limit.wall.Seconds()/loc.wall.Seconds(), 100*limit.wall.Seconds()/max(loc.wall-fixedLocal.wall, 1).Seconds())
 
-		// MinIO: raw PutObject versus exhibit ingest, each into a fresh bucket.
-		put, s3r, err := pair(func() (result, error) {
-			bucket := newName("put")
-			defer removeBucket(client, bucket)
-			return measure([]string{"BENCH_BUCKET=" + bucket}, self, "put", endpoint, src)
-		}, func() (result, error) { return ingestS3(src) })
+		// MinIO: raw PutObject versus exhibit ingest, each into a fresh
+		// bucket; shared cores, then pinned.
+		put, s3r, err := pair(func() (result, error) { return putS3(src) }, func() (result, error) { return ingestS3(src) })
 		if err != nil {
 			return err
 		}
 		row(size, "minio-go PutObject (baseline)", put, nil, 0)
 		row(size, "exhibit ingest, MinIO archive", s3r, &put, fixedS3.wall)
+		if pin {
+			p, undo, _ := pinning()
+			prefix = p
+			put, s3r, err := pair(func() (result, error) { return putS3(src) }, func() (result, error) { return ingestS3(src) })
+			undo()
+			prefix = nil
+			if err != nil {
+				return err
+			}
+			row(size, "minio-go PutObject, pinned (baseline)", put, nil, 0)
+			row(size, "exhibit ingest, MinIO archive, pinned", s3r, &put, fixedPinned.wall)
+		}
 		os.Remove(src)
 	}
 	return nil
