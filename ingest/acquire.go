@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -556,6 +557,11 @@ func (in *Ingester) stream(ctx context.Context, src *input, p *prepared) ([]byte
 	// than hashing the same bytes again.
 	h := hashing.New()
 	head := &headBuffer{max: capture.SniffLen}
+	if src.size >= 0 && src.size <= maxInMemory {
+		// A small input is kept whole: the readers then read these very
+		// bytes, hashed and staged, from memory rather than the file again.
+		head = &headBuffer{max: int(src.size), buf: make([]byte, 0, src.size)}
+	}
 	r := h.Tee(io.TeeReader(src.r, io.MultiWriter(head, progress{in.o.Observer})))
 	stageSrc, stageSize := io.Reader(r), src.size
 	var ch *hashing.Hasher // the ciphertext's digests, when encrypting
@@ -587,8 +593,15 @@ func (in *Ingester) stream(ctx context.Context, src *input, p *prepared) ([]byte
 		cs := ch.Sum()
 		p.cipher = &cs
 	}
-	return head.buf, nil
+	if head.max > capture.SniffLen && int64(len(head.buf)) == p.sum.Size {
+		src.at = bytes.NewReader(head.buf)
+	}
+	return head.buf[:min(len(head.buf), capture.SniffLen)], nil
 }
+
+// maxInMemory is the largest input kept in memory for the readers: with
+// the default 8 jobs per CPU, at most 16 MiB on 2 cores.
+const maxInMemory = 1 << 20
 
 // lookup says whether the item id is new (Archived), or was archived
 // before (Exists, or Repaired when what an interrupted run left out was

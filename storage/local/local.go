@@ -151,8 +151,6 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-func osCreateTemp(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
-
 // removeStale removes temporary files last modified before cutoff.
 func (s *Store) removeStale(cutoff time.Time) error {
 	entries, err := os.ReadDir(s.tmp)
@@ -511,8 +509,39 @@ func (s *Store) link(ctx context.Context, t temp, key, path string) (storage.Obj
 
 // mkdirs makes the folders between the store root and parent, fsyncing each
 // folder that gains an entry so the new path survives a crash (with
-// GroupCommit, the group's next sync does that).
+// GroupCommit, the group's next sync does that). It starts with parent
+// itself and goes up only while a folder is missing: most keys need one
+// new folder (an item's), under folders that exist.
 func (s *Store) mkdirs(key, parent string) error {
+	if parent == s.dir || !strings.HasPrefix(parent, s.dir+string(filepath.Separator)) {
+		return nil
+	}
+	err := os.Mkdir(parent, 0o700)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := s.mkdirs(key, filepath.Dir(parent)); err != nil {
+			return err
+		}
+		err = os.Mkdir(parent, 0o700)
+	}
+	switch {
+	case err == nil:
+		if s.group != nil {
+			s.group.mark()
+			return nil
+		}
+		return syncDir(filepath.Dir(parent))
+	case errors.Is(err, fs.ErrExist):
+		if fi, statErr := os.Stat(parent); statErr == nil && fi.IsDir() {
+			return nil // made meanwhile by another write
+		}
+	}
+	// An object where a folder should be, or another error: say which.
+	return s.mkdirsFromRoot(key, parent)
+}
+
+// mkdirsFromRoot is mkdirs one level at a time from the root, which names
+// the object that stands where a folder should be.
+func (s *Store) mkdirsFromRoot(key, parent string) error {
 	rel, err := filepath.Rel(s.dir, parent)
 	if err != nil || rel == "." {
 		return err
