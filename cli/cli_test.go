@@ -376,7 +376,8 @@ func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), data, 0o644))
 }
 
-// s3 get KEY FILE | put KEY FILE | rm KEY | flip KEY OFFSET | [!] exists KEY, on $BUCKET,
+// s3 get KEY FILE | put KEY FILE | rm KEY | flip KEY OFFSET | [!] exists KEY |
+// locked PREFIX N | pointee KEY VAR, on $BUCKET,
 // with raw S3 access (what an attacker with the store's credentials has).
 func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 || (neg && args[0] != "exists") {
@@ -437,6 +438,13 @@ func cmdS3(ts *testscript.TestScript, neg bool, args []string) {
 		if n < want {
 			ts.Fatalf("s3 locked %s: %d versions, want at least %d", key, n, want)
 		}
+	case "pointee":
+		// The upload key the pointer at key names, as "<prefix>/<key>",
+		// into the variable args[2].
+		p, err := custody.ParsePointer(get())
+		ts.Check(err)
+		prefix, _, _ := strings.Cut(key, "/objects/")
+		ts.Setenv(args[2], prefix+"/"+p.Key)
 	case "flip":
 		data := get()
 		off, _ := strconv.Atoi(args[2])
