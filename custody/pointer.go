@@ -92,6 +92,11 @@ func ParsePointer(data []byte) (Pointer, error) {
 	if err := dec.Decode(&p); err != nil || p.Type != PointerType || dec.More() {
 		return Pointer{}, ErrNotPointer
 	}
+	if !bytes.Equal(data, p.Marshal()) {
+		// Only the form Marshal writes: no other spelling, order or
+		// duplicate of a field, nothing after it.
+		return Pointer{}, ErrNotPointer
+	}
 	if !IsUploadKey(p.Key) {
 		return Pointer{}, fmt.Errorf("custody: pointer names %q, which is not an upload key", p.Key)
 	}

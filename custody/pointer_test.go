@@ -1,6 +1,7 @@
 package custody
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -44,6 +45,10 @@ func TestPointer(t *testing.T) {
 		"unknown field": []byte(strings.Replace(string(data), `"key"`, `"extra":1,"key"`, 1)),
 		"two documents": append(append([]byte{}, data...), data...),
 		"huge":          append([]byte(strings.Repeat(" ", maxPointer)), data...),
+		"field case":    []byte(strings.Replace(string(data), `"key"`, `"KEY"`, 1)),
+		"field twice":   []byte(strings.Replace(string(data), `"key"`, `"key":"x","key"`, 1)),
+		"trailing":      append(bytes.TrimSuffix(bytes.Clone(data), []byte("\n")), []byte("}\n")...),
+		"no newline":    bytes.TrimSuffix(bytes.Clone(data), []byte("\n")),
 	} {
 		if _, err := o.PointerAt(data); !errors.Is(err, ErrNotPointer) {
 			t.Errorf("%s: %v, want ErrNotPointer", name, err)

@@ -85,7 +85,10 @@ type Record struct {
 
 // Object is one stored byte stream.
 type Object struct {
-	// Key is the object's key in the archive (objects/sha256/ab/<hex>).
+	// Key is where the object's bytes lie in the archive: their content
+	// address (objects/sha256/ab/<hex>), or for large objects on S3 an
+	// upload key (objects/upload/<32 hex>) with a Pointer at the content
+	// address.
 	Key string `json:"key"`
 	// Digest holds sha256 (always) and sha512 (originals and derivatives), hex.
 	Digest map[string]string `json:"digest"`

@@ -633,10 +633,14 @@ func (in *Ingester) stored(ctx context.Context, o *custody.Object, put storage.P
 		return obj, fmt.Errorf("%w (run exhibit verify --all): %w", err, storage.ErrIntegrity)
 	}
 	o.Key = p.Key
-	if err := in.retain(ctx, p.Key, put); err != nil {
-		return obj, err
+	err = in.retain(ctx, p.Key, put)
+	if err == nil {
+		obj, err = in.existing(ctx, p.Key, put.Size)
 	}
-	return in.existing(ctx, p.Key, put.Size)
+	if errors.Is(err, storage.ErrNotFound) {
+		return obj, fmt.Errorf("the pointer at %s names %s, which is missing: the archive is damaged (run exhibit verify --all): %w", addr, p.Key, storage.ErrIntegrity)
+	}
+	return obj, err
 }
 
 // retain gives the object at key put's retention and legal hold, where the

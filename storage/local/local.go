@@ -513,8 +513,15 @@ func (s *Store) link(ctx context.Context, t temp, key, path string) (storage.Obj
 // itself and goes up only while a folder is missing: most keys need one
 // new folder (an item's), under folders that exist.
 func (s *Store) mkdirs(key, parent string) error {
-	if parent == s.dir || !strings.HasPrefix(parent, s.dir+string(filepath.Separator)) {
+	root := s.dir
+	if !strings.HasSuffix(root, string(filepath.Separator)) {
+		root += string(filepath.Separator) // not for a root folder: "/", `E:\`
+	}
+	if parent == s.dir || parent+string(filepath.Separator) == root {
 		return nil
+	}
+	if !strings.HasPrefix(parent, root) {
+		return s.mkdirsFromRoot(key, parent)
 	}
 	err := os.Mkdir(parent, 0o700)
 	if errors.Is(err, fs.ErrNotExist) {

@@ -81,7 +81,7 @@ func (s *Store) StageAt(ctx context.Context, key string, r io.Reader, size int64
 	if err := s.putMarker(ctx, marker, nil); err != nil {
 		return nil, wrapErr("stage", key, err)
 	}
-	t := &tmpStaged{s: s, name: name, key: key, markers: []string{s.keepMarker(key), marker}}
+	t := &tmpStaged{s: s, name: name, key: key, markers: []string{marker, s.keepMarker(key)}}
 	t.w, err = s.upload(ctx, name, r, size, minio.PutObjectOptions{}, true, []byte{})
 	if err == nil {
 		_, err = s.confirm(ctx, key, name, t.w)
@@ -133,14 +133,30 @@ func (t *tmpStaged) Keep(ctx context.Context, linkKey string, link []byte, opts 
 	}
 	lopts := storage.PutOptions{Size: int64(len(link)), ContentType: "application/json", Retention: opts.Retention, LegalHold: opts.LegalHold}
 	if _, err := s.write(ctx, "keep", linkKey, nil, link, lopts); err != nil {
+		mine := false
 		if errors.Is(err, storage.ErrExists) {
-			if derr := t.discard(ctx); derr != nil {
-				return storage.Object{}, errors.Join(err, derr)
+			// A retried write whose first try landed meets its own link.
+			got, rerr := storage.ReadAll(ctx, s, linkKey, int64(len(link))+1)
+			if errors.Is(rerr, storage.ErrTooLarge) {
+				got, rerr = nil, nil // another link
+			}
+			if rerr != nil {
+				t.keep() // cannot tell: CleanupStale settles it
+				return storage.Object{}, errors.Join(err, rerr)
+			}
+			mine = bytes.Equal(got, link)
+			if !mine {
+				if derr := t.discard(ctx); derr != nil {
+					return storage.Object{}, errors.Join(err, derr)
+				}
+				return storage.Object{}, err
 			}
 		}
-		// Otherwise the link may exist: CleanupStale settles it.
-		t.keep()
-		return storage.Object{}, err
+		if !mine {
+			// The link may exist: CleanupStale settles it.
+			t.keep()
+			return storage.Object{}, err
+		}
 	}
 	t.keep()
 	obj, err := s.retain(ctx, "keep", t.key, t.name, t.w.info.VersionID, opts)
@@ -186,7 +202,14 @@ func (s *Store) retain(ctx context.Context, op, key, name, versionID string, opt
 		if obj.Retention.Mode == storage.Compliance {
 			mode = minio.Compliance // a compliance retention cannot become governance
 		}
-		err := s.client.PutObjectRetention(ctx, s.opts.Bucket, name, minio.PutObjectRetentionOptions{Mode: &mode, RetainUntilDate: &until, VersionID: versionID})
+		if obj.Retention.Until.After(until) {
+			until = obj.Retention.Until.UTC() // nor end sooner
+		}
+		// Governance becoming compliance is an override to S3, allowed
+		// with the bypass header (and permission); it only ever
+		// strengthens here, the date never moving sooner.
+		bypass := obj.Retention.Mode == storage.Governance && mode == minio.Compliance
+		err := s.client.PutObjectRetention(ctx, s.opts.Bucket, name, minio.PutObjectRetentionOptions{Mode: &mode, RetainUntilDate: &until, VersionID: versionID, GovernanceBypass: bypass})
 		if err != nil {
 			return storage.Object{}, wrapErr(op, key, fmt.Errorf("set retention: %w", err))
 		}
@@ -209,8 +232,10 @@ func weaker(have, want storage.Retention) bool {
 	return have.Mode == storage.Governance && want.Mode == storage.Compliance
 }
 
-// removeMarkers removes a placement's markers, best effort: CleanupStale
-// removes what is left.
+// removeMarkers removes a placement's markers in order, best effort:
+// CleanupStale removes what is left. The place marker goes first: a keep
+// marker left alone is only a note, while a place marker left without its
+// keep marker would say that no link can name the content.
 func (t *tmpStaged) removeMarkers(ctx context.Context) {
 	for _, m := range t.markers {
 		_ = t.s.removeAll(ctx, m)
@@ -256,6 +281,21 @@ func (s *Store) cleanupPlacements(ctx context.Context, cutoff time.Time) error {
 			errs = append(errs, wrapErr("cleanup: placement at", key, err))
 		}
 	}
+	// Keep markers left alone by a run stopped between removing its two
+	// markers: notes of a placement that finished.
+	keeps := s.tmpPrefix() + keepMarkers
+	for oi := range s.client.ListObjectsIter(ctx, s.opts.Bucket, minio.ListObjectsOptions{Prefix: keeps, Recursive: true}) {
+		if oi.Err != nil {
+			return errors.Join(append(errs, wrapErr("cleanup", s.Location(), oi.Err))...)
+		}
+		if !oi.LastModified.Before(cutoff) {
+			continue
+		}
+		key := strings.TrimPrefix(oi.Key, keeps)
+		if _, err := s.client.StatObject(ctx, s.opts.Bucket, s.placeMarker(key), minio.StatObjectOptions{}); classify(err) == storage.ErrNotFound {
+			_ = s.removeAll(ctx, oi.Key)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -283,7 +323,7 @@ func (s *Store) resolvePlacement(ctx context.Context, key string) error {
 	} else if err := s.removeAll(ctx, name); err != nil {
 		return fmt.Errorf("remove the unlinked content: %w", err)
 	}
-	t := &tmpStaged{s: s, markers: []string{s.keepMarker(key), s.placeMarker(key)}}
+	t := &tmpStaged{s: s, markers: []string{s.placeMarker(key), s.keepMarker(key)}}
 	t.removeMarkers(ctx)
 	return nil
 }

@@ -33,6 +33,24 @@ func versions(t *testing.T, c *minio.Client, bucket string) []string {
 	return out
 }
 
+// loseReply sends the first PUT of an object whose name ends in suffix and
+// then reports the connection lost, as a reply lost on the way back would:
+// the client retries a write that has landed.
+type loseReply struct {
+	http.RoundTripper
+	suffix string
+	lost   atomic.Bool
+}
+
+func (f *loseReply) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := f.RoundTripper.RoundTrip(req)
+	if err == nil && req.Method == http.MethodPut && strings.HasSuffix(req.URL.Path, f.suffix) && f.lost.CompareAndSwap(false, true) {
+		resp.Body.Close()
+		return nil, errors.New("connection reset by test")
+	}
+	return resp, err
+}
+
 // refuseRetention fails every request that sets an object's retention, as
 // a process stopped between its link and its retention would.
 type refuseRetention struct {
@@ -131,6 +149,35 @@ func TestPlacementObjectLock(t *testing.T) {
 		t.Fatalf("after CleanupStale the bucket holds %q, want %q", got, want)
 	}
 
+	// A retried link write meets its own link: Keep goes on and locks.
+	lose := &loseReply{suffix: "/objects/sha256/e"}
+	wrapTransport(t, s, func(rt http.RoundTripper) http.RoundTripper { lose.RoundTripper = rt; return lose })
+	if _, err := place("objects/upload/e", 5).Keep(ctx, "objects/sha256/e", []byte("link e\n"), opts); err != nil {
+		t.Fatalf("Keep whose link write was retried: %v", err)
+	}
+	wrapTransport(t, s, nil)
+	if !lose.lost.Load() {
+		t.Fatal("no reply was lost")
+	}
+	locked("objects/upload/e")
+
+	// A keep marker left alone (a run stopped between removing its two
+	// markers) is swept; the kept content stays.
+	note := []byte("objects/sha256/e\nlink e\n")
+	if err := s.putMarker(ctx, s.keepMarker("objects/upload/e"), note); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if err := s.CleanupStale(ctx, 0); err != nil {
+		t.Fatalf("CleanupStale: %v", err)
+	}
+	locked("objects/upload/e")
+	for _, v := range versions(t, raw, s.opts.Bucket) {
+		if strings.Contains(v, ".tmp/") {
+			t.Fatalf("CleanupStale left %s", v)
+		}
+	}
+
 	// Retain adopts as CleanupStale does, and never weakens a retention.
 	later := storage.PutOptions{Retention: storage.Retention{Mode: storage.Governance, Until: until.Add(time.Hour)}}
 	obj, err = s.Retain(ctx, "objects/upload/c", "", later)
@@ -139,5 +186,18 @@ func TestPlacementObjectLock(t *testing.T) {
 	}
 	if obj.Retention.Mode != storage.Compliance || !obj.Retention.Until.Equal(until.Add(time.Hour)) || !obj.LegalHold {
 		t.Fatalf("Retain left %+v, hold %v; want compliance to the later date, hold kept", obj.Retention, obj.LegalHold)
+	}
+	// Governance to a later date, then compliance to a sooner one: the
+	// mode grows, the date stays.
+	gov := storage.PutOptions{Size: 1, Retention: storage.Retention{Mode: storage.Governance, Until: until.Add(2 * time.Hour)}}
+	if _, err := s.Put(ctx, "governed", strings.NewReader("x"), gov); err != nil {
+		t.Fatal(err)
+	}
+	obj, err = s.Retain(ctx, "governed", "", storage.PutOptions{Retention: storage.Retention{Mode: storage.Compliance, Until: until}})
+	if err != nil {
+		t.Fatalf("Retain to compliance: %v", err)
+	}
+	if obj.Retention.Mode != storage.Compliance || !obj.Retention.Until.Equal(until.Add(2*time.Hour)) {
+		t.Fatalf("Retain left %+v; want compliance until the governance date", obj.Retention)
 	}
 }
