@@ -25,8 +25,9 @@ const (
 	UploadPrefix = "objects/upload/"
 	// PointerType is the type of a pointer document.
 	PointerType = "https://github.com/openexhibit/exhibit/object-pointer/v1"
-	// maxPointer bounds a pointer document.
-	maxPointer = 4 << 10
+	// MaxPointer bounds a pointer document: readers read at most this
+	// much at a content address to tell a pointer from content.
+	MaxPointer = 4 << 10
 )
 
 // NewUploadKey returns a fresh upload key: 128 random bits.
@@ -84,7 +85,7 @@ var ErrNotPointer = errors.New("not an object pointer")
 // (any object stored at its own content address) gives ErrNotPointer.
 func ParsePointer(data []byte) (Pointer, error) {
 	var p Pointer
-	if len(data) > maxPointer {
+	if len(data) > MaxPointer {
 		return p, ErrNotPointer
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -44,7 +44,7 @@ func TestPointer(t *testing.T) {
 		"other type":    []byte(strings.Replace(string(data), PointerType, PointerType+"2", 1)),
 		"unknown field": []byte(strings.Replace(string(data), `"key"`, `"extra":1,"key"`, 1)),
 		"two documents": append(append([]byte{}, data...), data...),
-		"huge":          append([]byte(strings.Repeat(" ", maxPointer)), data...),
+		"huge":          append([]byte(strings.Repeat(" ", MaxPointer)), data...),
 		"field case":    []byte(strings.Replace(string(data), `"key"`, `"KEY"`, 1)),
 		"field twice":   []byte(strings.Replace(string(data), `"key"`, `"key":"x","key"`, 1)),
 		"trailing":      append(bytes.TrimSuffix(bytes.Clone(data), []byte("\n")), []byte("}\n")...),

@@ -618,10 +618,10 @@ func (in *Ingester) stored(ctx context.Context, o *custody.Object, put storage.P
 		return obj, err
 	}
 	o.Key = addr
-	if obj.Size > 4<<10 || obj.Size == put.Size {
+	if obj.Size > custody.MaxPointer || obj.Size == put.Size {
 		return in.existing(ctx, addr, put.Size)
 	}
-	data, err := storage.ReadAll(ctx, in.o.Store, addr, 4<<10)
+	data, err := storage.ReadAll(ctx, in.o.Store, addr, custody.MaxPointer)
 	if err != nil {
 		return obj, err
 	}

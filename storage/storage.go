@@ -274,7 +274,8 @@ type Placed interface {
 	// and opts.LegalHold to the content in place. When linkKey exists it
 	// removes the content, which has no retention yet, and returns an
 	// error wrapping ErrExists: the same bytes are kept already, and the
-	// caller reads the link that is there. On other errors the content
+	// caller reads the link that is there (a link there that holds link
+	// itself, written by a retry of this very write, counts as written). On other errors the content
 	// stays, for the link may have been written: CleanupStale, or a later
 	// Keep that meets the link and adopts it with Retain, settles it.
 	// Like Commit, Keep spends the Staged.

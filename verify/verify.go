@@ -436,7 +436,7 @@ func (v *Verifier) locate(ctx context.Context, c itemCheck, name string, o custo
 		return ""
 	}
 	check := name + " pointer"
-	data, err := storage.ReadAll(ctx, v.Store, addr, 4<<10)
+	data, err := storage.ReadAll(ctx, v.Store, addr, custody.MaxPointer)
 	if err != nil {
 		c.add(storeErr(check, addr, err))
 		return o.Key
