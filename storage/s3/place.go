@@ -51,28 +51,12 @@ func (s *Store) StageAt(ctx context.Context, key string, r io.Reader, size int64
 	if err != nil {
 		return nil, err
 	}
-	if size >= 0 && size <= s.opts.SmallObjectMax {
-		return s.Stage(ctx, r, size)
-	}
-	if size < 0 {
-		// Read what fits in memory; more than that goes to key.
-		limit := s.opts.SmallObjectMax + 1
-		buf, err := (&chunker{r: r}).next(ctx, nil, limit)
-		if err != nil && err != io.EOF {
-			return nil, fmt.Errorf("storage/s3: stage: %w", err)
+	if size <= s.opts.SmallObjectMax {
+		m, rest, err := s.stageSmall(ctx, r, size)
+		if err != nil || m != nil {
+			return m, err
 		}
-		if int64(len(buf)) < limit {
-			m := &memStaged{s: s, size: int64(len(buf)), data: buf}
-			if sr, ok := r.(storage.SHA256Reader); ok {
-				m.sha256 = sr.SHA256()
-			}
-			return m, nil
-		}
-		rest := io.MultiReader(bytes.NewReader(buf), r)
-		if sr, ok := r.(storage.SHA256Reader); ok {
-			rest = resumed{rest, sr}
-		}
-		r = rest
+		r, size = rest, -1 // more than fits in memory: it goes to key
 	}
 	if err := s.absent(ctx, "stage", key, name); err != nil {
 		return nil, err
@@ -88,6 +72,8 @@ func (s *Store) StageAt(ctx context.Context, key string, r io.Reader, size int64
 	}
 	if err != nil {
 		if isPreconditionFailed(err) {
+			// Someone else's object: only the marker is ours to remove.
+			_ = s.removeAll(ctx, marker)
 			err = fmt.Errorf("%w: %w", storage.ErrExists, err)
 		} else {
 			_ = t.discard(ctx)

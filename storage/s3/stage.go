@@ -31,10 +31,21 @@ func (s *Store) Stage(ctx context.Context, r io.Reader, size int64) (storage.Sta
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("storage/s3: stage: %w", err)
 	}
-	small := s.opts.SmallObjectMax
-	if size > small {
+	if size > s.opts.SmallObjectMax {
 		return s.stageLarge(ctx, r, size)
 	}
+	m, rest, err := s.stageSmall(ctx, r, size)
+	if err != nil || m != nil {
+		return m, err
+	}
+	return s.stageLarge(ctx, rest, -1)
+}
+
+// stageSmall keeps content of at most Options.SmallObjectMax bytes (size,
+// or -1 for unknown) in memory. Content of unknown size that turns out
+// larger is not staged: rest then yields all of it, and m is nil.
+func (s *Store) stageSmall(ctx context.Context, r io.Reader, size int64) (m storage.Staged, rest io.Reader, err error) {
+	small := s.opts.SmallObjectMax
 	limit := small + 1
 	if size >= 0 {
 		limit = size + 1 // one byte more, to notice content longer than announced
@@ -42,25 +53,25 @@ func (s *Store) Stage(ctx context.Context, r io.Reader, size int64) (storage.Sta
 	c := &chunker{r: r}
 	buf, err := c.next(ctx, nil, limit)
 	if err != nil && err != io.EOF {
-		return nil, fmt.Errorf("storage/s3: stage: %w", err)
+		return nil, nil, fmt.Errorf("storage/s3: stage: %w", err)
 	}
 	n := int64(len(buf))
 	if size >= 0 || n <= small {
 		if err := expectation(size, n, nil, nil); err != nil {
-			return nil, fmt.Errorf("storage/s3: stage: %w", err)
+			return nil, nil, fmt.Errorf("storage/s3: stage: %w", err)
 		}
-		m := &memStaged{s: s, size: n, data: buf}
+		ms := &memStaged{s: s, size: n, data: buf}
 		if sr, ok := r.(storage.SHA256Reader); ok {
-			m.sha256 = sr.SHA256() // r has ended: buf holds one byte less than the limit
+			ms.sha256 = sr.SHA256() // r has ended: buf holds one byte less than the limit
 		}
-		return m, nil
+		return ms, nil, nil
 	}
-	// Unknown size, and more than fits in memory: stream the rest.
-	rest := io.MultiReader(bytes.NewReader(buf), r)
+	// Unknown size, and more than fits in memory: the rest streams.
+	rest = io.MultiReader(bytes.NewReader(buf), r)
 	if sr, ok := r.(storage.SHA256Reader); ok {
 		rest = resumed{rest, sr}
 	}
-	return s.stageLarge(ctx, rest, -1)
+	return nil, rest, nil
 }
 
 // resumed is a SHA256Reader read in part already: the part, then the rest.
