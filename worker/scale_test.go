@@ -26,6 +26,16 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the exhibit command built for the tests (55 MB in a
+// temporary folder of its own) when they end.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary != "" {
+		os.RemoveAll(filepath.Dir(binary))
+	}
+	os.Exit(code)
+}
+
 // exhibitBinary builds the exhibit command once per test binary.
 func exhibitBinary(t *testing.T) string {
 	t.Helper()
