@@ -192,9 +192,16 @@ const maxSmall = 64 << 20
 
 type itemCheck struct {
 	r *ItemReport
+	// subject is the derivative whose location locate checks, if any.
+	subject string
 }
 
 func (c itemCheck) add(ch Check) Check {
+	if c.subject != "" && ch.Subject == "" {
+		// A check of a derivative's location, named "derivative NAME key"
+		// or "derivative NAME pointer".
+		ch.ID, ch.Subject = "derivative-"+ch.Name[strings.LastIndexByte(ch.Name, ' ')+1:], c.subject
+	}
 	if ch.ID == "" {
 		ch.ID = CheckID(ch.Name)
 	}
@@ -268,7 +275,7 @@ func CheckID(name string) string {
 func (v *Verifier) Item(ctx context.Context, id hashing.Digest) ItemReport {
 	ir, rb, rbErr := v.item(ctx, id)
 	if v.Log != nil && ir.Status != NotFound {
-		v.Log.checkItem(ctx, itemCheck{&ir}, v.Store, id, rb, rbErr)
+		v.Log.checkItem(ctx, itemCheck{r: &ir}, v.Store, id, rb, rbErr)
 	}
 	return ir
 }
@@ -278,7 +285,7 @@ func (v *Verifier) Item(ctx context.Context, id hashing.Digest) ItemReport {
 // checks refer to.
 func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, rb []byte, rbErr error) {
 	ir = ItemReport{Item: id.String(), Status: Pass}
-	c := itemCheck{&ir}
+	c := itemCheck{r: &ir}
 
 	bundleKey := custody.RecordBundleKey(id)
 	rb, rbErr = v.read(ctx, bundleKey)
@@ -420,6 +427,7 @@ func (v *Verifier) item(ctx context.Context, id hashing.Digest) (ir ItemReport, 
 // too (see custody.Pointer). A key of neither form fails, and the content
 // address is read instead ("" for a derivative, which is then skipped).
 func (v *Verifier) locate(ctx context.Context, c itemCheck, name string, o custody.Object) string {
+	c = c.named(name)
 	addr, err := o.StoredKey()
 	if err != nil {
 		c.add(Check{Name: name + " key", Object: o.Key, Status: Fail, Detail: err.Error()})
@@ -453,6 +461,18 @@ func (v *Verifier) locate(ctx context.Context, c itemCheck, name string, o custo
 		c.add(Check{Name: check, Object: addr, Status: Pass, Detail: "the content address points to " + o.Key + ", where the record says the bytes lie"})
 	}
 	return o.Key
+}
+
+// named returns c adding the checks of the object called name: for a
+// derivative ("derivative NAME"), their IDs are "derivative-" and the
+// check's last word ("derivative-pointer"), their subject NAME.
+func (c itemCheck) named(name string) itemCheck {
+	sub, ok := strings.CutPrefix(name, "derivative ")
+	if !ok {
+		return c
+	}
+	c.subject = sub
+	return c
 }
 
 func (c itemCheck) compare(name, key string, want, got hashing.Set, sha512 bool) Check {

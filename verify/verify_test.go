@@ -310,6 +310,17 @@ func runTamperMatrix(t *testing.T, newBackend func(t *testing.T) backend) {
 					t.Fatalf("the record names %s, want an upload key", o.Key)
 				}
 			}
+			// Programs tell the derivative's pointer check from its digests.
+			ids := map[string]string{}
+			for _, c := range f.v.Item(context.Background(), f.id).Checks {
+				ids[c.Name] = c.ID + " " + c.Subject
+			}
+			for name, want := range map[string]string{"original pointer": "original-pointer ",
+				"derivative upper.txt pointer": "derivative-pointer upper.txt", "derivative upper.txt": "derivative upper.txt"} {
+				if ids[name] != want {
+					t.Errorf("check %q has ID and subject %q, want %q", name, ids[name], want)
+				}
+			}
 		})
 	}
 	for _, tc := range cases {
