@@ -209,8 +209,8 @@ func (s *Store) retain(ctx context.Context, op, key, name, versionID string, opt
 	return stat()
 }
 
-// weaker reports whether retention have ends before want does, or is a
-// governance retention where compliance is wanted.
+// weaker reports whether the retention in force (have) ends before want
+// does, or is governance where compliance is wanted.
 func weaker(have, want storage.Retention) bool {
 	if have.IsZero() || have.Until.Before(want.Until) {
 		return true
