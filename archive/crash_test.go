@@ -9,6 +9,7 @@ import (
 	"github.com/openexhibit/exhibit/archive"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/ingest"
+	"github.com/openexhibit/exhibit/internal/archivetest"
 	"github.com/openexhibit/exhibit/verify"
 )
 
@@ -20,7 +21,7 @@ import (
 func TestLoggedWithoutPointers(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	a := newFolderArchive(t, dir)
+	a := archivetest.New(t, dir, nil)
 	file := filepath.Join(dir, "statement.txt")
 	os.WriteFile(file, []byte("a witness statement\n"), 0o644)
 	rep, err := a.Ingest(ctx, archive.IngestOptions{}, []string{file})
@@ -58,23 +59,4 @@ func TestLoggedWithoutPointers(t *testing.T) {
 	if err != nil || res.Report.Status == verify.Fail {
 		t.Fatalf("verify after the pointers were rewritten: %v %+v", err, res.Report.Items)
 	}
-}
-
-// newFolderArchive creates an archive in dir/archive, its home folder in
-// dir/home, and opens it.
-func newFolderArchive(t *testing.T, dir string) *archive.Archive {
-	t.Helper()
-	ctx := context.Background()
-	loc, _ := archive.ParseLocation(filepath.Join(dir, "archive"))
-	opts := archive.Options{Location: loc, Home: filepath.Join(dir, "home"), Credentials: archive.Passphrase("pw")}
-	created, err := archive.Create(ctx, archive.CreateOptions{Options: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Key = created.KeyRef
-	a, err := archive.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/openexhibit/exhibit/archive"
 	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/internal/archivetest"
 	"github.com/openexhibit/exhibit/verify"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestItemsEventsForeignPointer(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	a := newFolderArchive(t, dir)
+	a := archivetest.New(t, dir, nil)
 	var ids []hashing.Digest
 	for _, name := range []string{"a.txt", "b.txt"} {
 		file := filepath.Join(dir, name)

@@ -26,6 +26,7 @@ import (
 	"github.com/openexhibit/exhibit/custody"
 	"github.com/openexhibit/exhibit/hashing"
 	"github.com/openexhibit/exhibit/ingest"
+	"github.com/openexhibit/exhibit/internal/archivetest"
 	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/openexhibit/exhibit/verify"
 )
@@ -43,20 +44,12 @@ var testFiles = []string{
 func newArchive(t *testing.T, dir, tsa string) (*archive.Archive, []hashing.Digest) {
 	t.Helper()
 	ctx := context.Background()
-	loc, _ := archive.ParseLocation(filepath.Join(dir, "archive"))
-	opts := archive.Options{Location: loc, Home: filepath.Join(dir, "home"), Credentials: archive.Passphrase("test passphrase"), Operator: "Field Team 3"}
-	if tsa != "" {
-		opts.TSA = []string{tsa}
-	}
-	created, err := archive.Create(ctx, archive.CreateOptions{Options: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Key = created.KeyRef
-	a, err := archive.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := archivetest.New(t, dir, func(o *archive.Options) {
+		o.Operator = "Field Team 3"
+		if tsa != "" {
+			o.TSA = []string{tsa}
+		}
+	})
 	notes := filepath.Join(dir, "ملاحظات-Харків.txt")
 	if err := os.WriteFile(notes, []byte("Witness notes, 3 March: خاركيف, Харків\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -449,7 +442,7 @@ func TestExportRefuses(t *testing.T) {
 		os.Rename(filepath.Join(dir, "home", archive.LogKeyFile), filepath.Join(dir, "log.key"))
 		defer os.Rename(filepath.Join(dir, "log.key"), filepath.Join(dir, "home", archive.LogKeyFile))
 		loc, _ := archive.ParseLocation(filepath.Join(dir, "archive"))
-		b, err := archive.Open(ctx, archive.Options{Location: loc, Home: filepath.Join(dir, "home"), Credentials: archive.Passphrase("test passphrase")})
+		b, err := archive.Open(ctx, archive.Options{Location: loc, Home: filepath.Join(dir, "home"), Credentials: archive.Passphrase(archivetest.Passphrase)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -774,17 +767,7 @@ func TestCaseDocument(t *testing.T) {
 func TestEncryptedOriginals(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	loc, _ := archive.ParseLocation(filepath.Join(dir, "archive"))
-	opts := archive.Options{Location: loc, Home: filepath.Join(dir, "home"), Credentials: archive.Passphrase("pw")}
-	created, err := archive.Create(ctx, archive.CreateOptions{Options: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Key = created.KeyRef
-	a, err := archive.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := archivetest.New(t, dir, nil)
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)

@@ -610,16 +610,13 @@ func (in *Ingester) commitStaged(ctx context.Context, st storage.Staged, o *cust
 // between a pointer and its content's lock, be missing.
 func (in *Ingester) stored(ctx context.Context, o *custody.Object, put storage.PutOptions) (storage.Object, error) {
 	addr, _ := o.StoredKey()
-	obj, err := in.existing(ctx, addr, -1)
+	obj, err := in.retained(ctx, addr, put)
 	if err != nil {
-		return obj, err
-	}
-	if err := in.retain(ctx, addr, put); err != nil {
 		return obj, err
 	}
 	o.Key = addr
 	if obj.Size > custody.MaxPointer || obj.Size == put.Size {
-		return in.existing(ctx, addr, put.Size)
+		return obj, sized(obj, put.Size)
 	}
 	data, err := storage.ReadAll(ctx, in.o.Store, addr, custody.MaxPointer)
 	if err != nil {
@@ -627,31 +624,29 @@ func (in *Ingester) stored(ctx context.Context, o *custody.Object, put storage.P
 	}
 	p, err := o.PointerAt(data)
 	if errors.Is(err, custody.ErrNotPointer) {
-		return in.existing(ctx, addr, put.Size)
+		return obj, sized(obj, put.Size)
 	}
 	if err != nil {
 		return obj, fmt.Errorf("%w (run exhibit verify --all): %w", err, storage.ErrIntegrity)
 	}
 	o.Key = p.Key
-	err = in.retain(ctx, p.Key, put)
-	if err == nil {
-		obj, err = in.existing(ctx, p.Key, put.Size)
-	}
+	obj, err = in.retained(ctx, p.Key, put)
 	if errors.Is(err, storage.ErrNotFound) {
 		return obj, fmt.Errorf("the pointer at %s names %s, which is missing: the archive is damaged (run exhibit verify --all): %w", addr, p.Key, storage.ErrIntegrity)
 	}
-	return obj, err
+	if err != nil {
+		return obj, err
+	}
+	return obj, sized(obj, put.Size)
 }
 
-// retain gives the object at key put's retention and legal hold, where the
-// store can lock existing objects.
-func (in *Ingester) retain(ctx context.Context, key string, put storage.PutOptions) error {
-	r, ok := storage.As[storage.Retainer](in.o.Store)
-	if !ok || (put.Retention.IsZero() && !put.LegalHold) {
-		return nil
+// retained describes the object at key after giving it put's retention and
+// legal hold, where the store can lock existing objects.
+func (in *Ingester) retained(ctx context.Context, key string, put storage.PutOptions) (storage.Object, error) {
+	if r, ok := storage.As[storage.Retainer](in.o.Store); ok && (!put.Retention.IsZero() || put.LegalHold) {
+		return r.Retain(ctx, key, "", put)
 	}
-	_, err := r.Retain(ctx, key, "", put)
-	return err
+	return in.o.Store.Stat(ctx, key)
 }
 
 func (in *Ingester) existing(ctx context.Context, key string, size int64) (storage.Object, error) {
@@ -659,10 +654,16 @@ func (in *Ingester) existing(ctx context.Context, key string, size int64) (stora
 	if err != nil {
 		return o, err
 	}
-	if size >= 0 && o.Size != size {
-		return o, fmt.Errorf("%s exists with %d bytes, want %d (run exhibit verify --all): %w", key, o.Size, size, storage.ErrIntegrity)
+	return o, sized(o, size)
+}
+
+// sized fails with ErrIntegrity when an object already stored has another
+// size than the bytes that were to be written there.
+func sized(o storage.Object, size int64) error {
+	if o.Size != size {
+		return fmt.Errorf("%s exists with %d bytes, want %d (run exhibit verify --all): %w", o.Key, o.Size, size, storage.ErrIntegrity)
 	}
-	return o, nil
+	return nil
 }
 
 func (in *Ingester) encryption(ciphertext hashing.Set) *custody.Encryption {

@@ -22,6 +22,7 @@ import (
 	"github.com/openexhibit/exhibit/acquire/web/webtest"
 	"github.com/openexhibit/exhibit/archive"
 	"github.com/openexhibit/exhibit/hashing"
+	"github.com/openexhibit/exhibit/internal/archivetest"
 	"github.com/openexhibit/exhibit/internal/testenv"
 	"github.com/openexhibit/exhibit/verify"
 )
@@ -68,24 +69,6 @@ func TestCheck(t *testing.T) {
 	if d, err := ParseDuration("1.5d"); err != nil || d != 36*time.Hour {
 		t.Errorf("1.5d: %v %v", d, err)
 	}
-}
-
-// newArchive creates an archive in a folder, with its keys in memory.
-func newArchive(t *testing.T, dir string) *archive.Archive {
-	t.Helper()
-	ctx := context.Background()
-	loc, _ := archive.ParseLocation(filepath.Join(dir, "archive"))
-	opts := archive.Options{Location: loc, Home: filepath.Join(dir, "home"), Credentials: archive.Passphrase("test passphrase")}
-	created, err := archive.Create(ctx, archive.CreateOptions{Options: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Key = created.KeyRef
-	a, err := archive.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 func write(t *testing.T, path, content string, age time.Duration) {
@@ -179,7 +162,7 @@ func TestFolderAndFixity(t *testing.T) {
 func folderAndFixity(t *testing.T, dsn string) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	a := newArchive(t, dir)
+	a := archivetest.New(t, dir, nil)
 	in := filepath.Join(dir, "in")
 	for i := range 5 {
 		write(t, filepath.Join(in, fmt.Sprintf("team-%d", i%2), fmt.Sprintf("photo-%d.jpg", i)), fmt.Sprintf("photo %d", i), time.Hour)
@@ -352,7 +335,7 @@ func TestS3Inbox(t *testing.T) {
 	put("other/e.txt", "not for us")
 
 	dir := t.TempDir()
-	a := newArchive(t, dir)
+	a := archivetest.New(t, dir, nil)
 	jobs := []Job{
 		{Name: "partners", Kind: KindS3Inbox, Schedule: "1h", Case: "inbox", Bucket: bucket, Prefix: "incoming/", After: "tag", Stable: Duration(time.Millisecond), Batch: 2},
 		{Name: "drops", Kind: KindS3Inbox, Schedule: "1h", Bucket: bucket, Prefix: "drop/", After: "delete", Stable: Duration(time.Millisecond)},
@@ -410,7 +393,7 @@ func TestSTACJob(t *testing.T) {
 	ctx := context.Background()
 	srv := stactest.Start(t, stactest.Options{Items: 3})
 	dir := t.TempDir()
-	a := newArchive(t, dir)
+	a := archivetest.New(t, dir, nil)
 	jobs := []Job{{Name: "sentinel", Kind: KindSTAC, Schedule: "1d", Case: "sat", API: srv.URL + "/", Collections: []string{stactest.Collection},
 		Lookback: Duration(3650 * 24 * time.Hour), Assets: []string{"visual"}, InsecureAllowPrivate: true}}
 	run := start(t, dir, "", Options{Jobs: jobs, Archive: a, Downloads: filepath.Join(dir, "downloads")})
@@ -454,7 +437,7 @@ func TestURLsJob(t *testing.T) {
 	ctx := context.Background()
 	srv := webtest.Site(t)
 	dir := t.TempDir()
-	a := newArchive(t, dir)
+	a := archivetest.New(t, dir, nil)
 	list := filepath.Join(dir, "urls.txt")
 	os.WriteFile(list, []byte("# the morning list\n"+srv.URL+"/post/123\n"), 0o644)
 	jobs := []Job{{Name: "morning", Kind: KindURLs, Schedule: "1d", Case: "web", URLsFile: list,
